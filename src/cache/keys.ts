@@ -1,0 +1,26 @@
+/** Encode one key segment so that no user-supplied text can forge a separator or a hash tag. */
+function segment(text: string): string {
+  return encodeURIComponent(text).replace(/[!'()*~.]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+/** Builds namespaced cache keys: `prefix:v<version>:<part>:{<user>}:<id>`. */
+export interface KeyBuilder {
+  /** A key of `part` for `userId`; `ids` tell entries of one part apart. */
+  key(part: string, userId: string, ...ids: string[]): string;
+}
+
+/**
+ * Create a key builder. The user segment sits in `{...}` so that Redis Cluster puts one
+ * user's keys in one slot; every user-supplied segment is percent-encoded, so crafted ids
+ * (with `:`, `{`, `}`, `*`, spaces or unicode) cannot make two users' keys equal.
+ */
+export function createKeyBuilder(prefix = "zoe", version = 1): KeyBuilder {
+  if (!/^[A-Za-z0-9_.-]+$/.test(prefix)) {
+    throw new TypeError(`Cache key prefix must match /^[A-Za-z0-9_.-]+$/, got ${JSON.stringify(prefix)}.`);
+  }
+  const head = `${prefix}:v${version}:`;
+  return {
+    key: (part, userId, ...ids) =>
+      `${head}${segment(part)}:{${segment(userId)}}${ids.map((id) => `:${segment(id)}`).join("")}`,
+  };
+}

@@ -1,0 +1,87 @@
+import { LRUCache } from "lru-cache";
+import type { CacheBatch, CacheBatchResult, CacheStore, ListAppendOptions } from "./types.js";
+import { assertTtl } from "./validate.js";
+
+/** Options of {@link memoryCacheStore}. */
+export interface MemoryCacheStoreOptions {
+  /** Most entries (keys and lists) kept; the least recently used go first. Default 10,000. */
+  maxEntries?: number;
+  /** Most bytes of serialised values kept (approximate: UTF-16 length × 2). Default 64 MiB. */
+  maxBytes?: number;
+}
+
+type Entry = { kind: "value"; json: string } | { kind: "list"; items: string[] };
+
+const entrySize = (entry: Entry): number =>
+  entry.kind === "value" ? entry.json.length * 2 + 64 : entry.items.reduce((n, s) => n + s.length * 2 + 16, 64);
+
+/**
+ * An in-process {@link CacheStore} on lru-cache: bounded by entries and bytes, TTL per entry.
+ * Values are stored serialised (as JSON), so they behave exactly as in Redis: a value read back
+ * is a copy, never the object that was written.
+ */
+export function memoryCacheStore(options: MemoryCacheStoreOptions = {}): CacheStore {
+  const lru = new LRUCache<string, Entry>({
+    max: options.maxEntries ?? 10_000,
+    maxSize: options.maxBytes ?? 64 * 1024 * 1024,
+    sizeCalculation: entrySize,
+    ttlAutopurge: false,
+  });
+  let closed = false;
+
+  const value = (key: string): unknown => {
+    const entry = lru.get(key);
+    return entry?.kind === "value" ? (JSON.parse(entry.json) as unknown) : undefined;
+  };
+  const tail = (key: string, last: number): unknown[] => {
+    const entry = lru.get(key);
+    if (entry?.kind !== "list" || last <= 0) return [];
+    return entry.items.slice(-last).map((s) => JSON.parse(s) as unknown);
+  };
+  const ensureOpen = () => {
+    if (closed) throw new Error("memoryCacheStore: the store is closed.");
+  };
+
+  return {
+    name: "memory",
+    async get(key) {
+      ensureOpen();
+      return value(key);
+    },
+    async getMany(keys) {
+      ensureOpen();
+      return keys.map(value);
+    },
+    async read(batch: CacheBatch): Promise<CacheBatchResult> {
+      ensureOpen();
+      return { values: batch.keys.map(value), lists: (batch.lists ?? []).map((l) => tail(l.key, l.last)) };
+    },
+    async set(key, v, ttlMs) {
+      ensureOpen();
+      assertTtl(ttlMs);
+      if (v === undefined) throw new TypeError("memoryCacheStore.set: value must not be undefined (use delete).");
+      lru.set(key, { kind: "value", json: JSON.stringify(v) }, { ttl: ttlMs });
+    },
+    async delete(key) {
+      ensureOpen();
+      lru.delete(key);
+    },
+    async listAppend(key, items, { maxLength, ttlMs }: ListAppendOptions) {
+      ensureOpen();
+      assertTtl(ttlMs);
+      const current = lru.get(key);
+      const prior = current?.kind === "list" ? current.items : [];
+      const next = prior.concat(items.map((i) => JSON.stringify(i))).slice(-Math.max(1, maxLength));
+      // lru-cache computes the size on set, so the list is replaced rather than mutated in place.
+      lru.set(key, { kind: "list", items: next }, { ttl: ttlMs });
+    },
+    async listTail(key, last) {
+      ensureOpen();
+      return tail(key, last);
+    },
+    async close() {
+      closed = true;
+      lru.clear();
+    },
+  };
+}

@@ -1,0 +1,31 @@
+/** Stable error codes carried by `RUN_ERROR.code` and by {@link ZoeError.code}. */
+export type ZoeErrorCode =
+  | "INVALID_INPUT"
+  | "MISSING_IDS"
+  | "MISSING_USER_ID"
+  | "NO_USER_MESSAGE"
+  | "EMPTY_MESSAGE"
+  | "MESSAGE_TOO_LONG"
+  | "PIPELINE_CLOSED"
+  | "ROUTER_ERROR"
+  | "MODEL_ERROR"
+  | "INTERNAL_ERROR"
+  | (string & {});
+
+/** Base class of every error the pipeline raises. `code` is stable; `message` says what to do. */
+export class ZoeError extends Error {
+  readonly code: ZoeErrorCode;
+
+  constructor(code: ZoeErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ZoeError";
+    this.code = code;
+  }
+}
+
+/** Turn anything thrown into a {@link ZoeError}, keeping the original as `cause`. */
+export function toZoeError(error: unknown, fallbackCode: ZoeErrorCode = "INTERNAL_ERROR"): ZoeError {
+  if (error instanceof ZoeError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new ZoeError(fallbackCode, message || "Unknown error", { cause: error });
+}

@@ -1,0 +1,41 @@
+export { createZoePipeline, DEFAULT_SYSTEM_PROMPT, PIPELINE_DEFAULTS } from "./pipeline/create-pipeline.js";
+export type {
+  PipelineEvents,
+  PipelineHistory,
+  RunOptions,
+  SystemPromptFn,
+  ZoePipeline,
+  ZoePipelineOptions,
+} from "./pipeline/types.js";
+export type { CachePart, HitMiss, RunMetrics } from "./pipeline/metrics.js";
+
+export { memoryCacheStore, type MemoryCacheStoreOptions } from "./cache/memory-store.js";
+export { createKeyBuilder, type KeyBuilder } from "./cache/keys.js";
+export { SharedFlights } from "./cache/shared-flights.js";
+export type { CacheBatch, CacheBatchResult, CacheStore, ListAppendOptions } from "./cache/types.js";
+
+export { PROVIDER_DEFAULTS } from "./context/fetch-context.js";
+export type { ContextProvider, ContextRequest, ProviderOutcome, ProviderStatus } from "./context/types.js";
+
+// TEMP export { heuristicRouter, type HeuristicRouterOptions } from "./routing/heuristic-router.js";
+export { classifyTurn } from "./routing/classify-turn.js";
+export { ROUTE_KINDS, type RouteDecision, type RouteKind, type RouteOptions, type RouteRequest, type Router } from "./routing/types.js";
+
+export type {
+  ChatChunk,
+  ChatDoneInfo,
+  ChatMessage,
+  ChatRequest,
+  ChatToolCall,
+  ChatToolDefinition,
+  ModelBackend,
+  PrewarmResult,
+} from "./models/types.js";
+
+export { HISTORY_DEFAULTS, type HistoryEntry, type HistoryOptions } from "./history/types.js";
+export { windowStart } from "./history/window.js";
+export { buildPrompt, type BuiltPrompt, type PromptParts } from "./prompt/build-prompt.js";
+
+export type { RunInput, ShorthandInput, ZoeRunAgentInput } from "./input/types.js";
+export { ZoeError, InputError, ModelError, type ZoeErrorCode } from "./errors/index.js";
+export { EventType, type AGUIEvent } from "@ag-ui/core";

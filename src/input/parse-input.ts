@@ -1,0 +1,128 @@
+import { randomUUID } from "node:crypto";
+import { contentToText, type Context, type Message, type Tool } from "@ag-ui/core";
+import { RunAgentInputSchema } from "@ag-ui/core/schemas";
+import { z } from "zod";
+import { InputError } from "../errors/input-error.js";
+import type { Turn } from "./types.js";
+
+const ShorthandSchema = z.object({
+  userId: z.string().min(1, "userId must be a non-empty string"),
+  threadId: z.string().min(1, "threadId must be a non-empty string").optional(),
+  runId: z.string().min(1, "runId must be a non-empty string").optional(),
+  message: z.string(),
+});
+
+/** The outcome of parsing a run input: a turn, or an error with the ids known so far. */
+export type ParsedInput =
+  | { ok: true; turn: Turn }
+  | { ok: false; error: InputError; ids: { threadId: string; runId: string } | undefined };
+
+export interface ParseOptions {
+  /** Longest accepted user text, in characters. */
+  maxInputChars: number;
+  /** A user id given out of band (an HTTP adapter's `getUserId`); wins over the input's own. */
+  userId: string | undefined;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const nonEmpty = (v: unknown): v is string => typeof v === "string" && v.length > 0;
+
+function fail(code: string, message: string, ids?: { threadId: string; runId: string }): ParsedInput {
+  return { ok: false, error: new InputError(code, message), ids };
+}
+
+function checkText(text: string, maxInputChars: number, ids: { threadId: string; runId: string }): ParsedInput | undefined {
+  if (text.trim().length === 0) {
+    return fail("EMPTY_MESSAGE", "The user message is empty: send some text.", ids);
+  }
+  if (text.length > maxInputChars) {
+    return fail(
+      "MESSAGE_TOO_LONG",
+      `The user message has ${text.length} characters; the limit is ${maxInputChars} (option maxInputChars).`,
+      ids,
+    );
+  }
+  return undefined;
+}
+
+/** Validate and normalise a run input (AG-UI `RunAgentInput` + `userId`, or the shorthand). Never throws. */
+export function parseRunInput(input: unknown, options: ParseOptions): ParsedInput {
+  if (!isRecord(input)) {
+    return fail("INVALID_INPUT", "The run input must be an object: an AG-UI RunAgentInput or { userId, message }.");
+  }
+  if ("messages" in input) return parseAgUi(input, options);
+  if ("message" in input) return parseShorthand(input, options);
+  return fail("INVALID_INPUT", "The run input has neither `messages` (AG-UI RunAgentInput) nor `message` (shorthand).");
+}
+
+function parseShorthand(input: Record<string, unknown>, options: ParseOptions): ParsedInput {
+  const withUser = options.userId === undefined ? input : { ...input, userId: options.userId };
+  const parsed = ShorthandSchema.safeParse(withUser);
+  const ids = {
+    threadId: nonEmpty(input.threadId) ? input.threadId : "default",
+    runId: nonEmpty(input.runId) ? input.runId : randomUUID(),
+  };
+  if (!parsed.success) {
+    const code = parsed.error.issues.some((i) => i.path[0] === "userId") ? "MISSING_USER_ID" : "INVALID_INPUT";
+    return fail(code, `Invalid run input: ${z.prettifyError(parsed.error)}`, ids);
+  }
+  const bad = checkText(parsed.data.message, options.maxInputChars, ids);
+  if (bad) return bad;
+  return {
+    ok: true,
+    turn: {
+      ...ids,
+      userId: parsed.data.userId,
+      text: parsed.data.message,
+      userMessageId: randomUUID(),
+      messages: [],
+      tools: [],
+      context: [],
+      state: undefined,
+    },
+  };
+}
+
+function parseAgUi(input: Record<string, unknown>, options: ParseOptions): ParsedInput {
+  const ids = nonEmpty(input.threadId) && nonEmpty(input.runId) ? { threadId: input.threadId, runId: input.runId } : undefined;
+  if (!ids) {
+    return fail("MISSING_IDS", "An AG-UI RunAgentInput needs non-empty string `threadId` and `runId`.");
+  }
+  const parsed = RunAgentInputSchema.safeParse(input);
+  if (!parsed.success) {
+    return fail("INVALID_INPUT", `Invalid RunAgentInput: ${z.prettifyError(parsed.error)}`, ids);
+  }
+  const userId = options.userId ?? input.userId;
+  if (!nonEmpty(userId)) {
+    return fail("MISSING_USER_ID", "The run has no user: pass `userId` in the input or in run options.", ids);
+  }
+  const messages = parsed.data.messages as Message[];
+  const lastUser = findLastUser(messages);
+  if (!lastUser) {
+    return fail("NO_USER_MESSAGE", "The input has no user message: add a message with role 'user'.", ids);
+  }
+  const text = contentToText(lastUser.content);
+  const bad = checkText(text, options.maxInputChars, ids);
+  if (bad) return bad;
+  return {
+    ok: true,
+    turn: {
+      ...ids,
+      userId,
+      text,
+      userMessageId: lastUser.id,
+      messages,
+      tools: (parsed.data.tools ?? []) as Tool[],
+      context: (parsed.data.context ?? []) as Context[],
+      state: isRecord(parsed.data.state) ? parsed.data.state : undefined,
+    },
+  };
+}
+
+function findLastUser(messages: Message[]): Extract<Message, { role: "user" }> | undefined {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i];
+    if (m?.role === "user") return m;
+  }
+  return undefined;
+}

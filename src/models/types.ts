@@ -1,0 +1,73 @@
+import type { RouteOptions } from "../routing/types.js";
+
+/** A tool call the model asked for. */
+export interface ChatToolCall {
+  id?: string;
+  name: string;
+  /** Parsed arguments (an object) or their JSON text. */
+  arguments: Record<string, unknown> | string;
+}
+
+/** One message of the prompt, in the shape Ollama's `/api/chat` takes. */
+export interface ChatMessage {
+  role: "system" | "user" | "assistant" | "tool";
+  content: string;
+  tool_calls?: Array<{ function: { name: string; arguments: Record<string, unknown> } }>;
+  tool_name?: string;
+}
+
+/** A tool definition passed to the model (OpenAI / Ollama function shape). */
+export interface ChatToolDefinition {
+  type: "function";
+  function: { name: string; description?: string; parameters?: Record<string, unknown> };
+}
+
+/** One generation request. */
+export interface ChatRequest {
+  model: string;
+  messages: ChatMessage[];
+  options?: RouteOptions;
+  tools?: ChatToolDefinition[];
+  think?: boolean;
+}
+
+/** Timings and counts a backend reports at the end of a generation (all optional). */
+export interface ChatDoneInfo {
+  inputTokens?: number;
+  outputTokens?: number;
+  /** Model load time, ms. */
+  loadMs?: number;
+  /** Prompt evaluation time, ms. */
+  promptEvalMs?: number;
+  /** Generation (evaluation) time, ms. */
+  evalMs?: number;
+  doneReason?: string;
+}
+
+/** What a backend streams: text, thinking, tool calls, and a final `done`. */
+export type ChatChunk =
+  | { type: "text"; text: string }
+  | { type: "thinking"; text: string }
+  | { type: "tool_call"; call: ChatToolCall }
+  | ({ type: "done" } & ChatDoneInfo);
+
+/** Result of warming one model. */
+export interface PrewarmResult {
+  model: string;
+  ok: boolean;
+  loadMs: number;
+  error?: string;
+}
+
+/** A model server or engine. `chat` must stop work promptly when `signal` aborts. */
+export interface ModelBackend {
+  /** A short name for metrics and logs ("ollama", "llama-cpp", "scripted"). */
+  readonly name: string;
+  chat(request: ChatRequest, context: { signal: AbortSignal }): AsyncIterable<ChatChunk>;
+  /** Load models ahead of use. */
+  prewarm?(models: string[]): Promise<PrewarmResult[]>;
+  /** Models currently loaded. */
+  loaded?(): Promise<string[]>;
+  /** Release connections and resources. */
+  close?(): Promise<void>;
+}

@@ -1,0 +1,108 @@
+import { EventEmitter } from "eventemitter3";
+import type { AGUIEvent } from "@ag-ui/core";
+import { createKeyBuilder } from "../cache/keys.js";
+import { memoryCacheStore } from "../cache/memory-store.js";
+import { SharedFlights } from "../cache/shared-flights.js";
+import { HistoryStore } from "../history/history-store.js";
+import type { RunInput } from "../input/types.js";
+import type { PrewarmResult } from "../models/types.js";
+import { runTurn, type RunDeps } from "./run-turn.js";
+import type { PipelineEvents, RunOptions, ZoePipeline, ZoePipelineOptions } from "./types.js";
+
+/** The system prompt used when none is given. */
+export const DEFAULT_SYSTEM_PROMPT =
+  "You are Zoe, a helpful assistant. Answer clearly and concisely. Use the context when it is relevant.";
+
+/** Defaults of {@link ZoePipelineOptions}. */
+export const PIPELINE_DEFAULTS = {
+  maxInputChars: 16_000,
+  contextChars: 6_000,
+  routeTtlMs: 60_000,
+  systemPromptTtlMs: 3_600_000,
+  keyPrefix: "zoe",
+} as const;
+
+function checkOptions(options: ZoePipelineOptions): void {
+  if (!options?.backend || typeof options.backend.chat !== "function") {
+    throw new TypeError("createZoePipeline: `backend` must be a ModelBackend (an object with a chat() method).");
+  }
+  if (!options.router || typeof options.router.route !== "function") {
+    throw new TypeError("createZoePipeline: `router` must be a Router (an object with a route() method).");
+  }
+  const names = new Set<string>();
+  for (const p of options.providers ?? []) {
+    if (!p || typeof p.name !== "string" || p.name.length === 0 || typeof p.fetch !== "function") {
+      throw new TypeError("createZoePipeline: every provider needs a non-empty `name` and a fetch() function.");
+    }
+    if (names.has(p.name)) throw new TypeError(`createZoePipeline: two providers are named "${p.name}".`);
+    names.add(p.name);
+  }
+}
+
+/**
+ * Create a pipeline: plug in a backend, a router, a cache store and context providers, then
+ * iterate `pipeline.run(input)` for each chat turn.
+ */
+export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
+  checkOptions(options);
+  const emitter = new EventEmitter<PipelineEvents>();
+  const store = options.cache ?? memoryCacheStore();
+  const keys = createKeyBuilder(options.keyPrefix ?? PIPELINE_DEFAULTS.keyPrefix);
+  const history = new HistoryStore(store, keys, options.history);
+  const runs = new Set<AbortController>();
+  let closed = false;
+
+  const deps: RunDeps = {
+    backend: options.backend,
+    router: options.router,
+    store,
+    providers: [...(options.providers ?? [])],
+    keys,
+    history,
+    flights: new SharedFlights<unknown>(),
+    emitter,
+    systemPrompt: options.systemPrompt ?? DEFAULT_SYSTEM_PROMPT,
+    routeTtlMs: options.ttl?.routeMs ?? PIPELINE_DEFAULTS.routeTtlMs,
+    systemPromptTtlMs: options.ttl?.systemPromptMs ?? PIPELINE_DEFAULTS.systemPromptTtlMs,
+    maxInputChars: options.maxInputChars ?? PIPELINE_DEFAULTS.maxInputChars,
+    contextChars: options.contextChars ?? PIPELINE_DEFAULTS.contextChars,
+    think: options.think ?? false,
+    runs,
+    isClosed: () => closed,
+  };
+
+  const pipeline: ZoePipeline = {
+    run(input: RunInput, runOptions: RunOptions = {}): AsyncIterable<AGUIEvent> {
+      return runTurn(deps, input, runOptions);
+    },
+    async prewarm(): Promise<PrewarmResult[]> {
+      const models = options.router.models?.() ?? [];
+      if (!options.backend.prewarm || models.length === 0) return [];
+      return options.backend.prewarm(models);
+    },
+    history: {
+      get: (userId, threadId) => history.get(userId, threadId),
+      append: (userId, threadId, entries) => history.append(userId, threadId, entries),
+      clear: (userId, threadId) => history.clear(userId, threadId),
+    },
+    on(event, listener) {
+      emitter.on(event, listener as never);
+      return pipeline;
+    },
+    off(event, listener) {
+      emitter.off(event, listener as never);
+      return pipeline;
+    },
+    get activeRuns() {
+      return runs.size;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const run of runs) run.abort(new DOMException("The pipeline was closed.", "AbortError"));
+      await Promise.allSettled([store.close(), options.backend.close?.()]);
+      emitter.removeAllListeners();
+    },
+  };
+  return pipeline;
+}

@@ -1,0 +1,41 @@
+import type { ProviderStatus } from "../context/types.js";
+import type { RouteKind } from "../routing/types.js";
+
+/** Cache parts the pipeline reads. */
+export type CachePart = "route" | "system" | "context" | "history";
+
+/** Hits and misses of one cache part. */
+export interface HitMiss {
+  hits: number;
+  misses: number;
+}
+
+/** What one run measured. Carried by `RUN_FINISHED.result.metrics` and the `zoe.metrics` CUSTOM event. */
+export interface RunMetrics {
+  /** From the start of the run to the first streamed token (text or reasoning); undefined when none came. */
+  ttftMs?: number;
+  totalMs: number;
+  stages: {
+    /** The one batched read of every cache the run needs. */
+    cacheReadMs: number;
+    routeMs: number;
+    contextMs: number;
+    promptMs: number;
+    generateMs: number;
+  };
+  providers: Record<string, { status: ProviderStatus; ms: number }>;
+  tokens: { input?: number; output: number };
+  tokensPerSecond?: number;
+  cache: { hits: number; misses: number; byPart: Record<CachePart, HitMiss> };
+  fastPath: boolean;
+  kind: RouteKind;
+  model: string;
+  /** The backend's own timings, when it reports them. */
+  backend: { loadMs?: number; promptEvalMs?: number; evalMs?: number; doneReason?: string };
+  /** Whether the history came from the input's messages or from the store. */
+  historySource: "input" | "store";
+  historyMessages: number;
+}
+
+/** Round to 0.001 ms so that metrics stay readable in JSON. */
+export const round = (ms: number): number => Math.round(ms * 1000) / 1000;

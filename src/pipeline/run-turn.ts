@@ -1,0 +1,468 @@
+import { randomUUID } from "node:crypto";
+import type { AGUIEvent } from "@ag-ui/core";
+import type { EventEmitter } from "eventemitter3";
+import type { KeyBuilder } from "../cache/keys.js";
+import type { SharedFlights } from "../cache/shared-flights.js";
+import type { CacheBatchResult, CacheStore } from "../cache/types.js";
+import { fetchContext, type ProviderJob } from "../context/fetch-context.js";
+import type { ContextProvider, ContextRequest, ProviderOutcome } from "../context/types.js";
+import { ZoeError, toZoeError } from "../errors/zoe-error.js";
+import { events, pointer, type JsonPatchOp } from "../events/factory.js";
+import { HistoryStore } from "../history/history-store.js";
+import type { HistoryEntry } from "../history/types.js";
+import { parseRunInput } from "../input/parse-input.js";
+import type { Turn } from "../input/types.js";
+import type { ChatChunk, ChatDoneInfo, ChatToolDefinition, ModelBackend } from "../models/types.js";
+import { buildPrompt } from "../prompt/build-prompt.js";
+import { conversationToMessages, historyToMessages, windowEntries } from "../prompt/conversation.js";
+import { ROUTE_KINDS, type RouteDecision, type RouteKind, type Router } from "../routing/types.js";
+import { abortable, abortReason } from "./abortable.js";
+import { round, type CachePart, type HitMiss, type RunMetrics } from "./metrics.js";
+import type { PipelineEvents, RunOptions, SystemPromptFn } from "./types.js";
+
+/** Everything a run needs from its pipeline. */
+export interface RunDeps {
+  backend: ModelBackend;
+  router: Router;
+  store: CacheStore;
+  providers: readonly ContextProvider[];
+  keys: KeyBuilder;
+  history: HistoryStore;
+  flights: SharedFlights<unknown>;
+  emitter: EventEmitter<PipelineEvents>;
+  systemPrompt: string | SystemPromptFn;
+  routeTtlMs: number;
+  systemPromptTtlMs: number;
+  maxInputChars: number;
+  contextChars: number;
+  think: boolean;
+  /** Controllers of runs in progress (aborted by `close()`). */
+  runs: Set<AbortController>;
+  isClosed(): boolean;
+}
+
+/** Lower-case, collapse whitespace, drop trailing punctuation: equal questions share a route. */
+export const normaliseText = (text: string): string =>
+  text.toLowerCase().replace(/\s+/g, " ").trim().replace(/[\s.!?…]+$/u, "");
+
+const isDecision = (v: unknown): v is RouteDecision =>
+  typeof v === "object" && v !== null && typeof (v as RouteDecision).model === "string" &&
+  ROUTE_KINDS.includes((v as RouteDecision).kind);
+
+function toolDefinitions(turn: Turn): ChatToolDefinition[] | undefined {
+  if (turn.tools.length === 0) return undefined;
+  // Sorted by name: the same tools always render the same prompt prefix.
+  return [...turn.tools]
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((t) => ({
+      type: "function" as const,
+      function: { name: t.name, description: t.description, ...(t.parameters ? { parameters: t.parameters } : {}) },
+    }));
+}
+
+/**
+ * One chat turn as a stream of AG-UI events. Never throws: bad input, failures and
+ * cancellation all end the stream with a well-formed terminal event.
+ */
+export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOptions): AsyncGenerator<AGUIEvent> {
+  const t0 = performance.now();
+  const parsed = parseRunInput(rawInput, { maxInputChars: deps.maxInputChars, userId: options.userId });
+  if (!parsed.ok) {
+    if (parsed.ids) yield events.runStarted(parsed.ids.threadId, parsed.ids.runId);
+    deps.emitter.emit("run:error", { ...parsed.ids, error: parsed.error });
+    yield events.runError(parsed.error.message, parsed.error.code);
+    return;
+  }
+  const turn = parsed.turn;
+  const who = { threadId: turn.threadId, runId: turn.runId, userId: turn.userId };
+  if (deps.isClosed()) {
+    yield events.runStarted(turn.threadId, turn.runId);
+    const error = new ZoeError("PIPELINE_CLOSED", "The pipeline is closed: create a new one to run more turns.");
+    deps.emitter.emit("run:error", { ...who, error });
+    yield events.runError(error.message, error.code);
+    return;
+  }
+
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const outer = options.signal;
+  const forwardAbort = () => controller.abort(outer?.reason);
+  if (outer?.aborted) controller.abort(outer.reason);
+  else outer?.addEventListener("abort", forwardAbort, { once: true });
+  deps.runs.add(controller);
+
+  // What is open, so that a cancelled run can close it before RUN_FINISHED.
+  let openStep: string | undefined;
+  let openText: string | undefined;
+  let openReasoning: { id: string; messageId: string } | undefined;
+  const closeOpenMessages = (): AGUIEvent[] => {
+    const out: AGUIEvent[] = [];
+    if (openReasoning) {
+      out.push(events.reasoningMessageEnd(openReasoning.messageId), events.reasoningEnd(openReasoning.id));
+      openReasoning = undefined;
+    }
+    if (openText) out.push(events.textEnd(openText));
+    openText = undefined;
+    return out;
+  };
+  const closeOpen = (): AGUIEvent[] => {
+    const out = closeOpenMessages();
+    if (openStep) out.push(events.stepFinished(openStep));
+    openStep = undefined;
+    return out;
+  };
+
+  try {
+    yield events.runStarted(turn.threadId, turn.runId);
+    deps.emitter.emit("run:started", who);
+    yield events.stateSnapshot({
+      ...turn.state,
+      zoe: {
+        runId: turn.runId,
+        stage: "route",
+        providers: Object.fromEntries(deps.providers.map((p) => [p.name, { status: "pending" }])),
+      },
+    });
+
+    // ---- route (one batched cache read serves route, system prompt, context and history) ----
+    openStep = "route";
+    yield events.stepStarted("route");
+    const byPart: Record<CachePart, HitMiss> = {
+      route: { hits: 0, misses: 0 },
+      system: { hits: 0, misses: 0 },
+      context: { hits: 0, misses: 0 },
+      history: { hits: 0, misses: 0 },
+    };
+    const count = (part: CachePart, hit: boolean) => {
+      byPart[part][hit ? "hits" : "misses"]++;
+      deps.emitter.emit(hit ? "cache:hit" : "cache:miss", { part });
+    };
+    const normalised = normaliseText(turn.text);
+    const routeKey = deps.keys.key("route", turn.userId, normalised);
+    const systemKeys =
+      typeof deps.systemPrompt === "function" ? ROUTE_KINDS.map((k) => deps.keys.key("system", turn.userId, k)) : [];
+    const keyRequest = { userId: turn.userId, threadId: turn.threadId, text: turn.text };
+    const providerKeys = deps.providers.map((p) =>
+      p.cacheKey
+        ? deps.keys.key("context", turn.userId, p.name, p.cacheKey(keyRequest))
+        : deps.keys.key("context", turn.userId, p.name),
+    );
+    const historyKey = deps.history.key(turn.userId, turn.threadId);
+    const historySettings = deps.history.settings;
+    const tRead = performance.now();
+    let batch: CacheBatchResult;
+    try {
+      batch = await abortable(
+        deps.store.read({
+          keys: [routeKey, ...systemKeys, ...providerKeys],
+          lists: [{ key: historyKey, last: historySettings.keep }],
+        }),
+        signal,
+      );
+    } catch (error) {
+      if (signal.aborted) throw error;
+      // The cache speeds runs up and never breaks one: a failed read is a miss everywhere.
+      batch = { values: [], lists: [[]] };
+    }
+    const cacheReadMs = performance.now() - tRead;
+
+    const tRoute = performance.now();
+    const cachedRoute = batch.values[0];
+    let decision: RouteDecision;
+    const routeCached = isDecision(cachedRoute);
+    count("route", routeCached);
+    if (isDecision(cachedRoute)) {
+      decision = cachedRoute;
+    } else {
+      try {
+        decision = await abortable(
+          Promise.resolve(deps.router.route({ text: turn.text, userId: turn.userId, threadId: turn.threadId })),
+          signal,
+        );
+      } catch (error) {
+        if (signal.aborted) throw error;
+        throw toZoeError(error, "ROUTER_ERROR");
+      }
+      if (deps.routeTtlMs > 0) deps.store.set(routeKey, decision, deps.routeTtlMs).catch(() => {});
+    }
+    const routeMs = performance.now() - tRoute;
+    yield events.stateDelta([
+      { op: "add", path: "/zoe/route", value: { ...decision, cached: routeCached } },
+      { op: "add", path: "/zoe/stage", value: "context" },
+    ]);
+    openStep = undefined;
+    yield events.stepFinished("route");
+
+    // ---- context ----
+    openStep = "context";
+    yield events.stepStarted("context");
+    const tContext = performance.now();
+    const outcomes: ProviderOutcome[] = [];
+    const request = requestFor(turn, decision.kind);
+    if (decision.fastPath) {
+      const skipped: JsonPatchOp[] = deps.providers.map((p) => ({
+        op: "add",
+        path: pointer("zoe", "providers", p.name),
+        value: { status: "skipped", ms: 0 },
+      }));
+      for (const p of deps.providers) {
+        outcomes.push({ name: p.name, status: "skipped", ms: 0, placement: p.placement ?? "volatile" });
+      }
+      if (skipped.length > 0) yield events.stateDelta(skipped);
+    } else {
+      const firstProviderValue = 1 + systemKeys.length;
+      const jobs: ProviderJob[] = deps.providers.map((provider, i) => {
+        const cached = provider.ttlMs === 0 ? undefined : batch.values[firstProviderValue + i];
+        count("context", cached !== undefined);
+        return { provider, key: providerKeys[i] as string, cached };
+      });
+      for await (const outcome of fetchContext(jobs, request, deps.store, deps.flights, signal)) {
+        outcomes.push(outcome);
+        if (outcome.status === "timeout") deps.emitter.emit("provider:timeout", { name: outcome.name, userId: turn.userId, ms: outcome.ms });
+        if (outcome.status === "error") {
+          deps.emitter.emit("provider:error", { name: outcome.name, userId: turn.userId, ms: outcome.ms, error: outcome.error ?? "" });
+        }
+        yield events.stateDelta([
+          {
+            op: "add",
+            path: pointer("zoe", "providers", outcome.name),
+            value: { status: outcome.status, ms: round(outcome.ms), ...(outcome.error ? { error: outcome.error } : {}) },
+          },
+        ]);
+      }
+      if (signal.aborted) throw abortReason(signal);
+    }
+    const contextMs = performance.now() - tContext;
+    yield events.stateDelta([{ op: "add", path: "/zoe/stage", value: "generate" }]);
+    openStep = undefined;
+    yield events.stepFinished("context");
+
+    // ---- prompt ----
+    openStep = "generate";
+    yield events.stepStarted("generate");
+    const tPrompt = performance.now();
+    const systemPrompt = await resolveSystemPrompt(deps, turn, decision.kind, batch.values, systemKeys, count);
+    const storedHistory = HistoryStore.clean(batch.lists[0] ?? []);
+    const fromInput = turn.messages.length > 1;
+    count("history", storedHistory.length > 0);
+    const { history, trailing } = fromInput
+      ? conversationToMessages(turn.messages, turn.userMessageId, storedHistory, historySettings.load, historySettings.step)
+      : { history: historyToMessages(windowEntries(storedHistory, historySettings.load, historySettings.step)), trailing: [] };
+    const prompt = buildPrompt({
+      systemPrompt,
+      context: outcomes,
+      clientContext: turn.context,
+      history,
+      userText: turn.text,
+      trailing,
+      contextChars: deps.contextChars,
+    });
+    const tools = toolDefinitions(turn);
+    const promptMs = performance.now() - tPrompt;
+
+    // ---- generate ----
+    const tGenerate = performance.now();
+    let firstTokenAt: number | undefined;
+    let answer = "";
+    let outputChunks = 0;
+    let done: ChatDoneInfo = {};
+    const toolCalls: Array<{ id: string; name: string; arguments: string }> = [];
+    const stream = deps.backend.chat(
+      {
+        model: decision.model,
+        messages: prompt.messages,
+        options: decision.options,
+        ...(tools ? { tools } : {}),
+        ...(deps.think ? { think: true } : {}),
+      },
+      { signal },
+    );
+    const iterator = stream[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        let step: IteratorResult<ChatChunk>;
+        try {
+          step = await abortable(iterator.next(), signal);
+        } catch (error) {
+          if (signal.aborted) throw error;
+          throw toZoeError(error, "MODEL_ERROR");
+        }
+        if (step.done) break;
+        const chunk = step.value;
+        switch (chunk.type) {
+          case "thinking": {
+            if (!chunk.text) break;
+            firstTokenAt ??= performance.now();
+            if (!openReasoning) {
+              openReasoning = { id: randomUUID(), messageId: randomUUID() };
+              yield events.reasoningStart(openReasoning.id);
+              yield events.reasoningMessageStart(openReasoning.messageId);
+            }
+            yield events.reasoningContent(openReasoning.messageId, chunk.text);
+            break;
+          }
+          case "text": {
+            if (!chunk.text) break;
+            firstTokenAt ??= performance.now();
+            if (openReasoning) {
+              yield events.reasoningMessageEnd(openReasoning.messageId);
+              yield events.reasoningEnd(openReasoning.id);
+              openReasoning = undefined;
+            }
+            if (!openText) {
+              openText = randomUUID();
+              yield events.textStart(openText);
+            }
+            answer += chunk.text;
+            outputChunks++;
+            yield events.textContent(openText, chunk.text);
+            break;
+          }
+          case "tool_call": {
+            firstTokenAt ??= performance.now();
+            const parent = openText;
+            for (const e of closeOpenMessages()) yield e;
+            const id = chunk.call.id ?? randomUUID();
+            const args = typeof chunk.call.arguments === "string" ? chunk.call.arguments : JSON.stringify(chunk.call.arguments);
+            toolCalls.push({ id, name: chunk.call.name, arguments: args });
+            yield events.toolCallStart(id, chunk.call.name, parent);
+            yield events.toolCallArgs(id, args);
+            yield events.toolCallEnd(id);
+            break;
+          }
+          case "done": {
+            const { type: _type, ...info } = chunk;
+            done = info;
+            break;
+          }
+        }
+      }
+    } finally {
+      // Leaving early (abort, error, consumer gone) must close the backend's request now.
+      void Promise.resolve(iterator.return?.()).catch(() => {});
+    }
+    for (const e of closeOpenMessages()) yield e;
+    const tEnd = performance.now();
+    const generateMs = tEnd - tGenerate;
+    openStep = undefined;
+    yield events.stateDelta([{ op: "add", path: "/zoe/stage", value: "done" }]);
+    yield events.stepFinished("generate");
+
+    // ---- history: the user turn and the complete answer ----
+    const seq = (storedHistory[storedHistory.length - 1]?.seq ?? -1) + 1;
+    const at = Date.now();
+    const entries: HistoryEntry[] = [
+      {
+        id: turn.userMessageId,
+        role: "user",
+        content: turn.text,
+        ...(prompt.userContent !== turn.text ? { sent: prompt.userContent } : {}),
+        seq,
+        at,
+      },
+      {
+        id: randomUUID(),
+        role: "assistant",
+        content: answer,
+        ...(toolCalls.length ? { toolCalls } : {}),
+        seq: seq + 1,
+        at,
+      },
+    ];
+    try {
+      await abortable(deps.history.append(turn.userId, turn.threadId, entries), signal);
+    } catch (error) {
+      if (signal.aborted) throw error;
+      // A failed history write never fails the run.
+    }
+
+    // ---- metrics and finish ----
+    const outputTokens = done.outputTokens ?? outputChunks;
+    const generatingMs = done.evalMs ?? (firstTokenAt === undefined ? 0 : tEnd - firstTokenAt);
+    const hits = Object.values(byPart).reduce((n, p) => n + p.hits, 0);
+    const misses = Object.values(byPart).reduce((n, p) => n + p.misses, 0);
+    const metrics: RunMetrics = {
+      ...(firstTokenAt === undefined ? {} : { ttftMs: round(firstTokenAt - t0) }),
+      totalMs: round(performance.now() - t0),
+      stages: {
+        cacheReadMs: round(cacheReadMs),
+        routeMs: round(routeMs),
+        contextMs: round(contextMs),
+        promptMs: round(promptMs),
+        generateMs: round(generateMs),
+      },
+      providers: Object.fromEntries(outcomes.map((o) => [o.name, { status: o.status, ms: round(o.ms) }])),
+      tokens: { ...(done.inputTokens === undefined ? {} : { input: done.inputTokens }), output: outputTokens },
+      ...(generatingMs > 0 && outputTokens > 0 ? { tokensPerSecond: round((outputTokens * 1000) / generatingMs) } : {}),
+      cache: { hits, misses, byPart },
+      fastPath: decision.fastPath,
+      kind: decision.kind,
+      model: decision.model,
+      backend: {
+        ...(done.loadMs === undefined ? {} : { loadMs: done.loadMs }),
+        ...(done.promptEvalMs === undefined ? {} : { promptEvalMs: done.promptEvalMs }),
+        ...(done.evalMs === undefined ? {} : { evalMs: done.evalMs }),
+        ...(done.doneReason === undefined ? {} : { doneReason: done.doneReason }),
+      },
+      historySource: fromInput ? "input" : "store",
+      historyMessages: history.length,
+    };
+    yield events.custom("zoe.metrics", metrics);
+    const usage = [
+      {
+        provider: deps.backend.name,
+        model: decision.model,
+        outputTokens,
+        ...(done.inputTokens === undefined ? {} : { inputTokens: done.inputTokens, totalTokens: done.inputTokens + outputTokens }),
+      },
+    ];
+    const pending = toolCalls.map((c) => c.id);
+    deps.emitter.emit("run:finished", { ...who, metrics });
+    yield events.runFinished(
+      turn.threadId,
+      turn.runId,
+      { metrics, ...(pending.length ? { pendingToolCalls: toolCalls } : {}) },
+      { type: "success", ...(pending.length ? { pendingToolCallIds: pending } : {}) },
+      usage,
+    );
+  } catch (error) {
+    if (signal.aborted) {
+      for (const e of closeOpen()) yield e;
+      deps.emitter.emit("run:cancelled", who);
+      yield events.runFinished(turn.threadId, turn.runId, { cancelled: true }, { type: "cancelled" });
+    } else {
+      const zoeError = toZoeError(error);
+      deps.emitter.emit("run:error", { ...who, error: zoeError });
+      yield events.runError(zoeError.message, zoeError.code);
+    }
+  } finally {
+    outer?.removeEventListener("abort", forwardAbort);
+    // Whatever is still running for this run (providers, the model request) stops now.
+    if (!signal.aborted) controller.abort(new DOMException("The run ended.", "AbortError"));
+    deps.runs.delete(controller);
+  }
+
+}
+
+function requestFor(turn: Turn, kind: RouteKind): ContextRequest {
+  return { userId: turn.userId, threadId: turn.threadId, text: turn.text, kind };
+}
+
+async function resolveSystemPrompt(
+  deps: RunDeps,
+  turn: Turn,
+  kind: RouteKind,
+  values: unknown[],
+  systemKeys: string[],
+  count: (part: CachePart, hit: boolean) => void,
+): Promise<string> {
+  if (typeof deps.systemPrompt === "string") return deps.systemPrompt;
+  const index = ROUTE_KINDS.indexOf(kind);
+  const cached = values[1 + index];
+  count("system", typeof cached === "string");
+  if (typeof cached === "string") return cached;
+  const built = await deps.systemPrompt({ kind, userId: turn.userId });
+  const key = systemKeys[index];
+  if (key && deps.systemPromptTtlMs > 0) deps.store.set(key, built, deps.systemPromptTtlMs).catch(() => {});
+  return built;
+}

@@ -1,0 +1,93 @@
+import type { AGUIEvent } from "@ag-ui/core";
+import type { CacheStore } from "../cache/types.js";
+import type { ContextProvider } from "../context/types.js";
+import type { ZoeError } from "../errors/zoe-error.js";
+import type { HistoryEntry, HistoryOptions } from "../history/types.js";
+import type { ModelBackend, PrewarmResult } from "../models/types.js";
+import type { RunInput } from "../input/types.js";
+import type { RouteKind, Router } from "../routing/types.js";
+import type { CachePart, RunMetrics } from "./metrics.js";
+
+/** Builds the system prompt for a route kind and user. */
+export type SystemPromptFn = (context: { kind: RouteKind; userId: string }) => string | Promise<string>;
+
+/** Options of {@link createZoePipeline}. */
+export interface ZoePipelineOptions {
+  /** The model server or engine. */
+  backend: ModelBackend;
+  /** Picks the model and kind of each turn. */
+  router: Router;
+  /** Where caches and history live. Default: `memoryCacheStore()`. */
+  cache?: CacheStore;
+  /** Context providers, fetched in parallel with deadlines. */
+  providers?: ContextProvider[];
+  /**
+   * The system prompt, or a function that builds it per route kind and user (its result is
+   * cached for `ttl.systemPromptMs`). Default: a short assistant prompt.
+   */
+  systemPrompt?: string | SystemPromptFn;
+  history?: HistoryOptions;
+  ttl?: {
+    /** Routing decisions, by normalised text. Default 60,000. */
+    routeMs?: number;
+    /** Built system prompts, by route kind and user. Default 3,600,000. */
+    systemPromptMs?: number;
+  };
+  /** Longest accepted user message, in characters. Default 16,000. */
+  maxInputChars?: number;
+  /** Budget of all context text in a prompt, in characters. Default 6,000. */
+  contextChars?: number;
+  /** Cache key prefix. Default `"zoe"`. */
+  keyPrefix?: string;
+  /** Ask the model to think (models that support it). Default false. */
+  think?: boolean;
+}
+
+/** Options of one run. */
+export interface RunOptions {
+  /** Aborting it cancels the run and the model request at once. */
+  signal?: AbortSignal;
+  /** The user the run is for (an HTTP adapter's authenticated user); wins over `input.userId`. */
+  userId?: string;
+}
+
+/** Events the pipeline emits for hosts (logging, metrics). */
+export interface PipelineEvents {
+  "run:started": (info: { threadId: string; runId: string; userId: string }) => void;
+  "run:finished": (info: { threadId: string; runId: string; userId: string; metrics: RunMetrics }) => void;
+  "run:cancelled": (info: { threadId: string; runId: string; userId: string }) => void;
+  "run:error": (info: { threadId?: string; runId?: string; userId?: string; error: ZoeError }) => void;
+  "provider:timeout": (info: { name: string; userId: string; ms: number }) => void;
+  "provider:error": (info: { name: string; userId: string; ms: number; error: string }) => void;
+  "cache:hit": (info: { part: CachePart }) => void;
+  "cache:miss": (info: { part: CachePart }) => void;
+}
+
+/** History helpers of a pipeline. */
+export interface PipelineHistory {
+  /** The stored messages of a thread, oldest first. */
+  get(userId: string, threadId: string): Promise<HistoryEntry[]>;
+  /** Append messages to a thread. */
+  append(userId: string, threadId: string, entries: HistoryEntry[]): Promise<void>;
+  /** Forget a thread. */
+  clear(userId: string, threadId: string): Promise<void>;
+}
+
+/** A pipeline: run chat turns as AG-UI event streams. */
+export interface ZoePipeline {
+  /**
+   * Run one chat turn. Yields AG-UI events: `RUN_STARTED` first, `RUN_FINISHED` or `RUN_ERROR`
+   * last. Never throws for bad input (that is a `RUN_ERROR` with a code). Leaving the loop early
+   * cancels the run.
+   */
+  run(input: RunInput, options?: RunOptions): AsyncIterable<AGUIEvent>;
+  /** Load every model the router can pick, in the background. */
+  prewarm(): Promise<PrewarmResult[]>;
+  readonly history: PipelineHistory;
+  on<E extends keyof PipelineEvents>(event: E, listener: PipelineEvents[E]): ZoePipeline;
+  off<E extends keyof PipelineEvents>(event: E, listener: PipelineEvents[E]): ZoePipeline;
+  /** Runs in progress. */
+  readonly activeRuns: number;
+  /** Cancel runs in progress and release the cache store and backend. */
+  close(): Promise<void>;
+}

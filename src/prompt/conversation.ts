@@ -1,0 +1,76 @@
+import { contentToText, type Message } from "@ag-ui/core";
+import type { HistoryEntry } from "../history/types.js";
+import { windowStart } from "../history/window.js";
+import type { ChatMessage } from "../models/types.js";
+
+function parseArgs(text: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Stored history entries as prompt messages, replaying exactly what the model saw. */
+export function historyToMessages(entries: readonly HistoryEntry[]): ChatMessage[] {
+  return entries.map((e) => ({
+    role: e.role,
+    content: e.sent ?? e.content,
+    ...(e.toolCalls?.length
+      ? { tool_calls: e.toolCalls.map((c) => ({ function: { name: c.name, arguments: parseArgs(c.arguments) } })) }
+      : {}),
+  }));
+}
+
+/** The stored-history window of a run: at most `load` messages, its start moved in steps. */
+export function windowEntries(entries: readonly HistoryEntry[], load: number, step: number): HistoryEntry[] {
+  const last = entries[entries.length - 1];
+  if (!last) return [];
+  const start = windowStart(last.seq + 1, load, step);
+  return entries.filter((e) => e.seq >= start).slice(-Math.max(0, load));
+}
+
+/**
+ * Split a conversation the client sent into history (windowed), the turn, and trailing messages.
+ * User messages the store knows (same id and text) are replayed with the exact content the model
+ * saw, so that the prompt prefix matches the earlier turn byte for byte.
+ */
+export function conversationToMessages(
+  messages: readonly Message[],
+  turnId: string,
+  stored: readonly HistoryEntry[],
+  load: number,
+  step: number,
+): { history: ChatMessage[]; trailing: ChatMessage[] } {
+  const turnIndex = messages.findIndex((m) => m.id === turnId && m.role === "user");
+  const before = turnIndex < 0 ? messages : messages.slice(0, turnIndex);
+  const after = turnIndex < 0 ? [] : messages.slice(turnIndex + 1);
+  const sent = new Map(stored.filter((e) => e.sent !== undefined).map((e) => [e.id, e]));
+  const start = windowStart(before.length, load, step);
+  const convert = (m: Message): ChatMessage | undefined => {
+    switch (m.role) {
+      case "user": {
+        const text = contentToText(m.content);
+        const known = sent.get(m.id);
+        return { role: "user", content: known && known.content === text && known.sent ? known.sent : text };
+      }
+      case "assistant":
+        return {
+          role: "assistant",
+          content: m.content ?? "",
+          ...(m.toolCalls?.length
+            ? { tool_calls: m.toolCalls.map((c) => ({ function: { name: c.function.name, arguments: parseArgs(c.function.arguments) } })) }
+            : {}),
+        };
+      case "tool":
+        return { role: "tool", content: contentToText(m.content) };
+      default:
+        // System, developer, activity and reasoning messages from the client are not replayed:
+        // the pipeline owns the system prompt, which keeps the prompt prefix stable.
+        return undefined;
+    }
+  };
+  const keep = (list: readonly Message[]) => list.map(convert).filter((m): m is ChatMessage => m !== undefined);
+  return { history: keep(before.slice(start)), trailing: keep(after) };
+}

@@ -1,0 +1,42 @@
+/** The five kinds of user turn the router tells apart. */
+export type RouteKind = "greeting" | "simple" | "code" | "complex" | "chat";
+
+/** All route kinds, in a stable order. */
+export const ROUTE_KINDS: readonly RouteKind[] = ["greeting", "simple", "code", "complex", "chat"];
+
+/** Generation options a route passes to the backend (Ollama names). */
+export interface RouteOptions {
+  /** Maximum tokens to generate. */
+  num_predict?: number;
+  temperature?: number;
+  [key: string]: unknown;
+}
+
+/** What the router decided for one user turn. */
+export interface RouteDecision {
+  /** The model to run. */
+  model: string;
+  /** The kind of turn. */
+  kind: RouteKind;
+  /** True for greetings and simple actions: no context providers, the fast model, a short answer. */
+  fastPath: boolean;
+  /** A short, human-readable reason (which rule matched). */
+  reason: string;
+  /** Generation options for this route. */
+  options: RouteOptions;
+}
+
+/** What the router sees of a turn. */
+export interface RouteRequest {
+  /** The user's message text. */
+  text: string;
+  userId: string;
+  threadId: string;
+}
+
+/** Picks a model and a kind for a user turn. May be synchronous. */
+export interface Router {
+  route(request: RouteRequest): RouteDecision | Promise<RouteDecision>;
+  /** Every model this router can pick (used by `pipeline.prewarm()`). */
+  models?(): string[];
+}

@@ -1,0 +1,7 @@
+export {
+  scriptedBackend,
+  textChunks,
+  type ScriptStep,
+  type ScriptedBackend,
+  type ScriptedBackendOptions,
+} from "./scripted-backend.js";
