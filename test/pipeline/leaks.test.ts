@@ -1,0 +1,94 @@
+import { getEventListeners, setMaxListeners } from "node:events";
+import v8 from "node:v8";
+import vm from "node:vm";
+import { describe, expect, it } from "vitest";
+import { createZoePipeline, EventType } from "../../src/index.js";
+import { scriptedBackend, textChunks } from "../../src/testing/index.js";
+import { collect } from "../helpers/ag-ui.js";
+import { fixedRouter, testProvider } from "../helpers/fixtures.js";
+
+v8.setFlagsFromString("--expose_gc");
+const gc = vm.runInNewContext("gc") as () => void;
+
+const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout" || r === "Immediate").length;
+
+describe("no leaks", () => {
+  it("leaves no timers, listeners or pending promises after 10,000 runs (completed, aborted, abandoned, failed)", async () => {
+    const answer = textChunks("a b c d e");
+    const backend = scriptedBackend({
+      script: (request) =>
+        request.messages.at(-1)?.content.endsWith("fail")
+          ? [...answer.slice(0, 2), { type: "error", message: "boom" }]
+          : request.messages.at(-1)?.content.endsWith("slow")
+            ? [{ type: "delay", ms: 1 }, ...answer]
+            : answer,
+    });
+    const providers = [
+      testProvider("fast", "ctx", { ttlMs: 0 }),
+      testProvider("late", "ctx", { ttlMs: 0, delayMs: 50, timeoutMs: 1 }),
+    ];
+    const pipeline = createZoePipeline({ backend, router: fixedRouter(), providers });
+    const shared = new AbortController(); // one host signal passed to every run: it must not gather listeners
+    setMaxListeners(0, shared.signal);
+    const outcomes = { finished: 0, cancelled: 0, error: 0, left: 0 };
+
+    const one = async (i: number) => {
+      const kind = i % 4;
+      const message = kind === 2 ? `q${i} fail` : `q${i} slow`;
+      if (kind === 1) {
+        const controller = new AbortController();
+        const events = [];
+        for await (const e of pipeline.run({ userId: `u${i % 50}`, message }, { signal: controller.signal })) {
+          events.push(e);
+          if (e.type === EventType.TEXT_MESSAGE_CONTENT) controller.abort();
+        }
+        if (events.at(-1)?.type === EventType.RUN_FINISHED) outcomes.cancelled++;
+        return;
+      }
+      if (kind === 3) {
+        for await (const e of pipeline.run({ userId: `u${i % 50}`, message }, { signal: shared.signal })) {
+          if (e.type === EventType.STEP_STARTED && e.stepName === "generate") break;
+        }
+        outcomes.left++;
+        return;
+      }
+      const events = await collect(pipeline.run({ userId: `u${i % 50}`, message }, { signal: shared.signal }));
+      if (events.at(-1)?.type === EventType.RUN_ERROR) outcomes.error++;
+      else outcomes.finished++;
+    };
+
+    // warm up, then measure
+    for (let i = 0; i < 200; i++) await one(i);
+    await new Promise((r) => setTimeout(r, 100));
+    gc();
+    const timersBefore = timers();
+    const heapBefore = process.memoryUsage().heapUsed;
+
+    let created = 0;
+    let settled = 0;
+    const stopSettled = v8.promiseHooks.onSettled(() => settled++);
+    const stopInit = v8.promiseHooks.onInit(() => created++);
+    const batch = 50;
+    for (let i = 0; i < 10_000; i += batch) {
+      await Promise.all(Array.from({ length: batch }, (_, j) => one(i + j)));
+    }
+    await new Promise((r) => setTimeout(r, 200)); // let late providers' timers fire
+    stopInit();
+    stopSettled();
+
+    expect(outcomes.finished + outcomes.cancelled + outcomes.error + outcomes.left).toBe(10_200);
+    expect(outcomes.cancelled).toBeGreaterThan(2_000);
+    expect(outcomes.error).toBeGreaterThan(2_000);
+    expect(pipeline.activeRuns).toBe(0);
+    expect(backend.active).toBe(0);
+    expect(getEventListeners(shared.signal, "abort")).toHaveLength(0);
+    expect(timers()).toBeLessThanOrEqual(timersBefore);
+    // Promises created during the 10,000 runs that never settled: a handful at most, not one per run.
+    expect(created).toBeGreaterThan(100_000);
+    expect(created - settled).toBeLessThan(100);
+    gc();
+    const grownMb = (process.memoryUsage().heapUsed - heapBefore) / 1024 / 1024;
+    expect(grownMb).toBeLessThan(16);
+    await pipeline.close();
+  }, 120_000);
+});
