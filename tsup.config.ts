@@ -4,8 +4,10 @@ import { defineConfig } from "tsup";
 // `require("zoe-pipeline")` works on every Node 20, not only where require(esm) is on.
 const esmOnly = ["p-limit", "p-timeout", "yocto-queue"];
 const entry = { index: "src/index.ts", testing: "src/testing/index.ts" };
+// tsup's declaration step sets `baseUrl`, which TypeScript 6 deprecates; the option still works.
+const dts = { compilerOptions: { ignoreDeprecations: "6.0" } };
 
 export default defineConfig([
-  { entry, format: ["esm"], dts: true, sourcemap: true, clean: true, target: "node20", platform: "node" },
-  { entry, format: ["cjs"], dts: true, sourcemap: true, target: "node20", platform: "node", noExternal: esmOnly },
+  { entry, format: ["esm"], dts, sourcemap: true, clean: true, target: "node20", platform: "node" },
+  { entry, format: ["cjs"], dts, sourcemap: true, target: "node20", platform: "node", noExternal: esmOnly },
 ]);

@@ -17,7 +17,7 @@ export type { CacheBatch, CacheBatchResult, CacheStore, ListAppendOptions } from
 export { PROVIDER_DEFAULTS } from "./context/fetch-context.js";
 export type { ContextProvider, ContextRequest, ProviderOutcome, ProviderStatus } from "./context/types.js";
 
-// TEMP export { heuristicRouter, type HeuristicRouterOptions } from "./routing/heuristic-router.js";
+export { heuristicRouter, type HeuristicRouterOptions } from "./routing/heuristic-router.js";
 export { classifyTurn } from "./routing/classify-turn.js";
 export { ROUTE_KINDS, type RouteDecision, type RouteKind, type RouteOptions, type RouteRequest, type Router } from "./routing/types.js";
 

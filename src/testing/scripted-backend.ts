@@ -15,13 +15,15 @@ export interface ScriptedBackendOptions {
   firstChunkDelayMs?: number;
   /** Pause between chunks, ms. Default 0. */
   chunkDelayMs?: number;
+  /** Keep every request in `requests`. Turn off for long benchmarks. Default true. */
+  record?: boolean;
   /** Models reported as loaded by `prewarm()`; others fail with "model not found". Default: any. */
   models?: string[];
 }
 
 /** A {@link ModelBackend} that plays a script: for tests, demos and benchmarks. */
 export interface ScriptedBackend extends ModelBackend {
-  /** Every request received, in order. */
+  /** Every request received, in order (unless `record` is false). */
   readonly requests: ChatRequest[];
   /** Streams in progress. */
   readonly active: number;
@@ -61,7 +63,7 @@ export function scriptedBackend(options: ScriptedBackendOptions = {}): ScriptedB
   };
 
   async function* chat(request: ChatRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<ChatChunk> {
-    requests.push(request);
+    if (options.record !== false) requests.push(request);
     active++;
     let settled = false;
     try {

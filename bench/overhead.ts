@@ -1,0 +1,68 @@
+import { createZoePipeline, EventType, heuristicRouter, type ContextProvider, type ModelBackend } from "zoe-pipeline";
+import { scriptedBackend, textChunks } from "zoe-pipeline/testing";
+import { summarise } from "./stats.js";
+
+/** Time to the first chunk straight from the backend. */
+async function rawTtft(backend: ModelBackend): Promise<number> {
+  const controller = new AbortController();
+  const t0 = performance.now();
+  for await (const chunk of backend.chat({ model: "m", messages: [{ role: "user", content: "x" }] }, { signal: controller.signal })) {
+    if (chunk.type === "text") {
+      const t = performance.now() - t0;
+      controller.abort();
+      return t;
+    }
+  }
+  throw new Error("no text");
+}
+
+/**
+ * Pipeline overhead: time to first token through the pipeline minus the backend's own, with warm
+ * caches, three cached providers and the memory store.
+ */
+export async function benchOverhead(iterations: number) {
+  const backend = scriptedBackend({ record: false, script: textChunks("The answer is forty-two, as always.") });
+  const providers: ContextProvider[] = ["profile", "memory", "tools"].map((name) => ({
+    name,
+    placement: name === "memory" ? "volatile" : "stable",
+    ttlMs: 3_600_000,
+    fetch: async () => `${name} context for the user, a line or two of text that the prompt will carry.`,
+  }));
+  const pipeline = createZoePipeline({
+    backend,
+    router: heuristicRouter({ models: { fast: "fast", default: "default" } }),
+    providers,
+  });
+  const message = "why is the sky blue when the sun is white?";
+  const inputs = {
+    shorthand: () => ({ userId: "bench", threadId: "t", message }),
+    agui: () => ({
+      threadId: "t-agui",
+      runId: `r${Math.random()}`,
+      userId: "bench",
+      messages: [{ id: "m1", role: "user" as const, content: message }],
+      tools: [],
+      context: [],
+    }),
+  };
+  const results: Record<string, ReturnType<typeof summarise> & { rawP50: number }> = {};
+  for (const [form, input] of Object.entries(inputs)) {
+    const overheads: number[] = [];
+    const raws: number[] = [];
+    for (let i = 0; i < iterations + 500; i++) {
+      const raw = await rawTtft(backend);
+      const t0 = performance.now();
+      let ttft = Number.NaN;
+      for await (const event of pipeline.run(input())) {
+        if (event.type === EventType.TEXT_MESSAGE_CONTENT && Number.isNaN(ttft)) ttft = performance.now() - t0;
+      }
+      if (i >= 500) {
+        overheads.push(ttft - raw);
+        raws.push(raw);
+      }
+    }
+    results[form] = { ...summarise(overheads), rawP50: summarise(raws).p50 };
+  }
+  await pipeline.close();
+  return results;
+}

@@ -1,0 +1,32 @@
+/** `npm run bench`: runs every benchmark, prints tables and writes bench/results/*.json. */
+import { mkdirSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { benchContext } from "./context.js";
+import { benchOverhead } from "./overhead.js";
+import { printTable } from "./stats.js";
+
+const machine = {
+  cpus: os.cpus().length,
+  cpuModel: os.cpus()[0]?.model ?? "unknown",
+  memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+  node: process.version,
+  platform: `${os.platform()} ${os.release()}`,
+};
+
+const overhead = await benchOverhead(Number(process.env.BENCH_ITERATIONS ?? 5_000));
+printTable(
+  "Pipeline overhead over the raw backend: time to first token, ms (warm caches, 3 cached providers, memory store)",
+  Object.entries(overhead).map(([form, s]) => ({ input: form, n: s.n, p50: s.p50, p95: s.p95, p99: s.p99, mean: s.mean, "raw backend p50": s.rawP50, target: "p50 ≤ 0.5, p99 ≤ 2" })),
+);
+
+const context = await benchContext(Number(process.env.BENCH_CONTEXT_REPS ?? 5));
+printTable("Context: providers of 300, 400 and 1,500 ms, 1 s deadline, wall time ms", [
+  { mode: "parallel (pipeline)", mean: context.parallelMs.mean, max: context.parallelMs.max, target: "≤ 1005" },
+  { mode: "sequential", mean: context.sequentialMs.mean, max: Math.max(...context.sequentialMs.samples), target: "≈ 1700" },
+]);
+
+mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
+const out = { date: new Date().toISOString(), machine, overhead, context };
+writeFileSync(new URL("./results/spine.json", import.meta.url), `${JSON.stringify(out, null, 2)}\n`);
+console.log(`\nMachine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}`);
+console.log("Wrote bench/results/spine.json");

@@ -1,0 +1,32 @@
+/** Percentile (nearest rank) of a sample, in its own unit. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank]!;
+}
+
+/** p50, p95, p99, mean of a sample, rounded to µs. */
+export function summarise(samples: readonly number[]) {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const r = (x: number) => Math.round(x * 1000) / 1000;
+  return {
+    n: sorted.length,
+    p50: r(percentile(sorted, 50)),
+    p95: r(percentile(sorted, 95)),
+    p99: r(percentile(sorted, 99)),
+    mean: r(sorted.reduce((a, b) => a + b, 0) / (sorted.length || 1)),
+  };
+}
+
+/** Print rows as an aligned text table. */
+export function printTable(title: string, rows: Array<Record<string, string | number>>): void {
+  if (rows.length === 0) return;
+  const headers = Object.keys(rows[0]!);
+  const cells = rows.map((row) => headers.map((h) => String(row[h] ?? "")));
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join("  ");
+  console.log(`\n${title}`);
+  console.log(line(headers));
+  console.log(widths.map((w) => "-".repeat(w)).join("  "));
+  for (const c of cells) console.log(line(c));
+}
