@@ -1,8 +1,8 @@
 import { defineConfig } from "tsup";
 
-// p-limit and p-timeout ship ESM only; the CommonJS build bundles them so that
+// p-timeout ships ESM only; the CommonJS build bundles them so that
 // `require("zoe-pipeline")` works on every Node 20, not only where require(esm) is on.
-const esmOnly = ["p-limit", "p-timeout", "yocto-queue"];
+const esmOnly = ["p-timeout"];
 const entry = { index: "src/index.ts", testing: "src/testing/index.ts" };
 // tsup's declaration step sets `baseUrl`, which TypeScript 6 deprecates; the option still works.
 const dts = { compilerOptions: { ignoreDeprecations: "6.0" } };

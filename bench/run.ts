@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { benchContext } from "./context.js";
 import { benchOverhead } from "./overhead.js";
+import { benchRouter } from "./router.js";
 import { printTable } from "./stats.js";
 
 const machine = {
@@ -25,8 +26,14 @@ printTable("Context: providers of 300, 400 and 1,500 ms, 1 s deadline, wall time
   { mode: "sequential", mean: context.sequentialMs.mean, max: Math.max(...context.sequentialMs.samples), target: "≈ 1700" },
 ]);
 
+const router = benchRouter();
+printTable("Heuristic router", [
+  { set: "corpus (tuned on)", right: router.corpus.right, total: router.corpus.total, accuracy: router.corpus.accuracy, "µs per turn": router.microsPerTurn },
+  { set: "holdout (never tuned on)", right: router.holdout.right, total: router.holdout.total, accuracy: router.holdout.accuracy, "µs per turn": "" },
+]);
+
 mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
-const out = { date: new Date().toISOString(), machine, overhead, context };
+const out = { date: new Date().toISOString(), machine, overhead, context, router };
 writeFileSync(new URL("./results/spine.json", import.meta.url), `${JSON.stringify(out, null, 2)}\n`);
 console.log(`\nMachine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}`);
 console.log("Wrote bench/results/spine.json");
