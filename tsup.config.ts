@@ -3,7 +3,14 @@ import { defineConfig } from "tsup";
 // p-timeout ships ESM only; the CommonJS build bundles them so that
 // `require("zoe-pipeline")` works on every Node 20, not only where require(esm) is on.
 const esmOnly = ["p-timeout"];
-const entry = { index: "src/index.ts", testing: "src/testing/index.ts" };
+const entry = {
+  index: "src/index.ts",
+  testing: "src/testing/index.ts",
+  ollama: "src/ollama/index.ts",
+  "llama-cpp": "src/llama-cpp/index.ts",
+  redis: "src/redis/index.ts",
+  express: "src/express/index.ts",
+};
 // tsup's declaration step sets `baseUrl`, which TypeScript 6 deprecates; the option still works.
 const dts = { compilerOptions: { ignoreDeprecations: "6.0" } };
 

@@ -36,6 +36,9 @@ export { HISTORY_DEFAULTS, type HistoryEntry, type HistoryOptions } from "./hist
 export { windowStart } from "./history/window.js";
 export { buildPrompt, type BuiltPrompt, type PromptParts } from "./prompt/build-prompt.js";
 
+export { createAgUiResponse, type AgUiResponseOptions } from "./adapters/web-response.js";
+export { AGUI_PROTO_MEDIA_TYPE, type HttpErrorBody } from "./adapters/start-run.js";
+
 export type { RunInput, ShorthandInput, ZoeRunAgentInput } from "./input/types.js";
-export { ZoeError, InputError, ModelError, type ZoeErrorCode } from "./errors/index.js";
+export { ZoeError, InputError, INPUT_ERROR_CODES, ModelError, type ZoeErrorCode } from "./errors/index.js";
 export { EventType, type AGUIEvent } from "@ag-ui/core";

@@ -7,3 +7,13 @@ export class InputError extends ZoeError {
     this.name = "InputError";
   }
 }
+
+/** The codes of input errors: an HTTP adapter answers them with a 4xx before streaming. */
+export const INPUT_ERROR_CODES: ReadonlySet<string> = new Set([
+  "INVALID_INPUT",
+  "MISSING_IDS",
+  "MISSING_USER_ID",
+  "NO_USER_MESSAGE",
+  "EMPTY_MESSAGE",
+  "MESSAGE_TOO_LONG",
+]);

@@ -33,8 +33,13 @@ export interface ChatRequest {
 
 /** Timings and counts a backend reports at the end of a generation (all optional). */
 export interface ChatDoneInfo {
+  /** Prompt tokens in all. */
   inputTokens?: number;
+  /** Prompt tokens actually evaluated (fewer than `inputTokens` when a cached prefix was reused). */
+  promptEvalTokens?: number;
   outputTokens?: number;
+  /** Time the request waited for a free slot of the backend's concurrency limit, ms. */
+  queueMs?: number;
   /** Model load time, ms. */
   loadMs?: number;
   /** Prompt evaluation time, ms. */

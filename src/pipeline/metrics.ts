@@ -31,7 +31,14 @@ export interface RunMetrics {
   kind: RouteKind;
   model: string;
   /** The backend's own timings, when it reports them. */
-  backend: { loadMs?: number; promptEvalMs?: number; evalMs?: number; doneReason?: string };
+  backend: {
+    queueMs?: number;
+    loadMs?: number;
+    promptEvalMs?: number;
+    promptEvalTokens?: number;
+    evalMs?: number;
+    doneReason?: string;
+  };
   /** Whether the history came from the input's messages or from the store. */
   historySource: "input" | "store";
   historyMessages: number;

@@ -398,12 +398,7 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
       fastPath: decision.fastPath,
       kind: decision.kind,
       model: decision.model,
-      backend: {
-        ...(done.loadMs === undefined ? {} : { loadMs: done.loadMs }),
-        ...(done.promptEvalMs === undefined ? {} : { promptEvalMs: done.promptEvalMs }),
-        ...(done.evalMs === undefined ? {} : { evalMs: done.evalMs }),
-        ...(done.doneReason === undefined ? {} : { doneReason: done.doneReason }),
-      },
+      backend: pickDefined(done, ["queueMs", "loadMs", "promptEvalMs", "promptEvalTokens", "evalMs", "doneReason"]),
       historySource: fromInput ? "input" : "store",
       historyMessages: history.length,
     };
@@ -442,6 +437,13 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     deps.runs.delete(controller);
   }
 
+}
+
+/** The listed keys of `source` whose values are defined. */
+function pickDefined<T extends object, K extends keyof T>(source: T, keys: readonly K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const key of keys) if (source[key] !== undefined) out[key] = source[key];
+  return out;
 }
 
 function requestFor(turn: Turn, kind: RouteKind): ContextRequest {

@@ -1,0 +1,1 @@
+export { createAgUiHandler, type AgUiHandlerOptions } from "../adapters/node-handler.js";
