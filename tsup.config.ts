@@ -10,6 +10,8 @@ const entry = {
   "llama-cpp": "src/llama-cpp/index.ts",
   redis: "src/redis/index.ts",
   express: "src/express/index.ts",
+  mcp: "src/mcp/index.ts",
+  quickjs: "src/quickjs/index.ts",
 };
 // tsup's declaration step sets `baseUrl`, which TypeScript 6 deprecates; the option still works.
 const dts = { compilerOptions: { ignoreDeprecations: "6.0" } };
