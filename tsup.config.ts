@@ -1,8 +1,8 @@
 import { defineConfig } from "tsup";
 
-// p-timeout ships ESM only; the CommonJS build bundles them so that
+// p-timeout and p-limit ship ESM only; the CommonJS build bundles them so that
 // `require("zoe-pipeline")` works on every Node 20, not only where require(esm) is on.
-const esmOnly = ["p-timeout"];
+const esmOnly = ["p-timeout", "p-limit", "yocto-queue"];
 const entry = {
   index: "src/index.ts",
   testing: "src/testing/index.ts",

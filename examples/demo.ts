@@ -17,6 +17,8 @@ if (!chosen.ok) {
 console.log(`backend: ${chosen.description}`);
 const pipeline = createZoePipeline({ backend: chosen.backend, router: demoRouter(chosen.models), providers: demoProviders() });
 
+// Load the models in the background while the turn routes and fetches its context.
+void pipeline.prewarm();
 const t0 = performance.now();
 const at = () => `+${String(Math.round(performance.now() - t0)).padStart(5)} ms`;
 console.log(`> ${message}`);

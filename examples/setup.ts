@@ -62,7 +62,7 @@ export async function chooseBackend(argv: string[]): Promise<ChosenBackend> {
     const name = basename(modelPath, ".gguf");
     return {
       ok: true,
-      backend: llamaCppBackend({ modelPath }),
+      backend: llamaCppBackend({ modelPath, ...(process.env.ZOE_THREADS ? { threads: Number(process.env.ZOE_THREADS) } : {}) }),
       models: { fast: name, default: name, code: name },
       description: `embedded llama.cpp on ${modelPath}`,
     };
@@ -80,7 +80,8 @@ export async function chooseBackend(argv: string[]): Promise<ChosenBackend> {
 
 /** The demo's router. */
 export function demoRouter(models: DemoModels): Router {
-  return heuristicRouter({ models });
+  // Bounded answers: the fast path's defaults are 64 and 128 tokens.
+  return heuristicRouter({ models, options: { chat: { num_predict: 256 }, code: { num_predict: 512 }, complex: { num_predict: 512 } } });
 }
 
 const wait = (ms: number, signal: AbortSignal) =>

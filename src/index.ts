@@ -32,6 +32,9 @@ export type {
   PrewarmResult,
 } from "./models/types.js";
 
+export type { CodeBlock, CodeExecutor, CodeResult, ServerTool, ToolCatalogueProvider, ToolContext, ToolSpec } from "./tools/types.js";
+export { createFenceDetector } from "./tools/code-fences.js";
+
 export { HISTORY_DEFAULTS, type HistoryEntry, type HistoryOptions } from "./history/types.js";
 export { windowStart } from "./history/window.js";
 export { buildPrompt, type BuiltPrompt, type PromptParts } from "./prompt/build-prompt.js";

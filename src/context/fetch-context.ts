@@ -13,10 +13,11 @@ export interface ProviderJob {
   cached: unknown;
 }
 
-/** Render a provider value for the prompt. */
-export function formatContext(provider: ContextProvider, value: unknown): string {
-  if (provider.format) return provider.format(value);
-  return typeof value === "string" ? value : JSON.stringify(value);
+/** A provider's value as an outcome's `text` (prompt context) or `value` (tool definitions). */
+function present(provider: ContextProvider, value: unknown): Pick<ProviderOutcome, "text" | "value"> {
+  if (value === undefined) return {};
+  if (provider.provides === "tools") return { value };
+  return { value, text: provider.format ? provider.format(value) : typeof value === "string" ? value : JSON.stringify(value) };
 }
 
 async function loadProvider(
@@ -66,7 +67,7 @@ export async function* fetchContext(
   for (const { provider, key, cached } of jobs) {
     const placement = provider.placement ?? "volatile";
     if (cached !== undefined) {
-      yield { name: provider.name, status: "cached", ms: 0, placement, text: formatContext(provider, cached) };
+      yield { name: provider.name, status: "cached", ms: 0, placement, ...present(provider, cached) };
       continue;
     }
     const outcome = flights
@@ -77,7 +78,7 @@ export async function* fetchContext(
           status: "ok",
           ms: performance.now() - started,
           placement,
-          ...(value === undefined ? {} : { text: formatContext(provider, value) }),
+          ...present(provider, value),
         }),
         (error: unknown): ProviderOutcome => ({
           name: provider.name,

@@ -37,6 +37,13 @@ export interface ContextProvider<T = unknown> {
   placement?: "stable" | "volatile";
   /** Render the value for the prompt. Default: strings as they are, anything else as JSON. */
   format?(value: T): string;
+  /**
+   * What the value is: prompt text (`"context"`, default) or tool definitions (`"tools"`, see
+   * `ToolCatalogueProvider`), which go to the model as tools rather than into the prompt text.
+   */
+  provides?: "context" | "tools";
+  /** Fetch it on the fast path too. Default: false for context, true for tool catalogues. */
+  fastPath?: boolean;
 }
 
 /** How one provider fared in a run. */
@@ -50,6 +57,8 @@ export interface ProviderOutcome {
   ms: number;
   /** The rendered context, when there is some. */
   text?: string;
+  /** The value itself (tool catalogues: their `ToolSpec[]`). */
+  value?: unknown;
   placement: "stable" | "volatile";
   error?: string;
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { EventType, type AGUIEvent, type RunFinishedEvent } from "@ag-ui/core";
 
 /** Integer milliseconds, as AG-UI requires. */
@@ -77,6 +78,14 @@ export const events = {
     timestamp: now(),
   }),
   toolCallEnd: (toolCallId: string): AGUIEvent => ({ type: EventType.TOOL_CALL_END, toolCallId, timestamp: now() }),
+  toolCallResult: (toolCallId: string, content: string): AGUIEvent => ({
+    type: EventType.TOOL_CALL_RESULT,
+    messageId: randomUUID(),
+    toolCallId,
+    content,
+    role: "tool",
+    timestamp: now(),
+  }),
   custom: (name: string, value: unknown): AGUIEvent => ({ type: EventType.CUSTOM, name, value, timestamp: now() }),
 };
 

@@ -47,6 +47,8 @@ export interface ChatDoneInfo {
   /** Generation (evaluation) time, ms. */
   evalMs?: number;
   doneReason?: string;
+  /** The model that answered, when the backend may answer with another (a fallback model). */
+  model?: string;
 }
 
 /** What a backend streams: text, thinking, tool calls, and a final `done`. */

@@ -4,6 +4,7 @@ import { createKeyBuilder } from "../cache/keys.js";
 import { memoryCacheStore } from "../cache/memory-store.js";
 import { SharedFlights } from "../cache/shared-flights.js";
 import { HistoryStore } from "../history/history-store.js";
+import { ToolRunner } from "../tools/tool-runner.js";
 import type { RunInput } from "../input/types.js";
 import type { PrewarmResult } from "../models/types.js";
 import { runTurn, type RunDeps } from "./run-turn.js";
@@ -20,6 +21,9 @@ export const PIPELINE_DEFAULTS = {
   routeTtlMs: 60_000,
   systemPromptTtlMs: 3_600_000,
   keyPrefix: "zoe",
+  toolTimeoutMs: 10_000,
+  toolConcurrency: 4,
+  maxToolSteps: 4,
 } as const;
 
 function checkOptions(options: ZoePipelineOptions): void {
@@ -36,6 +40,14 @@ function checkOptions(options: ZoePipelineOptions): void {
     }
     if (names.has(p.name)) throw new TypeError(`createZoePipeline: two providers are named "${p.name}".`);
     names.add(p.name);
+    if (p.provides === "tools" && typeof (p as { callTool?: unknown }).callTool !== "function") {
+      throw new TypeError(`createZoePipeline: provider "${p.name}" provides tools but has no callTool() function.`);
+    }
+  }
+  for (const t of options.tools ?? []) {
+    if (!t || typeof t.name !== "string" || !t.name || typeof t.execute !== "function") {
+      throw new TypeError("createZoePipeline: every tool needs a non-empty `name` and an execute() function.");
+    }
   }
 }
 
@@ -67,6 +79,13 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
     maxInputChars: options.maxInputChars ?? PIPELINE_DEFAULTS.maxInputChars,
     contextChars: options.contextChars ?? PIPELINE_DEFAULTS.contextChars,
     think: options.think ?? false,
+    tools: [...(options.tools ?? [])],
+    toolRunner: new ToolRunner(
+      options.toolConcurrency ?? PIPELINE_DEFAULTS.toolConcurrency,
+      options.toolTimeoutMs ?? PIPELINE_DEFAULTS.toolTimeoutMs,
+    ),
+    maxToolSteps: options.maxToolSteps ?? PIPELINE_DEFAULTS.maxToolSteps,
+    codeExecutor: options.codeExecutor,
     runs,
     isClosed: () => closed,
   };
@@ -100,7 +119,7 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
       if (closed) return;
       closed = true;
       for (const run of runs) run.abort(new DOMException("The pipeline was closed.", "AbortError"));
-      await Promise.allSettled([store.close(), options.backend.close?.()]);
+      await Promise.allSettled([store.close(), options.backend.close?.(), options.codeExecutor?.close?.()]);
       emitter.removeAllListeners();
     },
   };

@@ -32,6 +32,8 @@ export interface RunMetrics {
   model: string;
   /** The backend's own timings, when it reports them. */
   backend: {
+    /** The model that answered, when the backend reports it (a fallback model shows here). */
+    model?: string;
     queueMs?: number;
     loadMs?: number;
     promptEvalMs?: number;
@@ -39,6 +41,8 @@ export interface RunMetrics {
     evalMs?: number;
     doneReason?: string;
   };
+  /** Tool calls the model made, server-side tool steps run, code blocks executed. */
+  tools: { calls: number; steps: number; codeRuns: number };
   /** Whether the history came from the input's messages or from the store. */
   historySource: "input" | "store";
   historyMessages: number;

@@ -12,7 +12,10 @@ import { HistoryStore } from "../history/history-store.js";
 import type { HistoryEntry } from "../history/types.js";
 import { parseRunInput } from "../input/parse-input.js";
 import type { Turn } from "../input/types.js";
-import type { ChatChunk, ChatDoneInfo, ChatToolDefinition, ModelBackend } from "../models/types.js";
+import type { ChatDoneInfo, ChatMessage, ChatToolDefinition, ModelBackend } from "../models/types.js";
+import { runToolCalls, type ToolCallRecord, type ToolRegistry, type ToolRunner } from "../tools/tool-runner.js";
+import type { CodeExecutor, ServerTool, ToolCatalogueProvider, ToolSpec } from "../tools/types.js";
+import { closeMessages, streamStep, type OpenMessages } from "./stream-step.js";
 import { buildPrompt } from "../prompt/build-prompt.js";
 import { conversationToMessages, historyToMessages, windowEntries } from "../prompt/conversation.js";
 import { ROUTE_KINDS, type RouteDecision, type RouteKind, type Router } from "../routing/types.js";
@@ -36,6 +39,10 @@ export interface RunDeps {
   maxInputChars: number;
   contextChars: number;
   think: boolean;
+  tools: readonly ServerTool[];
+  toolRunner: ToolRunner;
+  maxToolSteps: number;
+  codeExecutor: CodeExecutor | undefined;
   /** Controllers of runs in progress (aborted by `close()`). */
   runs: Set<AbortController>;
   isClosed(): boolean;
@@ -49,15 +56,70 @@ const isDecision = (v: unknown): v is RouteDecision =>
   typeof v === "object" && v !== null && typeof (v as RouteDecision).model === "string" &&
   ROUTE_KINDS.includes((v as RouteDecision).kind);
 
-function toolDefinitions(turn: Turn): ChatToolDefinition[] | undefined {
-  if (turn.tools.length === 0) return undefined;
-  // Sorted by name: the same tools always render the same prompt prefix.
-  return [...turn.tools]
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+/**
+ * The tools of a run by name: server tools, then tool catalogues' tools, then the client's
+ * frontend tools (the first one of a name wins).
+ */
+function toolRegistry(deps: RunDeps, turn: Turn, outcomes: readonly ProviderOutcome[]): ToolRegistry {
+  const registry: ToolRegistry = new Map();
+  for (const tool of deps.tools) registry.set(tool.name, { where: "server", tool });
+  for (const outcome of outcomes) {
+    const provider = deps.providers.find((p) => p.name === outcome.name);
+    if (provider?.provides !== "tools" || !Array.isArray(outcome.value)) continue;
+    for (const spec of outcome.value as ToolSpec[]) {
+      if (!registry.has(spec.name)) registry.set(spec.name, { where: "catalogue", provider: provider as ToolCatalogueProvider });
+    }
+  }
+  for (const tool of turn.tools) if (!registry.has(tool.name)) registry.set(tool.name, { where: "frontend" });
+  return registry;
+}
+
+/** Every tool's definition for the model, sorted by name: the same tools always give the same prompt prefix. */
+function toolDefinitions(registry: ToolRegistry, turn: Turn, deps: RunDeps, outcomes: readonly ProviderOutcome[]): ChatToolDefinition[] {
+  const specs = new Map<string, ToolSpec>();
+  for (const tool of deps.tools) specs.set(tool.name, tool);
+  for (const outcome of outcomes) {
+    if (Array.isArray(outcome.value) && deps.providers.find((p) => p.name === outcome.name)?.provides === "tools") {
+      for (const spec of outcome.value as ToolSpec[]) if (!specs.has(spec.name)) specs.set(spec.name, spec);
+    }
+  }
+  for (const tool of turn.tools) if (!specs.has(tool.name)) specs.set(tool.name, tool);
+  return [...registry.keys()]
+    .sort()
+    .map((name) => specs.get(name)!)
     .map((t) => ({
       type: "function" as const,
-      function: { name: t.name, description: t.description, ...(t.parameters ? { parameters: t.parameters } : {}) },
+      function: {
+        name: t.name,
+        ...(t.description ? { description: t.description } : {}),
+        ...(t.parameters ? { parameters: t.parameters } : {}),
+      },
     }));
+}
+
+/** Calls beyond the step limit are not run: each gets an error result. */
+async function* refuseToolCalls(calls: readonly ToolCallRecord[], maxSteps: number): AsyncGenerator<AGUIEvent, { messages: ChatMessage[] }> {
+  const content = `Error: not run, the limit of ${maxSteps} tool steps per run was reached.`;
+  for (const call of calls) yield events.toolCallResult(call.id, content);
+  return { messages: [] };
+}
+
+function parseArguments(text: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Add up the backend's figures over the model calls of a run (the last call's reason wins). */
+function mergeDone(a: ChatDoneInfo, b: ChatDoneInfo): ChatDoneInfo {
+  const out: ChatDoneInfo = { ...a, ...b };
+  for (const key of ["inputTokens", "promptEvalTokens", "outputTokens", "queueMs", "loadMs", "promptEvalMs", "evalMs"] as const) {
+    if (a[key] !== undefined && b[key] !== undefined) out[key] = a[key] + b[key];
+  }
+  return out;
 }
 
 /**
@@ -93,20 +155,9 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
 
   // What is open, so that a cancelled run can close it before RUN_FINISHED.
   let openStep: string | undefined;
-  let openText: string | undefined;
-  let openReasoning: { id: string; messageId: string } | undefined;
-  const closeOpenMessages = (): AGUIEvent[] => {
-    const out: AGUIEvent[] = [];
-    if (openReasoning) {
-      out.push(events.reasoningMessageEnd(openReasoning.messageId), events.reasoningEnd(openReasoning.id));
-      openReasoning = undefined;
-    }
-    if (openText) out.push(events.textEnd(openText));
-    openText = undefined;
-    return out;
-  };
+  const open: OpenMessages = {};
   const closeOpen = (): AGUIEvent[] => {
-    const out = closeOpenMessages();
+    const out = closeMessages(open);
     if (openStep) out.push(events.stepFinished(openStep));
     openStep = undefined;
     return out;
@@ -199,39 +250,36 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     const tContext = performance.now();
     const outcomes: ProviderOutcome[] = [];
     const request = requestFor(turn, decision.kind);
-    if (decision.fastPath) {
-      const skipped: JsonPatchOp[] = deps.providers.map((p) => ({
-        op: "add",
-        path: pointer("zoe", "providers", p.name),
-        value: { status: "skipped", ms: 0 },
-      }));
-      for (const p of deps.providers) {
-        outcomes.push({ name: p.name, status: "skipped", ms: 0, placement: p.placement ?? "volatile" });
+    const runsOnFastPath = (p: ContextProvider) => p.fastPath ?? p.provides === "tools";
+    const firstProviderValue = 1 + systemKeys.length;
+    const jobs: ProviderJob[] = [];
+    const skipped: JsonPatchOp[] = [];
+    deps.providers.forEach((provider, i) => {
+      if (decision.fastPath && !runsOnFastPath(provider)) {
+        outcomes.push({ name: provider.name, status: "skipped", ms: 0, placement: provider.placement ?? "volatile" });
+        skipped.push({ op: "add", path: pointer("zoe", "providers", provider.name), value: { status: "skipped", ms: 0 } });
+        return;
       }
-      if (skipped.length > 0) yield events.stateDelta(skipped);
-    } else {
-      const firstProviderValue = 1 + systemKeys.length;
-      const jobs: ProviderJob[] = deps.providers.map((provider, i) => {
-        const cached = provider.ttlMs === 0 ? undefined : batch.values[firstProviderValue + i];
-        count("context", cached !== undefined);
-        return { provider, key: providerKeys[i] as string, cached };
-      });
-      for await (const outcome of fetchContext(jobs, request, deps.store, deps.flights, signal)) {
-        outcomes.push(outcome);
-        if (outcome.status === "timeout") deps.emitter.emit("provider:timeout", { name: outcome.name, userId: turn.userId, ms: outcome.ms });
-        if (outcome.status === "error") {
-          deps.emitter.emit("provider:error", { name: outcome.name, userId: turn.userId, ms: outcome.ms, error: outcome.error ?? "" });
-        }
-        yield events.stateDelta([
-          {
-            op: "add",
-            path: pointer("zoe", "providers", outcome.name),
-            value: { status: outcome.status, ms: round(outcome.ms), ...(outcome.error ? { error: outcome.error } : {}) },
-          },
-        ]);
+      const cached = provider.ttlMs === 0 ? undefined : batch.values[firstProviderValue + i];
+      count("context", cached !== undefined);
+      jobs.push({ provider, key: providerKeys[i] as string, cached });
+    });
+    if (skipped.length > 0) yield events.stateDelta(skipped);
+    for await (const outcome of fetchContext(jobs, request, deps.store, deps.flights, signal)) {
+      outcomes.push(outcome);
+      if (outcome.status === "timeout") deps.emitter.emit("provider:timeout", { name: outcome.name, userId: turn.userId, ms: outcome.ms });
+      if (outcome.status === "error") {
+        deps.emitter.emit("provider:error", { name: outcome.name, userId: turn.userId, ms: outcome.ms, error: outcome.error ?? "" });
       }
-      if (signal.aborted) throw abortReason(signal);
+      yield events.stateDelta([
+        {
+          op: "add",
+          path: pointer("zoe", "providers", outcome.name),
+          value: { status: outcome.status, ms: round(outcome.ms), ...(outcome.error ? { error: outcome.error } : {}) },
+        },
+      ]);
     }
+    if (signal.aborted) throw abortReason(signal);
     const contextMs = performance.now() - tContext;
     yield events.stateDelta([{ op: "add", path: "/zoe/stage", value: "generate" }]);
     openStep = undefined;
@@ -257,91 +305,62 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
       trailing,
       contextChars: deps.contextChars,
     });
-    const tools = toolDefinitions(turn);
+    const registry = toolRegistry(deps, turn, outcomes);
+    const tools = toolDefinitions(registry, turn, deps, outcomes);
     const promptMs = performance.now() - tPrompt;
 
-    // ---- generate ----
+    // ---- generate, running server-side tools between model calls ----
     const tGenerate = performance.now();
     let firstTokenAt: number | undefined;
     let answer = "";
-    let outputChunks = 0;
+    let textChunks = 0;
     let done: ChatDoneInfo = {};
-    const toolCalls: Array<{ id: string; name: string; arguments: string }> = [];
-    const stream = deps.backend.chat(
-      {
-        model: decision.model,
-        messages: prompt.messages,
-        options: decision.options,
-        ...(tools ? { tools } : {}),
-        ...(deps.think ? { think: true } : {}),
-      },
-      { signal },
-    );
-    const iterator = stream[Symbol.asyncIterator]();
-    try {
-      for (;;) {
-        let step: IteratorResult<ChatChunk>;
-        try {
-          step = await abortable(iterator.next(), signal);
-        } catch (error) {
-          if (signal.aborted) throw error;
-          throw toZoeError(error, "MODEL_ERROR");
-        }
-        if (step.done) break;
-        const chunk = step.value;
-        switch (chunk.type) {
-          case "thinking": {
-            if (!chunk.text) break;
-            firstTokenAt ??= performance.now();
-            if (!openReasoning) {
-              openReasoning = { id: randomUUID(), messageId: randomUUID() };
-              yield events.reasoningStart(openReasoning.id);
-              yield events.reasoningMessageStart(openReasoning.messageId);
-            }
-            yield events.reasoningContent(openReasoning.messageId, chunk.text);
-            break;
-          }
-          case "text": {
-            if (!chunk.text) break;
-            firstTokenAt ??= performance.now();
-            if (openReasoning) {
-              yield events.reasoningMessageEnd(openReasoning.messageId);
-              yield events.reasoningEnd(openReasoning.id);
-              openReasoning = undefined;
-            }
-            if (!openText) {
-              openText = randomUUID();
-              yield events.textStart(openText);
-            }
-            answer += chunk.text;
-            outputChunks++;
-            yield events.textContent(openText, chunk.text);
-            break;
-          }
-          case "tool_call": {
-            firstTokenAt ??= performance.now();
-            const parent = openText;
-            for (const e of closeOpenMessages()) yield e;
-            const id = chunk.call.id ?? randomUUID();
-            const args = typeof chunk.call.arguments === "string" ? chunk.call.arguments : JSON.stringify(chunk.call.arguments);
-            toolCalls.push({ id, name: chunk.call.name, arguments: args });
-            yield events.toolCallStart(id, chunk.call.name, parent);
-            yield events.toolCallArgs(id, args);
-            yield events.toolCallEnd(id);
-            break;
-          }
-          case "done": {
-            const { type: _type, ...info } = chunk;
-            done = info;
-            break;
-          }
-        }
-      }
-    } finally {
-      // Leaving early (abort, error, consumer gone) must close the backend's request now.
-      void Promise.resolve(iterator.return?.()).catch(() => {});
+    let toolSteps = 0;
+    let codeRuns = 0;
+    const toolCalls: ToolCallRecord[] = [];
+    const pending: ToolCallRecord[] = [];
+    const messages: ChatMessage[] = [...prompt.messages];
+    for (;;) {
+      const step = yield* streamStep(
+        deps.backend,
+        {
+          model: decision.model,
+          messages,
+          options: decision.options,
+          ...(tools.length ? { tools } : {}),
+          ...(deps.think ? { think: true } : {}),
+        },
+        signal,
+        open,
+        deps.codeExecutor,
+      );
+      firstTokenAt ??= step.firstTokenAt;
+      answer += step.text;
+      textChunks += step.textChunks;
+      codeRuns += step.codeRuns;
+      done = mergeDone(done, step.done);
+      toolCalls.push(...step.toolCalls);
+      const serverCalls = step.toolCalls.filter((c) => registry.get(c.name)?.where !== "frontend");
+      pending.push(...step.toolCalls.filter((c) => registry.get(c.name)?.where === "frontend"));
+      if (serverCalls.length === 0) break;
+      toolSteps++;
+      const context = { userId: turn.userId, threadId: turn.threadId };
+      const limited = toolSteps > deps.maxToolSteps;
+      const results = limited
+        ? yield* refuseToolCalls(serverCalls, deps.maxToolSteps)
+        : yield* runToolCalls(deps.toolRunner, serverCalls, registry, context, signal);
+      // The model continues only when it has every result it asked for.
+      if (limited || pending.length > 0) break;
+      messages.push(
+        {
+          role: "assistant",
+          content: step.text,
+          tool_calls: step.toolCalls.map((c) => ({ function: { name: c.name, arguments: parseArguments(c.arguments) } })),
+        },
+        ...results.messages,
+      );
     }
-    for (const e of closeOpenMessages()) yield e;
+    for (const e of closeMessages(open)) yield e;
     const tEnd = performance.now();
     const generateMs = tEnd - tGenerate;
     openStep = undefined;
@@ -377,7 +396,7 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     }
 
     // ---- metrics and finish ----
-    const outputTokens = done.outputTokens ?? outputChunks;
+    const outputTokens = done.outputTokens ?? textChunks;
     const generatingMs = done.evalMs ?? (firstTokenAt === undefined ? 0 : tEnd - firstTokenAt);
     const hits = Object.values(byPart).reduce((n, p) => n + p.hits, 0);
     const misses = Object.values(byPart).reduce((n, p) => n + p.misses, 0);
@@ -398,7 +417,8 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
       fastPath: decision.fastPath,
       kind: decision.kind,
       model: decision.model,
-      backend: pickDefined(done, ["queueMs", "loadMs", "promptEvalMs", "promptEvalTokens", "evalMs", "doneReason"]),
+      backend: pickDefined(done, ["model", "queueMs", "loadMs", "promptEvalMs", "promptEvalTokens", "evalMs", "doneReason"]),
+      tools: { calls: toolCalls.length, steps: toolSteps, codeRuns },
       historySource: fromInput ? "input" : "store",
       historyMessages: history.length,
     };
@@ -411,13 +431,13 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
         ...(done.inputTokens === undefined ? {} : { inputTokens: done.inputTokens, totalTokens: done.inputTokens + outputTokens }),
       },
     ];
-    const pending = toolCalls.map((c) => c.id);
+    const pendingIds = pending.map((c) => c.id);
     deps.emitter.emit("run:finished", { ...who, metrics });
     yield events.runFinished(
       turn.threadId,
       turn.runId,
-      { metrics, ...(pending.length ? { pendingToolCalls: toolCalls } : {}) },
-      { type: "success", ...(pending.length ? { pendingToolCallIds: pending } : {}) },
+      { metrics, ...(pending.length ? { pendingToolCalls: pending } : {}) },
+      { type: "success", ...(pendingIds.length ? { pendingToolCallIds: pendingIds } : {}) },
       usage,
     );
   } catch (error) {

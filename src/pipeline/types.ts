@@ -6,6 +6,7 @@ import type { HistoryEntry, HistoryOptions } from "../history/types.js";
 import type { ModelBackend, PrewarmResult } from "../models/types.js";
 import type { RunInput } from "../input/types.js";
 import type { RouteKind, Router } from "../routing/types.js";
+import type { CodeExecutor, ServerTool } from "../tools/types.js";
 import type { CachePart, RunMetrics } from "./metrics.js";
 
 /** Builds the system prompt for a route kind and user. */
@@ -41,6 +42,19 @@ export interface ZoePipelineOptions {
   keyPrefix?: string;
   /** Ask the model to think (models that support it). Default false. */
   think?: boolean;
+  /** Tools the pipeline runs on the server when the model calls them. */
+  tools?: ServerTool[];
+  /** Deadline of a server-side tool call, ms. Default 10,000. */
+  toolTimeoutMs?: number;
+  /** Server-side tool calls running at once, per pipeline. Default 4. */
+  toolConcurrency?: number;
+  /** Model calls that may follow tool results in one run. Default 4. */
+  maxToolSteps?: number;
+  /**
+   * Runs fenced code blocks of the answer as soon as they are complete (a `run_code` tool call
+   * with its result), in the languages it supports. Off unless given.
+   */
+  codeExecutor?: CodeExecutor;
 }
 
 /** Options of one run. */

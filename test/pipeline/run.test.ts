@@ -187,7 +187,16 @@ describe("a run", () => {
       ],
     });
     const pipeline = createZoePipeline({ backend, router: fixedRouter() });
-    const events = await runValid(pipeline.run({ userId: "u1", message: "pick one" }));
+    const events = await runValid(
+      pipeline.run({
+        threadId: "t",
+        runId: "r",
+        userId: "u1",
+        messages: [{ id: "m1", role: "user", content: "pick one" }],
+        tools: [{ name: "offer_choices", description: "Offer options", parameters: { type: "object" } }],
+        context: [],
+      }),
+    );
     const types = events.map((e) => e.type);
     expect(types).toContain(EventType.REASONING_MESSAGE_CONTENT);
     expect(types.indexOf(EventType.REASONING_END)).toBeLessThan(types.indexOf(EventType.TEXT_MESSAGE_START));

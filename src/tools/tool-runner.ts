@@ -1,0 +1,115 @@
+import type { AGUIEvent } from "@ag-ui/core";
+import pLimit, { type LimitFunction } from "p-limit";
+import pTimeout from "p-timeout";
+import { events } from "../events/factory.js";
+import type { ChatMessage } from "../models/types.js";
+import type { ServerTool, ToolCatalogueProvider, ToolContext } from "./types.js";
+
+/** A tool call the model made. */
+export interface ToolCallRecord {
+  id: string;
+  name: string;
+  /** Arguments as JSON text. */
+  arguments: string;
+}
+
+/** Where each tool name is handled. */
+export type ToolRoute =
+  | { where: "server"; tool: ServerTool }
+  | { where: "catalogue"; provider: ToolCatalogueProvider }
+  | { where: "frontend" };
+
+/** The tools of one run, by name. */
+export type ToolRegistry = Map<string, ToolRoute>;
+
+function parseArgs(text: string): Record<string, unknown> {
+  if (!text.trim()) return {};
+  const value: unknown = JSON.parse(text);
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error("tool arguments must be a JSON object");
+  return value as Record<string, unknown>;
+}
+
+const asText = (value: unknown): string =>
+  typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value);
+
+/** Runs server-side tool calls with a deadline each and a shared concurrency limit. */
+export class ToolRunner {
+  readonly #limit: LimitFunction;
+
+  constructor(
+    concurrency: number,
+    private readonly defaultTimeoutMs: number,
+  ) {
+    this.#limit = pLimit(Math.max(1, concurrency));
+  }
+
+  /** Run one call; failures and timeouts become an error text for the model, never a throw. */
+  async run(call: ToolCallRecord, route: ToolRoute, context: Omit<ToolContext, "signal">, signal: AbortSignal): Promise<{ ok: boolean; content: string }> {
+    return this.#limit(async () => {
+      if (signal.aborted) throw signal.reason;
+      const controller = new AbortController();
+      const forward = () => controller.abort(signal.reason);
+      signal.addEventListener("abort", forward, { once: true });
+      const timeoutMs = route.where === "server" ? (route.tool.timeoutMs ?? this.defaultTimeoutMs) : this.defaultTimeoutMs;
+      try {
+        const args = parseArgs(call.arguments);
+        const toolContext: ToolContext = { ...context, signal: controller.signal };
+        const work = Promise.resolve().then(() =>
+          route.where === "server"
+            ? route.tool.execute(args, toolContext)
+            : route.where === "catalogue"
+              ? route.provider.callTool(call.name, args, toolContext)
+              : undefined,
+        );
+        const value = await pTimeout(work, {
+          milliseconds: timeoutMs,
+          message: `the tool took longer than its ${timeoutMs} ms deadline`,
+        });
+        return { ok: true, content: asText(value) };
+      } catch (error) {
+        if (signal.aborted) throw error;
+        controller.abort(error);
+        return { ok: false, content: `Error: ${error instanceof Error ? error.message : String(error)}` };
+      } finally {
+        signal.removeEventListener("abort", forward);
+      }
+    });
+  }
+}
+
+/**
+ * Run the server-side calls of one step in parallel, yielding `TOOL_CALL_RESULT` as each finishes,
+ * and return the tool messages for the model's continuation (in call order).
+ */
+export async function* runToolCalls(
+  runner: ToolRunner,
+  calls: readonly ToolCallRecord[],
+  registry: ToolRegistry,
+  context: Omit<ToolContext, "signal">,
+  signal: AbortSignal,
+): AsyncGenerator<AGUIEvent, { messages: ChatMessage[]; failed: number }> {
+  const results = new Map<string, string>();
+  let failed = 0;
+  const pending = new Map<string, Promise<{ id: string; ok: boolean; content: string }>>();
+  for (const call of calls) {
+    const route = registry.get(call.name);
+    if (!route) {
+      failed++;
+      results.set(call.id, `Error: there is no tool named "${call.name}".`);
+      yield events.toolCallResult(call.id, results.get(call.id)!);
+      continue;
+    }
+    pending.set(call.id, runner.run(call, route, context, signal).then((r) => ({ id: call.id, ...r })));
+  }
+  while (pending.size > 0) {
+    const done = await Promise.race(pending.values());
+    pending.delete(done.id);
+    if (!done.ok) failed++;
+    results.set(done.id, done.content);
+    yield events.toolCallResult(done.id, done.content);
+  }
+  return {
+    failed,
+    messages: calls.map((c) => ({ role: "tool" as const, content: results.get(c.id) ?? "", tool_name: c.name })),
+  };
+}
