@@ -1,0 +1,26 @@
+/**
+ * `zoe-pipeline/redis`: cache stores on Redis (ioredis, single server or Cluster), with an
+ * in-memory fallback and a circuit breaker. Needs the optional peer dependency `ioredis`.
+ */
+export {
+  cacheClientOptions,
+  redisCacheStore,
+  REDIS_STORE_DEFAULTS,
+  type InvalidValueEvent,
+  type RedisCacheStore,
+  type RedisCacheStoreEvents,
+  type RedisCacheStoreOptions,
+  type RedisClient,
+  type RedisConnection,
+} from "./redis-store.js";
+export {
+  FALLBACK_DEFAULTS,
+  fallbackCacheStore,
+  type FallbackCacheStore,
+  type FallbackCacheStoreEvents,
+  type FallbackCacheStoreOptions,
+  type FallbackState,
+  type ProbeablePrimary,
+} from "./fallback-store.js";
+export { resilientRedisStore, type ResilientRedisStore, type ResilientRedisStoreOptions } from "./resilient.js";
+export { clusterSlot } from "./slot.js";

@@ -1,0 +1,425 @@
+import { EventEmitter } from "eventemitter3";
+import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from "ioredis";
+import type { CacheBatch, CacheBatchResult, CacheStore, ListAppendOptions } from "../cache/types.js";
+import { assertTtl } from "../cache/validate.js";
+import { clusterSlot } from "./slot.js";
+
+/** An ioredis client: a single server (`Redis`) or a `Cluster`. */
+export type RedisClient = Redis | Cluster;
+
+/** Where the store's client comes from: exactly one of `client`, `url` or `nodes`. */
+export type RedisConnection =
+  | {
+      /** A client you own: the store never quits it (close it yourself after `store.close()`). */
+      client: RedisClient;
+      url?: never;
+      nodes?: never;
+    }
+  | {
+      /** A `redis://` or `rediss://` URL: the store creates the client and quits it on `close()`. */
+      url: string;
+      client?: never;
+      nodes?: never;
+    }
+  | {
+      /** Redis Cluster start-up nodes: the store creates a `Cluster` client and quits it on `close()`. */
+      nodes: ClusterNode[];
+      client?: never;
+      url?: never;
+    };
+
+/** Options of {@link redisCacheStore}. */
+export type RedisCacheStoreOptions = RedisConnection & {
+  /**
+   * Text put before every key (e.g. `"app1:"`). Must not contain `{` or `}`: Redis Cluster hashes
+   * the first `{...}` of a key, which is the pipeline's user tag. Default `""`.
+   */
+  prefix?: string;
+  /**
+   * For a client the store creates (`url`, `nodes`): ioredis `commandTimeout`, and the longest
+   * wait for the first connection before a command is sent anyway. Default 500 ms.
+   */
+  timeoutMs?: number;
+  /** Extra ioredis options for a client the store creates; they win over the store's defaults. */
+  redisOptions?: RedisOptions;
+  /** Extra ioredis Cluster options for a `nodes` client; they win over the store's defaults. */
+  clusterOptions?: ClusterOptions;
+  /** Called when a stored value is not valid JSON or has the wrong Redis type (the read is a miss). */
+  onInvalid?: (event: InvalidValueEvent) => void;
+};
+
+/** A value the store could not use: treated as a miss, never thrown. */
+export interface InvalidValueEvent {
+  /** The key as the caller gave it (without the store prefix). */
+  key: string;
+  /** What was wrong ("not JSON", or the Redis error text, e.g. WRONGTYPE). */
+  reason: string;
+}
+
+/** Events of a {@link RedisCacheStore}. */
+export interface RedisCacheStoreEvents {
+  /** A stored value or list item could not be used; the read treated it as a miss. */
+  invalid: (event: InvalidValueEvent) => void;
+  /** The client (re)connected and is ready for commands. */
+  ready: () => void;
+  /** An error of a client the store created (connection refused, reset...). */
+  error: (error: Error) => void;
+}
+
+/** A {@link CacheStore} on Redis (ioredis), single server or Cluster. */
+export interface RedisCacheStore extends CacheStore {
+  readonly name: "redis";
+  /** The ioredis client in use. */
+  readonly client: RedisClient;
+  /** The key prefix in use. */
+  readonly prefix: string;
+  /** Whether the client is connected and ready for commands. */
+  isReady(): boolean;
+  /** Wait for the connection (at most `timeoutMs`) and send a PING; rejects when Redis does not answer. */
+  ping(): Promise<void>;
+  /** Call `listener` each time the client becomes ready; returns a function that stops it. */
+  onReady(listener: () => void): () => void;
+  on<E extends keyof RedisCacheStoreEvents>(event: E, listener: RedisCacheStoreEvents[E]): this;
+  off<E extends keyof RedisCacheStoreEvents>(event: E, listener: RedisCacheStoreEvents[E]): this;
+}
+
+/** Defaults of {@link redisCacheStore}. */
+export const REDIS_STORE_DEFAULTS = { prefix: "", timeoutMs: 500, connectTimeoutMs: 2_000, maxReconnectDelayMs: 500 } as const;
+
+/** Longest TTL sent to Redis (PX), ms. */
+const MAX_TTL_MS = Number.MAX_SAFE_INTEGER;
+
+/**
+ * ioredis options for a cache: fail fast instead of queueing while disconnected
+ * (`enableOfflineQueue: false`), at most one retry, a `commandTimeout`, and reconnection every
+ * 50 ms up to `maxReconnectDelayMs`. Used for the clients {@link redisCacheStore} creates.
+ */
+export function cacheClientOptions(
+  timeoutMs: number = REDIS_STORE_DEFAULTS.timeoutMs,
+  maxReconnectDelayMs: number = REDIS_STORE_DEFAULTS.maxReconnectDelayMs,
+): RedisOptions {
+  return {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: timeoutMs,
+    connectTimeout: REDIS_STORE_DEFAULTS.connectTimeoutMs,
+    retryStrategy: (times: number) => Math.min(times * 50, maxReconnectDelayMs),
+  };
+}
+
+/** Options of the internal constructor: the public ones plus the reconnect cap. */
+interface InternalOptions {
+  maxReconnectDelayMs?: number;
+}
+
+function createClient(options: RedisCacheStoreOptions & InternalOptions, timeoutMs: number): RedisClient {
+  const base = cacheClientOptions(timeoutMs, options.maxReconnectDelayMs);
+  if (options.url !== undefined) return new Redis(options.url, { ...base, ...options.redisOptions });
+  if (options.nodes !== undefined) {
+    return new Cluster(options.nodes, {
+      enableOfflineQueue: false,
+      clusterRetryStrategy: base.retryStrategy ?? null,
+      ...options.clusterOptions,
+      redisOptions: { ...base, ...options.redisOptions, ...options.clusterOptions?.redisOptions },
+    });
+  }
+  throw new TypeError("redisCacheStore: pass `client`, `url` or `nodes`.");
+}
+
+const isCluster = (client: RedisClient): client is Cluster => (client as { isCluster?: boolean }).isCluster === true;
+
+/** Throws unless a pipeline/transaction answer holds no error; returns the replies. */
+function replies(result: Array<[Error | null, unknown]> | null, what: string): unknown[] {
+  if (result === null) throw new Error(`redisCacheStore: the ${what} was aborted.`);
+  return result.map(([error, value]) => {
+    if (error) throw error;
+    return value;
+  });
+}
+
+const isWrongType = (error: unknown): boolean => error instanceof Error && error.message.startsWith("WRONGTYPE");
+
+function serialise(value: unknown, what: string): string {
+  const json = JSON.stringify(value);
+  if (json === undefined) throw new TypeError(`redisCacheStore.${what}: the value cannot be serialised as JSON.`);
+  return json;
+}
+
+/**
+ * A {@link CacheStore} on Redis through ioredis, for a single server or a Cluster.
+ *
+ * Values are stored as JSON strings with `SET ... PX`; `read()` sends one MGET and the LRANGEs in
+ * one pipeline (per hash slot in a Cluster: a run's keys share the user's `{...}` tag, so one
+ * slot and one round trip); `listAppend` is RPUSH + LTRIM + PEXPIRE in one MULTI. A value that
+ * is not valid JSON is a miss and is reported (`onInvalid`, the `invalid` event), never thrown.
+ * Redis errors reject; wrap the store in {@link fallbackCacheStore} (or use
+ * {@link resilientRedisStore}) to turn them into misses and in-memory writes.
+ */
+export function redisCacheStore(options: RedisCacheStoreOptions): RedisCacheStore {
+  return createRedisStore(options);
+}
+
+/** @internal {@link redisCacheStore} with the internal options. */
+export function createRedisStore(options: RedisCacheStoreOptions & InternalOptions): RedisCacheStore {
+  const given = [options.client, options.url, options.nodes].filter((v) => v !== undefined).length;
+  if (given !== 1) throw new TypeError("redisCacheStore: pass exactly one of `client`, `url` or `nodes`.");
+  const prefix = options.prefix ?? REDIS_STORE_DEFAULTS.prefix;
+  if (typeof prefix !== "string" || /[{}]/.test(prefix)) {
+    throw new TypeError(`redisCacheStore: prefix must be a string without "{" or "}", got ${JSON.stringify(prefix)}.`);
+  }
+  const timeoutMs = options.timeoutMs ?? REDIS_STORE_DEFAULTS.timeoutMs;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new TypeError("redisCacheStore: timeoutMs must be a positive number.");
+
+  const owned = options.client === undefined;
+  const client = options.client ?? createClient(options, timeoutMs);
+  const cluster = isCluster(client);
+  const emitter = new EventEmitter<RedisCacheStoreEvents>();
+  let closed = false;
+
+  const onClientReady = () => emitter.emit("ready");
+  const onClientError = (error: Error) => emitter.emit("error", error);
+  client.on("ready", onClientReady);
+  // Only for our own client: an `error` listener changes how a caller's client reports errors.
+  if (owned) client.on("error", onClientError);
+
+  const full = (key: string) => prefix + key;
+  const invalid = (key: string, reason: string) => {
+    const event = { key, reason };
+    emitter.emit("invalid", event);
+    try {
+      options.onInvalid?.(event);
+    } catch {
+      // A reporting callback never breaks a read.
+    }
+  };
+  const parse = (key: string, raw: unknown): unknown => {
+    if (raw === null || raw === undefined) return undefined;
+    try {
+      return JSON.parse(String(raw)) as unknown;
+    } catch {
+      invalid(key, "not JSON");
+      return undefined;
+    }
+  };
+  const parseList = (key: string, raw: unknown): unknown[] => {
+    if (!Array.isArray(raw)) return [];
+    const out: unknown[] = [];
+    for (const item of raw) {
+      const value = parse(key, item);
+      if (value !== undefined) out.push(value);
+    }
+    return out;
+  };
+  const ensureOpen = () => {
+    if (closed) throw new Error("redisCacheStore: the store is closed.");
+  };
+
+  /**
+   * While a connection is being made, wait for it (at most `timeoutMs`, one shared wait for all
+   * callers); in any other state go at once (a disconnected client fails fast or queues, as
+   * configured). Undefined when there is nothing to wait for.
+   */
+  let connecting: Promise<void> | undefined;
+  const whenConnected = (): Promise<void> | undefined => {
+    const status = client.status;
+    if (status === "ready") return undefined;
+    if (status === "wait") client.connect().catch(() => {});
+    else if (status !== "connecting" && status !== "connect") return undefined;
+    connecting ??= new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        client.off("ready", done);
+        client.off("close", done);
+        client.off("end", done);
+        connecting = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      timer.unref?.();
+      client.once("ready", done);
+      client.once("close", done);
+      client.once("end", done);
+    });
+    return connecting;
+  };
+
+  /** Keys grouped by hash slot (one group on a single server), with their positions. */
+  const groupBySlot = (keys: readonly string[]): Map<number, number[]> => {
+    const groups = new Map<number, number[]>();
+    keys.forEach((key, i) => {
+      const slot = cluster ? clusterSlot(full(key)) : 0;
+      const group = groups.get(slot);
+      if (group) group.push(i);
+      else groups.set(slot, [i]);
+    });
+    return groups;
+  };
+
+  /** LRANGE bounds of the last `last` items; undefined when nothing is asked for. */
+  const tailRange = (last: number): [number, number] | undefined => {
+    if (last === Number.POSITIVE_INFINITY) return [0, -1];
+    const count = Math.floor(last);
+    return count >= 1 ? [-count, -1] : undefined;
+  };
+
+  const store: RedisCacheStore = {
+    name: "redis",
+    client,
+    prefix,
+    isReady: () => client.status === "ready",
+    async ping() {
+      ensureOpen();
+      await whenConnected();
+      await client.ping();
+    },
+    onReady(listener) {
+      emitter.on("ready", listener);
+      return () => emitter.off("ready", listener);
+    },
+    on(event, listener) {
+      emitter.on(event, listener as never);
+      return store;
+    },
+    off(event, listener) {
+      emitter.off(event, listener as never);
+      return store;
+    },
+
+    async get(key) {
+      ensureOpen();
+      await whenConnected();
+      try {
+        return parse(key, await client.get(full(key)));
+      } catch (error) {
+        if (!isWrongType(error)) throw error;
+        invalid(key, (error as Error).message);
+        return undefined;
+      }
+    },
+
+    async getMany(keys) {
+      ensureOpen();
+      return (await store.read({ keys })).values;
+    },
+
+    async read(batch: CacheBatch): Promise<CacheBatchResult> {
+      ensureOpen();
+      const keys = batch.keys;
+      const lists = batch.lists ?? [];
+      const values: unknown[] = new Array<unknown>(keys.length).fill(undefined);
+      const tails: unknown[][] = lists.map(() => []);
+      // Every key and list of the batch, by slot: [kind, index in its array].
+      const items: Array<{ key: string; list: boolean; index: number }> = [
+        ...keys.map((key, index) => ({ key, list: false, index })),
+        ...lists.flatMap((l, index) => (tailRange(l.last) ? [{ key: l.key, list: true, index }] : [])),
+      ];
+      if (items.length === 0) return { values, lists: tails };
+      await whenConnected();
+      const groups = groupBySlot(items.map((item) => item.key));
+      await Promise.all(
+        [...groups.values()].map(async (positions) => {
+          const group = positions.map((p) => items[p] as (typeof items)[number]);
+          const plain = group.filter((item) => !item.list);
+          const listed = group.filter((item) => item.list);
+          const pipeline = client.pipeline();
+          if (plain.length > 0) pipeline.mget(plain.map((item) => full(item.key)));
+          for (const item of listed) {
+            const [start, stop] = tailRange(lists[item.index]?.last ?? 0) ?? [0, -1];
+            pipeline.lrange(full(item.key), start, stop);
+          }
+          const result = (await pipeline.exec()) ?? [];
+          let at = 0;
+          if (plain.length > 0) {
+            const [error, raw] = result[at++] ?? [new Error("redisCacheStore: missing MGET reply."), null];
+            if (error) throw error;
+            const found = raw as unknown[];
+            plain.forEach((item, i) => {
+              values[item.index] = parse(item.key, found[i]);
+            });
+          }
+          for (const item of listed) {
+            const [error, raw] = result[at++] ?? [new Error("redisCacheStore: missing LRANGE reply."), null];
+            if (error) {
+              if (!isWrongType(error)) throw error;
+              invalid(item.key, error.message);
+              continue;
+            }
+            tails[item.index] = parseList(item.key, raw);
+          }
+        }),
+      );
+      return { values, lists: tails };
+    },
+
+    async set(key, value, ttlMs) {
+      ensureOpen();
+      assertTtl(ttlMs);
+      if (value === undefined) throw new TypeError("redisCacheStore.set: value must not be undefined (use delete).");
+      const json = serialise(value, "set");
+      await whenConnected();
+      await client.set(full(key), json, "PX", Math.min(Math.ceil(ttlMs), MAX_TTL_MS));
+    },
+
+    async delete(key) {
+      ensureOpen();
+      await whenConnected();
+      await client.del(full(key));
+    },
+
+    async listAppend(key, items, { maxLength, ttlMs }: ListAppendOptions) {
+      ensureOpen();
+      assertTtl(ttlMs);
+      if (Number.isNaN(maxLength)) throw new TypeError("redisCacheStore.listAppend: maxLength must be a number.");
+      const json = items.map((item) => serialise(item, "listAppend"));
+      const k = full(key);
+      await whenConnected();
+      // One MULTI: append, trim and refresh the TTL atomically; no read-modify-write.
+      const multi = client.multi();
+      if (json.length > 0) multi.rpush(k, ...json);
+      if (maxLength !== Number.POSITIVE_INFINITY) multi.ltrim(k, -Math.max(1, Math.floor(maxLength)), -1);
+      multi.pexpire(k, Math.min(Math.ceil(ttlMs), MAX_TTL_MS));
+      replies(await multi.exec(), "MULTI");
+    },
+
+    async listTail(key, last) {
+      ensureOpen();
+      const range = tailRange(last);
+      if (!range) return [];
+      await whenConnected();
+      try {
+        return parseList(key, await client.lrange(full(key), range[0], range[1]));
+      } catch (error) {
+        if (!isWrongType(error)) throw error;
+        invalid(key, (error as Error).message);
+        return [];
+      }
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      client.off("ready", onClientReady);
+      if (owned) {
+        // The `error` listener stays: a late socket error must not become an unhandled one.
+        const ended = new Promise<void>((resolve) => {
+          if (client.status === "end") return resolve();
+          const timer = setTimeout(resolve, timeoutMs);
+          timer.unref?.();
+          client.once("end", () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+        try {
+          if (client.status === "ready") await client.quit();
+        } catch {
+          // Already gone: disconnect below is enough.
+        }
+        client.disconnect();
+        await ended;
+      }
+      emitter.removeAllListeners();
+    },
+  };
+  return store;
+}
