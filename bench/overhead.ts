@@ -1,4 +1,4 @@
-import { createZoePipeline, EventType, heuristicRouter, type ContextProvider, type ModelBackend } from "zoe-pipeline";
+import { createZoePipeline, EventType, heuristicRouter, type CacheStore, type ContextProvider, type ModelBackend } from "zoe-pipeline";
 import { scriptedBackend, textChunks } from "zoe-pipeline/testing";
 import { summarise } from "./stats.js";
 
@@ -20,7 +20,7 @@ async function rawTtft(backend: ModelBackend): Promise<number> {
  * Pipeline overhead: time to first token through the pipeline minus the backend's own, with warm
  * caches, three cached providers and the memory store.
  */
-export async function benchOverhead(iterations: number) {
+export async function benchOverhead(iterations: number, cache?: CacheStore) {
   const backend = scriptedBackend({ record: false, script: textChunks("The answer is forty-two, as always.") });
   const providers: ContextProvider[] = ["profile", "memory", "tools"].map((name) => ({
     name,
@@ -32,6 +32,7 @@ export async function benchOverhead(iterations: number) {
     backend,
     router: heuristicRouter({ models: { fast: "fast", default: "default" } }),
     providers,
+    ...(cache ? { cache } : {}),
   });
   const message = "why is the sky blue when the sun is white?";
   const inputs = {
@@ -45,8 +46,9 @@ export async function benchOverhead(iterations: number) {
       context: [],
     }),
   };
-  const results: Record<string, ReturnType<typeof summarise> & { rawP50: number }> = {};
-  for (const [form, input] of Object.entries(inputs)) {
+  const results = {} as Record<keyof typeof inputs, ReturnType<typeof summarise> & { rawP50: number }>;
+  for (const form of Object.keys(inputs) as Array<keyof typeof inputs>) {
+    const input = inputs[form];
     const overheads: number[] = [];
     const raws: number[] = [];
     for (let i = 0; i < iterations + 500; i++) {

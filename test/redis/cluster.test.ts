@@ -7,7 +7,8 @@ import { runValid } from "../helpers/ag-ui.js";
 import { fixedRouter } from "../helpers/fixtures.js";
 import { cacheStoreConformance } from "../conformance/cache-store.js";
 import { describeRedis, startCluster, uniquePrefix, type RedisClusterServers } from "./redis-servers.js";
-import { CRAFTED_USERS, expectIsolatedUsers, recordWrites } from "./scenarios.js";
+import { recordWrites } from "../helpers/redis-wire.js";
+import { CRAFTED_USERS, expectIsolatedUsers } from "./scenarios.js";
 
 describeRedis("Redis Cluster (three masters started by the test)", () => {
   let servers: RedisClusterServers;

@@ -6,7 +6,8 @@ import { scriptedBackend, textChunks } from "../../src/testing/index.js";
 import { runValid } from "../helpers/ag-ui.js";
 import { fixedRouter } from "../helpers/fixtures.js";
 import { describeRedis, sharedRedis, startRedis, uniquePrefix, type RedisServer } from "./redis-servers.js";
-import { expectIsolatedUsers, recordWrites } from "./scenarios.js";
+import { recordWrites } from "../helpers/redis-wire.js";
+import { expectIsolatedUsers } from "./scenarios.js";
 
 describeRedis("redisCacheStore on a single server", () => {
   let shared: Awaited<ReturnType<typeof sharedRedis>>;
