@@ -69,7 +69,8 @@ export async function* streamStep(
       const job: Promise<void> = executor
         .execute(block.code, { signal, language: block.language })
         .then(
-          (r) => r.ok ? r.output : `${r.output ? `${r.output}\n` : ""}Error: ${r.error ?? "failed"}`,
+          // Like a failed tool's result, a failure reads "Error: …" (then the error, e.g. "TypeError: …").
+          (r) => (r.ok ? r.output : `${r.output ? `${r.output}\n` : ""}Error: ${r.error ?? "the code failed"}`),
           (error: unknown) => `Error: ${error instanceof Error ? error.message : String(error)}`,
         )
         .then((content) => {

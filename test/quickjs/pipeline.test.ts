@@ -1,0 +1,48 @@
+import { describe, expect, it } from "vitest";
+import { createZoePipeline, EventType, type AGUIEvent } from "../../src/index.js";
+import { quickjsExecutor } from "../../src/quickjs/index.js";
+import { scriptedBackend, textChunks, type ScriptStep } from "../../src/testing/index.js";
+import { runValid } from "../helpers/ag-ui.js";
+import { fixedRouter } from "../helpers/fixtures.js";
+
+const results = (events: AGUIEvent[]) =>
+  events.flatMap((e) => (e.type === EventType.TOOL_CALL_RESULT && typeof e.content === "string" ? [e.content] : []));
+
+/** The model's answer, cut into small pieces that split the fences and the language tag. */
+function answer(...blocks: string[]): ScriptStep[] {
+  const text = `Let me compute that.\n${blocks.map((code) => `\`\`\`JavaScript\n${code}\n\`\`\`\n`).join("Then:\n")}Done.`;
+  const steps: ScriptStep[] = [];
+  for (let i = 0; i < text.length; i += 3) steps.push({ type: "text", text: text.slice(i, i + 3) });
+  return steps;
+}
+
+describe("quickjsExecutor in the pipeline", () => {
+  it("runs each fenced JavaScript block of the streamed answer and returns its output as the tool result", async () => {
+    const codeExecutor = quickjsExecutor({ timeoutMs: 200 });
+    const pipeline = createZoePipeline({
+      backend: scriptedBackend({ script: answer("console.log([1, 2, 3].reduce((a, b) => a + b))", "while (true) {}", "null.x") }),
+      router: fixedRouter(),
+      codeExecutor,
+    });
+    const events = await runValid(pipeline.run({ userId: "u", message: "sum 1..3" }));
+    const contents = results(events);
+    expect(contents).toHaveLength(3);
+    expect(contents).toContain("6");
+    expect(contents).toContain("Error: time limit of 200 ms exceeded");
+    expect(contents.some((c) => c.startsWith("Error: TypeError: cannot read property 'x' of null"))).toBe(true);
+    await pipeline.close(); // closes the executor too
+    expect(await codeExecutor.execute("1", { signal: new AbortController().signal, language: "js" })).toMatchObject({ ok: false });
+  });
+
+  it("has nothing to run when the answer has no complete block", async () => {
+    const codeExecutor = quickjsExecutor();
+    const pipeline = createZoePipeline({
+      backend: scriptedBackend({ script: textChunks("Inline `code` and ```js``` are not blocks.\n```js\nconsole.log('cut off") }),
+      router: fixedRouter(),
+      codeExecutor,
+    });
+    const events = await runValid(pipeline.run({ userId: "u", message: "x" }));
+    expect(events.some((e) => e.type === EventType.TOOL_CALL_START)).toBe(false);
+    await pipeline.close();
+  });
+});
