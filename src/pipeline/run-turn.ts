@@ -370,24 +370,26 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     // ---- history: the user turn and the complete answer ----
     const seq = (storedHistory[storedHistory.length - 1]?.seq ?? -1) + 1;
     const at = Date.now();
-    const entries: HistoryEntry[] = [
-      {
-        id: turn.userMessageId,
-        role: "user",
-        content: turn.text,
-        ...(prompt.userContent !== turn.text ? { sent: prompt.userContent } : {}),
-        seq,
-        at,
-      },
-      {
-        id: randomUUID(),
-        role: "assistant",
-        content: answer,
-        ...(toolCalls.length ? { toolCalls } : {}),
-        seq: seq + 1,
-        at,
-      },
-    ];
+    // A run that continues after the client answered a frontend tool stores only its answer:
+    // its user turn was stored by the run that called the tool.
+    const continuation = turn.messages.length > 0 && turn.messages.at(-1)?.role !== "user";
+    const userEntry: HistoryEntry = {
+      id: turn.userMessageId,
+      role: "user",
+      content: turn.text,
+      ...(prompt.userContent !== turn.text ? { sent: prompt.userContent } : {}),
+      seq,
+      at,
+    };
+    const answerEntry: HistoryEntry = {
+      id: randomUUID(),
+      role: "assistant",
+      content: answer,
+      ...(toolCalls.length ? { toolCalls } : {}),
+      seq: continuation ? seq : seq + 1,
+      at,
+    };
+    const entries = continuation ? [answerEntry] : [userEntry, answerEntry];
     try {
       await abortable(deps.history.append(turn.userId, turn.threadId, entries), signal);
     } catch (error) {

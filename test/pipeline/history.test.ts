@@ -96,3 +96,28 @@ describe("history", () => {
     expect(startsWith(turn2, [...turn1, { role: "assistant", content: "Answer number 1." }])).toBe(true);
   });
 });
+
+describe("history of frontend-tool continuations", () => {
+  it("stores the user turn once: a run continuing after a tool result stores only its answer", async () => {
+    const { pipeline } = setup();
+    const base = { threadId: "t", userId: "u", tools: [], context: [] };
+    await runValid(pipeline.run({ ...base, runId: "r1", messages: [{ id: "m1", role: "user", content: "pick a city" }] }));
+    await runValid(
+      pipeline.run({
+        ...base,
+        runId: "r2",
+        messages: [
+          { id: "m1", role: "user", content: "pick a city" },
+          { id: "a1", role: "assistant", toolCalls: [{ id: "c1", type: "function", function: { name: "offer_choices", arguments: "{}" } }] },
+          { id: "t1", role: "tool", toolCallId: "c1", content: "Porto" },
+        ],
+      }),
+    );
+    const stored = await pipeline.history.get("u", "t");
+    expect(stored.map((e) => [e.role, e.content])).toEqual([
+      ["user", "pick a city"],
+      ["assistant", "Answer number 1."],
+      ["assistant", "Answer number 2."],
+    ]);
+  });
+});
