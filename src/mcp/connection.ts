@@ -1,6 +1,7 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import { abortable, timeoutError } from "./signals.js";
+import { abortable } from "../pipeline/abortable.js";
+import { timeoutError } from "./signals.js";
 
 /** How to reach an MCP server that the catalogue connects to itself. */
 export type McpTransportOptions =
