@@ -12,6 +12,7 @@ const entry = {
   express: "src/express/index.ts",
   mcp: "src/mcp/index.ts",
   quickjs: "src/quickjs/index.ts",
+  prometheus: "src/prometheus/index.ts",
 };
 // tsup's declaration step sets `baseUrl`, which TypeScript 6 deprecates; the option still works.
 const dts = { compilerOptions: { ignoreDeprecations: "6.0" } };

@@ -4,13 +4,15 @@
  */
 import { fileURLToPath, pathToFileURL } from "node:url";
 import express from "express";
+import { Registry } from "prom-client";
 import { createZoePipeline, type ZoePipeline } from "zoe-pipeline";
 import { createAgUiHandler } from "zoe-pipeline/express";
+import { registerPrometheusMetrics } from "zoe-pipeline/prometheus";
 import { chooseBackend, demoProviders, demoRouter } from "./setup.js";
 
 const webRoot = fileURLToPath(new URL("./web/", import.meta.url));
 
-/** The app: the web UI at `/`, the AG-UI endpoint at `POST /api/agent`. */
+/** The app: the web UI at `/`, the AG-UI endpoint at `POST /api/agent`, Prometheus metrics at `GET /metrics`. */
 export function createApp(pipeline: ZoePipeline, options: { heartbeatMs?: number } = {}) {
   const app = express();
   app.use(express.json({ limit: "1mb" }));
@@ -22,6 +24,11 @@ export function createApp(pipeline: ZoePipeline, options: { heartbeatMs?: number
   });
   app.post("/api/agent", (req, res, next) => {
     handler(req, res).catch(next);
+  });
+  // A registry of its own per app, so that several apps (tests) can live in one process.
+  const { registry } = registerPrometheusMetrics(pipeline, { registry: new Registry() });
+  app.get("/metrics", (_req, res, next) => {
+    registry.metrics().then((text) => res.type(registry.contentType).send(text), next);
   });
   // express.json() answers malformed JSON with its own error: make it the adapter's JSON shape.
   app.use((error: { status?: number; type?: string; message: string }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {

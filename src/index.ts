@@ -8,6 +8,15 @@ export type {
   ZoePipelineOptions,
 } from "./pipeline/types.js";
 export type { CachePart, HitMiss, RunMetrics } from "./pipeline/metrics.js";
+export type { CachePartStats, PipelineMetricsSnapshot, StageName } from "./metrics/aggregator.js";
+export type { LatencySummary } from "./metrics/sample-window.js";
+export {
+  AUTO_TUNE_DEFAULTS,
+  type AutoTuneNumPredictOptions,
+  type AutoTuneOptions,
+  type AutoTuneProviderOptions,
+  type AutoTuneSnapshot,
+} from "./metrics/auto-tune.js";
 
 export { memoryCacheStore, type MemoryCacheStoreOptions } from "./cache/memory-store.js";
 export { createKeyBuilder, type KeyBuilder } from "./cache/keys.js";
@@ -45,3 +54,19 @@ export { AGUI_PROTO_MEDIA_TYPE, type HttpErrorBody } from "./adapters/start-run.
 export type { RunInput, ShorthandInput, ZoeRunAgentInput } from "./input/types.js";
 export { ZoeError, InputError, INPUT_ERROR_CODES, ModelError, type ZoeErrorCode } from "./errors/index.js";
 export { EventType, type AGUIEvent } from "@ag-ui/core";
+
+export { RESPONSE_CACHE_DEFAULTS, requestHash } from "./response-cache/index.js";
+export type { AnswerCacheMetrics, EmbedFn, ResponseCacheOptions, SemanticCacheOptions, SemanticStatus } from "./response-cache/index.js";
+
+export { dedupeBackend, requestKey, stableJson, type DedupeBackend, type DedupeOptions, type DedupeStats } from "./backends/dedupe.js";
+export {
+  backendPool,
+  defaultThreadKey,
+  isHostFailure,
+  HOST_FAILURE_CODES,
+  POOL_DEFAULTS,
+  type BackendPool,
+  type BackendPoolOptions,
+  type PoolHost,
+  type PoolHostStats,
+} from "./backends/pool.js";

@@ -11,6 +11,8 @@ export interface ProviderJob {
   provider: ContextProvider;
   key: string;
   cached: unknown;
+  /** The deadline for this run (an auto-tuned one), ms; default the provider's `timeoutMs`. */
+  timeoutMs?: number | undefined;
 }
 
 /** A provider's value as an outcome's `text` (prompt context) or `value` (tool definitions). */
@@ -26,11 +28,12 @@ async function loadProvider(
   key: string,
   store: CacheStore,
   signal: AbortSignal,
+  deadlineMs?: number,
 ): Promise<unknown> {
   const controller = new AbortController();
   const forward = () => controller.abort(signal.reason);
   signal.addEventListener("abort", forward, { once: true });
-  const timeoutMs = provider.timeoutMs ?? PROVIDER_DEFAULTS.timeoutMs;
+  const timeoutMs = deadlineMs ?? provider.timeoutMs ?? PROVIDER_DEFAULTS.timeoutMs;
   try {
     const work = Promise.resolve().then(() => provider.fetch(request, { signal: controller.signal }));
     const value = await pTimeout(work, {
@@ -64,14 +67,14 @@ export async function* fetchContext(
 ): AsyncGenerator<ProviderOutcome> {
   const started = performance.now();
   const pending = new Map<string, Promise<ProviderOutcome>>();
-  for (const { provider, key, cached } of jobs) {
+  for (const { provider, key, cached, timeoutMs } of jobs) {
     const placement = provider.placement ?? "volatile";
     if (cached !== undefined) {
       yield { name: provider.name, status: "cached", ms: 0, placement, ...present(provider, cached) };
       continue;
     }
     const outcome = flights
-      .join(key, (flightSignal) => loadProvider(provider, request, key, store, flightSignal), signal)
+      .join(key, (flightSignal) => loadProvider(provider, request, key, store, flightSignal, timeoutMs), signal)
       .then(
         (value): ProviderOutcome => ({
           name: provider.name,

@@ -77,4 +77,6 @@ export interface ModelBackend {
   loaded?(): Promise<string[]>;
   /** Release connections and resources. */
   close?(): Promise<void>;
+  /** Embedding vectors of `input`, one per text, in order (used by the semantic response cache). */
+  embed?(input: string[], context: { signal: AbortSignal }): Promise<number[][]>;
 }

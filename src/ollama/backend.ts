@@ -42,6 +42,11 @@ export interface OllamaBackend extends ModelBackend {
   loaded(): Promise<string[]>;
   /** Models pulled on the server (`/api/tags`). */
   available(): Promise<string[]>;
+  /**
+   * Embeddings of `input` from `/api/embed` with the `embedModel` option (present only when it is
+   * set). Aborting `signal` closes the HTTP request; `idleTimeoutMs` bounds it.
+   */
+  embed?(input: string[], context: { signal: AbortSignal }): Promise<number[][]>;
   /** Stop the refresher, fail waiting requests and abort those in flight (`BACKEND_CLOSED`). */
   close(): Promise<void>;
 }
@@ -251,9 +256,47 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
     }
   }
 
+  async function warmEmbed(model: string): Promise<PrewarmResult> {
+    const t0 = performance.now();
+    if (closed) return { model, ok: false, loadMs: 0, error: new BackendClosedError({ host, model }).message };
+    const request = new OllamaRequest(deps, model);
+    try {
+      const client = request.client();
+      await request.within("first-token", deps.firstTokenTimeoutMs, () =>
+        client.embed({ model, input: [], keep_alive: settingsFor(options, model).keepAlive }),
+      );
+      return { model, ok: true, loadMs: round(performance.now() - t0) };
+    } catch (error) {
+      return { model, ok: false, loadMs: round(performance.now() - t0), error: messageOf(error) };
+    } finally {
+      request.dispose();
+    }
+  }
+
+  async function embed(input: string[], { signal }: { signal: AbortSignal }): Promise<number[][]> {
+    const model = options.embedModel as string;
+    if (closed) throw new BackendClosedError({ host, model });
+    if (signal.aborted) throw abortReason(signal);
+    const request = new OllamaRequest(deps, model, signal);
+    try {
+      const client = request.client();
+      const response = await request.within("deadline", deps.idleTimeoutMs, () =>
+        client.embed({ model, input, keep_alive: settingsFor(options, model).keepAlive }),
+      );
+      const embeddings = (response as { embeddings?: unknown }).embeddings;
+      if (!Array.isArray(embeddings) || embeddings.length !== input.length) {
+        throw new OllamaError("BACKEND_ERROR", `/api/embed answered ${Array.isArray(embeddings) ? embeddings.length : "no"} embeddings for ${input.length} inputs`, { host, model });
+      }
+      return embeddings as number[][];
+    } finally {
+      request.dispose();
+    }
+  }
+
   return {
     name: "ollama",
     host,
+    ...(options.embedModel ? { embed } : {}),
     get active() {
       return slots.active;
     },
@@ -265,7 +308,12 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
       try {
         const unique = new Map<string, Promise<PrewarmResult>>();
         for (const model of models) if (!unique.has(model)) unique.set(model, warmLimit(() => warmOne(model)));
-        return await Promise.all(models.map((model) => unique.get(model) as Promise<PrewarmResult>));
+        // The embedding model too (an empty `/api/embed` loads it): a cold load would miss every
+        // short embedding deadline (the semantic response cache's 150 ms).
+        const embedModel = options.embedModel;
+        const embedWarm = embedModel && !unique.has(embedModel) ? [warmLimit(() => warmEmbed(embedModel))] : [];
+        const results = await Promise.all([...models.map((model) => unique.get(model) as Promise<PrewarmResult>), ...embedWarm]);
+        return results;
       } catch (error) {
         return models.map((model) => ({ model, ok: false, loadMs: 0, error: messageOf(error) }));
       }

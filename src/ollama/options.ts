@@ -100,6 +100,12 @@ export interface OllamaBackendOptions extends OllamaModelSettings {
   idleTimeoutMs?: number;
   /** Keep models loaded: re-warm a model shortly before its keep-alive expires. Off by default. */
   refresh?: OllamaRefreshOptions;
+  /**
+   * The embedding model (e.g. `"nomic-embed-text"`): with it the backend has `embed()`, on
+   * `/api/embed` (used by the semantic response cache). Its requests do not take a `concurrency`
+   * slot and get the `keepAlive` of that model. Default: none (no `embed()`).
+   */
+  embedModel?: string;
 }
 
 /** The keep-alive refresher. */

@@ -8,7 +8,10 @@ import { ToolRunner } from "../tools/tool-runner.js";
 import type { RunInput } from "../input/types.js";
 import type { PrewarmResult } from "../models/types.js";
 import { runTurn, type RunDeps } from "./run-turn.js";
+import { AnswerCache } from "../response-cache/answer-cache.js";
 import type { PipelineEvents, RunOptions, ZoePipeline, ZoePipelineOptions } from "./types.js";
+import { MetricsAggregator } from "../metrics/aggregator.js";
+import { AutoTuner } from "../metrics/auto-tune.js";
 
 /** The system prompt used when none is given. */
 export const DEFAULT_SYSTEM_PROMPT =
@@ -62,6 +65,11 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
   const keys = createKeyBuilder(options.keyPrefix ?? PIPELINE_DEFAULTS.keyPrefix);
   const history = new HistoryStore(store, keys, options.history);
   const runs = new Set<AbortController>();
+  // Always-on aggregates for pipeline.metrics() (O(1) per event), and the opt-in tuner.
+  const aggregator = new MetricsAggregator();
+  aggregator.attach(emitter);
+  const tuner = options.autoTune ? new AutoTuner(options.autoTune, options.providers ?? []) : undefined;
+  if (tuner) emitter.on("run:finished", ({ metrics }) => tuner.observe(metrics));
   let closed = false;
 
   const deps: RunDeps = {
@@ -86,8 +94,10 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
     ),
     maxToolSteps: options.maxToolSteps ?? PIPELINE_DEFAULTS.maxToolSteps,
     codeExecutor: options.codeExecutor,
+    answers: options.responseCache ? new AnswerCache(options.responseCache, { store, keys, backend: options.backend }) : undefined,
     runs,
     isClosed: () => closed,
+    ...(tuner ? { tune: tuner } : {}),
   };
 
   const pipeline: ZoePipeline = {
@@ -114,6 +124,10 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
     },
     get activeRuns() {
       return runs.size;
+    },
+    metrics() {
+      const snapshot = aggregator.snapshot();
+      return tuner ? { ...snapshot, autoTune: tuner.snapshot() } : snapshot;
     },
     async close() {
       if (closed) return;

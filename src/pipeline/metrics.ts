@@ -1,5 +1,6 @@
 import type { ProviderStatus } from "../context/types.js";
 import type { RouteKind } from "../routing/types.js";
+import type { AnswerCacheMetrics } from "../response-cache/types.js";
 
 /** Cache parts the pipeline reads. */
 export type CachePart = "route" | "system" | "context" | "history";
@@ -46,6 +47,8 @@ export interface RunMetrics {
   /** Whether the history came from the input's messages or from the store. */
   historySource: "input" | "store";
   historyMessages: number;
+  /** The response cache's lookup for this run (only when `responseCache` is on). */
+  answerCache?: AnswerCacheMetrics;
 }
 
 /** Round to 0.001 ms so that metrics stay readable in JSON. */

@@ -22,6 +22,9 @@ import { ROUTE_KINDS, type RouteDecision, type RouteKind, type Router } from "..
 import { abortable, abortReason } from "./abortable.js";
 import { round, type CachePart, type HitMiss, type RunMetrics } from "./metrics.js";
 import type { PipelineEvents, RunOptions, SystemPromptFn } from "./types.js";
+import type { RunTuning } from "../metrics/auto-tune.js";
+import type { AnswerCache, AnswerLookup } from "../response-cache/answer-cache.js";
+import { replayAnswer, semanticText } from "../response-cache/run-helpers.js";
 
 /** Everything a run needs from its pipeline. */
 export interface RunDeps {
@@ -46,6 +49,10 @@ export interface RunDeps {
   /** Controllers of runs in progress (aborted by `close()`). */
   runs: Set<AbortController>;
   isClosed(): boolean;
+  /** The response cache (the `responseCache` option). */
+  answers?: AnswerCache | undefined;
+  /** Auto-tuned provider deadlines and num_predict (the `autoTune` option). */
+  tune?: RunTuning;
 }
 
 /** Lower-case, collapse whitespace, drop trailing punctuation: equal questions share a route. */
@@ -155,6 +162,8 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
 
   // What is open, so that a cancelled run can close it before RUN_FINISHED.
   let openStep: string | undefined;
+  // True from `run:started` until a terminal host event: a run abandoned in between reports `run:cancelled`.
+  let hostOpen = false;
   const open: OpenMessages = {};
   const closeOpen = (): AGUIEvent[] => {
     const out = closeMessages(open);
@@ -166,6 +175,7 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
   try {
     yield events.runStarted(turn.threadId, turn.runId);
     deps.emitter.emit("run:started", who);
+    hostOpen = true;
     yield events.stateSnapshot({
       ...turn.state,
       zoe: {
@@ -243,6 +253,14 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     ]);
     openStep = undefined;
     yield events.stepFinished("route");
+    // The semantic answer cache's embedding runs alongside the context step, under its own deadline.
+    const probe = deps.answers?.semantic
+      ? deps.answers.startProbe(
+          { userId: turn.userId, kind: decision.kind, model: decision.model },
+          semanticText(turn, HistoryStore.clean(batch.lists[0] ?? []), historySettings, deps.answers.includeHistory),
+          signal,
+        )
+      : undefined;
 
     // ---- context ----
     openStep = "context";
@@ -262,7 +280,7 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
       }
       const cached = provider.ttlMs === 0 ? undefined : batch.values[firstProviderValue + i];
       count("context", cached !== undefined);
-      jobs.push({ provider, key: providerKeys[i] as string, cached });
+      jobs.push({ provider, key: providerKeys[i] as string, cached, timeoutMs: deps.tune?.deadline(provider.name) });
     });
     if (skipped.length > 0) yield events.stateDelta(skipped);
     for await (const outcome of fetchContext(jobs, request, deps.store, deps.flights, signal)) {
@@ -309,6 +327,27 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     const tools = toolDefinitions(registry, turn, deps, outcomes);
     const promptMs = performance.now() - tPrompt;
 
+    // ---- response cache: one store read for this exact prompt, then the semantic probe ----
+    let lookup: AnswerLookup | undefined;
+    if (deps.answers) {
+      const first = {
+        model: decision.model,
+        messages: prompt.messages,
+        options: deps.tune ? deps.tune.options(decision) : decision.options, // as the first model call below
+        ...(tools.length ? { tools } : {}),
+        ...(deps.think ? { think: true } : {}),
+      };
+      lookup = await deps.answers.lookup(turn.userId, first, probe, signal);
+      const { hit } = lookup;
+      yield events.stateDelta([
+        {
+          op: "add",
+          path: "/zoe/answerCache",
+          value: hit ? { hit: true, kind: hit.kind, ...(hit.similarity === undefined ? {} : { similarity: hit.similarity }) } : { hit: false },
+        },
+      ]);
+    }
+
     // ---- generate, running server-side tools between model calls ----
     const tGenerate = performance.now();
     let firstTokenAt: number | undefined;
@@ -320,13 +359,18 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     const toolCalls: ToolCallRecord[] = [];
     const pending: ToolCallRecord[] = [];
     const messages: ChatMessage[] = [...prompt.messages];
-    for (;;) {
+    const replayed = lookup?.hit ? yield* replayAnswer(lookup.hit.text, open, signal) : undefined;
+    if (lookup?.hit && replayed) {
+      firstTokenAt = replayed.firstTokenAt;
+      answer = lookup.hit.text;
+      textChunks = replayed.chunks;
+    } else for (;;) {
       const step = yield* streamStep(
         deps.backend,
         {
           model: decision.model,
           messages,
-          options: decision.options,
+          options: deps.tune ? deps.tune.options(decision) : decision.options,
           ...(tools.length ? { tools } : {}),
           ...(deps.think ? { think: true } : {}),
         },
@@ -396,6 +440,14 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
       if (signal.aborted) throw error;
       // A failed history write never fails the run.
     }
+    // Only a complete, successful text answer without tool calls is kept for later runs.
+    const answerStored =
+      lookup !== undefined &&
+      toolCalls.length === 0 &&
+      pending.length === 0 &&
+      codeRuns === 0 &&
+      done.doneReason !== "length" &&
+      deps.answers?.remember(lookup, answer) === true;
 
     // ---- metrics and finish ----
     const outputTokens = done.outputTokens ?? textChunks;
@@ -423,6 +475,7 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
       tools: { calls: toolCalls.length, steps: toolSteps, codeRuns },
       historySource: fromInput ? "input" : "store",
       historyMessages: history.length,
+      ...(lookup && deps.answers ? { answerCache: deps.answers.metrics(lookup, answerStored) } : {}),
     };
     yield events.custom("zoe.metrics", metrics);
     const usage = [
@@ -434,6 +487,7 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
       },
     ];
     const pendingIds = pending.map((c) => c.id);
+    hostOpen = false;
     deps.emitter.emit("run:finished", { ...who, metrics });
     yield events.runFinished(
       turn.threadId,
@@ -445,10 +499,12 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
   } catch (error) {
     if (signal.aborted) {
       for (const e of closeOpen()) yield e;
+      hostOpen = false;
       deps.emitter.emit("run:cancelled", who);
       yield events.runFinished(turn.threadId, turn.runId, { cancelled: true }, { type: "cancelled" });
     } else {
       const zoeError = toZoeError(error);
+      hostOpen = false;
       deps.emitter.emit("run:error", { ...who, error: zoeError });
       yield events.runError(zoeError.message, zoeError.code);
     }
@@ -457,6 +513,7 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     // Whatever is still running for this run (providers, the model request) stops now.
     if (!signal.aborted) controller.abort(new DOMException("The run ended.", "AbortError"));
     deps.runs.delete(controller);
+    if (hostOpen) deps.emitter.emit("run:cancelled", who);
   }
 
 }

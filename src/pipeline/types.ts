@@ -8,6 +8,9 @@ import type { RunInput } from "../input/types.js";
 import type { RouteKind, Router } from "../routing/types.js";
 import type { CodeExecutor, ServerTool } from "../tools/types.js";
 import type { CachePart, RunMetrics } from "./metrics.js";
+import type { ResponseCacheOptions } from "../response-cache/types.js";
+import type { AutoTuneOptions } from "../metrics/auto-tune.js";
+import type { PipelineMetricsSnapshot } from "../metrics/aggregator.js";
 
 /** Builds the system prompt for a route kind and user. */
 export type SystemPromptFn = (context: { kind: RouteKind; userId: string }) => string | Promise<string>;
@@ -55,6 +58,16 @@ export interface ZoePipelineOptions {
    * with its result), in the languages it supports. Off unless given.
    */
   codeExecutor?: CodeExecutor;
+  /**
+   * Opt-in auto-tuning from observed runs: provider deadlines (`providers`) and `num_predict` per
+   * route kind (`numPredict`). Each part is off unless given; `{}` turns it on with its defaults.
+   */
+  autoTune?: AutoTuneOptions;
+  /**
+   * Serve repeated questions from a cache of complete answers: exact (keyed by the whole prompt,
+   * in `cache`) and optionally semantic (embeddings, in process). Off unless given.
+   */
+  responseCache?: ResponseCacheOptions;
 }
 
 /** Options of one run. */
@@ -102,6 +115,12 @@ export interface ZoePipeline {
   off<E extends keyof PipelineEvents>(event: E, listener: PipelineEvents[E]): ZoePipeline;
   /** Runs in progress. */
   readonly activeRuns: number;
+  /**
+   * Counts since the start and latency percentiles over recent runs (the last 2,048 per series),
+   * cache hit rates by part, and the auto-tuned values when `autoTune` is on. Cheap to keep; the
+   * percentiles are computed when this is called.
+   */
+  metrics(): PipelineMetricsSnapshot;
   /** Cancel runs in progress and release the cache store and backend. */
   close(): Promise<void>;
 }

@@ -111,6 +111,13 @@ export interface FakeOllamaOptions {
   script?: (body: FakeChatBody, context: { model: string; index: number }) => FakeStep[] | undefined;
   /** Default `keep_alive` when a request has none. Default `"5m"` (Ollama's). */
   defaultKeepAlive?: string | number;
+  /**
+   * The vector `/api/embed` answers for one input (it is sent as given, not normalised).
+   * Default: a unit vector hashed from the text (`embeddingDims` long).
+   */
+  embed?: (input: string, context: { model: string }) => number[] | Promise<number[]>;
+  /** Delay before `/api/embed` answers, ms (a number, or a function of the inputs). Default 0. */
+  embedDelayMs?: number | ((inputs: string[]) => number);
 }
 
 export interface FakeOllama {
@@ -415,6 +422,15 @@ export async function startFakeOllama(options: FakeOllamaOptions = {}): Promise<
     const loadNs = await load(name, spec, body, signal);
     release(name, body);
     const inputs = Array.isArray(body.input) ? body.input : [body.input ?? ""];
+    const delay = typeof options.embedDelayMs === "function" ? options.embedDelayMs(inputs) : (options.embedDelayMs ?? 0);
+    if (delay > 0) await sleep(delay, signal);
+    if (signal.aborted) return;
+    const custom = options.embed;
+    if (custom) {
+      const vectors = await Promise.all(inputs.map((text) => custom(text, { model: name })));
+      if (signal.aborted) return;
+      return json(res, 200, { model: body.model, embeddings: vectors, total_duration: loadNs + 1_000_000, load_duration: loadNs, prompt_eval_count: inputs.join(" ").length });
+    }
     const dims = spec.embeddingDims ?? 8;
     const embeddings = inputs.map((text) => {
       let h = 2166136261;

@@ -1,0 +1,90 @@
+import { describe, expect, it } from "vitest";
+import { MetricsAggregator, SampleWindow, nearestRank } from "../../src/metrics/index.js";
+import type { RunMetrics } from "../../src/index.js";
+
+/** A finished run's metrics with the given timings. */
+function metrics(ms: number, overrides: Partial<RunMetrics> = {}): RunMetrics {
+  return {
+    ttftMs: ms,
+    totalMs: ms * 2,
+    stages: { cacheReadMs: ms / 100, routeMs: ms / 50, contextMs: ms / 10, promptMs: ms / 20, generateMs: ms },
+    providers: { profile: { status: "ok", ms: ms / 10 }, memory: { status: "cached", ms: 0 } },
+    tokens: { output: 10 },
+    tokensPerSecond: ms,
+    cache: { hits: 0, misses: 0, byPart: { route: { hits: 0, misses: 0 }, system: { hits: 0, misses: 0 }, context: { hits: 0, misses: 0 }, history: { hits: 0, misses: 0 } } },
+    fastPath: false,
+    kind: "chat",
+    model: "m",
+    backend: {},
+    tools: { calls: 0, steps: 0, codeRuns: 0 },
+    historySource: "store",
+    historyMessages: 0,
+    ...overrides,
+  };
+}
+
+describe("SampleWindow", () => {
+  it("nearest-rank percentiles of 1..100 are 50, 95, 99", () => {
+    const w = new SampleWindow(2048);
+    for (let i = 100; i >= 1; i--) w.add(i);
+    expect(w.summary()).toEqual({ count: 100, p50: 50, p95: 95, p99: 99, mean: 50.5 });
+  });
+
+  it("keeps only the last `size` values, counts all of them", () => {
+    const w = new SampleWindow(4);
+    for (const v of [1000, 1000, 1, 2, 3, 4]) w.add(v);
+    expect(w.length).toBe(4);
+    expect(w.count).toBe(6);
+    expect(w.summary()).toMatchObject({ p50: 2, p99: 4, mean: 2.5 });
+  });
+
+  it("empty: zeros; ignores NaN", () => {
+    const w = new SampleWindow(8);
+    w.add(Number.NaN);
+    expect(w.summary()).toEqual({ count: 0, p50: 0, p95: 0, p99: 0, mean: 0 });
+    expect(nearestRank([], 50)).toBe(0);
+    expect(nearestRank([7], 99)).toBe(7);
+  });
+});
+
+describe("MetricsAggregator fed directly", () => {
+  it("counts runs by outcome, errors by code, in-flight runs and cache hit rates", () => {
+    const a = new MetricsAggregator();
+    for (let i = 1; i <= 5; i++) a.runStarted({ threadId: "t", runId: `r${i}` });
+    a.runFinished({ threadId: "t", runId: "r1", metrics: metrics(10, { fastPath: true }) });
+    a.runFinished({ threadId: "t", runId: "r2", metrics: metrics(20) });
+    a.runCancelled({ threadId: "t", runId: "r3" });
+    a.runError({ threadId: "t", runId: "r4", error: { code: "MODEL_NOT_FOUND" } });
+    // Rejected before its start: an error, never in flight.
+    a.runError({ error: { code: "EMPTY_MESSAGE" } });
+    a.runError({ threadId: "x", runId: "y", error: { code: "EMPTY_MESSAGE" } });
+    for (const hit of [true, true, true, false]) a.cacheRead("route", hit);
+    a.cacheRead("history", false);
+
+    const s = a.snapshot();
+    expect(s.runs).toEqual({ started: 5, finished: 2, cancelled: 1, errors: 3, inFlight: 1 });
+    expect(s.errorsByCode).toEqual({ MODEL_NOT_FOUND: 1, EMPTY_MESSAGE: 2 });
+    expect(s.cache).toEqual({ route: { hits: 3, misses: 1, hitRate: 0.75 }, history: { hits: 0, misses: 1, hitRate: 0 } });
+    expect(s.fastPathShare).toBe(0.5);
+  });
+
+  it("latency percentiles equal the known values of a deterministic sample", () => {
+    const a = new MetricsAggregator();
+    for (let ms = 1; ms <= 100; ms++) a.runFinished({ runId: `r${ms}`, metrics: metrics(ms) });
+    const s = a.snapshot();
+    expect(s.latency.ttftMs).toEqual({ count: 100, p50: 50, p95: 95, p99: 99, mean: 50.5 });
+    expect(s.latency.totalMs).toEqual({ count: 100, p50: 100, p95: 190, p99: 198, mean: 101 });
+    expect(s.latency.stages.generateMs).toMatchObject({ p50: 50, p95: 95, p99: 99 });
+    expect(s.latency.stages.contextMs).toMatchObject({ p50: 5, p95: 9.5, p99: 9.9 });
+    expect(s.latency.providers).toEqual({ profile: { count: 100, p50: 5, p95: 9.5, p99: 9.9, mean: 5.05 } });
+    expect(s.tokensPerSecond).toMatchObject({ count: 100, p50: 50 });
+    expect(s.runs.inFlight).toBe(0);
+  });
+
+  it("the window forgets old runs: percentiles follow the recent ones", () => {
+    const a = new MetricsAggregator({ windowSize: 10 });
+    for (let i = 0; i < 50; i++) a.runFinished({ runId: `a${i}`, metrics: metrics(1000) });
+    for (let i = 0; i < 10; i++) a.runFinished({ runId: `b${i}`, metrics: metrics(5) });
+    expect(a.snapshot().latency.ttftMs).toEqual({ count: 60, p50: 5, p95: 5, p99: 5, mean: 5 });
+  });
+});

@@ -1,0 +1,40 @@
+import { createZoePipeline, EventType, type RunMetrics, type ZoePipeline } from "../../src/index.js";
+import { scriptedBackend, textChunks, type ScriptStep } from "../../src/testing/index.js";
+import { fixedRouter, testProvider } from "../helpers/fixtures.js";
+
+/** A pipeline whose model fails on "fail" and stalls on "slowly"; one cached provider. */
+export function mixPipeline(): ZoePipeline {
+  const backend = scriptedBackend({
+    script: (request): ScriptStep[] => {
+      const text = request.messages.at(-1)?.content ?? "";
+      if (text.includes("fail")) return [{ type: "error", message: "no such model", code: "MODEL_NOT_FOUND" }];
+      if (text.includes("slowly")) return [{ type: "text", text: "a " }, { type: "delay", ms: 10_000 }, { type: "text", text: "b" }];
+      return textChunks("Hi there, Ada!");
+    },
+  });
+  return createZoePipeline({ backend, router: fixedRouter("chat"), providers: [testProvider("profile", "Ada")] });
+}
+
+/**
+ * Seven runs, in order: 3 successes ("hello"), a model error, a cancelled run (signal), a
+ * rejected input (empty message), a run abandoned by leaving the loop. Returns the metrics of the
+ * finished runs as `run:finished` carried them.
+ */
+export async function runMix(pipeline: ZoePipeline): Promise<RunMetrics[]> {
+  const finished: RunMetrics[] = [];
+  pipeline.on("run:finished", ({ metrics }) => finished.push(metrics));
+  const drain = async (message: string, stopAt?: (type: string) => "abort" | "leave" | undefined) => {
+    const controller = new AbortController();
+    for await (const event of pipeline.run({ userId: "ada", threadId: "t1", message }, { signal: controller.signal })) {
+      const what = stopAt?.(event.type);
+      if (what === "abort") controller.abort();
+      if (what === "leave") break;
+    }
+  };
+  for (let i = 0; i < 3; i++) await drain("hello");
+  await drain("please fail");
+  await drain("talk slowly", (type) => (type === EventType.TEXT_MESSAGE_CONTENT ? "abort" : undefined));
+  await drain("");
+  await drain("hello", (type) => (type === EventType.TEXT_MESSAGE_CONTENT ? "leave" : undefined));
+  return finished;
+}

@@ -1,0 +1,64 @@
+import { afterEach, describe, expect, it } from "vitest";
+import type { ZoePipeline } from "../../src/index.js";
+import { mixPipeline, runMix } from "./mix.js";
+
+let pipeline: ZoePipeline | undefined;
+afterEach(async () => {
+  await pipeline?.close();
+  pipeline = undefined;
+});
+
+describe("pipeline.metrics()", () => {
+  it("starts empty", () => {
+    pipeline = mixPipeline();
+    const s = pipeline.metrics();
+    expect(s.runs).toEqual({ started: 0, finished: 0, cancelled: 0, errors: 0, inFlight: 0 });
+    expect(s.latency.ttftMs.count).toBe(0);
+    expect(s.cache).toEqual({});
+    expect(s.autoTune).toBeUndefined();
+  });
+
+  it("after a mix of runs: counts, error codes, cache hit rates by part, sane percentiles", async () => {
+    pipeline = mixPipeline();
+    const finished = await runMix(pipeline);
+    const s = pipeline.metrics();
+
+    // 6 starts (the empty message is rejected before its start); the abandoned run counts as cancelled.
+    expect(s.runs).toEqual({ started: 6, finished: 3, cancelled: 2, errors: 2, inFlight: 0 });
+    expect(s.errorsByCode).toEqual({ MODEL_NOT_FOUND: 1, EMPTY_MESSAGE: 1 });
+    // route: "hello" misses once then hits (runs 2, 3, 7); "please fail" and "talk slowly" miss.
+    expect(s.cache.route).toEqual({ hits: 3, misses: 3, hitRate: 0.5 });
+    // context: fetched on the first run, cached for the 5 later ones.
+    expect(s.cache.context).toEqual({ hits: 5, misses: 1, hitRate: 5 / 6 });
+    // history: empty on the first run, then written by it.
+    expect(s.cache.history).toEqual({ hits: 5, misses: 1, hitRate: 5 / 6 });
+    expect(s.cache.system).toBeUndefined(); // a string system prompt is never read from the cache
+
+    expect(finished).toHaveLength(3);
+    const ttfts = finished.map((m) => m.ttftMs!).sort((a, b) => a - b);
+    expect(s.latency.ttftMs.count).toBe(3);
+    expect(s.latency.ttftMs.p50).toBe(ttfts[1]);
+    expect(s.latency.ttftMs.p99).toBe(ttfts[2]);
+    for (const summary of [s.latency.ttftMs, s.latency.totalMs, ...Object.values(s.latency.stages)]) {
+      expect(summary.p50).toBeLessThanOrEqual(summary.p95);
+      expect(summary.p95).toBeLessThanOrEqual(summary.p99);
+    }
+    expect(s.latency.ttftMs.p99).toBeLessThanOrEqual(s.latency.totalMs.p99);
+    expect(s.latency.stages.generateMs.count).toBe(3);
+    // The provider was fetched once (then cached): one sample.
+    expect(s.latency.providers.profile?.count).toBe(1);
+    expect(s.fastPathShare).toBe(0);
+    expect(s.tokensPerSecond.count).toBe(finished.filter((m) => m.tokensPerSecond !== undefined).length);
+  });
+
+  it("counts a run in flight while it streams", async () => {
+    pipeline = mixPipeline();
+    const iterator = pipeline.run({ userId: "ada", message: "talk slowly" })[Symbol.asyncIterator]();
+    for (let r = await iterator.next(); !r.done; r = await iterator.next()) {
+      if (r.value.type === "TEXT_MESSAGE_CONTENT") break;
+    }
+    expect(pipeline.metrics().runs).toMatchObject({ started: 1, inFlight: 1 });
+    await iterator.return?.();
+    expect(pipeline.metrics().runs).toMatchObject({ started: 1, cancelled: 1, inFlight: 0 });
+  });
+});

@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest";
+import { setup } from "../ollama/helpers.js";
+
+describe("ollamaBackend embed()", () => {
+  it("exists only with embedModel", async () => {
+    const { backend } = await setup();
+    expect(backend.embed).toBeUndefined();
+  });
+
+  it("posts { model, input } to /api/embed and returns the embeddings in order", async () => {
+    const { server, backend } = await setup(
+      { models: { "nomic-embed-text": {} }, embed: (input) => [input.length, 1] },
+      { embedModel: "nomic-embed-text", keepAlive: "1h" },
+    );
+    const vectors = await backend.embed!(["a", "bbb"], { signal: new AbortController().signal });
+    expect(vectors).toEqual([
+      [1, 1],
+      [3, 1],
+    ]);
+    const request = server.requests.find((r) => r.path === "/api/embed")!;
+    expect(request.body).toMatchObject({ model: "nomic-embed-text", input: ["a", "bbb"], keep_alive: "1h" });
+  });
+
+  it("aborting the signal closes the request and rejects with the signal's reason", async () => {
+    const { server, backend } = await setup({ models: { e: {} }, embedDelayMs: 5_000 }, { embedModel: "e" });
+    const controller = new AbortController();
+    const pending = backend.embed!(["x"], { signal: controller.signal });
+    await new Promise((r) => setTimeout(r, 50));
+    const reason = new DOMException("stop", "AbortError");
+    controller.abort(reason);
+    await expect(pending).rejects.toBe(reason);
+    const request = server.requests.find((r) => r.path === "/api/embed")!;
+    await request.closed;
+    expect(request.closedByClient).toBe(true);
+  });
+
+  it("prewarm() also loads the embedding model with an empty /api/embed", async () => {
+    const { server, backend } = await setup({ models: { "llama3.2": {}, e: {} } }, { embedModel: "e" });
+    const results = await backend.prewarm(["llama3.2"]);
+    expect(results.map((r) => [r.model, r.ok])).toEqual([
+      ["llama3.2", true],
+      ["e", true],
+    ]);
+    expect(server.requests.find((r) => r.path === "/api/embed")?.body).toMatchObject({ model: "e", input: [] });
+    expect(server.loadCounts.e).toBe(1);
+  });
+
+  it("a missing embedding model is MODEL_NOT_FOUND", async () => {
+    const { backend } = await setup({ models: {} }, { embedModel: "nope" });
+    await expect(backend.embed!(["x"], { signal: new AbortController().signal })).rejects.toMatchObject({ code: "MODEL_NOT_FOUND" });
+  });
+});
