@@ -1,12 +1,24 @@
 /** `npm run bench`: runs every benchmark, prints tables and writes bench/results/*.json. */
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
+import { boxPlotSvg } from "./chart.js";
 import { benchContext } from "./context.js";
+import { benchCorpus } from "./corpus.js";
 import { benchOverhead } from "./overhead.js";
+import { benchPeers, type PeerName } from "./peers.js";
 import { benchRedis } from "./redis.js";
 import { benchRouter } from "./router.js";
+import { benchThroughput } from "./throughput.js";
+import { benchMetricsOverhead } from "./metrics-overhead.js";
 import { benchTinyModel } from "./tiny-model.js";
 import { printTable } from "./stats.js";
+
+const started = performance.now();
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const resultsDir = new URL("./results/", import.meta.url);
+mkdirSync(resultsDir, { recursive: true });
+const writeJson = (name: string, value: unknown) =>
+  writeFileSync(new URL(name, resultsDir), `${JSON.stringify({ date: new Date().toISOString(), machine, ...(value as object) }, null, 2)}\n`);
 
 const machine = {
   cpus: os.cpus().length,
@@ -14,7 +26,10 @@ const machine = {
   memoryGiB: Math.round(os.totalmem() / 2 ** 30),
   node: process.version,
   platform: `${os.platform()} ${os.release()}`,
+  /** 1/5/15-minute load averages when the benchmark started (other work on the machine skews timings). */
+  loadAvgAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
 };
+const loadAvg = () => os.loadavg().map((x) => Math.round(x * 100) / 100);
 
 const overhead = await benchOverhead(Number(process.env.BENCH_ITERATIONS ?? 5_000));
 printTable(
@@ -43,6 +58,103 @@ printTable("Memory store against the resilient Redis store (warm caches): time t
 ]);
 console.log(`Redis round trips of a warm run: ${redis.roundTrips.total} (reads ${redis.roundTrips.reads}, writes ${redis.roundTrips.writes}): ${redis.roundTrips.batches.join(" | ")}`);
 
+// ---- Peers: raw model, hand-written, zoe-pipeline, Vercel AI SDK, LangChain.js on one shared script ----
+const peers = await benchPeers({
+  timedRounds: env("BENCH_PEERS_ROUNDS", 200),
+  zeroRounds: env("BENCH_PEERS_ZERO_ROUNDS", 2_000),
+  firstChunkDelayMs: env("BENCH_PEERS_FIRST_MS", 20),
+  chunkDelayMs: env("BENCH_PEERS_CHUNK_MS", 5),
+});
+const peerOrder: PeerName[] = ["raw", "hand-written", "zoe-pipeline", "ai-sdk", "langchain"];
+for (const [variant, v] of Object.entries(peers)) {
+  const desc =
+    variant === "timed"
+      ? `${v.script.tokens}-token answer, first chunk after ${v.script.firstChunkDelayMs} ms then ${v.script.chunkDelayMs} ms per chunk; providers of ${v.providerDelaysMs.profile}/${v.providerDelaysMs.memory}/${v.providerDelaysMs.tools} ms, uncached`
+      : `${v.script.tokens}-token answer, no delays; providers return at once, uncached`;
+  printTable(`Peers (${variant}): ${desc}; ${v.rounds} runs each, ms. "added" = minus the raw model; "×" = ratio to the raw model`, peerOrder.map((name) => {
+    const r = v.results[name];
+    return {
+      framework: name,
+      "ttft p50": r.ttft.p50,
+      "ttft p99": r.ttft.p99,
+      "added p50": r.addedTtftP50,
+      "added p99": r.addedTtftP99,
+      "× p50": r.ttftRatioP50,
+      "× p99": r.ttftRatioP99,
+      "per token p50": r.perToken.p50,
+      "added/token": r.addedPerToken,
+      "× /token": r.perTokenRatio,
+    };
+  }));
+  const z = v.results["zoe-pipeline"];
+  const best = (k: "addedTtftP50" | "addedTtftP99" | "addedPerToken") => Math.min(v.results["ai-sdk"][k], v.results.langchain[k]);
+  const verdict = (k: "addedTtftP50" | "addedTtftP99" | "addedPerToken") => (z[k] < best(k) ? "yes" : "NO");
+  console.log(`Target (zoe-pipeline adds less than either peer): ttft p50 ${verdict("addedTtftP50")}, ttft p99 ${verdict("addedTtftP99")}, per token ${verdict("addedPerToken")}`);
+}
+writeJson("peers.json", { loadAvgAfter: loadAvg(), peers });
+
+// ---- Throughput ----
+const throughput = await benchThroughput({
+  concurrencies: [1, 64, 512],
+  runs: env("BENCH_THROUGHPUT_RUNS", 10_000),
+  warmupRuns: env("BENCH_THROUGHPUT_WARMUP", 2_000),
+  trials: env("BENCH_THROUGHPUT_TRIALS", 3),
+});
+printTable(`Throughput: complete runs per second, one process, median (best) of ${throughput.results[0]?.trials.length} batches (scripted backend, no delays, ${throughput.tokens}-token answer, memory store, 3 cached providers)`, throughput.results.map((r) => ({
+  concurrency: r.concurrency,
+  runs: r.runs,
+  "runs/s": `${r.runsPerSecond} (${r.bestRunsPerSecond})`,
+  "runs per CPU-s": r.runsPerCpuSecond,
+  "tokens/s": r.tokensPerSecond,
+  "rss MiB (before → peak)": `${r.rssBeforeMiB} → ${r.peakRssMiB}`,
+  "heapUsed MiB (before → peak)": `${r.heapUsedBeforeMiB} → ${r.peakHeapUsedMiB}`,
+  target: r.concurrency === 64 ? "≥ 5,000 runs/s" : "",
+})));
+console.log(`Load average (1/5/15 min) after the throughput part: ${loadAvg().join(" / ")} on ${machine.cpus} cores`);
+writeJson("throughput.json", { loadAvgAfter: loadAvg(), throughput });
+
+// ---- The prompt corpus through the pipeline with the heuristic router ----
+const corpus = await benchCorpus({ reps: env("BENCH_CORPUS_REPS", 3), concurrency: env("BENCH_CORPUS_CONCURRENCY", 4) });
+printTable(
+  `Corpus (${corpus.prompts} prompts × ${corpus.reps}, ${corpus.concurrency} at a time; heuristic router, route cache off): model first token after ${corpus.tierDelayMs.fast} ms (fast) / ${corpus.tierDelayMs.default} ms (default); uncached providers of ${corpus.providerMs.profile}/${corpus.providerMs.tools}/${corpus.providerMs.memory} ms; ttft ms`,
+  Object.entries(corpus.byKind).map(([kind, k]) => ({ kind, runs: k.runs, share: Math.round((k.runs / corpus.runs) * 1000) / 1000, "fast path": k.fastPathShare, model: k.models.join(","), "ttft p50": k.ttftMs.p50, "ttft p95": k.ttftMs.p95, "ttft p99": k.ttftMs.p99 })),
+);
+console.log(`Fast-path share: ${corpus.fastPathShare}; routed as labelled: ${corpus.routedAsLabelled}; all runs ttft p50 ${corpus.overall.p50} ms, p95 ${corpus.overall.p95} ms; routing p50 ${corpus.routeMs.p50} ms, p99 ${corpus.routeMs.p99} ms`);
+console.log(`Untimed first pass (router cold start): route ms p50 ${corpus.coldPass.routeMs.p50}, max ${corpus.coldPass.routeMs.max}, total ${corpus.coldPass.routeMs.sum}`);
+writeJson("corpus.json", { loadAvgAfter: loadAvg(), corpus });
+
+// ---- Chart ----
+const label = (n: PeerName) => (n === "hand-written" ? "hand-written" : n);
+const svg = boxPlotSvg(
+  "Time to first token",
+  [
+    {
+      title: `Peers, timed model: first chunk after ${peers.timed.script.firstChunkDelayMs} ms, providers of 1/2/3 ms`,
+      subtitle: `Same scripted model and providers for all; ${peers.timed.rounds} runs each, interleaved`,
+      rows: peerOrder.map((n) => ({ label: label(n), samples: peers.timed.results[n].ttftSamples, highlight: n === "zoe-pipeline" })),
+    },
+    {
+      title: "Peers, zero-delay model and providers (pure framework overhead)",
+      subtitle: `${peers.zero.rounds} runs each, interleaved`,
+      rows: peerOrder.map((n) => ({ label: label(n), samples: peers.zero.results[n].ttftSamples, highlight: n === "zoe-pipeline" })),
+    },
+    {
+      title: `zoe-pipeline on the ${corpus.prompts}-prompt corpus, by route kind (heuristic router)`,
+      subtitle: `Model first token: fast tier ${corpus.tierDelayMs.fast} ms, default ${corpus.tierDelayMs.default} ms; providers up to ${corpus.providerMs.memory} ms (skipped on the fast path)`,
+      rows: (["greeting", "simple", "chat", "code", "complex"] as const).map((k) => ({ label: `${k} (n=${corpus.byKind[k].runs})`, samples: corpus.byKind[k].ttftSamples })),
+    },
+  ],
+  `box: p25–p75 · thick line: median · whiskers: p5–p95 · dot: p99 · ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}`,
+);
+writeFileSync(new URL("ttft.svg", resultsDir), svg);
+
+const metricsCost = await benchMetricsOverhead(Number(process.env.BENCH_METRICS_ITERATIONS ?? 4_000));
+printTable("Metrics cost: pipeline without and with Prometheus + auto-tuning (warm caches, memory store), ms", [
+  { metrics: "off", "ttft overhead p50": metricsCost.plain.ttftOverheadMs.p50, "ttft overhead p99": metricsCost.plain.ttftOverheadMs.p99, "run p50": metricsCost.plain.runMs.p50 },
+  { metrics: "on", "ttft overhead p50": metricsCost.metricsOn.ttftOverheadMs.p50, "ttft overhead p99": metricsCost.metricsOn.ttftOverheadMs.p99, "run p50": metricsCost.metricsOn.runMs.p50 },
+]);
+writeJson("metrics.json", metricsCost);
+
 const tiny = await benchTinyModel(Number(process.env.BENCH_MODEL_REPS ?? 5));
 if ("skipped" in tiny) console.log(`\nTiny model: skipped, ${tiny.skipped}`);
 else {
@@ -59,8 +171,8 @@ else {
   ]);
 }
 
-mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
 const out = { date: new Date().toISOString(), machine, overhead, context, router, redis, tinyModel: tiny };
 writeFileSync(new URL("./results/spine.json", import.meta.url), `${JSON.stringify(out, null, 2)}\n`);
-console.log(`\nMachine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}`);
-console.log("Wrote bench/results/spine.json");
+console.log(`\nMachine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}; load average at start ${machine.loadAvgAtStart.join(" / ")}, at end ${loadAvg().join(" / ")}`);
+console.log("Wrote bench/results/spine.json, peers.json, throughput.json, corpus.json, metrics.json, ttft.svg");
+console.log(`Total wall time of the benchmark: ${((performance.now() - started) / 1000).toFixed(1)} s`);

@@ -55,6 +55,9 @@ export interface RunDeps {
   tune?: RunTuning;
 }
 
+/** The abort reason of a run that ended: one shared object, as building a DOMException per run costs a stack trace. */
+const RUN_ENDED = new DOMException("The run ended.", "AbortError");
+
 /** Lower-case, collapse whitespace, drop trailing punctuation: equal questions share a route. */
 export const normaliseText = (text: string): string =>
   text.toLowerCase().replace(/\s+/g, " ").trim().replace(/[\s.!?…]+$/u, "");
@@ -511,7 +514,7 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
   } finally {
     outer?.removeEventListener("abort", forwardAbort);
     // Whatever is still running for this run (providers, the model request) stops now.
-    if (!signal.aborted) controller.abort(new DOMException("The run ended.", "AbortError"));
+    if (!signal.aborted) controller.abort(RUN_ENDED);
     deps.runs.delete(controller);
     if (hostOpen) deps.emitter.emit("run:cancelled", who);
   }

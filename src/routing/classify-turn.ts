@@ -387,3 +387,36 @@ export function classifyTurn(text: string): TurnClassification {
 
   return { kind: "chat", reason: greeted ? "chat: greeting then question" : "chat: default" };
 }
+
+let warmed = false;
+
+/**
+ * Run the classifier once over a few varied turns, so that V8 compiles its regular expressions
+ * now (tens of milliseconds on a cold process) rather than on the first user's turn.
+ */
+export function warmUpClassifier(): void {
+  if (warmed) return;
+  warmed = true;
+  for (const text of [
+    "hi zoe!",
+    "thanks, see you later",
+    "set a timer for ten minutes and turn off the kitchen lights",
+    "what's 15% of 80? what time is it in Tokyo, and the weather tomorrow?",
+    "write a python function that parses JSON; TypeError: x is undefined at main.js:3:5",
+    "```js\nconst x = 1;\n```",
+    "plan a five-day trip to Japan on a budget and compare renting and buying",
+    "why is the sky blue? tell me a joke",
+    "bonjour, pon un temporizador de 5 minutos bitte",
+    "what is the capital of France? who wrote Pride and Prejudice?",
+    "how do alarms work? explain how vaccines work",
+    "convert 5 miles to km, what's the date today",
+    "stell einen Wecker für 6 Uhr",
+    "réveille-moi à 7h, ¿qué hora es en Madrid?",
+    "😀 merci beaucoup !",
+    "could you please remind me to call mom and add eggs to my shopping list",
+    "hey, can you help me decide between these two jobs, analyse the pros and cons in detail",
+    `${"I have been thinking about my career and my family and where we should live next year. ".repeat(6)}What do you think?`,
+  ]) {
+    classifyTurn(text);
+  }
+}

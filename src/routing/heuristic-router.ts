@@ -1,4 +1,4 @@
-import { classifyTurn } from "./classify-turn.js";
+import { classifyTurn, warmUpClassifier } from "./classify-turn.js";
 import type { RouteDecision, RouteKind, RouteOptions, RouteRequest, Router } from "./types.js";
 import { ROUTE_KINDS } from "./types.js";
 
@@ -90,6 +90,7 @@ export function heuristicRouter(options: HeuristicRouterOptions): Router {
     merged[kind] = { ...DEFAULT_OPTIONS[kind], ...(options.options?.[kind] ?? {}) };
   }
   const classify = options.classify ?? classifyTurn;
+  if (!options.classify) warmUpClassifier();
   const distinct = [...new Set(Object.values(modelFor))];
 
   return {

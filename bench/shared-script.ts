@@ -1,0 +1,83 @@
+/**
+ * One script (chunks + delays) and one player, shared by every framework in the peers benchmark,
+ * so that each framework's model is a thin adapter over the same timed token stream.
+ */
+import type { ChatChunk, ContextProvider, ModelBackend } from "zoe-pipeline";
+
+export interface Script {
+  /** Token texts, in order. */
+  chunks: string[];
+  /** Pause before the first chunk, ms (0: none, not even a timer). */
+  firstChunkDelayMs: number;
+  /** Pause before every later chunk, ms (0: none). */
+  chunkDelayMs: number;
+}
+
+/** A 20-token answer. */
+export const ANSWER_20 = Array.from({ length: 20 }, (_, i) => `tok${i}${i === 19 ? "." : " "}`);
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Play a script: the same timing as the library's scripted backend (setTimeout per pause, none when 0). */
+export async function* play(script: Script, signal?: AbortSignal): AsyncGenerator<string> {
+  if (script.firstChunkDelayMs) await sleep(script.firstChunkDelayMs, signal);
+  for (let i = 0; i < script.chunks.length; i++) {
+    if (i > 0 && script.chunkDelayMs) await sleep(script.chunkDelayMs, signal);
+    yield script.chunks[i]!;
+  }
+}
+
+/** zoe-pipeline adapter: a ModelBackend over the script. */
+export function scriptBackend(script: Script): ModelBackend {
+  return {
+    name: "shared-script",
+    async *chat(_request, { signal }): AsyncGenerator<ChatChunk> {
+      for await (const text of play(script, signal)) yield { type: "text", text };
+    },
+    async prewarm(models: string[]) {
+      return models.map((model) => ({ model, ok: true, loadMs: 0 }));
+    },
+    async loaded() {
+      return [];
+    },
+  };
+}
+
+/** The three context sources, as plain async functions shared by every framework. */
+export interface ProviderFns {
+  profile: () => Promise<string>;
+  memory: () => Promise<string>;
+  tools: () => Promise<string>;
+}
+
+/** Providers that resolve after `delays` ms each (0: an async function that returns at once). */
+export function providerFns(delays: { profile: number; memory: number; tools: number }): ProviderFns {
+  const make = (name: string, ms: number) => async () => {
+    if (ms > 0) await sleep(ms);
+    return `${name} context for the user, a line or two of text that the prompt will carry.`;
+  };
+  return { profile: make("profile", delays.profile), memory: make("memory", delays.memory), tools: make("tools", delays.tools) };
+}
+
+/** The same functions as zoe-pipeline ContextProviders. */
+export function asZoeProviders(fns: ProviderFns, ttlMs: number): ContextProvider[] {
+  return (Object.keys(fns) as Array<keyof ProviderFns>).map((name) => ({
+    name,
+    placement: name === "memory" ? "volatile" : "stable",
+    ttlMs,
+    fetch: () => fns[name](),
+  }));
+}
