@@ -9,6 +9,7 @@ import { benchPeers, type PeerName } from "./peers.js";
 import { benchRedis } from "./redis.js";
 import { benchRouter } from "./router.js";
 import { benchThroughput } from "./throughput.js";
+import { benchAnswerCache } from "./answer-cache.js";
 import { benchMetricsOverhead } from "./metrics-overhead.js";
 import { benchTinyModel } from "./tiny-model.js";
 import { printTable } from "./stats.js";
@@ -148,6 +149,17 @@ const svg = boxPlotSvg(
 );
 writeFileSync(new URL("ttft.svg", resultsDir), svg);
 
+const answers = await benchAnswerCache(Number(process.env.BENCH_ANSWER_QUESTIONS ?? 100));
+printTable("Exact answer cache: time to first token, ms (model: first chunk after 60 ms, 5 ms per chunk)", [
+  { answer: "from the model (miss)", p50: answers.cachedAnswer.missTtftMs.p50, p99: answers.cachedAnswer.missTtftMs.p99 },
+  { answer: "from the cache (hit)", p50: answers.cachedAnswer.hitTtftMs.p50, p99: answers.cachedAnswer.hitTtftMs.p99 },
+]);
+printTable("De-duplication: 50 identical concurrent runs", [
+  { backend: "plain", "model generations": answers.dedupe.without.generations, "wall ms": answers.dedupe.without.wallMs, "ttft p50 ms": answers.dedupe.without.ttftMs.p50 },
+  { backend: "dedupeBackend", "model generations": answers.dedupe.with.generations, "wall ms": answers.dedupe.with.wallMs, "ttft p50 ms": answers.dedupe.with.ttftMs.p50 },
+]);
+writeJson("answer-cache.json", answers);
+
 const metricsCost = await benchMetricsOverhead(Number(process.env.BENCH_METRICS_ITERATIONS ?? 4_000));
 printTable("Metrics cost: pipeline without and with Prometheus + auto-tuning (warm caches, memory store), ms", [
   { metrics: "off", "ttft overhead p50": metricsCost.plain.ttftOverheadMs.p50, "ttft overhead p99": metricsCost.plain.ttftOverheadMs.p99, "run p50": metricsCost.plain.runMs.p50 },
@@ -174,5 +186,5 @@ else {
 const out = { date: new Date().toISOString(), machine, overhead, context, router, redis, tinyModel: tiny };
 writeFileSync(new URL("./results/spine.json", import.meta.url), `${JSON.stringify(out, null, 2)}\n`);
 console.log(`\nMachine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}; load average at start ${machine.loadAvgAtStart.join(" / ")}, at end ${loadAvg().join(" / ")}`);
-console.log("Wrote bench/results/spine.json, peers.json, throughput.json, corpus.json, metrics.json, ttft.svg");
+console.log("Wrote bench/results/spine.json, peers.json, throughput.json, corpus.json, metrics.json, answer-cache.json, ttft.svg");
 console.log(`Total wall time of the benchmark: ${((performance.now() - started) / 1000).toFixed(1)} s`);
