@@ -11,20 +11,8 @@ import { Registry } from "prom-client";
 import { createZoePipeline, EventType, heuristicRouter, type ContextProvider, type ModelBackend, type ZoePipeline } from "zoe-pipeline";
 import { registerPrometheusMetrics } from "zoe-pipeline/prometheus";
 import { scriptedBackend, textChunks } from "zoe-pipeline/testing";
+import { rawTtft } from "./overhead.js";
 import { summarise } from "./stats.js";
-
-async function rawTtft(backend: ModelBackend): Promise<number> {
-  const controller = new AbortController();
-  const t0 = performance.now();
-  for await (const chunk of backend.chat({ model: "m", messages: [{ role: "user", content: "x" }] }, { signal: controller.signal })) {
-    if (chunk.type === "text") {
-      const t = performance.now() - t0;
-      controller.abort();
-      return t;
-    }
-  }
-  throw new Error("no text");
-}
 
 function makePipeline(metricsOn: boolean) {
   const backend = scriptedBackend({

@@ -3,7 +3,7 @@ import { scriptedBackend, textChunks } from "zoe-pipeline/testing";
 import { summarise } from "./stats.js";
 
 /** Time to the first chunk straight from the backend. */
-async function rawTtft(backend: ModelBackend): Promise<number> {
+export async function rawTtft(backend: ModelBackend): Promise<number> {
   const controller = new AbortController();
   const t0 = performance.now();
   for await (const chunk of backend.chat({ model: "m", messages: [{ role: "user", content: "x" }] }, { signal: controller.signal })) {
