@@ -8,31 +8,15 @@
  * `m.plain` and `m.metricsOn` (each `ttftOverheadMs` and `runMs`: n/p50/p95/p99/mean) and `m.snapshotMs`.
  */
 import { Registry } from "prom-client";
-import { createZoePipeline, EventType, heuristicRouter, type ContextProvider, type ModelBackend, type ZoePipeline } from "zoe-pipeline";
+import { EventType, type ModelBackend, type ZoePipeline } from "zoe-pipeline";
 import { registerPrometheusMetrics } from "zoe-pipeline/prometheus";
-import { scriptedBackend, textChunks } from "zoe-pipeline/testing";
-import { rawTtft } from "./overhead.js";
+import { overheadPipeline, rawTtft } from "./overhead.js";
 import { summarise } from "./stats.js";
 
 function makePipeline(metricsOn: boolean) {
-  const backend = scriptedBackend({
-    record: false,
-    script: [...textChunks("The answer is forty-two, as always."), { type: "done", outputTokens: 8, doneReason: "stop" }],
-  });
-  const providers: ContextProvider[] = ["profile", "memory", "tools"].map((name) => ({
-    name,
-    placement: name === "memory" ? "volatile" : "stable",
-    ttlMs: 3_600_000,
-    fetch: async () => `${name} context for the user, a line or two of text that the prompt will carry.`,
-  }));
-  const pipeline = createZoePipeline({
-    backend,
-    router: heuristicRouter({ models: { fast: "fast", default: "default" } }),
-    providers,
-    ...(metricsOn ? { autoTune: { providers: {}, numPredict: {} } } : {}),
-  });
-  if (metricsOn) registerPrometheusMetrics(pipeline, { registry: new Registry() });
-  return { backend, pipeline };
+  const made = overheadPipeline(metricsOn ? { autoTune: { providers: {}, numPredict: {} } } : {});
+  if (metricsOn) registerPrometheusMetrics(made.pipeline, { registry: new Registry() });
+  return made;
 }
 
 async function measure(backend: ModelBackend, pipeline: ZoePipeline, iterations: number) {

@@ -1,4 +1,4 @@
-import { createZoePipeline, EventType, heuristicRouter, type CacheStore, type ContextProvider, type ModelBackend } from "zoe-pipeline";
+import { createZoePipeline, EventType, heuristicRouter, type CacheStore, type ContextProvider, type ModelBackend, type ZoePipelineOptions } from "zoe-pipeline";
 import { scriptedBackend, textChunks } from "zoe-pipeline/testing";
 import { summarise } from "./stats.js";
 
@@ -17,11 +17,14 @@ export async function rawTtft(backend: ModelBackend): Promise<number> {
 }
 
 /**
- * Pipeline overhead: time to first token through the pipeline minus the backend's own, with warm
- * caches, three cached providers and the memory store.
+ * The pipeline every overhead figure uses: a scripted model, three providers cached for an hour,
+ * the heuristic router; `extra` adds options (a cache store, metrics, auto-tuning).
  */
-export async function benchOverhead(iterations: number, cache?: CacheStore) {
-  const backend = scriptedBackend({ record: false, script: textChunks("The answer is forty-two, as always.") });
+export function overheadPipeline(extra: Partial<ZoePipelineOptions> = {}) {
+  const backend = scriptedBackend({
+    record: false,
+    script: [...textChunks("The answer is forty-two, as always."), { type: "done", outputTokens: 8, doneReason: "stop" }],
+  });
   const providers: ContextProvider[] = ["profile", "memory", "tools"].map((name) => ({
     name,
     placement: name === "memory" ? "volatile" : "stable",
@@ -32,8 +35,17 @@ export async function benchOverhead(iterations: number, cache?: CacheStore) {
     backend,
     router: heuristicRouter({ models: { fast: "fast", default: "default" } }),
     providers,
-    ...(cache ? { cache } : {}),
+    ...extra,
   });
+  return { backend, pipeline };
+}
+
+/**
+ * Pipeline overhead: time to first token through the pipeline minus the backend's own, with warm
+ * caches, three cached providers and the memory store.
+ */
+export async function benchOverhead(iterations: number, cache?: CacheStore) {
+  const { backend, pipeline } = overheadPipeline(cache ? { cache } : {});
   const message = "why is the sky blue when the sun is white?";
   const inputs = {
     shorthand: () => ({ userId: "bench", threadId: "t", message }),

@@ -3,6 +3,7 @@
  * so that each framework's model is a thin adapter over the same timed token stream.
  */
 import type { ChatChunk, ContextProvider, ModelBackend } from "zoe-pipeline";
+import { delay as sleep } from "../src/shared/abort.js";
 
 export interface Script {
   /** Token texts, in order. */
@@ -15,21 +16,6 @@ export interface Script {
 
 /** A 20-token answer. */
 export const ANSWER_20 = Array.from({ length: 20 }, (_, i) => `tok${i}${i === 19 ? "." : " "}`);
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
 
 /** Play a script: the same timing as the library's scripted backend (setTimeout per pause, none when 0). */
 export async function* play(script: Script, signal?: AbortSignal): AsyncGenerator<string> {

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { abortReason } from "../pipeline/abortable.js";
+import { abortReason } from "../shared/abort.js";
 import type { ChatChunk, ChatRequest, ModelBackend, PrewarmResult } from "../models/types.js";
 
 /** Options of {@link dedupeBackend}. */

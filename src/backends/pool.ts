@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { ModelError } from "../errors/model-error.js";
 import { ZoeError } from "../errors/zoe-error.js";
-import { abortReason } from "../pipeline/abortable.js";
+import { abortReason } from "../shared/abort.js";
 import type { ChatChunk, ChatRequest, ModelBackend, PrewarmResult } from "../models/types.js";
 import { errorCode } from "../ollama/errors.js";
 

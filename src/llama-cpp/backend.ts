@@ -17,7 +17,7 @@ import type {
   TokenMeterState,
 } from "node-llama-cpp";
 import type { ChatChunk, ChatDoneInfo, ChatRequest, ModelBackend, PrewarmResult } from "../models/types.js";
-import { abortable, abortReason } from "../pipeline/abortable.js";
+import { abortable, abortReason } from "../shared/abort.js";
 import { ChunkQueue } from "./chunk-queue.js";
 import { importNodeLlamaCpp, loadModule, startLlama, type ModuleImporter, type NodeLlamaCpp } from "./engine.js";
 import { LlamaCppError } from "./errors.js";

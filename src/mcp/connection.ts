@@ -1,6 +1,6 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import { abortable } from "../pipeline/abortable.js";
+import { abortable } from "../shared/abort.js";
 import { timeoutError } from "./signals.js";
 
 /** How to reach an MCP server that the catalogue connects to itself. */

@@ -1,6 +1,6 @@
 import type { ChatResponse, Options, Tool } from "ollama";
 import pLimit from "p-limit";
-import { abortReason } from "../pipeline/abortable.js";
+import { abortReason } from "../shared/abort.js";
 import type { ChatChunk, ChatDoneInfo, ChatRequest, ChatToolCall, ModelBackend, PrewarmResult } from "../models/types.js";
 import { BackendClosedError, OllamaError, StreamIncompleteError } from "./errors.js";
 import {

@@ -13,13 +13,14 @@ import type { HistoryEntry } from "../history/types.js";
 import { parseRunInput } from "../input/parse-input.js";
 import type { Turn } from "../input/types.js";
 import type { ChatDoneInfo, ChatMessage, ChatToolDefinition, ModelBackend } from "../models/types.js";
+import { toolArgumentsOrEmpty } from "../tools/tool-args.js";
 import { runToolCalls, type ToolCallRecord, type ToolRegistry, type ToolRunner } from "../tools/tool-runner.js";
 import type { CodeExecutor, ServerTool, ToolCatalogueProvider, ToolSpec } from "../tools/types.js";
 import { closeMessages, streamStep, type OpenMessages } from "./stream-step.js";
 import { buildPrompt } from "../prompt/build-prompt.js";
 import { conversationToMessages, historyToMessages, windowEntries } from "../prompt/conversation.js";
 import { ROUTE_KINDS, type RouteDecision, type RouteKind, type Router } from "../routing/types.js";
-import { abortable, abortReason } from "./abortable.js";
+import { abortable, abortReason } from "../shared/abort.js";
 import { round, type CachePart, type HitMiss, type RunMetrics } from "./metrics.js";
 import type { PipelineEvents, RunOptions, SystemPromptFn } from "./types.js";
 import type { RunTuning } from "../metrics/auto-tune.js";
@@ -72,31 +73,24 @@ const isDecision = (v: unknown): v is RouteDecision =>
  */
 function toolRegistry(deps: RunDeps, turn: Turn, outcomes: readonly ProviderOutcome[]): ToolRegistry {
   const registry: ToolRegistry = new Map();
-  for (const tool of deps.tools) registry.set(tool.name, { where: "server", tool });
+  for (const tool of deps.tools) registry.set(tool.name, { where: "server", tool, spec: tool });
   for (const outcome of outcomes) {
+    if (!Array.isArray(outcome.value)) continue;
     const provider = deps.providers.find((p) => p.name === outcome.name);
-    if (provider?.provides !== "tools" || !Array.isArray(outcome.value)) continue;
+    if (provider?.provides !== "tools") continue;
     for (const spec of outcome.value as ToolSpec[]) {
-      if (!registry.has(spec.name)) registry.set(spec.name, { where: "catalogue", provider: provider as ToolCatalogueProvider });
+      if (!registry.has(spec.name)) registry.set(spec.name, { where: "catalogue", provider: provider as ToolCatalogueProvider, spec });
     }
   }
-  for (const tool of turn.tools) if (!registry.has(tool.name)) registry.set(tool.name, { where: "frontend" });
+  for (const tool of turn.tools) if (!registry.has(tool.name)) registry.set(tool.name, { where: "frontend", spec: tool });
   return registry;
 }
 
 /** Every tool's definition for the model, sorted by name: the same tools always give the same prompt prefix. */
-function toolDefinitions(registry: ToolRegistry, turn: Turn, deps: RunDeps, outcomes: readonly ProviderOutcome[]): ChatToolDefinition[] {
-  const specs = new Map<string, ToolSpec>();
-  for (const tool of deps.tools) specs.set(tool.name, tool);
-  for (const outcome of outcomes) {
-    if (Array.isArray(outcome.value) && deps.providers.find((p) => p.name === outcome.name)?.provides === "tools") {
-      for (const spec of outcome.value as ToolSpec[]) if (!specs.has(spec.name)) specs.set(spec.name, spec);
-    }
-  }
-  for (const tool of turn.tools) if (!specs.has(tool.name)) specs.set(tool.name, tool);
-  return [...registry.keys()]
-    .sort()
-    .map((name) => specs.get(name)!)
+function toolDefinitions(registry: ToolRegistry): ChatToolDefinition[] {
+  return [...registry.values()]
+    .map((route) => route.spec)
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
     .map((t) => ({
       type: "function" as const,
       function: {
@@ -112,15 +106,6 @@ async function* refuseToolCalls(calls: readonly ToolCallRecord[], maxSteps: numb
   const content = `Error: not run, the limit of ${maxSteps} tool steps per run was reached.`;
   for (const call of calls) yield events.toolCallResult(call.id, content);
   return { messages: [] };
-}
-
-function parseArguments(text: string): Record<string, unknown> {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
-  } catch {
-    return {};
-  }
 }
 
 /** Add up the backend's figures over the model calls of a run (the last call's reason wins). */
@@ -229,6 +214,7 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
       batch = { values: [], lists: [[]] };
     }
     const cacheReadMs = performance.now() - tRead;
+    const storedHistory = HistoryStore.clean(batch.lists[0] ?? []);
 
     const tRoute = performance.now();
     const cachedRoute = batch.values[0];
@@ -260,7 +246,7 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     const probe = deps.answers?.semantic
       ? deps.answers.startProbe(
           { userId: turn.userId, kind: decision.kind, model: decision.model },
-          semanticText(turn, HistoryStore.clean(batch.lists[0] ?? []), historySettings, deps.answers.includeHistory),
+          semanticText(turn, storedHistory, historySettings, deps.answers.includeHistory),
           signal,
         )
       : undefined;
@@ -311,7 +297,6 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     yield events.stepStarted("generate");
     const tPrompt = performance.now();
     const systemPrompt = await resolveSystemPrompt(deps, turn, decision.kind, batch.values, systemKeys, count);
-    const storedHistory = HistoryStore.clean(batch.lists[0] ?? []);
     const fromInput = turn.messages.length > 1;
     count("history", storedHistory.length > 0);
     const { history, trailing } = fromInput
@@ -327,7 +312,9 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
       contextChars: deps.contextChars,
     });
     const registry = toolRegistry(deps, turn, outcomes);
-    const tools = toolDefinitions(registry, turn, deps, outcomes);
+    const tools = toolDefinitions(registry);
+    // The generation options of every model call of this run (auto-tuned when that is on).
+    const modelOptions = deps.tune ? deps.tune.options(decision) : decision.options;
     const promptMs = performance.now() - tPrompt;
 
     // ---- response cache: one store read for this exact prompt, then the semantic probe ----
@@ -336,7 +323,7 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
       const first = {
         model: decision.model,
         messages: prompt.messages,
-        options: deps.tune ? deps.tune.options(decision) : decision.options, // as the first model call below
+        options: modelOptions,
         ...(tools.length ? { tools } : {}),
         ...(deps.think ? { think: true } : {}),
       };
@@ -373,7 +360,7 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
         {
           model: decision.model,
           messages,
-          options: deps.tune ? deps.tune.options(decision) : decision.options,
+          options: modelOptions,
           ...(tools.length ? { tools } : {}),
           ...(deps.think ? { think: true } : {}),
         },
@@ -402,7 +389,7 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
         {
           role: "assistant",
           content: step.text,
-          tool_calls: step.toolCalls.map((c) => ({ function: { name: c.name, arguments: parseArguments(c.arguments) } })),
+          tool_calls: step.toolCalls.map((c) => ({ function: { name: c.name, arguments: toolArgumentsOrEmpty(c.arguments) } })),
         },
         ...results.messages,
       );

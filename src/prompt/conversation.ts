@@ -2,15 +2,7 @@ import { contentToText, type Message } from "@ag-ui/core";
 import type { HistoryEntry } from "../history/types.js";
 import { windowStart } from "../history/window.js";
 import type { ChatMessage } from "../models/types.js";
-
-function parseArgs(text: string): Record<string, unknown> {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
-  } catch {
-    return {};
-  }
-}
+import { toolArgumentsOrEmpty } from "../tools/tool-args.js";
 
 /** Stored history entries as prompt messages, replaying exactly what the model saw. */
 export function historyToMessages(entries: readonly HistoryEntry[]): ChatMessage[] {
@@ -18,7 +10,7 @@ export function historyToMessages(entries: readonly HistoryEntry[]): ChatMessage
     role: e.role,
     content: e.sent ?? e.content,
     ...(e.toolCalls?.length
-      ? { tool_calls: e.toolCalls.map((c) => ({ function: { name: c.name, arguments: parseArgs(c.arguments) } })) }
+      ? { tool_calls: e.toolCalls.map((c) => ({ function: { name: c.name, arguments: toolArgumentsOrEmpty(c.arguments) } })) }
       : {}),
   }));
 }
@@ -60,7 +52,7 @@ export function conversationToMessages(
           role: "assistant",
           content: m.content ?? "",
           ...(m.toolCalls?.length
-            ? { tool_calls: m.toolCalls.map((c) => ({ function: { name: c.function.name, arguments: parseArgs(c.function.arguments) } })) }
+            ? { tool_calls: m.toolCalls.map((c) => ({ function: { name: c.function.name, arguments: toolArgumentsOrEmpty(c.function.arguments) } })) }
             : {}),
         };
       case "tool":

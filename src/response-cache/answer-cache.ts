@@ -3,7 +3,7 @@ import { LRUCache } from "lru-cache";
 import type { KeyBuilder } from "../cache/keys.js";
 import type { CacheStore } from "../cache/types.js";
 import type { ChatRequest, ModelBackend } from "../models/types.js";
-import { abortable } from "../pipeline/abortable.js";
+import { abortable } from "../shared/abort.js";
 import {
   RESPONSE_CACHE_DEFAULTS,
   type AnswerCacheMetrics,

@@ -3,7 +3,7 @@ import type { AGUIEvent } from "@ag-ui/core";
 import { events } from "../events/factory.js";
 import type { HistoryEntry, HistoryOptions } from "../history/types.js";
 import type { Turn } from "../input/types.js";
-import { abortReason } from "../pipeline/abortable.js";
+import { abortReason } from "../shared/abort.js";
 import type { OpenMessages } from "../pipeline/stream-step.js";
 import { conversationToMessages, historyToMessages, windowEntries } from "../prompt/conversation.js";
 

@@ -1,5 +1,6 @@
 import { ModelError } from "../errors/model-error.js";
 import type { ChatChunk, ChatRequest, ModelBackend, PrewarmResult } from "../models/types.js";
+import { delay as sleep } from "../shared/abort.js";
 
 /** One step of a script: a chunk to send, a pause, or a failure. */
 export type ScriptStep =
@@ -34,21 +35,6 @@ export interface ScriptedBackend extends ModelBackend {
 /** Split text into word-sized text chunks (spaces kept), like a model's tokens. */
 export function textChunks(text: string): ChatChunk[] {
   return (text.match(/\S+\s*|\s+/g) ?? []).map((t) => ({ type: "text", text: t }));
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** A scripted model backend with delays and failures on demand. */

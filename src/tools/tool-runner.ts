@@ -3,7 +3,8 @@ import pLimit, { type LimitFunction } from "p-limit";
 import pTimeout from "p-timeout";
 import { events } from "../events/factory.js";
 import type { ChatMessage } from "../models/types.js";
-import type { ServerTool, ToolCatalogueProvider, ToolContext } from "./types.js";
+import { parseToolArguments } from "./tool-args.js";
+import type { ServerTool, ToolCatalogueProvider, ToolContext, ToolSpec } from "./types.js";
 
 /** A tool call the model made. */
 export interface ToolCallRecord {
@@ -13,21 +14,15 @@ export interface ToolCallRecord {
   arguments: string;
 }
 
-/** Where each tool name is handled. */
-export type ToolRoute =
+/** Where each tool name is handled, with the definition the model sees. */
+export type ToolRoute = { spec: ToolSpec } & (
   | { where: "server"; tool: ServerTool }
   | { where: "catalogue"; provider: ToolCatalogueProvider }
-  | { where: "frontend" };
+  | { where: "frontend" }
+);
 
 /** The tools of one run, by name. */
 export type ToolRegistry = Map<string, ToolRoute>;
-
-function parseArgs(text: string): Record<string, unknown> {
-  if (!text.trim()) return {};
-  const value: unknown = JSON.parse(text);
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error("tool arguments must be a JSON object");
-  return value as Record<string, unknown>;
-}
 
 const asText = (value: unknown): string =>
   typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value);
@@ -52,7 +47,7 @@ export class ToolRunner {
       signal.addEventListener("abort", forward, { once: true });
       const timeoutMs = route.where === "server" ? (route.tool.timeoutMs ?? this.defaultTimeoutMs) : this.defaultTimeoutMs;
       try {
-        const args = parseArgs(call.arguments);
+        const args = parseToolArguments(call.arguments);
         const toolContext: ToolContext = { ...context, signal: controller.signal };
         const work = Promise.resolve().then(() =>
           route.where === "server"

@@ -1,3 +1,4 @@
+import { delay } from "../../src/shared/abort.js";
 import type { ContextProvider, RouteDecision, RouteKind, Router } from "../../src/index.js";
 
 /** A router that always answers `kind` (fast path for greeting and simple). */
@@ -15,19 +16,7 @@ export function fixedRouter(kind: RouteKind = "chat", model = "test-model"): Rou
 }
 
 /** Wait `ms`, or reject when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
+export const sleep = delay;
 
 /** A provider that answers `value` after `delayMs`, counting calls and aborts. */
 export function testProvider(
@@ -50,4 +39,16 @@ export function testProvider(
     },
   };
   return provider;
+}
+
+/** An AG-UI input with one user message that declares the frontend tool `offer_choices`. */
+export function offerChoicesInput(text: string, userId = "u") {
+  return {
+    threadId: "t",
+    runId: "r",
+    userId,
+    messages: [{ id: "m1", role: "user" as const, content: text }],
+    tools: [{ name: "offer_choices", description: "Offer options", parameters: { type: "object" } }],
+    context: [],
+  };
 }

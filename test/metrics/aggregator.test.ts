@@ -1,26 +1,19 @@
 import { describe, expect, it } from "vitest";
 import { MetricsAggregator, SampleWindow, nearestRank } from "../../src/metrics/index.js";
 import type { RunMetrics } from "../../src/index.js";
+import { runMetrics } from "./mix.js";
 
 /** A finished run's metrics with the given timings. */
 function metrics(ms: number, overrides: Partial<RunMetrics> = {}): RunMetrics {
-  return {
+  return runMetrics({
     ttftMs: ms,
     totalMs: ms * 2,
     stages: { cacheReadMs: ms / 100, routeMs: ms / 50, contextMs: ms / 10, promptMs: ms / 20, generateMs: ms },
     providers: { profile: { status: "ok", ms: ms / 10 }, memory: { status: "cached", ms: 0 } },
     tokens: { output: 10 },
     tokensPerSecond: ms,
-    cache: { hits: 0, misses: 0, byPart: { route: { hits: 0, misses: 0 }, system: { hits: 0, misses: 0 }, context: { hits: 0, misses: 0 }, history: { hits: 0, misses: 0 } } },
-    fastPath: false,
-    kind: "chat",
-    model: "m",
-    backend: {},
-    tools: { calls: 0, steps: 0, codeRuns: 0 },
-    historySource: "store",
-    historyMessages: 0,
     ...overrides,
-  };
+  });
 }
 
 describe("SampleWindow", () => {

@@ -3,6 +3,7 @@ import { createZoePipeline, type ChatRequest, type RunMetrics, type ZoePipeline 
 import { AutoTuner } from "../../src/metrics/index.js";
 import { scriptedBackend, textChunks, type ScriptStep } from "../../src/testing/index.js";
 import { fixedRouter, testProvider } from "../helpers/fixtures.js";
+import { runMetrics } from "./mix.js";
 
 let pipeline: ZoePipeline | undefined;
 afterEach(async () => {
@@ -57,7 +58,7 @@ describe("autoTune.providers", () => {
     for (let i = 0; i < 12; i++) {
       const deadline = tuner.deadline("p") ?? 100;
       deadlines.push(deadline);
-      tuner.observe(metricsWith({ providers: { p: { status: "timeout", ms: deadline } } }));
+      tuner.observe(runMetrics({ providers: { p: { status: "timeout", ms: deadline } } }));
     }
     for (let i = 1; i < deadlines.length; i++) expect(deadlines[i]).toBeGreaterThanOrEqual(deadlines[i - 1]!);
     expect(deadlines.slice(0, 4)).toEqual([100, 100, 150, 225]);
@@ -120,31 +121,13 @@ describe("autoTune.numPredict", () => {
     expect(pipeline.metrics().autoTune?.numPredict?.greeting).toEqual({ value: 32, samples: 4, truncated: 0 });
 
     const tuner = new AutoTuner({ numPredict: { minSamples: 2 } }, []);
-    for (let i = 0; i < 2; i++) tuner.observe(metricsWith({ kind: "code", tokens: { output: 10 }, backend: { doneReason: "stop" } }));
+    for (let i = 0; i < 2; i++) tuner.observe(runMetrics({ kind: "code", tokens: { output: 10 }, backend: { doneReason: "stop" } }));
     expect(tuner.options({ model: "m", kind: "code", fastPath: false, reason: "", options: { temperature: 0 } })).toEqual({ temperature: 0, num_predict: 32 });
     // Runs without a done reason (e.g. tool calls pending, backends that do not say) teach nothing.
-    tuner.observe(metricsWith({ kind: "chat", tokens: { output: 10 }, backend: {} }));
+    tuner.observe(runMetrics({ kind: "chat", tokens: { output: 10 }, backend: {} }));
     expect(tuner.snapshot().numPredict?.chat).toBeUndefined();
   });
 });
-
-function metricsWith(overrides: Partial<RunMetrics>): RunMetrics {
-  return {
-    totalMs: 1,
-    stages: { cacheReadMs: 0, routeMs: 0, contextMs: 0, promptMs: 0, generateMs: 0 },
-    providers: {},
-    tokens: { output: 0 },
-    cache: { hits: 0, misses: 0, byPart: { route: { hits: 0, misses: 0 }, system: { hits: 0, misses: 0 }, context: { hits: 0, misses: 0 }, history: { hits: 0, misses: 0 } } },
-    fastPath: false,
-    kind: "chat",
-    model: "m",
-    backend: {},
-    tools: { calls: 0, steps: 0, codeRuns: 0 },
-    historySource: "store",
-    historyMessages: 0,
-    ...overrides,
-  };
-}
 
 describe("autoTune options", () => {
   it("rejects settings that cannot work when the pipeline is created", () => {

@@ -38,3 +38,22 @@ export async function runMix(pipeline: ZoePipeline): Promise<RunMetrics[]> {
   await drain("hello", (type) => (type === EventType.TEXT_MESSAGE_CONTENT ? "leave" : undefined));
   return finished;
 }
+
+/** A finished run's metrics: zeros everywhere, with `overrides`. */
+export function runMetrics(overrides: Partial<RunMetrics> = {}): RunMetrics {
+  return {
+    totalMs: 1,
+    stages: { cacheReadMs: 0, routeMs: 0, contextMs: 0, promptMs: 0, generateMs: 0 },
+    providers: {},
+    tokens: { output: 0 },
+    cache: { hits: 0, misses: 0, byPart: { route: { hits: 0, misses: 0 }, system: { hits: 0, misses: 0 }, context: { hits: 0, misses: 0 }, history: { hits: 0, misses: 0 } } },
+    fastPath: false,
+    kind: "chat",
+    model: "m",
+    backend: {},
+    tools: { calls: 0, steps: 0, codeRuns: 0 },
+    historySource: "store",
+    historyMessages: 0,
+    ...overrides,
+  };
+}

@@ -3,7 +3,7 @@ import { createZoePipeline, EventType, type AGUIEvent, type ServerTool } from ".
 import { ollamaBackend } from "../../src/ollama/index.js";
 import { runValid, terminal, textOf } from "../helpers/ag-ui.js";
 import { startFakeOllama, type FakeChatBody, type FakeOllama, type FakeStep } from "../helpers/fake-ollama.js";
-import { fixedRouter } from "../helpers/fixtures.js";
+import { fixedRouter, offerChoicesInput } from "../helpers/fixtures.js";
 
 let servers: FakeOllama[] = [];
 afterEach(async () => {
@@ -53,14 +53,7 @@ describe("tool calls through the Ollama backend and a fake Ollama server", () =>
     const server = await toolServer("offer_choices", { options: ["a", "b"] });
     const pipeline = createZoePipeline({ backend: ollamaBackend({ host: server.url }), router: fixedRouter() });
     const events = await runValid(
-      pipeline.run({
-        threadId: "t",
-        runId: "r",
-        userId: "u",
-        messages: [{ id: "m", role: "user", content: "pick" }],
-        tools: [{ name: "offer_choices", description: "Offer options", parameters: { type: "object" } }],
-        context: [],
-      }),
+      pipeline.run(offerChoicesInput("pick")),
     );
     const last = terminal(events);
     expect(last.type === EventType.RUN_FINISHED && last.outcome?.type).toBe("success");

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createZoePipeline, EventType, memoryCacheStore, type AGUIEvent, type CacheStore } from "../../src/index.js";
 import { scriptedBackend, textChunks } from "../../src/testing/index.js";
 import { collect, expectValidStream, runValid, terminal, textOf } from "../helpers/ag-ui.js";
-import { fixedRouter, testProvider } from "../helpers/fixtures.js";
+import { fixedRouter, testProvider, offerChoicesInput } from "../helpers/fixtures.js";
 
 const stateDeltas = (events: AGUIEvent[]) =>
   events.flatMap((e) => (e.type === EventType.STATE_DELTA ? e.delta : [])) as Array<{ path: string; value: unknown }>;
@@ -188,14 +188,7 @@ describe("a run", () => {
     });
     const pipeline = createZoePipeline({ backend, router: fixedRouter() });
     const events = await runValid(
-      pipeline.run({
-        threadId: "t",
-        runId: "r",
-        userId: "u1",
-        messages: [{ id: "m1", role: "user", content: "pick one" }],
-        tools: [{ name: "offer_choices", description: "Offer options", parameters: { type: "object" } }],
-        context: [],
-      }),
+      pipeline.run(offerChoicesInput("pick one", "u1")),
     );
     const types = events.map((e) => e.type);
     expect(types).toContain(EventType.REASONING_MESSAGE_CONTENT);

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createZoePipeline, EventType, type AGUIEvent, type ChatRequest, type CodeExecutor, type ServerTool } from "../../src/index.js";
 import { scriptedBackend, textChunks, type ScriptStep } from "../../src/testing/index.js";
 import { collect, expectValidStream, runValid, terminal, textOf } from "../helpers/ag-ui.js";
-import { fixedRouter, sleep } from "../helpers/fixtures.js";
+import { fixedRouter, sleep, offerChoicesInput } from "../helpers/fixtures.js";
 
 const results = (events: AGUIEvent[]) =>
   events.flatMap((e) => (e.type === EventType.TOOL_CALL_RESULT ? [{ id: e.toolCallId, content: e.content }] : []));
@@ -53,14 +53,7 @@ describe("tool calls", () => {
     const backend = scriptedBackend({ script: toolModel("offer_choices", { options: ["a", "b"] }) });
     const pipeline = createZoePipeline({ backend, router: fixedRouter(), tools: [clock] });
     const events = await runValid(
-      pipeline.run({
-        threadId: "t",
-        runId: "r",
-        userId: "u",
-        messages: [{ id: "m1", role: "user", content: "help me pick" }],
-        tools: [{ name: "offer_choices", description: "Offer options", parameters: { type: "object" } }],
-        context: [],
-      }),
+      pipeline.run(offerChoicesInput("help me pick")),
     );
     expect(results(events)).toEqual([]);
     expect(backend.requests).toHaveLength(1);

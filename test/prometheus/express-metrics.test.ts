@@ -1,23 +1,12 @@
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { HttpAgent } from "@ag-ui/client";
 import { prometheusContentType } from "prom-client";
-import { afterEach, describe, expect, it } from "vitest";
-import { createApp } from "../../examples/express-server.js";
-import { createZoePipeline, type ZoePipeline } from "../../src/index.js";
+import { describe, expect, it } from "vitest";
+import { createZoePipeline } from "../../src/index.js";
 import { scriptedBackend, type ScriptStep } from "../../src/testing/index.js";
+import { exampleAgent, exampleServers } from "../helpers/example-server.js";
 import { fixedRouter } from "../helpers/fixtures.js";
 import { parseMetrics } from "./parse.js";
 
-let servers: Array<{ server: Server; pipeline: ZoePipeline }> = [];
-afterEach(async () => {
-  for (const { server, pipeline } of servers) {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-    await pipeline.close();
-  }
-  servers = [];
-});
+const serve = exampleServers();
 
 async function start() {
   const backend = scriptedBackend({
@@ -26,17 +15,11 @@ async function start() {
         ? [{ type: "error", message: "no such model", code: "MODEL_NOT_FOUND" }]
         : [{ type: "text", text: "Hi!" }],
   });
-  const pipeline = createZoePipeline({ backend, router: fixedRouter() });
-  const server = createApp(pipeline).listen(0, "127.0.0.1");
-  await new Promise((r) => server.once("listening", r));
-  servers.push({ server, pipeline });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return serve(createZoePipeline({ backend, router: fixedRouter() }));
 }
 
 async function turn(base: string, text: string) {
-  const agent = new HttpAgent({ url: `${base}/api/agent`, headers: { "x-user-id": "ada" } });
-  agent.addMessage({ id: crypto.randomUUID(), role: "user", content: text });
-  await agent.runAgent({}).catch(() => {});
+  await exampleAgent(base, text).runAgent({}).catch(() => {});
 }
 
 describe("the Express example's GET /metrics", () => {

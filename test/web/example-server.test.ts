@@ -1,33 +1,18 @@
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { HttpAgent, type BaseEvent } from "@ag-ui/client";
-import { afterEach, describe, expect, it } from "vitest";
-import { createApp } from "../../examples/express-server.js";
-import { createZoePipeline, EventType, type ZoePipeline } from "../../src/index.js";
+import type { BaseEvent } from "@ag-ui/client";
+import { describe, expect, it } from "vitest";
+import { createZoePipeline, EventType } from "../../src/index.js";
 import { scriptedBackend, textChunks, type ScriptedBackend } from "../../src/testing/index.js";
+import { exampleAgent, exampleServers } from "../helpers/example-server.js";
 import { fixedRouter, sleep, testProvider } from "../helpers/fixtures.js";
 
-let servers: Array<{ server: Server; pipeline: ZoePipeline }> = [];
-afterEach(async () => {
-  for (const { server, pipeline } of servers) {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-    await pipeline.close();
-  }
-  servers = [];
-});
+const serve = exampleServers();
 
 async function start(backend: ScriptedBackend, providers = [testProvider("profile", "Ada")]) {
-  const pipeline = createZoePipeline({ backend, router: fixedRouter(), providers });
-  const server = createApp(pipeline).listen(0, "127.0.0.1");
-  await new Promise((r) => server.once("listening", r));
-  servers.push({ server, pipeline });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/agent`;
+  return serve(createZoePipeline({ backend, router: fixedRouter(), providers }));
 }
 
 async function turn(url: string, text: string, abortOn?: (e: BaseEvent) => boolean) {
-  const agent = new HttpAgent({ url, headers: { "x-user-id": "ada" } });
-  agent.addMessage({ id: crypto.randomUUID(), role: "user", content: text });
+  const agent = exampleAgent(url, text);
   const events: BaseEvent[] = [];
   await agent
     .runAgent({}, { onEvent: ({ event }) => void (events.push(event), abortOn?.(event) && agent.abortRun()) })
@@ -70,7 +55,7 @@ describe("the Express example server, judged by @ag-ui/client HttpAgent", () => 
 
   it("bad JSON is a 400 with a JSON error body", async () => {
     const url = await start(scriptedBackend());
-    const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: "{oops" });
+    const response = await fetch(`${url}/api/agent`, { method: "POST", headers: { "content-type": "application/json" }, body: "{oops" });
     expect(response.status).toBe(400);
     expect(((await response.json()) as any).error.code).toBe("INVALID_JSON");
   });
