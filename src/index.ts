@@ -39,9 +39,10 @@ export type {
   ChatToolDefinition,
   ModelBackend,
   PrewarmResult,
+  ThinkSetting,
 } from "./models/types.js";
 
-export type { CodeBlock, CodeExecutor, CodeResult, ServerTool, ToolCatalogueProvider, ToolContext, ToolSpec } from "./tools/types.js";
+export type { CodeBlock, CodeContext, CodeExecutor, CodeResult, ServerTool, ToolCatalogueProvider, ToolContext, ToolSpec } from "./tools/types.js";
 export { createFenceDetector } from "./tools/code-fences.js";
 
 export { HISTORY_DEFAULTS, type HistoryEntry, type HistoryOptions } from "./history/types.js";

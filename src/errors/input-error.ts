@@ -16,4 +16,7 @@ export const INPUT_ERROR_CODES: ReadonlySet<string> = new Set([
   "NO_USER_MESSAGE",
   "EMPTY_MESSAGE",
   "MESSAGE_TOO_LONG",
+  "INVALID_ID",
+  "INPUT_TOO_DEEP",
+  "INPUT_TOO_LARGE",
 ]);

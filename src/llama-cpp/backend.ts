@@ -16,7 +16,7 @@ import type {
   Token,
   TokenMeterState,
 } from "node-llama-cpp";
-import type { ChatChunk, ChatDoneInfo, ChatRequest, ModelBackend, PrewarmResult } from "../models/types.js";
+import type { ChatChunk, ChatDoneInfo, ChatRequest, ModelBackend, PrewarmResult, ThinkSetting } from "../models/types.js";
 import { abortable, abortReason } from "../shared/abort.js";
 import { ChunkQueue } from "./chunk-queue.js";
 import { importNodeLlamaCpp, loadModule, startLlama, type ModuleImporter, type NodeLlamaCpp } from "./engine.js";
@@ -309,7 +309,7 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions, internals
     history: ChatHistoryItem[],
     functions: ChatModelFunctions | undefined,
     generation: GenerationSettings,
-    think: boolean | undefined,
+    think: ThinkSetting | undefined,
     signal: AbortSignal,
   ): Run {
     const queue = new ChunkQueue<ChatChunk>();

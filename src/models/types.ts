@@ -28,8 +28,16 @@ export interface ChatRequest {
   messages: ChatMessage[];
   options?: RouteOptions;
   tools?: ChatToolDefinition[];
-  think?: boolean;
+  /** Thinking: off (`false`), on (`true`) or a level, for models that support it. */
+  think?: ThinkSetting;
+  /** The user the request is for (lets a pool keep one user's threads together). */
+  userId?: string;
+  /** The conversation thread: a pool keeps a thread on the host that holds its KV prefix. */
+  threadId?: string;
 }
+
+/** Whether a model thinks before it answers: off, on, or one of Ollama's levels. */
+export type ThinkSetting = boolean | "low" | "medium" | "high";
 
 /** Timings and counts a backend reports at the end of a generation (all optional). */
 export interface ChatDoneInfo {

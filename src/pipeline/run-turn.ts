@@ -12,7 +12,7 @@ import { HistoryStore } from "../history/history-store.js";
 import type { HistoryEntry } from "../history/types.js";
 import { parseRunInput } from "../input/parse-input.js";
 import type { Turn } from "../input/types.js";
-import type { ChatDoneInfo, ChatMessage, ChatToolDefinition, ModelBackend } from "../models/types.js";
+import type { ChatDoneInfo, ChatMessage, ChatToolDefinition, ModelBackend, ThinkSetting } from "../models/types.js";
 import { toolArgumentsOrEmpty } from "../tools/tool-args.js";
 import { runToolCalls, type ToolCallRecord, type ToolRegistry, type ToolRunner } from "../tools/tool-runner.js";
 import type { CodeExecutor, ServerTool, ToolCatalogueProvider, ToolSpec } from "../tools/types.js";
@@ -42,7 +42,7 @@ export interface RunDeps {
   systemPromptTtlMs: number;
   maxInputChars: number;
   contextChars: number;
-  think: boolean;
+  think: ThinkSetting;
   tools: readonly ServerTool[];
   toolRunner: ToolRunner;
   maxToolSteps: number;
@@ -325,7 +325,9 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
         messages: prompt.messages,
         options: modelOptions,
         ...(tools.length ? { tools } : {}),
-        ...(deps.think ? { think: true } : {}),
+        think: deps.think,
+        userId: turn.userId,
+        threadId: turn.threadId,
       };
       lookup = await deps.answers.lookup(turn.userId, first, probe, signal);
       const { hit } = lookup;
@@ -362,7 +364,10 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
           messages,
           options: modelOptions,
           ...(tools.length ? { tools } : {}),
-          ...(deps.think ? { think: true } : {}),
+          // Sent even when false: Ollama ≥ 0.12.4 thinks by default on models that can.
+          think: deps.think,
+          userId: turn.userId,
+          threadId: turn.threadId,
         },
         signal,
         open,

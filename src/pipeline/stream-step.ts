@@ -49,6 +49,7 @@ export async function* streamStep(
 ): AsyncGenerator<AGUIEvent, StepResult> {
   const result: StepResult = { text: "", toolCalls: [], done: {}, textChunks: 0, codeRuns: 0 };
   const fences = executor ? createFenceDetector() : undefined;
+  const userId = request.userId;
   const ready: AGUIEvent[] = [];
   const running = new Set<Promise<void>>();
   let wake: (() => void) | undefined;
@@ -67,7 +68,7 @@ export async function* streamStep(
       yield events.toolCallArgs(id, JSON.stringify({ language: block.language, code: block.code }));
       yield events.toolCallEnd(id);
       const job: Promise<void> = executor
-        .execute(block.code, { signal, language: block.language })
+        .execute(block.code, { signal, language: block.language, ...(userId === undefined ? {} : { userId }) })
         .then(
           // Like a failed tool's result, a failure reads "Error: …" (then the error, e.g. "TypeError: …").
           (r) => (r.ok ? r.output : `${r.output ? `${r.output}\n` : ""}Error: ${r.error ?? "the code failed"}`),

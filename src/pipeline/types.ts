@@ -3,7 +3,7 @@ import type { CacheStore } from "../cache/types.js";
 import type { ContextProvider } from "../context/types.js";
 import type { ZoeError } from "../errors/zoe-error.js";
 import type { HistoryEntry, HistoryOptions } from "../history/types.js";
-import type { ModelBackend, PrewarmResult } from "../models/types.js";
+import type { ModelBackend, PrewarmResult, ThinkSetting } from "../models/types.js";
 import type { RunInput } from "../input/types.js";
 import type { RouteKind, Router } from "../routing/types.js";
 import type { CodeExecutor, ServerTool } from "../tools/types.js";
@@ -43,8 +43,11 @@ export interface ZoePipelineOptions {
   contextChars?: number;
   /** Cache key prefix. Default `"zoe"`. */
   keyPrefix?: string;
-  /** Ask the model to think (models that support it). Default false. */
-  think?: boolean;
+  /**
+   * Thinking for models that support it: `false` (sent explicitly, as Ollama ≥ 0.12.4 thinks by
+   * default), `true`, or a level (`"low" | "medium" | "high"`). Default false.
+   */
+  think?: ThinkSetting;
   /** Tools the pipeline runs on the server when the model calls them. */
   tools?: ServerTool[];
   /** Deadline of a server-side tool call, ms. Default 10,000. */

@@ -1,6 +1,6 @@
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
-import type { CodeExecutor, CodeResult } from "../tools/types.js";
+import type { CodeContext, CodeExecutor, CodeResult } from "../tools/types.js";
 import { PRELUDE_SOURCE } from "./prelude.js";
 import { WORKER_SOURCE } from "./worker-source.js";
 
@@ -122,7 +122,7 @@ export class QuickJSExecutor implements CodeExecutor {
    * Runs `code` as a global script in a fresh QuickJS context. Never throws: every failure of the
    * code (and of the sandbox) is a `{ ok: false, output, error }` result.
    */
-  execute(code: string, context: { signal: AbortSignal; language: string }): Promise<CodeResult> {
+  execute(code: string, context: CodeContext): Promise<CodeResult> {
     const { signal, language } = context;
     if (!this.languages.includes(language.toLowerCase())) {
       return Promise.resolve({ ok: false, output: "", error: `the QuickJS executor does not run "${language}"` });

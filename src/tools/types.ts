@@ -42,11 +42,21 @@ export interface CodeResult {
   error?: string;
 }
 
+/** What a code executor gets besides the code. */
+export interface CodeContext {
+  /** Aborts at the block's deadline or when the run is cancelled. */
+  signal: AbortSignal;
+  /** The fence's language tag, lower case. */
+  language: string;
+  /** The user whose answer holds the block (for per-user fairness and limits). */
+  userId?: string;
+}
+
 /** Runs code blocks found in the model's answer. Hosts implement it for the languages they allow. */
 export interface CodeExecutor {
   /** Fence languages it runs, lower case (e.g. ["javascript", "js"]). */
   readonly languages: readonly string[];
-  execute(code: string, context: { signal: AbortSignal; language: string }): Promise<CodeResult>;
+  execute(code: string, context: CodeContext): Promise<CodeResult>;
   /** Release resources. */
   close?(): Promise<void> | void;
 }
