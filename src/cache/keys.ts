@@ -1,7 +1,25 @@
-/** Encode one key segment so that no user-supplied text can forge a separator or a hash tag. */
+import { isWellFormed } from "../shared/unicode.js";
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * Encode one key segment so that no user-supplied text can forge a separator or a hash tag.
+ * Never throws: a lone UTF-16 surrogate (which `encodeURIComponent` rejects) is written as
+ * `%uXXXX`, a form percent-encoding never produces, so the encoding stays one-to-one.
+ */
 function segment(text: string): string {
-  return encodeURIComponent(text).replace(/[!'()*~.]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  if (isWellFormed(text)) return encodeWellFormed(text);
+  let out = "";
+  let last = 0;
+  for (const match of text.matchAll(LONE_SURROGATE)) {
+    out += `${encodeWellFormed(text.slice(last, match.index))}%u${text.charCodeAt(match.index).toString(16).toUpperCase()}`;
+    last = match.index + 1;
+  }
+  return out + encodeWellFormed(text.slice(last));
 }
+
+const encodeWellFormed = (text: string): string =>
+  encodeURIComponent(text).replace(/[!'()*~.]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
 /** Builds namespaced cache keys: `prefix:v<version>:<part>:{<user>}:<id>`. */
 export interface KeyBuilder {

@@ -6,14 +6,16 @@ import { assertTtl } from "./validate.js";
 export interface MemoryCacheStoreOptions {
   /** Most entries (keys and lists) kept; the least recently used go first. Default 10,000. */
   maxEntries?: number;
-  /** Most bytes of serialised values kept (approximate: UTF-16 length × 2). Default 64 MiB. */
+  /** Most bytes of keys and serialised values kept (approximate: UTF-16 length × 2). Default 64 MiB. */
   maxBytes?: number;
 }
 
 type Entry = { kind: "value"; json: string } | { kind: "list"; items: string[] };
 
-const entrySize = (entry: Entry): number =>
-  entry.kind === "value" ? entry.json.length * 2 + 64 : entry.items.reduce((n, s) => n + s.length * 2 + 16, 64);
+/** An entry's approximate size in bytes, its key included (a long key costs as much as a long value). */
+const entrySize = (entry: Entry, key: string): number =>
+  key.length * 2 +
+  (entry.kind === "value" ? entry.json.length * 2 + 64 : entry.items.reduce((n, s) => n + s.length * 2 + 16, 64));
 
 /**
  * An in-process {@link CacheStore} on lru-cache: bounded by entries and bytes, TTL per entry.

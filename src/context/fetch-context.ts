@@ -1,6 +1,7 @@
-import pTimeout, { TimeoutError } from "p-timeout";
 import type { SharedFlights } from "../cache/shared-flights.js";
 import type { CacheStore } from "../cache/types.js";
+import { writeQuietly } from "../cache/write-quietly.js";
+import { attempt, TIMED_OUT, withDeadline } from "../shared/deadline.js";
 import type { ContextProvider, ContextRequest, ProviderOutcome } from "./types.js";
 
 /** Defaults of a provider's deadline and cache TTL. */
@@ -9,17 +10,32 @@ export const PROVIDER_DEFAULTS = { timeoutMs: 1_000, ttlMs: 30_000 } as const;
 /** One provider to fetch in a run, with its cache key and what the batched cache read found. */
 export interface ProviderJob {
   provider: ContextProvider;
-  key: string;
+  /** Its cache key, or the error that computing the key raised (the provider then fails alone). */
+  key: string | { error: string };
   cached: unknown;
   /** The deadline for this run (an auto-tuned one), ms; default the provider's `timeoutMs`. */
   timeoutMs?: number | undefined;
 }
 
-/** A provider's value as an outcome's `text` (prompt context) or `value` (tool definitions). */
-function present(provider: ContextProvider, value: unknown): Pick<ProviderOutcome, "text" | "value"> {
+/** A provider's deadline passed (one object per timeout, built only on that path). */
+class ProviderTimeout extends Error {}
+
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/**
+ * A provider's value as an outcome's `text` (prompt context) or `value` (tool definitions). Its
+ * own `format()` or a value JSON cannot express fails this provider only.
+ */
+function present(provider: ContextProvider, value: unknown): Pick<ProviderOutcome, "text" | "value"> | { error: string } {
   if (value === undefined) return {};
-  if (provider.provides === "tools") return { value };
-  return { value, text: provider.format ? provider.format(value) : typeof value === "string" ? value : JSON.stringify(value) };
+  if (provider.provides === "tools") return Array.isArray(value) ? { value } : { error: "a tool catalogue must give an array of tools" };
+  try {
+    const text = provider.format ? provider.format(value) : typeof value === "string" ? value : JSON.stringify(value);
+    if (typeof text !== "string") return { error: "format() did not return a string" };
+    return { value, text };
+  } catch (error) {
+    return { error: `${provider.format ? "format() failed" : "the value cannot be serialised"}: ${message(error)}` };
+  }
 }
 
 async function loadProvider(
@@ -35,16 +51,15 @@ async function loadProvider(
   signal.addEventListener("abort", forward, { once: true });
   const timeoutMs = deadlineMs ?? provider.timeoutMs ?? PROVIDER_DEFAULTS.timeoutMs;
   try {
-    const work = Promise.resolve().then(() => provider.fetch(request, { signal: controller.signal }));
-    const value = await pTimeout(work, {
-      milliseconds: timeoutMs,
-      message: `Context provider "${provider.name}" took longer than its ${timeoutMs} ms deadline.`,
-    });
-    const ttlMs = provider.ttlMs ?? PROVIDER_DEFAULTS.ttlMs;
-    if (ttlMs > 0 && value !== undefined) {
-      // A failed cache write costs a later miss, never this run.
-      store.set(key, value, ttlMs).catch(() => {});
+    const value = await withDeadline(attempt(() => provider.fetch(request, { signal: controller.signal })), timeoutMs, signal);
+    if (value === TIMED_OUT) {
+      const timeout = new ProviderTimeout(`Context provider "${provider.name}" took longer than its ${timeoutMs} ms deadline.`);
+      controller.abort(timeout);
+      throw timeout;
     }
+    const ttlMs = provider.ttlMs ?? PROVIDER_DEFAULTS.ttlMs;
+    // A failed cache write costs a later miss, never this run.
+    if (ttlMs > 0 && value !== undefined) writeQuietly(store, key, value, ttlMs);
     return value;
   } catch (error) {
     controller.abort(error);
@@ -56,7 +71,8 @@ async function loadProvider(
 
 /**
  * Fetch every provider in parallel (cached ones answer at once) and yield each outcome as it
- * arrives. Never throws for a provider's failure: that becomes its outcome.
+ * arrives. Never throws for a provider's failure — its fetch, its cache key, its `format()`, its
+ * value — that becomes its outcome.
  */
 export async function* fetchContext(
   jobs: readonly ProviderJob[],
@@ -66,36 +82,49 @@ export async function* fetchContext(
   signal: AbortSignal,
 ): AsyncGenerator<ProviderOutcome> {
   const started = performance.now();
-  const pending = new Map<string, Promise<ProviderOutcome>>();
+  const arrived: ProviderOutcome[] = [];
+  let waiting = 0;
+  let wake: (() => void) | undefined;
+  const land = (outcome: ProviderOutcome) => {
+    arrived.push(outcome);
+    waiting--;
+    wake?.();
+  };
+  const outcomeOf = (provider: ContextProvider, status: "ok" | "cached", value: unknown, ms: number): ProviderOutcome => {
+    const placement = provider.placement ?? "volatile";
+    const shown = present(provider, value);
+    return "error" in shown
+      ? { name: provider.name, status: "error", ms, placement, error: shown.error }
+      : { name: provider.name, status, ms, placement, ...shown };
+  };
   for (const { provider, key, cached, timeoutMs } of jobs) {
     const placement = provider.placement ?? "volatile";
-    if (cached !== undefined) {
-      yield { name: provider.name, status: "cached", ms: 0, placement, ...present(provider, cached) };
+    if (typeof key !== "string") {
+      yield { name: provider.name, status: "error", ms: 0, placement, error: key.error };
       continue;
     }
-    const outcome = flights
-      .join(key, (flightSignal) => loadProvider(provider, request, key, store, flightSignal, timeoutMs), signal)
-      .then(
-        (value): ProviderOutcome => ({
+    if (cached !== undefined) {
+      yield outcomeOf(provider, "cached", cached, 0);
+      continue;
+    }
+    waiting++;
+    flights.join(key, (flightSignal) => loadProvider(provider, request, key, store, flightSignal, timeoutMs), signal).then(
+      (value) => land(outcomeOf(provider, "ok", value, performance.now() - started)),
+      (error: unknown) =>
+        land({
           name: provider.name,
-          status: "ok",
+          status: error instanceof ProviderTimeout ? "timeout" : "error",
           ms: performance.now() - started,
           placement,
-          ...present(provider, value),
+          error: message(error),
         }),
-        (error: unknown): ProviderOutcome => ({
-          name: provider.name,
-          status: error instanceof TimeoutError ? "timeout" : "error",
-          ms: performance.now() - started,
-          placement,
-          error: error instanceof Error ? error.message : String(error),
-        }),
-      );
-    pending.set(provider.name, outcome);
+    );
   }
-  while (pending.size > 0) {
-    const next = await Promise.race(pending.values());
-    pending.delete(next.name);
-    yield next;
+  while (waiting > 0 || arrived.length > 0) {
+    if (arrived.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+    wake = undefined;
+    // A cancelled run stops waiting here; the providers were aborted with it.
+    if (signal.aborted) return;
+    yield* arrived.splice(0);
   }
 }

@@ -4,6 +4,8 @@ import { RunAgentInputSchema } from "@ag-ui/core/schemas";
 import { z } from "zod";
 import { InputError } from "../errors/input-error.js";
 import type { Turn } from "./types.js";
+import { idProblem, INPUT_LIMITS, shapeProblem } from "./limits.js";
+import { isWellFormed, toWellFormed } from "../shared/unicode.js";
 
 const ShorthandSchema = z.object({
   userId: z.string().min(1, "userId must be a non-empty string"),
@@ -20,6 +22,12 @@ export type ParsedInput =
 export interface ParseOptions {
   /** Longest accepted user text, in characters. */
   maxInputChars: number;
+  /** Longest accepted id, in UTF-16 code units. Default {@link INPUT_LIMITS}. */
+  maxIdLength?: number;
+  /** Deepest accepted nesting of the input. Default {@link INPUT_LIMITS}. */
+  maxDepth?: number;
+  /** Most values in the whole input. Default {@link INPUT_LIMITS}. */
+  maxNodes?: number;
   /** A user id given out of band (an HTTP adapter's `getUserId`); wins over the input's own. */
   userId: string | undefined;
 }
@@ -50,9 +58,32 @@ export function parseRunInput(input: unknown, options: ParseOptions): ParsedInpu
   if (!isRecord(input)) {
     return fail("INVALID_INPUT", "The run input must be an object: an AG-UI RunAgentInput or { userId, message }.");
   }
-  if ("messages" in input) return parseAgUi(input, options);
-  if ("message" in input) return parseShorthand(input, options);
-  return fail("INVALID_INPUT", "The run input has neither `messages` (AG-UI RunAgentInput) nor `message` (shorthand).");
+  // The shape first: nothing else may walk a value nested thousands of levels deep.
+  const maxDepth = options.maxDepth ?? INPUT_LIMITS.maxDepth;
+  const shape = shapeProblem(input, maxDepth, options.maxNodes ?? INPUT_LIMITS.maxNodes);
+  if (shape === "deep") return fail("INPUT_TOO_DEEP", `The run input is nested deeper than ${maxDepth} levels (option maxInputDepth).`);
+  if (shape === "large") {
+    return fail("INPUT_TOO_LARGE", `The run input holds more than ${options.maxNodes ?? INPUT_LIMITS.maxNodes} values (option maxInputNodes).`);
+  }
+  const parsed = "messages" in input ? parseAgUi(input, options) : "message" in input ? parseShorthand(input, options) : undefined;
+  if (!parsed) return fail("INVALID_INPUT", "The run input has neither `messages` (AG-UI RunAgentInput) nor `message` (shorthand).");
+  if (!parsed.ok) return parsed;
+  const { turn } = parsed;
+  const maxIdLength = options.maxIdLength ?? INPUT_LIMITS.maxIdLength;
+  for (const [name, id] of [["userId", turn.userId], ["threadId", turn.threadId], ["runId", turn.runId]] as const) {
+    const problem = idProblem(name, id, maxIdLength);
+    // The ids of an error event must be valid too: a bad one is replaced in the error's RUN_STARTED.
+    if (problem) return fail("INVALID_ID", problem, safeIds(turn, maxIdLength));
+  }
+  // The model sees well-formed text: a lone surrogate becomes U+FFFD, as any UTF-8 encoder would make it.
+  if (!isWellFormed(turn.text)) turn.text = toWellFormed(turn.text);
+  return parsed;
+}
+
+/** Ids to report an input error under: the input's own when they are acceptable. */
+function safeIds(turn: Turn, maxIdLength: number): { threadId: string; runId: string } {
+  const ok = (id: string) => id.length <= maxIdLength && isWellFormed(id);
+  return { threadId: ok(turn.threadId) ? turn.threadId : "invalid", runId: ok(turn.runId) ? turn.runId : randomUUID() };
 }
 
 function parseShorthand(input: Record<string, unknown>, options: ParseOptions): ParsedInput {

@@ -7,7 +7,10 @@ import { HistoryStore } from "../history/history-store.js";
 import { ToolRunner } from "../tools/tool-runner.js";
 import type { RunInput } from "../input/types.js";
 import type { PrewarmResult } from "../models/types.js";
-import { runTurn, type RunDeps } from "./run-turn.js";
+import { runTurn, type ActiveRun, type RunDeps } from "./run-turn.js";
+import { resolveDeadlines } from "./deadlines.js";
+import { RouteFallback } from "./route-fallback.js";
+import { INPUT_LIMITS } from "../input/limits.js";
 import { AnswerCache } from "../response-cache/answer-cache.js";
 import type { PipelineEvents, RunOptions, ZoePipeline, ZoePipelineOptions } from "./types.js";
 import { MetricsAggregator } from "../metrics/aggregator.js";
@@ -36,6 +39,9 @@ function checkOptions(options: ZoePipelineOptions): void {
   if (!options.router || typeof options.router.route !== "function") {
     throw new TypeError("createZoePipeline: `router` must be a Router (an object with a route() method).");
   }
+  if (options.fallbackRouter !== undefined && typeof options.fallbackRouter?.route !== "function") {
+    throw new TypeError("createZoePipeline: `fallbackRouter` must be a Router (an object with a route() method).");
+  }
   const names = new Set<string>();
   for (const p of options.providers ?? []) {
     if (!p || typeof p.name !== "string" || p.name.length === 0 || typeof p.fetch !== "function") {
@@ -60,11 +66,12 @@ function checkOptions(options: ZoePipelineOptions): void {
  */
 export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
   checkOptions(options);
+  const deadlines = resolveDeadlines(options.deadlines);
   const emitter = new EventEmitter<PipelineEvents>();
   const store = options.cache ?? memoryCacheStore();
   const keys = createKeyBuilder(options.keyPrefix ?? PIPELINE_DEFAULTS.keyPrefix);
   const history = new HistoryStore(store, keys, options.history);
-  const runs = new Set<AbortController>();
+  const runs = new Set<ActiveRun>();
   // Always-on aggregates for pipeline.metrics() (O(1) per event), and the opt-in tuner.
   const aggregator = new MetricsAggregator();
   aggregator.attach(emitter);
@@ -85,6 +92,14 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
     routeTtlMs: options.ttl?.routeMs ?? PIPELINE_DEFAULTS.routeTtlMs,
     systemPromptTtlMs: options.ttl?.systemPromptMs ?? PIPELINE_DEFAULTS.systemPromptTtlMs,
     maxInputChars: options.maxInputChars ?? PIPELINE_DEFAULTS.maxInputChars,
+    inputLimits: {
+      maxIdLength: options.maxIdLength ?? INPUT_LIMITS.maxIdLength,
+      maxDepth: options.maxInputDepth ?? INPUT_LIMITS.maxDepth,
+      maxNodes: options.maxInputNodes ?? INPUT_LIMITS.maxNodes,
+    },
+    deadlines,
+    routeFallback: new RouteFallback(options.router, options.fallbackRouter),
+    defaultSystemPrompt: DEFAULT_SYSTEM_PROMPT,
     contextChars: options.contextChars ?? PIPELINE_DEFAULTS.contextChars,
     think: options.think ?? false,
     tools: [...(options.tools ?? [])],
@@ -132,7 +147,15 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
     async close() {
       if (closed) return;
       closed = true;
-      for (const run of runs) run.abort(new DOMException("The pipeline was closed.", "AbortError"));
+      const reason = new DOMException("The pipeline was closed.", "AbortError");
+      for (const run of runs) {
+        run.controller.abort(reason);
+        // Reported now: a run whose consumer never pulls again would otherwise never say so.
+        if (run.hostOpen) {
+          run.hostOpen = false;
+          emitter.emit("run:cancelled", run.who);
+        }
+      }
       await Promise.allSettled([store.close(), options.backend.close?.(), options.codeExecutor?.close?.()]);
       emitter.removeAllListeners();
     },

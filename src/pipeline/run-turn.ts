@@ -20,7 +20,14 @@ import { closeMessages, streamStep, type OpenMessages } from "./stream-step.js";
 import { buildPrompt } from "../prompt/build-prompt.js";
 import { conversationToMessages, historyToMessages, windowEntries } from "../prompt/conversation.js";
 import { ROUTE_KINDS, type RouteDecision, type RouteKind, type Router } from "../routing/types.js";
-import { abortable, abortReason } from "../shared/abort.js";
+import { abortReason } from "../shared/abort.js";
+import { writeQuietly } from "../cache/write-quietly.js";
+import type { ResolvedDeadlines } from "./deadlines.js";
+import type { RouteFallback } from "./route-fallback.js";
+import { readRunCache } from "./stages/read-cache.js";
+import { decideRoute } from "./stages/route.js";
+import { resolveSystemPrompt } from "./stages/system-prompt.js";
+import { writeHistory } from "./stages/remember.js";
 import { round, type CachePart, type HitMiss, type RunMetrics } from "./metrics.js";
 import type { PipelineEvents, RunOptions, SystemPromptFn } from "./types.js";
 import type { RunTuning } from "../metrics/auto-tune.js";
@@ -41,19 +48,34 @@ export interface RunDeps {
   routeTtlMs: number;
   systemPromptTtlMs: number;
   maxInputChars: number;
+  /** Bounds of ids and of the input's shape. */
+  inputLimits: { maxIdLength: number; maxDepth: number; maxNodes: number };
   contextChars: number;
   think: ThinkSetting;
   tools: readonly ServerTool[];
   toolRunner: ToolRunner;
   maxToolSteps: number;
   codeExecutor: CodeExecutor | undefined;
-  /** Controllers of runs in progress (aborted by `close()`). */
-  runs: Set<AbortController>;
+  /** Runs in progress: `close()` aborts them and reports them cancelled. */
+  runs: Set<ActiveRun>;
+  deadlines: ResolvedDeadlines;
+  /** Decides when the router cannot. */
+  routeFallback: RouteFallback;
+  /** The system prompt used when a `systemPrompt` function fails. */
+  defaultSystemPrompt: string;
   isClosed(): boolean;
   /** The response cache (the `responseCache` option). */
   answers?: AnswerCache | undefined;
   /** Auto-tuned provider deadlines and num_predict (the `autoTune` option). */
   tune?: RunTuning;
+}
+
+/** A run in progress, as `close()` sees it. */
+export interface ActiveRun {
+  controller: AbortController;
+  who: { threadId: string; runId: string; userId: string };
+  /** True from `run:started` until a terminal host event has been emitted for the run. */
+  hostOpen: boolean;
 }
 
 /** The abort reason of a run that ended: one shared object, as building a DOMException per run costs a stack trace. */
@@ -62,10 +84,6 @@ const RUN_ENDED = new DOMException("The run ended.", "AbortError");
 /** Lower-case, collapse whitespace, drop trailing punctuation: equal questions share a route. */
 export const normaliseText = (text: string): string =>
   text.toLowerCase().replace(/\s+/g, " ").trim().replace(/[\s.!?…]+$/u, "");
-
-const isDecision = (v: unknown): v is RouteDecision =>
-  typeof v === "object" && v !== null && typeof (v as RouteDecision).model === "string" &&
-  ROUTE_KINDS.includes((v as RouteDecision).kind);
 
 /**
  * The tools of a run by name: server tools, then tool catalogues' tools, then the client's
@@ -123,7 +141,7 @@ function mergeDone(a: ChatDoneInfo, b: ChatDoneInfo): ChatDoneInfo {
  */
 export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOptions): AsyncGenerator<AGUIEvent> {
   const t0 = performance.now();
-  const parsed = parseRunInput(rawInput, { maxInputChars: deps.maxInputChars, userId: options.userId });
+  const parsed = parseRunInput(rawInput, { maxInputChars: deps.maxInputChars, userId: options.userId, ...deps.inputLimits });
   if (!parsed.ok) {
     if (parsed.ids) yield events.runStarted(parsed.ids.threadId, parsed.ids.runId);
     deps.emitter.emit("run:error", { ...parsed.ids, error: parsed.error });
@@ -146,12 +164,19 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
   const forwardAbort = () => controller.abort(outer?.reason);
   if (outer?.aborted) controller.abort(outer.reason);
   else outer?.addEventListener("abort", forwardAbort, { once: true });
-  deps.runs.add(controller);
+  // `hostOpen` is true from `run:started` until a terminal host event: a run abandoned in between,
+  // or interrupted by `close()`, reports `run:cancelled` exactly once.
+  const run: ActiveRun = { controller, who, hostOpen: false };
+  deps.runs.add(run);
+  /** Emit the run's terminal host event, unless `close()` already reported the run. */
+  const endForHost = (emit: () => void) => {
+    if (!run.hostOpen) return;
+    run.hostOpen = false;
+    emit();
+  };
 
   // What is open, so that a cancelled run can close it before RUN_FINISHED.
   let openStep: string | undefined;
-  // True from `run:started` until a terminal host event: a run abandoned in between reports `run:cancelled`.
-  let hostOpen = false;
   const open: OpenMessages = {};
   const closeOpen = (): AGUIEvent[] => {
     const out = closeMessages(open);
@@ -162,8 +187,8 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
 
   try {
     yield events.runStarted(turn.threadId, turn.runId);
+    run.hostOpen = true;
     deps.emitter.emit("run:started", who);
-    hostOpen = true;
     yield events.stateSnapshot({
       ...turn.state,
       zoe: {
@@ -191,53 +216,44 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     const systemKeys =
       typeof deps.systemPrompt === "function" ? ROUTE_KINDS.map((k) => deps.keys.key("system", turn.userId, k)) : [];
     const keyRequest = { userId: turn.userId, threadId: turn.threadId, text: turn.text };
-    const providerKeys = deps.providers.map((p) =>
-      p.cacheKey
-        ? deps.keys.key("context", turn.userId, p.name, p.cacheKey(keyRequest))
-        : deps.keys.key("context", turn.userId, p.name),
-    );
+    const providerKeys = deps.providers.map((p) => providerKey(deps.keys, turn.userId, p, keyRequest));
     const historyKey = deps.history.key(turn.userId, turn.threadId);
     const historySettings = deps.history.settings;
-    const tRead = performance.now();
-    let batch: CacheBatchResult;
-    try {
-      batch = await abortable(
-        deps.store.read({
-          keys: [routeKey, ...systemKeys, ...providerKeys],
-          lists: [{ key: historyKey, last: historySettings.keep }],
-        }),
-        signal,
-      );
-    } catch (error) {
-      if (signal.aborted) throw error;
-      // The cache speeds runs up and never breaks one: a failed read is a miss everywhere.
-      batch = { values: [], lists: [[]] };
-    }
-    const cacheReadMs = performance.now() - tRead;
+    const read = await readRunCache(
+      deps.store,
+      {
+        keys: [routeKey, ...systemKeys, ...providerKeys.filter((k): k is string => typeof k === "string")],
+        lists: [{ key: historyKey, last: historySettings.keep }],
+      },
+      deps.deadlines.cacheReadMs,
+      signal,
+    );
+    const batch = read.result;
+    const cacheReadMs = read.ms;
     const storedHistory = HistoryStore.clean(batch.lists[0] ?? []);
+    if (read.status !== "ok") deps.emitter.emit("cache:error", { userId: turn.userId, status: read.status, ms: read.ms });
 
-    const tRoute = performance.now();
-    const cachedRoute = batch.values[0];
-    let decision: RouteDecision;
-    const routeCached = isDecision(cachedRoute);
+    const route = await decideRoute(
+      deps.router,
+      deps.routeFallback,
+      batch.values[0],
+      { text: turn.text, userId: turn.userId, threadId: turn.threadId },
+      deps.deadlines.routerMs,
+      signal,
+    );
+    const decision = route.decision;
+    const routeCached = route.cached;
     count("route", routeCached);
-    if (isDecision(cachedRoute)) {
-      decision = cachedRoute;
-    } else {
-      try {
-        decision = await abortable(
-          Promise.resolve(deps.router.route({ text: turn.text, userId: turn.userId, threadId: turn.threadId })),
-          signal,
-        );
-      } catch (error) {
-        if (signal.aborted) throw error;
-        throw toZoeError(error, "ROUTER_ERROR");
-      }
-      if (deps.routeTtlMs > 0) deps.store.set(routeKey, decision, deps.routeTtlMs).catch(() => {});
-    }
-    const routeMs = performance.now() - tRoute;
+    // A fallback decision is not cached: the router gets the next turn.
+    if (!routeCached && !route.fallback && deps.routeTtlMs > 0) writeQuietly(deps.store, routeKey, decision, deps.routeTtlMs);
+    if (route.fallback) deps.emitter.emit("route:fallback", { userId: turn.userId, reason: route.fallback });
+    const routeMs = route.ms;
     yield events.stateDelta([
-      { op: "add", path: "/zoe/route", value: { ...decision, cached: routeCached } },
+      {
+        op: "add",
+        path: "/zoe/route",
+        value: { ...decision, cached: routeCached, ...(route.fallback ? { fallback: route.fallback } : {}) },
+      },
       { op: "add", path: "/zoe/stage", value: "context" },
     ]);
     openStep = undefined;
@@ -258,7 +274,12 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     const outcomes: ProviderOutcome[] = [];
     const request = requestFor(turn, decision.kind);
     const runsOnFastPath = (p: ContextProvider) => p.fastPath ?? p.provides === "tools";
-    const firstProviderValue = 1 + systemKeys.length;
+    // Values of the providers whose key could be computed follow the route and system prompt keys.
+    const cachedByProvider = new Map<number, unknown>();
+    let valueIndex = 1 + systemKeys.length;
+    providerKeys.forEach((key, i) => {
+      if (typeof key === "string") cachedByProvider.set(i, batch.values[valueIndex++]);
+    });
     const jobs: ProviderJob[] = [];
     const skipped: JsonPatchOp[] = [];
     deps.providers.forEach((provider, i) => {
@@ -267,9 +288,9 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
         skipped.push({ op: "add", path: pointer("zoe", "providers", provider.name), value: { status: "skipped", ms: 0 } });
         return;
       }
-      const cached = provider.ttlMs === 0 ? undefined : batch.values[firstProviderValue + i];
+      const cached = provider.ttlMs === 0 ? undefined : cachedByProvider.get(i);
       count("context", cached !== undefined);
-      jobs.push({ provider, key: providerKeys[i] as string, cached, timeoutMs: deps.tune?.deadline(provider.name) });
+      jobs.push({ provider, key: providerKeys[i] as ProviderJob["key"], cached, timeoutMs: deps.tune?.deadline(provider.name) });
     });
     if (skipped.length > 0) yield events.stateDelta(skipped);
     for await (const outcome of fetchContext(jobs, request, deps.store, deps.flights, signal)) {
@@ -296,7 +317,23 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     openStep = "generate";
     yield events.stepStarted("generate");
     const tPrompt = performance.now();
-    const systemPrompt = await resolveSystemPrompt(deps, turn, decision.kind, batch.values, systemKeys, count);
+    const kindIndex = ROUTE_KINDS.indexOf(decision.kind);
+    const system = await resolveSystemPrompt(
+      deps.systemPrompt,
+      batch.values[1 + kindIndex],
+      { kind: decision.kind, userId: turn.userId },
+      deps.defaultSystemPrompt,
+      deps.deadlines.systemPromptMs,
+      signal,
+    );
+    if (system.source === "cache" || system.source === "built") count("system", system.source === "cache");
+    const systemKey = systemKeys[kindIndex];
+    if (system.source === "built" && systemKey && deps.systemPromptTtlMs > 0) writeQuietly(deps.store, systemKey, system.text, deps.systemPromptTtlMs);
+    if (system.fallback) {
+      deps.emitter.emit("systemPrompt:fallback", { userId: turn.userId, reason: system.fallback });
+      yield events.stateDelta([{ op: "add", path: "/zoe/systemPrompt", value: { fallback: system.fallback } }]);
+    }
+    const systemPrompt = system.text;
     const fromInput = turn.messages.length > 1;
     count("history", storedHistory.length > 0);
     const { history, trailing } = fromInput
@@ -342,6 +379,12 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
 
     // ---- generate, running server-side tools between model calls ----
     const tGenerate = performance.now();
+    const stepLimits = {
+      firstTokenMs: deps.deadlines.firstTokenMs,
+      idleMs: deps.deadlines.idleMs,
+      codeBlockMs: deps.deadlines.codeBlockMs,
+      generationEndsAt: tGenerate + deps.deadlines.generationMs,
+    };
     let firstTokenAt: number | undefined;
     let answer = "";
     let textChunks = 0;
@@ -372,6 +415,7 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
         signal,
         open,
         deps.codeExecutor,
+        stepLimits,
       );
       firstTokenAt ??= step.firstTokenAt;
       answer += step.text;
@@ -429,12 +473,9 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
       at,
     };
     const entries = continuation ? [answerEntry] : [userEntry, answerEntry];
-    try {
-      await abortable(deps.history.append(turn.userId, turn.threadId, entries), signal);
-    } catch (error) {
-      if (signal.aborted) throw error;
-      // A failed history write never fails the run.
-    }
+    // A failed or hung history write never fails the run; the host hears how it went.
+    const written = await writeHistory(deps.history, turn.userId, turn.threadId, entries, deps.deadlines.historyWriteMs, signal);
+    deps.emitter.emit("history:write", { ...who, ...written });
     // Only a complete, successful text answer without tool calls is kept for later runs.
     const answerStored =
       lookup !== undefined &&
@@ -482,8 +523,7 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
       },
     ];
     const pendingIds = pending.map((c) => c.id);
-    hostOpen = false;
-    deps.emitter.emit("run:finished", { ...who, metrics });
+    endForHost(() => deps.emitter.emit("run:finished", { ...who, metrics }));
     yield events.runFinished(
       turn.threadId,
       turn.runId,
@@ -494,21 +534,19 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
   } catch (error) {
     if (signal.aborted) {
       for (const e of closeOpen()) yield e;
-      hostOpen = false;
-      deps.emitter.emit("run:cancelled", who);
+      endForHost(() => deps.emitter.emit("run:cancelled", who));
       yield events.runFinished(turn.threadId, turn.runId, { cancelled: true }, { type: "cancelled" });
     } else {
       const zoeError = toZoeError(error);
-      hostOpen = false;
-      deps.emitter.emit("run:error", { ...who, error: zoeError });
+      endForHost(() => deps.emitter.emit("run:error", { ...who, error: zoeError }));
       yield events.runError(zoeError.message, zoeError.code);
     }
   } finally {
     outer?.removeEventListener("abort", forwardAbort);
     // Whatever is still running for this run (providers, the model request) stops now.
     if (!signal.aborted) controller.abort(RUN_ENDED);
-    deps.runs.delete(controller);
-    if (hostOpen) deps.emitter.emit("run:cancelled", who);
+    deps.runs.delete(run);
+    endForHost(() => deps.emitter.emit("run:cancelled", who));
   }
 
 }
@@ -524,21 +562,19 @@ function requestFor(turn: Turn, kind: RouteKind): ContextRequest {
   return { userId: turn.userId, threadId: turn.threadId, text: turn.text, kind };
 }
 
-async function resolveSystemPrompt(
-  deps: RunDeps,
-  turn: Turn,
-  kind: RouteKind,
-  values: unknown[],
-  systemKeys: string[],
-  count: (part: CachePart, hit: boolean) => void,
-): Promise<string> {
-  if (typeof deps.systemPrompt === "string") return deps.systemPrompt;
-  const index = ROUTE_KINDS.indexOf(kind);
-  const cached = values[1 + index];
-  count("system", typeof cached === "string");
-  if (typeof cached === "string") return cached;
-  const built = await deps.systemPrompt({ kind, userId: turn.userId });
-  const key = systemKeys[index];
-  if (key && deps.systemPromptTtlMs > 0) deps.store.set(key, built, deps.systemPromptTtlMs).catch(() => {});
-  return built;
+/** A provider's cache key; a `cacheKey()` that throws or gives no string fails that provider alone. */
+function providerKey(
+  keys: KeyBuilder,
+  userId: string,
+  provider: ContextProvider,
+  request: { userId: string; threadId: string; text: string },
+): string | { error: string } {
+  if (!provider.cacheKey) return keys.key("context", userId, provider.name);
+  try {
+    const id = provider.cacheKey(request);
+    if (typeof id !== "string") return { error: "cacheKey() did not return a string" };
+    return keys.key("context", userId, provider.name, id);
+  } catch (error) {
+    return { error: `cacheKey() failed: ${error instanceof Error ? error.message : String(error)}` };
+  }
 }

@@ -11,6 +11,7 @@ import type { CachePart, RunMetrics } from "./metrics.js";
 import type { ResponseCacheOptions } from "../response-cache/types.js";
 import type { AutoTuneOptions } from "../metrics/auto-tune.js";
 import type { PipelineMetricsSnapshot } from "../metrics/aggregator.js";
+import type { RunDeadlines } from "./deadlines.js";
 
 /** Builds the system prompt for a route kind and user. */
 export type SystemPromptFn = (context: { kind: RouteKind; userId: string }) => string | Promise<string>;
@@ -37,8 +38,25 @@ export interface ZoePipelineOptions {
     /** Built system prompts, by route kind and user. Default 3,600,000. */
     systemPromptMs?: number;
   };
-  /** Longest accepted user message, in characters. Default 16,000. */
+  /** Longest accepted user message, in characters (past messages the client sends are cut to it too). Default 16,000. */
   maxInputChars?: number;
+  /** Longest accepted `userId`, `threadId` or `runId` (UTF-16 code units); ids must also be well-formed UTF-16. Default 256. */
+  maxIdLength?: number;
+  /** Deepest accepted nesting of objects and arrays in a run input. Default 64. */
+  maxInputDepth?: number;
+  /** Most values (objects, arrays, scalars) in a run input. Default 100,000. */
+  maxInputNodes?: number;
+  /**
+   * Deadlines of everything a run waits for, each with a fallback: router, system prompt
+   * function, cache read, history write, code blocks, and the model (first token, idle, whole
+   * generation). See {@link RunDeadlines} for the defaults.
+   */
+  deadlines?: RunDeadlines;
+  /**
+   * Decides when `router` times out, throws or gives no decision. Default: the heuristic
+   * classifier with the models `router` chose before (the route state says `fallback`).
+   */
+  fallbackRouter?: Router;
   /** Budget of all context text in a prompt, in characters. Default 6,000. */
   contextChars?: number;
   /** Cache key prefix. Default `"zoe"`. */
@@ -89,6 +107,14 @@ export interface PipelineEvents {
   "run:error": (info: { threadId?: string; runId?: string; userId?: string; error: ZoeError }) => void;
   "provider:timeout": (info: { name: string; userId: string; ms: number }) => void;
   "provider:error": (info: { name: string; userId: string; ms: number; error: string }) => void;
+  /** The run's batched cache read failed or passed its deadline: everything was a miss. */
+  "cache:error": (info: { userId: string; status: "timeout" | "error"; ms: number }) => void;
+  /** The router timed out, failed or gave no decision: the fallback decided (`reason` says why). */
+  "route:fallback": (info: { userId: string; reason: string }) => void;
+  /** The `systemPrompt` function timed out, failed or gave no string: the default prompt was used. */
+  "systemPrompt:fallback": (info: { userId: string; reason: string }) => void;
+  /** How a run's history write went; a failed or late write never fails the run. */
+  "history:write": (info: { threadId: string; runId: string; userId: string; status: "ok" | "timeout" | "error"; ms: number; error?: string }) => void;
   "cache:hit": (info: { part: CachePart }) => void;
   "cache:miss": (info: { part: CachePart }) => void;
 }
@@ -124,6 +150,9 @@ export interface ZoePipeline {
    * percentiles are computed when this is called.
    */
   metrics(): PipelineMetricsSnapshot;
-  /** Cancel runs in progress and release the cache store and backend. */
+  /**
+   * Cancel runs in progress (each is reported with `run:cancelled` before listeners are removed)
+   * and release the cache store, backend and code executor.
+   */
   close(): Promise<void>;
 }

@@ -1,0 +1,52 @@
+import { heuristicRouter } from "../routing/heuristic-router.js";
+import { ROUTE_KINDS, type RouteDecision, type RouteKind, type RouteRequest, type Router } from "../routing/types.js";
+
+/** A well-formed decision: a model name and a known kind. */
+export const isDecision = (v: unknown): v is RouteDecision =>
+  typeof v === "object" &&
+  v !== null &&
+  typeof (v as RouteDecision).model === "string" &&
+  (v as RouteDecision).model.length > 0 &&
+  ROUTE_KINDS.includes((v as RouteDecision).kind);
+
+/**
+ * Decides when the pipeline's router cannot (it timed out, threw or answered something that is
+ * not a decision). With no `fallbackRouter` given, the heuristic classifier picks the kind and the
+ * model is the one the router last chose for that kind (else the one it last chose at all, else
+ * the first of `router.models()`): the user still gets an answer from a model the host uses.
+ */
+export class RouteFallback {
+  private readonly lastModel = new Map<RouteKind, string>();
+  private latest: string | undefined;
+
+  constructor(
+    private readonly router: Router,
+    private readonly explicit: Router | undefined,
+  ) {}
+
+  /** Note a good decision of the main router. */
+  remember(decision: RouteDecision): void {
+    if (this.lastModel.get(decision.kind) !== decision.model) this.lastModel.set(decision.kind, decision.model);
+    this.latest = decision.model;
+  }
+
+  /** The fallback decision, or undefined when no model is known to fall back to. */
+  async decide(request: RouteRequest): Promise<RouteDecision | undefined> {
+    if (this.explicit) return this.explicit.route(request);
+    const any = this.latest ?? safeModels(this.router)[0];
+    if (!any) return undefined;
+    const pick = (kind: RouteKind) => this.lastModel.get(kind) ?? any;
+    return heuristicRouter({
+      models: { fast: pick("greeting"), default: pick("chat"), code: pick("code"), complex: pick("complex") },
+    }).route(request);
+  }
+}
+
+function safeModels(router: Router): string[] {
+  try {
+    const models = router.models?.();
+    return Array.isArray(models) ? models.filter((m): m is string => typeof m === "string" && m.length > 0) : [];
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,30 @@
+import type { CacheBatch, CacheBatchResult, CacheStore } from "../../cache/types.js";
+import { attempt, TIMED_OUT, withDeadline } from "../../shared/deadline.js";
+
+/** The run's one batched cache read, and how it went. */
+export interface CacheRead {
+  result: CacheBatchResult;
+  ms: number;
+  /** `ok`, or why everything counts as a miss. */
+  status: "ok" | "timeout" | "error";
+}
+
+/**
+ * Read everything a run may need from the store in one round trip, under a deadline. The cache
+ * speeds runs up and never breaks one: a failed, hung or malformed read is a miss everywhere.
+ * Rejects only when the run is aborted.
+ */
+export async function readRunCache(store: CacheStore, batch: CacheBatch, deadlineMs: number, signal: AbortSignal): Promise<CacheRead> {
+  const t0 = performance.now();
+  const misses = { values: [], lists: batch.lists?.map(() => []) ?? [] };
+  try {
+    const read = await withDeadline(attempt(() => store.read(batch)), deadlineMs, signal);
+    const ms = performance.now() - t0;
+    if (read === TIMED_OUT) return { result: misses, ms, status: "timeout" };
+    if (!read || !Array.isArray(read.values) || !Array.isArray(read.lists)) return { result: misses, ms, status: "error" };
+    return { result: read, ms, status: "ok" };
+  } catch (error) {
+    if (signal.aborted) throw error;
+    return { result: misses, ms: performance.now() - t0, status: "error" };
+  }
+}
