@@ -1,4 +1,6 @@
 export { createZoePipeline, DEFAULT_SYSTEM_PROMPT, PIPELINE_DEFAULTS } from "./pipeline/create-pipeline.js";
+export { DEADLINE_DEFAULTS, type RunDeadlines } from "./pipeline/deadlines.js";
+export { INPUT_LIMITS } from "./input/limits.js";
 export type {
   PipelineEvents,
   PipelineHistory,

@@ -109,7 +109,7 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
     ),
     maxToolSteps: options.maxToolSteps ?? PIPELINE_DEFAULTS.maxToolSteps,
     codeExecutor: options.codeExecutor,
-    answers: options.responseCache ? new AnswerCache(options.responseCache, { store, keys, backend: options.backend }) : undefined,
+    answers: options.responseCache ? new AnswerCache(options.responseCache, { store, keys, backend: options.backend, readTimeoutMs: deadlines.cacheReadMs }) : undefined,
     runs,
     isClosed: () => closed,
     ...(tuner ? { tune: tuner } : {}),

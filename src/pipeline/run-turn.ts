@@ -337,7 +337,7 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     const fromInput = turn.messages.length > 1;
     count("history", storedHistory.length > 0);
     const { history, trailing } = fromInput
-      ? conversationToMessages(turn.messages, turn.userMessageId, storedHistory, historySettings.load, historySettings.step)
+      ? conversationToMessages(turn.messages, turn.userMessageId, storedHistory, historySettings.load, historySettings.step, deps.maxInputChars)
       : { history: historyToMessages(windowEntries(storedHistory, historySettings.load, historySettings.step)), trailing: [] };
     const prompt = buildPrompt({
       systemPrompt,

@@ -27,14 +27,22 @@ export interface BuiltPrompt {
 
 const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
-/** Cut sections to a shared character budget, in order; a section that overflows is truncated. */
+/** Longest section name (a client context item's `description`), in characters. */
+const MAX_NAME_CHARS = 200;
+
+/**
+ * Cut sections to a shared character budget, in order; a section that overflows is truncated.
+ * Names count against the budget too (a client controls its context items' descriptions).
+ */
 function withinBudget(sections: Array<{ name: string; text: string }>, budget: number) {
   const kept: Array<{ name: string; text: string }> = [];
   let left = budget;
   for (const s of sections) {
+    const name = s.name.length > MAX_NAME_CHARS ? `${s.name.slice(0, MAX_NAME_CHARS)}…` : s.name;
+    left -= name.length;
     if (left <= 0) break;
     const text = s.text.length > left ? `${s.text.slice(0, left)}…` : s.text;
-    kept.push({ name: s.name, text });
+    kept.push({ name, text });
     left -= s.text.length;
   }
   return kept;

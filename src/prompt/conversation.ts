@@ -23,10 +23,17 @@ export function windowEntries(entries: readonly HistoryEntry[], load: number, st
   return entries.filter((e) => e.seq >= start).slice(-Math.max(0, load));
 }
 
+/** Messages after the user turn (a continued tool round trip) kept at most: `max(load, this)`. */
+export const MIN_TRAILING_MESSAGES = 8;
+
 /**
  * Split a conversation the client sent into history (windowed), the turn, and trailing messages.
  * User messages the store knows (same id and text) are replayed with the exact content the model
  * saw, so that the prompt prefix matches the earlier turn byte for byte.
+ *
+ * Every message the client sends is bounded: at most `load` before the turn (the window moved in
+ * `step`s), at most `max(load, 8)` after it (starting at an assistant message, so that tool
+ * results keep their call), and each past message's text cut to `maxChars`.
  */
 export function conversationToMessages(
   messages: readonly Message[],
@@ -34,6 +41,7 @@ export function conversationToMessages(
   stored: readonly HistoryEntry[],
   load: number,
   step: number,
+  maxChars = Number.POSITIVE_INFINITY,
 ): { history: ChatMessage[]; trailing: ChatMessage[] } {
   const turnIndex = messages.findIndex((m) => m.id === turnId && m.role === "user");
   const before = turnIndex < 0 ? messages : messages.slice(0, turnIndex);
@@ -63,6 +71,18 @@ export function conversationToMessages(
         return undefined;
     }
   };
-  const keep = (list: readonly Message[]) => list.map(convert).filter((m): m is ChatMessage => m !== undefined);
-  return { history: keep(before.slice(start)), trailing: keep(after) };
+  const keep = (list: readonly Message[]) =>
+    list
+      .map(convert)
+      .filter((m): m is ChatMessage => m !== undefined)
+      .map((m) => (m.content.length > maxChars ? { ...m, content: `${m.content.slice(0, maxChars)}…` } : m));
+  return { history: keep(before.slice(start)), trailing: keep(trailingWindow(after, Math.max(load, MIN_TRAILING_MESSAGES))) };
+}
+
+/** The last `max` messages after the turn, starting at an assistant message when there is one. */
+function trailingWindow(after: readonly Message[], max: number): readonly Message[] {
+  if (after.length <= max) return after;
+  const tail = after.slice(-max);
+  const firstAssistant = tail.findIndex((m) => m.role === "assistant");
+  return firstAssistant < 0 ? [] : tail.slice(firstAssistant);
 }

@@ -1,3 +1,5 @@
+import { attempt, TIMED_OUT, withDeadline } from "../shared/deadline.js";
+import { writeQuietly } from "../cache/write-quietly.js";
 import { createHash } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { KeyBuilder } from "../cache/keys.js";
@@ -120,7 +122,7 @@ export class AnswerCache {
 
   constructor(
     options: ResponseCacheOptions,
-    private readonly deps: { store: CacheStore; keys: KeyBuilder; backend: ModelBackend },
+    private readonly deps: { store: CacheStore; keys: KeyBuilder; backend: ModelBackend; readTimeoutMs?: number },
   ) {
     this.ttlMs = options.ttlMs ?? RESPONSE_CACHE_DEFAULTS.ttlMs;
     if (!(Number.isFinite(this.ttlMs) && this.ttlMs > 0)) throw new RangeError("responseCache.ttlMs must be a positive number of ms.");
@@ -218,7 +220,9 @@ export class AnswerCache {
     const out: AnswerLookup = { key, lookupMs: 0, ...(probe ? { probe } : {}) };
     let stored: unknown;
     try {
-      stored = await abortable(this.deps.store.get(key), signal);
+      // The same deadline as the run's cache read: a hung store is a miss.
+      const read = await withDeadline(attempt(() => this.deps.store.get(key)), this.deps.readTimeoutMs ?? 500, signal);
+      stored = read === TIMED_OUT ? undefined : read;
     } catch (error) {
       if (signal.aborted) {
         probe?.abort();
@@ -276,7 +280,7 @@ export class AnswerCache {
    */
   remember(lookup: AnswerLookup, text: string): boolean {
     if (lookup.hit || text.length === 0) return false;
-    this.deps.store.set(lookup.key, { v: 1, text, at: Date.now() } satisfies StoredAnswer, this.ttlMs).catch(() => {});
+    writeQuietly(this.deps.store, lookup.key, { v: 1, text, at: Date.now() } satisfies StoredAnswer, this.ttlMs);
     if (lookup.probe && lookup.vector && this.scopes) {
       let entries = this.scopes.get(lookup.probe.scope);
       if (!entries) {
