@@ -156,6 +156,7 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
           emitter.emit("run:cancelled", run.who);
         }
       }
+      runs.clear();
       await Promise.allSettled([store.close(), options.backend.close?.(), options.codeExecutor?.close?.()]);
       emitter.removeAllListeners();
     },

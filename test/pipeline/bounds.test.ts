@@ -1,0 +1,192 @@
+import { describe, expect, it } from "vitest";
+import { createKeyBuilder, createZoePipeline, memoryCacheStore, type ContextProvider } from "../../src/index.js";
+import { scriptedBackend } from "../../src/testing/index.js";
+import { runValid, terminal } from "../helpers/ag-ui.js";
+import { fixedRouter } from "../helpers/fixtures.js";
+
+const LONE_HIGH = "\uD800";
+const LONE_LOW = "\uDC00";
+
+const agUi = (overrides: Record<string, unknown> = {}) => ({
+  threadId: "t",
+  runId: "r",
+  userId: "u",
+  messages: [{ id: "m1", role: "user", content: "what is the tide today" }],
+  tools: [],
+  context: [],
+  state: {},
+  forwardedProps: {},
+  ...overrides,
+});
+
+/** A value nested `depth` levels deep. */
+function nested(depth: number): unknown {
+  let value: unknown = "bottom";
+  for (let i = 0; i < depth; i++) value = { a: value };
+  return value;
+}
+
+describe("ids and text are well-formed and bounded", () => {
+  it("a lone surrogate in the message reaches the model as U+FFFD, and the run succeeds", async () => {
+    const backend = scriptedBackend();
+    const pipeline = createZoePipeline({ backend, router: fixedRouter() });
+    const events = await runValid(pipeline.run({ userId: "u", message: `tide ${LONE_HIGH} today ${LONE_LOW}` }));
+    expect(terminal(events).type).toBe("RUN_FINISHED");
+    expect(backend.requests[0]?.messages.at(-1)?.content).toBe("tide \uFFFD today \uFFFD");
+    await pipeline.close();
+  });
+
+  for (const [field, input] of [
+    ["userId", { userId: `u${LONE_HIGH}`, message: "hi" }],
+    ["threadId", { userId: "u", threadId: `t${LONE_LOW}`, message: "hi" }],
+    ["runId", { userId: "u", runId: `r${LONE_HIGH}x`, message: "hi" }],
+    ["userId", { userId: "u".repeat(257), message: "hi" }],
+    ["threadId", agUi({ threadId: "t".repeat(257) })],
+    ["runId", agUi({ runId: "r".repeat(100_000) })],
+  ] as const) {
+    it(`a ${field} that is too long or not well-formed UTF-16 is INVALID_ID, and the error stream stays valid`, async () => {
+      const pipeline = createZoePipeline({ backend: scriptedBackend(), router: fixedRouter() });
+      const events = await runValid(pipeline.run(input as never));
+      expect(terminal(events)).toMatchObject({ type: "RUN_ERROR", code: "INVALID_ID", message: expect.stringContaining(field) });
+      // The RUN_STARTED of the error carries no bad id.
+      const started = events.find((e) => e.type === "RUN_STARTED") as { threadId: string; runId: string } | undefined;
+      if (started) expect(started.threadId.length + started.runId.length).toBeLessThan(600);
+      await pipeline.close();
+    });
+  }
+
+  it("a userId from the host (getUserId) is checked too", async () => {
+    const pipeline = createZoePipeline({ backend: scriptedBackend(), router: fixedRouter() });
+    const events = await runValid(pipeline.run({ message: "hi" } as never, { userId: `x${LONE_LOW}` }));
+    expect(terminal(events)).toMatchObject({ type: "RUN_ERROR", code: "INVALID_ID" });
+    await pipeline.close();
+  });
+
+  it("the id limit is an option", async () => {
+    const pipeline = createZoePipeline({ backend: scriptedBackend(), router: fixedRouter(), maxIdLength: 1000 });
+    const events = await runValid(pipeline.run({ userId: "u".repeat(900), message: "hi" }));
+    expect(terminal(events).type).toBe("RUN_FINISHED");
+    await pipeline.close();
+  });
+
+  it("cache keys never throw and stay one-to-one with lone surrogates", () => {
+    const keys = createKeyBuilder();
+    const ids = [LONE_HIGH, LONE_LOW, `${LONE_HIGH}${LONE_HIGH}`, "\uD83D\uDE00", "%uD800", "\u0000uD800", "", "a"];
+    const seen = new Set<string>();
+    for (const id of ids) {
+      const key = keys.key("context", id, id);
+      expect(seen.has(key)).toBe(false);
+      seen.add(key);
+    }
+  });
+
+  it("history.get() never throws on an id with a lone surrogate", async () => {
+    const pipeline = createZoePipeline({ backend: scriptedBackend(), router: fixedRouter() });
+    await expect(pipeline.history.get(`u${LONE_HIGH}`, `t${LONE_LOW}`)).resolves.toEqual([]);
+    await pipeline.close();
+  });
+
+  it("a provider cacheKey that slices an emoji in half (as the example's memory provider did) works", async () => {
+    const provider: ContextProvider = { name: "memory", fetch: async () => "remembered", cacheKey: ({ text }) => text.slice(0, 80) };
+    const pipeline = createZoePipeline({ backend: scriptedBackend(), router: fixedRouter(), providers: [provider] });
+    const text = `${"x".repeat(79)}😀 and more`;
+    const events = await runValid(pipeline.run({ userId: "u", message: text }));
+    expect(terminal(events).type).toBe("RUN_FINISHED");
+    await pipeline.close();
+  });
+});
+
+describe("the input's shape is bounded before anything walks it", () => {
+  it("state nested 4,000 levels deep is INPUT_TOO_DEEP, not a stack overflow while encoding", async () => {
+    const pipeline = createZoePipeline({ backend: scriptedBackend(), router: fixedRouter() });
+    const events = await runValid(pipeline.run(agUi({ state: nested(4_000) }) as never));
+    expect(terminal(events)).toMatchObject({ type: "RUN_ERROR", code: "INPUT_TOO_DEEP" });
+    expect(pipeline.activeRuns).toBe(0);
+    await pipeline.close();
+  });
+
+  it("state as deep as the limit is accepted", async () => {
+    const pipeline = createZoePipeline({ backend: scriptedBackend(), router: fixedRouter(), maxInputDepth: 64 });
+    // The input object itself is level 1 and state level 2.
+    const events = await runValid(pipeline.run(agUi({ state: nested(62) }) as never));
+    expect(terminal(events).type).toBe("RUN_FINISHED");
+    await pipeline.close();
+  });
+
+  it("an input with too many values is INPUT_TOO_LARGE", async () => {
+    const pipeline = createZoePipeline({ backend: scriptedBackend(), router: fixedRouter(), maxInputNodes: 1_000 });
+    const events = await runValid(pipeline.run(agUi({ state: { list: Array.from({ length: 2_000 }, (_, i) => i) } }) as never));
+    expect(terminal(events)).toMatchObject({ type: "RUN_ERROR", code: "INPUT_TOO_LARGE" });
+    await pipeline.close();
+  });
+});
+
+describe("every message and context item the client sends is bounded", () => {
+  it("10,001 messages after the last user turn do not all reach the model", async () => {
+    const backend = scriptedBackend();
+    // 10,001 tool round-trip messages hold more values than the default bound: raised here, as
+    // the point is what reaches the model.
+    const pipeline = createZoePipeline({ backend, router: fixedRouter(), maxInputNodes: 1_000_000 });
+    const after = Array.from({ length: 10_001 }, (_, i) =>
+      i % 2 === 0
+        ? { id: `a${i}`, role: "assistant", content: `step ${i}`, toolCalls: [{ id: `c${i}`, type: "function", function: { name: "f", arguments: "{}" } }] }
+        : { id: `t${i}`, role: "tool", content: `result ${i}`, toolCallId: `c${i - 1}` },
+    );
+    const events = await runValid(
+      pipeline.run(agUi({ messages: [{ id: "m1", role: "user", content: "go" }, ...after] }) as never, {}),
+    );
+    expect(terminal(events).type).toBe("RUN_FINISHED");
+    const sent = backend.requests[0]?.messages ?? [];
+    expect(sent.length).toBeLessThanOrEqual(1 + 3 + 1 + 8);
+    // The window starts at an assistant message, so every tool result keeps its call.
+    const trailing = sent.slice(sent.findIndex((m) => m.role === "user") + 1);
+    expect(trailing[0]?.role).toBe("assistant");
+    expect(trailing.at(-1)?.content).toBe("step 10000");
+    await pipeline.close();
+  });
+
+  it("a past message of 500,000 characters is cut to maxInputChars", async () => {
+    const backend = scriptedBackend();
+    const pipeline = createZoePipeline({ backend, router: fixedRouter(), maxInputChars: 1_000 });
+    const messages = [
+      { id: "m0", role: "user", content: "first" },
+      { id: "a0", role: "assistant", content: "y".repeat(500_000) },
+      { id: "m1", role: "user", content: "second" },
+    ];
+    await runValid(pipeline.run(agUi({ messages }) as never));
+    const total = (backend.requests[0]?.messages ?? []).reduce((n, m) => n + m.content.length, 0);
+    expect(total).toBeLessThan(3_000);
+    await pipeline.close();
+  });
+
+  for (const [what, item] of [
+    ["value", { description: "notes", value: "z".repeat(500_000) }],
+    ["description", { description: "d".repeat(500_000), value: "v" }],
+  ] as const) {
+    it(`a client context item with a 500,000-character ${what} stays inside contextChars`, async () => {
+      const backend = scriptedBackend();
+      const pipeline = createZoePipeline({ backend, router: fixedRouter(), contextChars: 2_000 });
+      await runValid(pipeline.run(agUi({ context: [item] }) as never));
+      const total = (backend.requests[0]?.messages ?? []).reduce((n, m) => n + m.content.length, 0);
+      expect(total).toBeLessThan(2_000 + 500);
+      await pipeline.close();
+    });
+  }
+});
+
+describe("memory store byte cap", () => {
+  it("counts keys: 1,000 entries with 200,000-character keys stay under maxBytes", async () => {
+    const maxBytes = 8 * 1024 * 1024;
+    const store = memoryCacheStore({ maxBytes });
+    for (let i = 0; i < 1_000; i++) {
+      const key = `${i}:${"k".repeat(200_000)}`;
+      await store.listAppend(key, [{ n: i }], { maxLength: 10, ttlMs: 60_000 });
+    }
+    // Each key alone is ~400 KB: at most about 20 can be held under 8 MiB.
+    let held = 0;
+    for (let i = 0; i < 1_000; i++) if ((await store.listTail(`${i}:${"k".repeat(200_000)}`, 1)).length > 0) held++;
+    expect(held).toBeGreaterThan(0);
+    expect(held * 400_000).toBeLessThanOrEqual(maxBytes);
+    await store.close();
+  });
+});
