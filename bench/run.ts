@@ -12,6 +12,7 @@ import { benchThroughput } from "./throughput.js";
 import { benchAnswerCache } from "./answer-cache.js";
 import { benchMetricsOverhead } from "./metrics-overhead.js";
 import { benchTinyModel } from "./tiny-model.js";
+import { benchHung } from "./hung.js";
 import { printTable } from "./stats.js";
 
 const started = performance.now();
@@ -188,3 +189,13 @@ writeFileSync(new URL("./results/spine.json", import.meta.url), `${JSON.stringif
 console.log(`\nMachine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}; load average at start ${machine.loadAvgAtStart.join(" / ")}, at end ${loadAvg().join(" / ")}`);
 console.log("Wrote bench/results/spine.json, peers.json, throughput.json, corpus.json, metrics.json, answer-cache.json, ttft.svg");
 console.log(`Total wall time of the benchmark: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+
+const hung = await benchHung(Number(process.env.BENCH_HUNG_REPS ?? 5));
+printTable(`Hung dependencies at the default deadlines: run time, median of ${hung.reps} (healthy run p50 ${hung.healthyP50Ms} ms, interleaved)`, hung.parts.map((p) => ({
+  "hung part": p.part,
+  "deadline ms": p.deadlineMs,
+  "run p50 ms": p.runP50Ms,
+  "added ms": p.addedMs,
+  "max ms": p.max,
+})));
+writeJson("hung.json", { loadAvgAfter: loadAvg(), hung });
