@@ -13,6 +13,7 @@ import { benchAnswerCache } from "./answer-cache.js";
 import { benchMetricsOverhead } from "./metrics-overhead.js";
 import { benchTinyModel } from "./tiny-model.js";
 import { benchHung } from "./hung.js";
+import { benchConversation } from "./conversation.js";
 import { printTable } from "./stats.js";
 
 const started = performance.now();
@@ -199,3 +200,18 @@ printTable(`Hung dependencies at the default deadlines: run time, median of ${hu
   "max ms": p.max,
 })));
 writeJson("hung.json", { loadAvgAfter: loadAvg(), hung });
+
+const talk = await benchConversation();
+if ("skipped" in talk) console.log(`\nConversation: skipped, ${talk.skipped}`);
+else {
+  for (const [name, turns] of [["10", talk.turns10], ["30", talk.turns30]] as const) {
+    printTable(`Conversation of ${name} turns on the tiny model (llama.cpp, ${talk.threads} thread, default history settings): prompt tokens, tokens the engine evaluated, time to first token`, turns.map((t) => ({
+      turn: t.turn,
+      "past messages": t.historyMessages,
+      "prompt tokens": t.promptTokens,
+      evaluated: t.evaluated,
+      "ttft ms": Math.round(t.ttftMs * 10) / 10,
+    })));
+  }
+  writeJson("conversation.json", { loadAvgAfter: loadAvg(), conversation: talk });
+}

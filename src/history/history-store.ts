@@ -1,6 +1,6 @@
 import type { KeyBuilder } from "../cache/keys.js";
 import type { CacheStore } from "../cache/types.js";
-import { HISTORY_DEFAULTS, type HistoryEntry, type HistoryOptions } from "./types.js";
+import { resolveHistoryOptions, type HistoryEntry, type HistoryOptions } from "./types.js";
 
 const isEntry = (v: unknown): v is HistoryEntry =>
   typeof v === "object" &&
@@ -17,7 +17,7 @@ export class HistoryStore {
     private readonly keys: KeyBuilder,
     options: HistoryOptions = {},
   ) {
-    this.settings = { ...HISTORY_DEFAULTS, ...options };
+    this.settings = resolveHistoryOptions(options);
   }
 
   /** The cache key of a thread's history. */

@@ -19,19 +19,41 @@ export interface HistoryEntry {
   at: number;
 }
 
-/** History settings. */
+/**
+ * History settings. The window of past messages in a prompt grows with the conversation, turn by
+ * turn, so that each prompt extends the previous one (the model server evaluates only the last
+ * answer and the new turn); when it would hold more than `load` messages its start moves forward
+ * by `step` messages at once. A prompt therefore holds every past message while a thread has at
+ * most `load`, and from then on between `load − step + 1` and `load` of the latest ones (with
+ * the defaults: 6 to 12 past messages, the start moving once every 4 turns).
+ */
 export interface HistoryOptions {
-  /** Messages kept per thread. Default 10. */
+  /** Messages kept per thread; at least `load`. Default 20. */
   keep?: number;
-  /** At most this many past messages go into a prompt. Default 3. */
+  /** The most past messages a prompt holds. Default 12. */
   load?: number;
   /**
-   * The window's start moves in steps of this many messages rather than one message a turn, so
-   * consecutive turns share their prompt prefix. Default 2 (one user message and its answer).
+   * How far the window's start moves when the window is full, in messages (1 to `load`). Larger
+   * steps mean rarer moves (every `step / 2` turns) and fewer past messages just after one.
+   * Default 8.
    */
   step?: number;
   /** Time to live of a thread's history after its last write, ms. Default 1 h. */
   ttlMs?: number;
 }
 
-export const HISTORY_DEFAULTS: Required<HistoryOptions> = { keep: 10, load: 3, step: 2, ttlMs: 3_600_000 };
+export const HISTORY_DEFAULTS: Required<HistoryOptions> = { keep: 20, load: 12, step: 8, ttlMs: 3_600_000 };
+
+/** Settings with defaults filled in; a TypeError names the option that cannot work. */
+export function resolveHistoryOptions(options: HistoryOptions = {}): Required<HistoryOptions> {
+  const out = { ...HISTORY_DEFAULTS, ...options };
+  for (const name of ["keep", "load", "step", "ttlMs"] as const) {
+    if (!Number.isInteger(out[name]) || out[name] < (name === "load" ? 0 : 1)) {
+      throw new TypeError(`history.${name} must be a ${name === "load" ? "non-negative" : "positive"} integer, got ${String(out[name])}.`);
+    }
+  }
+  // A window can only hold what is kept; a step larger than the window would empty it.
+  if (out.keep < out.load) throw new TypeError(`history.keep (${out.keep}) must be at least history.load (${out.load}).`);
+  if (out.load > 0 && out.step > out.load) throw new TypeError(`history.step (${out.step}) must be at most history.load (${out.load}).`);
+  return out;
+}

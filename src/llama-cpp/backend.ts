@@ -403,7 +403,9 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions, internals
       const functions = toFunctions(request.tools);
       const generation = toGenerationSettings({ ...settings.defaultOptions, ...request.options }, settings.maxTokens);
       const prompt = render(loaded, history, functions);
-      lease = loaded.pool.acquire(prompt);
+      // The thread's own sequence is kept for its next turn (a request without ids has no owner).
+      const owner = request.threadId === undefined ? undefined : `${request.userId ?? ""}\u0000${request.threadId}`;
+      lease = loaded.pool.acquire(prompt, owner);
       if (!lease) throw new LlamaCppError("GENERATION_FAILED", "No free context sequence (this is a bug: concurrency exceeds sequences).");
       internals.onTrace?.({ model: request.model, pick: lease.pick, reused: lease.reuse, inputTokens: prompt.length });
 

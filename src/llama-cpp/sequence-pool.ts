@@ -17,10 +17,12 @@ export interface PoolSlot<S extends PoolSequence, T> {
   lastUsed: number;
   /** False after a failure: its contents are unknown and never continued. */
   trusted: boolean;
+  /** The thread whose prompt it last held (user and thread), when the request said. */
+  owner?: string | undefined;
 }
 
 /** Why a slot was picked. */
-export type PoolPick = "continuation" | "fresh" | "evicted";
+export type PoolPick = "continuation" | "thread" | "fresh" | "evicted";
 
 /** A slot leased for one request. */
 export interface PoolLease<S extends PoolSequence, T> {
@@ -36,8 +38,11 @@ export interface PoolLease<S extends PoolSequence, T> {
  *
  * 1. an idle sequence it continues: the sequence holds the request's previous prompt as a prefix of
  *    this one (the answer after it may differ in tokenisation; the longest match wins);
- * 2. a fresh sequence: never used, emptied, or created while fewer than `capacity` exist;
- * 3. the least recently used idle sequence, whose common prefix with the prompt (often the system
+ * 2. the idle sequence its thread used last (`owner`): after a planned history-window move the
+ *    prompt no longer extends the last one, but its system prompt and stable context still match,
+ *    and the thread's next turns continue from here — a fresh sequence would start from nothing;
+ * 3. a fresh sequence: never used, emptied, or created while fewer than `capacity` exist;
+ * 4. the least recently used idle sequence, whose common prefix with the prompt (often the system
  *    prompt) is still reused.
  *
  * A busy sequence is never shared. `acquire` is synchronous, so picking and marking busy is atomic.
@@ -51,10 +56,14 @@ export class SequencePool<S extends PoolSequence, T> {
     private readonly create: () => { sequence: S; data: T },
   ) {}
 
-  /** Lease the best idle sequence for `prompt`, or undefined when every sequence is busy. */
-  acquire(prompt: readonly number[]): PoolLease<S, T> | undefined {
+  /**
+   * Lease the best idle sequence for `prompt`, or undefined when every sequence is busy. `owner`
+   * names the request's thread (user and thread), so that the thread keeps its sequence.
+   */
+  acquire(prompt: readonly number[], owner?: string): PoolLease<S, T> | undefined {
     const maxReuse = Math.max(0, prompt.length - 1);
     let best: { slot: PoolSlot<S, T>; match: number } | undefined;
+    let own: { slot: PoolSlot<S, T>; match: number } | undefined;
     let fresh: PoolSlot<S, T> | undefined;
     let lru: PoolSlot<S, T> | undefined;
     for (const slot of this.slots) {
@@ -69,25 +78,28 @@ export class SequencePool<S extends PoolSequence, T> {
       // sequence holds) is a prefix of the new prompt.
       const continues = slot.trusted && match >= Math.min(slot.promptLength, held);
       if (continues && (!best || match > best.match)) best = { slot, match };
+      if (owner !== undefined && slot.owner === owner && slot.trusted) own = { slot, match };
       if (!lru || slot.lastUsed < lru.lastUsed) lru = slot;
     }
-    if (best) return this.lease(best.slot, Math.min(best.match, maxReuse), "continuation", prompt.length);
+    if (best) return this.lease(best.slot, Math.min(best.match, maxReuse), "continuation", prompt.length, owner);
+    if (own) return this.lease(own.slot, Math.min(own.match, maxReuse), "thread", prompt.length, owner);
     if (!fresh && this.slots.length < this.capacity) {
       const { sequence, data } = this.create();
       fresh = { sequence, data, busy: false, promptLength: 0, lastUsed: 0, trusted: true };
       this.slots.push(fresh);
     }
-    if (fresh) return this.lease(fresh, 0, "fresh", prompt.length);
+    if (fresh) return this.lease(fresh, 0, "fresh", prompt.length, owner);
     if (!lru) return undefined;
     const match = lru.sequence.compareContextTokens(prompt).firstDifferentIndex;
-    return this.lease(lru, Math.min(match, maxReuse), "evicted", prompt.length);
+    return this.lease(lru, Math.min(match, maxReuse), "evicted", prompt.length, owner);
   }
 
-  private lease(slot: PoolSlot<S, T>, reuse: number, pick: PoolPick, promptLength: number): PoolLease<S, T> {
+  private lease(slot: PoolSlot<S, T>, reuse: number, pick: PoolPick, promptLength: number, owner: string | undefined): PoolLease<S, T> {
     slot.busy = true;
     slot.trusted = true;
     slot.promptLength = promptLength;
     slot.lastUsed = ++this.clock;
+    slot.owner = owner;
     return { slot, reuse, pick };
   }
 
