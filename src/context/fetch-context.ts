@@ -95,7 +95,7 @@ export async function* fetchContext(
     const shown = present(provider, value);
     return "error" in shown
       ? { name: provider.name, status: "error", ms, placement, error: shown.error }
-      : { name: provider.name, status, ms, placement, ...shown };
+      : { name: provider.name, status, ms, placement, ...(provider.priority === undefined ? {} : { priority: provider.priority }), ...shown };
   };
   for (const { provider, key, cached, timeoutMs } of jobs) {
     const placement = provider.placement ?? "volatile";

@@ -35,6 +35,12 @@ export interface ContextProvider<T = unknown> {
    * next to the user turn, so it does not break the model server's prefix cache.
    */
   placement?: "stable" | "volatile";
+  /**
+   * Which context is kept when the prompt's context budget (`contextTokens`) is short: higher
+   * first; at equal priority stable before volatile, then by name. Client context items have 0.
+   * Default 0.
+   */
+  priority?: number;
   /** Render the value for the prompt. Default: strings as they are, anything else as JSON. */
   format?(value: T): string;
   /**
@@ -60,5 +66,7 @@ export interface ProviderOutcome {
   /** The value itself (tool catalogues: their `ToolSpec[]`). */
   value?: unknown;
   placement: "stable" | "volatile";
+  /** The provider's `priority` (default 0). */
+  priority?: number;
   error?: string;
 }

@@ -485,6 +485,13 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions, internals
     async prewarm(models: string[]): Promise<PrewarmResult[]> {
       return Promise.all(models.map(prewarmOne));
     },
+    tokenCounter(model: string) {
+      for (const entry of entries.values()) {
+        const loaded = entry.loaded;
+        if (entry.ready && loaded && entry.names.has(model)) return (text: string) => loaded.model.tokenize(text).length;
+      }
+      return undefined;
+    },
     async loaded(): Promise<string[]> {
       const names: string[] = [];
       for (const entry of entries.values()) if (entry.ready) names.push(...entry.names);

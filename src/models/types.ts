@@ -34,6 +34,8 @@ export interface ChatRequest {
   userId?: string;
   /** The conversation thread: a pool keeps a thread on the host that holds its KV prefix. */
   threadId?: string;
+  /** Tokens of `messages` as the pipeline counted them (for sizing the model's context). */
+  promptTokens?: number;
 }
 
 /** Whether a model thinks before it answers: off, on, or one of Ollama's levels. */
@@ -85,6 +87,11 @@ export interface ModelBackend {
   loaded?(): Promise<string[]>;
   /** Release connections and resources. */
   close?(): Promise<void>;
+  /**
+   * A token counter for `model` when the backend has its tokenizer at hand (a loaded model), so the
+   * pipeline's prompt budget counts real tokens; undefined otherwise (the pipeline estimates).
+   */
+  tokenCounter?(model: string): ((text: string) => number) | undefined;
   /** Embedding vectors of `input`, one per text, in order (used by the semantic response cache). */
   embed?(input: string[], context: { signal: AbortSignal }): Promise<number[][]>;
 }

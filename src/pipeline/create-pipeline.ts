@@ -23,7 +23,8 @@ export const DEFAULT_SYSTEM_PROMPT =
 /** Defaults of {@link ZoePipelineOptions}. */
 export const PIPELINE_DEFAULTS = {
   maxInputChars: 16_000,
-  contextChars: 6_000,
+  contextTokens: 1_500,
+  promptTokens: 3_072,
   routeTtlMs: 60_000,
   systemPromptTtlMs: 3_600_000,
   keyPrefix: "zoe",
@@ -58,6 +59,13 @@ function checkOptions(options: ZoePipelineOptions): void {
       throw new TypeError("createZoePipeline: every tool needs a non-empty `name` and an execute() function.");
     }
   }
+}
+
+/** A positive integer option, or undefined when not given. */
+function positive(value: number | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isInteger(value) || value <= 0) throw new TypeError(`createZoePipeline: \`${name}\` must be a positive integer, got ${String(value)}.`);
+  return value;
 }
 
 /**
@@ -100,7 +108,8 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
     deadlines,
     routeFallback: new RouteFallback(options.router, options.fallbackRouter),
     defaultSystemPrompt: DEFAULT_SYSTEM_PROMPT,
-    contextChars: options.contextChars ?? PIPELINE_DEFAULTS.contextChars,
+    contextTokens: positive(options.contextTokens, "contextTokens") ?? PIPELINE_DEFAULTS.contextTokens,
+    promptTokens: positive(options.promptTokens, "promptTokens") ?? PIPELINE_DEFAULTS.promptTokens,
     think: options.think ?? false,
     tools: [...(options.tools ?? [])],
     toolRunner: new ToolRunner(

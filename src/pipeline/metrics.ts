@@ -46,7 +46,18 @@ export interface RunMetrics {
   tools: { calls: number; steps: number; codeRuns: number };
   /** Whether the history came from the input's messages or from the store. */
   historySource: "input" | "store";
+  /** Past messages in the prompt. */
   historyMessages: number;
+  /** The prompt as budgeted: its tokens, how they were counted, and what was cut to fit. */
+  prompt: {
+    tokens: number;
+    /** `tokenizer`: the backend's own; `estimate`: characters / 3.5. */
+    counter: "tokenizer" | "estimate";
+    /** Context sections left out or shortened to fit `contextTokens`. */
+    cutContext?: string[];
+    /** Past messages dropped to fit `promptTokens`. */
+    droppedHistory?: number;
+  };
   /** The response cache's lookup for this run (only when `responseCache` is on). */
   answerCache?: AnswerCacheMetrics;
 }

@@ -18,6 +18,7 @@ import { runToolCalls, type ToolCallRecord, type ToolRegistry, type ToolRunner }
 import type { CodeExecutor, ServerTool, ToolCatalogueProvider, ToolSpec } from "../tools/types.js";
 import { closeMessages, streamStep, type OpenMessages } from "./stream-step.js";
 import { buildPrompt } from "../prompt/build-prompt.js";
+import { safeCounter, type TokenCounter } from "../prompt/token-count.js";
 import { conversationToMessages, historyToMessages, windowEntries } from "../prompt/conversation.js";
 import { ROUTE_KINDS, type RouteDecision, type RouteKind, type Router } from "../routing/types.js";
 import { abortReason } from "../shared/abort.js";
@@ -50,7 +51,8 @@ export interface RunDeps {
   maxInputChars: number;
   /** Bounds of ids and of the input's shape. */
   inputLimits: { maxIdLength: number; maxDepth: number; maxNodes: number };
-  contextChars: number;
+  contextTokens: number;
+  promptTokens: number;
   think: ThinkSetting;
   tools: readonly ServerTool[];
   toolRunner: ToolRunner;
@@ -339,6 +341,9 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     const { history, trailing } = fromInput
       ? conversationToMessages(turn.messages, turn.userMessageId, storedHistory, historySettings.load, historySettings.step, deps.maxInputChars)
       : { history: historyToMessages(windowEntries(storedHistory, historySettings.load, historySettings.step)), trailing: [] };
+    // The backend's tokenizer when it has the model loaded (llama.cpp), else the documented estimate.
+    const tokenizer = tokenizerOf(deps.backend, decision.model);
+    const countTokens = safeCounter(tokenizer);
     const prompt = buildPrompt({
       systemPrompt,
       context: outcomes,
@@ -346,7 +351,10 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
       history,
       userText: turn.text,
       trailing,
-      contextChars: deps.contextChars,
+      contextTokens: deps.contextTokens,
+      promptTokens: deps.promptTokens,
+      step: historySettings.step,
+      count: countTokens,
     });
     const registry = toolRegistry(deps, turn, outcomes);
     const tools = toolDefinitions(registry);
@@ -411,6 +419,7 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
           think: deps.think,
           userId: turn.userId,
           threadId: turn.threadId,
+          ...(messages.length === prompt.messages.length ? { promptTokens: prompt.tokens } : {}),
         },
         signal,
         open,
@@ -510,7 +519,13 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
       backend: pickDefined(done, ["model", "queueMs", "loadMs", "promptEvalMs", "promptEvalTokens", "evalMs", "doneReason"]),
       tools: { calls: toolCalls.length, steps: toolSteps, codeRuns },
       historySource: fromInput ? "input" : "store",
-      historyMessages: history.length,
+      historyMessages: history.length - prompt.droppedHistory,
+      prompt: {
+        tokens: prompt.tokens,
+        counter: tokenizer ? "tokenizer" : "estimate",
+        ...(prompt.cutContext.length ? { cutContext: prompt.cutContext } : {}),
+        ...(prompt.droppedHistory ? { droppedHistory: prompt.droppedHistory } : {}),
+      },
       ...(lookup && deps.answers ? { answerCache: deps.answers.metrics(lookup, answerStored) } : {}),
     };
     yield events.custom("zoe.metrics", metrics);
@@ -576,5 +591,15 @@ function providerKey(
     return keys.key("context", userId, provider.name, id);
   } catch (error) {
     return { error: `cacheKey() failed: ${error instanceof Error ? error.message : String(error)}` };
+  }
+}
+
+/** The backend's token counter for a model, if it has one; a throwing backend has none. */
+function tokenizerOf(backend: ModelBackend, model: string): TokenCounter | undefined {
+  try {
+    const counter = backend.tokenCounter?.(model);
+    return typeof counter === "function" ? counter : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -57,8 +57,18 @@ export interface ZoePipelineOptions {
    * classifier with the models `router` chose before (the route state says `fallback`).
    */
   fallbackRouter?: Router;
-  /** Budget of all context text in a prompt, in characters. Default 6,000. */
-  contextChars?: number;
+  /**
+   * Budget of all context sections in a prompt (providers' and the client's), in tokens; what
+   * does not fit is cut by provider `priority`, stable before volatile. Default 1,500.
+   */
+  contextTokens?: number;
+  /**
+   * Budget of the whole prompt (system, context, history, turn), in tokens counted with the
+   * backend's tokenizer when it has one (llama.cpp), else estimated (characters / 3.5). When a
+   * prompt would exceed it, the history window moves forward by `history.step` messages until it
+   * fits. Default 3,072 (a 4,096-token context with room for the answer).
+   */
+  promptTokens?: number;
   /** Cache key prefix. Default `"zoe"`. */
   keyPrefix?: string;
   /**

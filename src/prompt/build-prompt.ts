@@ -1,82 +1,146 @@
 import type { Context } from "@ag-ui/core";
 import type { ProviderOutcome } from "../context/types.js";
 import type { ChatMessage } from "../models/types.js";
+import { MESSAGE_OVERHEAD_TOKENS, type TokenCounter } from "./token-count.js";
 
 /** What goes into one prompt, most stable first. */
 export interface PromptParts {
   systemPrompt: string;
   /** Provider outcomes (only those with text are used). */
   context: readonly ProviderOutcome[];
-  /** Context items the client sent with the run (AG-UI `context`); volatile. */
+  /** Context items the client sent with the run (AG-UI `context`); volatile, priority 0. */
   clientContext: readonly Context[];
-  /** Past messages, already windowed. */
+  /** Past messages, already windowed by count. */
   history: readonly ChatMessage[];
   /** The user turn as typed. */
   userText: string;
   /** Messages after the user turn (tool results of a continued run). */
   trailing: readonly ChatMessage[];
-  /** Budget for all context text, in characters. */
-  contextChars: number;
+  /** Budget of all context sections, in tokens. */
+  contextTokens: number;
+  /** Budget of the whole prompt, in tokens: history moves its window forward to fit. */
+  promptTokens: number;
+  /** How far the history window moves at once, in messages. */
+  step: number;
+  /** Counts tokens (the backend's tokenizer, or the estimate). */
+  count: TokenCounter;
 }
 
-/** The assembled prompt and the exact content of the user turn the model sees. */
+/** The assembled prompt, the exact content of the user turn the model sees, and what was cut. */
 export interface BuiltPrompt {
   messages: ChatMessage[];
   userContent: string;
+  /** Tokens of the whole prompt, as counted. */
+  tokens: number;
+  /** Context sections left out or shortened to fit `contextTokens`, by name. */
+  cutContext: string[];
+  /** Past messages dropped to fit `promptTokens` (a window move forced by the budget). */
+  droppedHistory: number;
 }
 
-const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+interface Section {
+  name: string;
+  text: string;
+  placement: "stable" | "volatile";
+  priority: number;
+  from: "provider" | "client";
+}
 
 /** Longest section name (a client context item's `description`), in characters. */
 const MAX_NAME_CHARS = 200;
 
-/**
- * Cut sections to a shared character budget, in order; a section that overflows is truncated.
- * Names count against the budget too (a client controls its context items' descriptions).
- */
-function withinBudget(sections: Array<{ name: string; text: string }>, budget: number) {
-  const kept: Array<{ name: string; text: string }> = [];
-  let left = budget;
-  for (const s of sections) {
-    const name = s.name.length > MAX_NAME_CHARS ? `${s.name.slice(0, MAX_NAME_CHARS)}…` : s.name;
-    left -= name.length;
-    if (left <= 0) break;
-    const text = s.text.length > left ? `${s.text.slice(0, left)}…` : s.text;
-    kept.push({ name, text });
-    left -= s.text.length;
-  }
-  return kept;
+const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
+/** Which section is kept first when context must be cut: higher priority, then stable, then by name. */
+const keepOrder = (a: Section, b: Section) =>
+  b.priority - a.priority || (a.placement === b.placement ? 0 : a.placement === "stable" ? -1 : 1) || byName(a, b);
+
+const render = (sections: readonly Section[]) => sections.map((s) => `[${s.name}]\n${s.text}`).join("\n\n");
+
+/** `text` cut so that it counts at most `tokens` (proportionally, then checked). */
+function cutTo(text: string, tokens: number, count: TokenCounter): string {
+  if (tokens <= 0) return "";
+  let chars = Math.floor((text.length * tokens) / Math.max(1, count(text)));
+  for (let tries = 0; tries < 4 && chars > 0 && count(text.slice(0, chars)) > tokens; tries++) chars = Math.floor(chars * 0.85);
+  return `${text.slice(0, chars)}…`;
 }
 
-const render = (sections: Array<{ name: string; text: string }>) =>
-  sections.map((s) => `[${s.name}]\n${s.text}`).join("\n\n");
+/**
+ * Admit context sections to the `contextTokens` budget in priority order (per-provider
+ * `priority`, higher first; stable before volatile at equal priority; then by name). The section
+ * that overflows is shortened; the rest are left out.
+ */
+function admitContext(sections: Section[], budget: number, count: TokenCounter): { kept: Section[]; cut: string[] } {
+  const kept: Section[] = [];
+  const cut: string[] = [];
+  let left = budget;
+  for (const s of [...sections].sort(keepOrder)) {
+    const cost = count(s.name) + count(s.text) + 2;
+    if (cost <= left) {
+      kept.push(s);
+      left -= cost;
+      continue;
+    }
+    cut.push(s.name);
+    const room = left - count(s.name) - 2;
+    if (room > 8) {
+      kept.push({ ...s, text: cutTo(s.text, room, count) });
+      left = 0;
+    }
+  }
+  return { kept, cut };
+}
 
 /**
  * Assemble a prompt most-stable first: system prompt and long-lived context, then history,
  * then the volatile context with the user turn, then any trailing tool results. Sections are
- * sorted by name so that equal inputs always give byte-identical prompts.
+ * sorted by name within their place, so equal inputs always give byte-identical prompts.
+ *
+ * The budget counts the whole prompt in tokens. Context sections share `contextTokens`, cut by
+ * priority; when system, context, history and turn together exceed `promptTokens`, the history
+ * window's start moves forward by `step` messages at a time (oldest first) until it fits.
  */
 export function buildPrompt(parts: PromptParts): BuiltPrompt {
-  const withText = parts.context.filter((c): c is ProviderOutcome & { text: string } => !!c.text);
-  const stable = withText.filter((c) => c.placement === "stable").sort(byName);
-  const volatile = [
-    ...withText.filter((c) => c.placement === "volatile").sort(byName),
-    ...parts.clientContext.map((c) => ({ name: c.description, text: c.value })),
+  const { count } = parts;
+  const sections: Section[] = [
+    ...parts.context
+      .filter((c): c is ProviderOutcome & { text: string } => !!c.text)
+      .map((c) => ({ name: c.name, text: c.text, placement: c.placement, priority: c.priority ?? 0, from: "provider" as const })),
+    ...parts.clientContext.map((c) => ({
+      name: c.description.length > MAX_NAME_CHARS ? `${c.description.slice(0, MAX_NAME_CHARS)}…` : c.description,
+      text: c.value,
+      placement: "volatile" as const,
+      priority: 0,
+      from: "client" as const,
+    })),
   ];
-  const kept = withinBudget([...stable, ...volatile].map((c) => ({ name: c.name, text: c.text })), parts.contextChars);
-  const keptStable = kept.slice(0, Math.min(stable.length, kept.length));
-  const keptVolatile = kept.slice(keptStable.length);
+  const { kept, cut } = admitContext(sections, parts.contextTokens, count);
+  // Layout order is independent of priority: the prompt prefix must not depend on what was cut last.
+  const stable = kept.filter((s) => s.placement === "stable").sort(byName);
+  const volatile = kept.filter((s) => s.placement === "volatile");
+  const providerVolatile = volatile.filter((s) => s.from === "provider").sort(byName);
+  const clientVolatile = volatile.filter((s) => s.from === "client");
 
-  const system = keptStable.length > 0 ? `${parts.systemPrompt}\n\n${render(keptStable)}` : parts.systemPrompt;
-  const userContent =
-    keptVolatile.length > 0 ? `<context>\n${render(keptVolatile)}\n</context>\n\n${parts.userText}` : parts.userText;
+  const system = stable.length > 0 ? `${parts.systemPrompt}\n\n${render(stable)}` : parts.systemPrompt;
+  const volatileAll = [...providerVolatile, ...clientVolatile];
+  const userContent = volatileAll.length > 0 ? `<context>\n${render(volatileAll)}\n</context>\n\n${parts.userText}` : parts.userText;
+
+  const costOf = (m: ChatMessage) => count(m.content) + MESSAGE_OVERHEAD_TOKENS;
+  const fixed = count(system) + count(userContent) + 2 * MESSAGE_OVERHEAD_TOKENS + parts.trailing.reduce((n, m) => n + costOf(m), 0);
+  const historyCosts = parts.history.map(costOf);
+  let historyTokens = historyCosts.reduce((a, b) => a + b, 0);
+  let dropped = 0;
+  const step = Math.max(1, parts.step);
+  while (dropped < parts.history.length && fixed + historyTokens > parts.promptTokens) {
+    const next = Math.min(parts.history.length, dropped + step);
+    for (let i = dropped; i < next; i++) historyTokens -= historyCosts[i] as number;
+    dropped = next;
+  }
   return {
-    messages: [
-      { role: "system", content: system },
-      ...parts.history,
-      { role: "user", content: userContent },
-      ...parts.trailing,
-    ],
+    messages: [{ role: "system", content: system }, ...parts.history.slice(dropped), { role: "user", content: userContent }, ...parts.trailing],
     userContent,
+    tokens: fixed + historyTokens,
+    cutContext: cut,
+    droppedHistory: dropped,
   };
 }

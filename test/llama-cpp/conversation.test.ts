@@ -76,6 +76,14 @@ describeWithModel("prefix reuse over a whole conversation (llama.cpp, default se
     }
   });
 
+  it("budgets the prompt with the engine's own tokenizer once the model is loaded", () => {
+    for (const m of turns) {
+      expect(m.prompt.counter).toBe("tokenizer");
+      // The template's tokens are estimated per message; the text's are counted.
+      expect(Math.abs(m.prompt.tokens - m.tokens.input!)).toBeLessThan(m.tokens.input! / 2);
+    }
+  });
+
   it("after a window move the thread keeps its sequence: its system prompt is still reused", () => {
     for (const turn of moves) {
       const m = turns[turn - 1]!;

@@ -54,6 +54,7 @@ export function runMetrics(overrides: Partial<RunMetrics> = {}): RunMetrics {
     tools: { calls: 0, steps: 0, codeRuns: 0 },
     historySource: "store",
     historyMessages: 0,
+    prompt: { tokens: 0, counter: "estimate" },
     ...overrides,
   };
 }

@@ -163,9 +163,9 @@ describe("every message and context item the client sends is bounded", () => {
     ["value", { description: "notes", value: "z".repeat(500_000) }],
     ["description", { description: "d".repeat(500_000), value: "v" }],
   ] as const) {
-    it(`a client context item with a 500,000-character ${what} stays inside contextChars`, async () => {
+    it(`a client context item with a 500,000-character ${what} stays inside contextTokens`, async () => {
       const backend = scriptedBackend();
-      const pipeline = createZoePipeline({ backend, router: fixedRouter(), contextChars: 2_000 });
+      const pipeline = createZoePipeline({ backend, router: fixedRouter(), contextTokens: 570 });
       await runValid(pipeline.run(agUi({ context: [item] }) as never));
       const total = (backend.requests[0]?.messages ?? []).reduce((n, m) => n + m.content.length, 0);
       expect(total).toBeLessThan(2_000 + 500);
