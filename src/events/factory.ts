@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { EventType, type AGUIEvent, type RunFinishedEvent } from "@ag-ui/core";
+import { EventType, type AGUIEvent, type Message, type RunFinishedEvent } from "@ag-ui/core";
 
 /** Integer milliseconds, as AG-UI requires. */
 const now = (): number => Date.now();
@@ -32,6 +32,21 @@ export const events = {
   stepFinished: (stepName: string): AGUIEvent => ({ type: EventType.STEP_FINISHED, stepName, timestamp: now() }),
   stateSnapshot: (snapshot: unknown): AGUIEvent => ({ type: EventType.STATE_SNAPSHOT, snapshot, timestamp: now() }),
   stateDelta: (delta: JsonPatchOp[]): AGUIEvent => ({ type: EventType.STATE_DELTA, delta, timestamp: now() }),
+  messagesSnapshot: (messages: Message[]): AGUIEvent => ({ type: EventType.MESSAGES_SNAPSHOT, messages, timestamp: now() }),
+  activitySnapshot: (messageId: string, activityType: string, content: Record<string, unknown>): AGUIEvent => ({
+    type: EventType.ACTIVITY_SNAPSHOT,
+    messageId,
+    activityType,
+    content,
+    timestamp: now(),
+  }),
+  activityDelta: (messageId: string, activityType: string, patch: JsonPatchOp[]): AGUIEvent => ({
+    type: EventType.ACTIVITY_DELTA,
+    messageId,
+    activityType,
+    patch,
+    timestamp: now(),
+  }),
   textStart: (messageId: string): AGUIEvent => ({
     type: EventType.TEXT_MESSAGE_START,
     messageId,

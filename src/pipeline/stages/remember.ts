@@ -1,6 +1,11 @@
+import { randomUUID } from "node:crypto";
 import type { HistoryStore } from "../../history/history-store.js";
 import type { HistoryEntry } from "../../history/types.js";
 import { attempt, TIMED_OUT, withDeadline } from "../../shared/deadline.js";
+import type { RunContext } from "../run-context.js";
+import type { Answer } from "./answer.js";
+import type { Prompted } from "./prompt.js";
+import type { Routed } from "./route.js";
 
 /** How a run's history write went (the `history:write` host event). */
 export interface HistoryWriteOutcome {
@@ -30,4 +35,55 @@ export async function writeHistory(
     if (signal.aborted) throw error;
     return { status: "error", ms: performance.now() - t0, error: error instanceof Error ? error.message : String(error) };
   }
+}
+
+/** What the remember stage did. */
+export interface Remembered {
+  history: HistoryWriteOutcome;
+  /** The answer went into the response cache. */
+  answerStored: boolean;
+}
+
+/**
+ * The remember stage: the user turn (with the exact bytes the model saw) and the complete answer
+ * go into the thread's history, under a deadline; a complete, successful text answer without tool
+ * calls goes into the response cache. Neither can fail the run.
+ */
+export async function remember(ctx: RunContext, routed: Routed, prompted: Prompted, answer: Answer): Promise<Remembered> {
+  const { deps, turn, signal } = ctx;
+  const stored = routed.storedHistory;
+  const seq = (stored[stored.length - 1]?.seq ?? -1) + 1;
+  const at = Date.now();
+  // A run that continues after the client answered a frontend tool stores only its answer:
+  // its user turn was stored by the run that called the tool.
+  const continuation = turn.messages.length > 0 && turn.messages.at(-1)?.role !== "user";
+  const userEntry: HistoryEntry = {
+    id: turn.userMessageId,
+    role: "user",
+    content: turn.text,
+    ...(prompted.prompt.userContent !== turn.text ? { sent: prompted.prompt.userContent } : {}),
+    seq,
+    at,
+  };
+  const answerEntry: HistoryEntry = {
+    id: randomUUID(),
+    role: "assistant",
+    content: answer.text,
+    ...(answer.toolCalls.length ? { toolCalls: answer.toolCalls } : {}),
+    seq: continuation ? seq : seq + 1,
+    at,
+  };
+  const entries = continuation ? [answerEntry] : [userEntry, answerEntry];
+  const history = await writeHistory(deps.history, turn.userId, turn.threadId, entries, deps.deadlines.historyWriteMs, signal);
+  deps.emitter.emit("history:write", { ...ctx.who, ...history });
+  const { lookup } = answer;
+  const answerStored =
+    lookup !== undefined &&
+    !answer.fromCache &&
+    answer.toolCalls.length === 0 &&
+    answer.pending.length === 0 &&
+    answer.codeRuns === 0 &&
+    answer.done.doneReason !== "length" &&
+    deps.answers?.remember(lookup, answer.text) === true;
+  return { history, answerStored };
 }

@@ -1,5 +1,15 @@
+import type { AGUIEvent, Message } from "@ag-ui/core";
+import type { KeyBuilder } from "../../cache/keys.js";
+import { writeQuietly } from "../../cache/write-quietly.js";
+import type { ContextProvider } from "../../context/types.js";
 import { ZoeError } from "../../errors/zoe-error.js";
-import type { RouteDecision, RouteRequest, Router } from "../../routing/types.js";
+import { events } from "../../events/factory.js";
+import { HistoryStore } from "../../history/history-store.js";
+import type { HistoryEntry } from "../../history/types.js";
+import type { Turn } from "../../input/types.js";
+import { countCache, startStep, type RunContext } from "../run-context.js";
+import { readRunCache } from "./read-cache.js";
+import { ROUTE_KINDS, type RouteDecision, type RouteRequest, type Router } from "../../routing/types.js";
 import { attempt, TIMED_OUT, withDeadline } from "../../shared/deadline.js";
 import { isDecision, type RouteFallback } from "../route-fallback.js";
 
@@ -50,4 +60,130 @@ export async function decideRoute(
   }
   if (!decision) throw new ZoeError("ROUTER_ERROR", `No route: ${reason}, and no fallback model is known (give \`fallbackRouter\`).`);
   return { decision, cached: false, fallback: reason, ms: performance.now() - t0 };
+}
+
+/** What the route stage found and decided; the batched read also serves the later stages. */
+export interface Routed extends RouteOutcome {
+  /** The thread's stored history (the last `history.keep` messages). */
+  storedHistory: HistoryEntry[];
+  /** The cached system prompt for the decided kind, if any. */
+  cachedSystemPrompt: unknown;
+  /** The system prompt's cache key for the decided kind (a `systemPrompt` function only). */
+  systemKey: string | undefined;
+  /** Each provider's cache key (or why it has none) and cached value, in provider order. */
+  providerKeys: Array<string | { error: string }>;
+  cachedContext: Map<number, unknown>;
+  readMs: number;
+}
+
+/**
+ * The route stage: one batched cache read serves the route, the system prompt, every provider's
+ * context and the history; then the router decides (under its deadline, with its fallback). A
+ * run that starts from stored history sends it as `MESSAGES_SNAPSHOT`, so a client that
+ * reconnects rebuilds the conversation from the stream alone.
+ */
+export async function* routeStage(ctx: RunContext): AsyncGenerator<AGUIEvent, Routed> {
+  const { deps, turn, signal } = ctx;
+  yield startStep(ctx, "route");
+  const routeKey = deps.keys.key("route", turn.userId, normaliseText(turn.text));
+  const systemKeys = typeof deps.systemPrompt === "function" ? ROUTE_KINDS.map((k) => deps.keys.key("system", turn.userId, k)) : [];
+  const keyRequest = { userId: turn.userId, threadId: turn.threadId, text: turn.text };
+  const providerKeys = deps.providers.map((p) => providerKey(deps.keys, turn.userId, p, keyRequest));
+  const read = await readRunCache(
+    deps.store,
+    {
+      keys: [routeKey, ...systemKeys, ...providerKeys.filter((k): k is string => typeof k === "string")],
+      lists: [{ key: deps.history.key(turn.userId, turn.threadId), last: deps.history.settings.keep }],
+    },
+    deps.deadlines.cacheReadMs,
+    signal,
+  );
+  const values = read.result.values;
+  if (read.status !== "ok") deps.emitter.emit("cache:error", { userId: turn.userId, status: read.status, ms: read.ms });
+  const storedHistory = HistoryStore.clean(read.result.lists[0] ?? []);
+  const snapshot = messagesSnapshot(turn, storedHistory);
+  if (snapshot) yield snapshot;
+
+  const route = await decideRoute(
+    deps.router,
+    deps.routeFallback,
+    values[0],
+    { text: turn.text, userId: turn.userId, threadId: turn.threadId },
+    deps.deadlines.routerMs,
+    signal,
+  );
+  countCache(ctx, "route", route.cached);
+  // A fallback decision is not cached: the router gets the next turn.
+  if (!route.cached && !route.fallback && deps.routeTtlMs > 0) writeQuietly(deps.store, routeKey, route.decision, deps.routeTtlMs);
+  if (route.fallback) deps.emitter.emit("route:fallback", { userId: turn.userId, reason: route.fallback });
+  yield events.stateDelta([
+    {
+      op: "add",
+      path: "/zoe/route",
+      value: { ...route.decision, cached: route.cached, ...(route.fallback ? { fallback: route.fallback } : {}) },
+    },
+    { op: "add", path: "/zoe/stage", value: "context" },
+  ]);
+  ctx.openStep = undefined;
+  yield events.stepFinished("route");
+
+  // Provider values follow the route and system prompt values, for the providers that have a key.
+  const cachedContext = new Map<number, unknown>();
+  let index = 1 + systemKeys.length;
+  providerKeys.forEach((key, i) => {
+    if (typeof key === "string") cachedContext.set(i, values[index++]);
+  });
+  const kindIndex = ROUTE_KINDS.indexOf(route.decision.kind);
+  return {
+    ...route,
+    storedHistory,
+    cachedSystemPrompt: systemKeys.length > 0 ? values[1 + kindIndex] : undefined,
+    systemKey: systemKeys[kindIndex],
+    providerKeys,
+    cachedContext,
+    readMs: read.ms,
+  };
+}
+
+/** Lower-case, collapse whitespace, drop trailing punctuation: equal questions share a route. */
+export const normaliseText = (text: string): string =>
+  text.toLowerCase().replace(/\s+/g, " ").trim().replace(/[\s.!?…]+$/u, "");
+
+/** A provider's cache key; a `cacheKey()` that throws or gives no string fails that provider alone. */
+function providerKey(
+  keys: KeyBuilder,
+  userId: string,
+  provider: ContextProvider,
+  request: { userId: string; threadId: string; text: string },
+): string | { error: string } {
+  if (!provider.cacheKey) return keys.key("context", userId, provider.name);
+  try {
+    const id = provider.cacheKey(request);
+    if (typeof id !== "string") return { error: "cacheKey() did not return a string" };
+    return keys.key("context", userId, provider.name, id);
+  } catch (error) {
+    return { error: `cacheKey() failed: ${error instanceof Error ? error.message : String(error)}` };
+  }
+}
+
+/**
+ * The conversation so far as AG-UI messages, when the run starts from stored history (the client
+ * sent only its new message): the stored messages, then the new user message.
+ */
+function messagesSnapshot(turn: Turn, stored: readonly HistoryEntry[]): AGUIEvent | undefined {
+  if (turn.messages.length > 1 || stored.length === 0) return undefined;
+  const messages: Message[] = stored.map((e) =>
+    e.role === "user"
+      ? { id: e.id, role: "user", content: e.content }
+      : {
+          id: e.id,
+          role: "assistant",
+          content: e.content,
+          ...(e.toolCalls?.length
+            ? { toolCalls: e.toolCalls.map((c) => ({ id: c.id, type: "function" as const, function: { name: c.name, arguments: c.arguments } })) }
+            : {}),
+        },
+  );
+  messages.push({ id: turn.userMessageId, role: "user", content: turn.text });
+  return events.messagesSnapshot(messages);
 }

@@ -1,0 +1,133 @@
+import type { EventEmitter } from "eventemitter3";
+import type { AGUIEvent } from "@ag-ui/core";
+import type { KeyBuilder } from "../cache/keys.js";
+import type { SharedFlights } from "../cache/shared-flights.js";
+import type { CacheStore } from "../cache/types.js";
+import type { ContextProvider } from "../context/types.js";
+import { events } from "../events/factory.js";
+import type { HistoryStore } from "../history/history-store.js";
+import type { Turn } from "../input/types.js";
+import type { RunTuning } from "../metrics/auto-tune.js";
+import type { ModelBackend, ThinkSetting } from "../models/types.js";
+import type { AnswerCache } from "../response-cache/answer-cache.js";
+import type { Router } from "../routing/types.js";
+import type { ToolRunner } from "../tools/tool-runner.js";
+import type { CodeExecutor, ServerTool } from "../tools/types.js";
+import type { ResolvedDeadlines } from "./deadlines.js";
+import type { CachePart, HitMiss } from "./metrics.js";
+import type { RouteFallback } from "./route-fallback.js";
+import { closeMessages, type OpenMessages } from "./stream-step.js";
+import type { PipelineEvents, SystemPromptFn } from "./types.js";
+
+/** Everything a run needs from its pipeline. */
+export interface RunDeps {
+  backend: ModelBackend;
+  router: Router;
+  store: CacheStore;
+  providers: readonly ContextProvider[];
+  keys: KeyBuilder;
+  history: HistoryStore;
+  flights: SharedFlights<unknown>;
+  emitter: EventEmitter<PipelineEvents>;
+  systemPrompt: string | SystemPromptFn;
+  routeTtlMs: number;
+  systemPromptTtlMs: number;
+  maxInputChars: number;
+  /** Bounds of ids and of the input's shape. */
+  inputLimits: { maxIdLength: number; maxDepth: number; maxNodes: number };
+  contextTokens: number;
+  promptTokens: number;
+  think: ThinkSetting;
+  tools: readonly ServerTool[];
+  toolRunner: ToolRunner;
+  maxToolSteps: number;
+  codeExecutor: CodeExecutor | undefined;
+  /** Runs in progress: `close()` aborts them and reports them cancelled. */
+  runs: Set<ActiveRun>;
+  deadlines: ResolvedDeadlines;
+  /** Decides when the router cannot. */
+  routeFallback: RouteFallback;
+  /** The system prompt used when a `systemPrompt` function fails. */
+  defaultSystemPrompt: string;
+  isClosed(): boolean;
+  /** The response cache (the `responseCache` option). */
+  answers?: AnswerCache | undefined;
+  /** Auto-tuned provider deadlines and num_predict (the `autoTune` option). */
+  tune?: RunTuning;
+}
+
+/** A run in progress, as `close()` sees it. */
+export interface ActiveRun {
+  controller: AbortController;
+  who: { threadId: string; runId: string; userId: string };
+  /** True from `run:started` until a terminal host event has been emitted for the run. */
+  hostOpen: boolean;
+}
+
+/** Who a run is for: the ids every host event carries. */
+export type RunIds = ActiveRun["who"];
+
+/**
+ * What the stages of one run share: its pipeline, its turn, its signal, what it has open (so a
+ * cancelled run can close it) and its cache hit counts. Each stage reads it and owns its events.
+ */
+export interface RunContext {
+  readonly deps: RunDeps;
+  readonly turn: Turn;
+  readonly who: RunIds;
+  /** Aborts when the run is cancelled, and when it ends (everything it started stops). */
+  readonly signal: AbortSignal;
+  /** When the run started (`performance.now()`). */
+  readonly t0: number;
+  /** Messages open in the stream (text, reasoning). */
+  readonly open: OpenMessages;
+  /** The step open in the stream, if any. */
+  openStep: string | undefined;
+  /** Cache hits and misses by part. */
+  readonly byPart: Record<CachePart, HitMiss>;
+}
+
+/** A fresh context for a run. */
+export function createRunContext(deps: RunDeps, turn: Turn, who: RunIds, signal: AbortSignal, t0: number): RunContext {
+  return {
+    deps,
+    turn,
+    who,
+    signal,
+    t0,
+    open: {},
+    openStep: undefined,
+    byPart: {
+      route: { hits: 0, misses: 0 },
+      system: { hits: 0, misses: 0 },
+      context: { hits: 0, misses: 0 },
+      history: { hits: 0, misses: 0 },
+    },
+  };
+}
+
+/** Count a cache hit or miss of one part, and tell the host. */
+export function countCache(ctx: RunContext, part: CachePart, hit: boolean): void {
+  ctx.byPart[part][hit ? "hits" : "misses"]++;
+  ctx.deps.emitter.emit(hit ? "cache:hit" : "cache:miss", { part });
+}
+
+/** Open a step of the stream. */
+export function startStep(ctx: RunContext, name: string): AGUIEvent {
+  ctx.openStep = name;
+  return events.stepStarted(name);
+}
+
+/** Close the open step, with the state's next stage. */
+export function finishStep(ctx: RunContext, name: string, nextStage: string): AGUIEvent[] {
+  ctx.openStep = undefined;
+  return [events.stateDelta([{ op: "add", path: "/zoe/stage", value: nextStage }]), events.stepFinished(name)];
+}
+
+/** The events that close whatever a cancelled run left open. */
+export function closeOpen(ctx: RunContext): AGUIEvent[] {
+  const out = closeMessages(ctx.open);
+  if (ctx.openStep) out.push(events.stepFinished(ctx.openStep));
+  ctx.openStep = undefined;
+  return out;
+}

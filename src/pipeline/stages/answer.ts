@@ -1,0 +1,171 @@
+import type { AGUIEvent } from "@ag-ui/core";
+import { events } from "../../events/factory.js";
+import type { ChatDoneInfo, ChatMessage } from "../../models/types.js";
+import type { AnswerLookup, SemanticProbe } from "../../response-cache/answer-cache.js";
+import { replayAnswer, semanticText } from "../../response-cache/run-helpers.js";
+import { toolArgumentsOrEmpty } from "../../tools/tool-args.js";
+import { runToolCalls, type ToolCallRecord } from "../../tools/tool-runner.js";
+import type { RunContext } from "../run-context.js";
+import { closeMessages, streamStep } from "../stream-step.js";
+import type { Prompted } from "./prompt.js";
+import type { Routed } from "./route.js";
+
+/** The answer of a run, from the model (with its tool steps) or from the response cache. */
+export interface Answer {
+  text: string;
+  textChunks: number;
+  /** The backend's figures, added up over the model calls. */
+  done: ChatDoneInfo;
+  /** Every tool call the model made. */
+  toolCalls: ToolCallRecord[];
+  /** Calls of frontend tools: the client runs them and continues the conversation. */
+  pending: ToolCallRecord[];
+  toolSteps: number;
+  codeRuns: number;
+  firstTokenAt?: number;
+  /** When the answer ended, and how long it took from the first model call or replay. */
+  endedAt: number;
+  ms: number;
+  /** The response cache's lookup, when the cache is on. */
+  lookup?: AnswerLookup;
+  fromCache: boolean;
+}
+
+/**
+ * Start the semantic response cache's embedding right after the route is known, so that it runs
+ * alongside the context stage (under its own deadline). Undefined when the semantic cache is off.
+ */
+export function startAnswerProbe(ctx: RunContext, routed: Routed): SemanticProbe | undefined {
+  const { deps, turn, signal } = ctx;
+  const answers = deps.answers;
+  if (!answers?.semantic) return undefined;
+  const text = semanticText(turn, routed.storedHistory, deps.history.settings, answers.includeHistory);
+  return answers.startProbe({ userId: turn.userId, kind: routed.decision.kind, model: routed.decision.model }, text, signal);
+}
+
+/**
+ * The response cache stage: one store read for this exact prompt, then the semantic probe. A hit
+ * is replayed as a text message and is the run's answer; a miss (or the cache off) leaves the
+ * answer to the model, and the lookup to `remember`.
+ */
+export async function* answerFromCache(
+  ctx: RunContext,
+  prompted: Prompted,
+  probe: SemanticProbe | undefined,
+): AsyncGenerator<AGUIEvent, { lookup?: AnswerLookup; answer?: Answer }> {
+  const { deps, turn, signal } = ctx;
+  if (!deps.answers) return {};
+  const t0 = performance.now();
+  const { promptTokens: _counted, ...request } = prompted.request;
+  const lookup = await deps.answers.lookup(turn.userId, request, probe, signal);
+  const { hit } = lookup;
+  yield events.stateDelta([
+    {
+      op: "add",
+      path: "/zoe/answerCache",
+      value: hit ? { hit: true, kind: hit.kind, ...(hit.similarity === undefined ? {} : { similarity: hit.similarity }) } : { hit: false },
+    },
+  ]);
+  if (!hit) return { lookup };
+  const replayed = yield* replayAnswer(hit.text, ctx.open, signal);
+  yield* closeMessages(ctx.open);
+  const endedAt = performance.now();
+  return {
+    lookup,
+    answer: {
+      text: hit.text,
+      textChunks: replayed.chunks,
+      done: {},
+      toolCalls: [],
+      pending: [],
+      toolSteps: 0,
+      codeRuns: 0,
+      firstTokenAt: replayed.firstTokenAt,
+      endedAt,
+      ms: endedAt - t0,
+      lookup,
+      fromCache: true,
+    },
+  };
+}
+
+/** Add up the backend's figures over the model calls of a run (the last call's reason wins). */
+function mergeDone(a: ChatDoneInfo, b: ChatDoneInfo): ChatDoneInfo {
+  const out: ChatDoneInfo = { ...a, ...b };
+  for (const key of ["inputTokens", "promptEvalTokens", "outputTokens", "queueMs", "loadMs", "promptEvalMs", "evalMs"] as const) {
+    if (a[key] !== undefined && b[key] !== undefined) out[key] = a[key] + b[key];
+  }
+  return out;
+}
+
+/** Calls beyond the step limit are not run: each gets an error result. */
+function* refuseToolCalls(calls: readonly ToolCallRecord[], maxSteps: number): Generator<AGUIEvent, { messages: ChatMessage[] }> {
+  const content = `Error: not run, the limit of ${maxSteps} tool steps per run was reached.`;
+  for (const call of calls) yield events.toolCallResult(call.id, content);
+  return { messages: [] };
+}
+
+/**
+ * The generate stage: stream the model's answer (text, reasoning, tool calls, code blocks run as
+ * they complete), run server-side tools between model calls up to `maxToolSteps`, and stop at
+ * frontend tools, which the client answers. Every model call is under the run's model deadlines.
+ */
+export async function* generate(ctx: RunContext, prompted: Prompted, lookup: AnswerLookup | undefined): AsyncGenerator<AGUIEvent, Answer> {
+  const { deps, turn, signal } = ctx;
+  const t0 = performance.now();
+  const limits = {
+    firstTokenMs: deps.deadlines.firstTokenMs,
+    idleMs: deps.deadlines.idleMs,
+    codeBlockMs: deps.deadlines.codeBlockMs,
+    generationEndsAt: t0 + deps.deadlines.generationMs,
+  };
+  const answer: Answer = {
+    text: "",
+    textChunks: 0,
+    done: {},
+    toolCalls: [],
+    pending: [],
+    toolSteps: 0,
+    codeRuns: 0,
+    endedAt: t0,
+    ms: 0,
+    ...(lookup ? { lookup } : {}),
+    fromCache: false,
+  };
+  const { promptTokens: _counted, ...followUp } = prompted.request;
+  const messages: ChatMessage[] = [...prompted.request.messages];
+  for (;;) {
+    // The counted prompt size goes with the first call only: later calls carry tool results too.
+    const request = messages.length === prompted.request.messages.length ? prompted.request : { ...followUp, messages };
+    const step = yield* streamStep(deps.backend, request, signal, ctx.open, deps.codeExecutor, limits);
+    if (answer.firstTokenAt === undefined && step.firstTokenAt !== undefined) answer.firstTokenAt = step.firstTokenAt;
+    answer.text += step.text;
+    answer.textChunks += step.textChunks;
+    answer.codeRuns += step.codeRuns;
+    answer.done = mergeDone(answer.done, step.done);
+    answer.toolCalls.push(...step.toolCalls);
+    const where = (name: string) => prompted.registry.get(name)?.where;
+    const serverCalls = step.toolCalls.filter((c) => where(c.name) !== "frontend");
+    answer.pending.push(...step.toolCalls.filter((c) => where(c.name) === "frontend"));
+    if (serverCalls.length === 0) break;
+    answer.toolSteps++;
+    const limited = answer.toolSteps > deps.maxToolSteps;
+    const results = limited
+      ? yield* refuseToolCalls(serverCalls, deps.maxToolSteps)
+      : yield* runToolCalls(deps.toolRunner, serverCalls, prompted.registry, { userId: turn.userId, threadId: turn.threadId }, signal);
+    // The model continues only when it has every result it asked for.
+    if (limited || answer.pending.length > 0) break;
+    messages.push(
+      {
+        role: "assistant",
+        content: step.text,
+        tool_calls: step.toolCalls.map((c) => ({ function: { name: c.name, arguments: toolArgumentsOrEmpty(c.arguments) } })),
+      },
+      ...results.messages,
+    );
+  }
+  yield* closeMessages(ctx.open);
+  answer.endedAt = performance.now();
+  answer.ms = answer.endedAt - t0;
+  return answer;
+}

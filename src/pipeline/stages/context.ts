@@ -1,0 +1,67 @@
+import type { AGUIEvent } from "@ag-ui/core";
+import { fetchContext, type ProviderJob } from "../../context/fetch-context.js";
+import type { ContextProvider, ProviderOutcome } from "../../context/types.js";
+import { events, pointer, type JsonPatchOp } from "../../events/factory.js";
+import { abortReason } from "../../shared/abort.js";
+import { round } from "../metrics.js";
+import { countCache, finishStep, startStep, type RunContext } from "../run-context.js";
+import type { Routed } from "./route.js";
+
+/** The context stage's outcome: every provider's outcome, in the order they arrived. */
+export interface ContextOutcome {
+  outcomes: ProviderOutcome[];
+  ms: number;
+}
+
+const runsOnFastPath = (p: ContextProvider) => p.fastPath ?? p.provides === "tools";
+
+/**
+ * The context stage: every provider at once, cached ones answered from the batched read, each
+ * under its own deadline and isolated (a failure is that provider's outcome). The fast path skips
+ * context providers. Each outcome is a state delta as it lands; providers actually fetched are
+ * also an AG-UI activity (`zoe.context`) that a UI can show as progress.
+ */
+export async function* contextStage(ctx: RunContext, routed: Routed): AsyncGenerator<AGUIEvent, ContextOutcome> {
+  const { deps, turn, signal } = ctx;
+  const { decision } = routed;
+  yield startStep(ctx, "context");
+  const t0 = performance.now();
+  const outcomes: ProviderOutcome[] = [];
+  const jobs: ProviderJob[] = [];
+  const skipped: JsonPatchOp[] = [];
+  deps.providers.forEach((provider, i) => {
+    if (decision.fastPath && !runsOnFastPath(provider)) {
+      outcomes.push({ name: provider.name, status: "skipped", ms: 0, placement: provider.placement ?? "volatile" });
+      skipped.push({ op: "add", path: pointer("zoe", "providers", provider.name), value: { status: "skipped", ms: 0 } });
+      return;
+    }
+    const cached = provider.ttlMs === 0 ? undefined : routed.cachedContext.get(i);
+    countCache(ctx, "context", cached !== undefined);
+    jobs.push({ provider, key: routed.providerKeys[i] as ProviderJob["key"], cached, timeoutMs: deps.tune?.deadline(provider.name) });
+  });
+  if (skipped.length > 0) yield events.stateDelta(skipped);
+  const fetching = jobs.filter((j) => j.cached === undefined && typeof j.key === "string").map((j) => j.provider.name);
+  const activityId = `${turn.runId}:context`;
+  if (fetching.length > 0) {
+    yield events.activitySnapshot(activityId, "zoe.context", {
+      providers: Object.fromEntries(fetching.map((name) => [name, { status: "pending" }])),
+    });
+  }
+  const request = { userId: turn.userId, threadId: turn.threadId, text: turn.text, kind: decision.kind };
+  for await (const outcome of fetchContext(jobs, request, deps.store, deps.flights, signal)) {
+    outcomes.push(outcome);
+    if (outcome.status === "timeout") deps.emitter.emit("provider:timeout", { name: outcome.name, userId: turn.userId, ms: outcome.ms });
+    if (outcome.status === "error") {
+      deps.emitter.emit("provider:error", { name: outcome.name, userId: turn.userId, ms: outcome.ms, error: outcome.error ?? "" });
+    }
+    const value = { status: outcome.status, ms: round(outcome.ms), ...(outcome.error ? { error: outcome.error } : {}) };
+    yield events.stateDelta([{ op: "add", path: pointer("zoe", "providers", outcome.name), value }]);
+    if (fetching.includes(outcome.name)) {
+      yield events.activityDelta(activityId, "zoe.context", [{ op: "replace", path: pointer("providers", outcome.name), value }]);
+    }
+  }
+  if (signal.aborted) throw abortReason(signal);
+  const ms = performance.now() - t0;
+  yield* finishStep(ctx, "context", "generate");
+  return { outcomes, ms };
+}

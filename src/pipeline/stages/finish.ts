@@ -1,0 +1,97 @@
+import type { AGUIEvent } from "@ag-ui/core";
+import { events } from "../../events/factory.js";
+import type { ChatDoneInfo } from "../../models/types.js";
+import { round, type RunMetrics } from "../metrics.js";
+import type { RunContext } from "../run-context.js";
+import type { Answer } from "./answer.js";
+import type { ContextOutcome } from "./context.js";
+import type { Prompted } from "./prompt.js";
+import type { Remembered } from "./remember.js";
+import type { Routed } from "./route.js";
+
+/** Everything the stages produced, for the run's metrics. */
+export interface RunOutcome {
+  routed: Routed;
+  context: ContextOutcome;
+  prompted: Prompted;
+  answer: Answer;
+  remembered: Remembered;
+}
+
+/** The listed keys of `source` whose values are defined. */
+function pickDefined<T extends object, K extends keyof T>(source: T, keys: readonly K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const key of keys) if (source[key] !== undefined) out[key] = source[key];
+  return out;
+}
+
+const BACKEND_FIGURES: ReadonlyArray<keyof ChatDoneInfo> = ["model", "queueMs", "loadMs", "promptEvalMs", "promptEvalTokens", "evalMs", "doneReason"];
+
+/** The run's metrics from what each stage reported. */
+export function runMetrics(ctx: RunContext, outcome: RunOutcome): RunMetrics {
+  const { routed, context, prompted, answer, remembered } = outcome;
+  const { done } = answer;
+  const outputTokens = done.outputTokens ?? answer.textChunks;
+  const generatingMs = done.evalMs ?? (answer.firstTokenAt === undefined ? 0 : answer.endedAt - answer.firstTokenAt);
+  const parts = Object.values(ctx.byPart);
+  const { prompt } = prompted;
+  const answers = ctx.deps.answers;
+  return {
+    ...(answer.firstTokenAt === undefined ? {} : { ttftMs: round(answer.firstTokenAt - ctx.t0) }),
+    totalMs: round(performance.now() - ctx.t0),
+    stages: {
+      cacheReadMs: round(routed.readMs),
+      routeMs: round(routed.ms),
+      contextMs: round(context.ms),
+      promptMs: round(prompted.ms),
+      generateMs: round(answer.ms),
+    },
+    providers: Object.fromEntries(context.outcomes.map((o) => [o.name, { status: o.status, ms: round(o.ms) }])),
+    tokens: { ...(done.inputTokens === undefined ? {} : { input: done.inputTokens }), output: outputTokens },
+    ...(generatingMs > 0 && outputTokens > 0 ? { tokensPerSecond: round((outputTokens * 1000) / generatingMs) } : {}),
+    cache: { hits: parts.reduce((n, p) => n + p.hits, 0), misses: parts.reduce((n, p) => n + p.misses, 0), byPart: ctx.byPart },
+    fastPath: routed.decision.fastPath,
+    kind: routed.decision.kind,
+    model: routed.decision.model,
+    backend: pickDefined(done, BACKEND_FIGURES),
+    tools: { calls: answer.toolCalls.length, steps: answer.toolSteps, codeRuns: answer.codeRuns },
+    historySource: prompted.fromInput ? "input" : "store",
+    historyMessages: prompted.historyMessages,
+    prompt: {
+      tokens: prompt.tokens,
+      counter: prompted.counter,
+      ...(prompt.cutContext.length ? { cutContext: prompt.cutContext } : {}),
+      ...(prompt.droppedHistory ? { droppedHistory: prompt.droppedHistory } : {}),
+    },
+    ...(answer.lookup && answers ? { answerCache: answers.metrics(answer.lookup, remembered.answerStored) } : {}),
+  };
+}
+
+/**
+ * The finish stage: the metrics as a `zoe.metrics` custom event, `run:finished` for the host,
+ * then `RUN_FINISHED` with the metrics, any pending frontend tool calls and the token usage.
+ */
+export function* finish(ctx: RunContext, outcome: RunOutcome, endForHost: (emit: () => void) => void): Generator<AGUIEvent> {
+  const { deps, turn, who } = ctx;
+  const metrics = runMetrics(ctx, outcome);
+  yield events.custom("zoe.metrics", metrics);
+  const { done, pending } = outcome.answer;
+  const outputTokens = metrics.tokens.output;
+  const usage = [
+    {
+      provider: deps.backend.name,
+      model: outcome.routed.decision.model,
+      outputTokens,
+      ...(done.inputTokens === undefined ? {} : { inputTokens: done.inputTokens, totalTokens: done.inputTokens + outputTokens }),
+    },
+  ];
+  const pendingIds = pending.map((c) => c.id);
+  endForHost(() => deps.emitter.emit("run:finished", { ...who, metrics }));
+  yield events.runFinished(
+    turn.threadId,
+    turn.runId,
+    { metrics, ...(pending.length ? { pendingToolCalls: pending } : {}) },
+    { type: "success", ...(pendingIds.length ? { pendingToolCallIds: pendingIds } : {}) },
+    usage,
+  );
+}

@@ -1,0 +1,31 @@
+import type { AGUIEvent } from "@ag-ui/core";
+import { ZoeError } from "../../errors/zoe-error.js";
+import { events } from "../../events/factory.js";
+import { parseRunInput } from "../../input/parse-input.js";
+import type { Turn } from "../../input/types.js";
+import type { RunDeps } from "../run-context.js";
+import type { RunOptions } from "../types.js";
+
+/** The input stage's outcome: a turn to run, or the events of a run refused before any work. */
+export type Accepted = { turn: Turn } | { refused: AGUIEvent[] };
+
+/**
+ * Parse and bound the input (ids, shape, text) and check the pipeline is open. A refusal is a
+ * `RUN_ERROR` with a stable code (after a `RUN_STARTED` when the ids are known), and `run:error`.
+ */
+export function acceptInput(deps: RunDeps, rawInput: unknown, options: RunOptions): Accepted {
+  const parsed = parseRunInput(rawInput, { maxInputChars: deps.maxInputChars, userId: options.userId, ...deps.inputLimits });
+  if (!parsed.ok) {
+    deps.emitter.emit("run:error", { ...parsed.ids, error: parsed.error });
+    const refused = [events.runError(parsed.error.message, parsed.error.code)];
+    if (parsed.ids) refused.unshift(events.runStarted(parsed.ids.threadId, parsed.ids.runId));
+    return { refused };
+  }
+  const { turn } = parsed;
+  if (deps.isClosed()) {
+    const error = new ZoeError("PIPELINE_CLOSED", "The pipeline is closed: create a new one to run more turns.");
+    deps.emitter.emit("run:error", { threadId: turn.threadId, runId: turn.runId, userId: turn.userId, error });
+    return { refused: [events.runStarted(turn.threadId, turn.runId), events.runError(error.message, error.code)] };
+  }
+  return { turn };
+}

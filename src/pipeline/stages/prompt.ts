@@ -1,0 +1,145 @@
+import type { AGUIEvent } from "@ag-ui/core";
+import { writeQuietly } from "../../cache/write-quietly.js";
+import type { ProviderOutcome } from "../../context/types.js";
+import { events } from "../../events/factory.js";
+import type { ChatRequest, ChatToolDefinition, ModelBackend } from "../../models/types.js";
+import { buildPrompt, type BuiltPrompt } from "../../prompt/build-prompt.js";
+import { conversationToMessages, historyToMessages, windowEntries } from "../../prompt/conversation.js";
+import { safeCounter, type TokenCounter } from "../../prompt/token-count.js";
+import type { ToolRegistry } from "../../tools/tool-runner.js";
+import type { ToolCatalogueProvider, ToolSpec } from "../../tools/types.js";
+import { countCache, type RunContext } from "../run-context.js";
+import type { ContextOutcome } from "./context.js";
+import type { Routed } from "./route.js";
+import { resolveSystemPrompt } from "./system-prompt.js";
+
+/** The prompt stage's outcome: the first model request of the run and what went into it. */
+export interface Prompted {
+  prompt: BuiltPrompt;
+  /** The first model request (messages, options, tools, thinking, ids, counted tokens). */
+  request: ChatRequest;
+  /** Every tool of the run by name, and where it runs. */
+  registry: ToolRegistry;
+  /** The history came from the input's messages (AG-UI), not from the store. */
+  fromInput: boolean;
+  /** Past messages in the prompt. */
+  historyMessages: number;
+  counter: "tokenizer" | "estimate";
+  ms: number;
+}
+
+/**
+ * The prompt stage: the system prompt (static, cached, or built under its deadline with the
+ * default as fallback), the history window, the context by priority within the token budget, and
+ * the tools, assembled most-stable first so the model server reuses its KV prefix.
+ */
+export async function* promptStage(ctx: RunContext, routed: Routed, context: ContextOutcome): AsyncGenerator<AGUIEvent, Prompted> {
+  const { deps, turn, signal } = ctx;
+  const { decision } = routed;
+  const t0 = performance.now();
+  const system = await resolveSystemPrompt(
+    deps.systemPrompt,
+    routed.cachedSystemPrompt,
+    { kind: decision.kind, userId: turn.userId },
+    deps.defaultSystemPrompt,
+    deps.deadlines.systemPromptMs,
+    signal,
+  );
+  if (system.source === "cache" || system.source === "built") countCache(ctx, "system", system.source === "cache");
+  if (system.source === "built" && routed.systemKey && deps.systemPromptTtlMs > 0) {
+    writeQuietly(deps.store, routed.systemKey, system.text, deps.systemPromptTtlMs);
+  }
+  if (system.fallback) {
+    deps.emitter.emit("systemPrompt:fallback", { userId: turn.userId, reason: system.fallback });
+    yield events.stateDelta([{ op: "add", path: "/zoe/systemPrompt", value: { fallback: system.fallback } }]);
+  }
+
+  const settings = deps.history.settings;
+  const fromInput = turn.messages.length > 1;
+  countCache(ctx, "history", routed.storedHistory.length > 0);
+  const { history, trailing } = fromInput
+    ? conversationToMessages(turn.messages, turn.userMessageId, routed.storedHistory, settings.load, settings.step, deps.maxInputChars)
+    : { history: historyToMessages(windowEntries(routed.storedHistory, settings.load, settings.step)), trailing: [] };
+  // The backend's tokenizer when it has the model loaded (llama.cpp), else the documented estimate.
+  const tokenizer = tokenizerOf(deps.backend, decision.model);
+  const prompt = buildPrompt({
+    systemPrompt: system.text,
+    context: context.outcomes,
+    clientContext: turn.context,
+    history,
+    userText: turn.text,
+    trailing,
+    contextTokens: deps.contextTokens,
+    promptTokens: deps.promptTokens,
+    step: settings.step,
+    count: safeCounter(tokenizer),
+  });
+  const registry = toolRegistry(ctx, context.outcomes);
+  const tools = toolDefinitions(registry);
+  const request: ChatRequest = {
+    model: decision.model,
+    messages: prompt.messages,
+    // The generation options of every model call of this run (auto-tuned when that is on).
+    options: deps.tune ? deps.tune.options(decision) : decision.options,
+    ...(tools.length ? { tools } : {}),
+    // Sent even when false: Ollama ≥ 0.12.4 thinks by default on models that can.
+    think: deps.think,
+    userId: turn.userId,
+    threadId: turn.threadId,
+    promptTokens: prompt.tokens,
+  };
+  return {
+    prompt,
+    request,
+    registry,
+    fromInput,
+    historyMessages: history.length - prompt.droppedHistory,
+    counter: tokenizer ? "tokenizer" : "estimate",
+    ms: performance.now() - t0,
+  };
+}
+
+/** The backend's token counter for a model, if it has one; a throwing backend has none. */
+function tokenizerOf(backend: ModelBackend, model: string): TokenCounter | undefined {
+  try {
+    const counter = backend.tokenCounter?.(model);
+    return typeof counter === "function" ? counter : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The tools of a run by name: server tools, then tool catalogues' tools, then the client's
+ * frontend tools (the first one of a name wins).
+ */
+function toolRegistry(ctx: RunContext, outcomes: readonly ProviderOutcome[]): ToolRegistry {
+  const { deps, turn } = ctx;
+  const registry: ToolRegistry = new Map();
+  for (const tool of deps.tools) registry.set(tool.name, { where: "server", tool, spec: tool });
+  for (const outcome of outcomes) {
+    if (!Array.isArray(outcome.value)) continue;
+    const provider = deps.providers.find((p) => p.name === outcome.name);
+    if (provider?.provides !== "tools") continue;
+    for (const spec of outcome.value as ToolSpec[]) {
+      if (!registry.has(spec.name)) registry.set(spec.name, { where: "catalogue", provider: provider as ToolCatalogueProvider, spec });
+    }
+  }
+  for (const tool of turn.tools) if (!registry.has(tool.name)) registry.set(tool.name, { where: "frontend", spec: tool });
+  return registry;
+}
+
+/** Every tool's definition for the model, sorted by name: the same tools always give the same prompt prefix. */
+function toolDefinitions(registry: ToolRegistry): ChatToolDefinition[] {
+  return [...registry.values()]
+    .map((route) => route.spec)
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((t) => ({
+      type: "function" as const,
+      function: {
+        name: t.name,
+        ...(t.description ? { description: t.description } : {}),
+        ...(t.parameters ? { parameters: t.parameters } : {}),
+      },
+    }));
+}

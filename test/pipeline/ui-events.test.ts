@@ -1,0 +1,70 @@
+import { describe, expect, it } from "vitest";
+import type { AGUIEvent } from "@ag-ui/core";
+import { createZoePipeline } from "../../src/index.js";
+import { scriptedBackend } from "../../src/testing/index.js";
+import { runValid } from "../helpers/ag-ui.js";
+import { fixedRouter, testProvider } from "../helpers/fixtures.js";
+
+const ofType = <T extends AGUIEvent["type"]>(events: AGUIEvent[], type: T) =>
+  events.filter((e): e is Extract<AGUIEvent, { type: T }> => e.type === type);
+
+describe("events a rich UI needs", () => {
+  it("a run that starts from stored history sends the conversation as MESSAGES_SNAPSHOT", async () => {
+    const pipeline = createZoePipeline({ backend: scriptedBackend(), router: fixedRouter() });
+    const first = await runValid(pipeline.run({ userId: "u", threadId: "t", message: "first question" }));
+    expect(ofType(first, "MESSAGES_SNAPSHOT")).toHaveLength(0); // nothing stored yet
+    const second = await runValid(pipeline.run({ userId: "u", threadId: "t", message: "second question" }));
+    const [snapshot] = ofType(second, "MESSAGES_SNAPSHOT");
+    expect(snapshot?.messages.map((m) => [m.role, m.content])).toEqual([
+      ["user", "first question"],
+      ["assistant", "Hello from the scripted model."],
+      ["user", "second question"],
+    ]);
+    // Another device (another run) sees the same stored conversation.
+    const stored = await pipeline.history.get("u", "t");
+    expect(snapshot?.messages.slice(0, 2).map((m) => m.id)).toEqual(stored.slice(0, 2).map((e) => e.id));
+    await pipeline.close();
+  });
+
+  it("a run whose client sent the conversation (AG-UI messages) sends no snapshot", async () => {
+    const pipeline = createZoePipeline({ backend: scriptedBackend(), router: fixedRouter() });
+    await runValid(pipeline.run({ userId: "u", threadId: "t", message: "first" }));
+    const events = await runValid(
+      pipeline.run({
+        threadId: "t",
+        runId: "r2",
+        userId: "u",
+        messages: [
+          { id: "a", role: "user", content: "first" },
+          { id: "b", role: "assistant", content: "Hello from the scripted model." },
+          { id: "c", role: "user", content: "second" },
+        ],
+        tools: [],
+        context: [],
+        state: {},
+        forwardedProps: {},
+      }),
+    );
+    expect(ofType(events, "MESSAGES_SNAPSHOT")).toHaveLength(0);
+    await pipeline.close();
+  });
+
+  it("providers being fetched are an activity: a snapshot with each pending, then a delta as each lands", async () => {
+    const pipeline = createZoePipeline({
+      backend: scriptedBackend(),
+      router: fixedRouter(),
+      providers: [testProvider("slow", "s", { delayMs: 20 }), testProvider("fast", "f"), testProvider("late", "l", { delayMs: 5_000, timeoutMs: 30 })],
+    });
+    const events = await runValid(pipeline.run({ userId: "u", message: "what is the tide today" }));
+    const [snapshot] = ofType(events, "ACTIVITY_SNAPSHOT");
+    expect(snapshot).toMatchObject({ activityType: "zoe.context", content: { providers: { slow: { status: "pending" }, fast: { status: "pending" }, late: { status: "pending" } } } });
+    const deltas = ofType(events, "ACTIVITY_DELTA");
+    expect(deltas.map((d) => d.patch[0]?.path)).toEqual(["/providers/fast", "/providers/slow", "/providers/late"]);
+    expect(deltas.at(-1)?.patch[0]).toMatchObject({ op: "replace", value: { status: "timeout" } });
+    expect(new Set(deltas.map((d) => d.messageId))).toEqual(new Set([snapshot?.messageId]));
+    // A second run answers from the cache: no work, no activity.
+    const again = await runValid(pipeline.run({ userId: "u", message: "what is the tide today" }));
+    expect(ofType(again, "ACTIVITY_DELTA").map((d) => d.patch[0]?.path)).toEqual(["/providers/late"]);
+    await pipeline.close();
+  });
+});
