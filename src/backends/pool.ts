@@ -35,8 +35,9 @@ export interface BackendPoolOptions {
   maxThreads?: number;
   /**
    * The thread a request belongs to, so that all its turns go to the host that holds its prompt
-   * prefix in its KV cache. Default {@link defaultThreadKey}. `undefined`: no stickiness for
-   * this request (it goes to the least busy host).
+   * prefix in its KV cache. It receives the whole request, `userId` and `threadId` included (the
+   * pipeline sets both on every model call). Default {@link defaultThreadKey}. `undefined`: no
+   * stickiness for this request (it goes to the least busy host).
    */
   threadKey?: (request: ChatRequest) => string | undefined;
   /**
@@ -93,6 +94,7 @@ export const HOST_FAILURE_CODES: ReadonlySet<string> = new Set([
   "BACKEND_BUSY",
   "STREAM_INCOMPLETE",
   "FIRST_TOKEN_TIMEOUT",
+  "LOAD_TIMEOUT",
   "IDLE_TIMEOUT",
   "BACKEND_CLOSED",
   // system codes, for backends that do not wrap them
@@ -118,19 +120,26 @@ export function isHostFailure(error: unknown): boolean {
 }
 
 const firstOf = (request: ChatRequest, role: "system" | "user") => request.messages.find((m) => m.role === role)?.content;
+const sha256 = (value: unknown) => createHash("sha256").update(JSON.stringify(value)).digest("hex");
 
 /**
- * The default thread key: sha256 of the first system message and the first user message, the
- * stable start of a conversation (every later turn replays them byte for byte). `undefined` when
- * the request has no user message. Two threads with the same start share a key: they go to the
- * same host, which also holds their common prefix.
+ * The default thread key.
+ *
+ * - With a `threadId` (the pipeline sets `userId` and `threadId` on every model call): a hash of
+ *   the user and the thread. It is the same on every turn, so a thread stays on the host that
+ *   holds its KV prefix for the whole conversation, however far its history window has moved.
+ * - Without one (a request built by hand): sha256 of the first system message and the first user
+ *   message, the start of the conversation. That start changes once the history window moves
+ *   past the first turn (from turn 3 or so with the default window), and the thread may then move.
+ *   `undefined` when the request has no user message either.
  */
 export function defaultThreadKey(request: ChatRequest): string | undefined {
+  if (typeof request.threadId === "string" && request.threadId) {
+    return sha256(["thread", request.userId ?? null, request.threadId]);
+  }
   const user = firstOf(request, "user");
   if (user === undefined) return undefined;
-  return createHash("sha256")
-    .update(JSON.stringify([firstOf(request, "system") ?? null, user]))
-    .digest("hex");
+  return sha256([firstOf(request, "system") ?? null, user]);
 }
 
 interface HostState {
@@ -162,8 +171,9 @@ function checkPositive(name: string, value: number | undefined, zeroOk = false) 
  *
  * - A new thread goes to the least busy healthy host (fewest requests in flight; then fewest
  *   threads; then list order).
- * - A thread stays on the host that served its earlier turns (that host holds its prompt prefix
- *   in its KV cache) while that host is healthy, for `stickyTtlMs` after its last request.
+ * - A thread (by default the request's `userId` + `threadId`, see {@link defaultThreadKey}) stays
+ *   on the host that served its earlier turns (that host holds its prompt prefix in its KV cache)
+ *   while that host is healthy, for `stickyTtlMs` after its last request.
  * - A host failure (connection refused or lost, HTTP 5xx, busy, timeouts) cools the host down; a
  *   request that has not streamed anything yet fails over to the next healthy host. Once a chunk
  *   was streamed the error propagates: half an answer is never replayed.

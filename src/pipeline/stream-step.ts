@@ -17,6 +17,8 @@ export interface OpenMessages {
 /** What one model call produced. */
 export interface StepResult {
   text: string;
+  /** The model's reasoning, replayed with its tool calls on the next call. */
+  thinking: string;
   toolCalls: ToolCallRecord[];
   done: ChatDoneInfo;
   firstTokenAt?: number;
@@ -171,7 +173,7 @@ export async function* streamStep(
   executor: CodeExecutor | undefined,
   limits: StepLimits,
 ): AsyncGenerator<AGUIEvent, StepResult> {
-  const result: StepResult = { text: "", toolCalls: [], done: {}, textChunks: 0, codeRuns: 0 };
+  const result: StepResult = { text: "", thinking: "", toolCalls: [], done: {}, textChunks: 0, codeRuns: 0 };
   const watch = watchModel(limits);
   const fences = executor ? createFenceDetector() : undefined;
   const userId = request.userId;
@@ -243,6 +245,7 @@ export async function* streamStep(
             yield events.reasoningStart(open.reasoning.id);
             yield events.reasoningMessageStart(open.reasoning.messageId);
           }
+          result.thinking += chunk.text;
           yield events.reasoningContent(open.reasoning.messageId, chunk.text);
           break;
         case "text":

@@ -4,6 +4,7 @@ import { dedupeBackend } from "../../src/backends/dedupe.js";
 import { backendPool, defaultThreadKey, isHostFailure, type BackendPool } from "../../src/backends/pool.js";
 import { createZoePipeline, EventType, type AGUIEvent, type ChatRequest, type ModelBackend } from "../../src/index.js";
 import { ollamaBackend, type OllamaBackendOptions } from "../../src/ollama/index.js";
+import { scriptedBackend, textChunks, type ScriptedBackend } from "../../src/testing/index.js";
 import { expectValidStream, runValid, terminal, textOf } from "../helpers/ag-ui.js";
 import { startFakeOllama, type FakeModel, type FakeOllama, type FakeOllamaOptions } from "../helpers/fake-ollama.js";
 import { fixedRouter } from "../helpers/fixtures.js";
@@ -126,10 +127,13 @@ describe("backendPool", () => {
 
   it("a host killed before its first chunk loses no run: they complete on the others, every stream valid", async () => {
     const servers = await fakes(3, { reply: REPLY, firstByteDelayMs: 250, chunkDelayMs: 5 });
-    const pool = poolOf(servers.map((s) => s.url), { healthCheckMs: 0 });
+    // Three requests in flight per host: the backend must send them at once (its default is one).
+    const pool = poolOf(servers.map((s) => s.url), { healthCheckMs: 0 }, { concurrency: 3 });
     const pipeline = pipelineOn(pool);
     const runs = Array.from({ length: 9 }, (_, i) => runValid(pipeline.run({ userId: "ada", threadId: `t${i}`, message: `Question number ${i}` })));
-    await sleep(100);
+    // Wait until every request reached its server (each is held there by firstByteDelayMs).
+    const t0 = Date.now();
+    while (servers.some((s) => s.chats().length < 3) && Date.now() - t0 < 5_000) await sleep(10);
     expect(pool.stats().map((h) => h.inFlight)).toEqual([3, 3, 3]);
     await servers[0]!.kill();
     const all = await Promise.all(runs);
@@ -297,7 +301,8 @@ describe("backendPool", () => {
 
   it("health checks probe each host with the default check, and close() stops them", async () => {
     const servers = await fakes(2);
-    const pool = poolOf(servers.map((s) => s.url), { healthCheckMs: 20 });
+    // cooldownMs 0: a check slower than its 20 ms limit on a busy machine is retried at the next tick.
+    const pool = poolOf(servers.map((s) => s.url), { healthCheckMs: 20, cooldownMs: 0 });
     const ps = () => servers.reduce((n, s) => n + s.requests.filter((r) => r.path === "/api/ps").length, 0);
     const t0 = Date.now();
     while (ps() < 4 && Date.now() - t0 < 3_000) await sleep(10);
@@ -345,5 +350,76 @@ describe("backendPool", () => {
     expect(isHostFailure(Object.assign(new Error("x"), { code: "ECONNREFUSED" }))).toBe(true);
     expect(isHostFailure(new Error("plain"))).toBe(false);
     expect(() => backendPool([])).toThrow(RangeError);
+  });
+});
+
+describe("backendPool: the request knows its thread", () => {
+  /** Hosts that record what they were asked; every answer ends with a done chunk. */
+  function recordingHosts(n: number): ScriptedBackend[] {
+    return Array.from({ length: n }, () => scriptedBackend({ script: [...textChunks("Noted."), { type: "done", doneReason: "stop" }] }));
+  }
+  const lastUser = (r: ChatRequest) => [...r.messages].reverse().find((m) => m.role === "user")?.content;
+
+  it("10 turns of one thread all run on one host, although the messages' start changes from turn 3", async () => {
+    const hosts = recordingHosts(3);
+    const pool = backendPool(hosts.map((backend, i) => ({ name: `h${i}`, backend })), { healthCheckMs: 0 });
+    onCleanup(() => pool.close());
+    const pipeline = pipelineOn(pool);
+    // Other threads keep the other hosts busy with threads of their own, so a moved thread would show.
+    for (const t of ["x", "y"]) expect(finished(await runValid(pipeline.run({ userId: "bob", threadId: t, message: `Thread ${t}` })))).toBe(true);
+    for (let turn = 1; turn <= 10; turn++) {
+      const events = await runValid(pipeline.run({ userId: "ada", threadId: "long", message: `Turn ${turn} of the long thread` }));
+      expect(finished(events)).toBe(true);
+    }
+    const served = hosts.map((h) => h.requests.filter((r) => r.threadId === "long").map(lastUser));
+    const holder = served.findIndex((list) => list.length > 0);
+    expect(served[holder]).toEqual(Array.from({ length: 10 }, (_, i) => `Turn ${i + 1} of the long thread`));
+    expect(served.filter((list) => list.length > 0)).toHaveLength(1);
+    // Every request carried its user and thread.
+    const long = hosts.flatMap((h) => h.requests.filter((r) => r.threadId === "long"));
+    expect(long.every((r) => r.userId === "ada")).toBe(true);
+    // The key the pool used is the thread, not the messages: the messages' start did change.
+    const keys = new Set(long.map((r) => defaultThreadKey(r)));
+    expect(keys.size).toBe(1);
+    expect(pool.hostOf([...keys][0]!)).toBe(`h${holder}`);
+    const fromMessages = new Set(long.map(({ threadId: _t, userId: _u, ...rest }) => defaultThreadKey(rest)));
+    expect(fromMessages.size).toBeGreaterThan(1);
+  });
+
+  it("the default key separates users with the same thread id, and falls back to the messages without one", () => {
+    const a = defaultThreadKey({ ...ask("hi"), userId: "ada", threadId: "t" });
+    const b = defaultThreadKey({ ...ask("hi"), userId: "bob", threadId: "t" });
+    expect(a).not.toBe(b);
+    expect(defaultThreadKey({ ...ask("other text"), userId: "ada", threadId: "t" })).toBe(a);
+    expect(defaultThreadKey(ask("hi"))).toBe(defaultThreadKey({ ...ask("hi"), userId: "ada" }));
+    expect(defaultThreadKey({ model: "m", messages: [{ role: "system", content: "s" }] })).toBeUndefined();
+  });
+
+  it("a custom threadKey receives the real thread: two interleaved threads of 10 turns keep a host each", async () => {
+    const hosts = recordingHosts(2);
+    const seen: Array<string | undefined> = [];
+    const pool = backendPool(
+      hosts.map((backend, i) => ({ name: `h${i}`, backend })),
+      {
+        healthCheckMs: 0,
+        threadKey: (request) => {
+          seen.push(request.threadId);
+          return request.threadId === undefined ? undefined : `${request.userId}/${request.threadId}`;
+        },
+      },
+    );
+    onCleanup(() => pool.close());
+    const pipeline = pipelineOn(pool);
+    for (let turn = 1; turn <= 10; turn++) {
+      for (const t of ["one", "two"]) {
+        expect(finished(await runValid(pipeline.run({ userId: "ada", threadId: t, message: `Turn ${turn} of ${t}` })))).toBe(true);
+      }
+    }
+    expect(seen).toHaveLength(20);
+    expect(new Set(seen)).toEqual(new Set(["one", "two"]));
+    const threadsOf = hosts.map((h) => new Set(h.requests.map((r) => r.threadId)));
+    expect(threadsOf.map((set) => set.size)).toEqual([1, 1]);
+    expect(hosts.map((h) => h.requests.length)).toEqual([10, 10]);
+    expect(pool.hostOf("ada/one")).not.toBe(pool.hostOf("ada/two"));
   });
 });

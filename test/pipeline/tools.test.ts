@@ -39,8 +39,9 @@ describe("tool calls", () => {
     expect(backend.requests).toHaveLength(2);
     expect(backend.requests[0]!.tools?.map((t) => t.function.name)).toEqual(["get_time"]);
     expect(backend.requests[1]!.messages.slice(-2)).toEqual([
-      { role: "assistant", content: "Let me check. ", tool_calls: [{ function: { name: "get_time", arguments: { zone: "Tokyo" } } }] },
-      { role: "tool", content: "12:00 in Tokyo", tool_name: "get_time" },
+      // The call's id goes back with the call and with its result (Ollama ≥ 0.12.10, OpenAI protocol).
+      { role: "assistant", content: "Let me check. ", tool_calls: [{ id: "call-1", function: { name: "get_time", arguments: { zone: "Tokyo" } } }] },
+      { role: "tool", content: "12:00 in Tokyo", tool_name: "get_time", tool_call_id: "call-1" },
     ]);
     const done = finished(events);
     expect(done.outcome).toEqual({ type: "success" });

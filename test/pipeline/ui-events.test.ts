@@ -1,20 +1,19 @@
 import { describe, expect, it } from "vitest";
-import type { AGUIEvent } from "@ag-ui/core";
+import { EventType, type AGUIEvent } from "@ag-ui/core";
 import { createZoePipeline } from "../../src/index.js";
 import { scriptedBackend } from "../../src/testing/index.js";
 import { runValid } from "../helpers/ag-ui.js";
 import { fixedRouter, testProvider } from "../helpers/fixtures.js";
 
-const ofType = <T extends AGUIEvent["type"]>(events: AGUIEvent[], type: T) =>
-  events.filter((e): e is Extract<AGUIEvent, { type: T }> => e.type === type);
+const ofType = <T extends EventType>(events: AGUIEvent[], type: T) => events.filter((e): e is Extract<AGUIEvent, { type: T }> => e.type === type);
 
 describe("events a rich UI needs", () => {
   it("a run that starts from stored history sends the conversation as MESSAGES_SNAPSHOT", async () => {
     const pipeline = createZoePipeline({ backend: scriptedBackend(), router: fixedRouter() });
     const first = await runValid(pipeline.run({ userId: "u", threadId: "t", message: "first question" }));
-    expect(ofType(first, "MESSAGES_SNAPSHOT")).toHaveLength(0); // nothing stored yet
+    expect(ofType(first, EventType.MESSAGES_SNAPSHOT)).toHaveLength(0); // nothing stored yet
     const second = await runValid(pipeline.run({ userId: "u", threadId: "t", message: "second question" }));
-    const [snapshot] = ofType(second, "MESSAGES_SNAPSHOT");
+    const [snapshot] = ofType(second, EventType.MESSAGES_SNAPSHOT);
     expect(snapshot?.messages.map((m) => [m.role, m.content])).toEqual([
       ["user", "first question"],
       ["assistant", "Hello from the scripted model."],
@@ -45,7 +44,7 @@ describe("events a rich UI needs", () => {
         forwardedProps: {},
       }),
     );
-    expect(ofType(events, "MESSAGES_SNAPSHOT")).toHaveLength(0);
+    expect(ofType(events, EventType.MESSAGES_SNAPSHOT)).toHaveLength(0);
     await pipeline.close();
   });
 
@@ -56,15 +55,15 @@ describe("events a rich UI needs", () => {
       providers: [testProvider("slow", "s", { delayMs: 20 }), testProvider("fast", "f"), testProvider("late", "l", { delayMs: 5_000, timeoutMs: 30 })],
     });
     const events = await runValid(pipeline.run({ userId: "u", message: "what is the tide today" }));
-    const [snapshot] = ofType(events, "ACTIVITY_SNAPSHOT");
+    const [snapshot] = ofType(events, EventType.ACTIVITY_SNAPSHOT);
     expect(snapshot).toMatchObject({ activityType: "zoe.context", content: { providers: { slow: { status: "pending" }, fast: { status: "pending" }, late: { status: "pending" } } } });
-    const deltas = ofType(events, "ACTIVITY_DELTA");
+    const deltas = ofType(events, EventType.ACTIVITY_DELTA);
     expect(deltas.map((d) => d.patch[0]?.path)).toEqual(["/providers/fast", "/providers/slow", "/providers/late"]);
     expect(deltas.at(-1)?.patch[0]).toMatchObject({ op: "replace", value: { status: "timeout" } });
     expect(new Set(deltas.map((d) => d.messageId))).toEqual(new Set([snapshot?.messageId]));
     // A second run answers from the cache: no work, no activity.
     const again = await runValid(pipeline.run({ userId: "u", message: "what is the tide today" }));
-    expect(ofType(again, "ACTIVITY_DELTA").map((d) => d.patch[0]?.path)).toEqual(["/providers/late"]);
+    expect(ofType(again, EventType.ACTIVITY_DELTA).map((d) => d.patch[0]?.path)).toEqual(["/providers/late"]);
     await pipeline.close();
   });
 });

@@ -159,7 +159,10 @@ export async function* generate(ctx: RunContext, prompted: Prompted, lookup: Ans
       {
         role: "assistant",
         content: step.text,
-        tool_calls: step.toolCalls.map((c) => ({ function: { name: c.name, arguments: toolArgumentsOrEmpty(c.arguments) } })),
+        // Its reasoning and each call's id go back with it, as Ollama's tool-calling docs and the
+        // OpenAI protocol ask: the results below answer these ids.
+        ...(step.thinking ? { thinking: step.thinking } : {}),
+        tool_calls: step.toolCalls.map((c) => ({ id: c.id, function: { name: c.name, arguments: toolArgumentsOrEmpty(c.arguments) } })),
       },
       ...results.messages,
     );

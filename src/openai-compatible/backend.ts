@@ -1,0 +1,262 @@
+import pLimit from "p-limit";
+import type { ChatChunk, ChatRequest, ModelBackend, PrewarmResult } from "../models/types.js";
+import { abortReason } from "../shared/abort.js";
+import { OpenAiCompatibleError, serverErrorOf, type ServerError } from "./errors.js";
+import { HttpCall, type CallDeps } from "./http-call.js";
+import { OPENAI_COMPATIBLE_DEFAULTS, checkOptions, type OpenAiCompatibleBackendOptions } from "./options.js";
+import { chatBody, type BodySettings } from "./request-body.js";
+import { sseEvents } from "./sse.js";
+import { StreamChunks } from "./stream-chunks.js";
+
+/** The OpenAI-compatible {@link ModelBackend}. */
+export interface OpenAiCompatibleBackend extends ModelBackend {
+  readonly name: "openai-compatible";
+  /** The server's API root, as given (without a trailing slash). */
+  readonly baseURL: string;
+  /** The same as `baseURL` (what `backendPool` shows as the host's name). */
+  readonly host: string;
+  /**
+   * Stream one answer from `POST {baseURL}/chat/completions` (`stream: true`). Yields `thinking`,
+   * `text` and `tool_call` chunks, then one `done` chunk with the token counts of the usage chunk.
+   * Failures are thrown as {@link OpenAiCompatibleError} with a stable `code`. Aborting `signal`,
+   * or leaving the loop, closes exactly this HTTP request.
+   */
+  chat(request: ChatRequest, context: { signal: AbortSignal }): AsyncIterable<ChatChunk>;
+  /**
+   * Warm each model with a one-token request (`max_tokens: 1`, not streamed, thinking off) under
+   * `loadTimeoutMs`, one model at a time, and the `embedModel` with a one-input `/embeddings`.
+   * Never throws: each model gets `{ ok, loadMs, error? }`; `loadMs` is the time the request took.
+   */
+  prewarm(models: string[]): Promise<PrewarmResult[]>;
+  /**
+   * The models `GET {baseURL}/models` lists: for vLLM and a single-model llama.cpp server the
+   * served models; for the llama.cpp router only those whose `status` is `"loaded"`; for Ollama's
+   * `/v1` and LM Studio the models the server can load.
+   */
+  loaded(): Promise<string[]>;
+  /** Embeddings of `input` from `POST {baseURL}/embeddings` (present only with `embedModel`). */
+  embed?(input: string[], context: { signal: AbortSignal }): Promise<number[][]>;
+  /** Abort the requests in flight (`BACKEND_CLOSED`) and refuse new ones. */
+  close(): Promise<void>;
+}
+
+const round = (n: number) => Math.round(n * 1_000) / 1_000;
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null;
+
+/**
+ * A {@link ModelBackend} for any server that speaks the OpenAI chat-completions protocol: vLLM,
+ * the llama.cpp server, SGLang, LM Studio, LocalAI, Ollama's `/v1`.
+ *
+ * - Streams over SSE (parsed by `eventsource-parser`), asks for the usage chunk, reads reasoning
+ *   (`reasoning_content` / `reasoning`) and tool calls streamed by index.
+ * - Sends the route's sampling options under their OpenAI names (`num_predict` → `max_tokens`),
+ *   the `think` setting as `chat_template_kwargs.enable_thinking` (configurable), tool results
+ *   with their `tool_call_id`.
+ * - Deadlines for the first token (a longer one for a model not seen answering yet: it may be
+ *   loading) and between events; errors with the same stable codes as the Ollama backend.
+ * - Each request has its own connection and abort signal: cancelling one run closes only it.
+ *
+ * @example
+ * const backend = openAiCompatibleBackend({ baseURL: "http://127.0.0.1:8000/v1" });
+ * await backend.prewarm(["Qwen/Qwen3-8B"]);
+ */
+export function openAiCompatibleBackend(options: OpenAiCompatibleBackendOptions): OpenAiCompatibleBackend {
+  checkOptions(options);
+  const baseURL = options.baseURL.trim().replace(/\/+$/, "");
+  const firstTokenTimeoutMs = options.firstTokenTimeoutMs ?? OPENAI_COMPATIBLE_DEFAULTS.firstTokenTimeoutMs;
+  const loadTimeoutMs = options.loadTimeoutMs ?? OPENAI_COMPATIBLE_DEFAULTS.loadTimeoutMs;
+  const idleTimeoutMs = options.idleTimeoutMs ?? OPENAI_COMPATIBLE_DEFAULTS.idleTimeoutMs;
+  const inflight = new Set<HttpCall>();
+  const deps: CallDeps = {
+    baseURL,
+    headers: { ...(options.apiKey ? { Authorization: `Bearer ${options.apiKey}` } : {}), ...options.headers },
+    fetch: options.fetch ?? ((input, init) => fetch(input, init)),
+    inflight,
+  };
+  const body: BodySettings = {
+    think: options.think ?? OPENAI_COMPATIBLE_DEFAULTS.think,
+    includeUsage: options.includeUsage ?? OPENAI_COMPATIBLE_DEFAULTS.includeUsage,
+    extraBody: options.extraBody,
+  };
+  /** Models that answered (or were pre-warmed): their first token gets `firstTokenTimeoutMs`. */
+  const warm = new Set<string>();
+  const warmLimit = pLimit(1);
+  let closed = false;
+
+  const closedError = (model?: string) => new OpenAiCompatibleError("BACKEND_CLOSED", { baseURL, ...(model === undefined ? {} : { model }) });
+  const streamError = (call: HttpCall, error: ServerError) =>
+    new OpenAiCompatibleError("STREAM_ERROR", {
+      ...call.context,
+      serverMessage: error.message,
+      ...(error.type ? { serverType: error.type } : {}),
+      ...(typeof error.code === "number" ? { status: error.code } : {}),
+    });
+
+  async function* chat(request: ChatRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<ChatChunk> {
+    if (closed) throw closedError(request.model);
+    if (signal.aborted) throw abortReason(signal);
+    const model = request.model;
+    const call = new HttpCall(deps, model, signal);
+    try {
+      // A model not seen answering yet may be loading: its first token gets the load deadline.
+      const cold = !warm.has(model);
+      const kind = cold ? "load" : "first-token";
+      const firstMs = cold ? loadTimeoutMs : firstTokenTimeoutMs;
+      const firstBy = performance.now() + firstMs;
+      const first = { deadlineMs: firstMs };
+      const response = await call.within(kind, firstMs, () => call.send("/chat/completions", chatBody(request, body), "text/event-stream"), first);
+      if (!response.body) throw new OpenAiCompatibleError("STREAM_INCOMPLETE", call.context);
+      const reader = sseEvents(response.body).getReader();
+      const chunks = new StreamChunks();
+      let started = false;
+      let sawDone = false;
+      let ended = false;
+      for (;;) {
+        const step = started
+          ? await call.within("idle", idleTimeoutMs, () => reader.read())
+          : await call.within(kind, firstBy - performance.now(), () => reader.read(), first);
+        if (step.done) {
+          ended = true;
+          break;
+        }
+        const item = step.value;
+        if (item.kind === "error-field") {
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(item.data);
+          } catch {
+            parsed = item.data;
+          }
+          throw streamError(call, serverErrorOf({ error: parsed }) ?? { message: item.data });
+        }
+        if (item.data.trim() === "[DONE]") {
+          sawDone = true;
+          break;
+        }
+        let value: unknown;
+        try {
+          value = JSON.parse(item.data);
+        } catch {
+          continue; // not a chunk (a keep-alive): ignored
+        }
+        const result = chunks.push(value);
+        if (result.error) throw streamError(call, result.error);
+        if (result.progressed && !started) {
+          started = true;
+          warm.add(model);
+        }
+        for (const chunk of result.chunks) {
+          yield chunk;
+          // Several chunks can come from one event: none after an abort.
+          if (signal.aborted) throw abortReason(signal);
+        }
+      }
+      // A clean end without [DONE] is accepted once the answer has its finish_reason.
+      if (!sawDone && !chunks.complete) throw new OpenAiCompatibleError("STREAM_INCOMPLETE", call.context);
+      for (const chunk of chunks.flush()) yield chunk;
+      warm.add(model);
+      yield { type: "done", ...chunks.done(model) };
+      // The body ends right after [DONE]: read that end so the connection can be reused.
+      if (!ended) await call.within("idle", idleTimeoutMs, () => reader.read()).catch(() => {});
+    } finally {
+      // Closes the HTTP request when the answer was not read to its end (abort, error, early exit).
+      call.dispose();
+    }
+  }
+
+  async function json(call: HttpCall, kind: "load" | "deadline", path: string, payload: unknown, ms: number): Promise<unknown> {
+    return call.within(kind, ms, async () => (await call.send(path, payload)).json());
+  }
+
+  async function warmOne(model: string): Promise<PrewarmResult> {
+    const t0 = performance.now();
+    if (closed) return { model, ok: false, loadMs: 0, error: closedError(model).message };
+    const call = new HttpCall(deps, model);
+    try {
+      const payload = chatBody({ model, messages: [{ role: "user", content: OPENAI_COMPATIBLE_DEFAULTS.prewarmPrompt }], options: { num_predict: 1 }, think: false }, body);
+      payload.stream = false;
+      delete payload.stream_options; // vLLM refuses stream_options without stream
+      const answer = await json(call, "load", "/chat/completions", payload, loadTimeoutMs);
+      if (!isObject(answer) || !Array.isArray(answer.choices)) {
+        throw new OpenAiCompatibleError("BACKEND_ERROR", { ...call.context, status: 200, serverMessage: "the answer has no `choices`" });
+      }
+      warm.add(model);
+      return { model, ok: true, loadMs: round(performance.now() - t0) };
+    } catch (error) {
+      return { model, ok: false, loadMs: round(performance.now() - t0), error: messageOf(error) };
+    } finally {
+      call.dispose();
+    }
+  }
+
+  async function embedWith(input: string[], model: string, signal: AbortSignal | undefined, kind: "load" | "deadline", ms: number): Promise<number[][]> {
+    if (closed) throw closedError(model);
+    if (signal?.aborted) throw abortReason(signal);
+    const call = new HttpCall(deps, model, signal);
+    try {
+      const answer = await json(call, kind, "/embeddings", { model, input, encoding_format: "float" }, ms);
+      const data = isObject(answer) && Array.isArray(answer.data) ? (answer.data as unknown[]) : undefined;
+      const rows = (data ?? [])
+        .filter(isObject)
+        .map((row, i) => ({ index: typeof row.index === "number" ? row.index : i, embedding: row.embedding }))
+        .sort((a, b) => a.index - b.index);
+      if (!data || rows.length !== input.length || !rows.every((r) => Array.isArray(r.embedding) && r.embedding.every((x) => typeof x === "number"))) {
+        throw new OpenAiCompatibleError("BACKEND_ERROR", {
+          ...call.context,
+          status: 200,
+          serverMessage: `/embeddings answered ${data ? rows.length : "no"} float vectors for ${input.length} inputs`,
+        });
+      }
+      return rows.map((r) => r.embedding as number[]);
+    } finally {
+      call.dispose();
+    }
+  }
+
+  async function warmEmbed(model: string): Promise<PrewarmResult> {
+    const t0 = performance.now();
+    try {
+      await embedWith([OPENAI_COMPATIBLE_DEFAULTS.prewarmEmbedInput], model, undefined, "load", loadTimeoutMs);
+      return { model, ok: true, loadMs: round(performance.now() - t0) };
+    } catch (error) {
+      return { model, ok: false, loadMs: round(performance.now() - t0), error: messageOf(error) };
+    }
+  }
+
+  const embedModel = options.embedModel;
+  return {
+    name: "openai-compatible",
+    baseURL,
+    host: baseURL,
+    chat,
+    ...(embedModel ? { embed: (input: string[], { signal }: { signal: AbortSignal }) => embedWith(input, embedModel, signal, "deadline", idleTimeoutMs) } : {}),
+    async prewarm(models: string[]): Promise<PrewarmResult[]> {
+      const unique = new Map<string, Promise<PrewarmResult>>();
+      for (const model of models) if (!unique.has(model)) unique.set(model, warmLimit(() => warmOne(model)));
+      const extra = embedModel && !unique.has(embedModel) ? [warmLimit(() => warmEmbed(embedModel))] : [];
+      return Promise.all([...models.map((m) => unique.get(m) as Promise<PrewarmResult>), ...extra]);
+    },
+    async loaded(): Promise<string[]> {
+      if (closed) throw closedError();
+      const call = new HttpCall(deps, undefined);
+      try {
+        const answer = await call.within("deadline", idleTimeoutMs, async () => (await call.send("/models")).json());
+        const data = isObject(answer) && Array.isArray(answer.data) ? answer.data : [];
+        return data.filter(isObject).flatMap((m) => {
+          if (typeof m.id !== "string") return [];
+          // llama.cpp router (`get_router_models`, tools/server/server-models.cpp): `status.value`.
+          const status = isObject(m.status) ? m.status.value : undefined;
+          return status === undefined || status === "loaded" ? [m.id] : [];
+        });
+      } finally {
+        call.dispose();
+      }
+    },
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      for (const call of [...inflight]) call.abort("closed");
+    },
+  };
+}
