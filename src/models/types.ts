@@ -8,12 +8,18 @@ export interface ChatToolCall {
   arguments: Record<string, unknown> | string;
 }
 
-/** One message of the prompt, in the shape Ollama's `/api/chat` takes. */
+/** One message of the prompt, in the shape Ollama's `/api/chat` takes (`api/types.go` `Message`). */
 export interface ChatMessage {
   role: "system" | "user" | "assistant" | "tool";
   content: string;
-  tool_calls?: Array<{ function: { name: string; arguments: Record<string, unknown> } }>;
+  /** An assistant message's reasoning, replayed with its tool calls (Ollama's tool-calling docs ask for it). */
+  thinking?: string;
+  /** An assistant message's tool calls; `id` is the call's id (Ollama ≥ 0.12.10 sends one). */
+  tool_calls?: Array<{ id?: string; function: { name: string; arguments: Record<string, unknown> } }>;
+  /** A tool result: the name of the tool that produced it. */
   tool_name?: string;
+  /** A tool result: the `id` of the call it answers. */
+  tool_call_id?: string;
 }
 
 /** A tool definition passed to the model (OpenAI / Ollama function shape). */

@@ -10,7 +10,7 @@ export function historyToMessages(entries: readonly HistoryEntry[]): ChatMessage
     role: e.role,
     content: e.sent ?? e.content,
     ...(e.toolCalls?.length
-      ? { tool_calls: e.toolCalls.map((c) => ({ function: { name: c.name, arguments: toolArgumentsOrEmpty(c.arguments) } })) }
+      ? { tool_calls: e.toolCalls.map((c) => ({ id: c.id, function: { name: c.name, arguments: toolArgumentsOrEmpty(c.arguments) } })) }
       : {}),
   }));
 }
@@ -48,6 +48,7 @@ export function conversationToMessages(
   const after = turnIndex < 0 ? [] : messages.slice(turnIndex + 1);
   const sent = new Map(stored.filter((e) => e.sent !== undefined).map((e) => [e.id, e]));
   const start = windowStart(before.length, load, step);
+  const toolNames = new Map(messages.flatMap((m) => (m.role === "assistant" ? (m.toolCalls ?? []).map((c) => [c.id, c.function.name] as const) : [])));
   const convert = (m: Message): ChatMessage | undefined => {
     switch (m.role) {
       case "user": {
@@ -60,11 +61,14 @@ export function conversationToMessages(
           role: "assistant",
           content: m.content ?? "",
           ...(m.toolCalls?.length
-            ? { tool_calls: m.toolCalls.map((c) => ({ function: { name: c.function.name, arguments: toolArgumentsOrEmpty(c.function.arguments) } })) }
+            ? { tool_calls: m.toolCalls.map((c) => ({ id: c.id, function: { name: c.function.name, arguments: toolArgumentsOrEmpty(c.function.arguments) } })) }
             : {}),
         };
-      case "tool":
-        return { role: "tool", content: contentToText(m.content) };
+      case "tool": {
+        // A result names its call and that call's tool, as Ollama's renderers expect.
+        const name = toolNames.get(m.toolCallId);
+        return { role: "tool", content: contentToText(m.content), ...(name === undefined ? {} : { tool_name: name }), tool_call_id: m.toolCallId };
+      }
       default:
         // System, developer, activity and reasoning messages from the client are not replayed:
         // the pipeline owns the system prompt, which keeps the prompt prefix stable.

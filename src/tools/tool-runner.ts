@@ -105,6 +105,6 @@ export async function* runToolCalls(
   }
   return {
     failed,
-    messages: calls.map((c) => ({ role: "tool" as const, content: results.get(c.id) ?? "", tool_name: c.name })),
+    messages: calls.map((c) => ({ role: "tool" as const, content: results.get(c.id) ?? "", tool_name: c.name, tool_call_id: c.id })),
   };
 }
