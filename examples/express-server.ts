@@ -2,39 +2,87 @@
  * An Express 5 server with the pipeline and the web UI: `npx tsx examples/express-server.ts`
  * (Ollama when it answers at OLLAMA_HOST, else the embedded llama.cpp backend on ZOE_MODEL_PATH).
  */
+import { createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import express from "express";
 import { Registry } from "prom-client";
 import { createZoePipeline, type ZoePipeline } from "zoe-pipeline";
-import { createAgUiHandler } from "zoe-pipeline/express";
+import { agUiErrorHandler, createAgUiHandler } from "zoe-pipeline/express";
 import { registerPrometheusMetrics } from "zoe-pipeline/prometheus";
 import { chooseBackend, demoProviders, demoRouter } from "./setup.js";
 
 const webRoot = fileURLToPath(new URL("./web/", import.meta.url));
 
+/** The cookie that carries an anonymous visitor's id. */
+export const VISITOR_COOKIE = "zoe_visitor";
+
+/**
+ * Anonymous visitors, each with a random id in an HMAC-signed, HttpOnly cookie: a client cannot
+ * choose or guess another visitor's id, and a forged or tampered cookie just gets a new id. A real
+ * app would use its own sessions or tokens here; the point is that the user comes from something
+ * the server issued, never from a header or body field anyone can set.
+ */
+export function anonymousVisitors(secret: string | Buffer) {
+  const sign = (id: string) => createHmac("sha256", secret).update(id).digest("base64url");
+  const visitors = new WeakMap<IncomingMessage, string>();
+  const verify = (value: string | undefined): string | undefined => {
+    const dot = value?.lastIndexOf(".") ?? -1;
+    if (!value || dot <= 0) return undefined;
+    const id = value.slice(0, dot);
+    const given = Buffer.from(value.slice(dot + 1));
+    const expected = Buffer.from(sign(id));
+    return given.length === expected.length && timingSafeEqual(given, expected) ? id : undefined;
+  };
+  const cookie = (req: IncomingMessage): string | undefined =>
+    (req.headers.cookie ?? "")
+      .split(";")
+      .map((part) => part.trim())
+      .find((part) => part.startsWith(`${VISITOR_COOKIE}=`))
+      ?.slice(VISITOR_COOKIE.length + 1);
+  return {
+    /** Middleware: find the visitor's id in its signed cookie, or issue a new one. */
+    middleware(req: IncomingMessage, res: ServerResponse, next: () => void) {
+      let id = verify(cookie(req));
+      if (!id) {
+        id = `visitor-${randomUUID()}`;
+        const secure = (req.socket as { encrypted?: boolean }).encrypted ? "; Secure" : "";
+        res.appendHeader("set-cookie", `${VISITOR_COOKIE}=${id}.${sign(id)}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000${secure}`);
+      }
+      visitors.set(req, id);
+      next();
+    },
+    /** The visitor of a request (set by the middleware). */
+    userOf: (req: IncomingMessage) => visitors.get(req),
+  };
+}
+
 /** The app: the web UI at `/`, the AG-UI endpoint at `POST /api/agent`, Prometheus metrics at `GET /metrics`. */
-export function createApp(pipeline: ZoePipeline, options: { heartbeatMs?: number } = {}) {
+export function createApp(pipeline: ZoePipeline, options: { heartbeatMs?: number; bodyTimeoutMs?: number; cookieSecret?: string } = {}) {
   const app = express();
-  app.use(express.json({ limit: "1mb" }));
+  // Signed with ZOE_COOKIE_SECRET when set (ids then survive a restart), else a random per-process secret.
+  const visitors = anonymousVisitors(options.cookieSecret ?? process.env.ZOE_COOKIE_SECRET ?? randomBytes(32));
+  app.use(visitors.middleware);
   app.use(express.static(webRoot));
-  // A real app authenticates; the example trusts an `x-user-id` header and falls back to one demo user.
-  const handler = createAgUiHandler(pipeline, {
-    getUserId: (req) => (req.headers["x-user-id"] as string | undefined) ?? "demo-user",
-    ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
-  });
-  app.post("/api/agent", (req, res, next) => {
-    handler(req, res).catch(next);
-  });
+  // No express.json(): the handler reads the body itself, with its size limit, read deadline,
+  // depth limit and content-type check. Every method reaches it, so GET is a JSON 405.
+  app.all(
+    "/api/agent",
+    createAgUiHandler(pipeline, {
+      getUserId: visitors.userOf,
+      ...(options.heartbeatMs === undefined ? {} : { heartbeatMs: options.heartbeatMs }),
+      ...(options.bodyTimeoutMs === undefined ? {} : { bodyTimeoutMs: options.bodyTimeoutMs }),
+    }),
+  );
   // A registry of its own per app, so that several apps (tests) can live in one process.
   const { registry } = registerPrometheusMetrics(pipeline, { registry: new Registry() });
   app.get("/metrics", (_req, res, next) => {
     registry.metrics().then((text) => res.type(registry.contentType).send(text), next);
   });
-  // express.json() answers malformed JSON with its own error: make it the adapter's JSON shape.
-  app.use((error: { status?: number; type?: string; message: string }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    const status = error.status ?? 500;
-    res.status(status).json({ error: { code: error.type === "entity.parse.failed" ? "INVALID_JSON" : "SERVER_ERROR", message: error.message } });
+  app.use("/api", (_req, res) => {
+    res.status(404).json({ error: { code: "NOT_FOUND", message: "No such endpoint: the agent is at POST /api/agent." } });
   });
+  app.use(agUiErrorHandler());
   return app;
 }
 

@@ -1,37 +1,46 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { AGUIEvent } from "@ag-ui/core";
-import { EventType } from "@ag-ui/core";
 import type { ZoePipeline } from "../pipeline/types.js";
-import { encoderFor, httpError, startHttpRun, type HttpError } from "./start-run.js";
+import { checkDeclaredLength, checkJsonRequest } from "./content-type.js";
+import { endsHeartbeat, eventEncoding, HEARTBEAT, type EventEncoding } from "./encode-events.js";
+import { httpError, type HttpError } from "./http-error.js";
+import { checkIdentity, userOf, type IdentityOptions } from "./identity.js";
+import { limitsOf, type HttpLimitOptions, type Limits } from "./limits.js";
+import { closeAfterAnswer, readNodeBody, type ParsedBody } from "./read-body.js";
+import { reporter, type HttpFailureStage, type OnHttpError } from "./report.js";
+import { closeQuietly, startHttpRun } from "./start-run.js";
+import { encodeFirst, encodeRest, type StartedRun } from "./stream-run.js";
 
-/** Options of {@link createAgUiHandler}. */
-export interface AgUiHandlerOptions {
-  /** The authenticated user of a request; no user, no run (401). Default: the input's own `userId`. */
-  getUserId?: (req: IncomingMessage) => string | undefined | Promise<string | undefined>;
-  /** Interval of SSE heartbeat comments while the model has not produced a token yet, ms. Default 10,000; 0 turns them off. */
-  heartbeatMs?: number;
-  /** Largest accepted request body, bytes. Default 1 MiB. */
-  maxBodyBytes?: number;
+/**
+ * Options of {@link createAgUiHandler}. `getUserId` is required unless `allowClientUserId` is
+ * true; see docs/security.md.
+ */
+export type AgUiHandlerOptions = IdentityOptions<IncomingMessage> &
+  HttpLimitOptions & {
+    /** Told of host-side failures: a throwing `getUserId`, a pipeline that throws, an event that cannot be encoded. Default `console.error`. */
+    onError?: OnHttpError;
+  };
+
+/**
+ * The handler: `(req, res)` for Node `http`, `(req, res, next)` for Express (`next` is not
+ * used), or `(req, res, { body })` to hand over a body the framework already parsed. Its promise
+ * never rejects: every failure is answered (or, when the client is gone, dropped).
+ */
+export type AgUiNodeHandler = (req: IncomingMessage, res: ServerResponse, parsed?: ParsedBody | ((...args: never[]) => unknown)) => Promise<void>;
+
+type Report = (error: unknown, stage: HttpFailureStage) => void;
+
+function sendError(res: ServerResponse, error: HttpError, report: Report): void {
+  if (error.cause) report(error.cause.error, error.cause.stage);
+  if (res.headersSent || !open(res)) return;
+  if (error.status === 405) res.setHeader("allow", "POST");
+  res.writeHead(error.status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
+  res.end(JSON.stringify(error.body));
 }
 
-type RequestWithBody = IncomingMessage & { body?: unknown };
-
-async function readJson(req: RequestWithBody, maxBytes: number): Promise<{ kind: "json"; value: unknown } | HttpError> {
-  // Express with express.json() has parsed the body already.
-  if (req.body !== undefined && typeof req.body === "object" && !Buffer.isBuffer(req.body)) return { kind: "json", value: req.body };
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) return httpError(413, "BODY_TOO_LARGE", `The request body is over ${maxBytes} bytes.`);
-    chunks.push(chunk as Buffer);
-  }
-  const text = Buffer.concat(chunks).toString("utf8");
-  try {
-    return { kind: "json", value: JSON.parse(text) as unknown };
-  } catch (error) {
-    return httpError(400, "INVALID_JSON", `The request body is not valid JSON: ${(error as Error).message}`);
-  }
+/** Answer an error before the body was read: the connection is closed after the answer. */
+function sendEarly(req: IncomingMessage, res: ServerResponse, error: HttpError, report: Report): void {
+  closeAfterAnswer(req, res);
+  sendError(res, error, report);
 }
 
 /** Wait until the response can take more data, or is gone. */
@@ -47,85 +56,121 @@ function drainOrClose(res: ServerResponse): Promise<void> {
   });
 }
 
-function sendError(res: ServerResponse, start: HttpError): void {
-  res.writeHead(start.status, { "content-type": "application/json; charset=utf-8" });
-  res.end(JSON.stringify(start.body));
+const open = (res: ServerResponse) => !res.writableEnded && !res.destroyed;
+
+/** Write one chunk, waiting for `drain` under backpressure; false once the client is gone. */
+async function write(res: ServerResponse, chunk: string | Uint8Array): Promise<boolean> {
+  if (!open(res)) return false;
+  if (res.write(chunk)) return true;
+  await drainOrClose(res);
+  return !res.destroyed;
+}
+
+/** Stream a started run; the response is always ended and the run never left open (see {@link encodeRest}). */
+async function streamRun(res: ServerResponse, run: StartedRun, encoding: EventEncoding, heartbeatMs: number, report: Report): Promise<void> {
+  const rest = encodeRest(run, encoding, report);
+  let started = false;
+  let heartbeat: NodeJS.Timeout | undefined;
+  const stopHeartbeat = () => {
+    if (heartbeat) clearInterval(heartbeat);
+    heartbeat = undefined;
+  };
+  try {
+    const head = encodeFirst(run, encoding);
+    if ("kind" in head) return sendError(res, head, report);
+    if (!open(res)) return;
+    res.writeHead(200, {
+      "content-type": encoding.contentType,
+      "cache-control": "no-cache, no-transform",
+      connection: "keep-alive",
+      "x-accel-buffering": "no",
+    });
+    res.flushHeaders();
+    if (encoding.sse && heartbeatMs > 0) {
+      heartbeat = setInterval(() => {
+        if (open(res) && res.writableLength === 0) res.write(HEARTBEAT);
+      }, heartbeatMs);
+    }
+    for (const { chunk } of head) if (!(await write(res, chunk))) return;
+    started = true;
+    for await (const { chunk, event } of rest) {
+      if (endsHeartbeat(event)) stopHeartbeat();
+      if (!(await write(res, chunk))) return;
+    }
+  } finally {
+    stopHeartbeat();
+    // A generator that never started has no finally to run: return the run's iterator here.
+    await (started ? rest.return() : closeQuietly(run.rest));
+    if (open(res)) res.end();
+  }
+}
+
+async function handle(
+  pipeline: ZoePipeline,
+  options: AgUiHandlerOptions,
+  limits: Limits,
+  report: Report,
+  req: IncomingMessage,
+  res: ServerResponse,
+  parsed: ParsedBody | undefined,
+): Promise<void> {
+  if (req.method !== "POST") return sendEarly(req, res, httpError(405, "METHOD_NOT_ALLOWED", "POST an AG-UI RunAgentInput as JSON."), report);
+  const early =
+    checkJsonRequest(req.headers["content-type"], req.headers["content-encoding"]) ??
+    (parsed || (req as { body?: unknown }).body !== undefined ? undefined : checkDeclaredLength(req.headers["content-length"], limits.maxBodyBytes));
+  if (early) return sendEarly(req, res, early, report);
+  const user = await userOf(options, req);
+  if ("kind" in user) return sendEarly(req, res, user, report);
+  const body = await readNodeBody(req, parsed, limits);
+  if (body.kind === "gone") return;
+  if (body.kind === "error") {
+    if (body.status === 408 || body.status === 413) closeAfterAnswer(req, res);
+    return sendError(res, body, report);
+  }
+  if (!open(res)) return;
+
+  const controller = new AbortController();
+  const onClose = () => {
+    if (!res.writableFinished) controller.abort(new DOMException("The client disconnected.", "AbortError"));
+  };
+  res.on("close", onClose);
+  try {
+    const start = await startHttpRun(pipeline, body.value, { ...(user.userId === undefined ? {} : { userId: user.userId }), signal: controller.signal });
+    if (start.kind === "error") return sendError(res, start, report);
+    await streamRun(res, start, eventEncoding(req.headers.accept), limits.heartbeatMs, report);
+  } finally {
+    res.off("close", onClose);
+  }
 }
 
 /**
- * A request handler for Node `http` and Express (`(req, res)`): POST an AG-UI `RunAgentInput` as
- * JSON, get the run as `text/event-stream` (protobuf only when the client asks for it by name).
- * Bad JSON or input is a 400 with a JSON error body; a client that disconnects cancels the run and
- * its model request; writes respect backpressure.
+ * A request handler for Node `http`, Express, Fastify and Koa: POST an AG-UI `RunAgentInput` as
+ * `application/json`, get the run as `text/event-stream` (protobuf only when the client asks for it
+ * by name). Errors before the stream are JSON `{ error: { code, message } }` with a 4xx/5xx status
+ * (see docs/http.md); a client that disconnects cancels the run and its model request; writes
+ * respect backpressure. The user comes from `getUserId`, never from the body unless
+ * `allowClientUserId` is true: without either, this throws a TypeError.
  */
-export function createAgUiHandler(pipeline: ZoePipeline, options: AgUiHandlerOptions = {}) {
-  const heartbeatMs = options.heartbeatMs ?? 10_000;
-  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+export function createAgUiHandler(pipeline: ZoePipeline, options: AgUiHandlerOptions): AgUiNodeHandler {
+  const fn = "createAgUiHandler";
+  if (!pipeline || typeof pipeline.run !== "function") throw new TypeError(`${fn}: the first argument must be a ZoePipeline.`);
+  checkIdentity(fn, options ?? {});
+  const limits = limitsOf(fn, options);
+  const report = reporter(options.onError);
 
-  return async function agUiHandler(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.method !== "POST") {
-      res.setHeader("allow", "POST");
-      return sendError(res, httpError(405, "METHOD_NOT_ALLOWED", "POST an AG-UI RunAgentInput as JSON."));
-    }
-    let userId: string | undefined;
-    if (options.getUserId) {
-      userId = await options.getUserId(req);
-      if (!userId) return sendError(res, httpError(401, "UNAUTHENTICATED", "No user: sign in to start a run."));
-    }
-    const body = await readJson(req as RequestWithBody, maxBodyBytes);
-    if (body.kind === "error") return sendError(res, body);
-
-    const controller = new AbortController();
-    const onClose = () => {
-      if (!res.writableFinished) controller.abort(new DOMException("The client disconnected.", "AbortError"));
-    };
-    res.on("close", onClose);
-    let heartbeat: NodeJS.Timeout | undefined;
+  return async function agUiHandler(req, res, parsed) {
+    // Late write errors on a response whose client left must not become uncaught 'error' events.
+    if (res.listenerCount("error") === 0) res.on("error", () => {});
     try {
-      const start = await startHttpRun(pipeline, body.value, { ...(userId ? { userId } : {}), signal: controller.signal });
-      if (start.kind === "error") return sendError(res, start);
-
-      const encoder = encoderFor(req.headers.accept);
-      res.writeHead(200, {
-        "content-type": encoder.getContentType(),
-        "cache-control": "no-cache, no-transform",
-        connection: "keep-alive",
-        "x-accel-buffering": "no",
-      });
-      res.flushHeaders();
-      const sse = encoder.getContentType().startsWith("text/event-stream");
-      const write = async (chunk: string | Uint8Array): Promise<boolean> => {
-        if (res.writableEnded || res.destroyed) return false;
-        if (res.write(chunk)) return true;
-        // Backpressure: wait for the client to read, or for it to leave.
-        await drainOrClose(res);
-        return !res.destroyed;
-      };
-      const send = (event: AGUIEvent) => write(sse ? encoder.encodeSSE(event) : encoder.encodeBinary(event));
-
-      if (sse && heartbeatMs > 0) {
-        heartbeat = setInterval(() => {
-          if (!res.writableEnded && !res.destroyed && res.writableLength === 0) res.write(": heartbeat\n\n");
-        }, heartbeatMs);
+      await handle(pipeline, options, limits, report, req, res, typeof parsed === "object" && parsed !== null ? parsed : undefined);
+    } catch (error) {
+      report(error, "internal");
+      try {
+        if (!res.headersSent && open(res)) sendError(res, httpError(500, "INTERNAL_ERROR", "The server failed to handle the request."), report);
+        else if (open(res)) res.end();
+      } catch {
+        res.destroy();
       }
-      for (const event of start.first) if (!(await send(event))) return;
-      for (;;) {
-        const next = await start.rest.next();
-        if (next.done) break;
-        if (heartbeat && (next.value.type === EventType.TEXT_MESSAGE_CONTENT || next.value.type === EventType.REASONING_MESSAGE_CONTENT)) {
-          clearInterval(heartbeat);
-          heartbeat = undefined;
-        }
-        if (!(await send(next.value))) {
-          await start.rest.return?.();
-          return;
-        }
-      }
-      if (!res.writableEnded && !res.destroyed) res.end();
-    } finally {
-      if (heartbeat) clearInterval(heartbeat);
-      res.off("close", onClose);
-      if (!res.writableEnded && !res.destroyed && res.headersSent) res.end();
     }
   };
 }

@@ -13,7 +13,7 @@ afterEach(async () => {
   cleanups = [];
 });
 
-async function serve(pipeline: ZoePipeline, options: Parameters<typeof createAgUiHandler>[1] = {}) {
+async function serve(pipeline: ZoePipeline, options: Parameters<typeof createAgUiHandler>[1]) {
   const server = await listen(createAgUiHandler(pipeline, options));
   cleanups.push(() => server.close(), () => pipeline.close());
   return server;
@@ -108,7 +108,7 @@ describe("HTTP adapter (Node http / Express) judged by @ag-ui/client HttpAgent",
     const { url } = await serve(pipeline, { ...withUser("u1"), heartbeatMs: 40 });
     const response = await fetch(url, {
       method: "POST",
-      headers: { accept: "text/event-stream" },
+      headers: { accept: "text/event-stream", "content-type": "application/json" },
       body: JSON.stringify({ threadId: "t", runId: "r", messages: [{ id: "m", role: "user", content: "hello?" }], tools: [], context: [] }),
     });
     const text = await response.text();
@@ -125,10 +125,10 @@ describe("HTTP adapter (Node http / Express) judged by @ag-ui/client HttpAgent",
     const pipeline = createZoePipeline({ backend: scriptedBackend(), router: fixedRouter() });
     const { url } = await serve(pipeline, withUser("u1"));
     const body = JSON.stringify({ threadId: "t", runId: "r", messages: [{ id: "m", role: "user", content: "hi" }], tools: [], context: [] });
-    const any = await fetch(url, { method: "POST", headers: { accept: "*/*" }, body });
+    const any = await fetch(url, { method: "POST", headers: { accept: "*/*", "content-type": "application/json" }, body });
     expect(any.headers.get("content-type")).toMatch(/^text\/event-stream/);
     await any.text();
-    const proto = await fetch(url, { method: "POST", headers: { accept: "application/vnd.ag-ui.event+proto" }, body });
+    const proto = await fetch(url, { method: "POST", headers: { accept: "application/vnd.ag-ui.event+proto", "content-type": "application/json" }, body });
     expect(proto.headers.get("content-type")).toBe("application/vnd.ag-ui.event+proto");
     expect((await proto.arrayBuffer()).byteLength).toBeGreaterThan(50);
   });
@@ -183,10 +183,11 @@ describe("Web Response adapter (fetch-style frameworks)", () => {
 
   it("answers bad input with 400 JSON and no user with 401", async () => {
     const pipeline = pipelineWith(scriptedBackend());
-    const bad = await createAgUiResponse(pipeline, new Request("http://x/", { method: "POST", body: "{" }));
+    const post = (body: string) => new Request("http://x/", { method: "POST", body, headers: { "content-type": "application/json" } });
+    const bad = await createAgUiResponse(pipeline, post("{"), { getUserId: () => "u1" });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as any).error.code).toBe("INVALID_JSON");
-    const anon = await createAgUiResponse(pipeline, new Request("http://x/", { method: "POST", body: "{}" }), { getUserId: () => undefined });
+    const anon = await createAgUiResponse(pipeline, post("{}"), { getUserId: () => undefined });
     expect(anon.status).toBe(401);
   });
 
@@ -195,7 +196,8 @@ describe("Web Response adapter (fetch-style frameworks)", () => {
     const pipeline = pipelineWith(backend);
     const response = await createAgUiResponse(
       pipeline,
-      new Request("http://x/", { method: "POST", body: JSON.stringify({ userId: "u", message: "go" }) }),
+      new Request("http://x/", { method: "POST", body: JSON.stringify({ userId: "u", message: "go" }), headers: { "content-type": "application/json" } }),
+      { allowClientUserId: true },
     );
     const reader = response.body!.getReader();
     let text = "";

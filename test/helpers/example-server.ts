@@ -27,9 +27,18 @@ export function exampleServers(): (pipeline: ZoePipeline) => Promise<string> {
   };
 }
 
-/** An HttpAgent for the example's endpoint, as user "ada", holding one user message. */
-export function exampleAgent(base: string, text: string): HttpAgent {
-  const agent = new HttpAgent({ url: `${base}/api/agent`, headers: { "x-user-id": "ada" } });
+/** A new visitor's signed cookie (`name=value`), as the example issues it on any request. */
+export async function visitorCookie(base: string): Promise<string> {
+  const response = await fetch(`${base}/api/agent`, { method: "GET" });
+  await response.arrayBuffer();
+  const cookie = response.headers.getSetCookie()[0];
+  if (!cookie) throw new Error("the example server issued no visitor cookie");
+  return cookie.split(";")[0]!;
+}
+
+/** An HttpAgent for the example's endpoint holding one user message; with a cookie, as that visitor. */
+export function exampleAgent(base: string, text: string, cookie?: string): HttpAgent {
+  const agent = new HttpAgent({ url: `${base}/api/agent`, ...(cookie ? { headers: { cookie } } : {}) });
   agent.addMessage({ id: crypto.randomUUID(), role: "user", content: text });
   return agent;
 }

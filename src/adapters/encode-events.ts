@@ -1,0 +1,57 @@
+import { EventType, type AGUIEvent } from "@ag-ui/core";
+import { EventEncoder } from "@ag-ui/encoder";
+
+/** The AG-UI protobuf media type; only a client that names it gets protobuf. */
+export const AGUI_PROTO_MEDIA_TYPE = "application/vnd.ag-ui.event+proto";
+
+/**
+ * An encoder for a request's `Accept` header: SSE unless the client asks for protobuf by name
+ * (`@ag-ui/encoder` would pick protobuf for `*\/*`).
+ */
+export function encoderFor(accept: string | null | undefined): EventEncoder {
+  return new EventEncoder(accept?.includes(AGUI_PROTO_MEDIA_TYPE) ? { accept: AGUI_PROTO_MEDIA_TYPE } : {});
+}
+
+/** How a response encodes events: SSE text or length-prefixed protobuf. */
+export interface EventEncoding {
+  contentType: string;
+  sse: boolean;
+  /** One event's bytes (SSE as a string). Throws when the event cannot be encoded. */
+  encode(event: AGUIEvent): string | Uint8Array;
+}
+
+export function eventEncoding(accept: string | null | undefined): EventEncoding {
+  const encoder = encoderFor(accept);
+  const contentType = encoder.getContentType();
+  const sse = contentType.startsWith("text/event-stream");
+  return { contentType, sse, encode: (event) => (sse ? encoder.encodeSSE(event) : encoder.encodeBinary(event)) };
+}
+
+/** The code of the RUN_ERROR an adapter writes when an event of the run cannot be encoded. */
+export const ENCODING_FAILED = "EVENT_ENCODING_FAILED";
+
+/** One encoded chunk of a stream, with the event it came from. */
+export interface EncodedChunk {
+  chunk: string | Uint8Array;
+  event: AGUIEvent;
+}
+
+/** The RUN_ERROR that ends a stream the adapter has to stop, or undefined if even that cannot be encoded. */
+export function runErrorChunk(encoding: EventEncoding, message: string, code: string): EncodedChunk | undefined {
+  const event: AGUIEvent = { type: EventType.RUN_ERROR, message, code, timestamp: Date.now() };
+  try {
+    return { chunk: encoding.encode(event), event };
+  } catch {
+    return undefined;
+  }
+}
+
+/** True for the events that end a run. */
+export const isTerminal = (event: AGUIEvent): boolean => event.type === EventType.RUN_FINISHED || event.type === EventType.RUN_ERROR;
+
+/** The SSE heartbeat comment. */
+export const HEARTBEAT = ": heartbeat\n\n";
+
+/** True for the events after which heartbeats stop (the model is producing). */
+export const endsHeartbeat = (event: AGUIEvent): boolean =>
+  event.type === EventType.TEXT_MESSAGE_CONTENT || event.type === EventType.REASONING_MESSAGE_CONTENT;

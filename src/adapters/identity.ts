@@ -1,0 +1,76 @@
+import { httpError, type HttpError } from "./http-error.js";
+
+/**
+ * The authenticated user of a request: a non-empty string, or `undefined`/`null` for none (a 401).
+ * Throwing is safe: an error whose `status` or `statusCode` is 401 or 403 is answered with that
+ * status, any other throw with a 500 `GET_USER_ID_FAILED` (and reported to `onError`).
+ */
+export type GetUserId<Req> = (request: Req) => string | undefined | null | Promise<string | undefined | null>;
+
+/**
+ * Who a run is for: `getUserId` (the user the host authenticated), or, only when clients may
+ * really name their own user, `allowClientUserId: true`. One of the two is required.
+ */
+export type IdentityOptions<Req> =
+  | {
+      /** The authenticated user of a request (see {@link GetUserId}). It always decides: a `userId` in the body is ignored. */
+      getUserId: GetUserId<Req>;
+      allowClientUserId?: boolean;
+    }
+  | {
+      getUserId?: undefined;
+      /**
+       * Let the client name its own user with `userId` in the body. Any client can then read and
+       * extend any user's history: only for trusted clients (a single-user tool, a service behind
+       * your own auth). Default false.
+       */
+      allowClientUserId: true;
+    };
+
+/** Check the identity options when a handler is created: no `getUserId` and no explicit opt-out is a TypeError. */
+export function checkIdentity(fn: string, options: { getUserId?: unknown; allowClientUserId?: unknown }): void {
+  if (options.getUserId !== undefined && typeof options.getUserId !== "function") {
+    throw new TypeError(`${fn}: \`getUserId\` must be a function (request) => user id.`);
+  }
+  if (options.allowClientUserId !== undefined && typeof options.allowClientUserId !== "boolean") {
+    throw new TypeError(`${fn}: \`allowClientUserId\` must be a boolean.`);
+  }
+  if (!options.getUserId && options.allowClientUserId !== true) {
+    throw new TypeError(
+      `${fn}: pass \`getUserId\` (request) => the authenticated user's id. Without it any client could name any user and read their history; ` +
+        "if clients really may choose their own user (a single-user tool), pass `allowClientUserId: true`.",
+    );
+  }
+}
+
+const statusOf = (error: unknown): unknown => {
+  if (typeof error !== "object" || error === null) return undefined;
+  const e = error as { status?: unknown; statusCode?: unknown };
+  return e.status ?? e.statusCode;
+};
+
+/**
+ * The user of a request: `{ userId }` (undefined when the client names its own), or the HTTP
+ * error to answer. Never throws.
+ */
+export async function userOf<Req>(options: IdentityOptions<Req>, request: Req): Promise<{ userId: string | undefined } | HttpError> {
+  const getUserId = options.getUserId;
+  if (!getUserId) return { userId: undefined };
+  let user: unknown;
+  try {
+    user = await getUserId(request);
+  } catch (error) {
+    const status = statusOf(error);
+    if (status === 401) return httpError(401, "UNAUTHENTICATED", "Not signed in, or the credentials were rejected.");
+    if (status === 403) return httpError(403, "FORBIDDEN", "This user may not start runs.");
+    return httpError(500, "GET_USER_ID_FAILED", "The server could not tell who you are (getUserId failed).", { error, stage: "getUserId" });
+  }
+  if (user === undefined || user === null || user === "") return httpError(401, "UNAUTHENTICATED", "No user: sign in to start a run.");
+  if (typeof user !== "string") {
+    return httpError(500, "GET_USER_ID_FAILED", "The server could not tell who you are (getUserId failed).", {
+      error: new TypeError(`getUserId returned a ${typeof user}, not a string.`),
+      stage: "getUserId",
+    });
+  }
+  return { userId: user };
+}

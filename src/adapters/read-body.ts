@@ -1,0 +1,97 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { bodyTooLarge } from "./content-type.js";
+import { httpError } from "./http-error.js";
+import type { Limits } from "./limits.js";
+import { checkParsed, parseBody, type BodyResult } from "./parse-body.js";
+
+/** The request is gone: nobody is left to answer. */
+export const GONE = { kind: "gone" } as const;
+
+/** A body handed over by the host: `{ body }`, what its framework parsed (Fastify, Koa, ...). */
+export interface ParsedBody {
+  /** The parsed JSON value; a string or bytes are parsed as JSON text. */
+  body: unknown;
+}
+
+const isBytes = (v: unknown): v is Uint8Array => v instanceof Uint8Array;
+
+/** A body a framework already produced: a parsed value, or JSON text/bytes (`express.text()`, `express.raw()`). */
+function fromFramework(body: unknown, limits: Limits): BodyResult {
+  if (typeof body === "string" || isBytes(body)) {
+    const size = typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
+    return size > limits.maxBodyBytes ? bodyTooLarge(limits.maxBodyBytes) : parseBody(body, limits.maxDepth);
+  }
+  return checkParsed(body, limits.maxDepth);
+}
+
+/**
+ * The JSON body of a Node request: the one the host handed over, the one its framework left on
+ * `req.body`, or read from the stream with a size limit and a deadline. Never throws: a client
+ * that leaves mid-upload is {@link GONE}; a body read by someone else and not handed over is a
+ * 500 `BODY_ALREADY_READ` instead of a request that hangs.
+ */
+export function readNodeBody(req: IncomingMessage & { body?: unknown }, given: ParsedBody | undefined, limits: Limits): Promise<BodyResult | typeof GONE> {
+  if (given) return Promise.resolve(fromFramework(given.body, limits));
+  if (req.body !== undefined) return Promise.resolve(fromFramework(req.body, limits));
+  if (req.readableEnded || req.readableDidRead || req.destroyed) {
+    if (req.destroyed && !req.readableEnded) return Promise.resolve(GONE);
+    return Promise.resolve(
+      httpError(
+        500,
+        "BODY_ALREADY_READ",
+        "The request body was read before the AG-UI handler saw it: hand the parsed body over (handler(req, res, { body })) or set req.body.",
+        { error: new Error("The request stream was already consumed and no parsed body was handed over."), stage: "internal" },
+      ),
+    );
+  }
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const finish = (result: BodyResult | typeof GONE) => {
+      clearTimeout(timer);
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onGone);
+      req.off("close", onClose);
+      resolve(result);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limits.maxBodyBytes) finish(bodyTooLarge(limits.maxBodyBytes));
+      else chunks.push(chunk);
+    };
+    const onEnd = () => finish(parseBody(Buffer.concat(chunks, size), limits.maxDepth));
+    const onGone = () => finish(GONE);
+    const onClose = () => {
+      if (!req.readableEnded) finish(GONE);
+    };
+    const timer = setTimeout(
+      () => finish(httpError(408, "BODY_TIMEOUT", `The request body did not arrive within ${limits.bodyTimeoutMs} ms (option bodyTimeoutMs).`)),
+      limits.bodyTimeoutMs,
+    );
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", onGone);
+    req.on("close", onClose);
+  });
+}
+
+/** How long a connection is kept after an early answer, to let the client read it before the socket closes, ms. */
+const LINGER_MS = 2_000;
+
+/**
+ * After answering a request whose body was not (fully) read: close the connection, but first
+ * read and drop what the client still sends for a short while (a "lingering close"), so that the
+ * client sees the answer rather than a connection reset.
+ */
+export function closeAfterAnswer(req: IncomingMessage, res: ServerResponse): void {
+  if (!res.headersSent) res.setHeader("connection", "close");
+  res.once("finish", () => {
+    req.on("error", () => {});
+    req.resume();
+    const socket = req.socket;
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once("close", () => clearTimeout(timer));
+  });
+}

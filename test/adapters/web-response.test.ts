@@ -1,0 +1,155 @@
+import type { AGUIEvent } from "@ag-ui/core";
+import { afterEach, describe, expect, it } from "vitest";
+import { createAgUiResponse, createZoePipeline, EventType, type AgUiResponseOptions, type ZoePipeline } from "../../src/index.js";
+import { scriptedBackend, textChunks } from "../../src/testing/index.js";
+import { expectValidStream } from "../helpers/ag-ui.js";
+import { fixedRouter, sleep } from "../helpers/fixtures.js";
+import { runInput } from "../helpers/http.js";
+import { sseEvents } from "../hostile/clients.js";
+
+let cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.reverse()) await c();
+  cleanups = [];
+});
+
+function newPipeline(script = textChunks("From a Response.")) {
+  const backend = scriptedBackend({ script, chunkDelayMs: 2 });
+  const pipeline = createZoePipeline({ backend, router: fixedRouter() });
+  cleanups.push(() => pipeline.close());
+  return { pipeline, backend };
+}
+
+const post = (body: string | ReadableStream<Uint8Array> | null, headers: Record<string, string> = { "content-type": "application/json" }, init: RequestInit = {}) =>
+  new Request("http://app.local/agent", { method: "POST", body, headers, ...(body instanceof ReadableStream ? { duplex: "half" } : {}), ...init } as RequestInit);
+const user = { getUserId: () => "u1" } satisfies AgUiResponseOptions;
+const codeOf = async (response: Response) => [response.status, ((await response.json()) as { error: { code: string } }).error.code];
+const settled = async (pipeline: ZoePipeline) => {
+  for (let i = 0; i < 100 && pipeline.activeRuns > 0; i++) await sleep(10);
+  return pipeline.activeRuns;
+};
+
+function decorate(pipeline: ZoePipeline, map: (event: AGUIEvent, index: number) => AGUIEvent): ZoePipeline {
+  async function* run(...args: Parameters<ZoePipeline["run"]>) {
+    let i = 0;
+    for await (const event of pipeline.run(...args)) yield map(event, i++);
+  }
+  return new Proxy(pipeline, { get: (target, key) => (key === "run" ? run : Reflect.get(target, key)) });
+}
+
+describe("createAgUiResponse: the same hardening as the Node handler", () => {
+  it("the 8.4 KB body nested 4,000 levels deep is a 400 INPUT_TOO_DEEP, and no run is started", async () => {
+    const { pipeline, backend } = newPipeline();
+    const deep = `{"threadId":"t","runId":"r","messages":[{"id":"m","role":"user","content":"hi"}],"state":{"a":${"[".repeat(4_100)}${"]".repeat(4_100)}}}`;
+    expect(await codeOf(await createAgUiResponse(pipeline, post(deep), user))).toEqual([400, "INPUT_TOO_DEEP"]);
+    expect(backend.requests).toHaveLength(0);
+    expect(pipeline.activeRuns).toBe(0);
+  });
+
+  it("a getUserId that throws is a 500 GET_USER_ID_FAILED (or the 401 it names); the promise never rejects", async () => {
+    const { pipeline } = newPipeline();
+    const stages: string[] = [];
+    const body = JSON.stringify(runInput("hi"));
+    const throwing = await createAgUiResponse(pipeline, post(body), {
+      getUserId: () => {
+        throw new Error("bad token");
+      },
+      onError: (_e, { stage }) => stages.push(stage),
+    });
+    expect(await codeOf(throwing)).toEqual([500, "GET_USER_ID_FAILED"]);
+    expect(stages).toEqual(["getUserId"]);
+    const rejecting = await createAgUiResponse(pipeline, post(body), { getUserId: () => Promise.reject(Object.assign(new Error("expired"), { statusCode: 401 })) });
+    expect(await codeOf(rejecting)).toEqual([401, "UNAUTHENTICATED"]);
+    const forbidden = await createAgUiResponse(pipeline, post(body), { getUserId: () => Promise.reject(Object.assign(new Error("banned"), { status: 403 })) });
+    expect(await codeOf(forbidden)).toEqual([403, "FORBIDDEN"]);
+    // A throwing onError hook changes nothing.
+    const hookThrows = await createAgUiResponse(pipeline, post(body), {
+      getUserId: () => {
+        throw new Error("bad token");
+      },
+      onError: () => {
+        throw new Error("and the hook too");
+      },
+    });
+    expect(await codeOf(hookThrows)).toEqual([500, "GET_USER_ID_FAILED"]);
+  });
+
+  it("content types: text/plain, forms and no type are 415; application/*+json is accepted; GET is a 405 with Allow", async () => {
+    const { pipeline } = newPipeline();
+    const body = JSON.stringify(runInput("hi"));
+    for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=iso-8859-1"]) {
+      expect(await codeOf(await createAgUiResponse(pipeline, post(body, { "content-type": type }), user))).toEqual([415, "UNSUPPORTED_MEDIA_TYPE"]);
+    }
+    expect(await codeOf(await createAgUiResponse(pipeline, post(body, {}), user))).toEqual([415, "UNSUPPORTED_MEDIA_TYPE"]);
+    const ld = await createAgUiResponse(pipeline, post(body, { "content-type": "application/ld+json" }), user);
+    expect(ld.status).toBe(200);
+    await ld.text();
+    const get = await createAgUiResponse(pipeline, new Request("http://app.local/agent"), user);
+    expect(get.headers.get("allow")).toBe("POST");
+    expect(await codeOf(get)).toEqual([405, "METHOD_NOT_ALLOWED"]);
+  });
+
+  it("size and time limits on the body: declared, streamed, and a body that never ends", async () => {
+    const { pipeline } = newPipeline();
+    const big = JSON.stringify(runInput("x".repeat(5_000)));
+    expect(await codeOf(await createAgUiResponse(pipeline, post(big), { ...user, maxBodyBytes: 1_000 }))).toEqual([413, "BODY_TOO_LARGE"]);
+    const streamed = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (let i = 0; i < 5; i++) c.enqueue(new TextEncoder().encode("x".repeat(500)));
+        c.close();
+      },
+    });
+    expect(await codeOf(await createAgUiResponse(pipeline, post(streamed), { ...user, maxBodyBytes: 1_000 }))).toEqual([413, "BODY_TOO_LARGE"]);
+    const never = new ReadableStream<Uint8Array>({ start: (c) => c.enqueue(new TextEncoder().encode('{"threadId":')) });
+    expect(await codeOf(await createAgUiResponse(pipeline, post(never), { ...user, bodyTimeoutMs: 50 }))).toEqual([408, "BODY_TIMEOUT"]);
+    const broken = new ReadableStream<Uint8Array>({ pull: (c) => c.error(new Error("connection reset")) });
+    expect(await codeOf(await createAgUiResponse(pipeline, post(broken), user))).toEqual([400, "BODY_READ_FAILED"]);
+  });
+
+  it("a body the framework already read: BODY_ALREADY_READ, or used when handed over as `body`", async () => {
+    const { pipeline } = newPipeline();
+    const request = post(JSON.stringify(runInput("hi")));
+    const parsed = await request.json();
+    expect(await codeOf(await createAgUiResponse(pipeline, request, { ...user, onError: () => {} }))).toEqual([500, "BODY_ALREADY_READ"]);
+    const handed = await createAgUiResponse(pipeline, request, { ...user, body: parsed });
+    expect(sseEvents(await handed.text()).at(-1)?.type).toBe(EventType.RUN_FINISHED);
+    const deep = await createAgUiResponse(pipeline, request, { ...user, body: JSON.parse("[".repeat(200) + "]".repeat(200)) });
+    expect(await codeOf(deep)).toEqual([400, "INPUT_TOO_DEEP"]);
+  });
+
+  it("an event that cannot be encoded ends the stream with RUN_ERROR and returns the run's iterator", async () => {
+    const { pipeline, backend } = newPipeline(textChunks("one two three four five six seven"));
+    const broken = decorate(pipeline, (event) => (event.type === EventType.TEXT_MESSAGE_CONTENT ? { ...event, rawEvent: { n: 1n } } : event));
+    const stages: string[] = [];
+    const response = await createAgUiResponse(broken, post(JSON.stringify(runInput("hi"))), { ...user, onError: (_e, { stage }) => stages.push(stage) });
+    expect(response.status).toBe(200);
+    const events = sseEvents(await response.text());
+    await expectValidStream(events);
+    expect(events.at(-1)).toMatchObject({ type: EventType.RUN_ERROR, code: "EVENT_ENCODING_FAILED" });
+    expect(stages).toEqual(["encode"]);
+    expect(await settled(pipeline)).toBe(0);
+    expect(backend.active).toBe(0);
+  });
+
+  it("a first event that cannot be encoded is a 500 JSON, and a response cancelled before it is read closes the run", async () => {
+    const { pipeline } = newPipeline();
+    const broken = decorate(pipeline, (event, i) => (i === 0 ? { ...event, rawEvent: { n: 1n } } : event));
+    expect(await codeOf(await createAgUiResponse(broken, post(JSON.stringify(runInput("hi"))), { ...user, onError: () => {} }))).toEqual([500, "EVENT_ENCODING_FAILED"]);
+    expect(await settled(pipeline)).toBe(0);
+    const unread = await createAgUiResponse(pipeline, post(JSON.stringify(runInput("hi"))), user);
+    await unread.body!.cancel();
+    expect(await settled(pipeline)).toBe(0);
+  });
+
+  it("a request whose signal aborts cancels the run", async () => {
+    const { pipeline, backend } = newPipeline(textChunks("a b c d e f g h i j k l m n o p"));
+    const controller = new AbortController();
+    const response = await createAgUiResponse(pipeline, post(JSON.stringify(runInput("hi")), undefined, { signal: controller.signal }), user);
+    const reader = response.body!.getReader();
+    await reader.read();
+    controller.abort();
+    for (;;) if ((await reader.read()).done) break;
+    expect(await settled(pipeline)).toBe(0);
+    expect(backend.active).toBe(0);
+  });
+});
