@@ -1,79 +1,59 @@
 import { EventEmitter } from "eventemitter3";
-import pTimeout from "p-timeout";
 import { memoryCacheStore } from "../cache/memory-store.js";
 import type { CacheBatch, CacheBatchResult, CacheStore, ListAppendOptions } from "../cache/types.js";
 import { assertTtl } from "../cache/validate.js";
+import { attempt, loopDeadline } from "./deadline.js";
+import { CacheTimeoutError } from "./errors.js";
+import type {
+  FallbackCacheStore,
+  FallbackCacheStoreEvents,
+  FallbackCacheStoreOptions,
+  FallbackState,
+  WriteBackEvent,
+} from "./fallback-types.js";
+import { WriteJournal } from "./journal.js";
+import { writeBackPass } from "./write-back.js";
 
-/** What a primary store may offer beyond {@link CacheStore} so that the fallback watches it closely. */
-export interface ProbeablePrimary {
-  /** A cheap round trip (Redis: PING). Without it, probes read a key. */
-  ping?(): Promise<void>;
-  /** `false` when the connection is known to be down: the first failure then trips the breaker. */
-  isReady?(): boolean;
-  /** Subscribe to "connected again": a degraded store probes at once instead of at the next tick. */
-  onReady?(listener: () => void): () => void;
-}
-
-/** Options of {@link fallbackCacheStore}. */
-export interface FallbackCacheStoreOptions {
-  /** The store to use while it answers (a {@link RedisCacheStore}). */
-  primary: CacheStore & ProbeablePrimary;
-  /**
-   * Where reads and writes go while the primary is down: a store, or a factory called each time
-   * the store degrades (the previous one is closed on recovery, so no stale entry outlives an
-   * outage). Default: a factory of `memoryCacheStore({ maxEntries: 10_000, maxBytes: 64 MiB })`.
-   */
-  fallback?: CacheStore | (() => CacheStore);
-  /** Consecutive primary failures that switch the store to the fallback. Default 3. */
-  failureThreshold?: number;
-  /** While degraded, PING the primary this often, ms. Default 1,000. */
-  probeIntervalMs?: number;
-  /** Deadline of each primary call (and probe), ms; a late call counts as a failure. Default 250. */
-  timeoutMs?: number;
-  /** Whether `close()` closes the primary too. Default true. */
-  closePrimary?: boolean;
-}
-
-/** Where a {@link FallbackCacheStore} sends calls. */
-export type FallbackState = "starting" | "primary" | "fallback";
-
-/** Events of a {@link FallbackCacheStore}. */
-export interface FallbackCacheStoreEvents {
-  /** The primary stopped answering: calls now go to the fallback. */
-  degraded: (event: { error: unknown; failures: number }) => void;
-  /** The primary answers again: calls go back to it. `downMs`: time spent degraded. */
-  recovered: (event: { downMs: number }) => void;
-  /** One primary call failed or missed its deadline (served by the fallback). */
-  error: (event: { op: string; error: unknown }) => void;
-}
-
-/** A {@link CacheStore} that uses a primary store and falls back to another while it is down. */
-export interface FallbackCacheStore extends CacheStore {
-  /** `starting` (first probe in flight), `primary` or `fallback`. */
-  readonly state: FallbackState;
-  /** `true` while calls go to the fallback. */
-  readonly degraded: boolean;
-  readonly primary: CacheStore;
-  /** Resolves when the first probe of the primary has settled, with the state it left. */
-  whenStarted(): Promise<FallbackState>;
-  on<E extends keyof FallbackCacheStoreEvents>(event: E, listener: FallbackCacheStoreEvents[E]): this;
-  once<E extends keyof FallbackCacheStoreEvents>(event: E, listener: FallbackCacheStoreEvents[E]): this;
-  off<E extends keyof FallbackCacheStoreEvents>(event: E, listener: FallbackCacheStoreEvents[E]): this;
-}
+export type {
+  FallbackCacheStore,
+  FallbackCacheStoreEvents,
+  FallbackCacheStoreOptions,
+  FallbackState,
+  ProbeablePrimary,
+  WriteBackEvent,
+} from "./fallback-types.js";
 
 /** Defaults of {@link fallbackCacheStore}. */
-export const FALLBACK_DEFAULTS = { failureThreshold: 3, probeIntervalMs: 1_000, timeoutMs: 250 } as const;
+export const FALLBACK_DEFAULTS = { failureThreshold: 3, probeIntervalMs: 1_000, timeoutMs: 250, startTimeoutMs: 2_250 } as const;
+
+/** Write-back passes before a switch back is put off to the next probe (new writes keep coming). */
+const MAX_WRITE_BACK_PASSES = 8;
+/** A write that failed while the primary is in use is retried this soon, ms. */
+const RETRY_DELAY_MS = 100;
 
 const noop = () => {};
+/** A write-back that stopped without an error (the store closed, or writes kept coming). */
+const INCOMPLETE: unique symbol = Symbol("incomplete");
 
 /**
- * Use `primary` (Redis) while it answers, `fallback` (memory) while it does not. A failed or
- * late primary call is served by the fallback (reads: usually a miss; writes: kept in memory)
- * and never rejects; after `failureThreshold` consecutive failures, or at once when the primary
- * reports its connection down, the store stops asking the primary (`degraded`) and PINGs it
- * every `probeIntervalMs` (and as soon as it reconnects); the first answer switches back
- * (`recovered`). A store created while the primary is down starts degraded. Timers are
- * `unref()`ed and cleared by `close()`.
+ * Use `primary` (Redis) while it answers, `fallback` (memory) while it does not.
+ *
+ * - **Start:** calls wait for the first PING (a connection being made included, at most
+ *   `startTimeoutMs`); a primary that refuses the connection starts the store degraded at once.
+ * - **Calls:** each primary call has a deadline of `timeoutMs` that does not count event-loop
+ *   stalls. A failed or late call is served by the fallback (reads: usually a miss) and never
+ *   rejects. After `failureThreshold` failures in a row a PING confirms the outage before the
+ *   store degrades (at once when the primary reports its connection down).
+ * - **Degraded:** calls go to the fallback; the primary is PINGed every `probeIntervalMs` and as
+ *   soon as it reconnects.
+ * - **Write-back:** every write served by the fallback is kept in a bounded journal. When a
+ *   probe answers, the journal is written back (list appends in order and idempotently, values
+ *   with the TTL they have left); the store switches back only once it is empty, so no later
+ *   write can overtake it. A write that fails while the primary is in use is retried the same
+ *   way; later writes to that key queue behind it.
+ *
+ * Every method returns a promise (arguments a store cannot take are rejections, never
+ * synchronous throws). Timers are `unref()`ed and cleared by `close()`.
  */
 export function fallbackCacheStore(options: FallbackCacheStoreOptions): FallbackCacheStore {
   const { primary } = options;
@@ -81,7 +61,8 @@ export function fallbackCacheStore(options: FallbackCacheStoreOptions): Fallback
   const failureThreshold = Math.max(1, options.failureThreshold ?? FALLBACK_DEFAULTS.failureThreshold);
   const probeIntervalMs = options.probeIntervalMs ?? FALLBACK_DEFAULTS.probeIntervalMs;
   const timeoutMs = options.timeoutMs ?? FALLBACK_DEFAULTS.timeoutMs;
-  for (const [name, v] of [["probeIntervalMs", probeIntervalMs], ["timeoutMs", timeoutMs]] as const) {
+  const startTimeoutMs = options.startTimeoutMs ?? FALLBACK_DEFAULTS.startTimeoutMs;
+  for (const [name, v] of [["probeIntervalMs", probeIntervalMs], ["timeoutMs", timeoutMs], ["startTimeoutMs", startTimeoutMs]] as const) {
     if (!Number.isFinite(v) || v <= 0) throw new TypeError(`fallbackCacheStore: ${name} must be a positive number.`);
   }
   const makeFallback: () => CacheStore =
@@ -91,6 +72,8 @@ export function fallbackCacheStore(options: FallbackCacheStoreOptions): Fallback
         ? () => options.fallback as CacheStore
         : () => memoryCacheStore();
   const replaceable = typeof options.fallback === "function" || options.fallback === undefined;
+  const journal =
+    options.writeBack === false ? undefined : new WriteJournal(typeof options.writeBack === "object" ? options.writeBack : {});
 
   const emitter = new EventEmitter<FallbackCacheStoreEvents>();
   let fallback = makeFallback();
@@ -98,19 +81,21 @@ export function fallbackCacheStore(options: FallbackCacheStoreOptions): Fallback
   let failures = 0;
   let degradedAt = 0;
   let closed = false;
-  let probing: Promise<boolean> | undefined;
-  let timer: ReturnType<typeof setInterval> | undefined;
+  let closing: Promise<void> | undefined;
+  /** The probe or write-back in flight (one at a time). */
+  let busy: Promise<boolean> | undefined;
+  let probeTimer: ReturnType<typeof setInterval> | undefined;
+  let retryTimer: ReturnType<typeof setTimeout> | undefined;
 
-  const deadline = <T>(work: Promise<T>, op: string): Promise<T> =>
-    pTimeout(work, { milliseconds: timeoutMs, message: `Cache primary: ${op} took longer than ${timeoutMs} ms.` });
+  const deadline = <T>(work: () => Promise<T>, op: string, ms = timeoutMs): Promise<T> =>
+    loopDeadline(attempt(work), ms, () => new CacheTimeoutError("Cache primary", op, ms));
 
-  // Deferred, so that a primary that throws synchronously is a failed probe, not an exception.
-  const ping = (): Promise<unknown> =>
-    Promise.resolve().then(() => (primary.ping ? primary.ping() : primary.get("zoe:fallback-probe")));
+  const ping = (): Promise<unknown> => (primary.ping ? primary.ping() : primary.get("zoe:fallback-probe"));
 
-  const stopProbing = () => {
-    if (timer) clearInterval(timer);
-    timer = undefined;
+  const stopTimers = () => {
+    if (probeTimer) clearInterval(probeTimer);
+    if (retryTimer) clearTimeout(retryTimer);
+    probeTimer = retryTimer = undefined;
   };
 
   const degrade = (error: unknown) => {
@@ -118,90 +103,183 @@ export function fallbackCacheStore(options: FallbackCacheStoreOptions): Fallback
     state = "fallback";
     degradedAt = performance.now();
     emitter.emit("degraded", { error, failures });
-    stopProbing();
-    timer = setInterval(() => void probe(), probeIntervalMs);
-    timer.unref?.();
+    stopTimers();
+    probeTimer = setInterval(() => void probe(startTimeoutMs), probeIntervalMs);
+    probeTimer.unref?.();
   };
 
-  const recover = () => {
-    if (closed || state === "primary") return;
+  const onFailure = (op: string, error: unknown) => {
+    emitter.emit("error", { op, error });
+    if (state !== "primary") return;
+    failures++;
+    if (primary.isReady?.() === false) degrade(error);
+    else if (failures >= failureThreshold) void probe(timeoutMs); // confirm before degrading
+  };
+
+  /** Retry waiting writes soon while the primary is in use. */
+  const scheduleRetry = () => {
+    if (closed || retryTimer || state !== "primary" || !journal?.size) return;
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      if (state === "primary") void flush(); // once degraded, the probes write back
+    }, RETRY_DELAY_MS);
+    retryTimer.unref?.();
+  };
+
+  /**
+   * Write the journal back, then (in the same synchronous step as the check that it is empty)
+   * use the primary. Undefined when done; else the error that stopped it, or {@link INCOMPLETE}
+   * (closed, or writes kept coming): the rest waits for the next attempt.
+   */
+  const settle = async (): Promise<unknown> => {
+    const report: WriteBackEvent = { written: 0, dropped: 0, failed: 0 };
+    const emitReport = () => {
+      report.dropped += journal?.takeDropped() ?? 0;
+      if (report.written + report.dropped + report.failed > 0) emitter.emit("writeBack", report);
+    };
+    for (let pass = 0; journal && journal.size > 0; pass++) {
+      if (closed || pass === MAX_WRITE_BACK_PASSES) return INCOMPLETE;
+      const error = await writeBackPass(journal, primary, deadline, report, (error) => emitter.emit("error", { op: "writeBack", error }));
+      if (error !== undefined) {
+        emitReport();
+        return error;
+      }
+    }
+    if (closed) return INCOMPLETE;
+    emitReport();
+    usePrimary();
+    return undefined;
+  };
+
+  const usePrimary = () => {
     const wasDegraded = state === "fallback";
     state = "primary";
     failures = 0;
-    stopProbing();
     if (!wasDegraded) return;
+    stopTimers();
     emitter.emit("recovered", { downMs: Math.round(performance.now() - degradedAt) });
     if (replaceable) {
-      // Entries written during the outage are dropped: the primary is the truth again.
+      // Everything written meanwhile is in the primary now (or was dropped by the journal bound).
       const old = fallback;
       fallback = makeFallback();
       old.close().catch(noop);
     }
   };
 
-  /** PING the primary once (one probe at a time); true when it answered. */
-  const probe = (): Promise<boolean> => {
-    if (closed) return Promise.resolve(false);
-    probing ??= deadline(ping(), "ping")
-      .then(
-        () => {
-          recover();
-          return true;
-        },
-        (error: unknown) => {
-          if (state === "starting") degrade(error);
-          return false;
-        },
-      )
+  /** Run one probe or write-back at a time; afterwards, confirm an outage that failures point to. */
+  const exclusive = (task: () => Promise<boolean>): Promise<boolean> => {
+    busy ??= task()
+      .catch(() => false)
       .finally(() => {
-        probing = undefined;
+        busy = undefined;
+        if (!closed && state === "primary" && failures >= failureThreshold) void probe(timeoutMs);
       });
-    return probing;
+    return busy;
   };
+
+  /**
+   * PING the primary (deadline `ms`). No answer: degrade (unless already). An answer: write
+   * back and use the primary; a primary that answers PING but cannot take the write-back is
+   * degraded too (its writes would fail).
+   */
+  const probe = (ms: number): Promise<boolean> =>
+    closed
+      ? Promise.resolve(false)
+      : exclusive(async () => {
+          try {
+            await deadline(ping, "ping", ms);
+          } catch (error) {
+            if (state !== "fallback") degrade(error);
+            return false;
+          }
+          const outcome = await settle();
+          if (outcome === undefined) return true;
+          if (outcome === INCOMPLETE) {
+            scheduleRetry();
+          } else {
+            emitter.emit("error", { op: "writeBack", error: outcome });
+            if (state !== "fallback") degrade(outcome);
+          }
+          return false;
+        });
+
+  /** Write waiting writes back while the primary is in use (after a failed write). */
+  const flush = (): Promise<boolean> =>
+    exclusive(async () => {
+      const outcome = await settle();
+      if (outcome === undefined) return true;
+      if (outcome !== INCOMPLETE) onFailure("writeBack", outcome);
+      scheduleRetry();
+      return false;
+    });
 
   const unsubscribeReady = primary.onReady?.(() => {
-    if (state === "fallback") void probe();
+    if (state === "fallback") void probe(startTimeoutMs);
   });
-  const started = probe();
-
-  const onFailure = (op: string, error: unknown) => {
-    emitter.emit("error", { op, error });
-    if (state !== "primary") return;
-    failures++;
-    if (failures >= failureThreshold || primary.isReady?.() === false) degrade(error);
-  };
+  const started = probe(startTimeoutMs);
 
   const ensureOpen = () => {
-    if (closed) throw new Error("fallbackCacheStore: the store is closed.");
+    if (closing) throw new Error("fallbackCacheStore: the store is closed.");
   };
 
-  /** Run `op` on the primary when it is in use, else (or when it fails) on the fallback. */
-  async function route<T>(op: string, onPrimary: () => Promise<T>, onFallback: (store: CacheStore) => Promise<T>, miss: T): Promise<T> {
-    ensureOpen();
-    if (state === "starting") {
-      // Wait for the first probe, at most one deadline: a store never waits longer than a call would.
-      let wait: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([started, new Promise((r) => (wait = setTimeout(r, timeoutMs)))]);
-      clearTimeout(wait);
-    }
-    if (state === "primary") {
-      try {
-        const value = await deadline(onPrimary(), op);
-        failures = 0;
-        return value;
-      } catch (error) {
-        // A TypeError is about the caller's arguments (a value JSON cannot hold), not about Redis.
-        if (error instanceof TypeError) throw error;
-        onFailure(op, error);
+  /** A read: the primary when it is in use (a failure is a miss from the fallback), else the fallback. */
+  const read = <T>(op: string, onPrimary: () => Promise<T>, onFallback: (store: CacheStore) => Promise<T>, miss: T): Promise<T> =>
+    attempt(async () => {
+      ensureOpen();
+      if (state === "starting") await started;
+      if (state === "primary") {
+        try {
+          const value = await deadline(onPrimary, op);
+          failures = 0;
+          return value;
+        } catch (error) {
+          if (error instanceof TypeError) throw error;
+          onFailure(op, error);
+        }
       }
-    }
-    try {
-      return await onFallback(fallback);
-    } catch {
-      // The fallback is closed (replaced on recovery) or full of surprises: a miss, a no-op.
-      return miss;
-    }
-  }
+      try {
+        return await onFallback(fallback);
+      } catch {
+        return miss; // the fallback was closed (replaced on recovery) meanwhile
+      }
+    });
+
+  /**
+   * A write: the primary when it is in use and no earlier write to `key` waits for write-back;
+   * otherwise (or when it fails) the journal, synchronously, then the fallback.
+   */
+  const write = (
+    op: string,
+    key: string,
+    onPrimary: () => Promise<void>,
+    record: (journal: WriteJournal) => void,
+    onFallback: (store: CacheStore) => Promise<void>,
+  ): Promise<void> =>
+    attempt(async () => {
+      ensureOpen();
+      if (state === "starting") await started;
+      if (state === "primary" && !journal?.has(key)) {
+        try {
+          await deadline(onPrimary, op);
+          failures = 0;
+          return;
+        } catch (error) {
+          if (error instanceof TypeError) throw error;
+          onFailure(op, error);
+        }
+      }
+      if (journal) {
+        record(journal);
+        scheduleRetry();
+      }
+      try {
+        await onFallback(fallback);
+      } catch {
+        // The fallback was closed (replaced on recovery) meanwhile: the journal has the write.
+      }
+    });
+
+  const validTtl = (ttlMs: number) => attempt(() => assertTtl(ttlMs));
 
   const store: FallbackCacheStore = {
     get name() {
@@ -213,28 +291,42 @@ export function fallbackCacheStore(options: FallbackCacheStoreOptions): Fallback
     get degraded() {
       return state === "fallback";
     },
+    get pendingWrites() {
+      return journal?.size ?? 0;
+    },
     primary,
     whenStarted: () => started.then(() => state),
-    get: (key) => route("get", () => primary.get(key), (s) => s.get(key), undefined),
-    getMany: (keys) => route("getMany", () => primary.getMany(keys), (s) => s.getMany(keys), keys.map(() => undefined)),
+    get: (key) => read("get", () => primary.get(key), (s) => s.get(key), undefined),
+    getMany: (keys) =>
+      attempt(() => read("getMany", () => primary.getMany(keys), (s) => s.getMany(keys), keys.map(() => undefined))),
     read: (batch: CacheBatch): Promise<CacheBatchResult> =>
-      route("read", () => primary.read(batch), (s) => s.read(batch), {
-        values: batch.keys.map(() => undefined),
-        lists: (batch.lists ?? []).map(() => []),
+      attempt(() =>
+        read("read", () => primary.read(batch), (s) => s.read(batch), {
+          values: batch.keys.map(() => undefined),
+          lists: (batch.lists ?? []).map(() => []),
+        }),
+      ),
+    set: (key, value, ttlMs) =>
+      validTtl(ttlMs).then(() => {
+        if (value === undefined) throw new TypeError("fallbackCacheStore.set: value must not be undefined (use delete).");
+        return write("set", key, () => primary.set(key, value, ttlMs), (j) => j.set(key, value, ttlMs), (s) => s.set(key, value, ttlMs));
       }),
-    async set(key, value, ttlMs) {
-      ensureOpen();
-      assertTtl(ttlMs);
-      if (value === undefined) throw new TypeError("fallbackCacheStore.set: value must not be undefined (use delete).");
-      return route("set", () => primary.set(key, value, ttlMs), (s) => s.set(key, value, ttlMs), undefined);
-    },
-    delete: (key) => route("delete", () => primary.delete(key), (s) => s.delete(key), undefined),
-    async listAppend(key, items, listOptions: ListAppendOptions) {
-      ensureOpen();
-      assertTtl(listOptions.ttlMs);
-      return route("listAppend", () => primary.listAppend(key, items, listOptions), (s) => s.listAppend(key, items, listOptions), undefined);
-    },
-    listTail: (key, last) => route("listTail", () => primary.listTail(key, last), (s) => s.listTail(key, last), []),
+    delete: (key) => write("delete", key, () => primary.delete(key), (j) => j.delete(key), (s) => s.delete(key)),
+    listAppend: (key, items, listOptions: ListAppendOptions) =>
+      attempt(() => {
+        assertTtl(listOptions.ttlMs);
+        if (typeof listOptions.maxLength !== "number" || Number.isNaN(listOptions.maxLength)) {
+          throw new TypeError("fallbackCacheStore.listAppend: maxLength must be a number.");
+        }
+        return write(
+          "listAppend",
+          key,
+          () => primary.listAppend(key, items, listOptions),
+          (j) => j.listAppend(key, items, listOptions),
+          (s) => s.listAppend(key, items, listOptions),
+        );
+      }),
+    listTail: (key, last) => read("listTail", () => primary.listTail(key, last), (s) => s.listTail(key, last), []),
     on(event, listener) {
       emitter.on(event, listener as never);
       return store;
@@ -247,14 +339,17 @@ export function fallbackCacheStore(options: FallbackCacheStoreOptions): Fallback
       emitter.off(event, listener as never);
       return store;
     },
-    async close() {
-      if (closed) return;
-      closed = true;
-      stopProbing();
-      unsubscribeReady?.();
-      emitter.removeAllListeners();
-      await Promise.allSettled([fallback.close(), options.closePrimary === false ? undefined : primary.close()]);
-    },
+    close: () =>
+      (closing ??= (async () => {
+        // Waiting writes get one last chance (within the deadlines) before the primary closes.
+        await busy;
+        if (journal?.size) await probe(timeoutMs);
+        closed = true;
+        stopTimers();
+        unsubscribeReady?.();
+        emitter.removeAllListeners();
+        await Promise.allSettled([fallback.close(), options.closePrimary === false ? undefined : primary.close()]);
+      })()),
   };
   return store;
 }

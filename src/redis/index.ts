@@ -1,6 +1,6 @@
 /**
  * `zoe-pipeline/redis`: cache stores on Redis (ioredis, single server or Cluster), with an
- * in-memory fallback and a circuit breaker. Needs the optional peer dependency `ioredis`.
+ * in-memory fallback, a circuit breaker and write-back of the writes made during an outage. Needs the optional peer dependency `ioredis`.
  */
 export {
   cacheClientOptions,
@@ -21,6 +21,10 @@ export {
   type FallbackCacheStoreOptions,
   type FallbackState,
   type ProbeablePrimary,
+  type WriteBackEvent,
 } from "./fallback-store.js";
+export { CacheTimeoutError } from "./errors.js";
+export { WRITE_BACK_DEFAULTS, type WriteBackOptions } from "./journal.js";
+export type { ListAppendOnceOptions } from "./write-back.js";
 export { resilientRedisStore, type ResilientRedisStore, type ResilientRedisStoreOptions } from "./resilient.js";
 export { clusterSlot } from "./slot.js";

@@ -2,7 +2,11 @@ import { EventEmitter } from "eventemitter3";
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from "ioredis";
 import type { CacheBatch, CacheBatchResult, CacheStore, ListAppendOptions } from "../cache/types.js";
 import { assertTtl } from "../cache/validate.js";
+import { attempt, loopDeadline } from "./deadline.js";
+import { CacheTimeoutError } from "./errors.js";
+import { LIST_APPEND_ONCE_LUA } from "./scripts.js";
 import { clusterSlot } from "./slot.js";
+import type { ListAppendOnceOptions } from "./write-back.js";
 
 /** An ioredis client: a single server (`Redis`) or a `Cluster`. */
 export type RedisClient = Redis | Cluster;
@@ -36,10 +40,18 @@ export type RedisCacheStoreOptions = RedisConnection & {
    */
   prefix?: string;
   /**
-   * For a client the store creates (`url`, `nodes`): ioredis `commandTimeout`, and the longest
-   * wait for the first connection before a command is sent anyway. Default 500 ms.
+   * Deadline of every call, ms, whatever the client's options (a host client with an offline
+   * queue and 20 retries included): a call with no answer by then rejects with a
+   * `CacheTimeoutError`. Time the event loop was blocked is not counted. Default 500.
    */
   timeoutMs?: number;
+  /**
+   * A call made while the client is connecting (ioredis status `wait`, `connecting`, `connect`)
+   * first waits for the connection, at most this long, ms (stalls not counted); its `timeoutMs`
+   * starts once connected. Also the ioredis `connectTimeout` of a client the store creates.
+   * Default 2,000.
+   */
+  connectTimeoutMs?: number;
   /** Extra ioredis options for a client the store creates; they win over the store's defaults. */
   redisOptions?: RedisOptions;
   /** Extra ioredis Cluster options for a `nodes` client; they win over the store's defaults. */
@@ -75,8 +87,14 @@ export interface RedisCacheStore extends CacheStore {
   readonly prefix: string;
   /** Whether the client is connected and ready for commands. */
   isReady(): boolean;
-  /** Wait for the connection (at most `timeoutMs`) and send a PING; rejects when Redis does not answer. */
+  /** Wait for a connection being made (at most `connectTimeoutMs`) and send a PING (at most `timeoutMs`). */
   ping(): Promise<void>;
+  /**
+   * Append each item the list does not hold yet (equal JSON; repeats counted), trim, refresh the
+   * TTL, in one atomic script: appending the same items twice appends them once. Used to write
+   * back what was written on the fallback during an outage. `replace` deletes the key first.
+   */
+  listAppendOnce(key: string, items: readonly unknown[], options: ListAppendOnceOptions): Promise<void>;
   /** Call `listener` each time the client becomes ready; returns a function that stops it. */
   onReady(listener: () => void): () => void;
   on<E extends keyof RedisCacheStoreEvents>(event: E, listener: RedisCacheStoreEvents[E]): this;
@@ -90,19 +108,21 @@ export const REDIS_STORE_DEFAULTS = { prefix: "", timeoutMs: 500, connectTimeout
 const MAX_TTL_MS = Number.MAX_SAFE_INTEGER;
 
 /**
- * ioredis options for a cache: fail fast instead of queueing while disconnected
- * (`enableOfflineQueue: false`), at most one retry, a `commandTimeout`, and reconnection every
- * 50 ms up to `maxReconnectDelayMs`. Used for the clients {@link redisCacheStore} creates.
+ * ioredis options for a cache client: fail fast instead of queueing while disconnected
+ * (`enableOfflineQueue: false`), at most one retry, a `connectTimeout`, and reconnection every
+ * 50 ms up to `maxReconnectDelayMs`. No `commandTimeout`: the store gives every call its own
+ * deadline, one that does not count event-loop stalls (ioredis' `commandTimeout` fires after a
+ * stall even when the reply is waiting in the socket). Used for the clients
+ * {@link redisCacheStore} creates; pass them to `new Redis(...)` for a client of your own.
  */
 export function cacheClientOptions(
-  timeoutMs: number = REDIS_STORE_DEFAULTS.timeoutMs,
-  maxReconnectDelayMs: number = REDIS_STORE_DEFAULTS.maxReconnectDelayMs,
+  options: { maxReconnectDelayMs?: number; connectTimeoutMs?: number } = {},
 ): RedisOptions {
+  const maxReconnectDelayMs = options.maxReconnectDelayMs ?? REDIS_STORE_DEFAULTS.maxReconnectDelayMs;
   return {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    commandTimeout: timeoutMs,
-    connectTimeout: REDIS_STORE_DEFAULTS.connectTimeoutMs,
+    connectTimeout: options.connectTimeoutMs ?? REDIS_STORE_DEFAULTS.connectTimeoutMs,
     retryStrategy: (times: number) => Math.min(times * 50, maxReconnectDelayMs),
   };
 }
@@ -112,8 +132,8 @@ interface InternalOptions {
   maxReconnectDelayMs?: number;
 }
 
-function createClient(options: RedisCacheStoreOptions & InternalOptions, timeoutMs: number): RedisClient {
-  const base = cacheClientOptions(timeoutMs, options.maxReconnectDelayMs);
+function createClient(options: RedisCacheStoreOptions & InternalOptions, connectTimeoutMs: number): RedisClient {
+  const base = cacheClientOptions({ connectTimeoutMs, ...(options.maxReconnectDelayMs === undefined ? {} : { maxReconnectDelayMs: options.maxReconnectDelayMs }) });
   if (options.url !== undefined) return new Redis(options.url, { ...base, ...options.redisOptions });
   if (options.nodes !== undefined) {
     return new Cluster(options.nodes, {
@@ -152,8 +172,11 @@ function serialise(value: unknown, what: string): string {
  * one pipeline (per hash slot in a Cluster: a run's keys share the user's `{...}` tag, so one
  * slot and one round trip); `listAppend` is RPUSH + LTRIM + PEXPIRE in one MULTI. A value that
  * is not valid JSON is a miss and is reported (`onInvalid`, the `invalid` event), never thrown.
- * Redis errors reject; wrap the store in {@link fallbackCacheStore} (or use
- * {@link resilientRedisStore}) to turn them into misses and in-memory writes.
+ * Every call has its own deadline (`timeoutMs`), whatever the client's options; a call made
+ * while the client connects waits for it first (`connectTimeoutMs`). Every method returns a
+ * promise and never throws synchronously. Redis errors and timeouts reject; wrap the store in
+ * {@link fallbackCacheStore} (or use {@link resilientRedisStore}) to turn them into misses and
+ * in-memory writes.
  */
 export function redisCacheStore(options: RedisCacheStoreOptions): RedisCacheStore {
   return createRedisStore(options);
@@ -168,10 +191,13 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
     throw new TypeError(`redisCacheStore: prefix must be a string without "{" or "}", got ${JSON.stringify(prefix)}.`);
   }
   const timeoutMs = options.timeoutMs ?? REDIS_STORE_DEFAULTS.timeoutMs;
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new TypeError("redisCacheStore: timeoutMs must be a positive number.");
+  const connectTimeoutMs = options.connectTimeoutMs ?? REDIS_STORE_DEFAULTS.connectTimeoutMs;
+  for (const [name, v] of [["timeoutMs", timeoutMs], ["connectTimeoutMs", connectTimeoutMs]] as const) {
+    if (!Number.isFinite(v) || v <= 0) throw new TypeError(`redisCacheStore: ${name} must be a positive number.`);
+  }
 
   const owned = options.client === undefined;
-  const client = options.client ?? createClient(options, timeoutMs);
+  const client = options.client ?? createClient(options, connectTimeoutMs);
   const cluster = isCluster(client);
   const emitter = new EventEmitter<RedisCacheStoreEvents>();
   let closed = false;
@@ -210,14 +236,16 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
     }
     return out;
   };
-  const ensureOpen = () => {
-    if (closed) throw new Error("redisCacheStore: the store is closed.");
+  const ttlOf = (ttlMs: number) => Math.min(Math.ceil(ttlMs), MAX_TTL_MS);
+  const keepOf = (maxLength: number, what: string): number => {
+    if (typeof maxLength !== "number" || Number.isNaN(maxLength)) throw new TypeError(`redisCacheStore.${what}: maxLength must be a number.`);
+    return maxLength === Number.POSITIVE_INFINITY ? 0 : Math.max(1, Math.floor(maxLength));
   };
 
   /**
-   * While a connection is being made, wait for it (at most `timeoutMs`, one shared wait for all
-   * callers); in any other state go at once (a disconnected client fails fast or queues, as
-   * configured). Undefined when there is nothing to wait for.
+   * While a connection is being made, wait for it: one shared wait, at most `connectTimeoutMs`
+   * (stalls not counted), that ends on `ready`, `close` or `end`. In any other state go at once
+   * (a disconnected client then fails fast or queues, as configured; the call's deadline holds).
    */
   let connecting: Promise<void> | undefined;
   const whenConnected = (): Promise<void> | undefined => {
@@ -225,23 +253,36 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
     if (status === "ready") return undefined;
     if (status === "wait") client.connect().catch(() => {});
     else if (status !== "connecting" && status !== "connect") return undefined;
-    connecting ??= new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        client.off("ready", done);
-        client.off("close", done);
-        client.off("end", done);
-        connecting = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      timer.unref?.();
-      client.once("ready", done);
-      client.once("close", done);
-      client.once("end", done);
-    });
+    connecting ??= (() => {
+      let done = () => {};
+      const connected = new Promise<void>((resolve) => {
+        done = () => resolve();
+        client.once("ready", done);
+        client.once("close", done);
+        client.once("end", done);
+      });
+      return loopDeadline(connected, connectTimeoutMs, () => new CacheTimeoutError("redisCacheStore", "connect", connectTimeoutMs)).finally(
+        () => {
+          client.off("ready", done);
+          client.off("close", done);
+          client.off("end", done);
+          connecting = undefined;
+        },
+      );
+    })();
     return connecting;
   };
+
+  /**
+   * Every call: open, connected (or not connecting), then `work` under its own deadline. Never
+   * throws synchronously: argument errors and a closed store are rejections too.
+   */
+  const call = <T>(op: string, work: () => Promise<T>): Promise<T> =>
+    attempt(async () => {
+      if (closed) throw new Error("redisCacheStore: the store is closed.");
+      await whenConnected();
+      return loopDeadline(attempt(work), timeoutMs, () => new CacheTimeoutError("redisCacheStore", op, timeoutMs));
+    });
 
   /** Keys grouped by hash slot (one group on a single server), with their positions. */
   const groupBySlot = (keys: readonly string[]): Map<number, number[]> => {
@@ -262,16 +303,62 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
     return count >= 1 ? [-count, -1] : undefined;
   };
 
+  const readBatch = async (batch: CacheBatch): Promise<CacheBatchResult> => {
+    const keys = batch.keys;
+    const lists = batch.lists ?? [];
+    const values: unknown[] = new Array<unknown>(keys.length).fill(undefined);
+    const tails: unknown[][] = lists.map(() => []);
+    // Every key and list of the batch, by slot: [kind, index in its array].
+    const items: Array<{ key: string; list: boolean; index: number }> = [
+      ...keys.map((key, index) => ({ key, list: false, index })),
+      ...lists.flatMap((l, index) => (tailRange(l.last) ? [{ key: l.key, list: true, index }] : [])),
+    ];
+    if (items.length === 0) return { values, lists: tails };
+    const groups = groupBySlot(items.map((item) => item.key));
+    await Promise.all(
+      [...groups.values()].map(async (positions) => {
+        const group = positions.map((p) => items[p] as (typeof items)[number]);
+        const plain = group.filter((item) => !item.list);
+        const listed = group.filter((item) => item.list);
+        const pipeline = client.pipeline();
+        if (plain.length > 0) pipeline.mget(plain.map((item) => full(item.key)));
+        for (const item of listed) {
+          const [start, stop] = tailRange(lists[item.index]?.last ?? 0) ?? [0, -1];
+          pipeline.lrange(full(item.key), start, stop);
+        }
+        const result = (await pipeline.exec()) ?? [];
+        let at = 0;
+        if (plain.length > 0) {
+          const [error, raw] = result[at++] ?? [new Error("redisCacheStore: missing MGET reply."), null];
+          if (error) throw error;
+          const found = raw as unknown[];
+          plain.forEach((item, i) => {
+            values[item.index] = parse(item.key, found[i]);
+          });
+        }
+        for (const item of listed) {
+          const [error, raw] = result[at++] ?? [new Error("redisCacheStore: missing LRANGE reply."), null];
+          if (error) {
+            if (!isWrongType(error)) throw error;
+            invalid(item.key, error.message);
+            continue;
+          }
+          tails[item.index] = parseList(item.key, raw);
+        }
+      }),
+    );
+    return { values, lists: tails };
+  };
+
   const store: RedisCacheStore = {
     name: "redis",
     client,
     prefix,
     isReady: () => client.status === "ready",
-    async ping() {
-      ensureOpen();
-      await whenConnected();
-      await client.ping();
-    },
+    ping: () =>
+      call("ping", async () => {
+        await client.ping();
+      }),
     onReady(listener) {
       emitter.on("ready", listener);
       return () => emitter.off("ready", listener);
@@ -285,115 +372,76 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
       return store;
     },
 
-    async get(key) {
-      ensureOpen();
-      await whenConnected();
-      try {
-        return parse(key, await client.get(full(key)));
-      } catch (error) {
-        if (!isWrongType(error)) throw error;
-        invalid(key, (error as Error).message);
-        return undefined;
-      }
-    },
+    get: (key) =>
+      call("get", async () => {
+        try {
+          return parse(key, await client.get(full(key)));
+        } catch (error) {
+          if (!isWrongType(error)) throw error;
+          invalid(key, (error as Error).message);
+          return undefined;
+        }
+      }),
 
-    async getMany(keys) {
-      ensureOpen();
-      return (await store.read({ keys })).values;
-    },
+    getMany: (keys) => call("getMany", async () => (await readBatch({ keys })).values),
 
-    async read(batch: CacheBatch): Promise<CacheBatchResult> {
-      ensureOpen();
-      const keys = batch.keys;
-      const lists = batch.lists ?? [];
-      const values: unknown[] = new Array<unknown>(keys.length).fill(undefined);
-      const tails: unknown[][] = lists.map(() => []);
-      // Every key and list of the batch, by slot: [kind, index in its array].
-      const items: Array<{ key: string; list: boolean; index: number }> = [
-        ...keys.map((key, index) => ({ key, list: false, index })),
-        ...lists.flatMap((l, index) => (tailRange(l.last) ? [{ key: l.key, list: true, index }] : [])),
-      ];
-      if (items.length === 0) return { values, lists: tails };
-      await whenConnected();
-      const groups = groupBySlot(items.map((item) => item.key));
-      await Promise.all(
-        [...groups.values()].map(async (positions) => {
-          const group = positions.map((p) => items[p] as (typeof items)[number]);
-          const plain = group.filter((item) => !item.list);
-          const listed = group.filter((item) => item.list);
-          const pipeline = client.pipeline();
-          if (plain.length > 0) pipeline.mget(plain.map((item) => full(item.key)));
-          for (const item of listed) {
-            const [start, stop] = tailRange(lists[item.index]?.last ?? 0) ?? [0, -1];
-            pipeline.lrange(full(item.key), start, stop);
-          }
-          const result = (await pipeline.exec()) ?? [];
-          let at = 0;
-          if (plain.length > 0) {
-            const [error, raw] = result[at++] ?? [new Error("redisCacheStore: missing MGET reply."), null];
-            if (error) throw error;
-            const found = raw as unknown[];
-            plain.forEach((item, i) => {
-              values[item.index] = parse(item.key, found[i]);
-            });
-          }
-          for (const item of listed) {
-            const [error, raw] = result[at++] ?? [new Error("redisCacheStore: missing LRANGE reply."), null];
-            if (error) {
-              if (!isWrongType(error)) throw error;
-              invalid(item.key, error.message);
-              continue;
-            }
-            tails[item.index] = parseList(item.key, raw);
-          }
-        }),
-      );
-      return { values, lists: tails };
-    },
+    read: (batch: CacheBatch) => call("read", () => readBatch(batch)),
 
-    async set(key, value, ttlMs) {
-      ensureOpen();
-      assertTtl(ttlMs);
-      if (value === undefined) throw new TypeError("redisCacheStore.set: value must not be undefined (use delete).");
-      const json = serialise(value, "set");
-      await whenConnected();
-      await client.set(full(key), json, "PX", Math.min(Math.ceil(ttlMs), MAX_TTL_MS));
-    },
+    set: (key, value, ttlMs) =>
+      attempt(() => {
+        assertTtl(ttlMs);
+        if (value === undefined) throw new TypeError("redisCacheStore.set: value must not be undefined (use delete).");
+        const json = serialise(value, "set");
+        return call("set", async () => {
+          await client.set(full(key), json, "PX", ttlOf(ttlMs));
+        });
+      }),
 
-    async delete(key) {
-      ensureOpen();
-      await whenConnected();
-      await client.del(full(key));
-    },
+    delete: (key) =>
+      call("delete", async () => {
+        await client.del(full(key));
+      }),
 
-    async listAppend(key, items, { maxLength, ttlMs }: ListAppendOptions) {
-      ensureOpen();
-      assertTtl(ttlMs);
-      if (Number.isNaN(maxLength)) throw new TypeError("redisCacheStore.listAppend: maxLength must be a number.");
-      const json = items.map((item) => serialise(item, "listAppend"));
-      const k = full(key);
-      await whenConnected();
-      // One MULTI: append, trim and refresh the TTL atomically; no read-modify-write.
-      const multi = client.multi();
-      if (json.length > 0) multi.rpush(k, ...json);
-      if (maxLength !== Number.POSITIVE_INFINITY) multi.ltrim(k, -Math.max(1, Math.floor(maxLength)), -1);
-      multi.pexpire(k, Math.min(Math.ceil(ttlMs), MAX_TTL_MS));
-      replies(await multi.exec(), "MULTI");
-    },
+    listAppend: (key, items, listOptions: ListAppendOptions) =>
+      attempt(() => {
+        const { maxLength, ttlMs } = listOptions;
+        assertTtl(ttlMs);
+        const keep = keepOf(maxLength, "listAppend");
+        const json = items.map((item) => serialise(item, "listAppend"));
+        const k = full(key);
+        return call("listAppend", async () => {
+          // One MULTI: append, trim and refresh the TTL atomically; no read-modify-write.
+          const multi = client.multi();
+          if (json.length > 0) multi.rpush(k, ...json);
+          if (keep > 0) multi.ltrim(k, -keep, -1);
+          multi.pexpire(k, ttlOf(ttlMs));
+          replies(await multi.exec(), "MULTI");
+        });
+      }),
 
-    async listTail(key, last) {
-      ensureOpen();
-      const range = tailRange(last);
-      if (!range) return [];
-      await whenConnected();
-      try {
-        return parseList(key, await client.lrange(full(key), range[0], range[1]));
-      } catch (error) {
-        if (!isWrongType(error)) throw error;
-        invalid(key, (error as Error).message);
-        return [];
-      }
-    },
+    listAppendOnce: (key, items, onceOptions: ListAppendOnceOptions) =>
+      attempt(() => {
+        const { maxLength, ttlMs, replace = false } = onceOptions;
+        assertTtl(ttlMs);
+        const keep = keepOf(maxLength, "listAppendOnce");
+        const json = items.map((item) => serialise(item, "listAppendOnce"));
+        return call("listAppendOnce", async () => {
+          await client.eval(LIST_APPEND_ONCE_LUA, 1, full(key), keep, ttlOf(ttlMs), replace ? "1" : "0", ...json);
+        });
+      }),
+
+    listTail: (key, last) =>
+      call("listTail", async () => {
+        const range = tailRange(last);
+        if (!range) return [];
+        try {
+          return parseList(key, await client.lrange(full(key), range[0], range[1]));
+        } catch (error) {
+          if (!isWrongType(error)) throw error;
+          invalid(key, (error as Error).message);
+          return [];
+        }
+      }),
 
     async close() {
       if (closed) return;
@@ -411,9 +459,9 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
           });
         });
         try {
-          if (client.status === "ready") await client.quit();
+          if (client.status === "ready") await loopDeadline(client.quit(), timeoutMs, () => new Error("QUIT timed out"));
         } catch {
-          // Already gone: disconnect below is enough.
+          // Already gone, or not answering: disconnect below is enough.
         }
         client.disconnect();
         await ended;

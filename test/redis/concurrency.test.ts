@@ -2,7 +2,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { createKeyBuilder, type HistoryEntry } from "../../src/index.js";
+import { createKeyBuilder, HISTORY_DEFAULTS, type HistoryEntry } from "../../src/index.js";
 import { describeRedis, sharedRedis, uniquePrefix } from "./redis-servers.js";
 import type { WorkerConfig, WorkerMessage, WorkerPhase } from "./worker.js";
 
@@ -112,11 +112,11 @@ describeRedis("4 processes × 250 concurrent runs on one user and thread", () =>
     expect(seen.size).toBe(WORKERS * RUNS);
   });
 
-  it("keeps the most recent turns with the default limit of 10 messages", async () => {
+  it(`keeps the most recent turns with the default limit of ${HISTORY_DEFAULTS.keep} messages`, async () => {
     const done = reports[1] ?? [];
     expect(done.flatMap((r) => r.failures)).toEqual([]);
     const history = await storedHistory(phases[1]?.keyPrefix ?? "");
-    expect(history).toHaveLength(10);
+    expect(history).toHaveLength(HISTORY_DEFAULTS.keep);
     const pairs: Array<{ worker: number; run: number }> = [];
     for (let j = 0; j < history.length; j += 2) {
       const [user, answer] = [history[j], history[j + 1]];
@@ -125,7 +125,7 @@ describeRedis("4 processes × 250 concurrent runs on one user and thread", () =>
       pairs.push(parseRun(user?.content ?? ""));
     }
     console.log(`default keep: stored runs ${JSON.stringify(pairs.map((p) => `w${p.worker} r${p.run}`))}`);
-    expect(new Set(pairs.map((p) => `${p.worker}:${p.run}`)).size).toBe(5);
+    expect(new Set(pairs.map((p) => `${p.worker}:${p.run}`)).size).toBe(HISTORY_DEFAULTS.keep / 2);
     for (const { worker, run } of pairs) {
       // Among the last runs its worker issued...
       expect(run).toBeGreaterThanOrEqual(RUNS - 50);

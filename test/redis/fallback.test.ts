@@ -10,6 +10,7 @@ import { scriptedBackend, textChunks } from "../../src/testing/index.js";
 import { runValid } from "../helpers/ag-ui.js";
 import { fixedRouter } from "../helpers/fixtures.js";
 import { describeRedis, sparePort, startRedis } from "./redis-servers.js";
+import { whenState } from "./store-state.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -55,7 +56,7 @@ function flakyPrimary() {
 }
 
 describe("fallbackCacheStore: the circuit breaker", () => {
-  it("serves failures from the fallback, degrades after N consecutive failures, recovers on a probe", async () => {
+  it("serves failures from the fallback, degrades after N consecutive failures and a failed PING, recovers and writes back", async () => {
     const primary = flakyPrimary();
     const store = fallbackCacheStore({ primary: primary.store, failureThreshold: 3, probeIntervalMs: 50, timeoutMs: 100 });
     const events: string[] = [];
@@ -72,23 +73,25 @@ describe("fallbackCacheStore: the circuit breaker", () => {
     await store.set("b", 2, 10_000); // failure 1: written to memory
     expect(await store.get("b")).toBe(2); // failure 2: served by memory
     expect(store.state).toBe("primary");
-    expect(await store.listTail("l", 5)).toEqual([]); // failure 3: degraded
-    expect(store.state).toBe("fallback");
-    expect(errors).toBe(3);
+    expect(await store.listTail("l", 5)).toEqual([]); // failure 3: a PING confirms the outage
+    await whenState(store, "fallback");
+    expect(errors).toBeGreaterThanOrEqual(3);
     const callsWhenDegraded = primary.calls;
     await store.set("c", 3, 10_000);
     expect(await store.read({ keys: ["b", "c"] })).toEqual({ values: [2, 3], lists: [] });
     expect(primary.calls).toBe(callsWhenDegraded); // no longer asked
 
+    const pings = primary.pings;
     await sleep(160);
-    expect(primary.pings).toBeGreaterThanOrEqual(2); // probing every 50 ms
+    expect(primary.pings).toBeGreaterThan(pings); // probing every 50 ms
     primary.mode = "ok";
-    await sleep(120);
-    expect(store.state).toBe("primary");
+    await whenState(store, "primary");
     expect(events).toEqual(["degraded after 3", "recovered true"]);
-    // Back on the primary; what was written during the outage is gone with the old fallback.
+    // Back on the primary, with what was written on the fallback written back.
     expect(await store.get("a")).toBe(1);
-    expect(await store.get("c")).toBeUndefined();
+    expect(await primary.inner.get("b")).toBe(2);
+    expect(await primary.inner.get("c")).toBe(3);
+    expect(store.pendingWrites).toBe(0);
     await store.close();
   });
 
@@ -97,12 +100,10 @@ describe("fallbackCacheStore: the circuit breaker", () => {
     const store = fallbackCacheStore({ primary: primary.store, failureThreshold: 2, probeIntervalMs: 1_000, timeoutMs: 60 });
     await store.set("k", "v", 10_000);
     primary.mode = "hang";
-    const t0 = performance.now();
+    // The primary never answers: that these calls return at all is the deadline at work.
     expect(await store.get("k")).toBeUndefined(); // a miss, served by the (empty) fallback
     await store.listAppend("h", [1], { maxLength: 5, ttlMs: 10_000 });
-    const ms = performance.now() - t0;
-    expect(ms).toBeLessThan(400);
-    expect(store.degraded).toBe(true);
+    await whenState(store, "fallback");
     expect(await store.listTail("h", 5)).toEqual([1]);
     await store.close();
   });
@@ -110,6 +111,7 @@ describe("fallbackCacheStore: the circuit breaker", () => {
   it("rejects bad arguments itself, never counting them as primary failures", async () => {
     const primary = flakyPrimary();
     const store = fallbackCacheStore({ primary: primary.store, failureThreshold: 1 });
+    await store.whenStarted();
     await expect(store.set("k", undefined, 1_000)).rejects.toThrow(TypeError);
     await expect(store.set("k", 1, 0)).rejects.toThrow(TypeError);
     await expect(store.listAppend("k", [1], { maxLength: 1, ttlMs: Number.NaN })).rejects.toThrow(TypeError);
@@ -132,11 +134,10 @@ describe("fallbackCacheStore: the circuit breaker", () => {
 });
 
 describeRedis("resilientRedisStore on a real server", () => {
-  it("starts degraded when Redis is down, runs fine, and goes back to Redis when it comes up", async () => {
+  it("starts degraded when Redis is down, runs fine, goes back to Redis when it comes up, and writes the outage's turn back", async () => {
     const port = await sparePort();
     const store = resilientRedisStore({ url: `redis://127.0.0.1:${port}`, probeIntervalMs: 400, prefix: "start:" });
-    const degradedAt = new Promise<number>((resolve) => store.once("degraded", () => resolve(performance.now())));
-    const t0 = performance.now();
+    const degraded = new Promise<void>((resolve) => store.once("degraded", () => resolve()));
     const pipeline = createZoePipeline({
       backend: scriptedBackend({ script: textChunks("Fine.") }),
       router: fixedRouter("chat"),
@@ -144,28 +145,37 @@ describeRedis("resilientRedisStore on a real server", () => {
     });
     const first = await runValid(pipeline.run({ userId: "ada", message: "Hello" }));
     expect(first.at(-1)?.type).toBe("RUN_FINISHED");
-    expect((await degradedAt) - t0).toBeLessThan(250);
+    await degraded;
     expect(store.state).toBe("fallback");
     expect(await pipeline.history.get("ada", "default")).toHaveLength(2); // kept in memory meanwhile
 
+    // Race-free: the wait checks the current state first, then listens, and starts before Redis
+    // does (the store may reconnect before startRedis() resolves).
+    const recovered = whenState(store, "primary");
     const server = await startRedis(port);
-    const upAt = performance.now();
-    const recoveredAt = await new Promise<number>((resolve) => store.once("recovered", () => resolve(performance.now())));
-    console.log(`recovered ${Math.round(recoveredAt - upAt)} ms after Redis answered PING (probe interval 400 ms)`);
-    expect(recoveredAt - upAt).toBeLessThan(400);
+    await recovered;
     const second = await runValid(pipeline.run({ userId: "ada", message: "Again" }));
     expect(second.at(-1)?.type).toBe("RUN_FINISHED");
     const raw = new Redis(server.url);
-    expect((await raw.keys("start:*")).sort()).toEqual(["start:zoe:v1:history:{ada}:default", "start:zoe:v1:route:{ada}:again"]);
-    // Only the turn after recovery is in Redis: the outage's turn stayed in the (dropped) memory store.
-    expect((await raw.lrange("start:zoe:v1:history:{ada}:default", 0, -1)).map((s) => JSON.parse(s).content)).toEqual(["Again", "Fine."]);
+    expect((await raw.keys("start:*")).sort()).toEqual([
+      "start:zoe:v1:history:{ada}:default",
+      "start:zoe:v1:route:{ada}:again",
+      "start:zoe:v1:route:{ada}:hello",
+    ]);
+    // The outage's turn was written back before the store switched: the history is complete.
+    expect((await raw.lrange("start:zoe:v1:history:{ada}:default", 0, -1)).map((s) => JSON.parse(s).content)).toEqual([
+      "Hello",
+      "Fine.",
+      "Again",
+      "Fine.",
+    ]);
     await raw.quit();
     await pipeline.close();
     expect(store.redis.client.status).toBe("end");
     await server.stop();
   });
 
-  it("keeps its memory fallback bounded: 100,000 distinct users while Redis is down", async () => {
+  it("keeps its memory fallback and its write-back journal bounded: 100,000 distinct users while Redis is down", async () => {
     v8.setFlagsFromString("--expose_gc");
     const gc = vm.runInNewContext("gc") as () => void;
     const maxEntries = 2_000;
@@ -184,7 +194,11 @@ describeRedis("resilientRedisStore on a real server", () => {
     gc();
     const grownMb = (process.memoryUsage().heapUsed - before) / 2 ** 20;
     const kept = (await store.getMany(Array.from({ length: 100_000 }, (_, i) => `route:{user${i}}`))).filter((v) => v !== undefined);
-    console.log(`100,000 users while degraded: ${kept.length} entries kept, heap +${grownMb.toFixed(1)} MB after GC`);
+    console.log(
+      `100,000 users while degraded: ${kept.length} entries kept, ${store.pendingWrites} keys waiting for write-back, ` +
+        `heap +${grownMb.toFixed(1)} MB after GC`,
+    );
+    expect(store.pendingWrites).toBeLessThanOrEqual(10_000); // WRITE_BACK_DEFAULTS: 10,000 keys, 16 MiB
     expect(kept.length).toBeLessThanOrEqual(maxEntries);
     expect(kept.length).toBeGreaterThan(maxEntries / 2);
     expect(grownMb).toBeLessThan(20);
