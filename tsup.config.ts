@@ -13,11 +13,16 @@ const entry = {
   mcp: "src/mcp/index.ts",
   quickjs: "src/quickjs/index.ts",
   prometheus: "src/prometheus/index.ts",
+  client: "src/client/index.ts",
+  "openai-compatible": "src/openai-compatible/index.ts",
 };
 // tsup's declaration step sets `baseUrl`, which TypeScript 6 deprecates; the option still works.
 const dts = { compilerOptions: { ignoreDeprecations: "6.0" } };
 
+// Source maps: the package ships src/, so every `sources` entry of the ESM maps (all ../src/…)
+// is a file the package contains. The CommonJS build has none: it bundles p-limit, p-timeout and
+// yocto-queue, whose maps would point at ../node_modules/… files the package does not contain.
 export default defineConfig([
   { entry, format: ["esm"], dts, sourcemap: true, clean: true, target: "node20", platform: "node" },
-  { entry, format: ["cjs"], dts, sourcemap: true, target: "node20", platform: "node", noExternal: esmOnly },
+  { entry, format: ["cjs"], dts, sourcemap: false, target: "node20", platform: "node", noExternal: esmOnly },
 ]);

@@ -13,6 +13,7 @@ import { benchAnswerCache } from "./answer-cache.js";
 import { benchMetricsOverhead } from "./metrics-overhead.js";
 import { benchTinyModel } from "./tiny-model.js";
 import { benchHung } from "./hung.js";
+import { benchTelemetry } from "./telemetry.js";
 import { benchConversation } from "./conversation.js";
 import { printTable } from "./stats.js";
 
@@ -215,3 +216,7 @@ else {
   }
   writeJson("conversation.json", { loadAvgAfter: loadAvg(), conversation: talk });
 }
+
+const telemetry = await benchTelemetry(Number(process.env.BENCH_TELEMETRY_ITERATIONS ?? 2_000));
+printTable("Tracing cost: whole run, ms (warm caches, memory store, interleaved)", telemetry);
+writeJson("telemetry.json", { loadAvgAfter: loadAvg(), telemetry });

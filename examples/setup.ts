@@ -1,5 +1,5 @@
 /** Shared set-up of the examples: which backend to use, the demo's router and context providers. */
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { heuristicRouter, type ContextProvider, type ModelBackend, type Router } from "zoe-pipeline";
@@ -12,13 +12,31 @@ export interface DemoModels {
 }
 
 export type ChosenBackend =
-  | { ok: true; backend: ModelBackend; models: DemoModels; description: string }
+  | {
+      ok: true;
+      backend: ModelBackend;
+      models: DemoModels;
+      description: string;
+      /** A model too small to say anything sensible (the demo keeps its answers short and says so). */
+      tiny: boolean;
+      /** Lines that explain the choice: the model, the thread count, how to use a real model. */
+      notes: string[];
+    }
   | { ok: false; help: string };
 
 /** The tiny test model of a development checkout (../shared/models), when it is there. */
 export const DEV_MODEL = resolve(fileURLToPath(new URL("../", import.meta.url)), "../shared/models/llama-2-tiny-random.gguf");
 
+/** Model files under this size get 1 thread by default: too little arithmetic per token to share. */
+export const TINY_MODEL_BYTES = 64 * 2 ** 20;
+
 const PREFERRED: DemoModels = { fast: "gemma3n:e2b", default: "llama3.2", code: "qwen2.5-coder" };
+
+const HOW_TO_USE_A_REAL_MODEL = [
+  "For real answers, point the demo at a real model:",
+  "  - Ollama: start it, `ollama pull llama3.2`, run `npm run demo` again (OLLAMA_HOST if it is not on 127.0.0.1:11434);",
+  "  - a GGUF file: `npm run demo -- --model ./model.gguf` or ZOE_MODEL_PATH=./model.gguf.",
+];
 
 function ollamaUrl(): string {
   const host = process.env.OLLAMA_HOST ?? "127.0.0.1:11434";
@@ -36,9 +54,22 @@ async function ollamaModels(url: string): Promise<string[] | undefined> {
   }
 }
 
-function flag(argv: string[], name: string): string | undefined {
+/** The value of `--name <value>` or `--name=<value>`. */
+export function flag(argv: string[], name: string): string | undefined {
   const i = argv.indexOf(name);
   return i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith(`${name}=`))?.slice(name.length + 1);
+}
+
+/**
+ * The llama.cpp thread count: ZOE_THREADS when set; 1 for a tiny model file (its tokens are too
+ * small to split between threads, which then mostly wait for each other); otherwise the backend's
+ * default (half the logical CPUs, 1 to 4).
+ */
+function threadsFor(tiny: boolean, defaultThreads: number): { threads: number; why: string } {
+  const asked = Number(process.env.ZOE_THREADS);
+  if (Number.isInteger(asked) && asked > 0) return { threads: asked, why: "ZOE_THREADS" };
+  if (tiny) return { threads: 1, why: "the default for a model file under 64 MiB; ZOE_THREADS to change" };
+  return { threads: defaultThreads, why: "the default: half the logical CPUs, 1 to 4; ZOE_THREADS to change" };
 }
 
 /**
@@ -53,18 +84,44 @@ export async function chooseBackend(argv: string[]): Promise<ChosenBackend> {
     const pick = (name: string) => pulled.find((m) => m === name || m.startsWith(`${name}:`)) ?? pulled[0]!;
     const models = { fast: pick(PREFERRED.fast), default: pick(PREFERRED.default), code: pick(PREFERRED.code) };
     const { ollamaBackend } = await import("zoe-pipeline/ollama");
-    return { ok: true, backend: ollamaBackend({ host: url }), models, description: `Ollama at ${url}` };
+    return {
+      ok: true,
+      backend: ollamaBackend({ host: url, keepAlive: "30m" }),
+      models,
+      description: `Ollama at ${url}`,
+      tiny: false,
+      notes: [`models: fast ${models.fast}, default ${models.default}, code ${models.code}`],
+    };
   }
   const modelPath = flag(argv, "--model") ?? process.env.ZOE_MODEL_PATH ?? (existsSync(DEV_MODEL) ? DEV_MODEL : undefined);
   if (modelPath) {
-    if (!existsSync(modelPath)) return { ok: false, help: `No GGUF model file at ${modelPath}.` };
-    const { llamaCppBackend } = await import("zoe-pipeline/llama-cpp");
+    if (!existsSync(modelPath)) return { ok: false, help: `No GGUF model file at ${modelPath}.\n${HOW_TO_USE_A_REAL_MODEL.join("\n")}` };
+    const { defaultThreads, llamaCppBackend } = await import("zoe-pipeline/llama-cpp");
     const name = basename(modelPath, ".gguf");
+    const bytes = statSync(modelPath).size;
+    const mib = bytes / 2 ** 20;
+    const tiny = bytes < TINY_MODEL_BYTES;
+    const randomWeights = /random/i.test(name);
+    const { threads, why } = threadsFor(tiny, defaultThreads());
+    const notes = [
+      `model: ${name} (${mib < 10 ? mib.toFixed(1) : Math.round(mib)} MiB), ${threads} thread${threads === 1 ? "" : "s"} (${why})`,
+      ...(randomWeights
+        ? [
+            "This is the tiny random-weight TEST model: its answers are gibberish, on purpose. It runs the real",
+            "llama.cpp engine, so the timings, the cache hits and the reused prompt tokens below are real.",
+            ...HOW_TO_USE_A_REAL_MODEL,
+          ]
+        : tiny
+          ? ["This model is tiny: expect short, poor answers.", ...HOW_TO_USE_A_REAL_MODEL]
+          : []),
+    ];
     return {
       ok: true,
-      backend: llamaCppBackend({ modelPath, ...(process.env.ZOE_THREADS ? { threads: Number(process.env.ZOE_THREADS) } : {}) }),
+      backend: llamaCppBackend({ modelPath, threads }),
       models: { fast: name, default: name, code: name },
       description: `embedded llama.cpp on ${modelPath}`,
+      tiny,
+      notes,
     };
   }
   return {
@@ -78,10 +135,14 @@ export async function chooseBackend(argv: string[]): Promise<ChosenBackend> {
   };
 }
 
-/** The demo's router. */
-export function demoRouter(models: DemoModels): Router {
-  // Bounded answers: the fast path's defaults are 64 and 128 tokens.
-  return heuristicRouter({ models, options: { chat: { num_predict: 256 }, code: { num_predict: 512 }, complex: { num_predict: 512 } } });
+/** The demo's router: bounded answers (shorter still on a tiny model, whose text means nothing). */
+export function demoRouter(models: DemoModels, tiny = false): Router {
+  const chat = tiny ? 48 : 256;
+  const long = tiny ? 48 : 512;
+  return heuristicRouter({
+    models,
+    options: { greeting: { num_predict: tiny ? 16 : 64 }, chat: { num_predict: chat }, code: { num_predict: long }, complex: { num_predict: long } },
+  });
 }
 
 const wait = (ms: number, signal: AbortSignal) =>
@@ -90,7 +151,10 @@ const wait = (ms: number, signal: AbortSignal) =>
     signal.addEventListener("abort", () => (clearTimeout(timer), reject(signal.reason)), { once: true });
   });
 
-/** Three context providers with realistic latencies; `calendar` is slower than its deadline. */
+/**
+ * Three context providers with realistic latencies: `profile` (stable, cached 5 minutes),
+ * `memory` (a search keyed by the question) and `calendar`, slower than its deadline.
+ */
 export function demoProviders(): ContextProvider[] {
   return [
     {

@@ -10,6 +10,24 @@ export type {
   ZoePipelineOptions,
 } from "./pipeline/types.js";
 export type { CachePart, HitMiss, RunMetrics } from "./pipeline/metrics.js";
+export {
+  isRunMetrics,
+  isZoeRunResult,
+  isZoeState,
+  runResult,
+  ZOE_METRICS_EVENT,
+  zoeMetrics,
+  zoeState,
+  type ZoeAnswerCacheState,
+  type ZoeCancelledResult,
+  type ZoeCompletedResult,
+  type ZoePendingToolCall,
+  type ZoeProviderState,
+  type ZoeRouteState,
+  type ZoeRunResult,
+  type ZoeStage,
+  type ZoeState,
+} from "./events/payloads.js";
 export type { CachePartStats, PipelineMetricsSnapshot, StageName } from "./metrics/aggregator.js";
 export type { LatencySummary } from "./metrics/sample-window.js";
 export {

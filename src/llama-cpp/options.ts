@@ -9,7 +9,11 @@ export interface LlamaCppBackendOptions {
   modelPath?: string;
   /** Model names (as the router picks them) → GGUF files. Names that share a file share one loaded model. */
   models?: Record<string, string>;
-  /** CPU threads llama.cpp uses. Default: `os.availableParallelism()` (at least 1). */
+  /**
+   * CPU threads llama.cpp uses. Default {@link defaultThreads}: half the logical CPUs, 1 to 4.
+   * More threads than physical cores (or than the machine has free) make generation many times
+   * slower, not faster; a tiny model is fastest on 1.
+   */
   threads?: number;
   /** Tokens each context sequence holds (prompt + answer). Default 4,096. */
   contextSize?: number;
@@ -32,6 +36,17 @@ export interface LlamaCppBackendOptions {
   logLevel?: LogLevel;
   /** The backend's name in metrics and usage. Default `"llama-cpp"`. */
   name?: string;
+}
+
+/**
+ * The default thread count: half the logical CPUs (about the physical cores where each core runs
+ * two hardware threads), at least 1 and at most 4. llama.cpp's threads wait for each other at
+ * every layer, so threads that share a core, or a busy machine, slow generation down many times
+ * (on a busy 2-CPU machine the tiny test model generated tens of times faster on 1 thread than
+ * on 2; `npm run demo` prints the speed for a given `ZOE_THREADS`).
+ */
+export function defaultThreads(logicalCpus: number = os.availableParallelism()): number {
+  return Math.max(1, Math.min(4, Math.floor(logicalCpus / 2)));
 }
 
 /** Defaults of {@link LlamaCppBackendOptions}. */
@@ -100,7 +115,7 @@ export function resolveOptions(options: LlamaCppBackendOptions): ResolvedOptions
   return {
     modelPath: options.modelPath,
     models,
-    threads: positiveInt(options.threads, "threads", Math.max(1, os.availableParallelism())),
+    threads: positiveInt(options.threads, "threads", defaultThreads()),
     contextSize: positiveInt(options.contextSize, "contextSize", LLAMA_CPP_DEFAULTS.contextSize),
     sequences,
     concurrency,

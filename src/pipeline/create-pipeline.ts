@@ -11,6 +11,8 @@ import { runTurn, type ActiveRun, type RunDeps } from "./run-turn.js";
 import { resolveDeadlines } from "./deadlines.js";
 import { RouteFallback } from "./route-fallback.js";
 import { INPUT_LIMITS } from "../input/limits.js";
+import { createTracing } from "../telemetry/trace.js";
+import { attachLogger } from "../telemetry/logger.js";
 import { AnswerCache } from "../response-cache/answer-cache.js";
 import type { PipelineEvents, RunOptions, ZoePipeline, ZoePipelineOptions } from "./types.js";
 import { MetricsAggregator } from "../metrics/aggregator.js";
@@ -61,6 +63,13 @@ function checkOptions(options: ZoePipelineOptions): void {
   }
 }
 
+/** A non-negative integer option, or undefined when not given. */
+function nonNegative(value: number | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isInteger(value) || value < 0) throw new TypeError(`createZoePipeline: \`${name}\` must be a non-negative integer, got ${String(value)}.`);
+  return value;
+}
+
 /** A positive integer option, or undefined when not given. */
 function positive(value: number | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
@@ -84,6 +93,7 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
   const aggregator = new MetricsAggregator();
   aggregator.attach(emitter);
   const tuner = options.autoTune ? new AutoTuner(options.autoTune, options.providers ?? []) : undefined;
+  if (options.logger) attachLogger(options.logger, emitter, store);
   if (tuner) emitter.on("run:finished", ({ metrics }) => tuner.observe(metrics));
   let closed = false;
 
@@ -121,6 +131,11 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
     answers: options.responseCache ? new AnswerCache(options.responseCache, { store, keys, backend: options.backend, readTimeoutMs: deadlines.cacheReadMs }) : undefined,
     runs,
     isClosed: () => closed,
+    tracing: createTracing(options.telemetry),
+    retry: {
+      attempts: nonNegative(options.retry?.attempts, "retry.attempts") ?? 0,
+      backoffMs: nonNegative(options.retry?.backoffMs, "retry.backoffMs") ?? 200,
+    },
     ...(tuner ? { tune: tuner } : {}),
   };
 

@@ -58,6 +58,8 @@ export interface RunMetrics {
     /** Past messages dropped to fit `promptTokens`. */
     droppedHistory?: number;
   };
+  /** Model calls tried again after failing before their first chunk (the `retry` option). */
+  retries?: number;
   /** The response cache's lookup for this run (only when `responseCache` is on). */
   answerCache?: AnswerCacheMetrics;
 }

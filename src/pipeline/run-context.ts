@@ -18,6 +18,8 @@ import type { CachePart, HitMiss } from "./metrics.js";
 import type { RouteFallback } from "./route-fallback.js";
 import { closeMessages, type OpenMessages } from "./stream-step.js";
 import type { PipelineEvents, SystemPromptFn } from "./types.js";
+import { NO_TRACE, type RunTrace, type SpanHandle, type Tracing } from "../telemetry/trace.js";
+import type { Attributes } from "@opentelemetry/api";
 
 /** Everything a run needs from its pipeline. */
 export interface RunDeps {
@@ -50,6 +52,10 @@ export interface RunDeps {
   /** The system prompt used when a `systemPrompt` function fails. */
   defaultSystemPrompt: string;
   isClosed(): boolean;
+  /** Creates each run's OpenTelemetry spans (or none). */
+  tracing: Tracing;
+  /** Opt-in retries of a model call that failed before its first chunk. */
+  retry: { attempts: number; backoffMs: number };
   /** The response cache (the `responseCache` option). */
   answers?: AnswerCache | undefined;
   /** Auto-tuned provider deadlines and num_predict (the `autoTune` option). */
@@ -85,6 +91,10 @@ export interface RunContext {
   openStep: string | undefined;
   /** Cache hits and misses by part. */
   readonly byPart: Record<CachePart, HitMiss>;
+  /** The run's spans (a no-op when tracing is off). */
+  trace: RunTrace;
+  /** The span of the stage in progress. */
+  stageSpan: SpanHandle | undefined;
 }
 
 /** A fresh context for a run. */
@@ -97,6 +107,8 @@ export function createRunContext(deps: RunDeps, turn: Turn, who: RunIds, signal:
     t0,
     open: {},
     openStep: undefined,
+    trace: NO_TRACE,
+    stageSpan: undefined,
     byPart: {
       route: { hits: 0, misses: 0 },
       system: { hits: 0, misses: 0 },
@@ -104,6 +116,22 @@ export function createRunContext(deps: RunDeps, turn: Turn, who: RunIds, signal:
       history: { hits: 0, misses: 0 },
     },
   };
+}
+
+/** Start a stage's span (`zoe.<stage>`), under the run's span. */
+export function beginStage(ctx: RunContext, name: string): SpanHandle {
+  const span = ctx.trace.enabled ? ctx.trace.start(`zoe.${name}`) : ctx.trace.root;
+  ctx.stageSpan = ctx.trace.enabled ? span : undefined;
+  return span;
+}
+
+/** End the stage's span with what it found. */
+export function endStage(ctx: RunContext, attributes?: Attributes): void {
+  const span = ctx.stageSpan;
+  if (!span) return;
+  if (attributes) span.set(attributes);
+  span.end();
+  ctx.stageSpan = undefined;
 }
 
 /** Count a cache hit or miss of one part, and tell the host. */

@@ -49,6 +49,12 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     emit();
   };
   const ctx = createRunContext(deps, turn, who, controller.signal, t0);
+  ctx.trace = deps.tracing.run("invoke_agent zoe", {
+    "gen_ai.operation.name": "invoke_agent",
+    "gen_ai.agent.name": "zoe",
+    "gen_ai.conversation.id": turn.threadId,
+    "zoe.run_id": turn.runId,
+  });
 
   try {
     yield events.runStarted(turn.threadId, turn.runId);
@@ -72,6 +78,11 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     const remembered = await remember(ctx, routed, prompted, answer);
     yield* finish(ctx, { routed, context, prompted, answer, remembered }, endForHost);
   } catch (error) {
+    const code = ctx.signal.aborted ? "cancelled" : toZoeError(error).code;
+    ctx.stageSpan?.fail(code, error instanceof Error ? error.message : String(error));
+    ctx.stageSpan?.end();
+    if (ctx.signal.aborted) ctx.trace.root.set({ "zoe.outcome": "cancelled" });
+    else ctx.trace.root.fail(code, error instanceof Error ? error.message : String(error));
     if (ctx.signal.aborted) {
       yield* closeOpen(ctx);
       endForHost(() => deps.emitter.emit("run:cancelled", who));
@@ -87,5 +98,6 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     if (!controller.signal.aborted) controller.abort(RUN_ENDED);
     deps.runs.delete(run);
     endForHost(() => deps.emitter.emit("run:cancelled", who));
+    ctx.trace.root.end();
   }
 }

@@ -33,6 +33,8 @@ export interface StepLimits {
   codeBlockMs: number;
   /** When the run's whole generation must end (`performance.now()` time; Infinity for never). */
   generationEndsAt: number;
+  /** Told of each code block once it has run (for traces). */
+  onCode?: ((language: string, ok: boolean, startedAt: number, endedAt: number) => void) | undefined;
 }
 
 /** setTimeout takes at most 2^31 − 1 ms; a longer delay would fire at once. */
@@ -194,7 +196,12 @@ export async function* streamStep(
       yield events.toolCallStart(id, "run_code", open.text);
       yield events.toolCallArgs(id, JSON.stringify({ language: block.language, code: block.code }));
       yield events.toolCallEnd(id);
+      const startedAt = performance.now();
       const job: Promise<void> = runBlock(executor, block, signal, userId, limits.codeBlockMs)
+        .then((r) => {
+          limits.onCode?.(block.language, r.ok, startedAt, performance.now());
+          return r;
+        })
         .then(
           // Like a failed tool's result, a failure reads "Error: …" (then the error, e.g. "TypeError: …").
           (r) => (r.ok ? r.output : `${r.output ? `${r.output}\n` : ""}Error: ${r.error ?? "the code failed"}`),

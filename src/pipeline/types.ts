@@ -12,6 +12,8 @@ import type { ResponseCacheOptions } from "../response-cache/types.js";
 import type { AutoTuneOptions } from "../metrics/auto-tune.js";
 import type { PipelineMetricsSnapshot } from "../metrics/aggregator.js";
 import type { RunDeadlines } from "./deadlines.js";
+import type { TelemetryOption } from "../telemetry/trace.js";
+import type { ZoeLogger } from "../telemetry/logger.js";
 
 /** Builds the system prompt for a route kind and user. */
 export type SystemPromptFn = (context: { kind: RouteKind; userId: string }) => string | Promise<string>;
@@ -57,6 +59,25 @@ export interface ZoePipelineOptions {
    * classifier with the models `router` chose before (the route state says `fallback`).
    */
   fallbackRouter?: Router;
+  /**
+   * OpenTelemetry spans: one per run (`invoke_agent zoe`) with a span per stage, provider, model
+   * call (`chat {model}`, GenAI semantic conventions), tool and code run. Default: the global
+   * tracer of `@opentelemetry/api` when that optional peer is installed (spans are recorded only
+   * when the host registers a tracer provider); `false` turns tracing off; `{ tracer }` uses yours.
+   */
+  telemetry?: TelemetryOption;
+  /**
+   * A pino-compatible logger (`info`, `warn`, `error`, each `(object, message)`): one line per run
+   * with its outcome and timings, warnings for provider timeouts, fallbacks, cache and history
+   * failures, errors with their codes. The user's text is never logged.
+   */
+  logger?: ZoeLogger;
+  /**
+   * Retry a model call that failed before its first chunk with a transient error (busy,
+   * unreachable, connection lost): `attempts` more tries, waiting `backoffMs` × 2^n. Off by
+   * default (`attempts: 0`); backoff default 200 ms.
+   */
+  retry?: { attempts?: number; backoffMs?: number };
   /**
    * Budget of all context sections in a prompt (providers' and the client's), in tokens; what
    * does not fit is cut by provider `priority`, stable before volatile. Default 1,500.

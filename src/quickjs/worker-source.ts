@@ -3,10 +3,12 @@
  * `new Worker(WORKER_SOURCE, { eval: true, workerData })` (a CommonJS script), so the package
  * build needs no extra entry file.
  *
- * Protocol (host → worker): `{ type: "run", id, code }`, `{ type: "stats", id }`.
+ * Protocol (host → worker): `{ type: "run", id, code, limitMs }` (`limitMs`: this run's time limit,
+ * `timeoutMs` or a shorter first slice), `{ type: "stats", id }`.
  * Worker → host: `{ type: "ready" }` once, or `{ type: "fatal", missing, message }` when
  * quickjs-emscripten cannot be loaded; then per run `{ type: "started", id }` when the user's code
- * starts (after any set-up, such as a new WebAssembly module) and `{ type: "done", id, error? }`; and
+ * starts (after any set-up, such as a new WebAssembly module) and `{ type: "done", id, error?, code? }`
+ * (`code`: one of the executor's stable error codes, see results.ts); and
  * `{ type: "stats", id, ... }`.
  *
  * Shared memory (`workerData.control`, an Int32Array): [0] abort flag, set by the host, read by
@@ -52,6 +54,10 @@ function hostFailure(error) {
   return "the JavaScript sandbox failed: " + message;
 }
 
+function hostFailureCode(error) {
+  return error instanceof RangeError && /call stack/i.test(String(error.message)) ? "CODE_ERROR" : "SANDBOX_ERROR";
+}
+
 function isOutOfMemory(ctx, handle) {
   if (ctx.typeof(handle) !== "object") return false;
   if (ctx.sameValue(handle, ctx.null)) return true; // QuickJS could not even allocate the error
@@ -66,13 +72,16 @@ function isOutOfMemory(ctx, handle) {
   }
 }
 
-async function run(id, code) {
-  runs++;
+// warmUp: a run before "ready" (no messages, not counted), so that the first real block does not
+// pay for V8 compiling QuickJS's hot paths (a first run costs several times a later one).
+async function run(id, code, limitMs, warmUp) {
+  const runLimitMs = limitMs > 0 ? limitMs : cfg.timeoutMs;
+  if (!warmUp) runs++;
   if (sandbox === undefined) {
     try {
       sandbox = await newSandbox();
     } catch (error) {
-      return { type: "done", id, error: "the JavaScript sandbox could not start: " + String(error && error.message || error) };
+      return { type: "done", id, code: "SANDBOX_ERROR", error: "the JavaScript sandbox could not start: " + String(error && error.message || error) };
     }
   }
   const { module } = sandbox;
@@ -84,6 +93,7 @@ async function run(id, code) {
   let deadline = Infinity;
   let poisoned = false;
   let error;
+  let errorCode = "CODE_ERROR";
 
   const write = (text) => {
     if (outputFull) return;
@@ -138,8 +148,8 @@ async function run(id, code) {
     };
 
     // The user's code: a global script (not a module), so import declarations are syntax errors.
-    parentPort.postMessage({ type: "started", id }); // the host's backstop timer starts now
-    deadline = Date.now() + cfg.timeoutMs;
+    if (!warmUp) parentPort.postMessage({ type: "started", id }); // the host's backstop timer starts now
+    deadline = Date.now() + runLimitMs;
     const evaluated = ctx.evalCode(code, "code.js", { type: "global" });
     let value = evaluated.error ? undefined : keep(evaluated.value);
     let thrown = evaluated.error ? keep(evaluated.error) : undefined;
@@ -164,6 +174,7 @@ async function run(id, code) {
       if (thrown !== undefined) {
         if (isOutOfMemory(ctx, thrown)) {
           error = "memory limit of " + cfg.memoryLimitBytes + " bytes exceeded";
+          errorCode = "MEMORY_LIMIT";
           poisoned = true;
         } else {
           error = callToString(describe, thrown, "Uncaught exception");
@@ -180,7 +191,10 @@ async function run(id, code) {
     poisoned = true;
     runtime = undefined;
     context = undefined;
-    if (stop === undefined) error = hostFailure(failure);
+    if (stop === undefined) {
+      error = hostFailure(failure);
+      errorCode = hostFailureCode(failure);
+    }
   } finally {
     if (runtime !== undefined) {
       try {
@@ -197,10 +211,17 @@ async function run(id, code) {
     }
   }
 
-  if (stop === "aborted") error = "execution aborted";
-  else if (stop === "timeout") error = "time limit of " + cfg.timeoutMs + " ms exceeded";
-  else if (stop === "output" || (outputFull && error === undefined)) error = "output limit of " + max + " characters reached";
-  return error === undefined ? { type: "done", id } : { type: "done", id, error };
+  if (stop === "aborted") {
+    error = "execution aborted";
+    errorCode = "ABORTED";
+  } else if (stop === "timeout") {
+    error = "time limit of " + runLimitMs + " ms exceeded";
+    errorCode = "TIMEOUT";
+  } else if (stop === "output" || (outputFull && error === undefined)) {
+    error = "output limit of " + max + " characters reached";
+    errorCode = "OUTPUT_LIMIT";
+  }
+  return error === undefined ? { type: "done", id } : { type: "done", id, error, code: errorCode };
 }
 
 function stats(id) {
@@ -222,10 +243,10 @@ parentPort.on("message", (message) => {
   queue = queue.then(async () => {
     let reply;
     try {
-      reply = message.type === "stats" ? stats(message.id) : await run(message.id, message.code);
+      reply = message.type === "stats" ? stats(message.id) : await run(message.id, message.code, message.limitMs);
     } catch (error) {
       sandbox = undefined;
-      reply = { type: "done", id: message.id, error: hostFailure(error) };
+      reply = { type: "done", id: message.id, error: hostFailure(error), code: hostFailureCode(error) };
     }
     parentPort.postMessage(reply);
   });
@@ -244,6 +265,10 @@ parentPort.on("message", (message) => {
     parentPort.postMessage({ type: "fatal", missing: false, message: String(error && error.message || error) });
     return;
   }
+  for (let i = 0; i < 3; i++) {
+    await run(0, "console.log([1, 'a', { b: [2] }]); JSON.stringify({ n: [1, 2, 3].map((x) => x * 2) })", cfg.timeoutMs, true);
+  }
+  Atomics.store(control, OUTPUT_LENGTH, 0);
   parentPort.postMessage({ type: "ready" });
 })();
 `;

@@ -82,7 +82,9 @@ export async function* runToolCalls(
   registry: ToolRegistry,
   context: Omit<ToolContext, "signal">,
   signal: AbortSignal,
+  onDone?: (call: ToolCallRecord, ok: boolean, startedAt: number, endedAt: number) => void,
 ): AsyncGenerator<AGUIEvent, { messages: ChatMessage[]; failed: number }> {
+  const startedAt = performance.now();
   const results = new Map<string, string>();
   let failed = 0;
   const pending = new Map<string, Promise<{ id: string; ok: boolean; content: string }>>();
@@ -101,6 +103,8 @@ export async function* runToolCalls(
     pending.delete(done.id);
     if (!done.ok) failed++;
     results.set(done.id, done.content);
+    const call = calls.find((c) => c.id === done.id);
+    if (onDone && call) onDone(call, done.ok, startedAt, performance.now());
     yield events.toolCallResult(done.id, done.content);
   }
   return {

@@ -3,6 +3,7 @@ import { runInNewContext } from "node:vm";
 import { afterAll, describe, expect, it } from "vitest";
 import { QuickJSExecutor } from "../../src/quickjs/executor.js";
 import { quickjsExecutor } from "../../src/quickjs/index.js";
+import type { QuickJSCodeResult } from "../../src/quickjs/results.js";
 import type { CodeExecutor, CodeResult } from "../../src/tools/types.js";
 
 const executors: CodeExecutor[] = [];
@@ -73,8 +74,8 @@ describe("quickjsExecutor: normal code", () => {
       ok: true,
       output: "then 1\n5",
     });
-    expect(await run("new Promise(() => {})")).toMatchObject({ ok: false, error: expect.stringMatching(/never settles/) });
-    expect(await run("Promise.reject(new RangeError('no'))")).toMatchObject({ ok: false, error: expect.stringMatching(/^RangeError: no/) });
+    expect(await run("new Promise(() => {})")).toMatchObject({ ok: false, code: "CODE_ERROR", error: expect.stringMatching(/never settles/) });
+    expect(await run("Promise.reject(new RangeError('no'))")).toMatchObject({ ok: false, code: "CODE_ERROR", error: expect.stringMatching(/^RangeError: no/) });
   });
 
   it("starts every execution from a fresh context", async () => {
@@ -85,7 +86,7 @@ describe("quickjsExecutor: normal code", () => {
     });
   });
 
-  it("runs executions one at a time, each with its own output", async () => {
+  it("runs one user's executions one at a time, each with its own output", async () => {
     const results = await Promise.all([1, 2, 3, 4, 5].map((n) => run(`console.log(${n}); ${n} * 10`)));
     expect(results).toEqual([1, 2, 3, 4, 5].map((n) => ({ ok: true, output: `${n}\n${n * 10}` })));
   });
@@ -95,6 +96,7 @@ describe("quickjsExecutor: normal code", () => {
       ok: false,
       output: "",
       error: 'the QuickJS executor does not run "python"',
+      code: "UNSUPPORTED_LANGUAGE",
     });
   });
 });
@@ -104,39 +106,42 @@ describe("quickjsExecutor: errors in the code", () => {
     const result = await run("console.log('never'); let x = ;");
     expect(result.ok).toBe(false);
     expect(result.output).toBe("");
+    expect((result as QuickJSCodeResult).code).toBe("CODE_ERROR");
     expect(result.error).toMatch(/^SyntaxError: unexpected token in expression: ';'\n {4}at code\.js:1:/);
   });
 
   it("reports a thrown error with its name, message and stack, keeping earlier output", async () => {
     const result = await run("console.log('before');\nfunction f() { null.x; }\nf();");
-    expect(result).toMatchObject({ ok: false, output: "before" });
+    expect(result).toMatchObject({ ok: false, output: "before", code: "CODE_ERROR" });
     expect(result.error).toMatch(/^TypeError: cannot read property 'x' of null\n {4}at f \(code\.js:2:/);
   });
 
   it("reports thrown non-errors", async () => {
-    expect(await run("throw { code: 7 }")).toEqual({ ok: false, output: "", error: 'Uncaught {"code":7}' });
-    expect(await run("throw 'plain'")).toEqual({ ok: false, output: "", error: 'Uncaught "plain"' });
+    expect(await run("throw { code: 7 }")).toEqual({ ok: false, output: "", error: 'Uncaught {"code":7}', code: "CODE_ERROR" });
+    expect(await run("throw 'plain'")).toEqual({ ok: false, output: "", error: 'Uncaught "plain"', code: "CODE_ERROR" });
   });
 
   it("reports runaway recursion and nesting as stack overflows", async () => {
     const recursion = await run("function f() { return f() + 1; } f()");
+    expect(recursion).toMatchObject({ ok: false, code: "CODE_ERROR" });
     expect(recursion.error).toMatch(/^InternalError: stack overflow\n {4}at f \(code\.js:1:\d+\) \(\d+ times\)/);
     const nesting = await run("eval('('.repeat(100000) + ')'.repeat(100000))", roomy);
-    expect(nesting.error).toMatch(/stack overflow/);
+    expect(nesting).toMatchObject({ code: "CODE_ERROR", error: expect.stringMatching(/stack overflow/) });
     await expectHealthy(roomy);
   });
 });
 
 describe("quickjsExecutor: hostile code is contained", () => {
   it("stops an infinite loop at the time limit, even one that catches", async () => {
-    expect(await run("while (true) {}")).toEqual({ ok: false, output: "", error: "time limit of 1000 ms exceeded" });
+    expect(await run("while (true) {}")).toEqual({ ok: false, output: "", error: "time limit of 1000 ms exceeded", code: "TIMEOUT" });
     const fast = executor({ timeoutMs: 100 });
     expect(await run("console.log('start'); for (;;) { try { while (true) {} } catch {} }", fast)).toEqual({
       ok: false,
       output: "start",
       error: "time limit of 100 ms exceeded",
+      code: "TIMEOUT",
     });
-    expect(await run("(async () => { for (;;) await null; })()", fast)).toMatchObject({ error: "time limit of 100 ms exceeded" });
+    expect(await run("(async () => { for (;;) await null; })()", fast)).toMatchObject({ error: "time limit of 100 ms exceeded", code: "TIMEOUT" });
     await expectHealthy();
     await expectHealthy(fast);
   });
@@ -148,6 +153,7 @@ describe("quickjsExecutor: hostile code is contained", () => {
         ok: false,
         output: "printed first",
         error: "time limit of 100 ms exceeded",
+        code: "TIMEOUT",
       });
       await expectHealthy(fast);
     }
@@ -174,7 +180,7 @@ describe("quickjsExecutor: hostile code is contained", () => {
   ])("stops a memory bomb: %s", async (_name, code) => {
     const rssBefore = process.memoryUsage().rss;
     const result = await run(code, roomy);
-    expect(result).toEqual({ ok: false, output: "", error: "memory limit of 33554432 bytes exceeded" });
+    expect(result).toEqual({ ok: false, output: "", error: "memory limit of 33554432 bytes exceeded", code: "MEMORY_LIMIT" });
     // The sandbox's memory is capped (32 MiB here); the host did not grow by anything like the bomb.
     expect(process.memoryUsage().rss - rssBefore).toBeLessThan(256 * 1024 * 1024);
     await expectHealthy(roomy);
@@ -197,6 +203,7 @@ describe("quickjsExecutor: hostile code is contained", () => {
       ok: false,
       output: "",
       error: expect.stringMatching(/^ReferenceError: 'process' is not defined/),
+      code: "CODE_ERROR",
     });
     expect(await run("require('fs')")).toMatchObject({ error: expect.stringMatching(/^ReferenceError: 'require' is not defined/) });
     expect(await run("fetch('http://127.0.0.1/')")).toMatchObject({ error: expect.stringMatching(/^ReferenceError: 'fetch' is not defined/) });
@@ -223,6 +230,7 @@ describe("quickjsExecutor: hostile code is contained", () => {
     for (const name of ["fs", "node:child_process", "data:text/javascript,export default 1", "./code.js"]) {
       const result = await run(`import(${JSON.stringify(name)})`);
       expect(result.ok, name).toBe(false);
+      expect((result as QuickJSCodeResult).code, name).toBe("CODE_ERROR");
       expect(result.error, name).toMatch(/cannot import .*there are no modules in this sandbox/);
     }
     expect(await run("import fs from 'fs'; fs")).toMatchObject({ ok: false, error: expect.stringMatching(/^SyntaxError/) });
@@ -249,6 +257,7 @@ describe("quickjsExecutor: hostile code is contained", () => {
     const flood = await run("for (;;) console.log('flood')");
     expect(flood.ok).toBe(false);
     expect(flood.error).toBe("output limit of 10000 characters reached");
+    expect((flood as QuickJSCodeResult).code).toBe("OUTPUT_LIMIT");
     expect(flood.output).toHaveLength(10_000);
     expect(flood.output.startsWith("flood\nflood\n")).toBe(true);
 
@@ -257,8 +266,9 @@ describe("quickjsExecutor: hostile code is contained", () => {
       ok: false,
       output: "x".repeat(20),
       error: "output limit of 20 characters reached",
+      code: "OUTPUT_LIMIT",
     });
-    expect(await run("'y'.repeat(100)", small)).toEqual({ ok: false, output: `"${"y".repeat(19)}`, error: "output limit of 20 characters reached" });
+    expect(await run("'y'.repeat(100)", small)).toEqual({ ok: false, output: `"${"y".repeat(19)}`, error: "output limit of 20 characters reached", code: "OUTPUT_LIMIT" });
     // Rendering a huge sparse array stops at the limit instead of walking 2^32 holes.
     expect(await run("console.log(Array(2 ** 32 - 1))", small)).toMatchObject({ ok: false, error: "output limit of 20 characters reached" });
     expect(await run("console.log('ok')", small)).toEqual({ ok: true, output: "ok" });
@@ -270,7 +280,7 @@ describe("quickjsExecutor: cancellation and lifecycle", () => {
   it("does not run code when the signal is already aborted", async () => {
     const controller = new AbortController();
     controller.abort();
-    expect(await run("console.log('ran')", shared, controller.signal)).toEqual({ ok: false, output: "", error: "execution aborted" });
+    expect(await run("console.log('ran')", shared, controller.signal)).toEqual({ ok: false, output: "", error: "execution aborted", code: "ABORTED" });
   });
 
   it("interrupts running code when the signal aborts", async () => {
@@ -282,6 +292,7 @@ describe("quickjsExecutor: cancellation and lifecycle", () => {
       ok: false,
       output: "started",
       error: "execution aborted",
+      code: "ABORTED",
     });
     await expectHealthy(slow);
   });
@@ -290,7 +301,7 @@ describe("quickjsExecutor: cancellation and lifecycle", () => {
     const slow = executor({ timeoutMs: 20_000 });
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 50);
-    expect(await run("Array(2 ** 32 - 1).join('')", slow, controller.signal)).toEqual({ ok: false, output: "", error: "execution aborted" });
+    expect(await run("Array(2 ** 32 - 1).join('')", slow, controller.signal)).toEqual({ ok: false, output: "", error: "execution aborted", code: "ABORTED" });
     await expectHealthy(slow);
   });
 
@@ -300,7 +311,7 @@ describe("quickjsExecutor: cancellation and lifecycle", () => {
     const first = run("while (true) {}", fast);
     const second = run("console.log('second')", fast, controller.signal);
     controller.abort();
-    expect(await second).toEqual({ ok: false, output: "", error: "execution aborted" });
+    expect(await second).toEqual({ ok: false, output: "", error: "execution aborted", code: "ABORTED" });
     expect((await first).error).toBe("time limit of 300 ms exceeded");
   });
 
@@ -310,8 +321,8 @@ describe("quickjsExecutor: cancellation and lifecycle", () => {
     const running = run("while (true) {}", closing);
     await new Promise((resolve) => setTimeout(resolve, 50));
     await closing.close?.();
-    expect(await running).toEqual({ ok: false, output: "", error: "the QuickJS executor is closed" });
-    expect(await run("1", closing)).toEqual({ ok: false, output: "", error: "the QuickJS executor is closed" });
+    expect(await running).toEqual({ ok: false, output: "", error: "the QuickJS executor is closed", code: "CLOSED" });
+    expect(await run("1", closing)).toEqual({ ok: false, output: "", error: "the QuickJS executor is closed", code: "CLOSED" });
   });
 
   it("returns a clear error when quickjs-emscripten is not installed", async () => {
@@ -321,6 +332,7 @@ describe("quickjsExecutor: cancellation and lifecycle", () => {
     expect(result).toEqual({
       ok: false,
       output: "",
+      code: "SANDBOX_ERROR",
       error: expect.stringMatching(/^quickjs-emscripten-is-not-here is not installed, so JavaScript cannot run/),
     });
   });
@@ -330,6 +342,14 @@ describe("quickjsExecutor: cancellation and lifecycle", () => {
     expect(() => quickjsExecutor({ memoryLimitBytes: 1.5 })).toThrow(RangeError);
     expect(() => quickjsExecutor({ maxOutputChars: -1 })).toThrow(RangeError);
     expect(() => quickjsExecutor({ stackSizeBytes: Number.NaN })).toThrow(RangeError);
+    expect(() => quickjsExecutor({ maxWorkers: 0 })).toThrow(/maxWorkers must be an integer from 1 to 256/);
+    expect(() => quickjsExecutor({ perUserConcurrency: 0 })).toThrow(RangeError);
+    expect(() => quickjsExecutor({ maxQueued: -1 })).toThrow(RangeError);
+    expect(() => quickjsExecutor({ maxQueuedPerUser: 2.5 })).toThrow(RangeError);
+    expect(() => quickjsExecutor({ queueTimeoutMs: 0 })).toThrow(RangeError);
+    expect(() => quickjsExecutor({ sliceMs: -1 })).toThrow(RangeError);
+    // 0 is allowed where it means "never wait" / "no slices".
+    expect(() => quickjsExecutor({ maxQueued: 0, maxQueuedPerUser: 0, sliceMs: 0 })).not.toThrow();
   });
 });
 

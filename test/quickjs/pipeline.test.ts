@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createZoePipeline, EventType, type AGUIEvent } from "../../src/index.js";
 import { quickjsExecutor } from "../../src/quickjs/index.js";
 import { scriptedBackend, textChunks, type ScriptStep } from "../../src/testing/index.js";
-import { runValid } from "../helpers/ag-ui.js";
+import { collect, expectValidStream, runValid } from "../helpers/ag-ui.js";
 import { fixedRouter } from "../helpers/fixtures.js";
 
 const results = (events: AGUIEvent[]) =>
@@ -44,5 +44,25 @@ describe("quickjsExecutor in the pipeline", () => {
     const events = await runValid(pipeline.run({ userId: "u", message: "x" }));
     expect(events.some((e) => e.type === EventType.TOOL_CALL_START)).toBe(false);
     await pipeline.close();
+  });
+
+  it("runs one user's block while another user's infinite loop holds a worker", async () => {
+    const codeExecutor = quickjsExecutor({ timeoutMs: 600_000, maxWorkers: 2 });
+    const pipeline = createZoePipeline({
+      backend: scriptedBackend({ script: (request) => answer(request.userId === "mallory" ? "while (true) {}" : "console.log(6 * 7)") }),
+      router: fixedRouter(),
+      codeExecutor,
+    });
+    let malloryDone = false;
+    const mallory = collect(pipeline.run({ userId: "mallory", message: "loop" })).finally(() => (malloryDone = true));
+    while (codeExecutor.status().running === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+
+    const events = await runValid(pipeline.run({ userId: "ada", message: "what is 6 * 7" }));
+    expect(results(events)).toEqual(["42"]);
+    expect(malloryDone).toBe(false);
+
+    await pipeline.close(); // ends mallory's run and her block
+    await expectValidStream(await mallory);
+    expect(codeExecutor.status()).toMatchObject({ workers: 0, running: 0, queued: 0 });
   });
 });

@@ -5,8 +5,11 @@ import type { AnswerLookup, SemanticProbe } from "../../response-cache/answer-ca
 import { replayAnswer, semanticText } from "../../response-cache/run-helpers.js";
 import { toolArgumentsOrEmpty } from "../../tools/tool-args.js";
 import { runToolCalls, type ToolCallRecord } from "../../tools/tool-runner.js";
-import type { RunContext } from "../run-context.js";
-import { closeMessages, streamStep } from "../stream-step.js";
+import { beginStage, endStage, type RunContext } from "../run-context.js";
+import { closeMessages, streamStep, type StepLimits, type StepResult } from "../stream-step.js";
+import { toZoeError } from "../../errors/zoe-error.js";
+import { delay } from "../../shared/abort.js";
+import type { ChatRequest } from "../../models/types.js";
 import type { Prompted } from "./prompt.js";
 import type { Routed } from "./route.js";
 
@@ -22,6 +25,8 @@ export interface Answer {
   pending: ToolCallRecord[];
   toolSteps: number;
   codeRuns: number;
+  /** Model calls tried again after failing before their first chunk (the `retry` option). */
+  retries: number;
   firstTokenAt?: number;
   /** When the answer ended, and how long it took from the first model call or replay. */
   endedAt: number;
@@ -56,9 +61,11 @@ export async function* answerFromCache(
   const { deps, turn, signal } = ctx;
   if (!deps.answers) return {};
   const t0 = performance.now();
+  beginStage(ctx, "answer_cache");
   const { promptTokens: _counted, ...request } = prompted.request;
   const lookup = await deps.answers.lookup(turn.userId, request, probe, signal);
   const { hit } = lookup;
+  endStage(ctx, { "zoe.answer_cache.hit": hit ? hit.kind : "miss" });
   yield events.stateDelta([
     {
       op: "add",
@@ -80,6 +87,7 @@ export async function* answerFromCache(
       pending: [],
       toolSteps: 0,
       codeRuns: 0,
+      retries: 0,
       firstTokenAt: replayed.firstTokenAt,
       endedAt,
       ms: endedAt - t0,
@@ -113,12 +121,28 @@ function* refuseToolCalls(calls: readonly ToolCallRecord[], maxSteps: number): G
 export async function* generate(ctx: RunContext, prompted: Prompted, lookup: AnswerLookup | undefined): AsyncGenerator<AGUIEvent, Answer> {
   const { deps, turn, signal } = ctx;
   const t0 = performance.now();
+  const trace = ctx.trace;
   const limits = {
     firstTokenMs: deps.deadlines.firstTokenMs,
     idleMs: deps.deadlines.idleMs,
     codeBlockMs: deps.deadlines.codeBlockMs,
     generationEndsAt: t0 + deps.deadlines.generationMs,
+    onCode: trace.enabled
+      ? (language: string, ok: boolean, startedAt: number, endedAt: number) =>
+          trace.record(`zoe.code ${language}`, startedAt, endedAt, { "zoe.code.language": language, "zoe.code.ok": ok }, undefined, ok ? undefined : "code_error")
+      : undefined,
   };
+  const onTool = trace.enabled
+    ? (call: ToolCallRecord, ok: boolean, startedAt: number, endedAt: number) =>
+        trace.record(
+          `execute_tool ${call.name}`,
+          startedAt,
+          endedAt,
+          { "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": call.name, "gen_ai.tool.call.id": call.id },
+          undefined,
+          ok ? undefined : "tool_error",
+        )
+    : undefined;
   const answer: Answer = {
     text: "",
     textChunks: 0,
@@ -127,6 +151,7 @@ export async function* generate(ctx: RunContext, prompted: Prompted, lookup: Ans
     pending: [],
     toolSteps: 0,
     codeRuns: 0,
+    retries: 0,
     endedAt: t0,
     ms: 0,
     ...(lookup ? { lookup } : {}),
@@ -137,7 +162,7 @@ export async function* generate(ctx: RunContext, prompted: Prompted, lookup: Ans
   for (;;) {
     // The counted prompt size goes with the first call only: later calls carry tool results too.
     const request = messages.length === prompted.request.messages.length ? prompted.request : { ...followUp, messages };
-    const step = yield* streamStep(deps.backend, request, signal, ctx.open, deps.codeExecutor, limits);
+    const step = yield* modelCall(ctx, request, limits, answer);
     if (answer.firstTokenAt === undefined && step.firstTokenAt !== undefined) answer.firstTokenAt = step.firstTokenAt;
     answer.text += step.text;
     answer.textChunks += step.textChunks;
@@ -152,7 +177,7 @@ export async function* generate(ctx: RunContext, prompted: Prompted, lookup: Ans
     const limited = answer.toolSteps > deps.maxToolSteps;
     const results = limited
       ? yield* refuseToolCalls(serverCalls, deps.maxToolSteps)
-      : yield* runToolCalls(deps.toolRunner, serverCalls, prompted.registry, { userId: turn.userId, threadId: turn.threadId }, signal);
+      : yield* runToolCalls(deps.toolRunner, serverCalls, prompted.registry, { userId: turn.userId, threadId: turn.threadId }, signal, onTool);
     // The model continues only when it has every result it asked for.
     if (limited || answer.pending.length > 0) break;
     messages.push(
@@ -171,4 +196,67 @@ export async function* generate(ctx: RunContext, prompted: Prompted, lookup: Ans
   answer.endedAt = performance.now();
   answer.ms = answer.endedAt - t0;
   return answer;
+}
+
+/** Codes of failures before the first chunk that another try may not meet: the server was busy or unreachable. */
+const RETRYABLE = new Set(["BACKEND_BUSY", "BACKEND_UNREACHABLE", "CONNECTION_LOST", "STREAM_INCOMPLETE"]);
+
+/**
+ * One model call in a `chat {model}` span (OpenTelemetry GenAI conventions). With the `retry`
+ * option, a call that fails with a transient error before yielding anything is tried again after
+ * a backoff that doubles each time.
+ */
+async function* modelCall(ctx: RunContext, request: ChatRequest, limits: StepLimits, answer: Answer): AsyncGenerator<AGUIEvent, StepResult> {
+  const { deps, signal } = ctx;
+  const span = ctx.trace.enabled
+    ? ctx.trace.start(`chat ${request.model}`, {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": deps.backend.name,
+        "gen_ai.request.model": request.model,
+        ...(typeof request.options?.num_predict === "number" ? { "gen_ai.request.max_tokens": request.options.num_predict } : {}),
+        ...(typeof request.options?.temperature === "number" ? { "gen_ai.request.temperature": request.options.temperature } : {}),
+      })
+    : undefined;
+  for (let attempt = 0; ; attempt++) {
+    const steps = streamStep(deps.backend, request, signal, ctx.open, deps.codeExecutor, limits);
+    let yielded = false;
+    let finished = false;
+    try {
+      for (;;) {
+        const next = await steps.next();
+        if (next.done) {
+          finished = true;
+          const done = next.value.done;
+          span?.set({
+            "gen_ai.usage.output_tokens": done.outputTokens ?? next.value.textChunks,
+            ...(done.inputTokens === undefined ? {} : { "gen_ai.usage.input_tokens": done.inputTokens }),
+            ...(done.doneReason ? { "gen_ai.response.finish_reasons": [done.doneReason] } : {}),
+            ...(done.model ? { "gen_ai.response.model": done.model } : {}),
+            ...(attempt > 0 ? { "zoe.retries": attempt } : {}),
+          });
+          span?.end();
+          return next.value;
+        }
+        yielded = true;
+        yield next.value;
+      }
+    } catch (error) {
+      finished = true;
+      const code = toZoeError(error, "MODEL_ERROR").code;
+      if (!signal.aborted && !yielded && attempt < deps.retry.attempts && RETRYABLE.has(code)) {
+        answer.retries++;
+        await delay(deps.retry.backoffMs * 2 ** attempt, signal);
+        continue;
+      }
+      span?.fail(signal.aborted ? "cancelled" : code, error instanceof Error ? error.message : String(error));
+      span?.end();
+      throw error;
+    } finally {
+      // The consumer left mid-answer: close the model call now (its request is cancelled).
+      if (!finished) {
+        span?.end();
+        void steps.return(undefined as never).catch(() => {});
+      }
+    }
+  }
 }

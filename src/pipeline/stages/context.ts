@@ -4,7 +4,7 @@ import type { ContextProvider, ProviderOutcome } from "../../context/types.js";
 import { events, pointer, type JsonPatchOp } from "../../events/factory.js";
 import { abortReason } from "../../shared/abort.js";
 import { round } from "../metrics.js";
-import { countCache, finishStep, startStep, type RunContext } from "../run-context.js";
+import { beginStage, countCache, endStage, finishStep, startStep, type RunContext } from "../run-context.js";
 import type { Routed } from "./route.js";
 
 /** The context stage's outcome: every provider's outcome, in the order they arrived. */
@@ -25,6 +25,7 @@ export async function* contextStage(ctx: RunContext, routed: Routed): AsyncGener
   const { deps, turn, signal } = ctx;
   const { decision } = routed;
   yield startStep(ctx, "context");
+  const span = beginStage(ctx, "context");
   const t0 = performance.now();
   const outcomes: ProviderOutcome[] = [];
   const jobs: ProviderJob[] = [];
@@ -55,6 +56,10 @@ export async function* contextStage(ctx: RunContext, routed: Routed): AsyncGener
       deps.emitter.emit("provider:error", { name: outcome.name, userId: turn.userId, ms: outcome.ms, error: outcome.error ?? "" });
     }
     const value = { status: outcome.status, ms: round(outcome.ms), ...(outcome.error ? { error: outcome.error } : {}) };
+    if (ctx.trace.enabled) {
+      const failure = outcome.status === "timeout" || outcome.status === "error" ? outcome.status : undefined;
+      ctx.trace.record(`zoe.provider ${outcome.name}`, t0, t0 + outcome.ms, { "zoe.provider.name": outcome.name, "zoe.provider.status": outcome.status }, span, failure);
+    }
     yield events.stateDelta([{ op: "add", path: pointer("zoe", "providers", outcome.name), value }]);
     if (fetching.includes(outcome.name)) {
       yield events.activityDelta(activityId, "zoe.context", [{ op: "replace", path: pointer("providers", outcome.name), value }]);
@@ -62,6 +67,7 @@ export async function* contextStage(ctx: RunContext, routed: Routed): AsyncGener
   }
   if (signal.aborted) throw abortReason(signal);
   const ms = performance.now() - t0;
+  endStage(ctx, { "zoe.context.providers": outcomes.length });
   yield* finishStep(ctx, "context", "generate");
   return { outcomes, ms };
 }

@@ -63,6 +63,7 @@ export function runMetrics(ctx: RunContext, outcome: RunOutcome): RunMetrics {
       ...(prompt.cutContext.length ? { cutContext: prompt.cutContext } : {}),
       ...(prompt.droppedHistory ? { droppedHistory: prompt.droppedHistory } : {}),
     },
+    ...(answer.retries ? { retries: answer.retries } : {}),
     ...(answer.lookup && answers ? { answerCache: answers.metrics(answer.lookup, remembered.answerStored) } : {}),
   };
 }
@@ -74,6 +75,17 @@ export function runMetrics(ctx: RunContext, outcome: RunOutcome): RunMetrics {
 export function* finish(ctx: RunContext, outcome: RunOutcome, endForHost: (emit: () => void) => void): Generator<AGUIEvent> {
   const { deps, turn, who } = ctx;
   const metrics = runMetrics(ctx, outcome);
+  ctx.trace.root.set({
+    "zoe.outcome": "success",
+    "zoe.route.kind": metrics.kind,
+    "zoe.route.fast_path": metrics.fastPath,
+    "zoe.cache.hits": metrics.cache.hits,
+    "zoe.cache.misses": metrics.cache.misses,
+    "gen_ai.request.model": metrics.model,
+    "gen_ai.usage.output_tokens": metrics.tokens.output,
+    ...(metrics.tokens.input === undefined ? {} : { "gen_ai.usage.input_tokens": metrics.tokens.input }),
+    ...(metrics.ttftMs === undefined ? {} : { "zoe.ttft_ms": metrics.ttftMs }),
+  });
   yield events.custom("zoe.metrics", metrics);
   const { done, pending } = outcome.answer;
   const outputTokens = metrics.tokens.output;

@@ -8,7 +8,7 @@ import { conversationToMessages, historyToMessages, windowEntries } from "../../
 import { safeCounter, type TokenCounter } from "../../prompt/token-count.js";
 import type { ToolRegistry } from "../../tools/tool-runner.js";
 import type { ToolCatalogueProvider, ToolSpec } from "../../tools/types.js";
-import { countCache, type RunContext } from "../run-context.js";
+import { beginStage, countCache, endStage, type RunContext } from "../run-context.js";
 import type { ContextOutcome } from "./context.js";
 import type { Routed } from "./route.js";
 import { resolveSystemPrompt } from "./system-prompt.js";
@@ -37,6 +37,7 @@ export async function* promptStage(ctx: RunContext, routed: Routed, context: Con
   const { deps, turn, signal } = ctx;
   const { decision } = routed;
   const t0 = performance.now();
+  beginStage(ctx, "prompt");
   const system = await resolveSystemPrompt(
     deps.systemPrompt,
     routed.cachedSystemPrompt,
@@ -88,6 +89,12 @@ export async function* promptStage(ctx: RunContext, routed: Routed, context: Con
     threadId: turn.threadId,
     promptTokens: prompt.tokens,
   };
+  endStage(ctx, {
+    "zoe.prompt.tokens": prompt.tokens,
+    "zoe.prompt.counter": tokenizer ? "tokenizer" : "estimate",
+    "zoe.prompt.history_messages": history.length - prompt.droppedHistory,
+    ...(system.fallback ? { "zoe.system_prompt.fallback": system.fallback } : {}),
+  });
   return {
     prompt,
     request,

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { HistoryStore } from "../../history/history-store.js";
 import type { HistoryEntry } from "../../history/types.js";
 import { attempt, TIMED_OUT, withDeadline } from "../../shared/deadline.js";
-import type { RunContext } from "../run-context.js";
+import { beginStage, endStage, type RunContext } from "../run-context.js";
 import type { Answer } from "./answer.js";
 import type { Prompted } from "./prompt.js";
 import type { Routed } from "./route.js";
@@ -51,6 +51,7 @@ export interface Remembered {
  */
 export async function remember(ctx: RunContext, routed: Routed, prompted: Prompted, answer: Answer): Promise<Remembered> {
   const { deps, turn, signal } = ctx;
+  beginStage(ctx, "remember");
   const stored = routed.storedHistory;
   const seq = (stored[stored.length - 1]?.seq ?? -1) + 1;
   const at = Date.now();
@@ -85,5 +86,6 @@ export async function remember(ctx: RunContext, routed: Routed, prompted: Prompt
     answer.codeRuns === 0 &&
     answer.done.doneReason !== "length" &&
     deps.answers?.remember(lookup, answer.text) === true;
+  endStage(ctx, { "zoe.history.write": history.status, "zoe.answer_cache.stored": answerStored });
   return { history, answerStored };
 }

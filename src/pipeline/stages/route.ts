@@ -7,7 +7,7 @@ import { events } from "../../events/factory.js";
 import { HistoryStore } from "../../history/history-store.js";
 import type { HistoryEntry } from "../../history/types.js";
 import type { Turn } from "../../input/types.js";
-import { countCache, startStep, type RunContext } from "../run-context.js";
+import { beginStage, countCache, endStage, startStep, type RunContext } from "../run-context.js";
 import { readRunCache } from "./read-cache.js";
 import { ROUTE_KINDS, type RouteDecision, type RouteRequest, type Router } from "../../routing/types.js";
 import { attempt, TIMED_OUT, withDeadline } from "../../shared/deadline.js";
@@ -85,6 +85,7 @@ export interface Routed extends RouteOutcome {
 export async function* routeStage(ctx: RunContext): AsyncGenerator<AGUIEvent, Routed> {
   const { deps, turn, signal } = ctx;
   yield startStep(ctx, "route");
+  beginStage(ctx, "route");
   const routeKey = deps.keys.key("route", turn.userId, normaliseText(turn.text));
   const systemKeys = typeof deps.systemPrompt === "function" ? ROUTE_KINDS.map((k) => deps.keys.key("system", turn.userId, k)) : [];
   const keyRequest = { userId: turn.userId, threadId: turn.threadId, text: turn.text };
@@ -134,6 +135,14 @@ export async function* routeStage(ctx: RunContext): AsyncGenerator<AGUIEvent, Ro
     if (typeof key === "string") cachedContext.set(i, values[index++]);
   });
   const kindIndex = ROUTE_KINDS.indexOf(route.decision.kind);
+  endStage(ctx, {
+    "zoe.route.kind": route.decision.kind,
+    "zoe.route.fast_path": route.decision.fastPath,
+    "zoe.route.cached": route.cached,
+    "zoe.cache.read": read.status,
+    "gen_ai.request.model": route.decision.model,
+    ...(route.fallback ? { "zoe.route.fallback": route.fallback } : {}),
+  });
   return {
     ...route,
     storedHistory,
