@@ -7,7 +7,7 @@ import { benchCorpus } from "./corpus.js";
 import { benchOverhead } from "./overhead.js";
 import { benchPeers, type PeerName } from "./peers.js";
 import { benchRedis } from "./redis.js";
-import { benchRouter } from "./router.js";
+import { benchRouter, printRouterBench, routerSummary, writeRouterJson } from "./router.js";
 import { benchThroughput } from "./throughput.js";
 import { benchAnswerCache } from "./answer-cache.js";
 import { benchMetricsOverhead } from "./metrics-overhead.js";
@@ -47,11 +47,11 @@ printTable("Context: providers of 300, 400 and 1,500 ms, 1 s deadline, wall time
   { mode: "sequential", mean: context.sequentialMs.mean, max: Math.max(...context.sequentialMs.samples), target: "≈ 1700" },
 ]);
 
-const router = benchRouter();
-printTable("Heuristic router", [
-  { set: "corpus (tuned on)", right: router.corpus.right, total: router.corpus.total, accuracy: router.corpus.accuracy, "µs per turn": router.microsPerTurn },
-  { set: "holdout (never tuned on)", right: router.holdout.right, total: router.holdout.total, accuracy: router.holdout.accuracy, "µs per turn": "" },
-]);
+// ---- Router: accuracy per language and kind (learned vs old rules), confusion, decision time, model size ----
+const routerBench = benchRouter();
+printRouterBench(routerBench);
+writeRouterJson(routerBench);
+const router = routerSummary(routerBench);
 
 const iterations = Number(process.env.BENCH_ITERATIONS ?? 5_000);
 const redis = await benchRedis(Math.min(iterations, 3_000));
@@ -189,7 +189,7 @@ else {
 const out = { date: new Date().toISOString(), machine, overhead, context, router, redis, tinyModel: tiny };
 writeFileSync(new URL("./results/spine.json", import.meta.url), `${JSON.stringify(out, null, 2)}\n`);
 console.log(`\nMachine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}; load average at start ${machine.loadAvgAtStart.join(" / ")}, at end ${loadAvg().join(" / ")}`);
-console.log("Wrote bench/results/spine.json, peers.json, throughput.json, corpus.json, metrics.json, answer-cache.json, ttft.svg");
+console.log("Wrote bench/results/spine.json, router.json, peers.json, throughput.json, corpus.json, metrics.json, answer-cache.json, ttft.svg");
 console.log(`Total wall time of the benchmark: ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
 const hung = await benchHung(Number(process.env.BENCH_HUNG_REPS ?? 5));

@@ -1,19 +1,30 @@
-import type { ChatResponse, Options, Tool } from "ollama";
+import type { ChatResponse, Message, Options, Tool } from "ollama";
 import pLimit from "p-limit";
 import { abortReason } from "../shared/abort.js";
-import type { ChatChunk, ChatDoneInfo, ChatRequest, ChatToolCall, ModelBackend, PrewarmResult } from "../models/types.js";
-import { BackendClosedError, OllamaError, StreamIncompleteError } from "./errors.js";
+import type {
+  ChatChunk,
+  ChatDoneInfo,
+  ChatMessage,
+  ChatRequest,
+  ChatToolCall,
+  ModelBackend,
+  PrewarmResult,
+  ThinkSetting,
+} from "../models/types.js";
+import { BackendClosedError, BackendResponseError, OllamaError, StreamIncompleteError, UnexpectedResponseError, type OllamaErrorContext } from "./errors.js";
 import {
   OLLAMA_DEFAULTS,
   checkOptions,
   keepAliveMs,
   loadOptionsFor,
+  needsReload,
   requestOptions,
   settingsFor,
   type OllamaBackendOptions,
+  type OllamaLoadOptions,
 } from "./options.js";
 import { KeepAliveRefresher, normaliseModelName, type LoadedModel } from "./refresher.js";
-import { OllamaRequest, type RequestDeps } from "./request.js";
+import { OllamaRequest, type Deadline, type OnDeadline, type RequestDeps } from "./request.js";
 import { Slots } from "./slots.js";
 
 /** The Ollama {@link ModelBackend}. */
@@ -21,21 +32,25 @@ export interface OllamaBackend extends ModelBackend {
   readonly name: "ollama";
   /** The server. */
   readonly host: string;
-  /** Requests holding one of the `concurrency` slots. */
+  /** Requests holding one of the `concurrency` slots (all models). */
   readonly active: number;
-  /** Requests waiting for a slot. */
+  /** Requests waiting for a slot (all models). */
   readonly queued: number;
   /**
    * Stream one answer from `/api/chat`. Yields `thinking`, `text` and `tool_call` chunks, then
-   * one `done` chunk with Ollama's metrics in ms, `queueMs` and the `model` that answered.
-   * Failures are thrown as {@link OllamaError} subclasses with stable codes. Aborting `signal`,
-   * or leaving the loop, closes exactly this HTTP request.
+   * one `done` chunk with Ollama's metrics in ms (`loadMs` is Ollama's `load_duration`: the load,
+   * or the wait for one in progress), `queueMs` (the wait for a `concurrency` slot) and the
+   * `model` that answered. `think` is always sent (the model's `think` setting when the request
+   * has none). Failures are thrown as {@link OllamaError} subclasses with stable codes. Aborting
+   * `signal`, or leaving the loop, closes exactly this HTTP request.
    */
   chat(request: ChatRequest, context: { signal: AbortSignal }): AsyncIterable<ChatChunk>;
   /**
    * Load models ahead of use with an empty-messages `/api/chat`, with the same load-time
-   * options and keep-alive as real requests (so the first real request does not reload).
-   * At most `prewarmConcurrency` at once. Never throws: each model gets `{ ok, loadMs, error? }`.
+   * options as the model's last request (or its settings) and its keep-alive, so the first real
+   * request does not reload. Each load has `loadTimeoutMs`. At most `prewarmConcurrency` at once.
+   * Only an answer with `done_reason: "load"` is a success; a model whose keep-alive is 0 is not
+   * pre-warmed (that request would unload it). Never throws: each model gets `{ ok, loadMs, error? }`.
    */
   prewarm(models: string[]): Promise<PrewarmResult[]>;
   /** Models loaded in the server's memory now (`/api/ps`). */
@@ -63,6 +78,8 @@ const FALLBACK_CODES = new Set([
   "CONNECTION_LOST",
   "STREAM_INCOMPLETE",
   "FIRST_TOKEN_TIMEOUT",
+  "LOAD_TIMEOUT",
+  "UNEXPECTED_RESPONSE",
 ]);
 
 function toolCall(raw: unknown): ChatToolCall | undefined {
@@ -77,16 +94,56 @@ function toolCall(raw: unknown): ChatToolCall | undefined {
   };
 }
 
-function* chunksOf(response: ChatResponse): Generator<ChatChunk> {
-  const message = response.message as Partial<ChatResponse["message"]> | undefined;
-  if (!message) return;
-  if (typeof message.thinking === "string" && message.thinking) yield { type: "thinking", text: message.thinking };
-  if (typeof message.content === "string" && message.content) yield { type: "text", text: message.content };
-  for (const raw of message.tool_calls ?? []) {
+/** Tool calls of a chunk, in order. */
+function* toolCallsOf(calls: unknown): Generator<ChatChunk> {
+  if (!Array.isArray(calls)) return;
+  for (const raw of calls) {
     const call = toolCall(raw);
     if (call) yield { type: "tool_call", call };
   }
 }
+
+/**
+ * The chunks of one line of the answer. An `/api/chat` line has `message` (`api/types.go`
+ * `ChatResponse`); an `/api/generate`-style line (`GenerateResponse`, from a proxy or an old
+ * server) has `response` and a top-level `thinking` and `tool_calls`, and is read too. Any other
+ * line cannot be read: an `UNEXPECTED_RESPONSE` error, never an empty answer.
+ */
+function* chunksOf(response: ChatResponse, context: OllamaErrorContext): Generator<ChatChunk> {
+  const line = response as unknown as Record<string, unknown>;
+  const message = line.message as Partial<ChatResponse["message"]> | undefined;
+  if (typeof message === "object" && message !== null) {
+    if (typeof message.thinking === "string" && message.thinking) yield { type: "thinking", text: message.thinking };
+    if (typeof message.content === "string" && message.content) yield { type: "text", text: message.content };
+    yield* toolCallsOf(message.tool_calls);
+    return;
+  }
+  if (typeof line.response === "string") {
+    if (typeof line.thinking === "string" && line.thinking) yield { type: "thinking", text: line.thinking };
+    if (line.response) yield { type: "text", text: line.response };
+    yield* toolCallsOf(line.tool_calls);
+    return;
+  }
+  throw new UnexpectedResponseError({ ...context, line: JSON.stringify(line) });
+}
+
+/** The prompt in Ollama's `api.Message` shape: ids, tool names and thinking kept, nothing else. */
+function toOllamaMessages(messages: readonly ChatMessage[]): Message[] {
+  return messages.map((m) => {
+    const out: Record<string, unknown> = { role: m.role, content: m.content };
+    if (m.thinking) out.thinking = m.thinking;
+    if (m.tool_calls?.length) {
+      out.tool_calls = m.tool_calls.map((c) => ({ ...(c.id ? { id: c.id } : {}), function: { name: c.function.name, arguments: c.function.arguments } }));
+    }
+    if (m.tool_name) out.tool_name = m.tool_name;
+    if (m.tool_call_id) out.tool_call_id = m.tool_call_id;
+    return out as unknown as Message;
+  });
+}
+
+/** Ollama's 400 for `think` on a model without the capability (`server/routes.go` `ChatHandler`). */
+const cannotThink = (error: unknown) =>
+  error instanceof BackendResponseError && error.status === 400 && error.message.includes("does not support thinking");
 
 function doneInfo(response: ChatResponse, queueMs: number, model: string): ChatDoneInfo {
   const info: ChatDoneInfo = { queueMs: round(queueMs), model };
@@ -113,8 +170,13 @@ const messageOf = (error: unknown) => (error instanceof Error ? error.message : 
  * - Load-time options (`num_ctx`, `num_batch`, `num_gpu`, `num_thread`, `use_mmap`, …) are fixed
  *   per model in these options and merged into every request; a route's `options` cannot change
  *   them, because other values make Ollama reload the model.
+ * - `think` goes with every request (default `false`: Ollama ≥ 0.12.4 would otherwise think on
+ *   models that can).
+ * - At most `concurrency` requests per model at once (default 1, as `OLLAMA_NUM_PARALLEL`); the
+ *   others wait here, reported as `queueMs`.
  * - Each request has its own abort signal: cancelling one run closes only its connection.
- * - Deadlines for the first chunk and between chunks; errors with stable codes.
+ * - A load deadline (`loadTimeoutMs`, 5 min) for models that are not loaded, a first-chunk
+ *   deadline for loaded ones, an idle deadline between chunks; errors with stable codes.
  *
  * @example
  * const backend = ollamaBackend({ host: "http://127.0.0.1:11434", load: { num_ctx: 8192 } });
@@ -132,9 +194,29 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
     idleTimeoutMs: options.idleTimeoutMs ?? OLLAMA_DEFAULTS.idleTimeoutMs,
     inflight,
   };
-  const slots = new Slots(options.concurrency ?? OLLAMA_DEFAULTS.concurrency);
+  const loadTimeoutMs = options.loadTimeoutMs ?? OLLAMA_DEFAULTS.loadTimeoutMs;
+  const concurrency = options.concurrency ?? OLLAMA_DEFAULTS.concurrency;
   const warmLimit = pLimit(options.prewarmConcurrency ?? OLLAMA_DEFAULTS.prewarmConcurrency);
   let closed = false;
+
+  /** What the backend knows of each model (by its normalised name). */
+  interface ModelState {
+    /** `concurrency` slots: Ollama's `OLLAMA_NUM_PARALLEL` is per model. */
+    slots: Slots;
+    /** Load options of the last request that got an answer: what the model is loaded with. */
+    lastLoad?: OllamaLoadOptions;
+    /** Loaded with `load` until `until` (ms since the epoch), as far as this backend knows. */
+    warm?: { load: OllamaLoadOptions; until: number } | undefined;
+    /** The model answered 400 "does not support thinking": never ask it to think again. */
+    cannotThink?: boolean;
+  }
+  const modelStates = new Map<string, ModelState>();
+  const stateOf = (model: string): ModelState => {
+    const name = normaliseModelName(model);
+    let state = modelStates.get(name);
+    if (!state) modelStates.set(name, (state = { slots: new Slots(concurrency) }));
+    return state;
+  };
 
   const refresher = options.refresh?.enabled
     ? new KeepAliveRefresher({
@@ -145,6 +227,59 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
         warm: (model) => warmLimit(() => warmOne(model)),
       })
     : undefined;
+
+  /** The model is loaded with `load` now (an answer or a load came back). */
+  function markWarm(model: string, load: OllamaLoadOptions): void {
+    const state = stateOf(model);
+    const ms = keepAliveMs(settingsFor(options, model).keepAlive);
+    state.lastLoad = load;
+    state.warm = ms > 0 ? { load, until: Date.now() + ms } : undefined;
+  }
+
+  /** Whether the model is listed by `/api/ps`; `undefined` when the server does not say. */
+  async function listedByServer(model: string): Promise<boolean | undefined> {
+    try {
+      const name = normaliseModelName(model);
+      return (await listLoaded()).some((m) => normaliseModelName(m.name) === name || (m.model !== undefined && normaliseModelName(m.model) === name));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * The deadlines of the wait for the first chunk. A model this backend knows is loaded with these
+   * load options gets `firstTokenTimeoutMs`; when that passes and `/api/ps` does not list the
+   * model, something unloaded it and it is loading again, so it is treated as cold from then on.
+   * A cold model gets up to `loadTimeoutMs` for its load (a load cut short is discarded by
+   * Ollama, so it must not be cut early): `/api/ps` is read every `firstTokenTimeoutMs`, and once
+   * it lists the model the answer gets `firstTokenTimeoutMs` more for its first chunk.
+   */
+  function firstChunkDeadline(model: string, load: OllamaLoadOptions): Deadline & { onDeadline: OnDeadline } {
+    const firstToken = deps.firstTokenTimeoutMs;
+    const warm = stateOf(model).warm;
+    const isWarm = warm !== undefined && warm.until > Date.now() && !needsReload(warm.load, load);
+    let loadEnds = isWarm ? 0 : Date.now() + loadTimeoutMs;
+    let sawLoaded = false;
+    const loading = (): Deadline => ({ kind: "load", ms: Math.max(1, Math.min(firstToken, loadEnds - Date.now())), reportMs: loadTimeoutMs });
+    const onDeadline: OnDeadline = async (kind) => {
+      if (closed || sawLoaded) return undefined;
+      if (kind === "load" && Date.now() >= loadEnds - 1) return undefined;
+      const listed = await listedByServer(model);
+      if (listed === true) {
+        // loaded: one first-token window; a warm model that is listed has had it
+        if (kind === "first-token") return undefined;
+        sawLoaded = true;
+        return { kind: "first-token", ms: firstToken };
+      }
+      if (kind === "first-token") {
+        if (listed === undefined) return undefined;
+        stateOf(model).warm = undefined;
+        loadEnds = Date.now() + loadTimeoutMs;
+      }
+      return loading();
+    };
+    return isWarm ? { kind: "first-token", ms: firstToken, onDeadline } : { ...loading(), onDeadline };
+  }
 
   /** Run one metadata call under a short deadline. */
   async function metadata<T>(call: (request: OllamaRequest) => Promise<T>): Promise<T> {
@@ -170,18 +305,38 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
     if (closed) return { model, ok: false, loadMs: 0, error: new BackendClosedError({ host, model }).message };
     let request: OllamaRequest | undefined;
     try {
-      request = new OllamaRequest(deps, model);
       const settings = settingsFor(options, model);
+      if (keepAliveMs(settings.keepAlive) === 0) {
+        return {
+          model,
+          ok: false,
+          loadMs: 0,
+          error: `Not pre-warmed: the keepAlive of "${model}" is 0, so Ollama unloads it after every request (a load request with keep_alive 0 is an unload). Set a keepAlive above 0 to keep it loaded.`,
+        };
+      }
+      // The options of the model's last request: a re-warm must not reload it at another size.
+      const load = stateOf(model).lastLoad ?? loadOptionsFor(settings);
+      request = new OllamaRequest(deps, model);
       const client = request.client();
-      await request.within("first-token", deps.firstTokenTimeoutMs, () =>
+      const response = await request.within("load", loadTimeoutMs, () =>
         client.chat({
           model,
           messages: [],
           stream: false,
           keep_alive: settings.keepAlive,
-          options: requestOptions(undefined, loadOptionsFor(settings)) as Partial<Options>,
+          options: requestOptions(undefined, load) as Partial<Options>,
         }),
       );
+      const reason = (response as { done_reason?: unknown }).done_reason;
+      if (reason !== "load") {
+        return {
+          model,
+          ok: false,
+          loadMs: round(performance.now() - t0),
+          error: `Ollama at ${host} answered the pre-warm of "${model}" with done_reason ${JSON.stringify(reason ?? null)}, not "load": the model was not loaded.`,
+        };
+      }
+      markWarm(model, load);
       refresher?.touch(model);
       return { model, ok: true, loadMs: round(performance.now() - t0) };
     } catch (error) {
@@ -191,56 +346,110 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
     }
   }
 
-  function start(request: ChatRequest, model: string, signal: AbortSignal): { http: OllamaRequest; first: Promise<IteratorResult<ChatResponse>>; next: () => Promise<IteratorResult<ChatResponse>> } {
+  interface Attempt {
+    http: OllamaRequest;
+    model: string;
+    load: OllamaLoadOptions;
+    first: Promise<IteratorResult<ChatResponse>>;
+    next: () => Promise<IteratorResult<ChatResponse>>;
+  }
+
+  function start(request: ChatRequest, model: string, signal: AbortSignal, think: ThinkSetting): Attempt {
     const http = new OllamaRequest(deps, model, signal);
     const settings = settingsFor(options, model);
+    const load = loadOptionsFor(settings, request);
     const client = http.client();
+    const deadline = firstChunkDeadline(model, load);
     let iterator: AsyncIterator<ChatResponse> | undefined;
-    const first = http.within("first-token", deps.firstTokenTimeoutMs, async () => {
-      const stream = await client.chat({
-        model,
-        messages: request.messages,
-        stream: true,
-        keep_alive: settings.keepAlive,
-        options: requestOptions(request.options, loadOptionsFor(settings, request)) as Partial<Options>,
-        ...(request.tools && request.tools.length > 0 ? { tools: request.tools as Tool[] } : {}),
-        ...(request.think === undefined ? {} : { think: request.think }),
-      });
-      iterator = stream[Symbol.asyncIterator]();
-      return iterator.next();
-    });
+    const first = http.within(
+      deadline.kind,
+      deadline.ms,
+      async () => {
+        const stream = await client.chat({
+          model,
+          messages: toOllamaMessages(request.messages),
+          stream: true,
+          keep_alive: settings.keepAlive,
+          options: requestOptions(request.options, load) as Partial<Options>,
+          ...(request.tools && request.tools.length > 0 ? { tools: request.tools as Tool[] } : {}),
+          think,
+        });
+        iterator = stream[Symbol.asyncIterator]();
+        return iterator.next();
+      },
+      deadline.onDeadline,
+      deadline.reportMs,
+    );
     // A failed first read is handled by the caller; never an unhandled rejection meanwhile.
     first.catch(() => {});
     const next = () => http.within("idle", deps.idleTimeoutMs, () => (iterator as AsyncIterator<ChatResponse>).next());
-    return { http, first, next };
+    return { http, model, load, first, next };
+  }
+
+  /**
+   * Send the request to `model` and wait for its first line. `think` is the request's, else the
+   * model's setting; a model that answers 400 "does not support thinking" is asked once more
+   * without, and never asked to think again.
+   */
+  async function begin(request: ChatRequest, model: string, signal: AbortSignal): Promise<{ attempt: Attempt; step: IteratorResult<ChatResponse> }> {
+    const state = stateOf(model);
+    const wanted = request.think ?? settingsFor(options, model).think;
+    const think = state.cannotThink ? false : wanted;
+    let attempt = start(request, model, signal, think);
+    try {
+      return { attempt, step: await attempt.first };
+    } catch (error) {
+      attempt.http.dispose();
+      if (think === false || !cannotThink(error) || signal.aborted || closed) throw error;
+      state.cannotThink = true;
+    }
+    attempt = start(request, model, signal, false);
+    try {
+      return { attempt, step: await attempt.first };
+    } catch (error) {
+      attempt.http.dispose();
+      throw error;
+    }
   }
 
   async function* chat(request: ChatRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<ChatChunk> {
     if (closed) throw new BackendClosedError({ host, model: request.model });
     if (signal.aborted) throw abortReason(signal);
-    const queuedAt = performance.now();
-    const release = await slots.acquire(signal);
-    const queueMs = performance.now() - queuedAt;
-    let attempt: ReturnType<typeof start> | undefined;
+    let queueMs = 0;
+    let release: (() => void) | undefined;
+    const acquire = async (model: string) => {
+      const queuedAt = performance.now();
+      release = await stateOf(model).slots.acquire(signal);
+      queueMs += performance.now() - queuedAt;
+    };
+    let attempt: Attempt | undefined;
     try {
+      await acquire(request.model);
       if (closed) throw new BackendClosedError({ host, model: request.model });
-      attempt = start(request, request.model, signal);
-      let step: IteratorResult<ChatResponse>;
+      let begun: Awaited<ReturnType<typeof begin>>;
       try {
-        step = await attempt.first;
+        begun = await begin(request, request.model, signal);
       } catch (error) {
         const fallback = settingsFor(options, request.model).fallbackModel;
         const eligible = error instanceof OllamaError && FALLBACK_CODES.has(error.code);
         if (!fallback || fallback === request.model || !eligible || signal.aborted || closed) throw error;
-        attempt.http.dispose();
-        attempt = start(request, fallback, signal);
-        step = await attempt.first;
+        if (normaliseModelName(fallback) !== normaliseModelName(request.model)) {
+          release?.();
+          release = undefined;
+          await acquire(fallback);
+        }
+        begun = await begin(request, fallback, signal);
       }
-      const model = attempt.http.model as string;
+      attempt = begun.attempt;
+      let step = begun.step;
+      const { model } = attempt;
+      const context = { host, model };
+      markWarm(model, attempt.load);
       while (!step.done) {
         const response = step.value;
-        yield* chunksOf(response);
+        yield* chunksOf(response, context);
         if (response.done) {
+          markWarm(model, attempt.load);
           refresher?.touch(model);
           yield { type: "done", ...doneInfo(response, queueMs, model) };
           return;
@@ -248,11 +457,11 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
         step = await attempt.next();
       }
       // The client throws when a stream ends without `done`; this is a second guard.
-      throw new StreamIncompleteError({ host, model });
+      throw new StreamIncompleteError(context);
     } finally {
       // Closes the HTTP request when the answer was not read to its end (abort, error, early exit).
       attempt?.http.dispose();
-      release();
+      release?.();
     }
   }
 
@@ -262,9 +471,7 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
     const request = new OllamaRequest(deps, model);
     try {
       const client = request.client();
-      await request.within("first-token", deps.firstTokenTimeoutMs, () =>
-        client.embed({ model, input: [], keep_alive: settingsFor(options, model).keepAlive }),
-      );
+      await request.within("load", loadTimeoutMs, () => client.embed({ model, input: [], keep_alive: settingsFor(options, model).keepAlive }));
       return { model, ok: true, loadMs: round(performance.now() - t0) };
     } catch (error) {
       return { model, ok: false, loadMs: round(performance.now() - t0), error: messageOf(error) };
@@ -298,22 +505,30 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
     host,
     ...(options.embedModel ? { embed } : {}),
     get active() {
-      return slots.active;
+      let n = 0;
+      for (const state of modelStates.values()) n += state.slots.active;
+      return n;
     },
     get queued() {
-      return slots.queued;
+      let n = 0;
+      for (const state of modelStates.values()) n += state.slots.queued;
+      return n;
     },
     chat,
     async prewarm(models: string[]): Promise<PrewarmResult[]> {
       try {
+        // One load per model, however it is spelled (`llama3.2` and `llama3.2:latest` are one).
         const unique = new Map<string, Promise<PrewarmResult>>();
-        for (const model of models) if (!unique.has(model)) unique.set(model, warmLimit(() => warmOne(model)));
+        for (const model of models) {
+          const name = normaliseModelName(model);
+          if (!unique.has(name)) unique.set(name, warmLimit(() => warmOne(model)));
+        }
         // The embedding model too (an empty `/api/embed` loads it): a cold load would miss every
         // short embedding deadline (the semantic response cache's 150 ms).
         const embedModel = options.embedModel;
-        const embedWarm = embedModel && !unique.has(embedModel) ? [warmLimit(() => warmEmbed(embedModel))] : [];
-        const results = await Promise.all([...models.map((model) => unique.get(model) as Promise<PrewarmResult>), ...embedWarm]);
-        return results;
+        const embedWarm = embedModel && !unique.has(normaliseModelName(embedModel)) ? [warmLimit(() => warmEmbed(embedModel))] : [];
+        const warmed = models.map(async (model) => ({ ...(await (unique.get(normaliseModelName(model)) as Promise<PrewarmResult>)), model }));
+        return await Promise.all([...warmed, ...embedWarm]);
       } catch (error) {
         return models.map((model) => ({ model, ok: false, loadMs: 0, error: messageOf(error) }));
       }
@@ -329,7 +544,7 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
       if (closed) return;
       closed = true;
       refresher?.stop();
-      slots.rejectWaiting(new BackendClosedError({ host }));
+      for (const state of modelStates.values()) state.slots.rejectWaiting(new BackendClosedError({ host }));
       for (const request of [...inflight]) request.abort("closed");
     },
   };

@@ -118,18 +118,48 @@ export class StreamIncompleteError extends OllamaError {
   }
 }
 
-/** `FIRST_TOKEN_TIMEOUT`: nothing arrived within `firstTokenTimeoutMs`. */
+/** `FIRST_TOKEN_TIMEOUT`: a loaded model sent nothing within `firstTokenTimeoutMs`. */
 export class FirstTokenTimeoutError extends OllamaError {
   readonly timeoutMs: number;
 
   constructor(context: OllamaErrorContext & { timeoutMs: number }) {
     super(
       "FIRST_TOKEN_TIMEOUT",
-      `${q(context.model).replace(/^m/, "M")} on ${context.host} sent nothing within ${context.timeoutMs} ms (firstTokenTimeoutMs): a cold load can take that long (pre-warm the model or raise firstTokenTimeoutMs), or the server is overloaded.`,
+      `${q(context.model).replace(/^m/, "M")} on ${context.host} is loaded but sent nothing within ${context.timeoutMs} ms (firstTokenTimeoutMs): the server is overloaded (requests beyond OLLAMA_NUM_PARALLEL wait inside it: match the backend's \`concurrency\` to it) or the prompt is very long; raise firstTokenTimeoutMs if it is expected.`,
       context,
     );
     this.name = "FirstTokenTimeoutError";
     this.timeoutMs = context.timeoutMs;
+  }
+}
+
+/** `LOAD_TIMEOUT`: a model that was not loaded did not load within `loadTimeoutMs`. */
+export class LoadTimeoutError extends OllamaError {
+  readonly timeoutMs: number;
+
+  constructor(context: OllamaErrorContext & { timeoutMs: number }) {
+    super(
+      "LOAD_TIMEOUT",
+      `${q(context.model).replace(/^m/, "M")} on ${context.host} did not load within ${context.timeoutMs} ms (loadTimeoutMs), so the request was cancelled and Ollama discarded the load: raise loadTimeoutMs (default 5 minutes, as OLLAMA_LOAD_TIMEOUT), pre-warm the model, or use a smaller one.`,
+      context,
+    );
+    this.name = "LoadTimeoutError";
+    this.timeoutMs = context.timeoutMs;
+  }
+}
+
+/**
+ * `UNEXPECTED_RESPONSE`: the server answered lines that are not `/api/chat` chunks (no `message`,
+ * no `/api/generate`-style `response`), so the answer cannot be read.
+ */
+export class UnexpectedResponseError extends OllamaError {
+  constructor(context: OllamaErrorContext & { line: string }) {
+    super(
+      "UNEXPECTED_RESPONSE",
+      `The server at ${context.host} answered ${q(context.model)} with a line that is not an Ollama /api/chat chunk (${context.line.slice(0, 200)}): check that \`host\` is an Ollama server (for an OpenAI-compatible server, use openAiCompatibleBackend).`,
+      context,
+    );
+    this.name = "UnexpectedResponseError";
   }
 }
 
@@ -166,7 +196,9 @@ export const OLLAMA_ERROR_CODES = [
   "CONNECTION_LOST",
   "STREAM_INCOMPLETE",
   "FIRST_TOKEN_TIMEOUT",
+  "LOAD_TIMEOUT",
   "IDLE_TIMEOUT",
+  "UNEXPECTED_RESPONSE",
   "BACKEND_CLOSED",
 ] as const;
 

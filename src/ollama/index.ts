@@ -3,10 +3,15 @@
  * @module
  */
 export { ollamaBackend, type OllamaBackend } from "./backend.js";
+export { normaliseModelName } from "./refresher.js";
 export {
   LOAD_TIME_OPTION_KEYS,
   OLLAMA_DEFAULTS,
+  REMOVED_OPTION_KEYS,
   estimateTokens,
+  keepAliveMs,
+  needsReload,
+  normaliseKeepAlive,
   pickContextSize,
   type OllamaBackendOptions,
   type OllamaLoadOptions,
@@ -21,11 +26,13 @@ export {
   ConnectionLostError,
   FirstTokenTimeoutError,
   IdleTimeoutError,
+  LoadTimeoutError,
   ModelNotFoundError,
   OLLAMA_ERROR_CODES,
   OllamaError,
   StreamError,
   StreamIncompleteError,
+  UnexpectedResponseError,
   type OllamaErrorCode,
   type OllamaErrorContext,
 } from "./errors.js";

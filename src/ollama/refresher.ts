@@ -19,10 +19,27 @@ export interface RefresherDeps {
   warm(model: string): Promise<unknown>;
 }
 
-/** `llama3.2` and `llama3.2:latest` are one model. */
+/**
+ * One spelling for one model, as `/api/ps` shows it: Ollama's `DisplayShortest`
+ * (`types/model/name.go`), so `llama3.2`, `llama3.2:latest`, `library/llama3.2` and
+ * `registry.ollama.ai/library/llama3.2:latest` are one model; lower-cased, as Ollama matches each
+ * part of a name case-insensitively (`server/routes.go` `getExistingName`).
+ */
 export function normaliseModelName(name: string): string {
-  const slash = name.lastIndexOf("/");
-  return name.slice(slash + 1).includes(":") ? name : `${name}:latest`;
+  let rest = name.trim();
+  let tag = "latest";
+  if (rest.lastIndexOf(":") > rest.lastIndexOf("/")) {
+    tag = rest.slice(rest.lastIndexOf(":") + 1) || "latest";
+    rest = rest.slice(0, rest.lastIndexOf(":"));
+  }
+  const parts = rest.split("/");
+  const model = parts.pop() ?? "";
+  const namespace = parts.pop() || "library";
+  let host = parts.join("/") || "registry.ollama.ai";
+  if (host.includes("://")) host = host.slice(host.indexOf("://") + 3);
+  const prefix =
+    host.toLowerCase() !== "registry.ollama.ai" ? `${host}/${namespace}/` : namespace.toLowerCase() !== "library" ? `${namespace}/` : "";
+  return `${prefix}${model}:${tag}`.toLowerCase();
 }
 
 /** How long before expiry a model is re-warmed: the margin, or half the keep-alive when shorter. */

@@ -4,6 +4,7 @@ import {
   BackendUnreachableError,
   FirstTokenTimeoutError,
   IdleTimeoutError,
+  LoadTimeoutError,
   OllamaError,
   StreamError,
   StreamIncompleteError,
@@ -14,7 +15,20 @@ import {
 } from "./errors.js";
 
 /** Why a request's controller was aborted. */
-export type AbortKind = "caller" | "first-token" | "idle" | "deadline" | "closed" | "done";
+export type AbortKind = "caller" | DeadlineKind | "closed" | "done";
+
+/** The deadlines a wait can have. */
+export type DeadlineKind = "first-token" | "load" | "idle" | "deadline";
+
+/** A deadline: wait `ms`; a failure at its end reports `reportMs` (default `ms`) as the limit. */
+export interface Deadline {
+  kind: DeadlineKind;
+  ms: number;
+  reportMs?: number;
+}
+
+/** Asked when a deadline passes: another deadline to wait for instead, or `undefined` to give up. */
+export type OnDeadline = (kind: DeadlineKind) => Promise<Deadline | undefined>;
 
 /** What every request needs from its backend. */
 export interface RequestDeps {
@@ -85,22 +99,39 @@ export class OllamaRequest {
   }
 
   /**
-   * Wait for `work` under a deadline: when it passes, the request is aborted and the wait
-   * fails with the error of `kind`. Any failure comes out classified.
+   * Wait for `work` under a deadline: when it passes, `onDeadline` (if any) may set another one
+   * (a model found loading gets its load deadline); otherwise the request is aborted and the wait
+   * fails with the error of the deadline's kind. Any failure comes out classified.
    */
-  async within<T>(kind: "first-token" | "idle" | "deadline", ms: number, work: () => Promise<T>): Promise<T> {
-    this.armedMs = ms;
-    const timer = setTimeout(() => {
-      if (this.timer === timer) this.abort(kind);
-    }, ms);
-    this.timer = timer;
+  async within<T>(kind: DeadlineKind, ms: number, work: () => Promise<T>, onDeadline?: OnDeadline, reportMs?: number): Promise<T> {
+    let settled = false;
+    const arm = (k: DeadlineKind, after: number, report = after) => {
+      this.armedMs = report;
+      const timer = setTimeout(() => void fire(k, timer), after);
+      this.timer = timer;
+    };
+    const fire = async (k: DeadlineKind, timer: ReturnType<typeof setTimeout>) => {
+      if (this.timer !== timer || settled) return;
+      this.timer = undefined;
+      let next: Awaited<ReturnType<OnDeadline>>;
+      try {
+        next = onDeadline ? await onDeadline(k) : undefined;
+      } catch {
+        next = undefined;
+      }
+      if (settled) return;
+      if (next) arm(next.kind, next.ms, next.reportMs);
+      else this.abort(k);
+    };
+    arm(kind, ms, reportMs);
     try {
       return await work();
     } catch (error) {
       throw this.classify(error);
     } finally {
-      if (this.timer === timer) this.timer = undefined;
-      clearTimeout(timer);
+      settled = true;
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
     }
   }
 
@@ -121,6 +152,8 @@ export class OllamaRequest {
         return this.callerSignal?.reason ?? error;
       case "first-token":
         return new FirstTokenTimeoutError({ ...ctx, timeoutMs: this.armedMs });
+      case "load":
+        return new LoadTimeoutError({ ...ctx, timeoutMs: this.armedMs });
       case "idle":
         return new IdleTimeoutError({ ...ctx, timeoutMs: this.armedMs });
       case "deadline":

@@ -1,4 +1,4 @@
-import { classifyTurn, warmUpClassifier } from "./classify-turn.js";
+import { classifyTurn, learnedModel, warmUpClassifier } from "./classify-turn.js";
 import type { RouteDecision, RouteKind, RouteOptions, RouteRequest, Router } from "./types.js";
 import { ROUTE_KINDS } from "./types.js";
 
@@ -8,8 +8,26 @@ export interface HeuristicRouterOptions {
   models: { fast: string; default: string; code?: string; complex?: string };
   /** Per-kind generation options, merged over the defaults (greeting { num_predict: 64 }, simple { num_predict: 128 }, others {}). */
   options?: Partial<Record<RouteKind, RouteOptions>>;
-  /** Replace the classifier. */
-  classify?: (text: string) => { kind: RouteKind; reason: string };
+  /**
+   * Replace the classifier. It may return a `confidence` (0–1) and the `probabilities` of every
+   * kind; without a confidence the low-confidence policy does not apply.
+   */
+  classify?: (text: string) => {
+    kind: RouteKind;
+    reason: string;
+    confidence?: number;
+    probabilities?: Readonly<Partial<Record<RouteKind, number>>>;
+  };
+  /**
+   * The low-confidence policy: when the classifier picks `greeting` or `simple` with a confidence
+   * below this, the turn does not take the fast path; it goes to the most probable of `chat`,
+   * `code` and `complex` (`chat`, on the default model, when the classifier gives no
+   * probabilities), and the decision's `reason` says so. A wrong fast path costs answer quality
+   * (a small model, a short answer budget, no context); a missed one costs only latency.
+   * Default: the trained model's threshold, 0.6 (chosen by cross-validation on the training
+   * corpus, see docs/routing.md). `0` turns the policy off.
+   */
+  minConfidence?: number;
 }
 
 /** Generation options used for each kind before the caller's options are merged in. */
@@ -64,13 +82,35 @@ function validate(options: HeuristicRouterOptions): void {
   if (options.classify !== undefined && typeof options.classify !== "function") {
     throw new TypeError("heuristicRouter: options.classify must be a function");
   }
+  const min: unknown = options.minConfidence;
+  if (min !== undefined && (typeof min !== "number" || !(min >= 0 && min <= 1))) {
+    throw new TypeError(`heuristicRouter: options.minConfidence must be a number from 0 to 1, got ${String(min)}`);
+  }
+}
+
+const SLOW_KINDS = ["chat", "code", "complex"] as const;
+
+/** The most probable kind off the fast path (ties and missing probabilities go to chat). */
+function bestSlowKind(probabilities: Readonly<Partial<Record<RouteKind, number>>> | undefined): RouteKind {
+  let best: RouteKind = "chat";
+  let p = probabilities?.chat ?? 0;
+  for (const kind of SLOW_KINDS) {
+    const q = probabilities?.[kind] ?? 0;
+    if (q > p) {
+      best = kind;
+      p = q;
+    }
+  }
+  return best;
 }
 
 /**
- * A synchronous {@link Router} that classifies each turn with cheap heuristics
- * ({@link classifyTurn} by default) and maps the kind to a model tier:
+ * A synchronous {@link Router} that classifies each turn ({@link classifyTurn} by default: the
+ * hand-written rules combined with a small learned model, for English, German, French, Spanish,
+ * Italian, Portuguese and Dutch, typos and speech transcripts) and maps the kind to a model tier:
  * greeting/simple → `fast` (fast path), chat → `default`, code → `code ?? default`,
- * complex → `complex ?? default`.
+ * complex → `complex ?? default`. Each decision carries the classifier's `confidence`; a
+ * greeting or simple turn below `minConfidence` goes off the fast path (see the option).
  *
  * @throws TypeError when a model name is missing or empty, or the options are malformed.
  */
@@ -91,21 +131,31 @@ export function heuristicRouter(options: HeuristicRouterOptions): Router {
   }
   const classify = options.classify ?? classifyTurn;
   if (!options.classify) warmUpClassifier();
+  const minConfidence = options.minConfidence ?? learnedModel().model.minConfidence;
   const distinct = [...new Set(Object.values(modelFor))];
 
   return {
     route(request: RouteRequest): RouteDecision {
-      const { kind, reason } = classify(request.text);
+      const c = classify(request.text);
+      let { kind, reason } = c;
       if (!Object.hasOwn(modelFor, kind)) {
         throw new TypeError(`heuristicRouter: classify returned unknown route kind ${JSON.stringify(kind)}`);
       }
-      return {
+      const confidence = c.confidence;
+      if (confidence !== undefined && confidence < minConfidence && (kind === "greeting" || kind === "simple")) {
+        const slow = bestSlowKind(c.probabilities);
+        reason = `${slow}: low confidence (${kind} ${confidence.toFixed(2)} < ${minConfidence}), ${modelFor[slow]} instead of the fast path; ${reason}`;
+        kind = slow;
+      }
+      const decision: RouteDecision = {
         model: modelFor[kind],
         kind,
         fastPath: kind === "greeting" || kind === "simple",
         reason,
         options: { ...merged[kind] },
       };
+      if (confidence !== undefined) decision.confidence = confidence;
+      return decision;
     },
     models(): string[] {
       return [...distinct];

@@ -20,8 +20,18 @@ export interface RouteDecision {
   kind: RouteKind;
   /** True for greetings and simple actions: no context providers, the fast model, a short answer. */
   fastPath: boolean;
-  /** A short, human-readable reason (which rule matched). */
+  /**
+   * A short, human-readable reason: which rule matched, the learned model's confidence, and, when
+   * the low-confidence policy changed the route, why (e.g. `"chat: low confidence (simple 0.41 < 0.6),
+   * default model instead of the fast path; …"`).
+   */
   reason: string;
+  /**
+   * How sure the router's classifier is of its best kind, in [0, 1] (a calibrated probability for
+   * the built-in router). Below the router's `minConfidence` a greeting or simple turn does not
+   * take the fast path. Routers that cannot say leave it out.
+   */
+  confidence?: number;
   /** Generation options for this route. */
   options: RouteOptions;
 }

@@ -47,7 +47,8 @@ describe("dedupeBackend", () => {
   });
 
   it("different requests are not shared; the key covers model, options, tools, think and messages", async () => {
-    const { server, backend } = await setup({ models: { "llama3.2": { reply: "hi" }, qwen3: { reply: "hi" } } });
+    // `think: true` below needs a model that can think: Ollama answers 400 otherwise (routes.go ChatHandler)
+    const { server, backend } = await setup({ models: { "llama3.2": { reply: "hi", capabilities: ["completion", "tools", "thinking"] }, qwen3: { reply: "hi" } } });
     const dedupe = dedupeBackend(backend);
     const s = new AbortController().signal;
     await Promise.all([

@@ -42,8 +42,9 @@ describe("ollamaBackend chat: chunk mapping", () => {
     const { backend } = await setup({ models: { "llama3.2": { reply: "", toolCalls: calls, toolCallsOnFinal: true } } });
     const chunks = await drain(backend.chat(ask("weather?"), { signal: signal() }));
     const toolChunks = chunks.filter((c) => c.type === "tool_call");
+    // Ollama ≥ 0.12.10 gives every call an id (`routes.go` `toolCallId`): "call_" and 8 characters
     expect(toolChunks).toEqual([
-      { type: "tool_call", call: { name: "get_weather", arguments: { city: "Paris" } } },
+      { type: "tool_call", call: { id: expect.stringMatching(/^call_[a-z0-9]{8}$/), name: "get_weather", arguments: { city: "Paris" } } },
       { type: "tool_call", call: { id: "call_2", name: "get_time", arguments: { tz: "CET" } } },
     ]);
     // the tool calls come before the done chunk
@@ -54,7 +55,9 @@ describe("ollamaBackend chat: chunk mapping", () => {
     const calls = [{ function: { name: "lookup", arguments: { q: "x" } } }];
     const { backend } = await setup({ models: { "llama3.2": { reply: "Let me check.", toolCalls: calls, toolCallsOnFinal: false } } });
     const chunks = await drain(backend.chat(ask("look it up"), { signal: signal() }));
-    expect(chunks.filter((c) => c.type === "tool_call")).toEqual([{ type: "tool_call", call: { name: "lookup", arguments: { q: "x" } } }]);
+    expect(chunks.filter((c) => c.type === "tool_call")).toEqual([
+      { type: "tool_call", call: { id: expect.stringMatching(/^call_[a-z0-9]{8}$/), name: "lookup", arguments: { q: "x" } } },
+    ]);
     expect(text(chunks)).toBe("Let me check.");
   });
 
@@ -195,5 +198,69 @@ describe("keep-alive values", () => {
     // the refresher re-warms `margin` before expiry, or halfway when the keep-alive is shorter
     expect(refreshMargin(1_800_000, 60_000)).toBe(60_000);
     expect(refreshMargin(400, 60_000)).toBe(200);
+  });
+});
+
+describe("keep-alive as Ollama parses it (api/types.go Duration.UnmarshalJSON, Go time.ParseDuration)", () => {
+  it("a keepAlive with spaces is trimmed before it is sent (Ollama answers 400 for \" 30m\")", async () => {
+    const { server, backend } = await setup({ models: { a: {} } }, { keepAlive: " 30m", models: { b: { keepAlive: "1h " } } });
+    await drain(backend.chat(ask("hi", "a"), { signal: signal() }));
+    expect(server.chats()[0]!.body!.keep_alive).toBe("30m");
+    expect(server.chats()[0]!.status).toBe(200);
+  });
+
+  it("rejects at creation what Ollama would reject: no unit, unknown units, overflow, not finite", async () => {
+    const { ollamaBackend, normaliseKeepAlive } = await import("../../src/ollama/index.js");
+    for (const bad of ["30", "10 minutes", "1d", "", "5m30", "99999999999h", Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => ollamaBackend({ keepAlive: bad }), String(bad)).toThrow(RangeError);
+    }
+    expect(normaliseKeepAlive(" 1h30m\n")).toBe("1h30m");
+    expect(normaliseKeepAlive("+5m")).toBe("+5m");
+    expect(normaliseKeepAlive(".5h")).toBe(".5h");
+    expect(normaliseKeepAlive("300μs")).toBe("300μs");
+    expect(normaliseKeepAlive(-1)).toBe(-1);
+  });
+
+  it("reads every zero form as 0 and negative durations as forever", async () => {
+    const { keepAliveMs } = await import("../../src/ollama/index.js");
+    for (const zero of [0, "0", "0s", "0m", "-0s", " 0 "]) expect(keepAliveMs(zero)).toBe(0);
+    expect(keepAliveMs("-1ns")).toBe(Infinity);
+    expect(keepAliveMs(0.5)).toBe(500);
+  });
+});
+
+describe("load-time options are api.Runner's (api/types.go Runner; server/sched.go needsReload)", () => {
+  it("lists api.Runner's keys, draft_num_predict included; the options Ollama removed in 0.7 are never sent", async () => {
+    const { REMOVED_OPTION_KEYS } = await import("../../src/ollama/index.js");
+    expect([...LOAD_TIME_OPTION_KEYS].sort()).toEqual(["draft_num_predict", "main_gpu", "num_batch", "num_ctx", "num_gpu", "num_thread", "use_mmap"]);
+    expect(REMOVED_OPTION_KEYS).toEqual(expect.arrayContaining(["use_mlock", "numa", "low_vram", "f16_kv", "vocab_only", "logits_all"]));
+    const { server, backend } = await setup({ models: { a: {} } }, { load: { num_ctx: 4096, use_mlock: true } });
+    await drain(backend.chat(ask("x", "a", { options: { num_predict: 8, draft_num_predict: 16, use_mlock: true, numa: true } }), { signal: signal() }));
+    await drain(backend.chat(ask("y", "a", { options: { num_predict: 8 } }), { signal: signal() }));
+    expect(server.chats().map((r) => r.body!.options)).toEqual([
+      { num_predict: 8, num_ctx: 4096 },
+      { num_predict: 8, num_ctx: 4096 },
+    ]);
+    expect(server.reloads).toEqual({});
+  });
+
+  it("needsReload: a negative num_gpu never reloads; any other change of a runner option does", async () => {
+    const { needsReload } = await import("../../src/ollama/index.js");
+    expect(needsReload({ num_ctx: 4096, num_gpu: 20 }, { num_ctx: 4096, num_gpu: -1 })).toBe(false);
+    expect(needsReload({ num_ctx: 4096, num_gpu: -1 }, { num_ctx: 4096, num_gpu: 20 })).toBe(true);
+    expect(needsReload({ num_ctx: 4096 }, { num_ctx: 8192 })).toBe(true);
+    expect(needsReload({}, { draft_num_predict: 8 })).toBe(true);
+    expect(needsReload({ num_ctx: 4096 }, { num_ctx: 4096 })).toBe(false);
+  });
+});
+
+describe("model names as /api/ps shows them (types/model/name.go DisplayShortest; routes.go getExistingName)", () => {
+  it("normaliseModelName reduces every spelling of a model to one", async () => {
+    const { normaliseModelName } = await import("../../src/ollama/index.js");
+    const one = ["llama3.2", "llama3.2:latest", "Llama3.2", "library/llama3.2", "registry.ollama.ai/library/llama3.2:latest", "REGISTRY.OLLAMA.AI/Library/LLAMA3.2"];
+    expect(new Set(one.map(normaliseModelName))).toEqual(new Set(["llama3.2:latest"]));
+    expect(normaliseModelName("me/custom:7B")).toBe("me/custom:7b");
+    expect(normaliseModelName("registry.ollama.ai/me/custom")).toBe("me/custom:latest");
+    expect(normaliseModelName("example.com:5000/team/big")).toBe("example.com:5000/team/big:latest");
   });
 });

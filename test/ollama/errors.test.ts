@@ -11,6 +11,7 @@ import {
   OllamaError,
   StreamError,
   StreamIncompleteError,
+  UnexpectedResponseError,
   ollamaBackend,
 } from "../../src/ollama/index.js";
 import { OLLAMA_BUSY_MESSAGE, textSteps, type FakeStep } from "../helpers/fake-ollama.js";
@@ -225,5 +226,70 @@ describe("ollamaBackend fallback model", () => {
     const { error } = await failure(backend.chat(ask("hi", "big"), { signal: signal() }));
     expect((error as OllamaError).code).toBe("MODEL_NOT_FOUND");
     expect((error as OllamaError).model).toBe("tiny");
+  });
+});
+
+describe("ollamaBackend reads what Ollama really streams (server/routes.go ChatHandler, streamResponse)", () => {
+  it("an error before any output comes as an HTTP status: BACKEND_ERROR with the status, and the fallback is tried", async () => {
+    const early = "the prompt is longer than the context length currently available to the model; shorten the prompt";
+    const { server, backend } = await setup(
+      { models: { big: {}, small: { reply: "Short." } }, script: (body) => (body.model === "big" ? [{ type: "error-line", status: 400, error: early }] : undefined) },
+      { models: { big: { fallbackModel: "small" } } },
+    );
+    const chunks = await drain(backend.chat(ask("hi", "big"), { signal: signal() }));
+    expect(text(chunks)).toBe("Short.");
+    expect(server.chats()[0]!.status).toBe(400);
+    const alone = await setup({ models: { big: {} }, script: () => [{ type: "error-line", error: "model runner has unexpectedly stopped" }] });
+    const { error } = await failure(alone.backend.chat(ask("hi", "big"), { signal: signal() }));
+    expect(error).toMatchObject({ code: "BACKEND_ERROR", status: 500 });
+    expect((error as Error).message).toContain("model runner has unexpectedly stopped");
+  });
+
+  it("text on the done chunk is streamed before done", async () => {
+    const { backend } = await setup({ models: { "llama3.2": { reply: "Main", textOnDone: " tail" } } });
+    const chunks = await drain(backend.chat(ask("hi"), { signal: signal() }));
+    expect(text(chunks)).toBe("Main tail");
+    expect(chunks.at(-1)?.type).toBe("done");
+  });
+
+  it("a silent gap while a tool call is generated: within idleTimeoutMs it is fine, longer is IDLE_TIMEOUT (tools/tools.go Parser.Add)", async () => {
+    const calls = [{ function: { name: "lookup", arguments: { q: "x" } } }];
+    const quiet = await setup({ models: { "llama3.2": { reply: "Checking.", toolCalls: calls, toolCallsOnFinal: false, toolCallGapMs: 100 } } }, { idleTimeoutMs: 2_000 });
+    const chunks = await drain(quiet.backend.chat(ask("hi"), { signal: signal() }));
+    expect(chunks.filter((c) => c.type === "tool_call")).toHaveLength(1);
+    const long = await setup({ models: { "llama3.2": { reply: "Checking.", toolCalls: calls, toolCallsOnFinal: false, toolCallGapMs: 3_000 } } }, { idleTimeoutMs: 100 });
+    const { error } = await failure(long.backend.chat(ask("hi"), { signal: signal() }));
+    expect((error as OllamaError).code).toBe("IDLE_TIMEOUT");
+  });
+
+  it("/api/generate-style lines (response instead of message.content) are read as the answer", async () => {
+    const line = (fields: Record<string, unknown>) => ({ type: "line" as const, line: { model: "llama3.2", created_at: new Date().toISOString(), ...fields } });
+    const { backend } = await setup({
+      models: { "llama3.2": {} },
+      script: () => [
+        line({ response: "", thinking: "Hmm.", done: false }),
+        line({ response: "Hello ", done: false }),
+        line({ response: "there.", done: false }),
+        line({ response: "", done: true, done_reason: "stop", eval_count: 2, context: [1, 2, 3] }),
+      ],
+    });
+    const chunks = await drain(backend.chat(ask("hi"), { signal: signal() }));
+    expect(text(chunks)).toBe("Hello there.");
+    expect(chunks.filter((c) => c.type === "thinking")).toEqual([{ type: "thinking", text: "Hmm." }]);
+    expect(doneOf(chunks)).toMatchObject({ outputTokens: 2, doneReason: "stop" });
+  });
+
+  it("lines that are neither /api/chat nor /api/generate chunks are UNEXPECTED_RESPONSE, never an empty answer", async () => {
+    const { backend } = await setup({
+      models: { "llama3.2": {} },
+      script: () => [
+        { type: "line", line: { choices: [{ delta: { content: "Hi" } }], done: false } },
+        { type: "line", line: { done: true } },
+      ],
+    });
+    const { error, chunks } = await failure(backend.chat(ask("hi"), { signal: signal() }));
+    expect(chunks).toEqual([]);
+    expect(error).toBeInstanceOf(UnexpectedResponseError);
+    expect((error as OllamaError).code).toBe("UNEXPECTED_RESPONSE");
   });
 });

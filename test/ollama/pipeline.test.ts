@@ -1,14 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { createZoePipeline, EventType, type AGUIEvent } from "../../src/index.js";
+import { createZoePipeline, EventType, type AGUIEvent, type ThinkSetting } from "../../src/index.js";
 import { ollamaBackend } from "../../src/ollama/index.js";
 import { collect, expectValidStream, runValid, terminal, textOf } from "../helpers/ag-ui.js";
 import { textSteps } from "../helpers/fake-ollama.js";
 import { fixedRouter } from "../helpers/fixtures.js";
 import { onCleanup, setup } from "./helpers.js";
 
-async function pipelineOn(server: { url: string }, model = "llama3.2", kind: "chat" | "greeting" = "chat") {
+async function pipelineOn(server: { url: string }, model = "llama3.2", kind: "chat" | "greeting" = "chat", think: ThinkSetting = false) {
   const backend = ollamaBackend({ host: server.url, keepAlive: "45m", load: { num_ctx: 4096 } });
-  const pipeline = createZoePipeline({ backend, router: fixedRouter(kind, model) });
+  const pipeline = createZoePipeline({ backend, router: fixedRouter(kind, model), think });
   onCleanup(async () => {
     await pipeline.close();
     await backend.close();
@@ -54,7 +54,8 @@ describe("pipeline runs on the Ollama backend", () => {
         },
       },
     });
-    const { pipeline } = await pipelineOn(server, "qwen3");
+    // thinking is asked for: since Ollama 0.12.4 the pipeline's default `think: false` is honoured
+    const { pipeline } = await pipelineOn(server, "qwen3", "chat", true);
     const events = await runValid(pipeline.run({ userId: "ada", message: "Weather in Paris?" }));
     expect(events.some((e) => e.type === EventType.REASONING_MESSAGE_CONTENT)).toBe(true);
     const start = events.find((e) => e.type === EventType.TOOL_CALL_START);
@@ -127,5 +128,35 @@ describe("pipeline runs on the Ollama backend", () => {
     // the first real turn then finds the model loaded with the same options
     await collect(pipeline.run({ userId: "ada", message: "hello there" }));
     expect(server.loadCounts).toEqual({ "llama3.2": 1 });
+  });
+
+  it("an /api/generate-style stream is read: the answer is the text, and that is what history stores", async () => {
+    const line = (fields: Record<string, unknown>) => ({ type: "line" as const, line: { model: "llama3.2", created_at: new Date().toISOString(), ...fields } });
+    const { server } = await setup({
+      models: { "llama3.2": {} },
+      script: () => [line({ response: "Old ", done: false }), line({ response: "format.", done: false }), line({ response: "", done: true, done_reason: "stop" })],
+    });
+    const { pipeline } = await pipelineOn(server);
+    const events = await runValid(pipeline.run({ userId: "ada", threadId: "g", message: "hello there friend" }));
+    expect(textOf(events)).toBe("Old format.");
+    const history = await pipeline.history.get("ada", "g");
+    expect(history.map((h) => [h.role, h.content])).toEqual([
+      ["user", "hello there friend"],
+      ["assistant", "Old format."],
+    ]);
+  });
+
+  it("a stream of lines that are not Ollama chunks ends with RUN_ERROR UNEXPECTED_RESPONSE and stores nothing", async () => {
+    const { server } = await setup({
+      models: { "llama3.2": {} },
+      script: () => [
+        { type: "line", line: { choices: [{ delta: { content: "Hi" } }] } },
+        { type: "line", line: { done: true } },
+      ],
+    });
+    const { pipeline } = await pipelineOn(server);
+    const events = await runValid(pipeline.run({ userId: "ada", threadId: "u", message: "hello there friend" }));
+    expect(terminal(events)).toMatchObject({ type: EventType.RUN_ERROR, code: "UNEXPECTED_RESPONSE" });
+    expect(await pipeline.history.get("ada", "u")).toEqual([]);
   });
 });

@@ -46,20 +46,25 @@ describe("ollamaBackend prewarm", () => {
     expect(maxOpen).toBe(1);
   });
 
-  it("loads up to prewarmConcurrency models at once", async () => {
+  it("sends up to prewarmConcurrency loads at once (Ollama itself loads one at a time: sched.go processPending)", async () => {
     const { server, backend } = await setup(
-      { models: { a: { loadDelayMs: 80 }, b: { loadDelayMs: 80 }, c: { loadDelayMs: 80 } } },
+      { models: { a: { loadDelayMs: 300 }, b: { loadDelayMs: 300 }, c: { loadDelayMs: 300 } } },
       { prewarmConcurrency: 3 },
     );
     const done = backend.prewarm(["a", "b", "c"]);
     await vi.waitFor(() => expect(server.loads().filter((r) => r.status === undefined).length).toBe(3));
-    await done;
+    expect((await done).every((r) => r.ok)).toBe(true);
+    expect(server.log.filter((e) => e.type.startsWith("load")).map((e) => e.type)).toEqual(["load-start", "load-done", "load-start", "load-done", "load-start", "load-done"]);
   });
 
-  it("loads a model listed twice once", async () => {
+  it("loads a model listed twice once, however it is spelled (types/model/name.go DisplayShortest)", async () => {
     const { server, backend } = await setup({ models: { a: {} } });
-    const results = await backend.prewarm(["a", "a"]);
-    expect(results.map((r) => r.model)).toEqual(["a", "a"]);
+    const results = await backend.prewarm(["a", "a", "A:latest"]);
+    expect(results.map((r) => [r.model, r.ok])).toEqual([
+      ["a", true],
+      ["a", true],
+      ["A:latest", true],
+    ]);
     expect(server.loads()).toHaveLength(1);
   });
 
@@ -77,11 +82,13 @@ describe("ollamaBackend prewarm", () => {
     expect(failed[0]!.error).toContain("not reachable");
   });
 
-  it("a load slower than firstTokenTimeoutMs is reported, not thrown", async () => {
-    const { backend } = await setup({ models: { a: { loadDelayMs: 5_000 } } }, { firstTokenTimeoutMs: 80 });
+  it("a load slower than loadTimeoutMs is reported, not thrown, and Ollama discards it (sched.go load)", async () => {
+    const { server, backend } = await setup({ models: { a: { loadDelayMs: 5_000 } } }, { loadTimeoutMs: 80 });
     const [result] = await backend.prewarm(["a"]);
     expect(result).toMatchObject({ model: "a", ok: false });
-    expect(result!.error).toContain("80 ms");
+    expect(result!.error).toContain("did not load within 80 ms (loadTimeoutMs)");
+    await vi.waitFor(() => expect(server.discardedLoads).toEqual({ a: 1 }));
+    expect(server.loadedModels()).toEqual([]);
   });
 
   it("close() during a pre-warm resolves it with failures", async () => {
@@ -184,5 +191,73 @@ describe("ollamaBackend keep-alive refresher", () => {
     const count = server.requests.length;
     await new Promise((r) => setTimeout(r, 400));
     expect(server.requests).toHaveLength(count);
+  });
+});
+
+describe("ollamaBackend pre-warm answers (server/routes.go ChatHandler: done_reason load / unload)", () => {
+  it("with keepAlive 0 nothing is pre-warmed and nothing reported ok: that load request would unload the model", async () => {
+    for (const keepAlive of [0, "0", "0s", " 0m "]) {
+      const { server, backend } = await setup({ models: { a: {} } }, { keepAlive });
+      await backend.prewarm(["a"]);
+      await drain(backend.chat(ask("hi", "a"), { signal: signal() }));
+      // someone else keeps the model loaded; the pre-warm must not unload it
+      await fetch(`${server.url}/api/chat`, { method: "POST", body: JSON.stringify({ model: "a", messages: [], keep_alive: "1h" }) });
+      const [result] = await backend.prewarm(["a"]);
+      expect(result).toMatchObject({ model: "a", ok: false });
+      expect(result!.error).toContain("keepAlive");
+      expect(server.loadedModels()).toEqual(["a:latest"]);
+      expect(server.loads().map((r) => r.body!.keep_alive)).toEqual(["1h"]);
+    }
+  });
+
+  it('only done_reason "load" is a successful pre-warm', async () => {
+    const { server } = await setup({ models: { a: {} } });
+    // a server (or proxy) that answers the load request with an unload
+    const unloading: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      if (!String(input).endsWith("/api/chat")) return response;
+      const body = (await response.json()) as Record<string, unknown>;
+      return new Response(JSON.stringify({ ...body, done_reason: "unload" }), { status: 200, headers: { "Content-Type": "application/json" } });
+    };
+    const backend = ollamaBackend({ host: server.url, fetch: unloading });
+    onCleanup(() => backend.close());
+    const [result] = await backend.prewarm(["a"]);
+    expect(result).toMatchObject({ model: "a", ok: false });
+    expect(result!.error).toContain('done_reason "unload", not "load"');
+  });
+});
+
+describe("ollamaBackend re-warms with the last load options (server/sched.go needsReload: num_ctx is an api.Runner option)", () => {
+  it("after a request at a larger context size, the refresher re-warms at that size: never a reload", async () => {
+    const { server, backend } = await setup(
+      { models: { a: {} } },
+      { keepAlive: "400ms", contextSizes: [2048, 8192], refresh: { enabled: true, marginMs: 200 } },
+    );
+    await drain(backend.chat(ask("x".repeat(3.5 * 4000), "a"), { signal: signal() }));
+    expect(server.chats()[0]!.body!.options!.num_ctx).toBe(8192);
+    await vi.waitFor(() => expect(server.loads().length).toBeGreaterThanOrEqual(2), { timeout: 3_000, interval: 20 });
+    expect(server.loads().map((r) => r.body!.options!.num_ctx)).toEqual(server.loads().map(() => 8192));
+    expect(server.reloads).toEqual({});
+    expect(server.loadedModels()).toEqual(["a:latest"]);
+  });
+
+  it("prewarm() after use loads with the options of the last request, before any with the smallest size", async () => {
+    const { server, backend } = await setup({ models: { a: {} } }, { contextSizes: [2048, 8192] });
+    await backend.prewarm(["a"]);
+    await drain(backend.chat(ask("x".repeat(3.5 * 4000), "a"), { signal: signal() }));
+    await backend.prewarm(["a"]);
+    expect(server.loads().map((r) => r.body!.options!.num_ctx)).toEqual([2048, 8192]);
+    expect(server.reloads).toEqual({ a: 1 });
+  });
+
+  it("finds models the refresher must keep under any spelling /api/ps reduces to its own (registry.ollama.ai/library/x, case)", async () => {
+    const { server, backend } = await setup(
+      { models: { "llama3.2": {} } },
+      { keepAlive: "400ms", refresh: { enabled: true, marginMs: 200, models: ["Registry.Ollama.AI/library/Llama3.2:latest"] } },
+    );
+    await drain(backend.chat(ask("hi", "registry.ollama.ai/library/LLAMA3.2"), { signal: signal() }));
+    await vi.waitFor(() => expect(server.loads().length).toBeGreaterThanOrEqual(2), { timeout: 3_000, interval: 20 });
+    expect(server.loadedModels()).toEqual(["llama3.2:latest"]);
+    expect(server.reloads).toEqual({});
   });
 });

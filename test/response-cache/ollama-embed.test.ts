@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { setup } from "../ollama/helpers.js";
 
 describe("ollamaBackend embed()", () => {
@@ -13,10 +13,13 @@ describe("ollamaBackend embed()", () => {
       { embedModel: "nomic-embed-text", keepAlive: "1h" },
     );
     const vectors = await backend.embed!(["a", "bbb"], { signal: new AbortController().signal });
-    expect(vectors).toEqual([
-      [1, 1],
-      [3, 1],
-    ]);
+    // Ollama L2-normalises every vector (`server/routes.go` `EmbedHandler`, `normalize`)
+    const expected = [
+      [Math.SQRT1_2, Math.SQRT1_2],
+      [3 / Math.sqrt(10), 1 / Math.sqrt(10)],
+    ];
+    expect(vectors).toHaveLength(2);
+    vectors.forEach((v, i) => v.forEach((x, j) => expect(x).toBeCloseTo(expected[i]![j]!, 12)));
     const request = server.requests.find((r) => r.path === "/api/embed")!;
     expect(request.body).toMatchObject({ model: "nomic-embed-text", input: ["a", "bbb"], keep_alive: "1h" });
   });
@@ -25,7 +28,7 @@ describe("ollamaBackend embed()", () => {
     const { server, backend } = await setup({ models: { e: {} }, embedDelayMs: 5_000 }, { embedModel: "e" });
     const controller = new AbortController();
     const pending = backend.embed!(["x"], { signal: controller.signal });
-    await new Promise((r) => setTimeout(r, 50));
+    await vi.waitFor(() => expect(server.requests.some((r) => r.path === "/api/embed")).toBe(true));
     const reason = new DOMException("stop", "AbortError");
     controller.abort(reason);
     await expect(pending).rejects.toBe(reason);
