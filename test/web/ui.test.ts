@@ -85,7 +85,7 @@ describe.skipIf(!!missing)("the web UI in headless Chromium", () => {
     await expect.poll(() => page.textContent("#log li.assistant:last-child"), { timeout: 10_000 }).toContain("You picked Porto");
     // the choice went back as the tool call's result
     const continued = backend.requests.at(-1)!;
-    expect(continued.messages.at(-1)).toEqual({ role: "tool", content: "Porto" });
+    expect(continued.messages.at(-1)).toEqual({ role: "tool", content: "Porto", tool_name: "offer_choices", tool_call_id: expect.any(String) });
     expect(continued.messages.at(-2)?.tool_calls?.[0]?.function.name).toBe("offer_choices");
   });
 
