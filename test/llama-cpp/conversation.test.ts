@@ -3,20 +3,11 @@ import { createZoePipeline, EventType, heuristicRouter, HISTORY_DEFAULTS, type R
 import { windowStart } from "../../src/history/window.js";
 import { llamaCppBackend } from "../../src/llama-cpp/index.js";
 import { collect, expectValidStream } from "../helpers/ag-ui.js";
+import { CONVERSATION } from "../../bench/conversation.js";
 import { describeWithModel, TEST_MODEL_PATH, TEST_THREADS } from "./model.js";
 
-const questions = [
-  "tell me about the trains in portugal",
-  "and what about the buses there?",
-  "which city should I start from",
-  "how long does lisbon to porto take",
-  "is it cheaper to book ahead",
-  "what should I see in porto in one day",
-  "any good places to eat near the river",
-  "what is the weather like in october",
-  "do I need cash or are cards fine",
-  "thanks, one last thing: how do I get to the airport",
-];
+// The same conversation the benchmark measures (npm run bench, "Conversation").
+const questions = CONVERSATION;
 
 // Ten turns of one thread on the real engine with the pipeline's DEFAULT history settings (only
 // the answer length is capped, by the router). Token counts, never times.
