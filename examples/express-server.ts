@@ -12,7 +12,8 @@ import { agUiErrorHandler, createAgUiHandler } from "zoe-pipeline/express";
 import { registerPrometheusMetrics } from "zoe-pipeline/prometheus";
 import { chooseBackend, demoProviders, demoRouter } from "./setup.js";
 
-const webRoot = fileURLToPath(new URL("./web/", import.meta.url));
+// The chat page, as Vite builds it from examples/web (`npm run build:web`).
+const webRoot = fileURLToPath(new URL("./web/dist/", import.meta.url));
 
 /** The cookie that carries an anonymous visitor's id. */
 export const VISITOR_COOKIE = "zoe_visitor";
