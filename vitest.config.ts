@@ -7,7 +7,10 @@ export default defineConfig({
   resolve: {
     // Examples import the package by name, exactly as users do; tests run them against src/.
     alias: [
-      { find: /^zoe-pipeline\/(testing|ollama|llama-cpp|redis|express|mcp|quickjs|prometheus|openai-compatible|client)$/, replacement: src("$1/index.ts") },
+      {
+        find: /^zoe-pipeline\/(testing|ollama|llama-cpp|redis|express|mcp|quickjs|prometheus|openai-compatible|client)$/,
+        replacement: src("$1/index.ts"),
+      },
       { find: /^zoe-pipeline$/, replacement: src("index.ts") },
     ],
   },

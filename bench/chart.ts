@@ -26,7 +26,8 @@ function niceAxis(max: number): { top: number; step: number } {
   return { top: Math.ceil(max / step) * step, step };
 }
 
-const tickFmt = (t: number, step: number) => (t === 0 ? "0" : t.toFixed(Math.max(0, -Math.floor(Math.log10(step)) + (step / 10 ** Math.floor(Math.log10(step)) === 2.5 ? 1 : 0))));
+const tickFmt = (t: number, step: number) =>
+  t === 0 ? "0" : t.toFixed(Math.max(0, -Math.floor(Math.log10(step)) + (step / 10 ** Math.floor(Math.log10(step)) === 2.5 ? 1 : 0)));
 const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toFixed(3));
 
 /**
@@ -47,7 +48,15 @@ export function boxPlotSvg(title: string, panels: ChartPanel[], note: string): s
   for (const panel of panels) {
     const stats = panel.rows.map((r) => {
       const s = [...r.samples].sort((a, b) => a - b);
-      return { row: r, p5: percentile(s, 5), p25: percentile(s, 25), p50: percentile(s, 50), p75: percentile(s, 75), p95: percentile(s, 95), p99: percentile(s, 99) };
+      return {
+        row: r,
+        p5: percentile(s, 5),
+        p25: percentile(s, 25),
+        p50: percentile(s, 50),
+        p75: percentile(s, 75),
+        p95: percentile(s, 95),
+        p99: percentile(s, 99),
+      };
     });
     // The axis covers every p95, unless a heavy tail would squash the boxes: then it stops at
     // 4 × the largest p75 and the values off the axis are printed at its right edge.
@@ -71,11 +80,16 @@ export function boxPlotSvg(title: string, panels: ChartPanel[], note: string): s
       const cy = plotTop + i * rowH + rowH / 2;
       const colour = s.row.highlight ? "#d9480f" : "#1c7ed6";
       const fill = s.row.highlight ? "#ffe8cc" : "#d0ebff";
-      out.push(`<text x="${left - 10}" y="${cy + 4}" text-anchor="end" font-size="13"${s.row.highlight ? ' font-weight="bold"' : ""}>${esc(s.row.label)}</text>`);
+      out.push(
+        `<text x="${left - 10}" y="${cy + 4}" text-anchor="end" font-size="13"${s.row.highlight ? ' font-weight="bold"' : ""}>${esc(s.row.label)}</text>`,
+      );
       out.push(`<line x1="${x(s.p5)}" y1="${cy}" x2="${x(s.p95)}" y2="${cy}" stroke="${colour}" stroke-width="1.5"/>`);
       out.push(`<line x1="${x(s.p5)}" y1="${cy - 6}" x2="${x(s.p5)}" y2="${cy + 6}" stroke="${colour}" stroke-width="1.5"/>`);
-      if (s.p95 <= top) out.push(`<line x1="${x(s.p95)}" y1="${cy - 6}" x2="${x(s.p95)}" y2="${cy + 6}" stroke="${colour}" stroke-width="1.5"/>`);
-      out.push(`<rect x="${x(s.p25)}" y="${cy - 10}" width="${Math.max(1, x(s.p75) - x(s.p25))}" height="20" fill="${fill}" stroke="${colour}" stroke-width="1.5"/>`);
+      if (s.p95 <= top)
+        out.push(`<line x1="${x(s.p95)}" y1="${cy - 6}" x2="${x(s.p95)}" y2="${cy + 6}" stroke="${colour}" stroke-width="1.5"/>`);
+      out.push(
+        `<rect x="${x(s.p25)}" y="${cy - 10}" width="${Math.max(1, x(s.p75) - x(s.p25))}" height="20" fill="${fill}" stroke="${colour}" stroke-width="1.5"/>`,
+      );
       out.push(`<line x1="${x(s.p50)}" y1="${cy - 10}" x2="${x(s.p50)}" y2="${cy + 10}" stroke="${colour}" stroke-width="3"/>`);
       if (s.p99 <= top) out.push(`<circle cx="${x(s.p99)}" cy="${cy}" r="3" fill="${colour}"/>`);
       else

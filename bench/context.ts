@@ -53,7 +53,11 @@ export async function benchContext(reps: number) {
   return {
     providersMs: providerDelays,
     deadlineMs: deadline,
-    parallelMs: { mean: mean(parallel), max: Math.round(Math.max(...parallel) * 10) / 10, samples: parallel.map((x) => Math.round(x * 10) / 10) },
+    parallelMs: {
+      mean: mean(parallel),
+      max: Math.round(Math.max(...parallel) * 10) / 10,
+      samples: parallel.map((x) => Math.round(x * 10) / 10),
+    },
     sequentialMs: { mean: mean(seq), samples: seq.map((x) => Math.round(x * 10) / 10) },
   };
 }

@@ -43,7 +43,13 @@ async function metricsOf(run: AsyncIterable<{ type: string; result?: unknown }>)
 export async function conversation(turns: number, modelPath = TINY_MODEL): Promise<TurnFigures[]> {
   const router = heuristicRouter({
     models: { fast: "tiny", default: "tiny" },
-    options: { greeting: { num_predict: 24 }, simple: { num_predict: 24 }, chat: { num_predict: 24 }, complex: { num_predict: 24 }, code: { num_predict: 24 } },
+    options: {
+      greeting: { num_predict: 24 },
+      simple: { num_predict: 24 },
+      chat: { num_predict: 24 },
+      complex: { num_predict: 24 },
+      code: { num_predict: 24 },
+    },
   });
   const pipeline = createZoePipeline({ backend: llamaCppBackend({ modelPath, threads }), router });
   await pipeline.prewarm();

@@ -55,7 +55,14 @@ export async function benchCorpus(opts: { reps: number; concurrency: number }) {
         if (ev.type === EventType.RUN_FINISHED) metrics = (ev.result as { metrics: RunMetrics }).metrics;
       }
       if (!metrics || Number.isNaN(ttft)) throw new Error(`corpus run without text or metrics: ${e.text}`);
-      runs.push({ label: e.kind, kind: metrics.kind, fastPath: metrics.fastPath, model: metrics.model, ttftMs: ttft, routeMs: metrics.stages.routeMs });
+      runs.push({
+        label: e.kind,
+        kind: metrics.kind,
+        fastPath: metrics.fastPath,
+        model: metrics.model,
+        ttftMs: ttft,
+        routeMs: metrics.stages.routeMs,
+      });
     }
   };
   const pass = async (reps: number, rep0: number) => {
@@ -75,9 +82,21 @@ export async function benchCorpus(opts: { reps: number; concurrency: number }) {
     kinds.map((kind) => {
       const rs = runs.filter((r) => r.kind === kind);
       const s = summarise(rs.map((r) => r.ttftMs));
-      return [kind, { runs: rs.length, fastPathShare: rs.length ? Math.round((rs.filter((r) => r.fastPath).length / rs.length) * 1000) / 1000 : 0, models: [...new Set(rs.map((r) => r.model))], ttftMs: s, ttftSamples: rs.map((r) => Math.round(r.ttftMs * 1000) / 1000).sort((a, b) => a - b) }];
+      return [
+        kind,
+        {
+          runs: rs.length,
+          fastPathShare: rs.length ? Math.round((rs.filter((r) => r.fastPath).length / rs.length) * 1000) / 1000 : 0,
+          models: [...new Set(rs.map((r) => r.model))],
+          ttftMs: s,
+          ttftSamples: rs.map((r) => Math.round(r.ttftMs * 1000) / 1000).sort((a, b) => a - b),
+        },
+      ];
     }),
-  ) as Record<RouteKind, { runs: number; fastPathShare: number; models: string[]; ttftMs: ReturnType<typeof summarise>; ttftSamples: number[] }>;
+  ) as Record<
+    RouteKind,
+    { runs: number; fastPathShare: number; models: string[]; ttftMs: ReturnType<typeof summarise>; ttftSamples: number[] }
+  >;
   const fast = runs.filter((r) => r.fastPath).length;
   return {
     prompts: corpus.length,
@@ -92,7 +111,11 @@ export async function benchCorpus(opts: { reps: number; concurrency: number }) {
     routeMs: summarise(runs.map((r) => r.routeMs)),
     coldPass: {
       ttftMs: summarise(cold.map((r) => r.ttftMs)),
-      routeMs: { ...summarise(cold.map((r) => r.routeMs)), max: Math.round(Math.max(...cold.map((r) => r.routeMs)) * 1000) / 1000, sum: Math.round(cold.reduce((a, r) => a + r.routeMs, 0)) },
+      routeMs: {
+        ...summarise(cold.map((r) => r.routeMs)),
+        max: Math.round(Math.max(...cold.map((r) => r.routeMs)) * 1000) / 1000,
+        sum: Math.round(cold.reduce((a, r) => a + r.routeMs, 0)),
+      },
     },
     byKind,
   };

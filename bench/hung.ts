@@ -21,8 +21,14 @@ const router = heuristicRouter({ models: { fast: "fast", default: "default" } })
 const hung: Record<string, { options: () => Partial<ZoePipelineOptions>; deadlineMs: number }> = {
   router: { options: () => ({ router: { route: () => never(), models: () => ["default"] } }), deadlineMs: DEADLINE_DEFAULTS.routerMs },
   "system prompt": { options: () => ({ systemPrompt: () => never() }), deadlineMs: DEADLINE_DEFAULTS.systemPromptMs },
-  "cache read": { options: () => ({ cache: { ...memoryCacheStore(), read: () => never() } as CacheStore }), deadlineMs: DEADLINE_DEFAULTS.cacheReadMs },
-  "history write": { options: () => ({ cache: { ...memoryCacheStore(), listAppend: () => never() } as CacheStore }), deadlineMs: DEADLINE_DEFAULTS.historyWriteMs },
+  "cache read": {
+    options: () => ({ cache: { ...memoryCacheStore(), read: () => never() } as CacheStore }),
+    deadlineMs: DEADLINE_DEFAULTS.cacheReadMs,
+  },
+  "history write": {
+    options: () => ({ cache: { ...memoryCacheStore(), listAppend: () => never() } as CacheStore }),
+    deadlineMs: DEADLINE_DEFAULTS.historyWriteMs,
+  },
   "provider (default 1 s deadline)": { options: () => ({ providers: [{ name: "p", fetch: () => never() }] }), deadlineMs: 1_000 },
 };
 
@@ -51,7 +57,13 @@ export async function benchHung(reps = 5) {
     healthyP50Ms: base,
     parts: Object.entries(hung).map(([name, part]) => {
       const p50 = summarise(times[name]!).p50;
-      return { part: name, deadlineMs: part.deadlineMs, runP50Ms: p50, addedMs: Math.round((p50 - base) * 10) / 10, max: summarise(times[name]!).p99 };
+      return {
+        part: name,
+        deadlineMs: part.deadlineMs,
+        runP50Ms: p50,
+        addedMs: Math.round((p50 - base) * 10) / 10,
+        max: summarise(times[name]!).p99,
+      };
     }),
   };
 }

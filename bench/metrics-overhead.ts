@@ -53,7 +53,13 @@ export async function benchMetricsOverhead(iterations = 5_000) {
   const b2 = await measure(on.backend, on.pipeline, half);
   type S = ReturnType<typeof summarise>;
   const r = (x: number) => Math.round(x * 1000) / 1000;
-  const avg = (x: S, y: S): S => ({ n: x.n + y.n, p50: r((x.p50 + y.p50) / 2), p95: r((x.p95 + y.p95) / 2), p99: r((x.p99 + y.p99) / 2), mean: r((x.mean + y.mean) / 2) });
+  const avg = (x: S, y: S): S => ({
+    n: x.n + y.n,
+    p50: r((x.p50 + y.p50) / 2),
+    p95: r((x.p95 + y.p95) / 2),
+    p99: r((x.p99 + y.p99) / 2),
+    mean: r((x.mean + y.mean) / 2),
+  });
   const merge = (x: { ttft: S; run: S }, y: { ttft: S; run: S }) => ({ ttftOverheadMs: avg(x.ttft, y.ttft), runMs: avg(x.run, y.run) });
   const snapshots: number[] = [];
   for (let i = 0; i < 200; i++) {

@@ -1,4 +1,12 @@
-import { createZoePipeline, EventType, heuristicRouter, type CacheStore, type ContextProvider, type ModelBackend, type ZoePipelineOptions } from "zoe-pipeline";
+import {
+  createZoePipeline,
+  EventType,
+  heuristicRouter,
+  type CacheStore,
+  type ContextProvider,
+  type ModelBackend,
+  type ZoePipelineOptions,
+} from "zoe-pipeline";
 import { scriptedBackend, textChunks } from "zoe-pipeline/testing";
 import { summarise } from "./stats.js";
 

@@ -9,7 +9,7 @@
  * tokens after the first ((t_last − t_first) / 19) as "time per streamed token".
  */
 import type { LanguageModelV3StreamPart } from "@ai-sdk/provider";
-import { CallbackManagerForLLMRun } from "@langchain/core/callbacks/manager";
+import type { CallbackManagerForLLMRun } from "@langchain/core/callbacks/manager";
 import { BaseChatModel } from "@langchain/core/language_models/chat_models";
 import { AIMessage, AIMessageChunk, type BaseMessage } from "@langchain/core/messages";
 import { ChatGenerationChunk, type ChatResult } from "@langchain/core/outputs";
@@ -126,7 +126,11 @@ function runners(script: Script, fns: ProviderFns) {
   });
   const zoe: Runner = () => {
     const t0 = performance.now();
-    return timeTokens(t0, pipeline.run({ userId: "bench", threadId: "t", message: MESSAGE }), (e) => (e as { type: string }).type === EventType.TEXT_MESSAGE_CONTENT);
+    return timeTokens(
+      t0,
+      pipeline.run({ userId: "bench", threadId: "t", message: MESSAGE }),
+      (e) => (e as { type: string }).type === EventType.TEXT_MESSAGE_CONTENT,
+    );
   };
   // (c) Vercel AI SDK: providers awaited with Promise.all, then streamText
   const model = new MockLanguageModelV3({ doStream: async ({ abortSignal }) => ({ stream: aiSdkStream(script, abortSignal) }) });
@@ -143,11 +147,20 @@ function runners(script: Script, fns: ProviderFns) {
     tools: () => fns.tools(),
     question: (input: { question: string }) => input.question,
   })
-    .pipe(ChatPromptTemplate.fromMessages([["system", `${SYSTEM}\n\n{profile}\n{tools}`], ["human", "{memory}\n\n{question}"]]))
+    .pipe(
+      ChatPromptTemplate.fromMessages([
+        ["system", `${SYSTEM}\n\n{profile}\n{tools}`],
+        ["human", "{memory}\n\n{question}"],
+      ]),
+    )
     .pipe(new ScriptChatModel(script));
   const langchain: Runner = async () => {
     const t0 = performance.now();
-    return timeTokens(t0, await chain.stream({ question: MESSAGE }), (c) => typeof (c as AIMessageChunk).content === "string" && (c as AIMessageChunk).content !== "");
+    return timeTokens(
+      t0,
+      await chain.stream({ question: MESSAGE }),
+      (c) => typeof (c as AIMessageChunk).content === "string" && (c as AIMessageChunk).content !== "",
+    );
   };
   return { runners: { raw, "hand-written": handWritten, "zoe-pipeline": zoe, "ai-sdk": aiSdk, langchain }, close: () => pipeline.close() };
 }
@@ -196,25 +209,44 @@ async function measure(script: Script, delays: { profile: number; memory: number
         },
       ];
     }),
-  ) as Record<PeerName, {
-    ttft: ReturnType<typeof summarise>;
-    perToken: ReturnType<typeof summarise>;
-    addedTtftP50: number;
-    addedTtftP99: number;
-    ttftRatioP50: number;
-    ttftRatioP99: number;
-    addedPerToken: number;
-    perTokenRatio: number;
-    ttftSamples: number[];
-  }>;
-  return { script: { tokens: script.chunks.length, firstChunkDelayMs: script.firstChunkDelayMs, chunkDelayMs: script.chunkDelayMs }, providerDelaysMs: delays, rounds, warmup, results };
+  ) as Record<
+    PeerName,
+    {
+      ttft: ReturnType<typeof summarise>;
+      perToken: ReturnType<typeof summarise>;
+      addedTtftP50: number;
+      addedTtftP99: number;
+      ttftRatioP50: number;
+      ttftRatioP99: number;
+      addedPerToken: number;
+      perTokenRatio: number;
+      ttftSamples: number[];
+    }
+  >;
+  return {
+    script: { tokens: script.chunks.length, firstChunkDelayMs: script.firstChunkDelayMs, chunkDelayMs: script.chunkDelayMs },
+    providerDelaysMs: delays,
+    rounds,
+    warmup,
+    results,
+  };
 }
 
 /** Both variants: timed (first chunk after D ms, then d ms per chunk, providers of 1/2/3 ms) and zero-delay. */
 export async function benchPeers(opts: { timedRounds: number; zeroRounds: number; firstChunkDelayMs?: number; chunkDelayMs?: number }) {
   const D = opts.firstChunkDelayMs ?? 20;
   const d = opts.chunkDelayMs ?? 5;
-  const timed = await measure({ chunks: ANSWER_20, firstChunkDelayMs: D, chunkDelayMs: d }, { profile: 1, memory: 2, tools: 3 }, opts.timedRounds, Math.min(20, opts.timedRounds));
-  const zero = await measure({ chunks: ANSWER_20, firstChunkDelayMs: 0, chunkDelayMs: 0 }, { profile: 0, memory: 0, tools: 0 }, opts.zeroRounds, Math.min(500, opts.zeroRounds));
+  const timed = await measure(
+    { chunks: ANSWER_20, firstChunkDelayMs: D, chunkDelayMs: d },
+    { profile: 1, memory: 2, tools: 3 },
+    opts.timedRounds,
+    Math.min(20, opts.timedRounds),
+  );
+  const zero = await measure(
+    { chunks: ANSWER_20, firstChunkDelayMs: 0, chunkDelayMs: 0 },
+    { profile: 0, memory: 0, tools: 0 },
+    opts.zeroRounds,
+    Math.min(500, opts.zeroRounds),
+  );
   return { timed, zero };
 }

@@ -10,7 +10,11 @@ const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 async function roundTrips() {
   const store = resilientRedisStore({ url, prefix: `bench-rt-${process.pid}:` });
   await store.whenStarted();
-  const providers: ContextProvider[] = ["profile", "memory", "tools"].map((name) => ({ name, ttlMs: 600_000, fetch: () => `${name} context` }));
+  const providers: ContextProvider[] = ["profile", "memory", "tools"].map((name) => ({
+    name,
+    ttlMs: 600_000,
+    fetch: () => `${name} context`,
+  }));
   const pipeline = createZoePipeline({
     backend: scriptedBackend({ script: textChunks("ok") }),
     router: heuristicRouter({ models: { fast: "f", default: "d" } }),

@@ -84,7 +84,16 @@ function evaluate(entries: readonly Entry[], classify: Classifier) {
   const pick = (prefix: string) =>
     Object.fromEntries([...groups].filter(([k]) => k.startsWith(prefix)).map(([k, [r, t]]) => [k.slice(prefix.length), score(r, t)]));
   const [r, t] = groups.get("all") ?? [0, 0];
-  return { overall: score(r, t), byLanguage: pick("lang:"), byKind: pick("kind:"), byStyle: pick("style:"), fastToComplex, complexToFast, confusion, misses };
+  return {
+    overall: score(r, t),
+    byLanguage: pick("lang:"),
+    byKind: pick("kind:"),
+    byStyle: pick("style:"),
+    fastToComplex,
+    complexToFast,
+    confusion,
+    misses,
+  };
 }
 
 function timings(texts: readonly string[], fn: (t: string) => unknown, rounds: number) {
@@ -110,11 +119,16 @@ export function benchRouter(opts: { rounds?: number } = {}) {
     "legacy English holdout (test/router/holdout.json)": legacy("test/router/holdout.json"),
   };
   const accuracy = Object.fromEntries(
-    Object.entries(sets).map(([name, entries]) => [name, Object.fromEntries(Object.entries(CLASSIFIERS).map(([c, fn]) => [c, evaluate(entries, fn)]))]),
+    Object.entries(sets).map(([name, entries]) => [
+      name,
+      Object.fromEntries(Object.entries(CLASSIFIERS).map(([c, fn]) => [c, evaluate(entries, fn)])),
+    ]),
   ) as Record<string, Record<string, ReturnType<typeof evaluate>>>;
 
   // Decision time, warm, per call (µs), over every turn of the corpus.
-  const texts = Object.values(sets).flat().map((e) => e.text);
+  const texts = Object.values(sets)
+    .flat()
+    .map((e) => e.text);
   const rounds = opts.rounds ?? 5;
   const time = {
     "router.route (rules + model + policy)": timings(texts, (t) => router.route({ text: t, userId: "u", threadId: "t" }), rounds),
@@ -146,25 +160,43 @@ export function printRouterBench(r: ReturnType<typeof benchRouter>): void {
     const first = Object.values(byClassifier)[0]!;
     const cols = Object.keys(byClassifier);
     printTable(`Router accuracy, ${set}: ${first.overall.total} turns, by language`, [
-      ...["all", ...LANGS].filter((l) => l === "all" || first.byLanguage[l]).map((l) => ({
-        language: l,
-        ...Object.fromEntries(cols.map((c) => [c, pct(l === "all" ? byClassifier[c]!.overall : byClassifier[c]!.byLanguage[l])])),
-      })),
+      ...["all", ...LANGS]
+        .filter((l) => l === "all" || first.byLanguage[l])
+        .map((l) => ({
+          language: l,
+          ...Object.fromEntries(cols.map((c) => [c, pct(l === "all" ? byClassifier[c]!.overall : byClassifier[c]!.byLanguage[l])])),
+        })),
     ]);
     printTable(`Router accuracy, ${set}: by kind and style`, [
       ...ROUTE_KINDS.map((k) => ({ "kind / style": k, ...Object.fromEntries(cols.map((c) => [c, pct(byClassifier[c]!.byKind[k])])) })),
-      ...["plain", "typo", "transcript"].filter((s) => first.byStyle[s]).map((s) => ({ "kind / style": s, ...Object.fromEntries(cols.map((c) => [c, pct(byClassifier[c]!.byStyle[s])])) })),
+      ...["plain", "typo", "transcript"]
+        .filter((s) => first.byStyle[s])
+        .map((s) => ({ "kind / style": s, ...Object.fromEntries(cols.map((c) => [c, pct(byClassifier[c]!.byStyle[s])])) })),
       { "kind / style": "fast path → complex", ...Object.fromEntries(cols.map((c) => [c, String(byClassifier[c]!.fastToComplex)])) },
       { "kind / style": "complex → fast path", ...Object.fromEntries(cols.map((c) => [c, String(byClassifier[c]!.complexToFast)])) },
     ]);
     if (!set.startsWith("legacy")) {
       for (const c of ["learned + policy", "old rules"]) {
         const m = byClassifier[c]!.confusion;
-        printTable(`Confusion, ${set}, ${c} (rows: labelled, columns: routed)`, ROUTE_KINDS.map((k) => ({ labelled: k, ...Object.fromEntries(ROUTE_KINDS.map((g) => [g, m[k][g]])) })));
+        printTable(
+          `Confusion, ${set}, ${c} (rows: labelled, columns: routed)`,
+          ROUTE_KINDS.map((k) => ({ labelled: k, ...Object.fromEntries(ROUTE_KINDS.map((g) => [g, m[k][g]])) })),
+        );
       }
     }
   }
-  printTable("Router decision time per turn, warm, µs (every corpus turn, 5 rounds)", Object.entries(r.time).map(([what, s]) => ({ decision: what, n: s.n, p50: s.p50, p95: s.p95, p99: s.p99, mean: s.mean, target: what.startsWith("router") ? "p50 ≤ 20" : "" })));
+  printTable(
+    "Router decision time per turn, warm, µs (every corpus turn, 5 rounds)",
+    Object.entries(r.time).map(([what, s]) => ({
+      decision: what,
+      n: s.n,
+      p50: s.p50,
+      p95: s.p95,
+      p99: s.p99,
+      mean: s.mean,
+      target: what.startsWith("router") ? "p50 ≤ 20" : "",
+    })),
+  );
   printTable("Learned router model", [
     { what: "weights", value: r.model.weights },
     { what: "weight bytes", value: r.model.weightBytes },
@@ -190,7 +222,12 @@ export function routerSummary(r: ReturnType<typeof benchRouter>) {
 export function writeRouterJson(r: ReturnType<typeof benchRouter>): void {
   const dir = new URL("./results/", import.meta.url);
   mkdirSync(dir, { recursive: true });
-  const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "unknown", node: process.version, loadAvg: os.loadavg().map((x) => Math.round(x * 100) / 100) };
+  const machine = {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? "unknown",
+    node: process.version,
+    loadAvg: os.loadavg().map((x) => Math.round(x * 100) / 100),
+  };
   writeFileSync(new URL("router.json", dir), `${JSON.stringify({ date: new Date().toISOString(), machine, ...r }, null, 2)}\n`);
 }
 

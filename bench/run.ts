@@ -22,7 +22,10 @@ const env = (name: string, fallback: number) => Number(process.env[name] ?? fall
 const resultsDir = new URL("./results/", import.meta.url);
 mkdirSync(resultsDir, { recursive: true });
 const writeJson = (name: string, value: unknown) =>
-  writeFileSync(new URL(name, resultsDir), `${JSON.stringify({ date: new Date().toISOString(), machine, ...(value as object) }, null, 2)}\n`);
+  writeFileSync(
+    new URL(name, resultsDir),
+    `${JSON.stringify({ date: new Date().toISOString(), machine, ...(value as object) }, null, 2)}\n`,
+  );
 
 const machine = {
   cpus: os.cpus().length,
@@ -38,7 +41,16 @@ const loadAvg = () => os.loadavg().map((x) => Math.round(x * 100) / 100);
 const overhead = await benchOverhead(Number(process.env.BENCH_ITERATIONS ?? 5_000));
 printTable(
   "Pipeline overhead over the raw backend: time to first token, ms (warm caches, 3 cached providers, memory store)",
-  Object.entries(overhead).map(([form, s]) => ({ input: form, n: s.n, p50: s.p50, p95: s.p95, p99: s.p99, mean: s.mean, "raw backend p50": s.rawP50, target: "p50 ≤ 0.5, p99 ≤ 2" })),
+  Object.entries(overhead).map(([form, s]) => ({
+    input: form,
+    n: s.n,
+    p50: s.p50,
+    p95: s.p95,
+    p99: s.p99,
+    mean: s.mean,
+    "raw backend p50": s.rawP50,
+    target: "p50 ≤ 0.5, p99 ≤ 2",
+  })),
 );
 
 const context = await benchContext(Number(process.env.BENCH_CONTEXT_REPS ?? 5));
@@ -60,7 +72,9 @@ printTable("Memory store against the resilient Redis store (warm caches): time t
   { store: `redis (${redis.url})`, p50: redis.redis.p50, p95: redis.redis.p95, p99: redis.redis.p99 },
   { store: "redis − memory", p50: Math.round((redis.redis.p50 - redis.memory.p50) * 1000) / 1000, p95: "", p99: "" },
 ]);
-console.log(`Redis round trips of a warm run: ${redis.roundTrips.total} (reads ${redis.roundTrips.reads}, writes ${redis.roundTrips.writes}): ${redis.roundTrips.batches.join(" | ")}`);
+console.log(
+  `Redis round trips of a warm run: ${redis.roundTrips.total} (reads ${redis.roundTrips.reads}, writes ${redis.roundTrips.writes}): ${redis.roundTrips.batches.join(" | ")}`,
+);
 
 // ---- Peers: raw model, hand-written, zoe-pipeline, Vercel AI SDK, LangChain.js on one shared script ----
 const peers = await benchPeers({
@@ -75,25 +89,30 @@ for (const [variant, v] of Object.entries(peers)) {
     variant === "timed"
       ? `${v.script.tokens}-token answer, first chunk after ${v.script.firstChunkDelayMs} ms then ${v.script.chunkDelayMs} ms per chunk; providers of ${v.providerDelaysMs.profile}/${v.providerDelaysMs.memory}/${v.providerDelaysMs.tools} ms, uncached`
       : `${v.script.tokens}-token answer, no delays; providers return at once, uncached`;
-  printTable(`Peers (${variant}): ${desc}; ${v.rounds} runs each, ms. "added" = minus the raw model; "×" = ratio to the raw model`, peerOrder.map((name) => {
-    const r = v.results[name];
-    return {
-      framework: name,
-      "ttft p50": r.ttft.p50,
-      "ttft p99": r.ttft.p99,
-      "added p50": r.addedTtftP50,
-      "added p99": r.addedTtftP99,
-      "× p50": r.ttftRatioP50,
-      "× p99": r.ttftRatioP99,
-      "per token p50": r.perToken.p50,
-      "added/token": r.addedPerToken,
-      "× /token": r.perTokenRatio,
-    };
-  }));
+  printTable(
+    `Peers (${variant}): ${desc}; ${v.rounds} runs each, ms. "added" = minus the raw model; "×" = ratio to the raw model`,
+    peerOrder.map((name) => {
+      const r = v.results[name];
+      return {
+        framework: name,
+        "ttft p50": r.ttft.p50,
+        "ttft p99": r.ttft.p99,
+        "added p50": r.addedTtftP50,
+        "added p99": r.addedTtftP99,
+        "× p50": r.ttftRatioP50,
+        "× p99": r.ttftRatioP99,
+        "per token p50": r.perToken.p50,
+        "added/token": r.addedPerToken,
+        "× /token": r.perTokenRatio,
+      };
+    }),
+  );
   const z = v.results["zoe-pipeline"];
   const best = (k: "addedTtftP50" | "addedTtftP99" | "addedPerToken") => Math.min(v.results["ai-sdk"][k], v.results.langchain[k]);
   const verdict = (k: "addedTtftP50" | "addedTtftP99" | "addedPerToken") => (z[k] < best(k) ? "yes" : "NO");
-  console.log(`Target (zoe-pipeline adds less than either peer): ttft p50 ${verdict("addedTtftP50")}, ttft p99 ${verdict("addedTtftP99")}, per token ${verdict("addedPerToken")}`);
+  console.log(
+    `Target (zoe-pipeline adds less than either peer): ttft p50 ${verdict("addedTtftP50")}, ttft p99 ${verdict("addedTtftP99")}, per token ${verdict("addedPerToken")}`,
+  );
 }
 writeJson("peers.json", { loadAvgAfter: loadAvg(), peers });
 
@@ -104,16 +123,19 @@ const throughput = await benchThroughput({
   warmupRuns: env("BENCH_THROUGHPUT_WARMUP", 2_000),
   trials: env("BENCH_THROUGHPUT_TRIALS", 3),
 });
-printTable(`Throughput: complete runs per second, one process, median (best) of ${throughput.results[0]?.trials.length} batches (scripted backend, no delays, ${throughput.tokens}-token answer, memory store, 3 cached providers)`, throughput.results.map((r) => ({
-  concurrency: r.concurrency,
-  runs: r.runs,
-  "runs/s": `${r.runsPerSecond} (${r.bestRunsPerSecond})`,
-  "runs per CPU-s": r.runsPerCpuSecond,
-  "tokens/s": r.tokensPerSecond,
-  "rss MiB (before → peak)": `${r.rssBeforeMiB} → ${r.peakRssMiB}`,
-  "heapUsed MiB (before → peak)": `${r.heapUsedBeforeMiB} → ${r.peakHeapUsedMiB}`,
-  target: r.concurrency === 64 ? "≥ 5,000 runs/s" : "",
-})));
+printTable(
+  `Throughput: complete runs per second, one process, median (best) of ${throughput.results[0]?.trials.length} batches (scripted backend, no delays, ${throughput.tokens}-token answer, memory store, 3 cached providers)`,
+  throughput.results.map((r) => ({
+    concurrency: r.concurrency,
+    runs: r.runs,
+    "runs/s": `${r.runsPerSecond} (${r.bestRunsPerSecond})`,
+    "runs per CPU-s": r.runsPerCpuSecond,
+    "tokens/s": r.tokensPerSecond,
+    "rss MiB (before → peak)": `${r.rssBeforeMiB} → ${r.peakRssMiB}`,
+    "heapUsed MiB (before → peak)": `${r.heapUsedBeforeMiB} → ${r.peakHeapUsedMiB}`,
+    target: r.concurrency === 64 ? "≥ 5,000 runs/s" : "",
+  })),
+);
 console.log(`Load average (1/5/15 min) after the throughput part: ${loadAvg().join(" / ")} on ${machine.cpus} cores`);
 writeJson("throughput.json", { loadAvgAfter: loadAvg(), throughput });
 
@@ -121,10 +143,23 @@ writeJson("throughput.json", { loadAvgAfter: loadAvg(), throughput });
 const corpus = await benchCorpus({ reps: env("BENCH_CORPUS_REPS", 3), concurrency: env("BENCH_CORPUS_CONCURRENCY", 4) });
 printTable(
   `Corpus (${corpus.prompts} prompts × ${corpus.reps}, ${corpus.concurrency} at a time; heuristic router, route cache off): model first token after ${corpus.tierDelayMs.fast} ms (fast) / ${corpus.tierDelayMs.default} ms (default); uncached providers of ${corpus.providerMs.profile}/${corpus.providerMs.tools}/${corpus.providerMs.memory} ms; ttft ms`,
-  Object.entries(corpus.byKind).map(([kind, k]) => ({ kind, runs: k.runs, share: Math.round((k.runs / corpus.runs) * 1000) / 1000, "fast path": k.fastPathShare, model: k.models.join(","), "ttft p50": k.ttftMs.p50, "ttft p95": k.ttftMs.p95, "ttft p99": k.ttftMs.p99 })),
+  Object.entries(corpus.byKind).map(([kind, k]) => ({
+    kind,
+    runs: k.runs,
+    share: Math.round((k.runs / corpus.runs) * 1000) / 1000,
+    "fast path": k.fastPathShare,
+    model: k.models.join(","),
+    "ttft p50": k.ttftMs.p50,
+    "ttft p95": k.ttftMs.p95,
+    "ttft p99": k.ttftMs.p99,
+  })),
 );
-console.log(`Fast-path share: ${corpus.fastPathShare}; routed as labelled: ${corpus.routedAsLabelled}; all runs ttft p50 ${corpus.overall.p50} ms, p95 ${corpus.overall.p95} ms; routing p50 ${corpus.routeMs.p50} ms, p99 ${corpus.routeMs.p99} ms`);
-console.log(`Untimed first pass (router cold start): route ms p50 ${corpus.coldPass.routeMs.p50}, max ${corpus.coldPass.routeMs.max}, total ${corpus.coldPass.routeMs.sum}`);
+console.log(
+  `Fast-path share: ${corpus.fastPathShare}; routed as labelled: ${corpus.routedAsLabelled}; all runs ttft p50 ${corpus.overall.p50} ms, p95 ${corpus.overall.p95} ms; routing p50 ${corpus.routeMs.p50} ms, p99 ${corpus.routeMs.p99} ms`,
+);
+console.log(
+  `Untimed first pass (router cold start): route ms p50 ${corpus.coldPass.routeMs.p50}, max ${corpus.coldPass.routeMs.max}, total ${corpus.coldPass.routeMs.sum}`,
+);
 writeJson("corpus.json", { loadAvgAfter: loadAvg(), corpus });
 
 // ---- Chart ----
@@ -145,7 +180,10 @@ const svg = boxPlotSvg(
     {
       title: `zoe-pipeline on the ${corpus.prompts}-prompt corpus, by route kind (heuristic router)`,
       subtitle: `Model first token: fast tier ${corpus.tierDelayMs.fast} ms, default ${corpus.tierDelayMs.default} ms; providers up to ${corpus.providerMs.memory} ms (skipped on the fast path)`,
-      rows: (["greeting", "simple", "chat", "code", "complex"] as const).map((k) => ({ label: `${k} (n=${corpus.byKind[k].runs})`, samples: corpus.byKind[k].ttftSamples })),
+      rows: (["greeting", "simple", "chat", "code", "complex"] as const).map((k) => ({
+        label: `${k} (n=${corpus.byKind[k].runs})`,
+        samples: corpus.byKind[k].ttftSamples,
+      })),
     },
   ],
   `box: p25–p75 · thick line: median · whiskers: p5–p95 · dot: p99 · ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}`,
@@ -158,15 +196,35 @@ printTable("Exact answer cache: time to first token, ms (model: first chunk afte
   { answer: "from the cache (hit)", p50: answers.cachedAnswer.hitTtftMs.p50, p99: answers.cachedAnswer.hitTtftMs.p99 },
 ]);
 printTable("De-duplication: 50 identical concurrent runs", [
-  { backend: "plain", "model generations": answers.dedupe.without.generations, "wall ms": answers.dedupe.without.wallMs, "ttft p50 ms": answers.dedupe.without.ttftMs.p50 },
-  { backend: "dedupeBackend", "model generations": answers.dedupe.with.generations, "wall ms": answers.dedupe.with.wallMs, "ttft p50 ms": answers.dedupe.with.ttftMs.p50 },
+  {
+    backend: "plain",
+    "model generations": answers.dedupe.without.generations,
+    "wall ms": answers.dedupe.without.wallMs,
+    "ttft p50 ms": answers.dedupe.without.ttftMs.p50,
+  },
+  {
+    backend: "dedupeBackend",
+    "model generations": answers.dedupe.with.generations,
+    "wall ms": answers.dedupe.with.wallMs,
+    "ttft p50 ms": answers.dedupe.with.ttftMs.p50,
+  },
 ]);
 writeJson("answer-cache.json", answers);
 
 const metricsCost = await benchMetricsOverhead(Number(process.env.BENCH_METRICS_ITERATIONS ?? 4_000));
 printTable("Metrics cost: pipeline without and with Prometheus + auto-tuning (warm caches, memory store), ms", [
-  { metrics: "off", "ttft overhead p50": metricsCost.plain.ttftOverheadMs.p50, "ttft overhead p99": metricsCost.plain.ttftOverheadMs.p99, "run p50": metricsCost.plain.runMs.p50 },
-  { metrics: "on", "ttft overhead p50": metricsCost.metricsOn.ttftOverheadMs.p50, "ttft overhead p99": metricsCost.metricsOn.ttftOverheadMs.p99, "run p50": metricsCost.metricsOn.runMs.p50 },
+  {
+    metrics: "off",
+    "ttft overhead p50": metricsCost.plain.ttftOverheadMs.p50,
+    "ttft overhead p99": metricsCost.plain.ttftOverheadMs.p99,
+    "run p50": metricsCost.plain.runMs.p50,
+  },
+  {
+    metrics: "on",
+    "ttft overhead p50": metricsCost.metricsOn.ttftOverheadMs.p50,
+    "ttft overhead p99": metricsCost.metricsOn.ttftOverheadMs.p99,
+    "run p50": metricsCost.metricsOn.runMs.p50,
+  },
 ]);
 writeJson("metrics.json", metricsCost);
 
@@ -174,45 +232,69 @@ const tiny = await benchTinyModel(Number(process.env.BENCH_MODEL_REPS ?? 5));
 if ("skipped" in tiny) console.log(`\nTiny model: skipped, ${tiny.skipped}`);
 else {
   const mean = (xs: number[]) => Math.round((xs.reduce((a, b) => a + b, 0) / xs.length) * 10) / 10;
-  printTable(`Tiny model through the pipeline (llama.cpp, ${tiny.threads} thread): second turn of a thread`, Object.entries(tiny.prefixReuse).map(([layout, s]) => ({
-    prompt: layout,
-    "prompt tokens": mean(s.inputTokens),
-    "tokens evaluated": mean(s.promptEvalTokens),
-    "ttft ms (mean)": mean(s.ttftMs),
-  })));
+  printTable(
+    `Tiny model through the pipeline (llama.cpp, ${tiny.threads} thread): second turn of a thread`,
+    Object.entries(tiny.prefixReuse).map(([layout, s]) => ({
+      prompt: layout,
+      "prompt tokens": mean(s.inputTokens),
+      "tokens evaluated": mean(s.promptEvalTokens),
+      "ttft ms (mean)": mean(s.ttftMs),
+    })),
+  );
   printTable("Tiny model: first run's time to first token, ms", [
-    { mode: "cold (loads on first request)", mean: mean(tiny.prewarm.coldTtftMs), samples: tiny.prewarm.coldTtftMs.map((x) => Math.round(x)).join(", ") },
-    { mode: "pre-warmed", mean: mean(tiny.prewarm.prewarmedTtftMs), samples: tiny.prewarm.prewarmedTtftMs.map((x) => Math.round(x)).join(", ") },
+    {
+      mode: "cold (loads on first request)",
+      mean: mean(tiny.prewarm.coldTtftMs),
+      samples: tiny.prewarm.coldTtftMs.map((x) => Math.round(x)).join(", "),
+    },
+    {
+      mode: "pre-warmed",
+      mean: mean(tiny.prewarm.prewarmedTtftMs),
+      samples: tiny.prewarm.prewarmedTtftMs.map((x) => Math.round(x)).join(", "),
+    },
   ]);
 }
 
 const out = { date: new Date().toISOString(), machine, overhead, context, router, redis, tinyModel: tiny };
 writeFileSync(new URL("./results/spine.json", import.meta.url), `${JSON.stringify(out, null, 2)}\n`);
-console.log(`\nMachine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}; load average at start ${machine.loadAvgAtStart.join(" / ")}, at end ${loadAvg().join(" / ")}`);
-console.log("Wrote bench/results/spine.json, router.json, peers.json, throughput.json, corpus.json, metrics.json, answer-cache.json, ttft.svg");
+console.log(
+  `\nMachine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}; load average at start ${machine.loadAvgAtStart.join(" / ")}, at end ${loadAvg().join(" / ")}`,
+);
+console.log(
+  "Wrote bench/results/spine.json, router.json, peers.json, throughput.json, corpus.json, metrics.json, answer-cache.json, ttft.svg",
+);
 console.log(`Total wall time of the benchmark: ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
 const hung = await benchHung(Number(process.env.BENCH_HUNG_REPS ?? 5));
-printTable(`Hung dependencies at the default deadlines: run time, median of ${hung.reps} (healthy run p50 ${hung.healthyP50Ms} ms, interleaved)`, hung.parts.map((p) => ({
-  "hung part": p.part,
-  "deadline ms": p.deadlineMs,
-  "run p50 ms": p.runP50Ms,
-  "added ms": p.addedMs,
-  "max ms": p.max,
-})));
+printTable(
+  `Hung dependencies at the default deadlines: run time, median of ${hung.reps} (healthy run p50 ${hung.healthyP50Ms} ms, interleaved)`,
+  hung.parts.map((p) => ({
+    "hung part": p.part,
+    "deadline ms": p.deadlineMs,
+    "run p50 ms": p.runP50Ms,
+    "added ms": p.addedMs,
+    "max ms": p.max,
+  })),
+);
 writeJson("hung.json", { loadAvgAfter: loadAvg(), hung });
 
 const talk = await benchConversation();
 if ("skipped" in talk) console.log(`\nConversation: skipped, ${talk.skipped}`);
 else {
-  for (const [name, turns] of [["10", talk.turns10], ["30", talk.turns30]] as const) {
-    printTable(`Conversation of ${name} turns on the tiny model (llama.cpp, ${talk.threads} thread, default history settings): prompt tokens, tokens the engine evaluated, time to first token`, turns.map((t) => ({
-      turn: t.turn,
-      "past messages": t.historyMessages,
-      "prompt tokens": t.promptTokens,
-      evaluated: t.evaluated,
-      "ttft ms": Math.round(t.ttftMs * 10) / 10,
-    })));
+  for (const [name, turns] of [
+    ["10", talk.turns10],
+    ["30", talk.turns30],
+  ] as const) {
+    printTable(
+      `Conversation of ${name} turns on the tiny model (llama.cpp, ${talk.threads} thread, default history settings): prompt tokens, tokens the engine evaluated, time to first token`,
+      turns.map((t) => ({
+        turn: t.turn,
+        "past messages": t.historyMessages,
+        "prompt tokens": t.promptTokens,
+        evaluated: t.evaluated,
+        "ttft ms": Math.round(t.ttftMs * 10) / 10,
+      })),
+    );
   }
   writeJson("conversation.json", { loadAvgAfter: loadAvg(), conversation: talk });
 }

@@ -64,7 +64,8 @@ export async function benchThroughput(opts: { concurrencies: number[]; runs: num
       return tokens;
     };
     await batch(opts.warmupRuns);
-    const trials: Array<{ seconds: number; runsPerSecond: number; cpuSeconds: number; runsPerCpuSecond: number; tokensPerSecond: number }> = [];
+    const trials: Array<{ seconds: number; runsPerSecond: number; cpuSeconds: number; runsPerCpuSecond: number; tokensPerSecond: number }> =
+      [];
     const before = process.memoryUsage();
     let peakRss = before.rss;
     let peakHeap = before.heapUsed;

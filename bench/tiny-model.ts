@@ -15,11 +15,19 @@ async function metricsOf(run: AsyncIterable<{ type: string; result?: unknown }>)
   return metrics;
 }
 
-const router = heuristicRouter({ models: { fast: "tiny", default: "tiny" }, options: { chat: { num_predict: 24 }, complex: { num_predict: 24 } } });
+const router = heuristicRouter({
+  models: { fast: "tiny", default: "tiny" },
+  options: { chat: { num_predict: 24 }, complex: { num_predict: 24 } },
+});
 const profile: ContextProvider = { name: "profile", placement: "stable", fetch: () => "The user is Ada; she lives in Lisbon." };
 let searches = 0;
 /** Changes every turn, like search results. */
-const search = (placement: "stable" | "volatile"): ContextProvider => ({ name: "search", placement, ttlMs: 0, fetch: () => `result number ${++searches} about trains and timetables` });
+const search = (placement: "stable" | "volatile"): ContextProvider => ({
+  name: "search",
+  placement,
+  ttlMs: 0,
+  fetch: () => `result number ${++searches} about trains and timetables`,
+});
 
 /**
  * The second turn of a thread on the tiny model, through the whole pipeline: with the pipeline's
@@ -29,9 +37,17 @@ async function prefixReuse(reps: number) {
   const out: Record<string, { promptEvalTokens: number[]; inputTokens: number[]; ttftMs: number[] }> = {};
   for (const layout of ["stable-first", "volatile-first"] as const) {
     const backend = llamaCppBackend({ modelPath: TINY_MODEL, threads, sequences: 2 });
-    const pipeline = createZoePipeline({ backend, router, providers: [profile, search(layout === "stable-first" ? "volatile" : "stable")] });
+    const pipeline = createZoePipeline({
+      backend,
+      router,
+      providers: [profile, search(layout === "stable-first" ? "volatile" : "stable")],
+    });
     await pipeline.prewarm();
-    const stats: { promptEvalTokens: number[]; inputTokens: number[]; ttftMs: number[] } = { promptEvalTokens: [], inputTokens: [], ttftMs: [] };
+    const stats: { promptEvalTokens: number[]; inputTokens: number[]; ttftMs: number[] } = {
+      promptEvalTokens: [],
+      inputTokens: [],
+      ttftMs: [],
+    };
     out[layout] = stats;
     for (let i = 0; i < reps; i++) {
       const thread = `${layout}-${i}`;

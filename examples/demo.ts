@@ -125,8 +125,19 @@ const rows = summary.map(({ turn, metrics: m }) => ({
 }));
 const columns = Object.keys(rows[0] ?? {}) as Array<keyof (typeof rows)[number]>;
 const width = (c: (typeof columns)[number]) => Math.max(c.length, ...rows.map((r) => r[c].length));
-console.log(columns.map((c) => c.padEnd(width(c))).join("  ").trimEnd());
-for (const row of rows) console.log(columns.map((c) => row[c].padEnd(width(c))).join("  ").trimEnd());
+console.log(
+  columns
+    .map((c) => c.padEnd(width(c)))
+    .join("  ")
+    .trimEnd(),
+);
+for (const row of rows)
+  console.log(
+    columns
+      .map((c) => row[c].padEnd(width(c)))
+      .join("  ")
+      .trimEnd(),
+  );
 process.exitCode = exitCode;
 
 /**
@@ -136,8 +147,12 @@ process.exitCode = exitCode;
 function withAdds(state: unknown, delta: unknown[]): unknown {
   const next = structuredClone(state);
   for (const op of delta) {
-    if (typeof op !== "object" || op === null || !("op" in op) || op.op !== "add" || !("path" in op) || typeof op.path !== "string") continue;
-    const keys = op.path.split("/").slice(1).map((k) => k.replace(/~1/g, "/").replace(/~0/g, "~"));
+    if (typeof op !== "object" || op === null || !("op" in op) || op.op !== "add" || !("path" in op) || typeof op.path !== "string")
+      continue;
+    const keys = op.path
+      .split("/")
+      .slice(1)
+      .map((k) => k.replace(/~1/g, "/").replace(/~0/g, "~"));
     const last = keys.pop();
     let target = next;
     for (const key of keys) target = isObject(target) ? target[key] : undefined;

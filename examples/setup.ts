@@ -141,7 +141,12 @@ export function demoRouter(models: DemoModels, tiny = false): Router {
   const long = tiny ? 48 : 512;
   return heuristicRouter({
     models,
-    options: { greeting: { num_predict: tiny ? 16 : 64 }, chat: { num_predict: chat }, code: { num_predict: long }, complex: { num_predict: long } },
+    options: {
+      greeting: { num_predict: tiny ? 16 : 64 },
+      chat: { num_predict: chat },
+      code: { num_predict: long },
+      complex: { num_predict: long },
+    },
   });
 }
 

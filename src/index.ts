@@ -62,7 +62,16 @@ export type {
   ThinkSetting,
 } from "./models/types.js";
 
-export type { CodeBlock, CodeContext, CodeExecutor, CodeResult, ServerTool, ToolCatalogueProvider, ToolContext, ToolSpec } from "./tools/types.js";
+export type {
+  CodeBlock,
+  CodeContext,
+  CodeExecutor,
+  CodeResult,
+  ServerTool,
+  ToolCatalogueProvider,
+  ToolContext,
+  ToolSpec,
+} from "./tools/types.js";
 export { createFenceDetector } from "./tools/code-fences.js";
 
 export { HISTORY_DEFAULTS, type HistoryEntry, type HistoryOptions } from "./history/types.js";

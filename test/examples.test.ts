@@ -46,34 +46,43 @@ describe("README examples", () => {
 });
 
 describe("the demo (npm run demo)", () => {
-  it.skipIf(needsModel)("on the tiny model: a cold turn, cache hits and reused prompt tokens, then a greeting on the fast path", async () => {
-    const { stdout } = await runScript("examples/demo.ts", [], { OLLAMA_HOST: "127.0.0.1:9", ZOE_MODEL_PATH: TEST_MODEL, ZOE_THREADS: "" });
-    expect(stdout).toContain(`backend: embedded llama.cpp on ${TEST_MODEL}`);
-    // It says plainly what the model is, and how to use a real one.
-    expect(stdout).toMatch(/1 thread \(the default for a model file under 64 MiB/);
-    expect(stdout).toContain("tiny random-weight TEST model: its answers are gibberish");
-    expect(stdout).toMatch(/ollama pull llama3\.2[\s\S]*--model \.\/model\.gguf/);
+  it.skipIf(needsModel)(
+    "on the tiny model: a cold turn, cache hits and reused prompt tokens, then a greeting on the fast path",
+    async () => {
+      const { stdout } = await runScript("examples/demo.ts", [], {
+        OLLAMA_HOST: "127.0.0.1:9",
+        ZOE_MODEL_PATH: TEST_MODEL,
+        ZOE_THREADS: "",
+      });
+      expect(stdout).toContain(`backend: embedded llama.cpp on ${TEST_MODEL}`);
+      // It says plainly what the model is, and how to use a real one.
+      expect(stdout).toMatch(/1 thread \(the default for a model file under 64 MiB/);
+      expect(stdout).toContain("tiny random-weight TEST model: its answers are gibberish");
+      expect(stdout).toMatch(/ollama pull llama3\.2[\s\S]*--model \.\/model\.gguf/);
 
-    const [, first, second, third] = stdout.split(/\n── turn \d of 3, /);
-    expect(first).toMatch(/route complex → llama-2-tiny-random/);
-    expect(first).toMatch(/provider profile: ok in \d+ ms/);
-    expect(first).toMatch(/provider calendar: timeout in \d+ ms/);
-    expect(first).toMatch(/\+ *\d+ ms {2}first token/);
-    expect(first).toMatch(/done: time to first token \d+ ms( \(model load \d+ ms\))?, total \d+ ms, \d+ tokens/);
-    expect(first).toMatch(/cache: 0 hits, \d+ misses/);
+      const [, first, second, third] = stdout.split(/\n── turn \d of 3, /);
+      expect(first).toMatch(/route complex → llama-2-tiny-random/);
+      expect(first).toMatch(/provider profile: ok in \d+ ms/);
+      expect(first).toMatch(/provider calendar: timeout in \d+ ms/);
+      expect(first).toMatch(/\+ *\d+ ms {2}first token/);
+      expect(first).toMatch(/done: time to first token \d+ ms( \(model load \d+ ms\))?, total \d+ ms, \d+ tokens/);
+      expect(first).toMatch(/cache: 0 hits, \d+ misses/);
 
-    expect(second).toMatch(/provider profile: cached in \d+ ms/);
-    expect(second).toMatch(/cache: [1-9]\d* hits, .*history 1\/1/);
-    const prompt = second?.match(/prompt: (\d+) tokens, (\d+) evaluated: (\d+) reused from the engine's KV cache/);
-    expect(prompt, "the second turn reuses the first turn's prompt prefix").not.toBeNull();
-    const [total, evaluated, reused] = prompt!.slice(1).map(Number) as [number, number, number];
-    expect(reused).toBeGreaterThan(0);
-    expect(evaluated + reused).toBe(total);
+      expect(second).toMatch(/provider profile: cached in \d+ ms/);
+      expect(second).toMatch(/cache: [1-9]\d* hits, .*history 1\/1/);
+      const prompt = second?.match(/prompt: (\d+) tokens, (\d+) evaluated: (\d+) reused from the engine's KV cache/);
+      expect(prompt, "the second turn reuses the first turn's prompt prefix").not.toBeNull();
+      const [total, evaluated, reused] = prompt!.slice(1).map(Number) as [number, number, number];
+      expect(reused).toBeGreaterThan(0);
+      expect(evaluated + reused).toBe(total);
 
-    expect(third).toMatch(/route greeting → llama-2-tiny-random \(fast path\)/);
-    expect(third).toMatch(/provider profile: skipped/);
-    expect(stdout).toMatch(/\nsummary\nturn +route +first token +total +cache hits +prompt tokens evaluated\n1 cold .*\n2 same thread .*\n3 a greeting +greeting, fast path/);
-  });
+      expect(third).toMatch(/route greeting → llama-2-tiny-random \(fast path\)/);
+      expect(third).toMatch(/provider profile: skipped/);
+      expect(stdout).toMatch(
+        /\nsummary\nturn +route +first token +total +cache hits +prompt tokens evaluated\n1 cold .*\n2 same thread .*\n3 a greeting +greeting, fast path/,
+      );
+    },
+  );
 
   it("uses Ollama when it answers at OLLAMA_HOST", async () => {
     const ollama = await startFakeOllama({ models: { "llama3.2": { reply: "Porto is lovely in spring." } } });
@@ -91,7 +100,9 @@ describe("the demo (npm run demo)", () => {
   });
 
   it("says what to do when there is no model", async () => {
-    const failure = await runScript("examples/demo.ts", ["hi"], { OLLAMA_HOST: "127.0.0.1:9", ZOE_MODEL_PATH: "" }).catch((e: { code: number; stderr: string }) => e);
+    const failure = await runScript("examples/demo.ts", ["hi"], { OLLAMA_HOST: "127.0.0.1:9", ZOE_MODEL_PATH: "" }).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     expect("code" in failure && failure.code).toBe(2);
     expect((failure as { stderr: string }).stderr).toMatch(/ollama pull llama3\.2[\s\S]*--model \.\/model\.gguf/);
   });

@@ -17,10 +17,15 @@ afterEach(async () => {
 });
 
 const profile: ContextProvider = { name: "profile", placement: "stable", fetch: ({ userId }) => `The user is ${userId}.` };
-const late: ContextProvider = { name: "calendar", timeoutMs: 20, fetch: (_r, { signal }) => new Promise((resolve, reject) => {
-  const timer = setTimeout(() => resolve("free"), 2_000);
-  signal.addEventListener("abort", () => (clearTimeout(timer), reject(signal.reason)), { once: true });
-}) };
+const late: ContextProvider = {
+  name: "calendar",
+  timeoutMs: 20,
+  fetch: (_r, { signal }) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => resolve("free"), 2_000);
+      signal.addEventListener("abort", () => (clearTimeout(timer), reject(signal.reason)), { once: true });
+    }),
+};
 
 const router: Router = { route: () => ({ model: "big", kind: "chat", fastPath: false, reason: "always chat", options: {} }) };
 
@@ -89,21 +94,44 @@ describe("typed payloads, read by an @ag-ui/client app over real HTTP", () => {
 
   it("a frontend tool call comes back as pendingToolCalls", async () => {
     const url = await serve({
-      script: [...textChunks("Pick one. "), { type: "tool_call", call: { id: "call-1", name: "offer_choices", arguments: { options: ["a", "b"] } } }],
+      script: [
+        ...textChunks("Pick one. "),
+        { type: "tool_call", call: { id: "call-1", name: "offer_choices", arguments: { options: ["a", "b"] } } },
+      ],
     });
     const agent = new HttpAgent({ url, threadId: "t2" });
     agent.addMessage({ id: "m1", role: "user", content: "Help me choose a dessert for tonight" });
     let finished: ZoeRunResult | undefined;
     await agent.runAgent(
-      { tools: [{ name: "offer_choices", description: "Show buttons", parameters: { type: "object", properties: { options: { type: "array" } } } }] },
+      {
+        tools: [
+          {
+            name: "offer_choices",
+            description: "Show buttons",
+            parameters: { type: "object", properties: { options: { type: "array" } } },
+          },
+        ],
+      },
       { onRunFinishedEvent: ({ event }) => void (finished = runResult(event)) },
     );
     if (!finished || finished.cancelled) throw new Error("expected a completed run");
-    expect(finished.pendingToolCalls).toEqual([{ id: "call-1", name: "offer_choices", arguments: JSON.stringify({ options: ["a", "b"] }) }]);
+    expect(finished.pendingToolCalls).toEqual([
+      { id: "call-1", name: "offer_choices", arguments: JSON.stringify({ options: ["a", "b"] }) },
+    ]);
   });
 
   it("the helpers answer undefined for anything else, and never throw", () => {
-    for (const value of [undefined, null, 0, "RUN_FINISHED", [], {}, { type: "RUN_FINISHED" }, { type: "RUN_FINISHED", result: { metrics: {} } }, { type: "CUSTOM", name: "other", value: {} }]) {
+    for (const value of [
+      undefined,
+      null,
+      0,
+      "RUN_FINISHED",
+      [],
+      {},
+      { type: "RUN_FINISHED" },
+      { type: "RUN_FINISHED", result: { metrics: {} } },
+      { type: "CUSTOM", name: "other", value: {} },
+    ]) {
       expect(runResult(value)).toBeUndefined();
       expect(zoeMetrics(value)).toBeUndefined();
       expect(zoeState(value)).toBeUndefined();

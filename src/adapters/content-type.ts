@@ -8,11 +8,18 @@ const JSON_TYPE = /^application\/(?:[a-z0-9!#$&^_.-]+\+)?json$/;
  * in UTF-8 (no charset, or `charset=utf-8`), not compressed. Anything else is a 415: a form or
  * `text/plain` post, which a cross-site page can send without a CORS preflight, never starts a run.
  */
-export function checkJsonRequest(contentType: string | null | undefined, contentEncoding: string | null | undefined): HttpError | undefined {
+export function checkJsonRequest(
+  contentType: string | null | undefined,
+  contentEncoding: string | null | undefined,
+): HttpError | undefined {
   const [essence = "", ...params] = (contentType ?? "").split(";");
   const type = essence.trim().toLowerCase();
   if (!JSON_TYPE.test(type)) {
-    return httpError(415, "UNSUPPORTED_MEDIA_TYPE", `Send the run input as application/json (the request's content-type is ${contentType ? `"${contentType.slice(0, 100)}"` : "missing"}).`);
+    return httpError(
+      415,
+      "UNSUPPORTED_MEDIA_TYPE",
+      `Send the run input as application/json (the request's content-type is ${contentType ? `"${contentType.slice(0, 100)}"` : "missing"}).`,
+    );
   }
   for (const param of params) {
     const [name = "", value = ""] = param.split("=");
@@ -24,7 +31,11 @@ export function checkJsonRequest(contentType: string | null | undefined, content
   }
   const encoding = (contentEncoding ?? "").trim().toLowerCase();
   if (encoding !== "" && encoding !== "identity") {
-    return httpError(415, "UNSUPPORTED_MEDIA_TYPE", `Compressed request bodies are not accepted (content-encoding: ${encoding.slice(0, 40)}).`);
+    return httpError(
+      415,
+      "UNSUPPORTED_MEDIA_TYPE",
+      `Compressed request bodies are not accepted (content-encoding: ${encoding.slice(0, 40)}).`,
+    );
   }
   return undefined;
 }

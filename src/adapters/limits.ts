@@ -33,5 +33,10 @@ export function limitsOf(fn: string, options: HttpLimitOptions): Limits {
     }
     return value;
   };
-  return { heartbeatMs: pick("heartbeatMs", 0), maxBodyBytes: pick("maxBodyBytes", 1), bodyTimeoutMs: pick("bodyTimeoutMs", 1), maxDepth: pick("maxDepth", 1) };
+  return {
+    heartbeatMs: pick("heartbeatMs", 0),
+    maxBodyBytes: pick("maxBodyBytes", 1),
+    bodyTimeoutMs: pick("bodyTimeoutMs", 1),
+    maxDepth: pick("maxDepth", 1),
+  };
 }

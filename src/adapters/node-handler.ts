@@ -25,7 +25,11 @@ export type AgUiHandlerOptions = IdentityOptions<IncomingMessage> &
  * used), or `(req, res, { body })` to hand over a body the framework already parsed. Its promise
  * never rejects: every failure is answered (or, when the client is gone, dropped).
  */
-export type AgUiNodeHandler = (req: IncomingMessage, res: ServerResponse, parsed?: ParsedBody | ((...args: never[]) => unknown)) => Promise<void>;
+export type AgUiNodeHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  parsed?: ParsedBody | ((...args: never[]) => unknown),
+) => Promise<void>;
 
 type Report = (error: unknown, stage: HttpFailureStage) => void;
 
@@ -67,7 +71,13 @@ async function write(res: ServerResponse, chunk: string | Uint8Array): Promise<b
 }
 
 /** Stream a started run; the response is always ended and the run never left open (see {@link encodeRest}). */
-async function streamRun(res: ServerResponse, run: StartedRun, encoding: EventEncoding, heartbeatMs: number, report: Report): Promise<void> {
+async function streamRun(
+  res: ServerResponse,
+  run: StartedRun,
+  encoding: EventEncoding,
+  heartbeatMs: number,
+  report: Report,
+): Promise<void> {
   const rest = encodeRest(run, encoding, report);
   let started = false;
   let heartbeat: NodeJS.Timeout | undefined;
@@ -114,10 +124,13 @@ async function handle(
   res: ServerResponse,
   parsed: ParsedBody | undefined,
 ): Promise<void> {
-  if (req.method !== "POST") return sendEarly(req, res, httpError(405, "METHOD_NOT_ALLOWED", "POST an AG-UI RunAgentInput as JSON."), report);
+  if (req.method !== "POST")
+    return sendEarly(req, res, httpError(405, "METHOD_NOT_ALLOWED", "POST an AG-UI RunAgentInput as JSON."), report);
   const early =
     checkJsonRequest(req.headers["content-type"], req.headers["content-encoding"]) ??
-    (parsed || (req as { body?: unknown }).body !== undefined ? undefined : checkDeclaredLength(req.headers["content-length"], limits.maxBodyBytes));
+    (parsed || (req as { body?: unknown }).body !== undefined
+      ? undefined
+      : checkDeclaredLength(req.headers["content-length"], limits.maxBodyBytes));
   if (early) return sendEarly(req, res, early, report);
   const user = await userOf(options, req);
   if ("kind" in user) return sendEarly(req, res, user, report);
@@ -135,7 +148,10 @@ async function handle(
   };
   res.on("close", onClose);
   try {
-    const start = await startHttpRun(pipeline, body.value, { ...(user.userId === undefined ? {} : { userId: user.userId }), signal: controller.signal });
+    const start = await startHttpRun(pipeline, body.value, {
+      ...(user.userId === undefined ? {} : { userId: user.userId }),
+      signal: controller.signal,
+    });
     if (start.kind === "error") return sendError(res, start, report);
     await streamRun(res, start, eventEncoding(req.headers.accept), limits.heartbeatMs, report);
   } finally {
@@ -166,7 +182,8 @@ export function createAgUiHandler(pipeline: ZoePipeline, options: AgUiHandlerOpt
     } catch (error) {
       report(error, "internal");
       try {
-        if (!res.headersSent && open(res)) sendError(res, httpError(500, "INTERNAL_ERROR", "The server failed to handle the request."), report);
+        if (!res.headersSent && open(res))
+          sendError(res, httpError(500, "INTERNAL_ERROR", "The server failed to handle the request."), report);
         else if (open(res)) res.end();
       } catch {
         res.destroy();

@@ -32,7 +32,11 @@ export function checkParsed(value: unknown, maxDepth: number): BodyResult {
   if (value === undefined) return httpError(400, "INVALID_JSON", "The request has no body: send an AG-UI RunAgentInput as JSON.");
   // The pipeline's own iterative check (no recursion: a deep body cannot overflow the stack here).
   if (shapeProblem(value, maxDepth, Number.POSITIVE_INFINITY) === "deep") {
-    return httpError(400, "INPUT_TOO_DEEP", `The request body nests objects and arrays more than ${maxDepth} levels deep (option maxDepth).`);
+    return httpError(
+      400,
+      "INPUT_TOO_DEEP",
+      `The request body nests objects and arrays more than ${maxDepth} levels deep (option maxDepth).`,
+    );
   }
   return { kind: "json", value };
 }

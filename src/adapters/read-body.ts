@@ -30,7 +30,11 @@ function fromFramework(body: unknown, limits: Limits): BodyResult {
  * that leaves mid-upload is {@link GONE}; a body read by someone else and not handed over is a
  * 500 `BODY_ALREADY_READ` instead of a request that hangs.
  */
-export function readNodeBody(req: IncomingMessage & { body?: unknown }, given: ParsedBody | undefined, limits: Limits): Promise<BodyResult | typeof GONE> {
+export function readNodeBody(
+  req: IncomingMessage & { body?: unknown },
+  given: ParsedBody | undefined,
+  limits: Limits,
+): Promise<BodyResult | typeof GONE> {
   if (given) return Promise.resolve(fromFramework(given.body, limits));
   if (req.body !== undefined) return Promise.resolve(fromFramework(req.body, limits));
   if (req.readableEnded || req.readableDidRead || req.destroyed) {
@@ -66,7 +70,8 @@ export function readNodeBody(req: IncomingMessage & { body?: unknown }, given: P
       if (!req.readableEnded) finish(GONE);
     };
     const timer = setTimeout(
-      () => finish(httpError(408, "BODY_TIMEOUT", `The request body did not arrive within ${limits.bodyTimeoutMs} ms (option bodyTimeoutMs).`)),
+      () =>
+        finish(httpError(408, "BODY_TIMEOUT", `The request body did not arrive within ${limits.bodyTimeoutMs} ms (option bodyTimeoutMs).`)),
       limits.bodyTimeoutMs,
     );
     req.on("data", onData);

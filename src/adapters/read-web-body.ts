@@ -26,7 +26,8 @@ export async function readWebBody(request: Request, limits: Limits): Promise<Bod
   try {
     for (;;) {
       const next = await Promise.race([reader.read(), timeout]);
-      if (next === "timeout") return httpError(408, "BODY_TIMEOUT", `The request body did not arrive within ${limits.bodyTimeoutMs} ms (option bodyTimeoutMs).`);
+      if (next === "timeout")
+        return httpError(408, "BODY_TIMEOUT", `The request body did not arrive within ${limits.bodyTimeoutMs} ms (option bodyTimeoutMs).`);
       if (next.done) break;
       size += next.value.byteLength;
       if (size > limits.maxBodyBytes) return bodyTooLarge(limits.maxBodyBytes);

@@ -47,7 +47,11 @@ export async function startHttpRun(
       first.push(event);
       if (event.type !== EventType.RUN_STARTED) break;
     }
-    if (first.length === 0) return httpError(500, "INTERNAL_ERROR", "The run ended without any event.", { error: new Error("pipeline.run() yielded nothing"), stage: "run" });
+    if (first.length === 0)
+      return httpError(500, "INTERNAL_ERROR", "The run ended without any event.", {
+        error: new Error("pipeline.run() yielded nothing"),
+        stage: "run",
+      });
     return { kind: "stream", first, rest: iterator };
   } catch (error) {
     await closeQuietly(iterator);

@@ -66,7 +66,11 @@ export async function* encodeRest(
         chunk = encoding.encode(event);
       } catch (error) {
         report(error, "encode");
-        const frame = runErrorChunk(encoding, `A ${event.type} event of the run could not be encoded; the run was stopped.`, ENCODING_FAILED);
+        const frame = runErrorChunk(
+          encoding,
+          `A ${event.type} event of the run could not be encoded; the run was stopped.`,
+          ENCODING_FAILED,
+        );
         if (frame) yield frame;
         return;
       }

@@ -47,7 +47,13 @@ function bodyOf(request: Request, options: AgUiResponseOptions, limits: Limits):
 }
 
 /** The streamed body of a started run: pulled by the client, always ending with one terminal event or a cancel. */
-function streamBody(run: StartedRun, request: Request, controller: AbortController, heartbeatMs: number, report: Report): Response | HttpError {
+function streamBody(
+  run: StartedRun,
+  request: Request,
+  controller: AbortController,
+  heartbeatMs: number,
+  report: Report,
+): Response | HttpError {
   const encoding = eventEncoding(request.headers.get("accept"));
   const head = encodeFirst(run, encoding);
   if ("kind" in head) return head;
@@ -107,7 +113,13 @@ function streamBody(run: StartedRun, request: Request, controller: AbortControll
   });
 }
 
-async function respond(pipeline: ZoePipeline, request: Request, options: AgUiResponseOptions, limits: Limits, report: Report): Promise<Response> {
+async function respond(
+  pipeline: ZoePipeline,
+  request: Request,
+  options: AgUiResponseOptions,
+  limits: Limits,
+  report: Report,
+): Promise<Response> {
   if (request.method !== "POST") return json(httpError(405, "METHOD_NOT_ALLOWED", "POST an AG-UI RunAgentInput as JSON."), report);
   const early =
     checkJsonRequest(request.headers.get("content-type"), request.headers.get("content-encoding")) ??
@@ -120,7 +132,10 @@ async function respond(pipeline: ZoePipeline, request: Request, options: AgUiRes
 
   const controller = new AbortController();
   if (request.signal.aborted) controller.abort(request.signal.reason);
-  const start = await startHttpRun(pipeline, body.value, { ...(user.userId === undefined ? {} : { userId: user.userId }), signal: controller.signal });
+  const start = await startHttpRun(pipeline, body.value, {
+    ...(user.userId === undefined ? {} : { userId: user.userId }),
+    signal: controller.signal,
+  });
   if (start.kind === "error") return json(start, report);
   const response = streamBody(start, request, controller, limits.heartbeatMs, report);
   if (response instanceof Response) return response;

@@ -200,11 +200,18 @@ export function backendPool(hosts: ReadonlyArray<ModelBackend | PoolHost>, optio
     });
 
   const states: HostState[] = hosts.map((h, index) => {
-    const entry: PoolHost =
-      "chat" in h && typeof h.chat === "function"
-        ? { name: hostName(h, index), backend: h }
-        : (h as PoolHost);
-    return { name: entry.name, backend: entry.backend, index, inFlight: 0, healthy: true, coolingUntil: undefined, requests: 0, failures: 0, checking: false };
+    const entry: PoolHost = "chat" in h && typeof h.chat === "function" ? { name: hostName(h, index), backend: h } : (h as PoolHost);
+    return {
+      name: entry.name,
+      backend: entry.backend,
+      index,
+      inFlight: 0,
+      healthy: true,
+      coolingUntil: undefined,
+      requests: 0,
+      failures: 0,
+      checking: false,
+    };
   });
   const names = new Set(states.map((s) => s.name));
   if (names.size !== states.length) throw new RangeError("backendPool: host names must be unique.");
@@ -432,7 +439,8 @@ export function backendPool(hosts: ReadonlyArray<ModelBackend | PoolHost>, optio
       for (;;) {
         if (context.signal.aborted) throw abortReason(context.signal);
         const withEmbed = states.filter((s) => s.backend.embed && !tried.has(s));
-        const host = withEmbed.filter((s) => available(s)).sort((a, b) => a.inFlight - b.inFlight)[0] ?? (tried.size === 0 ? withEmbed[0] : undefined);
+        const host =
+          withEmbed.filter((s) => available(s)).sort((a, b) => a.inFlight - b.inFlight)[0] ?? (tried.size === 0 ? withEmbed[0] : undefined);
         if (!host) throw lastError;
         tried.add(host);
         host.inFlight++;

@@ -38,7 +38,6 @@ export function createKeyBuilder(prefix = "zoe", version = 1): KeyBuilder {
   }
   const head = `${prefix}:v${version}:`;
   return {
-    key: (part, userId, ...ids) =>
-      `${head}${segment(part)}:{${segment(userId)}}${ids.map((id) => `:${segment(id)}`).join("")}`,
+    key: (part, userId, ...ids) => `${head}${segment(part)}:{${segment(userId)}}${ids.map((id) => `:${segment(id)}`).join("")}`,
   };
 }

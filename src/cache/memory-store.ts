@@ -14,8 +14,7 @@ type Entry = { kind: "value"; json: string } | { kind: "list"; items: string[] }
 
 /** An entry's approximate size in bytes, its key included (a long key costs as much as a long value). */
 const entrySize = (entry: Entry, key: string): number =>
-  key.length * 2 +
-  (entry.kind === "value" ? entry.json.length * 2 + 64 : entry.items.reduce((n, s) => n + s.length * 2 + 16, 64));
+  key.length * 2 + (entry.kind === "value" ? entry.json.length * 2 + 64 : entry.items.reduce((n, s) => n + s.length * 2 + 16, 64));
 
 /**
  * An in-process {@link CacheStore} on lru-cache: bounded by entries and bytes, TTL per entry.

@@ -51,7 +51,11 @@ async function loadProvider(
   signal.addEventListener("abort", forward, { once: true });
   const timeoutMs = deadlineMs ?? provider.timeoutMs ?? PROVIDER_DEFAULTS.timeoutMs;
   try {
-    const value = await withDeadline(attempt(() => provider.fetch(request, { signal: controller.signal })), timeoutMs, signal);
+    const value = await withDeadline(
+      attempt(() => provider.fetch(request, { signal: controller.signal })),
+      timeoutMs,
+      signal,
+    );
     if (value === TIMED_OUT) {
       const timeout = new ProviderTimeout(`Context provider "${provider.name}" took longer than its ${timeoutMs} ms deadline.`);
       controller.abort(timeout);
@@ -95,7 +99,14 @@ export async function* fetchContext(
     const shown = present(provider, value);
     return "error" in shown
       ? { name: provider.name, status: "error", ms, placement, error: shown.error }
-      : { name: provider.name, status, ms, placement, ...(provider.priority === undefined ? {} : { priority: provider.priority }), ...shown };
+      : {
+          name: provider.name,
+          status,
+          ms,
+          placement,
+          ...(provider.priority === undefined ? {} : { priority: provider.priority }),
+          ...shown,
+        };
   };
   for (const { provider, key, cached, timeoutMs } of jobs) {
     const placement = provider.placement ?? "volatile";
@@ -108,17 +119,19 @@ export async function* fetchContext(
       continue;
     }
     waiting++;
-    flights.join(key, (flightSignal) => loadProvider(provider, request, key, store, flightSignal, timeoutMs), signal).then(
-      (value) => land(outcomeOf(provider, "ok", value, performance.now() - started)),
-      (error: unknown) =>
-        land({
-          name: provider.name,
-          status: error instanceof ProviderTimeout ? "timeout" : "error",
-          ms: performance.now() - started,
-          placement,
-          error: message(error),
-        }),
-    );
+    flights
+      .join(key, (flightSignal) => loadProvider(provider, request, key, store, flightSignal, timeoutMs), signal)
+      .then(
+        (value) => land(outcomeOf(provider, "ok", value, performance.now() - started)),
+        (error: unknown) =>
+          land({
+            name: provider.name,
+            status: error instanceof ProviderTimeout ? "timeout" : "error",
+            ms: performance.now() - started,
+            placement,
+            error: message(error),
+          }),
+      );
   }
   while (waiting > 0 || arrived.length > 0) {
     if (arrived.length === 0) await new Promise<void>((resolve) => (wake = resolve));

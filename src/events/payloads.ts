@@ -133,7 +133,13 @@ export function isZoeRunResult(value: unknown): value is ZoeRunResult {
 
 /** True when `value` is the `zoe` object of a run's state. */
 export function isZoeState(value: unknown): value is ZoeState {
-  return isRecord(value) && typeof value.runId === "string" && typeof value.stage === "string" && STAGES.includes(value.stage) && isRecord(value.providers);
+  return (
+    isRecord(value) &&
+    typeof value.runId === "string" &&
+    typeof value.stage === "string" &&
+    STAGES.includes(value.stage) &&
+    isRecord(value.providers)
+  );
 }
 
 /**

@@ -24,7 +24,10 @@ type ErrorLike = { status?: unknown; statusCode?: unknown; type?: unknown; messa
  */
 export function agUiErrorHandler() {
   return function agUiErrors(error: unknown, _req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void {
-    if (res.headersSent) return next(error);
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
     const e = (typeof error === "object" && error !== null ? error : {}) as ErrorLike;
     const known = typeof e.type === "string" ? CODES[e.type] : undefined;
     const raw = Number(e.status ?? e.statusCode);

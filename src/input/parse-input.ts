@@ -15,9 +15,7 @@ const ShorthandSchema = z.object({
 });
 
 /** The outcome of parsing a run input: a turn, or an error with the ids known so far. */
-export type ParsedInput =
-  | { ok: true; turn: Turn }
-  | { ok: false; error: InputError; ids: { threadId: string; runId: string } | undefined };
+export type ParsedInput = { ok: true; turn: Turn } | { ok: false; error: InputError; ids: { threadId: string; runId: string } | undefined };
 
 export interface ParseOptions {
   /** Longest accepted user text, in characters. */
@@ -63,14 +61,21 @@ export function parseRunInput(input: unknown, options: ParseOptions): ParsedInpu
   const shape = shapeProblem(input, maxDepth, options.maxNodes ?? INPUT_LIMITS.maxNodes);
   if (shape === "deep") return fail("INPUT_TOO_DEEP", `The run input is nested deeper than ${maxDepth} levels (option maxInputDepth).`);
   if (shape === "large") {
-    return fail("INPUT_TOO_LARGE", `The run input holds more than ${options.maxNodes ?? INPUT_LIMITS.maxNodes} values (option maxInputNodes).`);
+    return fail(
+      "INPUT_TOO_LARGE",
+      `The run input holds more than ${options.maxNodes ?? INPUT_LIMITS.maxNodes} values (option maxInputNodes).`,
+    );
   }
   const parsed = "messages" in input ? parseAgUi(input, options) : "message" in input ? parseShorthand(input, options) : undefined;
   if (!parsed) return fail("INVALID_INPUT", "The run input has neither `messages` (AG-UI RunAgentInput) nor `message` (shorthand).");
   if (!parsed.ok) return parsed;
   const { turn } = parsed;
   const maxIdLength = options.maxIdLength ?? INPUT_LIMITS.maxIdLength;
-  for (const [name, id] of [["userId", turn.userId], ["threadId", turn.threadId], ["runId", turn.runId]] as const) {
+  for (const [name, id] of [
+    ["userId", turn.userId],
+    ["threadId", turn.threadId],
+    ["runId", turn.runId],
+  ] as const) {
     const problem = idProblem(name, id, maxIdLength);
     // The ids of an error event must be valid too: a bad one is replaced in the error's RUN_STARTED.
     if (problem) return fail("INVALID_ID", problem, safeIds(turn, maxIdLength));

@@ -283,8 +283,7 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions, internals
 
   function render(loaded: LoadedModel, history: ChatHistoryItem[], functions: ChatModelFunctions | undefined): Token[] {
     // Exactly what LlamaChat renders for a first evaluation: the history ending with an open model turn.
-    const chatHistory: ChatHistoryItem[] =
-      history.at(-1)?.type === "model" ? history : [...history, { type: "model", response: [] }];
+    const chatHistory: ChatHistoryItem[] = history.at(-1)?.type === "model" ? history : [...history, { type: "model", response: [] }];
     const { contextText } = loaded.wrapper.generateContextState({
       chatHistory,
       ...(functions ? { availableFunctions: functions } : {}),

@@ -34,10 +34,7 @@ export type LogLevel = "disabled" | "fatal" | "error" | "warn" | "info" | "log" 
  * must not happen inside a request). `gpu: "auto"` falls back to the CPU binary when no GPU
  * binary works on this machine.
  */
-export async function startLlama(
-  mod: NodeLlamaCpp,
-  settings: { gpu: GpuOption; threads: number; logLevel: LogLevel },
-): Promise<Llama> {
+export async function startLlama(mod: NodeLlamaCpp, settings: { gpu: GpuOption; threads: number; logLevel: LogLevel }): Promise<Llama> {
   const base = {
     build: "never" as const,
     maxThreads: settings.threads,

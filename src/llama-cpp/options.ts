@@ -84,7 +84,8 @@ function invalid(message: string): never {
 
 function positiveInt(value: unknown, name: string, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) invalid(`\`${name}\` must be a positive integer (got ${String(value)}).`);
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1)
+    invalid(`\`${name}\` must be a positive integer (got ${String(value)}).`);
   return value;
 }
 
@@ -105,7 +106,8 @@ export function resolveOptions(options: LlamaCppBackendOptions): ResolvedOptions
   if (options.modelPath === undefined && models.size === 0) invalid("give `modelPath` or `models` (the GGUF file(s) to run).");
   const sequences = positiveInt(options.sequences, "sequences", LLAMA_CPP_DEFAULTS.sequences);
   const concurrency = positiveInt(options.concurrency, "concurrency", sequences);
-  if (concurrency > sequences) invalid(`\`concurrency\` (${concurrency}) cannot exceed \`sequences\` (${sequences}): a sequence is never shared.`);
+  if (concurrency > sequences)
+    invalid(`\`concurrency\` (${concurrency}) cannot exceed \`sequences\` (${sequences}): a sequence is never shared.`);
   const gpu = options.gpu ?? LLAMA_CPP_DEFAULTS.gpu;
   if (!GPU_VALUES.includes(gpu)) invalid(`\`gpu\` must be one of false, "auto", "cuda", "vulkan", "metal".`);
   const logLevel = options.logLevel ?? LLAMA_CPP_DEFAULTS.logLevel;

@@ -112,7 +112,7 @@ function toSpec(name: string, tool: McpTool): ToolSpec {
       ? (JSON.parse(JSON.stringify(tool.inputSchema)) as Record<string, unknown>)
       : { type: "object" };
   // Prompt tokens for nothing, and some model APIs refuse it.
-  delete parameters["$schema"];
+  delete parameters.$schema;
   return { name, ...(tool.description ? { description: tool.description } : {}), parameters };
 }
 
@@ -120,8 +120,8 @@ function toSpec(name: string, tool: McpTool): ToolSpec {
 function formatTools(tools: ToolSpec[]): string {
   return tools
     .map((tool) => {
-      const properties = tool.parameters?.["properties"];
-      const required = tool.parameters?.["required"];
+      const properties = tool.parameters?.properties;
+      const required = tool.parameters?.required;
       const names = typeof properties === "object" && properties !== null ? Object.keys(properties) : [];
       const args = names.map((n) => (Array.isArray(required) && required.includes(n) ? n : `${n}?`)).join(", ");
       const description = tool.description?.split("\n")[0]?.trim();
@@ -294,9 +294,7 @@ export function mcpToolCatalogue(options: McpToolCatalogueOptions): McpToolCatal
       } catch (error) {
         if (signal.aborted) throw signal.reason;
         const reason =
-          error instanceof McpUnavailableError
-            ? error.message
-            : `MCP server "${serverName}" is unavailable: ${message(error)}`;
+          error instanceof McpUnavailableError ? error.message : `MCP server "${serverName}" is unavailable: ${message(error)}`;
         throw new McpToolError(serverName, tool, reason, { cause: error });
       }
       let result: unknown;

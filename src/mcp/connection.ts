@@ -65,9 +65,7 @@ async function createTransport(options: McpTransportOptions): Promise<Transport>
       ...(options.stderr ? { stderr: options.stderr } : {}),
     });
   }
-  const { StreamableHTTPClientTransport } = await importSdk(
-    () => import("@modelcontextprotocol/sdk/client/streamableHttp.js"),
-  );
+  const { StreamableHTTPClientTransport } = await importSdk(() => import("@modelcontextprotocol/sdk/client/streamableHttp.js"));
   return new StreamableHTTPClientTransport(
     new URL(options.url),
     options.headers ? { requestInit: { headers: options.headers } } : undefined,
@@ -216,11 +214,9 @@ export class ServerConnection {
         error instanceof Error && (error as { code?: unknown }).code === -32001
           ? timeoutError(`no answer to "initialize" within ${deadline} ms`)
           : error;
-      throw new McpUnavailableError(
-        this.name,
-        `Could not connect to MCP server "${this.name}": ${describeError(reason)}`,
-        { cause: error },
-      );
+      throw new McpUnavailableError(this.name, `Could not connect to MCP server "${this.name}": ${describeError(reason)}`, {
+        cause: error,
+      });
     }
     if (this.closed) {
       await closeClient(client, pid);

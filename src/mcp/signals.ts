@@ -9,11 +9,7 @@ export function timeoutError(message: string): Error {
  * A signal that aborts when `parent` aborts (with its reason) or after `ms` (with `reason()`).
  * Call `dispose` when done, so that neither the timer nor the listener outlives the work.
  */
-export function withDeadline(
-  parent: AbortSignal,
-  ms: number,
-  reason: () => Error,
-): { signal: AbortSignal; dispose(): void } {
+export function withDeadline(parent: AbortSignal, ms: number, reason: () => Error): { signal: AbortSignal; dispose(): void } {
   const controller = new AbortController();
   const onAbort = () => controller.abort(parent.reason);
   if (parent.aborted) controller.abort(parent.reason);

@@ -50,7 +50,9 @@ export interface PipelineMetricsSnapshot {
 
 /** The emitter side the aggregator listens to: a pipeline, or its internal emitter. */
 export interface MetricsSource {
+  // biome-ignore lint/suspicious/noExplicitAny: each event passes its own payload type
   on(event: string, listener: (...args: any[]) => void): unknown;
+  // biome-ignore lint/suspicious/noExplicitAny: each event passes its own payload type
   off(event: string, listener: (...args: any[]) => void): unknown;
 }
 
@@ -144,6 +146,7 @@ export class MetricsAggregator {
 
   /** Subscribe to a pipeline's (or its emitter's) events; returns the function that unsubscribes. */
   attach(source: MetricsSource): () => void {
+    // biome-ignore lint/suspicious/noExplicitAny: each event passes its own payload type
     const listeners: Array<[string, (...args: any[]) => void]> = [
       ["run:started", (i: Ids) => this.runStarted(i)],
       ["run:finished", (i: Ids & { metrics: RunMetrics }) => this.runFinished(i)],

@@ -194,7 +194,8 @@ function checkAutoTune(options: AutoTuneOptions): void {
   const fail = (what: string) => {
     throw new TypeError(`createZoePipeline: autoTune.${what}.`);
   };
-  if (options.windowSize !== undefined && (!Number.isInteger(options.windowSize) || options.windowSize < 1)) fail("windowSize must be a positive integer");
+  if (options.windowSize !== undefined && (!Number.isInteger(options.windowSize) || options.windowSize < 1))
+    fail("windowSize must be a positive integer");
   const parts = [
     ["providers", options.providers && { ...AUTO_TUNE_DEFAULTS.providers, ...definedOnly(options.providers) }, "minMs", "maxMs"],
     ["numPredict", options.numPredict && { ...AUTO_TUNE_DEFAULTS.numPredict, ...definedOnly(options.numPredict) }, "min", "max"],

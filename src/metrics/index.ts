@@ -1,4 +1,11 @@
-export { MetricsAggregator, STAGES, type CachePartStats, type MetricsSource, type PipelineMetricsSnapshot, type StageName } from "./aggregator.js";
+export {
+  MetricsAggregator,
+  STAGES,
+  type CachePartStats,
+  type MetricsSource,
+  type PipelineMetricsSnapshot,
+  type StageName,
+} from "./aggregator.js";
 export { SampleWindow, nearestRank, type LatencySummary } from "./sample-window.js";
 export {
   AutoTuner,

@@ -11,7 +11,14 @@ import type {
   PrewarmResult,
   ThinkSetting,
 } from "../models/types.js";
-import { BackendClosedError, BackendResponseError, OllamaError, StreamIncompleteError, UnexpectedResponseError, type OllamaErrorContext } from "./errors.js";
+import {
+  BackendClosedError,
+  BackendResponseError,
+  OllamaError,
+  StreamIncompleteError,
+  UnexpectedResponseError,
+  type OllamaErrorContext,
+} from "./errors.js";
 import {
   OLLAMA_DEFAULTS,
   checkOptions,
@@ -133,7 +140,10 @@ function toOllamaMessages(messages: readonly ChatMessage[]): Message[] {
     const out: Record<string, unknown> = { role: m.role, content: m.content };
     if (m.thinking) out.thinking = m.thinking;
     if (m.tool_calls?.length) {
-      out.tool_calls = m.tool_calls.map((c) => ({ ...(c.id ? { id: c.id } : {}), function: { name: c.function.name, arguments: c.function.arguments } }));
+      out.tool_calls = m.tool_calls.map((c) => ({
+        ...(c.id ? { id: c.id } : {}),
+        function: { name: c.function.name, arguments: c.function.arguments },
+      }));
     }
     if (m.tool_name) out.tool_name = m.tool_name;
     if (m.tool_call_id) out.tool_call_id = m.tool_call_id;
@@ -240,7 +250,9 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
   async function listedByServer(model: string): Promise<boolean | undefined> {
     try {
       const name = normaliseModelName(model);
-      return (await listLoaded()).some((m) => normaliseModelName(m.name) === name || (m.model !== undefined && normaliseModelName(m.model) === name));
+      return (await listLoaded()).some(
+        (m) => normaliseModelName(m.name) === name || (m.model !== undefined && normaliseModelName(m.model) === name),
+      );
     } catch {
       return undefined;
     }
@@ -260,7 +272,11 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
     const isWarm = warm !== undefined && warm.until > Date.now() && !needsReload(warm.load, load);
     let loadEnds = isWarm ? 0 : Date.now() + loadTimeoutMs;
     let sawLoaded = false;
-    const loading = (): Deadline => ({ kind: "load", ms: Math.max(1, Math.min(firstToken, loadEnds - Date.now())), reportMs: loadTimeoutMs });
+    const loading = (): Deadline => ({
+      kind: "load",
+      ms: Math.max(1, Math.min(firstToken, loadEnds - Date.now())),
+      reportMs: loadTimeoutMs,
+    });
     const onDeadline: OnDeadline = async (kind) => {
       if (closed || sawLoaded) return undefined;
       if (kind === "load" && Date.now() >= loadEnds - 1) return undefined;
@@ -391,7 +407,11 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
    * model's setting; a model that answers 400 "does not support thinking" is asked once more
    * without, and never asked to think again.
    */
-  async function begin(request: ChatRequest, model: string, signal: AbortSignal): Promise<{ attempt: Attempt; step: IteratorResult<ChatResponse> }> {
+  async function begin(
+    request: ChatRequest,
+    model: string,
+    signal: AbortSignal,
+  ): Promise<{ attempt: Attempt; step: IteratorResult<ChatResponse> }> {
     const state = stateOf(model);
     const wanted = request.think ?? settingsFor(options, model).think;
     const think = state.cannotThink ? false : wanted;
@@ -471,7 +491,9 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
     const request = new OllamaRequest(deps, model);
     try {
       const client = request.client();
-      await request.within("load", loadTimeoutMs, () => client.embed({ model, input: [], keep_alive: settingsFor(options, model).keepAlive }));
+      await request.within("load", loadTimeoutMs, () =>
+        client.embed({ model, input: [], keep_alive: settingsFor(options, model).keepAlive }),
+      );
       return { model, ok: true, loadMs: round(performance.now() - t0) };
     } catch (error) {
       return { model, ok: false, loadMs: round(performance.now() - t0), error: messageOf(error) };
@@ -492,7 +514,11 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
       );
       const embeddings = (response as { embeddings?: unknown }).embeddings;
       if (!Array.isArray(embeddings) || embeddings.length !== input.length) {
-        throw new OllamaError("BACKEND_ERROR", `/api/embed answered ${Array.isArray(embeddings) ? embeddings.length : "no"} embeddings for ${input.length} inputs`, { host, model });
+        throw new OllamaError(
+          "BACKEND_ERROR",
+          `/api/embed answered ${Array.isArray(embeddings) ? embeddings.length : "no"} embeddings for ${input.length} inputs`,
+          { host, model },
+        );
       }
       return embeddings as number[][];
     } finally {
@@ -521,13 +547,20 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
         const unique = new Map<string, Promise<PrewarmResult>>();
         for (const model of models) {
           const name = normaliseModelName(model);
-          if (!unique.has(name)) unique.set(name, warmLimit(() => warmOne(model)));
+          if (!unique.has(name))
+            unique.set(
+              name,
+              warmLimit(() => warmOne(model)),
+            );
         }
         // The embedding model too (an empty `/api/embed` loads it): a cold load would miss every
         // short embedding deadline (the semantic response cache's 150 ms).
         const embedModel = options.embedModel;
         const embedWarm = embedModel && !unique.has(normaliseModelName(embedModel)) ? [warmLimit(() => warmEmbed(embedModel))] : [];
-        const warmed = models.map(async (model) => ({ ...(await (unique.get(normaliseModelName(model)) as Promise<PrewarmResult>)), model }));
+        const warmed = models.map(async (model) => ({
+          ...(await (unique.get(normaliseModelName(model)) as Promise<PrewarmResult>)),
+          model,
+        }));
         return await Promise.all([...warmed, ...embedWarm]);
       } catch (error) {
         return models.map((model) => ({ model, ok: false, loadMs: 0, error: messageOf(error) }));

@@ -227,10 +227,11 @@ export function errorCode(error: unknown, depth = 0): string | undefined {
   if (typeof e.code === "string" && e.code !== "ABORT_ERR") return e.code;
   const inner = errorCode(e.cause, depth + 1);
   if (inner) return inner;
-  if (Array.isArray(e.errors)) for (const sub of e.errors) {
-    const code = errorCode(sub, depth + 1);
-    if (code) return code;
-  }
+  if (Array.isArray(e.errors))
+    for (const sub of e.errors) {
+      const code = errorCode(sub, depth + 1);
+      if (code) return code;
+    }
   return undefined;
 }
 

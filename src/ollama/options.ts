@@ -215,11 +215,12 @@ export function pickContextSize(sizes: readonly number[], tokens: number): numbe
 }
 
 /** The load-time options of a request for this model (num_ctx from `contextSizes` when set). */
-export function loadOptionsFor(settings: ResolvedModelSettings, request?: Pick<ChatRequest, "messages" | "tools" | "options">): OllamaLoadOptions {
+export function loadOptionsFor(
+  settings: ResolvedModelSettings,
+  request?: Pick<ChatRequest, "messages" | "tools" | "options">,
+): OllamaLoadOptions {
   if (!settings.contextSizes) return { ...settings.load };
-  const num_ctx = request
-    ? pickContextSize(settings.contextSizes, estimateTokens(request))
-    : (settings.contextSizes[0] as number);
+  const num_ctx = request ? pickContextSize(settings.contextSizes, estimateTokens(request)) : (settings.contextSizes[0] as number);
   return { ...settings.load, num_ctx };
 }
 
@@ -233,7 +234,9 @@ function withoutRemoved(load: OllamaLoadOptions): OllamaLoadOptions {
 /** A route's options without load-time (or removed) keys, then the model's load options on top. */
 export function requestOptions(route: RouteOptions | undefined, load: OllamaLoadOptions): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  if (route) for (const [key, value] of Object.entries(route)) if (!LOAD_KEYS.has(key) && !REMOVED_KEYS.has(key) && value !== undefined) out[key] = value;
+  if (route)
+    for (const [key, value] of Object.entries(route))
+      if (!LOAD_KEYS.has(key) && !REMOVED_KEYS.has(key) && value !== undefined) out[key] = value;
   for (const [key, value] of Object.entries(load)) if (!REMOVED_KEYS.has(key) && value !== undefined) out[key] = value;
   return out;
 }
@@ -252,7 +255,7 @@ export function needsReload(loaded: OllamaLoadOptions, next: OllamaLoadOptions):
   return false;
 }
 
-const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, "μs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, μs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 /** Go's `time.ParseDuration` grammar: a sign, then `<number><unit>` parts; `"0"` alone needs no unit. */
 const DURATION = /^[+-]?(?:0|(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)$/;
 const PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g;
@@ -270,7 +273,8 @@ export function normaliseKeepAlive(value: string | number): string | number {
     if (!Number.isFinite(value)) throw new RangeError(`ollamaBackend: keepAlive ${value} is not a finite number of seconds.`);
     return value;
   }
-  if (typeof value !== "string") throw new RangeError(`ollamaBackend: keepAlive must be a string or a number of seconds, got ${typeof value}.`);
+  if (typeof value !== "string")
+    throw new RangeError(`ollamaBackend: keepAlive must be a string or a number of seconds, got ${typeof value}.`);
   const text = value.trim();
   let ms = 0;
   for (const match of text.matchAll(PART)) ms += Number(match[1]) * (UNIT_MS[match[2] as string] as number);
@@ -314,7 +318,9 @@ export function checkOptions(options: OllamaBackendOptions): void {
   for (const [name, s] of all) {
     if (s.keepAlive !== undefined) keepAliveMs(s.keepAlive);
     if (s.think !== undefined && typeof s.think !== "boolean" && !["low", "medium", "high"].includes(s.think)) {
-      throw new RangeError(`ollamaBackend: think of ${name} must be true, false, "low", "medium" or "high", got ${JSON.stringify(s.think)}.`);
+      throw new RangeError(
+        `ollamaBackend: think of ${name} must be true, false, "low", "medium" or "high", got ${JSON.stringify(s.think)}.`,
+      );
     }
     for (const size of s.contextSizes ?? []) {
       if (!(Number.isInteger(size) && size > 0)) {

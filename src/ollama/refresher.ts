@@ -86,10 +86,13 @@ export class KeepAliveRefresher {
     const name = normaliseModelName(model);
     const previous = this.timers.get(name);
     if (previous) clearTimeout(previous);
-    const timer = setTimeout(() => {
-      if (this.timers.get(name) === timer) this.timers.delete(name);
-      void this.fire(model).catch(() => {});
-    }, Math.max(1, delayMs));
+    const timer = setTimeout(
+      () => {
+        if (this.timers.get(name) === timer) this.timers.delete(name);
+        void this.fire(model).catch(() => {});
+      },
+      Math.max(1, delayMs),
+    );
     timer.unref();
     this.timers.set(name, timer);
   }
@@ -105,7 +108,9 @@ export class KeepAliveRefresher {
     }
     if (this.stopped) return;
     if (loaded) {
-      const entry = loaded.find((m) => normaliseModelName(m.name) === name || (m.model !== undefined && normaliseModelName(m.model) === name));
+      const entry = loaded.find(
+        (m) => normaliseModelName(m.name) === name || (m.model !== undefined && normaliseModelName(m.model) === name),
+      );
       if (!entry) return;
       const keepAlive = this.deps.keepAliveMs(model);
       const margin = refreshMargin(keepAlive, this.deps.marginMs);

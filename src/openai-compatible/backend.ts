@@ -84,7 +84,8 @@ export function openAiCompatibleBackend(options: OpenAiCompatibleBackendOptions)
   const warmLimit = pLimit(1);
   let closed = false;
 
-  const closedError = (model?: string) => new OpenAiCompatibleError("BACKEND_CLOSED", { baseURL, ...(model === undefined ? {} : { model }) });
+  const closedError = (model?: string) =>
+    new OpenAiCompatibleError("BACKEND_CLOSED", { baseURL, ...(model === undefined ? {} : { model }) });
   const streamError = (call: HttpCall, error: ServerError) =>
     new OpenAiCompatibleError("STREAM_ERROR", {
       ...call.context,
@@ -105,7 +106,12 @@ export function openAiCompatibleBackend(options: OpenAiCompatibleBackendOptions)
       const firstMs = cold ? loadTimeoutMs : firstTokenTimeoutMs;
       const firstBy = performance.now() + firstMs;
       const first = { deadlineMs: firstMs };
-      const response = await call.within(kind, firstMs, () => call.send("/chat/completions", chatBody(request, body), "text/event-stream"), first);
+      const response = await call.within(
+        kind,
+        firstMs,
+        () => call.send("/chat/completions", chatBody(request, body), "text/event-stream"),
+        first,
+      );
       if (!response.body) throw new OpenAiCompatibleError("STREAM_INCOMPLETE", call.context);
       const reader = sseEvents(response.body).getReader();
       const chunks = new StreamChunks();
@@ -174,7 +180,15 @@ export function openAiCompatibleBackend(options: OpenAiCompatibleBackendOptions)
     if (closed) return { model, ok: false, loadMs: 0, error: closedError(model).message };
     const call = new HttpCall(deps, model);
     try {
-      const payload = chatBody({ model, messages: [{ role: "user", content: OPENAI_COMPATIBLE_DEFAULTS.prewarmPrompt }], options: { num_predict: 1 }, think: false }, body);
+      const payload = chatBody(
+        {
+          model,
+          messages: [{ role: "user", content: OPENAI_COMPATIBLE_DEFAULTS.prewarmPrompt }],
+          options: { num_predict: 1 },
+          think: false,
+        },
+        body,
+      );
       payload.stream = false;
       delete payload.stream_options; // vLLM refuses stream_options without stream
       const answer = await json(call, "load", "/chat/completions", payload, loadTimeoutMs);
@@ -190,7 +204,13 @@ export function openAiCompatibleBackend(options: OpenAiCompatibleBackendOptions)
     }
   }
 
-  async function embedWith(input: string[], model: string, signal: AbortSignal | undefined, kind: "load" | "deadline", ms: number): Promise<number[][]> {
+  async function embedWith(
+    input: string[],
+    model: string,
+    signal: AbortSignal | undefined,
+    kind: "load" | "deadline",
+    ms: number,
+  ): Promise<number[][]> {
     if (closed) throw closedError(model);
     if (signal?.aborted) throw abortReason(signal);
     const call = new HttpCall(deps, model, signal);
@@ -201,7 +221,11 @@ export function openAiCompatibleBackend(options: OpenAiCompatibleBackendOptions)
         .filter(isObject)
         .map((row, i) => ({ index: typeof row.index === "number" ? row.index : i, embedding: row.embedding }))
         .sort((a, b) => a.index - b.index);
-      if (!data || rows.length !== input.length || !rows.every((r) => Array.isArray(r.embedding) && r.embedding.every((x) => typeof x === "number"))) {
+      if (
+        !data ||
+        rows.length !== input.length ||
+        !rows.every((r) => Array.isArray(r.embedding) && r.embedding.every((x) => typeof x === "number"))
+      ) {
         throw new OpenAiCompatibleError("BACKEND_ERROR", {
           ...call.context,
           status: 200,
@@ -230,10 +254,17 @@ export function openAiCompatibleBackend(options: OpenAiCompatibleBackendOptions)
     baseURL,
     host: baseURL,
     chat,
-    ...(embedModel ? { embed: (input: string[], { signal }: { signal: AbortSignal }) => embedWith(input, embedModel, signal, "deadline", idleTimeoutMs) } : {}),
+    ...(embedModel
+      ? { embed: (input: string[], { signal }: { signal: AbortSignal }) => embedWith(input, embedModel, signal, "deadline", idleTimeoutMs) }
+      : {}),
     async prewarm(models: string[]): Promise<PrewarmResult[]> {
       const unique = new Map<string, Promise<PrewarmResult>>();
-      for (const model of models) if (!unique.has(model)) unique.set(model, warmLimit(() => warmOne(model)));
+      for (const model of models)
+        if (!unique.has(model))
+          unique.set(
+            model,
+            warmLimit(() => warmOne(model)),
+          );
       const extra = embedModel && !unique.has(embedModel) ? [warmLimit(() => warmEmbed(embedModel))] : [];
       return Promise.all([...models.map((m) => unique.get(m) as Promise<PrewarmResult>), ...extra]);
     },

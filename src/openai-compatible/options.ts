@@ -103,7 +103,9 @@ export function checkOptions(options: OpenAiCompatibleBackendOptions): URL {
   }
   const think = options.think;
   if (think !== undefined && typeof think !== "function" && !["chat_template_kwargs", "reasoning_effort", "none"].includes(think)) {
-    throw new TypeError(`openAiCompatibleBackend: \`think\` must be "chat_template_kwargs", "reasoning_effort", "none" or a function, got ${String(think)}.`);
+    throw new TypeError(
+      `openAiCompatibleBackend: \`think\` must be "chat_template_kwargs", "reasoning_effort", "none" or a function, got ${String(think)}.`,
+    );
   }
   return url;
 }

@@ -80,7 +80,8 @@ export function toOpenAiMessages(messages: readonly ChatMessage[]): OpenAiMessag
       }
       const taken = new Set(message.tool_calls.map((c) => stringId(c.id)).filter((id) => id !== undefined));
       const fromResults = (name: string) => {
-        const match = results.find((r) => !taken.has(r.id) && r.name === name) ?? results.find((r) => !taken.has(r.id) && r.name === undefined);
+        const match =
+          results.find((r) => !taken.has(r.id) && r.name === name) ?? results.find((r) => !taken.has(r.id) && r.name === undefined);
         if (match) taken.add(match.id);
         return match?.id;
       };
@@ -100,7 +101,7 @@ export function toOpenAiMessages(messages: readonly ChatMessage[]): OpenAiMessag
       let id = stringId(message.tool_call_id);
       if (id === undefined) {
         const byName = message.tool_name === undefined ? -1 : unanswered.findIndex((c) => c.name === message.tool_name);
-        id = unanswered[byName >= 0 ? byName : 0]?.id ?? `call_${i}`;
+        id = unanswered[Math.max(byName, 0)]?.id ?? `call_${i}`;
       }
       unanswered = unanswered.filter((c) => c.id !== id);
       out.push({ role: "tool", content: message.content, tool_call_id: id });

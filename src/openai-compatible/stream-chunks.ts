@@ -133,7 +133,11 @@ export class StreamChunks {
 
   private readUsage(usage: unknown, timings: unknown): void {
     if (typeof usage === "object" && usage !== null) {
-      const u = usage as { prompt_tokens?: unknown; completion_tokens?: unknown; prompt_tokens_details?: { cached_tokens?: unknown } | null };
+      const u = usage as {
+        prompt_tokens?: unknown;
+        completion_tokens?: unknown;
+        prompt_tokens_details?: { cached_tokens?: unknown } | null;
+      };
       const prompt = num(u.prompt_tokens);
       const output = num(u.completion_tokens);
       const cached = num(u.prompt_tokens_details?.cached_tokens);

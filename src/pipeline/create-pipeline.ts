@@ -19,8 +19,7 @@ import { MetricsAggregator } from "../metrics/aggregator.js";
 import { AutoTuner } from "../metrics/auto-tune.js";
 
 /** The system prompt used when none is given. */
-export const DEFAULT_SYSTEM_PROMPT =
-  "You are Zoe, a helpful assistant. Answer clearly and concisely. Use the context when it is relevant.";
+export const DEFAULT_SYSTEM_PROMPT = "You are Zoe, a helpful assistant. Answer clearly and concisely. Use the context when it is relevant.";
 
 /** Defaults of {@link ZoePipelineOptions}. */
 export const PIPELINE_DEFAULTS = {
@@ -66,14 +65,16 @@ function checkOptions(options: ZoePipelineOptions): void {
 /** A non-negative integer option, or undefined when not given. */
 function nonNegative(value: number | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
-  if (!Number.isInteger(value) || value < 0) throw new TypeError(`createZoePipeline: \`${name}\` must be a non-negative integer, got ${String(value)}.`);
+  if (!Number.isInteger(value) || value < 0)
+    throw new TypeError(`createZoePipeline: \`${name}\` must be a non-negative integer, got ${String(value)}.`);
   return value;
 }
 
 /** A positive integer option, or undefined when not given. */
 function positive(value: number | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
-  if (!Number.isInteger(value) || value <= 0) throw new TypeError(`createZoePipeline: \`${name}\` must be a positive integer, got ${String(value)}.`);
+  if (!Number.isInteger(value) || value <= 0)
+    throw new TypeError(`createZoePipeline: \`${name}\` must be a positive integer, got ${String(value)}.`);
   return value;
 }
 
@@ -128,7 +129,9 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
     ),
     maxToolSteps: options.maxToolSteps ?? PIPELINE_DEFAULTS.maxToolSteps,
     codeExecutor: options.codeExecutor,
-    answers: options.responseCache ? new AnswerCache(options.responseCache, { store, keys, backend: options.backend, readTimeoutMs: deadlines.cacheReadMs }) : undefined,
+    answers: options.responseCache
+      ? new AnswerCache(options.responseCache, { store, keys, backend: options.backend, readTimeoutMs: deadlines.cacheReadMs })
+      : undefined,
     runs,
     isClosed: () => closed,
     tracing: createTracing(options.telemetry),

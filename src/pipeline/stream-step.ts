@@ -136,7 +136,11 @@ async function runBlock(
   signal.addEventListener("abort", forward, { once: true });
   try {
     const context = { signal: controller.signal, language: block.language, ...(userId === undefined ? {} : { userId }) };
-    const outcome = await withDeadline(attempt(() => executor.execute(block.code, context)), deadlineMs, signal);
+    const outcome = await withDeadline(
+      attempt(() => executor.execute(block.code, context)),
+      deadlineMs,
+      signal,
+    );
     if (outcome === TIMED_OUT) {
       controller.abort(new DOMException("The code block's deadline passed.", "TimeoutError"));
       return { ok: false, output: "", error: `the code block took longer than its ${deadlineMs} ms deadline` };
@@ -144,7 +148,11 @@ async function runBlock(
     if (typeof outcome !== "object" || outcome === null || typeof outcome.ok !== "boolean") {
       return { ok: false, output: "", error: "the code executor gave no result" };
     }
-    return { ok: outcome.ok, output: typeof outcome.output === "string" ? outcome.output : "", ...(outcome.error ? { error: String(outcome.error) } : {}) };
+    return {
+      ok: outcome.ok,
+      output: typeof outcome.output === "string" ? outcome.output : "",
+      ...(outcome.error ? { error: String(outcome.error) } : {}),
+    };
   } finally {
     signal.removeEventListener("abort", forward);
   }
@@ -190,7 +198,7 @@ export async function* streamStep(
 
   const runCode = function* (blocks: ReturnType<NonNullable<typeof fences>["push"]>): Generator<AGUIEvent> {
     for (const block of blocks) {
-      if (!executor || !executor.languages.includes(block.language)) continue;
+      if (!executor?.languages.includes(block.language)) continue;
       const id = randomUUID();
       result.codeRuns++;
       yield events.toolCallStart(id, "run_code", open.text);

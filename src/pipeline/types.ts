@@ -145,7 +145,14 @@ export interface PipelineEvents {
   /** The `systemPrompt` function timed out, failed or gave no string: the default prompt was used. */
   "systemPrompt:fallback": (info: { userId: string; reason: string }) => void;
   /** How a run's history write went; a failed or late write never fails the run. */
-  "history:write": (info: { threadId: string; runId: string; userId: string; status: "ok" | "timeout" | "error"; ms: number; error?: string }) => void;
+  "history:write": (info: {
+    threadId: string;
+    runId: string;
+    userId: string;
+    status: "ok" | "timeout" | "error";
+    ms: number;
+    error?: string;
+  }) => void;
   "cache:hit": (info: { part: CachePart }) => void;
   "cache:miss": (info: { part: CachePart }) => void;
 }

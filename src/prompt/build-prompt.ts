@@ -137,7 +137,12 @@ export function buildPrompt(parts: PromptParts): BuiltPrompt {
     dropped = next;
   }
   return {
-    messages: [{ role: "system", content: system }, ...parts.history.slice(dropped), { role: "user", content: userContent }, ...parts.trailing],
+    messages: [
+      { role: "system", content: system },
+      ...parts.history.slice(dropped),
+      { role: "user", content: userContent },
+      ...parts.trailing,
+    ],
     userContent,
     tokens: fixed + historyTokens,
     cutContext: cut,

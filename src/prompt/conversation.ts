@@ -48,7 +48,9 @@ export function conversationToMessages(
   const after = turnIndex < 0 ? [] : messages.slice(turnIndex + 1);
   const sent = new Map(stored.filter((e) => e.sent !== undefined).map((e) => [e.id, e]));
   const start = windowStart(before.length, load, step);
-  const toolNames = new Map(messages.flatMap((m) => (m.role === "assistant" ? (m.toolCalls ?? []).map((c) => [c.id, c.function.name] as const) : [])));
+  const toolNames = new Map(
+    messages.flatMap((m) => (m.role === "assistant" ? (m.toolCalls ?? []).map((c) => [c.id, c.function.name] as const) : [])),
+  );
   const convert = (m: Message): ChatMessage | undefined => {
     switch (m.role) {
       case "user": {
@@ -61,13 +63,23 @@ export function conversationToMessages(
           role: "assistant",
           content: m.content ?? "",
           ...(m.toolCalls?.length
-            ? { tool_calls: m.toolCalls.map((c) => ({ id: c.id, function: { name: c.function.name, arguments: toolArgumentsOrEmpty(c.function.arguments) } })) }
+            ? {
+                tool_calls: m.toolCalls.map((c) => ({
+                  id: c.id,
+                  function: { name: c.function.name, arguments: toolArgumentsOrEmpty(c.function.arguments) },
+                })),
+              }
             : {}),
         };
       case "tool": {
         // A result names its call and that call's tool, as Ollama's renderers expect.
         const name = toolNames.get(m.toolCallId);
-        return { role: "tool", content: contentToText(m.content), ...(name === undefined ? {} : { tool_name: name }), tool_call_id: m.toolCallId };
+        return {
+          role: "tool",
+          content: contentToText(m.content),
+          ...(name === undefined ? {} : { tool_name: name }),
+          tool_call_id: m.toolCallId,
+        };
       }
       default:
         // System, developer, activity and reasoning messages from the client are not replayed:

@@ -188,7 +188,13 @@ export class QuickJSExecutor implements QuickJSCodeExecutor {
     this.#sliceMs = sliceMs < this.#timeoutMs ? sliceMs : 0;
     const maxOutputChars = integer("maxOutputChars", options.maxOutputChars, DEFAULT_MAX_OUTPUT_CHARS, 1, 100_000_000);
     const stackSizeBytes = integer("stackSizeBytes", options.stackSizeBytes, DEFAULT_STACK_SIZE_BYTES, 1, 8 * 1024 * 1024);
-    this.#maxWorkers = integer("maxWorkers", options.maxWorkers, Math.max(1, Math.min(DEFAULT_MAX_WORKERS, availableParallelism())), 1, 256);
+    this.#maxWorkers = integer(
+      "maxWorkers",
+      options.maxWorkers,
+      Math.max(1, Math.min(DEFAULT_MAX_WORKERS, availableParallelism())),
+      1,
+      256,
+    );
     const perUserConcurrency = integer("perUserConcurrency", options.perUserConcurrency, DEFAULT_PER_USER_CONCURRENCY, 1, 256);
     this.#maxQueued = integer("maxQueued", options.maxQueued, DEFAULT_MAX_QUEUED, 0, 1_000_000);
     this.#maxQueuedPerUser = integer("maxQueuedPerUser", options.maxQueuedPerUser, DEFAULT_MAX_QUEUED_PER_USER, 0, 1_000_000);
@@ -232,7 +238,18 @@ export class QuickJSExecutor implements QuickJSCodeExecutor {
       }
       this.#startBlocked = false; // a new block: a worker may be tried again
       return new Promise<QuickJSCodeResult>((resolve) => {
-        const job: Job = { code, user, signal, resolve, queuedAt: 0, waitedMs: 0, second: false, timer: undefined, onAbort: undefined, settled: false };
+        const job: Job = {
+          code,
+          user,
+          signal,
+          resolve,
+          queuedAt: 0,
+          waitedMs: 0,
+          second: false,
+          timer: undefined,
+          onAbort: undefined,
+          settled: false,
+        };
         this.#enqueue(job);
         this.#pump();
       });

@@ -45,15 +45,14 @@ export const closed = (output = ""): QuickJSCodeResult => failure("CLOSED", CLOS
 export const aborted = (output = ""): QuickJSCodeResult => failure("ABORTED", ABORTED_MESSAGE, output);
 
 export function queueFull(waiting: number, perUser: boolean): QuickJSCodeResult {
-  const where = perUser ? `this user's code queue is full (${waiting} blocks waiting)` : `the code queue is full (${waiting} blocks waiting)`;
+  const where = perUser
+    ? `this user's code queue is full (${waiting} blocks waiting)`
+    : `the code queue is full (${waiting} blocks waiting)`;
   return failure("QUEUE_FULL", `${where}; try again when earlier blocks have finished`);
 }
 
 /** `sliceMs`: the block ran its first slice of that many ms and waited for its second run. */
 export function queueTimeout(ms: number, sliceMs?: number): QuickJSCodeResult {
-  const what =
-    sliceMs === undefined
-      ? "the code did not run"
-      : `the code did not finish in its first ${sliceMs} ms and was not run again`;
+  const what = sliceMs === undefined ? "the code did not run" : `the code did not finish in its first ${sliceMs} ms and was not run again`;
   return failure("QUEUE_TIMEOUT", `queue time limit of ${ms} ms exceeded: every sandbox stayed busy, ${what}`);
 }

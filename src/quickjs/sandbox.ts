@@ -180,7 +180,9 @@ export class Sandbox {
       };
       const onExit = () => {
         finish(
-          isClosing() ? { code: "CLOSED", error: CLOSED_MESSAGE } : { code: "SANDBOX_ERROR", error: "the JavaScript sandbox stopped unexpectedly" },
+          isClosing()
+            ? { code: "CLOSED", error: CLOSED_MESSAGE }
+            : { code: "SANDBOX_ERROR", error: "the JavaScript sandbox stopped unexpectedly" },
           true,
         );
       };

@@ -62,7 +62,11 @@ export function fallbackCacheStore(options: FallbackCacheStoreOptions): Fallback
   const probeIntervalMs = options.probeIntervalMs ?? FALLBACK_DEFAULTS.probeIntervalMs;
   const timeoutMs = options.timeoutMs ?? FALLBACK_DEFAULTS.timeoutMs;
   const startTimeoutMs = options.startTimeoutMs ?? FALLBACK_DEFAULTS.startTimeoutMs;
-  for (const [name, v] of [["probeIntervalMs", probeIntervalMs], ["timeoutMs", timeoutMs], ["startTimeoutMs", startTimeoutMs]] as const) {
+  for (const [name, v] of [
+    ["probeIntervalMs", probeIntervalMs],
+    ["timeoutMs", timeoutMs],
+    ["startTimeoutMs", startTimeoutMs],
+  ] as const) {
     if (!Number.isFinite(v) || v <= 0) throw new TypeError(`fallbackCacheStore: ${name} must be a positive number.`);
   }
   const makeFallback: () => CacheStore =
@@ -296,22 +300,53 @@ export function fallbackCacheStore(options: FallbackCacheStoreOptions): Fallback
     },
     primary,
     whenStarted: () => started.then(() => state),
-    get: (key) => read("get", () => primary.get(key), (s) => s.get(key), undefined),
+    get: (key) =>
+      read(
+        "get",
+        () => primary.get(key),
+        (s) => s.get(key),
+        undefined,
+      ),
     getMany: (keys) =>
-      attempt(() => read("getMany", () => primary.getMany(keys), (s) => s.getMany(keys), keys.map(() => undefined))),
+      attempt(() =>
+        read(
+          "getMany",
+          () => primary.getMany(keys),
+          (s) => s.getMany(keys),
+          keys.map(() => undefined),
+        ),
+      ),
     read: (batch: CacheBatch): Promise<CacheBatchResult> =>
       attempt(() =>
-        read("read", () => primary.read(batch), (s) => s.read(batch), {
-          values: batch.keys.map(() => undefined),
-          lists: (batch.lists ?? []).map(() => []),
-        }),
+        read(
+          "read",
+          () => primary.read(batch),
+          (s) => s.read(batch),
+          {
+            values: batch.keys.map(() => undefined),
+            lists: (batch.lists ?? []).map(() => []),
+          },
+        ),
       ),
     set: (key, value, ttlMs) =>
       validTtl(ttlMs).then(() => {
         if (value === undefined) throw new TypeError("fallbackCacheStore.set: value must not be undefined (use delete).");
-        return write("set", key, () => primary.set(key, value, ttlMs), (j) => j.set(key, value, ttlMs), (s) => s.set(key, value, ttlMs));
+        return write(
+          "set",
+          key,
+          () => primary.set(key, value, ttlMs),
+          (j) => j.set(key, value, ttlMs),
+          (s) => s.set(key, value, ttlMs),
+        );
       }),
-    delete: (key) => write("delete", key, () => primary.delete(key), (j) => j.delete(key), (s) => s.delete(key)),
+    delete: (key) =>
+      write(
+        "delete",
+        key,
+        () => primary.delete(key),
+        (j) => j.delete(key),
+        (s) => s.delete(key),
+      ),
     listAppend: (key, items, listOptions: ListAppendOptions) =>
       attempt(() => {
         assertTtl(listOptions.ttlMs);
@@ -326,7 +361,13 @@ export function fallbackCacheStore(options: FallbackCacheStoreOptions): Fallback
           (s) => s.listAppend(key, items, listOptions),
         );
       }),
-    listTail: (key, last) => read("listTail", () => primary.listTail(key, last), (s) => s.listTail(key, last), []),
+    listTail: (key, last) =>
+      read(
+        "listTail",
+        () => primary.listTail(key, last),
+        (s) => s.listTail(key, last),
+        [],
+      ),
     on(event, listener) {
       emitter.on(event, listener as never);
       return store;

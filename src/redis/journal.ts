@@ -54,7 +54,10 @@ export class WriteJournal {
   #bytes = 0;
   #dropped = 0;
 
-  constructor(limits: WriteBackOptions = {}, private readonly now: () => number = () => performance.now()) {
+  constructor(
+    limits: WriteBackOptions = {},
+    private readonly now: () => number = () => performance.now(),
+  ) {
     this.#limits = { ...WRITE_BACK_DEFAULTS, ...limits };
   }
 

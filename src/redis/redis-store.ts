@@ -115,9 +115,7 @@ const MAX_TTL_MS = Number.MAX_SAFE_INTEGER;
  * stall even when the reply is waiting in the socket). Used for the clients
  * {@link redisCacheStore} creates; pass them to `new Redis(...)` for a client of your own.
  */
-export function cacheClientOptions(
-  options: { maxReconnectDelayMs?: number; connectTimeoutMs?: number } = {},
-): RedisOptions {
+export function cacheClientOptions(options: { maxReconnectDelayMs?: number; connectTimeoutMs?: number } = {}): RedisOptions {
   const maxReconnectDelayMs = options.maxReconnectDelayMs ?? REDIS_STORE_DEFAULTS.maxReconnectDelayMs;
   return {
     enableOfflineQueue: false,
@@ -133,7 +131,10 @@ interface InternalOptions {
 }
 
 function createClient(options: RedisCacheStoreOptions & InternalOptions, connectTimeoutMs: number): RedisClient {
-  const base = cacheClientOptions({ connectTimeoutMs, ...(options.maxReconnectDelayMs === undefined ? {} : { maxReconnectDelayMs: options.maxReconnectDelayMs }) });
+  const base = cacheClientOptions({
+    connectTimeoutMs,
+    ...(options.maxReconnectDelayMs === undefined ? {} : { maxReconnectDelayMs: options.maxReconnectDelayMs }),
+  });
   if (options.url !== undefined) return new Redis(options.url, { ...base, ...options.redisOptions });
   if (options.nodes !== undefined) {
     return new Cluster(options.nodes, {
@@ -192,7 +193,10 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
   }
   const timeoutMs = options.timeoutMs ?? REDIS_STORE_DEFAULTS.timeoutMs;
   const connectTimeoutMs = options.connectTimeoutMs ?? REDIS_STORE_DEFAULTS.connectTimeoutMs;
-  for (const [name, v] of [["timeoutMs", timeoutMs], ["connectTimeoutMs", connectTimeoutMs]] as const) {
+  for (const [name, v] of [
+    ["timeoutMs", timeoutMs],
+    ["connectTimeoutMs", connectTimeoutMs],
+  ] as const) {
     if (!Number.isFinite(v) || v <= 0) throw new TypeError(`redisCacheStore: ${name} must be a positive number.`);
   }
 
@@ -238,7 +242,8 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
   };
   const ttlOf = (ttlMs: number) => Math.min(Math.ceil(ttlMs), MAX_TTL_MS);
   const keepOf = (maxLength: number, what: string): number => {
-    if (typeof maxLength !== "number" || Number.isNaN(maxLength)) throw new TypeError(`redisCacheStore.${what}: maxLength must be a number.`);
+    if (typeof maxLength !== "number" || Number.isNaN(maxLength))
+      throw new TypeError(`redisCacheStore.${what}: maxLength must be a number.`);
     return maxLength === Number.POSITIVE_INFINITY ? 0 : Math.max(1, Math.floor(maxLength));
   };
 

@@ -6,13 +6,7 @@ import type { KeyBuilder } from "../cache/keys.js";
 import type { CacheStore } from "../cache/types.js";
 import type { ChatRequest, ModelBackend } from "../models/types.js";
 import { abortable } from "../shared/abort.js";
-import {
-  RESPONSE_CACHE_DEFAULTS,
-  type AnswerCacheMetrics,
-  type EmbedFn,
-  type ResponseCacheOptions,
-  type SemanticStatus,
-} from "./types.js";
+import { RESPONSE_CACHE_DEFAULTS, type AnswerCacheMetrics, type EmbedFn, type ResponseCacheOptions, type SemanticStatus } from "./types.js";
 
 /** JSON with object keys sorted, so that equal requests always hash the same. */
 export function canonicalJson(value: unknown): string {
@@ -174,7 +168,11 @@ export class AnswerCache {
    * Start the embedding of `text` (undefined: the turn is not eligible) under its own deadline.
    * Never rejects: a late or failed embedding resolves as `timeout` / `error`.
    */
-  startProbe(scopeParts: { userId: string; kind: string; model: string }, text: string | undefined, signal: AbortSignal): SemanticProbe | undefined {
+  startProbe(
+    scopeParts: { userId: string; kind: string; model: string },
+    text: string | undefined,
+    signal: AbortSignal,
+  ): SemanticProbe | undefined {
     const embed = this.embed;
     if (!embed || text === undefined || signal.aborted) return undefined;
     const controller = new AbortController();
@@ -221,7 +219,11 @@ export class AnswerCache {
     let stored: unknown;
     try {
       // The same deadline as the run's cache read: a hung store is a miss.
-      const read = await withDeadline(attempt(() => this.deps.store.get(key)), this.deps.readTimeoutMs ?? 500, signal);
+      const read = await withDeadline(
+        attempt(() => this.deps.store.get(key)),
+        this.deps.readTimeoutMs ?? 500,
+        signal,
+      );
       stored = read === TIMED_OUT ? undefined : read;
     } catch (error) {
       if (signal.aborted) {

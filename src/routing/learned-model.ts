@@ -1,11 +1,4 @@
-import {
-  countWords,
-  extraFeature,
-  type FeatureConfig,
-  lengthBucket,
-  normaliseForFeatures,
-  textFeatures,
-} from "./features.js";
+import { countWords, extraFeature, type FeatureConfig, lengthBucket, normaliseForFeatures, textFeatures } from "./features.js";
 import type { RuleClassification } from "./rules.js";
 import { ROUTE_KINDS, type RouteKind } from "./types.js";
 

@@ -77,7 +77,8 @@ const CODE_WEAK =
   /\b(?:java|rust|ruby|dart|perl|rails|apache|pip|cargo|yarn|pandas|node|react|angular|compiler?|compiling|callbacks?|closures?|variables?|inheritance|generics|pointers?|arrays?|algorithms?|library|libraries|framework|interface|dependency|dependencies|deploy(?:ment|ing|ed)?|macros?|bugs?|buggy|scripts?|repo|repository|deadlock|crash(?:es|ed|ing)?|terminal|test cases?|hooks?|props|dom|span|bootstrap|functions?|methods?|class(?:es)?|loops?|strings?|objects?|query|queries|database|server|exceptions?|syntax|runtime|commit|branch|install(?:ed|ing)?|uninstall|package|modules?|parse|parsing|tuples?|dictionar(?:y|ies)|integers?|null|undefined|threads?|async|malloc|recursion|iterate|implement(?:ation)?|instantiate|initiali[sz]e|declare|refactor|debug|idiomatic|developer|component|console|output|returns?|file|files|api|app|error|errors|lambda|ownership|lifetimes?|revert|url|urls|fetch|curl|vite|babel|prettier|jenkins|scala|elixir|bash|sass|vue|svelte|django|flask|maven|terraform|vim|tailwind|crud|singleton|snippet|endpoints?|(?:in|using) (?:c|go|r|golang))\b/g;
 
 /** Weak words that are also ordinary English and never count as the first signal. */
-const CODE_WEAK_ORDINARY = /^(?:returns?|output|file|files|app|errors?|ownership|lifetimes?|revert|fetch|url|urls|curl|vite|babel|prettier|jenkins|scala|elixir|bash|sass|vue|svelte|maven|terraform|vim|tailwind|crud|singleton|snippet|endpoints?|console|developer|install(?:ed|ing)?|branch|commit|null|package|crash(?:es|ed|ing)?|class(?:es)?|objects?|strings?|loops?|span|terminal|interface|framework|library|libraries|dictionar(?:y|ies)|integers?|implement(?:ation)?|declare|component)$/;
+const CODE_WEAK_ORDINARY =
+  /^(?:returns?|output|file|files|app|errors?|ownership|lifetimes?|revert|fetch|url|urls|curl|vite|babel|prettier|jenkins|scala|elixir|bash|sass|vue|svelte|maven|terraform|vim|tailwind|crud|singleton|snippet|endpoints?|console|developer|install(?:ed|ing)?|branch|commit|null|package|crash(?:es|ed|ing)?|class(?:es)?|objects?|strings?|loops?|span|terminal|interface|framework|library|libraries|dictionar(?:y|ies)|integers?|implement(?:ation)?|declare|component)$/;
 
 /** Non-programming uses of otherwise technical words (a film script, a yoga class). */
 const CODE_EXCLUDE =
@@ -129,9 +130,7 @@ const SIMPLE_ACTIONS: readonly Rule[] = [
     reason: "simple: timer action",
   },
   {
-    re: new RegExp(
-      `\\b${ALARM}\\b|\\bwake me(?: up)?\\b|\\bsnooze\\b|\\breveille[- ]moi\\b|\\bdespiertame\\b|\\bweck mich\\b`,
-    ),
+    re: new RegExp(`\\b${ALARM}\\b|\\bwake me(?: up)?\\b|\\bsnooze\\b|\\breveille[- ]moi\\b|\\bdespiertame\\b|\\bweck mich\\b`),
     reason: "simple: alarm action",
   },
   {
@@ -248,6 +247,7 @@ const COMPLEX_RULES: readonly Rule[] = [
 // ---------------------------------------------------------------------------
 
 const DIACRITICS = /[\u0300-\u036f]/g;
+// biome-ignore lint/suspicious/noMisleadingCharacterClass: joiners and variation selectors are removed one by one on purpose
 const EMOJI = /[\p{Extended_Pictographic}\u{1F3FB}-\u{1F3FF}\u200d\ufe0f]/gu;
 const APOSTROPHES = /[\u2018\u2019\u02bc`´]/g;
 const WHITESPACE = /\s+/g;
@@ -361,9 +361,7 @@ export function classifyByRules(text: string): RuleClassification {
   const norm = normalise(raw);
   const { rest, greeted } = stripGreeting(norm);
   if (rest.length === 0 || countWords(rest) === 0) {
-    return greeted
-      ? { kind: "greeting", reason: "greeting: opener only" }
-      : { kind: "chat", reason: "chat: no content" };
+    return greeted ? { kind: "greeting", reason: "greeting: opener only" } : { kind: "chat", reason: "chat: no content" };
   }
 
   if (CODE_STRONG.test(rest)) return { kind: "code", reason: "code: programming topic" };

@@ -48,7 +48,9 @@ export function attachLogger(logger: ZoeLogger, emitter: EventEmitter<PipelineEv
     ),
   );
   emitter.on("run:cancelled", (ids) => safe(logger, "info", { ...ids, outcome: "cancelled" }, "zoe run cancelled"));
-  emitter.on("run:error", ({ error, ...ids }) => safe(logger, "error", { ...ids, outcome: "error", code: error.code, err: error.message }, "zoe run failed"));
+  emitter.on("run:error", ({ error, ...ids }) =>
+    safe(logger, "error", { ...ids, outcome: "error", code: error.code, err: error.message }, "zoe run failed"),
+  );
   emitter.on("provider:timeout", (info) => safe(logger, "warn", { ...info }, "zoe context provider timed out"));
   emitter.on("provider:error", (info) => safe(logger, "warn", { ...info }, "zoe context provider failed"));
   emitter.on("route:fallback", (info) => safe(logger, "warn", { ...info }, "zoe router fallback"));
@@ -59,7 +61,9 @@ export function attachLogger(logger: ZoeLogger, emitter: EventEmitter<PipelineEv
   });
   const events = store as Partial<StoreEvents> | undefined;
   if (typeof events?.on === "function") {
-    events.on("degraded", (info) => safe(logger, "warn", { store: "cache", ...plain(info) }, "zoe cache store degraded: running on memory"));
+    events.on("degraded", (info) =>
+      safe(logger, "warn", { store: "cache", ...plain(info) }, "zoe cache store degraded: running on memory"),
+    );
     events.on("recovered", (info) => safe(logger, "info", { store: "cache", ...plain(info) }, "zoe cache store recovered"));
   }
 }

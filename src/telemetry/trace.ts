@@ -76,7 +76,8 @@ export function createTracing(option: TelemetryOption | undefined): Tracing {
   if (option === false) return { run: () => NO_TRACE };
   const api = loadApi();
   if (!api) {
-    if (option?.tracer) throw new TypeError("createZoePipeline: `telemetry.tracer` needs @opentelemetry/api installed next to zoe-pipeline.");
+    if (option?.tracer)
+      throw new TypeError("createZoePipeline: `telemetry.tracer` needs @opentelemetry/api installed next to zoe-pipeline.");
     return { run: () => NO_TRACE };
   }
   const tracer = option?.tracer ?? api.trace.getTracer("zoe-pipeline");

@@ -3,10 +3,7 @@ import type { ChatChunk, ChatRequest, ModelBackend, PrewarmResult } from "../mod
 import { delay as sleep } from "../shared/abort.js";
 
 /** One step of a script: a chunk to send, a pause, or a failure. */
-export type ScriptStep =
-  | ChatChunk
-  | { type: "delay"; ms: number }
-  | { type: "error"; message: string; code?: string };
+export type ScriptStep = ChatChunk | { type: "delay"; ms: number } | { type: "error"; message: string; code?: string };
 
 /** Options of {@link scriptedBackend}. */
 export interface ScriptedBackendOptions {

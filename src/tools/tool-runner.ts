@@ -24,8 +24,7 @@ export type ToolRoute = { spec: ToolSpec } & (
 /** The tools of one run, by name. */
 export type ToolRegistry = Map<string, ToolRoute>;
 
-const asText = (value: unknown): string =>
-  typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value);
+const asText = (value: unknown): string => (typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value));
 
 /** Runs server-side tool calls with a deadline each and a shared concurrency limit. */
 export class ToolRunner {
@@ -39,7 +38,12 @@ export class ToolRunner {
   }
 
   /** Run one call; failures and timeouts become an error text for the model, never a throw. */
-  async run(call: ToolCallRecord, route: ToolRoute, context: Omit<ToolContext, "signal">, signal: AbortSignal): Promise<{ ok: boolean; content: string }> {
+  async run(
+    call: ToolCallRecord,
+    route: ToolRoute,
+    context: Omit<ToolContext, "signal">,
+    signal: AbortSignal,
+  ): Promise<{ ok: boolean; content: string }> {
     return this.#limit(async () => {
       if (signal.aborted) throw signal.reason;
       const controller = new AbortController();
@@ -96,7 +100,10 @@ export async function* runToolCalls(
       yield events.toolCallResult(call.id, results.get(call.id)!);
       continue;
     }
-    pending.set(call.id, runner.run(call, route, context, signal).then((r) => ({ id: call.id, ...r })));
+    pending.set(
+      call.id,
+      runner.run(call, route, context, signal).then((r) => ({ id: call.id, ...r })),
+    );
   }
   while (pending.size > 0) {
     const done = await Promise.race(pending.values());

@@ -15,7 +15,10 @@ afterEach(async () => {
 
 async function serve(pipeline: ZoePipeline, options: Parameters<typeof createAgUiHandler>[1]) {
   const server = await listen(createAgUiHandler(pipeline, options));
-  cleanups.push(() => server.close(), () => pipeline.close());
+  cleanups.push(
+    () => server.close(),
+    () => pipeline.close(),
+  );
   return server;
 }
 
@@ -26,12 +29,15 @@ async function agentRun(url: string, text: string, init: { fetch?: typeof fetch;
   const events: BaseEvent[] = [];
   let failure: unknown;
   await agent
-    .runAgent({ forwardedProps: {} }, {
-      onEvent: ({ event }) => {
-        events.push(event);
-        if (init.abortAfter?.(event)) agent.abortRun();
+    .runAgent(
+      { forwardedProps: {} },
+      {
+        onEvent: ({ event }) => {
+          events.push(event);
+          if (init.abortAfter?.(event)) agent.abortRun();
+        },
       },
-    })
+    )
     .catch((error: unknown) => (failure = error));
   return { agent, events, failure };
 }
@@ -90,7 +96,9 @@ describe("HTTP adapter (Node http / Express) judged by @ag-ui/client HttpAgent",
     const badJson = await post("{nope");
     expect(badJson.status).toBe(400);
     expect(((await badJson.json()) as any).error.code).toBe("INVALID_JSON");
-    const empty = await post(JSON.stringify({ threadId: "t", runId: "r", messages: [{ id: "m", role: "user", content: "  " }], tools: [], context: [] }));
+    const empty = await post(
+      JSON.stringify({ threadId: "t", runId: "r", messages: [{ id: "m", role: "user", content: "  " }], tools: [], context: [] }),
+    );
     expect(empty.status).toBe(400);
     expect(await empty.json()).toEqual({ error: { code: "EMPTY_MESSAGE", message: expect.stringMatching(/empty/) } });
     const noIds = await post(JSON.stringify({ messages: [] }));
@@ -124,11 +132,21 @@ describe("HTTP adapter (Node http / Express) judged by @ag-ui/client HttpAgent",
   it("sends protobuf only when the client names it; */* gets SSE", async () => {
     const pipeline = createZoePipeline({ backend: scriptedBackend(), router: fixedRouter() });
     const { url } = await serve(pipeline, withUser("u1"));
-    const body = JSON.stringify({ threadId: "t", runId: "r", messages: [{ id: "m", role: "user", content: "hi" }], tools: [], context: [] });
+    const body = JSON.stringify({
+      threadId: "t",
+      runId: "r",
+      messages: [{ id: "m", role: "user", content: "hi" }],
+      tools: [],
+      context: [],
+    });
     const any = await fetch(url, { method: "POST", headers: { accept: "*/*", "content-type": "application/json" }, body });
     expect(any.headers.get("content-type")).toMatch(/^text\/event-stream/);
     await any.text();
-    const proto = await fetch(url, { method: "POST", headers: { accept: "application/vnd.ag-ui.event+proto", "content-type": "application/json" }, body });
+    const proto = await fetch(url, {
+      method: "POST",
+      headers: { accept: "application/vnd.ag-ui.event+proto", "content-type": "application/json" },
+      body,
+    });
     expect(proto.headers.get("content-type")).toBe("application/vnd.ag-ui.event+proto");
     expect((await proto.arrayBuffer()).byteLength).toBeGreaterThan(50);
   });
@@ -148,8 +166,16 @@ describe("HTTP adapter (Node http / Express) judged by @ag-ui/client HttpAgent",
     const pipeline = createZoePipeline({ backend, router: fixedRouter() });
     const { port } = await serve(pipeline, withUser("u1"));
     const socket = connect(port, "127.0.0.1");
-    const body = JSON.stringify({ threadId: "t", runId: "r", messages: [{ id: "m", role: "user", content: "flood me" }], tools: [], context: [] });
-    socket.write(`POST / HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    const body = JSON.stringify({
+      threadId: "t",
+      runId: "r",
+      messages: [{ id: "m", role: "user", content: "flood me" }],
+      tools: [],
+      context: [],
+    });
+    socket.write(
+      `POST / HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
     socket.pause(); // a reader that reads nothing
     await sleep(500);
     const stalledAt = produced;
@@ -196,7 +222,11 @@ describe("Web Response adapter (fetch-style frameworks)", () => {
     const pipeline = pipelineWith(backend);
     const response = await createAgUiResponse(
       pipeline,
-      new Request("http://x/", { method: "POST", body: JSON.stringify({ userId: "u", message: "go" }), headers: { "content-type": "application/json" } }),
+      new Request("http://x/", {
+        method: "POST",
+        body: JSON.stringify({ userId: "u", message: "go" }),
+        headers: { "content-type": "application/json" },
+      }),
       { allowClientUserId: true },
     );
     const reader = response.body!.getReader();

@@ -23,7 +23,12 @@ function newPipeline() {
 const modelSaw = (backend: ReturnType<typeof newPipeline>["backend"]) => JSON.stringify(backend.requests.map((r) => r.messages));
 
 const input = (text: string, extra: Record<string, unknown> = {}) =>
-  JSON.stringify({ threadId: "diary", runId: crypto.randomUUID(), messages: [{ id: crypto.randomUUID(), role: "user", content: text }], ...extra });
+  JSON.stringify({
+    threadId: "diary",
+    runId: crypto.randomUUID(),
+    messages: [{ id: crypto.randomUUID(), role: "user", content: text }],
+    ...extra,
+  });
 
 describe("identity: a secure default", () => {
   it("createAgUiHandler and createAgUiResponse throw a TypeError naming getUserId without getUserId or allowClientUserId", () => {
@@ -42,7 +47,9 @@ describe("identity: a secure default", () => {
   it("through Node http: a body naming another user never reaches that user's history, nor shows it", async () => {
     const { pipeline, backend } = newPipeline();
     // The host authenticates with a bearer token that names the user.
-    const { url, close } = await listen(createAgUiHandler(pipeline, { getUserId: (req) => /^Bearer (\w+)$/.exec(req.headers.authorization ?? "")?.[1] }));
+    const { url, close } = await listen(
+      createAgUiHandler(pipeline, { getUserId: (req) => /^Bearer (\w+)$/.exec(req.headers.authorization ?? "")?.[1] }),
+    );
     cleanups.push(close);
     const as = (user: string, body: string) => postJson(url, body, { authorization: `Bearer ${user}` }).then((r) => r.text());
 
@@ -96,4 +103,3 @@ describe("identity: a secure default", () => {
     expect(await pipeline.history.get("host-user", "diary")).toHaveLength(2);
   });
 });
-

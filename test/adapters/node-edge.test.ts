@@ -25,7 +25,11 @@ const newPipeline = (options: Partial<Parameters<typeof createZoePipeline>[0]> =
 
 async function serve(pipeline: ZoePipeline, options: Partial<AgUiHandlerOptions> = {}) {
   const failures: Array<{ error: unknown; stage: string }> = [];
-  const handler = createAgUiHandler(pipeline, { getUserId: () => "u1", onError: (error, { stage }) => failures.push({ error, stage }), ...options } as AgUiHandlerOptions);
+  const handler = createAgUiHandler(pipeline, {
+    getUserId: () => "u1",
+    onError: (error, { stage }) => failures.push({ error, stage }),
+    ...options,
+  } as AgUiHandlerOptions);
   const server = await listen(handler);
   cleanups.push(async () => {
     expect(server.rejections).toEqual([]);
@@ -68,7 +72,10 @@ describe("createAgUiHandler: bodies a framework already parsed", () => {
     const ok = await postJson(`${base}/agent`, body());
     expect(ok.status).toBe(200);
     await expectValidStream(sseEvents(await ok.text()));
-    const deep = await postJson(`${base}/agent`, JSON.stringify(runInput("hi", { state: { a: JSON.parse("[".repeat(500) + "]".repeat(500)) } })));
+    const deep = await postJson(
+      `${base}/agent`,
+      JSON.stringify(runInput("hi", { state: { a: JSON.parse("[".repeat(500) + "]".repeat(500)) } })),
+    );
     expect([deep.status, await codeOf(deep)]).toEqual([400, "INPUT_TOO_DEEP"]);
     const bad = await postJson(`${base}/agent`, "{nope");
     expect([bad.status, await codeOf(bad)]).toEqual([400, "INVALID_JSON"]);
@@ -142,11 +149,14 @@ describe("createAgUiHandler: limits before a run starts", () => {
     const { pipeline } = newPipeline();
     const { port } = await serve(pipeline, { bodyTimeoutMs: 100 });
     const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = httpRequest({ host: "127.0.0.1", port, method: "POST", headers: { "content-type": "application/json", "content-length": "500" } }, (res) => {
-        let text = "";
-        res.on("data", (d: Buffer) => (text += d.toString()));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
-      });
+      const req = httpRequest(
+        { host: "127.0.0.1", port, method: "POST", headers: { "content-type": "application/json", "content-length": "500" } },
+        (res) => {
+          let text = "";
+          res.on("data", (d: Buffer) => (text += d.toString()));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+        },
+      );
       req.on("error", reject);
       req.write('{"threadId":"t",');
     });
@@ -159,7 +169,11 @@ describe("createAgUiHandler: limits before a run starts", () => {
     const { url } = await serve(pipeline, { maxDepth: 4 });
     const deep = await postJson(url, JSON.stringify(runInput("hi", { state: { a: { b: { c: { d: 1 } } } } })));
     expect([deep.status, await codeOf(deep)]).toEqual([400, "INPUT_TOO_DEEP"]);
-    const latin1 = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: Uint8Array.from([0x7b, 0xe9, 0x7d]) });
+    const latin1 = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: Uint8Array.from([0x7b, 0xe9, 0x7d]),
+    });
     expect([latin1.status, await codeOf(latin1)]).toEqual([400, "INVALID_JSON"]);
     const long = await postJson(url, body("z".repeat(50)));
     expect([long.status, await codeOf(long)]).toEqual([413, "MESSAGE_TOO_LONG"]);
@@ -177,8 +191,12 @@ describe("createAgUiHandler: limits before a run starts", () => {
 
 describe("createAgUiHandler: failures while streaming never leak a run", () => {
   it("an event that cannot be encoded ends the stream with RUN_ERROR EVENT_ENCODING_FAILED; the run is closed", async () => {
-    const { pipeline, backend } = newPipeline({ backend: scriptedBackend({ script: textChunks("one two three four five six"), chunkDelayMs: 5 }) });
-    const broken = decorate(pipeline, (event) => (event.type === EventType.TEXT_MESSAGE_CONTENT ? { ...event, rawEvent: { n: 1n } } : event));
+    const { pipeline, backend } = newPipeline({
+      backend: scriptedBackend({ script: textChunks("one two three four five six"), chunkDelayMs: 5 }),
+    });
+    const broken = decorate(pipeline, (event) =>
+      event.type === EventType.TEXT_MESSAGE_CONTENT ? { ...event, rawEvent: { n: 1n } } : event,
+    );
     const { url, failures } = await serve(broken);
     const response = await postJson(url, body());
     expect(response.status).toBe(200);
@@ -201,7 +219,9 @@ describe("createAgUiHandler: failures while streaming never leak a run", () => {
 
   it("the same over protobuf", async () => {
     const { pipeline } = newPipeline();
-    const broken = decorate(pipeline, (event) => (event.type === EventType.TEXT_MESSAGE_CONTENT ? ({ ...event, delta: 1n } as unknown as AGUIEvent) : event));
+    const broken = decorate(pipeline, (event) =>
+      event.type === EventType.TEXT_MESSAGE_CONTENT ? ({ ...event, delta: 1n } as unknown as AGUIEvent) : event,
+    );
     const { url } = await serve(broken);
     const response = await postJson(url, body(), { accept: "application/vnd.ag-ui.event+proto" });
     expect(response.status).toBe(200);

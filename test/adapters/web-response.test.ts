@@ -20,8 +20,18 @@ function newPipeline(script = textChunks("From a Response.")) {
   return { pipeline, backend };
 }
 
-const post = (body: string | ReadableStream<Uint8Array> | null, headers: Record<string, string> = { "content-type": "application/json" }, init: RequestInit = {}) =>
-  new Request("http://app.local/agent", { method: "POST", body, headers, ...(body instanceof ReadableStream ? { duplex: "half" } : {}), ...init } as RequestInit);
+const post = (
+  body: string | ReadableStream<Uint8Array> | null,
+  headers: Record<string, string> = { "content-type": "application/json" },
+  init: RequestInit = {},
+) =>
+  new Request("http://app.local/agent", {
+    method: "POST",
+    body,
+    headers,
+    ...(body instanceof ReadableStream ? { duplex: "half" } : {}),
+    ...init,
+  } as RequestInit);
 const user = { getUserId: () => "u1" } satisfies AgUiResponseOptions;
 const codeOf = async (response: Response) => [response.status, ((await response.json()) as { error: { code: string } }).error.code];
 const settled = async (pipeline: ZoePipeline) => {
@@ -58,9 +68,13 @@ describe("createAgUiResponse: the same hardening as the Node handler", () => {
     });
     expect(await codeOf(throwing)).toEqual([500, "GET_USER_ID_FAILED"]);
     expect(stages).toEqual(["getUserId"]);
-    const rejecting = await createAgUiResponse(pipeline, post(body), { getUserId: () => Promise.reject(Object.assign(new Error("expired"), { statusCode: 401 })) });
+    const rejecting = await createAgUiResponse(pipeline, post(body), {
+      getUserId: () => Promise.reject(Object.assign(new Error("expired"), { statusCode: 401 })),
+    });
     expect(await codeOf(rejecting)).toEqual([401, "UNAUTHENTICATED"]);
-    const forbidden = await createAgUiResponse(pipeline, post(body), { getUserId: () => Promise.reject(Object.assign(new Error("banned"), { status: 403 })) });
+    const forbidden = await createAgUiResponse(pipeline, post(body), {
+      getUserId: () => Promise.reject(Object.assign(new Error("banned"), { status: 403 })),
+    });
     expect(await codeOf(forbidden)).toEqual([403, "FORBIDDEN"]);
     // A throwing onError hook changes nothing.
     const hookThrows = await createAgUiResponse(pipeline, post(body), {
@@ -77,8 +91,16 @@ describe("createAgUiResponse: the same hardening as the Node handler", () => {
   it("content types: text/plain, forms and no type are 415; application/*+json is accepted; GET is a 405 with Allow", async () => {
     const { pipeline } = newPipeline();
     const body = JSON.stringify(runInput("hi"));
-    for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=iso-8859-1"]) {
-      expect(await codeOf(await createAgUiResponse(pipeline, post(body, { "content-type": type }), user))).toEqual([415, "UNSUPPORTED_MEDIA_TYPE"]);
+    for (const type of [
+      "text/plain",
+      "application/x-www-form-urlencoded",
+      "multipart/form-data; boundary=x",
+      "application/json; charset=iso-8859-1",
+    ]) {
+      expect(await codeOf(await createAgUiResponse(pipeline, post(body, { "content-type": type }), user))).toEqual([
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+      ]);
     }
     expect(await codeOf(await createAgUiResponse(pipeline, post(body, {}), user))).toEqual([415, "UNSUPPORTED_MEDIA_TYPE"]);
     const ld = await createAgUiResponse(pipeline, post(body, { "content-type": "application/ld+json" }), user);
@@ -99,7 +121,10 @@ describe("createAgUiResponse: the same hardening as the Node handler", () => {
         c.close();
       },
     });
-    expect(await codeOf(await createAgUiResponse(pipeline, post(streamed), { ...user, maxBodyBytes: 1_000 }))).toEqual([413, "BODY_TOO_LARGE"]);
+    expect(await codeOf(await createAgUiResponse(pipeline, post(streamed), { ...user, maxBodyBytes: 1_000 }))).toEqual([
+      413,
+      "BODY_TOO_LARGE",
+    ]);
     const never = new ReadableStream<Uint8Array>({ start: (c) => c.enqueue(new TextEncoder().encode('{"threadId":')) });
     expect(await codeOf(await createAgUiResponse(pipeline, post(never), { ...user, bodyTimeoutMs: 50 }))).toEqual([408, "BODY_TIMEOUT"]);
     const broken = new ReadableStream<Uint8Array>({ pull: (c) => c.error(new Error("connection reset")) });
@@ -119,9 +144,14 @@ describe("createAgUiResponse: the same hardening as the Node handler", () => {
 
   it("an event that cannot be encoded ends the stream with RUN_ERROR and returns the run's iterator", async () => {
     const { pipeline, backend } = newPipeline(textChunks("one two three four five six seven"));
-    const broken = decorate(pipeline, (event) => (event.type === EventType.TEXT_MESSAGE_CONTENT ? { ...event, rawEvent: { n: 1n } } : event));
+    const broken = decorate(pipeline, (event) =>
+      event.type === EventType.TEXT_MESSAGE_CONTENT ? { ...event, rawEvent: { n: 1n } } : event,
+    );
     const stages: string[] = [];
-    const response = await createAgUiResponse(broken, post(JSON.stringify(runInput("hi"))), { ...user, onError: (_e, { stage }) => stages.push(stage) });
+    const response = await createAgUiResponse(broken, post(JSON.stringify(runInput("hi"))), {
+      ...user,
+      onError: (_e, { stage }) => stages.push(stage),
+    });
     expect(response.status).toBe(200);
     const events = sseEvents(await response.text());
     await expectValidStream(events);
@@ -134,7 +164,10 @@ describe("createAgUiResponse: the same hardening as the Node handler", () => {
   it("a first event that cannot be encoded is a 500 JSON, and a response cancelled before it is read closes the run", async () => {
     const { pipeline } = newPipeline();
     const broken = decorate(pipeline, (event, i) => (i === 0 ? { ...event, rawEvent: { n: 1n } } : event));
-    expect(await codeOf(await createAgUiResponse(broken, post(JSON.stringify(runInput("hi"))), { ...user, onError: () => {} }))).toEqual([500, "EVENT_ENCODING_FAILED"]);
+    expect(await codeOf(await createAgUiResponse(broken, post(JSON.stringify(runInput("hi"))), { ...user, onError: () => {} }))).toEqual([
+      500,
+      "EVENT_ENCODING_FAILED",
+    ]);
     expect(await settled(pipeline)).toBe(0);
     const unread = await createAgUiResponse(pipeline, post(JSON.stringify(runInput("hi"))), user);
     await unread.body!.cancel();
@@ -144,7 +177,11 @@ describe("createAgUiResponse: the same hardening as the Node handler", () => {
   it("a request whose signal aborts cancels the run", async () => {
     const { pipeline, backend } = newPipeline(textChunks("a b c d e f g h i j k l m n o p"));
     const controller = new AbortController();
-    const response = await createAgUiResponse(pipeline, post(JSON.stringify(runInput("hi")), undefined, { signal: controller.signal }), user);
+    const response = await createAgUiResponse(
+      pipeline,
+      post(JSON.stringify(runInput("hi")), undefined, { signal: controller.signal }),
+      user,
+    );
     const reader = response.body!.getReader();
     await reader.read();
     controller.abort();

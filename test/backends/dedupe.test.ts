@@ -11,7 +11,7 @@ const REPLY = "one two three four five six seven eight nine ten";
 const slow = { reply: REPLY, chunkDelayMs: 20 };
 
 /** Read a stream, calling `onChunk` after each chunk; never throws. */
-async function read(stream: AsyncIterable<ChatChunk>, onChunk?: (chunks: ChatChunk[]) => boolean | void) {
+async function read(stream: AsyncIterable<ChatChunk>, onChunk?: (chunks: ChatChunk[]) => boolean | undefined) {
   const chunks: ChatChunk[] = [];
   try {
     for await (const chunk of stream) {
@@ -48,7 +48,9 @@ describe("dedupeBackend", () => {
 
   it("different requests are not shared; the key covers model, options, tools, think and messages", async () => {
     // `think: true` below needs a model that can think: Ollama answers 400 otherwise (routes.go ChatHandler)
-    const { server, backend } = await setup({ models: { "llama3.2": { reply: "hi", capabilities: ["completion", "tools", "thinking"] }, qwen3: { reply: "hi" } } });
+    const { server, backend } = await setup({
+      models: { "llama3.2": { reply: "hi", capabilities: ["completion", "tools", "thinking"] }, qwen3: { reply: "hi" } },
+    });
     const dedupe = dedupeBackend(backend);
     const s = new AbortController().signal;
     await Promise.all([
@@ -147,7 +149,9 @@ describe("dedupeBackend", () => {
       script: () => [...textSteps("partial answer"), { type: "delay", ms: 30 }, { type: "error-line", error: "model crashed" }],
     });
     const dedupe = dedupeBackend(backend);
-    const results = await Promise.all(Array.from({ length: 3 }, () => failure(dedupe.chat(ask("x"), { signal: new AbortController().signal }))));
+    const results = await Promise.all(
+      Array.from({ length: 3 }, () => failure(dedupe.chat(ask("x"), { signal: new AbortController().signal }))),
+    );
     expect(server.chats()).toHaveLength(1);
     for (const r of results) {
       expect(r.error).toMatchObject({ code: "STREAM_ERROR" });

@@ -81,7 +81,8 @@ describe("backendPool", () => {
     for (const t of ["a", "b", "c"]) expect(finished(await turn(t, `Hello from thread ${t}`))).toBe(true);
     // three idle hosts, three new threads: one each (fewest threads wins a tie on load)
     expect(servers.map((s) => s.chats().length)).toEqual([1, 1, 1]);
-    const hostOf = (t: string) => servers.findIndex((s) => s.chats().some((r) => r.body!.messages!.some((m) => m.content.includes(`thread ${t}`))));
+    const hostOf = (t: string) =>
+      servers.findIndex((s) => s.chats().some((r) => r.body!.messages!.some((m) => m.content.includes(`thread ${t}`))));
     const before = servers.map((s) => s.chats().length);
     for (const t of ["a", "b", "c"]) {
       const events = await turn(t, `Second turn of ${t}`);
@@ -128,9 +129,15 @@ describe("backendPool", () => {
   it("a host killed before its first chunk loses no run: they complete on the others, every stream valid", async () => {
     const servers = await fakes(3, { reply: REPLY, firstByteDelayMs: 250, chunkDelayMs: 5 });
     // Three requests in flight per host: the backend must send them at once (its default is one).
-    const pool = poolOf(servers.map((s) => s.url), { healthCheckMs: 0 }, { concurrency: 3 });
+    const pool = poolOf(
+      servers.map((s) => s.url),
+      { healthCheckMs: 0 },
+      { concurrency: 3 },
+    );
     const pipeline = pipelineOn(pool);
-    const runs = Array.from({ length: 9 }, (_, i) => runValid(pipeline.run({ userId: "ada", threadId: `t${i}`, message: `Question number ${i}` })));
+    const runs = Array.from({ length: 9 }, (_, i) =>
+      runValid(pipeline.run({ userId: "ada", threadId: `t${i}`, message: `Question number ${i}` })),
+    );
     // Wait until every request reached its server (each is held there by firstByteDelayMs).
     const t0 = Date.now();
     while (servers.some((s) => s.chats().length < 3) && Date.now() - t0 < 5_000) await sleep(10);
@@ -154,7 +161,10 @@ describe("backendPool", () => {
 
   it("after the first chunk a host failure propagates (no half answer replayed) and the host cools down", async () => {
     const servers = await fakes(2, { reply: REPLY, chunkDelayMs: 50 });
-    const pool = poolOf(servers.map((s) => s.url), { healthCheckMs: 0 });
+    const pool = poolOf(
+      servers.map((s) => s.url),
+      { healthCheckMs: 0 },
+    );
     const pipeline = pipelineOn(pool);
     const events: AGUIEvent[] = [];
     for await (const event of pipeline.run({ userId: "ada", threadId: "t", message: "Tell me" })) {
@@ -169,7 +179,11 @@ describe("backendPool", () => {
   });
 
   it("HTTP 5xx and busy answers fail over; a missing model does not cool the host down", async () => {
-    const [bad] = await fakes(1, { reply: REPLY }, { script: () => [{ type: "http", status: 500, body: { error: "CUDA out of memory" } }] });
+    const [bad] = await fakes(
+      1,
+      { reply: REPLY },
+      { script: () => [{ type: "http", status: 500, body: { error: "CUDA out of memory" } }] },
+    );
     const [busy] = await fakes(1, { reply: REPLY }, { script: () => [{ type: "http", status: 503, body: { error: "server busy" } }] });
     const [good] = await fakes(1, { reply: REPLY });
     const pool = poolOf([bad!.url, busy!.url, good!.url], { healthCheckMs: 0 });
@@ -184,7 +198,10 @@ describe("backendPool", () => {
 
   it("when every host fails, the last error comes out with its code", async () => {
     const servers = await fakes(2, { reply: REPLY }, { script: () => [{ type: "http", status: 503, body: { error: "busy" } }] });
-    const pool = poolOf(servers.map((s) => s.url), { healthCheckMs: 0 });
+    const pool = poolOf(
+      servers.map((s) => s.url),
+      { healthCheckMs: 0 },
+    );
     const { error } = await failure(pool.chat(ask("hi"), { signal: new AbortController().signal }));
     expect(error).toMatchObject({ code: "BACKEND_BUSY" });
     expect(servers.map((s) => s.chats().length)).toEqual([1, 1]);
@@ -233,11 +250,14 @@ describe("backendPool", () => {
   it("a custom health check toggles a host; a failing check cools a healthy host down", async () => {
     const servers = await fakes(2);
     const up = [true, true];
-    const pool = poolOf(servers.map((s) => s.url), {
-      cooldownMs: 0,
-      healthCheckMs: 20,
-      health: async (_backend, name) => up[Number(name.slice(1))]!,
-    });
+    const pool = poolOf(
+      servers.map((s) => s.url),
+      {
+        cooldownMs: 0,
+        healthCheckMs: 20,
+        health: async (_backend, name) => up[Number(name.slice(1))]!,
+      },
+    );
     up[0] = false;
     await pool.checkHealth();
     expect(pool.stats().map((h) => h.healthy)).toEqual([false, true]);
@@ -252,7 +272,10 @@ describe("backendPool", () => {
 
   it("a thread whose host fails moves to another host and stays there", async () => {
     const servers = await fakes(2);
-    const pool = poolOf(servers.map((s) => s.url), { healthCheckMs: 0, cooldownMs: 60_000 });
+    const pool = poolOf(
+      servers.map((s) => s.url),
+      { healthCheckMs: 0, cooldownMs: 60_000 },
+    );
     const s = () => new AbortController().signal;
     await drain(pool.chat(ask("thread"), { signal: s() }));
     const key = defaultThreadKey(ask("thread"))!;
@@ -265,7 +288,10 @@ describe("backendPool", () => {
 
   it("threadKey override and sticky TTL", async () => {
     const servers = await fakes(2);
-    const pool = poolOf(servers.map((s) => s.url), { healthCheckMs: 0, stickyTtlMs: 50, threadKey: (r) => r.model });
+    const pool = poolOf(
+      servers.map((s) => s.url),
+      { healthCheckMs: 0, stickyTtlMs: 50, threadKey: (r) => r.model },
+    );
     const s = () => new AbortController().signal;
     await drain(pool.chat(ask("x"), { signal: s() }));
     await drain(pool.chat(ask("y"), { signal: s() })); // same key (model): same host
@@ -278,7 +304,10 @@ describe("backendPool", () => {
 
   it("cancelling a pooled run closes its request and frees the slot; no failover on abort", async () => {
     const servers = await fakes(2, { reply: REPLY, chunkDelayMs: 40 });
-    const pool = poolOf(servers.map((s) => s.url), { healthCheckMs: 0 });
+    const pool = poolOf(
+      servers.map((s) => s.url),
+      { healthCheckMs: 0 },
+    );
     for await (const chunk of pool.chat(ask("x"), { signal: new AbortController().signal })) {
       if (chunk.type === "text") break;
     }
@@ -302,7 +331,10 @@ describe("backendPool", () => {
   it("health checks probe each host with the default check, and close() stops them", async () => {
     const servers = await fakes(2);
     // cooldownMs 0: a check slower than its 20 ms limit on a busy machine is retried at the next tick.
-    const pool = poolOf(servers.map((s) => s.url), { healthCheckMs: 20, cooldownMs: 0 });
+    const pool = poolOf(
+      servers.map((s) => s.url),
+      { healthCheckMs: 20, cooldownMs: 0 },
+    );
     const ps = () => servers.reduce((n, s) => n + s.requests.filter((r) => r.path === "/api/ps").length, 0);
     const t0 = Date.now();
     while (ps() < 4 && Date.now() - t0 < 3_000) await sleep(10);
@@ -317,7 +349,10 @@ describe("backendPool", () => {
 
   it("dedupeBackend over a pool: 20 identical concurrent runs make one request on one host", async () => {
     const servers = await fakes(2, { reply: REPLY, chunkDelayMs: 10 });
-    const pool = poolOf(servers.map((s) => s.url), { healthCheckMs: 0 });
+    const pool = poolOf(
+      servers.map((s) => s.url),
+      { healthCheckMs: 0 },
+    );
     const pipeline = pipelineOn(dedupeBackend(pool));
     const runs = await Promise.all(
       Array.from({ length: 20 }, (_, i) => runValid(pipeline.run({ userId: "ada", threadId: `t${i}`, message: "Same question" }))),
@@ -334,15 +369,27 @@ describe("backendPool", () => {
         throw Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" });
       },
     };
-    const pool = backendPool([{ name: "broken", backend: broken }, { name: "ok", backend: ollamaBackend({ host: server!.url }) }], { healthCheckMs: 0 });
+    const pool = backendPool(
+      [
+        { name: "broken", backend: broken },
+        { name: "ok", backend: ollamaBackend({ host: server!.url }) },
+      ],
+      { healthCheckMs: 0 },
+    );
     onCleanup(() => pool.close());
     await drain(pool.chat(ask("x"), { signal: new AbortController().signal }));
-    expect(pool.stats()).toMatchObject([{ name: "broken", inFlight: 0, healthy: false, failures: 1 }, { name: "ok", inFlight: 0, healthy: true }]);
+    expect(pool.stats()).toMatchObject([
+      { name: "broken", inFlight: 0, healthy: false, failures: 1 },
+      { name: "ok", inFlight: 0, healthy: true },
+    ]);
   });
 
   it("passes loaded and prewarm over the hosts; classifies errors", async () => {
     const servers = await fakes(2);
-    const pool = poolOf(servers.map((s) => s.url), { healthCheckMs: 0 });
+    const pool = poolOf(
+      servers.map((s) => s.url),
+      { healthCheckMs: 0 },
+    );
     const warm = await pool.prewarm!(["llama3.2", "nope"]);
     expect(warm[0]).toMatchObject({ model: "llama3.2", ok: true });
     expect(warm[1]).toMatchObject({ model: "nope", ok: false });
@@ -362,11 +409,15 @@ describe("backendPool: the request knows its thread", () => {
 
   it("10 turns of one thread all run on one host, although the messages' start changes from turn 3", async () => {
     const hosts = recordingHosts(3);
-    const pool = backendPool(hosts.map((backend, i) => ({ name: `h${i}`, backend })), { healthCheckMs: 0 });
+    const pool = backendPool(
+      hosts.map((backend, i) => ({ name: `h${i}`, backend })),
+      { healthCheckMs: 0 },
+    );
     onCleanup(() => pool.close());
     const pipeline = pipelineOn(pool);
     // Other threads keep the other hosts busy with threads of their own, so a moved thread would show.
-    for (const t of ["x", "y"]) expect(finished(await runValid(pipeline.run({ userId: "bob", threadId: t, message: `Thread ${t}` })))).toBe(true);
+    for (const t of ["x", "y"])
+      expect(finished(await runValid(pipeline.run({ userId: "bob", threadId: t, message: `Thread ${t}` })))).toBe(true);
     for (let turn = 1; turn <= 10; turn++) {
       const events = await runValid(pipeline.run({ userId: "ada", threadId: "long", message: `Turn ${turn} of the long thread` }));
       expect(finished(events)).toBe(true);

@@ -99,7 +99,8 @@ export function modelBackendConformance(name: string, setup: () => Promise<Backe
         expect(Number.isFinite(value), key).toBe(true);
         expect(value, key).toBeGreaterThanOrEqual(0);
       }
-      if (done.inputTokens !== undefined && done.promptEvalTokens !== undefined) expect(done.promptEvalTokens).toBeLessThanOrEqual(done.inputTokens);
+      if (done.inputTokens !== undefined && done.promptEvalTokens !== undefined)
+        expect(done.promptEvalTokens).toBeLessThanOrEqual(done.inputTokens);
     });
 
     it("serves concurrent requests independently", async () => {

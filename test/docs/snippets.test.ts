@@ -9,7 +9,11 @@ const root = fileURLToPath(new URL("../../", import.meta.url));
 const outDir = `${root}test-artifacts/snippets/`;
 
 function markdownFiles(): string[] {
-  const docs = existsSync(`${root}docs`) ? readdirSync(`${root}docs`).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`) : [];
+  const docs = existsSync(`${root}docs`)
+    ? readdirSync(`${root}docs`)
+        .filter((f) => f.endsWith(".md"))
+        .map((f) => `docs/${f}`)
+    : [];
   return ["README.md", ...docs];
 }
 

@@ -16,9 +16,7 @@ export async function collect(stream: AsyncIterable<AGUIEvent>): Promise<AGUIEve
  * `verifyEvents`. The stream must end with exactly one RUN_FINISHED or RUN_ERROR.
  */
 export async function expectValidStream(events: AGUIEvent[]): Promise<void> {
-  const checked = await lastValueFrom(
-    from(events as BaseEvent[]).pipe(enforceEvents(), verifyEvents(), toArray()),
-  );
+  const checked = await lastValueFrom(from(events as BaseEvent[]).pipe(enforceEvents(), verifyEvents(), toArray()));
   expect(checked).toEqual(events);
   const terminals = events.filter((e) => e.type === "RUN_FINISHED" || e.type === "RUN_ERROR");
   expect(terminals).toHaveLength(1);
@@ -33,8 +31,7 @@ export async function runValid(stream: AsyncIterable<AGUIEvent>): Promise<AGUIEv
 }
 
 /** The concatenated text of all TEXT_MESSAGE_CONTENT events. */
-export const textOf = (events: AGUIEvent[]): string =>
-  events.map((e) => (e.type === "TEXT_MESSAGE_CONTENT" ? e.delta : "")).join("");
+export const textOf = (events: AGUIEvent[]): string => events.map((e) => (e.type === "TEXT_MESSAGE_CONTENT" ? e.delta : "")).join("");
 
 /** The one terminal event. */
 export const terminal = (events: AGUIEvent[]) => events.at(-1)!;

@@ -158,7 +158,17 @@ export async function startFakeOpenAi(options: FakeOpenAiOptions = {}): Promise<
     if (llama) {
       // server-common.cpp `format_error_response`, wrapped as {"error": …} by `res_error`.
       const type =
-        kind ?? ({ 400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error", 501: "not_supported_error", 503: "unavailable_error" } as Record<number, string>)[status] ?? "server_error";
+        kind ??
+        (
+          {
+            400: "invalid_request_error",
+            401: "authentication_error",
+            404: "not_found_error",
+            501: "not_supported_error",
+            503: "unavailable_error",
+          } as Record<number, string>
+        )[status] ??
+        "server_error";
       return { error: { code: status, message, type } };
     }
     if (flavor === "ollama") {
@@ -167,7 +177,10 @@ export async function startFakeOpenAi(options: FakeOpenAiOptions = {}): Promise<
       return { error: { message, type, param: null, code: null } };
     }
     // vLLM engine/serving.py `create_error_response`: ErrorResponse(error=ErrorInfo(message, type, code, param)).
-    const type = kind ?? ({ 400: "BadRequestError", 404: "NotFoundError", 501: "NotImplementedError" } as Record<number, string>)[status] ?? "InternalServerError";
+    const type =
+      kind ??
+      ({ 400: "BadRequestError", 404: "NotFoundError", 501: "NotImplementedError" } as Record<number, string>)[status] ??
+      "InternalServerError";
     return { error: { message, type, param: kind === "NotFoundError" ? "model" : null, code: status } };
   }
 
@@ -204,8 +217,12 @@ export async function startFakeOpenAi(options: FakeOpenAiOptions = {}): Promise<
         return;
       }
       // vLLM `DeltaToolCall` / llama.cpp `tool_call_delta`: id + name first, then argument pieces.
-      steps.push({ type: "tool-delta", delta: { index, id, type: "function", function: { name: call.name, ...(llama ? {} : { arguments: "" }) } } });
-      for (let i = 0; i < args.length; i += 7) steps.push({ type: "tool-delta", delta: { index, function: { arguments: args.slice(i, i + 7) } } });
+      steps.push({
+        type: "tool-delta",
+        delta: { index, id, type: "function", function: { name: call.name, ...(llama ? {} : { arguments: "" }) } },
+      });
+      for (let i = 0; i < args.length; i += 7)
+        steps.push({ type: "tool-delta", delta: { index, function: { arguments: args.slice(i, i + 7) } } });
     });
     steps.push({ type: "finish" }, { type: "usage" }, { type: "done" });
     if (!spec.chunkDelayMs) return steps;
@@ -255,7 +272,13 @@ export async function startFakeOpenAi(options: FakeOpenAiOptions = {}): Promise<
       // vLLM only with --enable-prompt-tokens-details; llama.cpp `usage_json_oaicompat` always.
       ...(llama || (flavor === "vllm" && options.promptTokensDetails) ? { prompt_tokens_details: { cached_tokens: cachedTokens } } : {}),
     });
-    const timings = () => ({ prompt_n: promptTokens - cachedTokens, prompt_ms: (promptTokens - cachedTokens) * 0.5, predicted_n: completionTokens, predicted_ms: completionTokens * 10, cache_n: cachedTokens });
+    const timings = () => ({
+      prompt_n: promptTokens - cachedTokens,
+      prompt_ms: (promptTokens - cachedTokens) * 0.5,
+      predicted_n: completionTokens,
+      predicted_ms: completionTokens * 10,
+      cache_n: cachedTokens,
+    });
 
     if (spec.firstTokenDelayMs && !stream) await sleep(spec.firstTokenDelayMs, signal);
     if (!stream) {
@@ -268,7 +291,13 @@ export async function startFakeOpenAi(options: FakeOpenAiOptions = {}): Promise<
         object: "chat.completion",
         created,
         model: requested || name,
-        choices: [{ index: 0, message: { role: "assistant", content: words(content).slice(0, completionTokens).join("") }, finish_reason: "length" }],
+        choices: [
+          {
+            index: 0,
+            message: { role: "assistant", content: words(content).slice(0, completionTokens).join("") },
+            finish_reason: "length",
+          },
+        ],
         usage: usage(),
       });
     }
@@ -296,7 +325,14 @@ export async function startFakeOpenAi(options: FakeOpenAiOptions = {}): Promise<
         created,
         model: requested || name,
         ...(llama ? { system_fingerprint: "b6000-fake" } : flavor === "ollama" ? { system_fingerprint: "fp_ollama" } : {}),
-        choices: [{ index: 0, delta: flavor === "ollama" ? { role: "assistant", content: "", ...delta } : delta, ...(flavor === "vllm" ? { logprobs: null } : {}), finish_reason: finishReason }],
+        choices: [
+          {
+            index: 0,
+            delta: flavor === "ollama" ? { role: "assistant", content: "", ...delta } : delta,
+            ...(flavor === "vllm" ? { logprobs: null } : {}),
+            finish_reason: finishReason,
+          },
+        ],
       });
     // vLLM: the first response carries the role and an empty content; llama.cpp: role and content null.
     if (flavor !== "ollama") chunk({ role: "assistant", content: llama ? null : "" });

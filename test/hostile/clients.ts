@@ -12,7 +12,10 @@ export interface Answer {
 }
 
 /** Send one request with fetch; the answer is read to the end. */
-export async function send(url: string, init: { method?: string; headers?: Record<string, string>; body?: string | Uint8Array } = {}): Promise<Answer> {
+export async function send(
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string | Uint8Array } = {},
+): Promise<Answer> {
   const response = await fetch(url, {
     method: init.method ?? "POST",
     headers: init.headers ?? { "content-type": "application/json" },
@@ -70,7 +73,12 @@ export function partialUpload(
       path,
       method: "POST",
       agent: false,
-      headers: { "content-type": "application/json", "content-length": String(options.declared), authorization: "Bearer ada", ...options.headers },
+      headers: {
+        "content-type": "application/json",
+        "content-length": String(options.declared),
+        authorization: "Bearer ada",
+        ...options.headers,
+      },
     });
     let settled = false;
     const settle = (outcome: UploadOutcome) => {
@@ -87,7 +95,12 @@ export function partialUpload(
     });
     req.on("error", () => settle({ closed: true }));
     req.on("close", () => setTimeout(() => settle({ closed: true }), 50));
-    req.write(`{"threadId":"t","runId":"r","messages":[{"id":"m","role":"user","content":"${"x".repeat(Math.max(0, options.sent - 60))}`.slice(0, options.sent));
+    req.write(
+      `{"threadId":"t","runId":"r","messages":[{"id":"m","role":"user","content":"${"x".repeat(Math.max(0, options.sent - 60))}`.slice(
+        0,
+        options.sent,
+      ),
+    );
     if (options.leaveAfterMs !== undefined) setTimeout(() => req.destroy(), options.leaveAfterMs);
   });
 }

@@ -26,7 +26,10 @@ async function expectStillServing() {
   const debug = await server.debug();
   expect(debug.activeRuns).toBe(0);
   expect(debug.inFlight).toBe(0);
-  const ok = await send(server.nodeUrl, { headers: { "content-type": "application/json", authorization: "Bearer ada" }, body: run("still there?") });
+  const ok = await send(server.nodeUrl, {
+    headers: { "content-type": "application/json", authorization: "Bearer ada" },
+    body: run("still there?"),
+  });
   expect(ok.status).toBe(200);
   expect(ok.text).toContain("RUN_FINISHED");
 }
@@ -40,10 +43,13 @@ describe("the crash triggers of issue 11 leave the host serving", () => {
   });
 
   it("many slow clients that send half a body and leave, or wait and get a 408", async () => {
-    const leavers = Array.from({ length: 40 }, (_, i) => partialUpload(server.nodePort, "/agent", { declared: 2_000, sent: 1_000, leaveAfterMs: 10 + (i % 7) * 20 }));
+    const leavers = Array.from({ length: 40 }, (_, i) =>
+      partialUpload(server.nodePort, "/agent", { declared: 2_000, sent: 1_000, leaveAfterMs: 10 + (i % 7) * 20 }),
+    );
     const waiters = Array.from({ length: 10 }, () => partialUpload(server.nodePort, "/agent", { declared: 2_000, sent: 1_000 }));
     // A client that leaves is gone before its deadline (on a very slow machine it may get the 408 first).
-    for (const outcome of await Promise.all(leavers)) expect([JSON.stringify({ closed: true }), 408]).toContain("status" in outcome ? outcome.status : JSON.stringify(outcome));
+    for (const outcome of await Promise.all(leavers))
+      expect([JSON.stringify({ closed: true }), 408]).toContain("status" in outcome ? outcome.status : JSON.stringify(outcome));
     for (const outcome of await Promise.all(waiters)) {
       expect(outcome).toMatchObject({ status: 408 });
       expect(JSON.parse((outcome as { body: string }).body).error.code).toBe("BODY_TIMEOUT");
@@ -52,7 +58,8 @@ describe("the crash triggers of issue 11 leave the host serving", () => {
   });
 
   it("a getUserId that throws is a 500 JSON (or the 401 it names), never a crash", async () => {
-    const as = (token: string) => send(server.nodeUrl, { headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: run("hello") });
+    const as = (token: string) =>
+      send(server.nodeUrl, { headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: run("hello") });
     for (const token of ["throw", "throw-string", "reject-later", "number"]) {
       const answer = await as(token);
       expect(answer.status).toBe(500);
@@ -67,7 +74,10 @@ describe("the crash triggers of issue 11 leave the host serving", () => {
   it("an 8.4 KB body nested 4,000 levels deep is a 400 INPUT_TOO_DEEP, on Node http and on the Express example", async () => {
     expect(deepBody.length).toBeGreaterThan(8_000);
     expect(deepBody.length).toBeLessThan(8_600);
-    const viaNode = await send(server.nodeUrl, { headers: { "content-type": "application/json", authorization: "Bearer ada" }, body: deepBody });
+    const viaNode = await send(server.nodeUrl, {
+      headers: { "content-type": "application/json", authorization: "Bearer ada" },
+      body: deepBody,
+    });
     expect(viaNode.status).toBe(400);
     expect(JSON.parse(viaNode.text).error.code).toBe("INPUT_TOO_DEEP");
     const viaExpress = await send(`${server.expressUrl}/api/agent`, { body: deepBody });

@@ -28,7 +28,8 @@ beforeAll(async () => {
   server = await startHostileServer();
   // Warm up both servers (JIT, caches, pools), then take the heap baseline.
   for (let i = 0; i < 30; i++) {
-    for (const t of targets()) await send(t.url, { headers: { "content-type": "application/json", ...t.auth }, body: normal(`warm up ${i}`) });
+    for (const t of targets())
+      await send(t.url, { headers: { "content-type": "application/json", ...t.auth }, body: normal(`warm up ${i}`) });
   }
   baselineHeap = (await server.debug()).heapUsed;
 }, 120_000);
@@ -76,11 +77,19 @@ describe("hostile input against node:http + createAgUiHandler and the Express ex
 
   it("property: run inputs with arbitrary fields, ids and text (lone surrogates included) get a well-formed answer", async () => {
     const anyUnit = fc.integer({ min: 0, max: 0xffff }).map((code) => String.fromCharCode(code));
-    const text = fc.oneof(fc.string({ unit: anyUnit, maxLength: 120 }), fc.string({ unit: "grapheme", maxLength: 120 }), fc.string({ maxLength: 10 }));
+    const text = fc.oneof(
+      fc.string({ unit: anyUnit, maxLength: 120 }),
+      fc.string({ unit: "grapheme", maxLength: 120 }),
+      fc.string({ maxLength: 10 }),
+    );
     const anyValue = fc.oneof(text, fc.integer(), fc.constant(null), fc.boolean(), fc.jsonValue({ maxDepth: 3 }));
     const role = fc.constantFrom("user", "assistant", "system", "tool", "developer", "hacker");
     const message = fc.record(
-      { id: fc.oneof(text, anyValue), role, content: fc.oneof(text, anyValue, fc.array(fc.record({ type: fc.constantFrom("text", "binary"), text }), { maxLength: 3 })) },
+      {
+        id: fc.oneof(text, anyValue),
+        role,
+        content: fc.oneof(text, anyValue, fc.array(fc.record({ type: fc.constantFrom("text", "binary"), text }), { maxLength: 3 })),
+      },
       { requiredKeys: ["role"] },
     );
     const input = fc.record(
@@ -90,7 +99,10 @@ describe("hostile input against node:http + createAgUiHandler and the Express ex
         userId: fc.oneof(text, anyValue),
         messages: fc.oneof(fc.array(message, { maxLength: 5 }), anyValue),
         message: text,
-        tools: fc.oneof(fc.array(fc.record({ name: text, description: text, parameters: fc.jsonValue({ maxDepth: 3 }) }), { maxLength: 3 }), anyValue),
+        tools: fc.oneof(
+          fc.array(fc.record({ name: text, description: text, parameters: fc.jsonValue({ maxDepth: 3 }) }), { maxLength: 3 }),
+          anyValue,
+        ),
         context: fc.oneof(fc.array(fc.record({ description: text, value: text }), { maxLength: 3 }), anyValue),
         state: fc.jsonValue({ maxDepth: 4 }),
         forwardedProps: fc.jsonValue({ maxDepth: 3 }),
@@ -121,10 +133,13 @@ describe("hostile input against node:http + createAgUiHandler and the Express ex
   it("clients that vanish mid-upload, send half a body and leave, or stall until the deadline", async () => {
     for (const port of [server.nodePort, server.expressPort]) {
       const path = port === server.nodePort ? "/agent" : "/api/agent";
-      const leavers = Array.from({ length: 15 }, (_, i) => partialUpload(port, path, { declared: 5_000, sent: 100 + i * 200, leaveAfterMs: i * 5 }));
+      const leavers = Array.from({ length: 15 }, (_, i) =>
+        partialUpload(port, path, { declared: 5_000, sent: 100 + i * 200, leaveAfterMs: i * 5 }),
+      );
       const stallers = Array.from({ length: 5 }, () => partialUpload(port, path, { declared: 5_000, sent: 2_000 }));
       // A client that leaves is gone before its deadline (on a very slow machine it may get the 408 first).
-      for (const outcome of await Promise.all(leavers)) expect([JSON.stringify({ closed: true }), 408]).toContain("status" in outcome ? outcome.status : JSON.stringify(outcome));
+      for (const outcome of await Promise.all(leavers))
+        expect([JSON.stringify({ closed: true }), 408]).toContain("status" in outcome ? outcome.status : JSON.stringify(outcome));
       for (const outcome of await Promise.all(stallers)) expect(outcome).toMatchObject({ status: 408 });
       tally.cases += leavers.length + stallers.length;
     }
@@ -135,7 +150,12 @@ describe("hostile input against node:http + createAgUiHandler and the Express ex
     for (const t of targets()) {
       for (let i = 0; i < 10; i++) {
         const controller = new AbortController();
-        const response = await fetch(t.url, { method: "POST", headers: { "content-type": "application/json", ...t.auth }, body: normal("answer me slowly please"), signal: controller.signal });
+        const response = await fetch(t.url, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...t.auth },
+          body: normal("answer me slowly please"),
+          signal: controller.signal,
+        });
         const reader = response.body!.getReader();
         if (i % 2 === 0) await reader.read();
         controller.abort();

@@ -19,7 +19,9 @@ const backend = () =>
     script: (request) => {
       const last = request.messages.at(-1);
       const text = typeof last?.content === "string" ? last.content : "";
-      return text.includes("slowly") ? [...textChunks("one two three four"), { type: "delay", ms: 50 }, ...textChunks(" five")] : textChunks("Fine, thanks.");
+      return text.includes("slowly")
+        ? [...textChunks("one two three four"), { type: "delay", ms: 50 }, ...textChunks(" five")]
+        : textChunks("Fine, thanks.");
     },
   });
 // A provider that always throws (the pipeline isolates it), and one keyed like the example's

@@ -56,9 +56,18 @@ describeWithModel("llama.cpp backend on the tiny model", () => {
 
   it("streams several text chunks, then done with token counts and timings", async () => {
     const first = await drain(
-      backend.chat(ask([{ role: "system", content: "You are terse." }, { role: "user", content: "Count to five." }], 12), {
-        signal: signal(),
-      }),
+      backend.chat(
+        ask(
+          [
+            { role: "system", content: "You are terse." },
+            { role: "user", content: "Count to five." },
+          ],
+          12,
+        ),
+        {
+          signal: signal(),
+        },
+      ),
     );
     const texts = first.chunks.filter((c) => c.type === "text");
     expect(texts.length).toBeGreaterThanOrEqual(3);
@@ -113,9 +122,18 @@ describeWithModel("llama.cpp backend on the tiny model", () => {
 
     // Another conversation (another system prompt): nothing to reuse, everything is evaluated.
     const other = await drain(
-      backend.chat(ask([{ role: "system", content: "Tu parles français." }, { role: "user", content: "Bonjour !" }], 4), {
-        signal: signal(),
-      }),
+      backend.chat(
+        ask(
+          [
+            { role: "system", content: "Tu parles français." },
+            { role: "user", content: "Bonjour !" },
+          ],
+          4,
+        ),
+        {
+          signal: signal(),
+        },
+      ),
     );
     expect(traces.at(-1)!.pick).not.toBe("continuation");
     expect(other.done.promptEvalTokens).toBeGreaterThanOrEqual(other.done.inputTokens! - 1); // at most the BOS token
@@ -188,9 +206,18 @@ describeWithModel("llama.cpp backend on the tiny model", () => {
     try {
       const requests = Array.from({ length: 5 }, (_, i) =>
         drain(
-          limited.chat(ask([{ role: "system", content: `Thread ${i}.` }, { role: "user", content: `Question number ${i}?` }], 8), {
-            signal: signal(),
-          }),
+          limited.chat(
+            ask(
+              [
+                { role: "system", content: `Thread ${i}.` },
+                { role: "user", content: `Question number ${i}?` },
+              ],
+              8,
+            ),
+            {
+              signal: signal(),
+            },
+          ),
         ),
       );
       const results = await Promise.all(requests);
@@ -251,9 +278,9 @@ describeWithModel("llama.cpp backend on the tiny model", () => {
 
   it("ends requests in progress when closed, and refuses new ones", async () => {
     const closing = llamaCppBackend({ modelPath: TEST_MODEL_PATH, threads: TEST_THREADS, contextSize: 512, sequences: 1 });
-    const iterator = closing.chat(ask([{ role: "user", content: "Go on forever." }], 100_000), { signal: signal() })[
-      Symbol.asyncIterator
-    ]();
+    const iterator = closing
+      .chat(ask([{ role: "user", content: "Go on forever." }], 100_000), { signal: signal() })
+      [Symbol.asyncIterator]();
     await iterator.next();
     const next = iterator.next();
     next.catch(() => {}); // judged below, after close()
@@ -275,7 +302,10 @@ describeWithModel("llama.cpp backend errors", () => {
   it("fails with MODEL_LOAD_FAILED naming the path of a missing file", async () => {
     const path = join(dir, "does-not-exist.gguf");
     const backend = llamaCppBackend({ modelPath: path, threads: TEST_THREADS });
-    const error = await expectLlamaError(drain(backend.chat(ask([{ role: "user", content: "hi" }]), { signal: signal() })), "MODEL_LOAD_FAILED");
+    const error = await expectLlamaError(
+      drain(backend.chat(ask([{ role: "user", content: "hi" }]), { signal: signal() })),
+      "MODEL_LOAD_FAILED",
+    );
     expect(error.message).toContain(path);
     await backend.close();
   });
@@ -284,7 +314,10 @@ describeWithModel("llama.cpp backend errors", () => {
     const path = join(dir, "corrupt.gguf");
     await writeFile(path, "this is not a model ".repeat(20));
     const backend = llamaCppBackend({ modelPath: path, threads: TEST_THREADS });
-    const error = await expectLlamaError(drain(backend.chat(ask([{ role: "user", content: "hi" }]), { signal: signal() })), "MODEL_LOAD_FAILED");
+    const error = await expectLlamaError(
+      drain(backend.chat(ask([{ role: "user", content: "hi" }]), { signal: signal() })),
+      "MODEL_LOAD_FAILED",
+    );
     expect(error.message).toContain(path);
     await backend.close();
   });
@@ -319,7 +352,10 @@ describe("llama.cpp backend without the engine", () => {
       },
     );
     expect(imports).toBe(0); // nothing is imported before the first use
-    const error = await expectLlamaError(drain(backend.chat(ask([{ role: "user", content: "hi" }]), { signal: signal() })), "BACKEND_UNAVAILABLE");
+    const error = await expectLlamaError(
+      drain(backend.chat(ask([{ role: "user", content: "hi" }]), { signal: signal() })),
+      "BACKEND_UNAVAILABLE",
+    );
     expect(error.message).toContain("install node-llama-cpp");
     const [warm] = await backend.prewarm(["any"]);
     expect(warm).toMatchObject({ model: "any", ok: false });

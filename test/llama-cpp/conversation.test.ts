@@ -37,7 +37,9 @@ describeWithModel("prefix reuse over a whole conversation (llama.cpp, default se
 
   const { load, step } = HISTORY_DEFAULTS;
   /** Turns (1-based) whose history window starts later than the previous turn's: the planned moves. */
-  const moves = questions.map((_, i) => i + 1).filter((n) => n > 1 && windowStart(2 * (n - 1), load, step) !== windowStart(2 * (n - 2), load, step));
+  const moves = questions
+    .map((_, i) => i + 1)
+    .filter((n) => n > 1 && windowStart(2 * (n - 1), load, step) !== windowStart(2 * (n - 2), load, step));
 
   it("holds every past message until `load`, then between load − step + 1 and load", () => {
     turns.forEach((m, i) => {

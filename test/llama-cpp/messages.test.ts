@@ -35,7 +35,17 @@ describe("llama.cpp message mapping", () => {
     expect(toGenerationSettings({ num_predict: -1 }, 256)).toEqual({ maxTokens: 256 });
     expect(
       toGenerationSettings(
-        { num_predict: 32, temperature: 0.7, top_k: 40, top_p: 0.9, min_p: 0.05, seed: 7, stop: ["\n\n", 3], repeat_penalty: 1.2, repeat_last_n: 32 },
+        {
+          num_predict: 32,
+          temperature: 0.7,
+          top_k: 40,
+          top_p: 0.9,
+          min_p: 0.05,
+          seed: 7,
+          stop: ["\n\n", 3],
+          repeat_penalty: 1.2,
+          repeat_last_n: 32,
+        },
         1024,
       ),
     ).toEqual({

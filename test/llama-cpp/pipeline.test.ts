@@ -56,7 +56,10 @@ describeWithModel("the pipeline on the llama.cpp backend", () => {
     const controller = new AbortController();
     const events: AGUIEvent[] = [];
     let contents = 0;
-    for await (const event of long.run({ userId: "ada", threadId: "aborted", message: "Tell me everything." }, { signal: controller.signal })) {
+    for await (const event of long.run(
+      { userId: "ada", threadId: "aborted", message: "Tell me everything." },
+      { signal: controller.signal },
+    )) {
       events.push(event);
       if (event.type === EventType.TEXT_MESSAGE_CONTENT && ++contents === 3) controller.abort();
     }

@@ -55,7 +55,12 @@ describe("mcpToolCatalogue: the provider", () => {
     const client = {} as Client;
     expect(() => mcpToolCatalogue({ servers: [{ name: "a b", client }] })).toThrow(/server name/);
     expect(() =>
-      mcpToolCatalogue({ servers: [{ name: "a", client }, { name: "a", client }] }),
+      mcpToolCatalogue({
+        servers: [
+          { name: "a", client },
+          { name: "a", client },
+        ],
+      }),
     ).toThrow(/two servers are named "a"/);
     expect(() => mcpToolCatalogue({ servers: [], timeoutMs: 0 })).toThrow(/timeoutMs/);
   });
@@ -184,9 +189,7 @@ describe("mcpToolCatalogue: calling tools", () => {
 
   it("bounds a call by callTimeoutMs, and by the run's signal", async () => {
     const { catalogue } = await twoServers({ callTimeoutMs: 100 });
-    await expect(catalogue.callTool("slow", {}, ctx())).rejects.toThrow(
-      'MCP tool "slow" of server "alpha" did not answer within 100 ms.',
-    );
+    await expect(catalogue.callTool("slow", {}, ctx())).rejects.toThrow('MCP tool "slow" of server "alpha" did not answer within 100 ms.');
     const controller = new AbortController();
     setTimeout(() => controller.abort(new Error("run cancelled")), 20);
     await expect(catalogue.callTool("slow", {}, ctx(controller.signal))).rejects.toThrow("run cancelled");

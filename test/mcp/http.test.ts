@@ -33,11 +33,9 @@ async function httpServer(token: string) {
       });
       transport = created;
       const server = new McpServer({ name: "http-test-server", version: "1.0.0" });
-      server.registerTool(
-        "greet",
-        { description: "Greet someone.", inputSchema: { who: z.string() } },
-        async ({ who }) => ({ content: [{ type: "text", text: `hello ${who}` }] }),
-      );
+      server.registerTool("greet", { description: "Greet someone.", inputSchema: { who: z.string() } }, async ({ who }) => ({
+        content: [{ type: "text", text: `hello ${who}` }],
+      }));
       await server.connect(transport);
     }
     await transport.handleRequest(req, res, body);

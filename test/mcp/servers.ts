@@ -34,11 +34,9 @@ export async function memoryServer(
 
 /** Server "alpha": search, weather, fail (isError), mixed (text + image + link), slow. */
 export const alphaTools = (server: McpServer) => {
-  server.registerTool(
-    "search",
-    { description: "Search alpha's index.", inputSchema: { query: z.string() } },
-    async ({ query }) => ({ content: [{ type: "text", text: `alpha results for ${query}` }] }),
-  );
+  server.registerTool("search", { description: "Search alpha's index.", inputSchema: { query: z.string() } }, async ({ query }) => ({
+    content: [{ type: "text", text: `alpha results for ${query}` }],
+  }));
   server.registerTool(
     "weather",
     {
@@ -77,16 +75,12 @@ export const alphaTools = (server: McpServer) => {
 
 /** Server "beta": search (clashes with alpha's) and calc. */
 export const betaTools = (server: McpServer) => {
-  server.registerTool(
-    "search",
-    { description: "Search beta's index.", inputSchema: { query: z.string() } },
-    async ({ query }) => ({ content: [{ type: "text", text: `beta results for ${query}` }] }),
-  );
-  server.registerTool(
-    "calc",
-    { description: "Multiply.", inputSchema: { x: z.number(), y: z.number() } },
-    async ({ x, y }) => ({ content: [{ type: "text", text: String(x * y) }] }),
-  );
+  server.registerTool("search", { description: "Search beta's index.", inputSchema: { query: z.string() } }, async ({ query }) => ({
+    content: [{ type: "text", text: `beta results for ${query}` }],
+  }));
+  server.registerTool("calc", { description: "Multiply.", inputSchema: { x: z.number(), y: z.number() } }, async ({ x, y }) => ({
+    content: [{ type: "text", text: String(x * y) }],
+  }));
 };
 
 /** A context request for `fetch`. */

@@ -13,16 +13,12 @@ if (PID_FILE) appendFileSync(PID_FILE, `${process.pid}\n`);
 
 const server = new McpServer({ name: "stdio-test-server", version: "1.0.0" });
 
-server.registerTool(
-  "add",
-  { description: "Add two numbers.", inputSchema: { a: z.number(), b: z.number() } },
-  async ({ a, b }) => ({ content: [{ type: "text", text: `${a} + ${b} = ${a + b}` }] }),
-);
-server.registerTool(
-  "search",
-  { description: "Search the stdio server.", inputSchema: { query: z.string() } },
-  async ({ query }) => ({ content: [{ type: "text", text: `stdio results for ${query}` }] }),
-);
+server.registerTool("add", { description: "Add two numbers.", inputSchema: { a: z.number(), b: z.number() } }, async ({ a, b }) => ({
+  content: [{ type: "text", text: `${a} + ${b} = ${a + b}` }],
+}));
+server.registerTool("search", { description: "Search the stdio server.", inputSchema: { query: z.string() } }, async ({ query }) => ({
+  content: [{ type: "text", text: `stdio results for ${query}` }],
+}));
 server.registerTool("pid", { description: "The server's process id." }, async () => ({
   content: [{ type: "text", text: String(process.pid) }],
 }));

@@ -25,8 +25,7 @@ function stdioServer(name = "stdio") {
       env: { PID_FILE: pidFile, DIE_ON_LIST: dieFile },
     },
   };
-  const pids = (): number[] =>
-    existsSync(pidFile) ? readFileSync(pidFile, "utf8").trim().split("\n").filter(Boolean).map(Number) : [];
+  const pids = (): number[] => (existsSync(pidFile) ? readFileSync(pidFile, "utf8").trim().split("\n").filter(Boolean).map(Number) : []);
   return { server, pids, dieOnList: (on: boolean) => (on ? writeFileSync(dieFile, "") : rmSync(dieFile, { force: true })) };
 }
 
@@ -126,9 +125,7 @@ describe("mcpToolCatalogue over stdio", () => {
     open.push(catalogue);
     const error = await catalogue.callTool("exit", {}, ctx()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(McpToolError);
-    expect((error as Error).message).toBe(
-      'MCP server "stdio" closed the connection while running tool "exit" (it may have crashed).',
-    );
+    expect((error as Error).message).toBe('MCP server "stdio" closed the connection while running tool "exit" (it may have crashed).');
     await expect(catalogue.callTool("add", { a: 4, b: 5 }, ctx())).resolves.toBe("4 + 5 = 9");
     expect(stdio.pids()).toHaveLength(2);
   });

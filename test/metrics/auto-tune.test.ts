@@ -67,7 +67,11 @@ describe("autoTune.providers", () => {
   });
 
   it("off unless asked for: deadlines stay static and metrics() has no autoTune", async () => {
-    pipeline = createZoePipeline({ backend: scriptedBackend(), router: fixedRouter("chat"), providers: [testProvider("p", "x", { timeoutMs: 30, delayMs: 100, ttlMs: 0 })] });
+    pipeline = createZoePipeline({
+      backend: scriptedBackend(),
+      router: fixedRouter("chat"),
+      providers: [testProvider("p", "x", { timeoutMs: 30, delayMs: 100, ttlMs: 0 })],
+    });
     for (let i = 0; i < 3; i++) expect((await run(pipeline)).providers.p!.status).toBe("timeout");
     expect(pipeline.metrics().autoTune).toBeUndefined();
   });
@@ -81,7 +85,10 @@ describe("autoTune.numPredict", () => {
         const budget = request.options?.num_predict;
         const wanted = tokens();
         const truncated = budget !== undefined && wanted > budget;
-        return [...textChunks("some words"), { type: "done", outputTokens: truncated ? budget : wanted, doneReason: truncated ? "length" : "stop" }];
+        return [
+          ...textChunks("some words"),
+          { type: "done", outputTokens: truncated ? budget : wanted, doneReason: truncated ? "length" : "stop" },
+        ];
       },
     });
   }
@@ -89,10 +96,20 @@ describe("autoTune.numPredict", () => {
   it("sets num_predict from the output lengths of a route kind, grows it when answers are cut", async () => {
     let wanted = 100;
     const backend = budgetBackend(() => wanted);
-    pipeline = createZoePipeline({ backend, router: fixedRouter("chat"), autoTune: { numPredict: { minSamples: 5, factor: 1.25, max: 600 } } });
+    pipeline = createZoePipeline({
+      backend,
+      router: fixedRouter("chat"),
+      autoTune: { numPredict: { minSamples: 5, factor: 1.25, max: 600 } },
+    });
     for (let i = 0; i < 5; i++) await run(pipeline);
     // No value before minSamples runs.
-    expect(backend.requests.slice(0, 5).map((r) => r.options?.num_predict)).toEqual([undefined, undefined, undefined, undefined, undefined]);
+    expect(backend.requests.slice(0, 5).map((r) => r.options?.num_predict)).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
     expect(pipeline.metrics().autoTune?.numPredict?.chat).toEqual({ value: 125, samples: 5, truncated: 0 });
 
     await run(pipeline);
@@ -122,7 +139,10 @@ describe("autoTune.numPredict", () => {
 
     const tuner = new AutoTuner({ numPredict: { minSamples: 2 } }, []);
     for (let i = 0; i < 2; i++) tuner.observe(runMetrics({ kind: "code", tokens: { output: 10 }, backend: { doneReason: "stop" } }));
-    expect(tuner.options({ model: "m", kind: "code", fastPath: false, reason: "", options: { temperature: 0 } })).toEqual({ temperature: 0, num_predict: 32 });
+    expect(tuner.options({ model: "m", kind: "code", fastPath: false, reason: "", options: { temperature: 0 } })).toEqual({
+      temperature: 0,
+      num_predict: 32,
+    });
     // Runs without a done reason (e.g. tool calls pending, backends that do not say) teach nothing.
     tuner.observe(runMetrics({ kind: "chat", tokens: { output: 10 }, backend: {} }));
     expect(tuner.snapshot().numPredict?.chat).toBeUndefined();

@@ -8,7 +8,12 @@ export function mixPipeline(): ZoePipeline {
     script: (request): ScriptStep[] => {
       const text = request.messages.at(-1)?.content ?? "";
       if (text.includes("fail")) return [{ type: "error", message: "no such model", code: "MODEL_NOT_FOUND" }];
-      if (text.includes("slowly")) return [{ type: "text", text: "a " }, { type: "delay", ms: 10_000 }, { type: "text", text: "b" }];
+      if (text.includes("slowly"))
+        return [
+          { type: "text", text: "a " },
+          { type: "delay", ms: 10_000 },
+          { type: "text", text: "b" },
+        ];
       return textChunks("Hi there, Ada!");
     },
   });
@@ -46,7 +51,16 @@ export function runMetrics(overrides: Partial<RunMetrics> = {}): RunMetrics {
     stages: { cacheReadMs: 0, routeMs: 0, contextMs: 0, promptMs: 0, generateMs: 0 },
     providers: {},
     tokens: { output: 0 },
-    cache: { hits: 0, misses: 0, byPart: { route: { hits: 0, misses: 0 }, system: { hits: 0, misses: 0 }, context: { hits: 0, misses: 0 }, history: { hits: 0, misses: 0 } } },
+    cache: {
+      hits: 0,
+      misses: 0,
+      byPart: {
+        route: { hits: 0, misses: 0 },
+        system: { hits: 0, misses: 0 },
+        context: { hits: 0, misses: 0 },
+        history: { hits: 0, misses: 0 },
+      },
+    },
     fastPath: false,
     kind: "chat",
     model: "m",

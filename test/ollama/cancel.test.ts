@@ -33,7 +33,10 @@ describe("ollamaBackend cancellation", () => {
     expect(text(aborted.chunks).length).toBeLessThan("one two three four five six seven eight".length);
     expect(text(completed)).toBe("one two three four five six seven eight");
     expect(doneOf(completed).type).toBe("done");
-    const [reqA, reqB] = [server.chats().find((r) => r.body!.messages!.at(-1)!.content === "first")!, server.chats().find((r) => r.body!.messages!.at(-1)!.content === "second")!];
+    const [reqA, reqB] = [
+      server.chats().find((r) => r.body!.messages!.at(-1)!.content === "first")!,
+      server.chats().find((r) => r.body!.messages!.at(-1)!.content === "second")!,
+    ];
     await Promise.all([reqA.closed, reqB.closed]);
     expect(reqA.closedByClient).toBe(true);
     expect(reqA.finished).toBe(false);
@@ -78,10 +81,7 @@ describe("ollamaBackend cancellation", () => {
 
 describe("ollamaBackend concurrency and close", () => {
   it("with concurrency 1 a second request waits for the first; the wait is queueMs", async () => {
-    const { server, backend } = await setup(
-      { models: { "llama3.2": { reply: "a b c d e", chunkDelayMs: 50 } } },
-      { concurrency: 1 },
-    );
+    const { server, backend } = await setup({ models: { "llama3.2": { reply: "a b c d e", chunkDelayMs: 50 } } }, { concurrency: 1 });
     const first = drain(backend.chat(ask("first"), { signal: signal() }));
     const second = drain(backend.chat(ask("second"), { signal: signal() }));
     await vi.waitFor(() => expect(backend.queued).toBe(1));

@@ -28,9 +28,12 @@ describe("ollamaBackend chat: chunk mapping", () => {
     const chunks = await drain(backend.chat(ask("hello", "qwen3", { think: true }), { signal: signal() }));
     const kinds = chunks.map((c) => c.type);
     expect(kinds.indexOf("text")).toBeGreaterThan(kinds.lastIndexOf("thinking"));
-    expect(chunks.filter((c) => c.type === "thinking").map((c) => (c.type === "thinking" ? c.text : "")).join("")).toBe(
-      "The user greets me.",
-    );
+    expect(
+      chunks
+        .filter((c) => c.type === "thinking")
+        .map((c) => (c.type === "thinking" ? c.text : ""))
+        .join(""),
+    ).toBe("The user greets me.");
     expect(text(chunks)).toBe("Hi!");
   });
 
@@ -101,7 +104,9 @@ describe("ollamaBackend chat: what is sent", () => {
   it("sends the messages, stream: true, keep_alive 30m by default, route options, tools and think", async () => {
     const { server, backend } = await setup();
     const tools = [{ type: "function" as const, function: { name: "get_weather", parameters: { type: "object" } } }];
-    await drain(backend.chat(ask("hi", "llama3.2", { options: { num_predict: 64, temperature: 0.2 }, tools, think: true }), { signal: signal() }));
+    await drain(
+      backend.chat(ask("hi", "llama3.2", { options: { num_predict: 64, temperature: 0.2 }, tools, think: true }), { signal: signal() }),
+    );
     const body = server.chats()[0]!.body!;
     expect(body.messages).toEqual([
       { role: "system", content: "You are terse." },
@@ -115,10 +120,7 @@ describe("ollamaBackend chat: what is sent", () => {
   });
 
   it("uses the global keep_alive, and a model's own over it", async () => {
-    const { server, backend } = await setup(
-      { models: { a: {}, b: {} } },
-      { keepAlive: "1h", models: { b: { keepAlive: -1 } } },
-    );
+    const { server, backend } = await setup({ models: { a: {}, b: {} } }, { keepAlive: "1h", models: { b: { keepAlive: -1 } } });
     await drain(backend.chat(ask("x", "a"), { signal: signal() }));
     await drain(backend.chat(ask("x", "b"), { signal: signal() }));
     expect(server.chats().map((r) => r.body!.keep_alive)).toEqual(["1h", -1]);
@@ -202,7 +204,7 @@ describe("keep-alive values", () => {
 });
 
 describe("keep-alive as Ollama parses it (api/types.go Duration.UnmarshalJSON, Go time.ParseDuration)", () => {
-  it("a keepAlive with spaces is trimmed before it is sent (Ollama answers 400 for \" 30m\")", async () => {
+  it('a keepAlive with spaces is trimmed before it is sent (Ollama answers 400 for " 30m")', async () => {
     const { server, backend } = await setup({ models: { a: {} } }, { keepAlive: " 30m", models: { b: { keepAlive: "1h " } } });
     await drain(backend.chat(ask("hi", "a"), { signal: signal() }));
     expect(server.chats()[0]!.body!.keep_alive).toBe("30m");
@@ -232,10 +234,22 @@ describe("keep-alive as Ollama parses it (api/types.go Duration.UnmarshalJSON, G
 describe("load-time options are api.Runner's (api/types.go Runner; server/sched.go needsReload)", () => {
   it("lists api.Runner's keys, draft_num_predict included; the options Ollama removed in 0.7 are never sent", async () => {
     const { REMOVED_OPTION_KEYS } = await import("../../src/ollama/index.js");
-    expect([...LOAD_TIME_OPTION_KEYS].sort()).toEqual(["draft_num_predict", "main_gpu", "num_batch", "num_ctx", "num_gpu", "num_thread", "use_mmap"]);
+    expect([...LOAD_TIME_OPTION_KEYS].sort()).toEqual([
+      "draft_num_predict",
+      "main_gpu",
+      "num_batch",
+      "num_ctx",
+      "num_gpu",
+      "num_thread",
+      "use_mmap",
+    ]);
     expect(REMOVED_OPTION_KEYS).toEqual(expect.arrayContaining(["use_mlock", "numa", "low_vram", "f16_kv", "vocab_only", "logits_all"]));
     const { server, backend } = await setup({ models: { a: {} } }, { load: { num_ctx: 4096, use_mlock: true } });
-    await drain(backend.chat(ask("x", "a", { options: { num_predict: 8, draft_num_predict: 16, use_mlock: true, numa: true } }), { signal: signal() }));
+    await drain(
+      backend.chat(ask("x", "a", { options: { num_predict: 8, draft_num_predict: 16, use_mlock: true, numa: true } }), {
+        signal: signal(),
+      }),
+    );
     await drain(backend.chat(ask("y", "a", { options: { num_predict: 8 } }), { signal: signal() }));
     expect(server.chats().map((r) => r.body!.options)).toEqual([
       { num_predict: 8, num_ctx: 4096 },
@@ -257,7 +271,14 @@ describe("load-time options are api.Runner's (api/types.go Runner; server/sched.
 describe("model names as /api/ps shows them (types/model/name.go DisplayShortest; routes.go getExistingName)", () => {
   it("normaliseModelName reduces every spelling of a model to one", async () => {
     const { normaliseModelName } = await import("../../src/ollama/index.js");
-    const one = ["llama3.2", "llama3.2:latest", "Llama3.2", "library/llama3.2", "registry.ollama.ai/library/llama3.2:latest", "REGISTRY.OLLAMA.AI/Library/LLAMA3.2"];
+    const one = [
+      "llama3.2",
+      "llama3.2:latest",
+      "Llama3.2",
+      "library/llama3.2",
+      "registry.ollama.ai/library/llama3.2:latest",
+      "REGISTRY.OLLAMA.AI/Library/LLAMA3.2",
+    ];
     expect(new Set(one.map(normaliseModelName))).toEqual(new Set(["llama3.2:latest"]));
     expect(normaliseModelName("me/custom:7B")).toBe("me/custom:7b");
     expect(normaliseModelName("registry.ollama.ai/me/custom")).toBe("me/custom:latest");

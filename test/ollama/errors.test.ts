@@ -82,7 +82,7 @@ describe("ollamaBackend errors", () => {
       models: { "llama3.2": {} },
       script: (body) =>
         body.tools
-          ? [{ type: "http", status: 400, body: { error: 'registry.ollama.ai/library/llama3.2:latest does not support tools' } }]
+          ? [{ type: "http", status: 400, body: { error: "registry.ollama.ai/library/llama3.2:latest does not support tools" } }]
           : [{ type: "http", status: 500, body: { error: "llama runner process has terminated: exit status 2" } }],
     });
     const e500 = (await failure(backend.chat(ask("hi"), { signal: signal() }))).error as OllamaError;
@@ -107,7 +107,9 @@ describe("ollamaBackend errors", () => {
   });
 
   it("STREAM_ERROR for an error line mid-stream, after the chunks before it", async () => {
-    const { backend } = await setup(scripted([...textSteps("Once upon"), { type: "error-line", error: "an error was encountered while running the model: CUDA error" }]));
+    const { backend } = await setup(
+      scripted([...textSteps("Once upon"), { type: "error-line", error: "an error was encountered while running the model: CUDA error" }]),
+    );
     const { error, chunks } = await failure(backend.chat(ask("story"), { signal: signal() }));
     expect(text(chunks)).toBe("Once upon");
     expect(error).toBeInstanceOf(StreamError);
@@ -132,10 +134,7 @@ describe("ollamaBackend errors", () => {
   });
 
   it("FIRST_TOKEN_TIMEOUT when the first byte is late, and the server sees the request closed", async () => {
-    const { server, backend } = await setup(
-      { models: { "llama3.2": { firstByteDelayMs: 10_000 } } },
-      { firstTokenTimeoutMs: 500 },
-    );
+    const { server, backend } = await setup({ models: { "llama3.2": { firstByteDelayMs: 10_000 } } }, { firstTokenTimeoutMs: 500 });
     const { error } = await failure(backend.chat(ask("hi"), { signal: signal() }));
     expect(error).toBeInstanceOf(FirstTokenTimeoutError);
     expect((error as OllamaError).code).toBe("FIRST_TOKEN_TIMEOUT");
@@ -213,7 +212,10 @@ describe("ollamaBackend fallback model", () => {
 
   it("does not fall back when the server is busy", async () => {
     const { server, backend } = await setup(
-      { models: { big: {}, small: {} }, script: (body) => (body.model === "big" ? [{ type: "http", status: 503, body: { error: OLLAMA_BUSY_MESSAGE } }] : undefined) },
+      {
+        models: { big: {}, small: {} },
+        script: (body) => (body.model === "big" ? [{ type: "http", status: 503, body: { error: OLLAMA_BUSY_MESSAGE } }] : undefined),
+      },
       { fallbackModel: "small" },
     );
     const { error } = await failure(backend.chat(ask("hi", "big"), { signal: signal() }));
@@ -233,13 +235,19 @@ describe("ollamaBackend reads what Ollama really streams (server/routes.go ChatH
   it("an error before any output comes as an HTTP status: BACKEND_ERROR with the status, and the fallback is tried", async () => {
     const early = "the prompt is longer than the context length currently available to the model; shorten the prompt";
     const { server, backend } = await setup(
-      { models: { big: {}, small: { reply: "Short." } }, script: (body) => (body.model === "big" ? [{ type: "error-line", status: 400, error: early }] : undefined) },
+      {
+        models: { big: {}, small: { reply: "Short." } },
+        script: (body) => (body.model === "big" ? [{ type: "error-line", status: 400, error: early }] : undefined),
+      },
       { models: { big: { fallbackModel: "small" } } },
     );
     const chunks = await drain(backend.chat(ask("hi", "big"), { signal: signal() }));
     expect(text(chunks)).toBe("Short.");
     expect(server.chats()[0]!.status).toBe(400);
-    const alone = await setup({ models: { big: {} }, script: () => [{ type: "error-line", error: "model runner has unexpectedly stopped" }] });
+    const alone = await setup({
+      models: { big: {} },
+      script: () => [{ type: "error-line", error: "model runner has unexpectedly stopped" }],
+    });
     const { error } = await failure(alone.backend.chat(ask("hi", "big"), { signal: signal() }));
     expect(error).toMatchObject({ code: "BACKEND_ERROR", status: 500 });
     expect((error as Error).message).toContain("model runner has unexpectedly stopped");
@@ -254,16 +262,25 @@ describe("ollamaBackend reads what Ollama really streams (server/routes.go ChatH
 
   it("a silent gap while a tool call is generated: within idleTimeoutMs it is fine, longer is IDLE_TIMEOUT (tools/tools.go Parser.Add)", async () => {
     const calls = [{ function: { name: "lookup", arguments: { q: "x" } } }];
-    const quiet = await setup({ models: { "llama3.2": { reply: "Checking.", toolCalls: calls, toolCallsOnFinal: false, toolCallGapMs: 100 } } }, { idleTimeoutMs: 2_000 });
+    const quiet = await setup(
+      { models: { "llama3.2": { reply: "Checking.", toolCalls: calls, toolCallsOnFinal: false, toolCallGapMs: 100 } } },
+      { idleTimeoutMs: 2_000 },
+    );
     const chunks = await drain(quiet.backend.chat(ask("hi"), { signal: signal() }));
     expect(chunks.filter((c) => c.type === "tool_call")).toHaveLength(1);
-    const long = await setup({ models: { "llama3.2": { reply: "Checking.", toolCalls: calls, toolCallsOnFinal: false, toolCallGapMs: 3_000 } } }, { idleTimeoutMs: 100 });
+    const long = await setup(
+      { models: { "llama3.2": { reply: "Checking.", toolCalls: calls, toolCallsOnFinal: false, toolCallGapMs: 3_000 } } },
+      { idleTimeoutMs: 100 },
+    );
     const { error } = await failure(long.backend.chat(ask("hi"), { signal: signal() }));
     expect((error as OllamaError).code).toBe("IDLE_TIMEOUT");
   });
 
   it("/api/generate-style lines (response instead of message.content) are read as the answer", async () => {
-    const line = (fields: Record<string, unknown>) => ({ type: "line" as const, line: { model: "llama3.2", created_at: new Date().toISOString(), ...fields } });
+    const line = (fields: Record<string, unknown>) => ({
+      type: "line" as const,
+      line: { model: "llama3.2", created_at: new Date().toISOString(), ...fields },
+    });
     const { backend } = await setup({
       models: { "llama3.2": {} },
       script: () => [

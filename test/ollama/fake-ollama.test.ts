@@ -3,7 +3,14 @@
  * source (`ollama/ollama` v0.33.0-rc2) it follows. Raw HTTP, no backend in between.
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { OLLAMA_BUSY_MESSAGE, parseGoDuration, startFakeOllama, textSteps, type FakeOllama, type FakeOllamaOptions } from "../helpers/fake-ollama.js";
+import {
+  OLLAMA_BUSY_MESSAGE,
+  parseGoDuration,
+  startFakeOllama,
+  textSteps,
+  type FakeOllama,
+  type FakeOllamaOptions,
+} from "../helpers/fake-ollama.js";
 
 const servers: FakeOllama[] = [];
 afterEach(async () => {
@@ -32,7 +39,11 @@ async function post(server: FakeOllama, path: string, body: unknown, signal?: Ab
     contentType: response.headers.get("content-type") ?? "",
     text,
     json: () => JSON.parse(text),
-    lines: () => text.split("\n").filter(Boolean).map((l) => JSON.parse(l)),
+    lines: () =>
+      text
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)),
   };
 }
 
@@ -40,7 +51,8 @@ const user = (content = "hi") => [{ role: "user", content }];
 const chat = (server: FakeOllama, body: Record<string, unknown>, signal?: AbortSignal) =>
   post(server, "/api/chat", { messages: user(), ...body }, signal);
 const load = (server: FakeOllama, body: Record<string, unknown>) => post(server, "/api/chat", { messages: [], ...body });
-const ps = async (server: FakeOllama) => ((await (await fetch(`${server.url}/api/ps`)).json()) as { models: Array<Record<string, any>> }).models;
+const ps = async (server: FakeOllama) =>
+  ((await (await fetch(`${server.url}/api/ps`)).json()) as { models: Array<Record<string, any>> }).models;
 const events = (server: FakeOllama, type: string) => server.log.filter((e) => e.type === type);
 const order = (server: FakeOllama) => server.log.map((e) => `${e.type}${e.index === undefined ? "" : `#${e.index}`}`);
 
@@ -77,7 +89,8 @@ describe("fake Ollama: request binding (server/routes.go ChatHandler ShouldBindJ
     const bad = await chat(server, { model: "qwen3", think: "extreme" });
     expect(bad.status).toBe(400);
     expect(bad.json().error).toBe('invalid think value: "extreme" (must be "high", "medium", "low", "max", true, or false)');
-    for (const think of [true, false, "low", "medium", "high", "max"]) expect((await chat(server, { model: "qwen3", think })).status).toBe(200);
+    for (const think of [true, false, "low", "medium", "high", "max"])
+      expect((await chat(server, { model: "qwen3", think })).status).toBe(200);
   });
 
   it("a missing model is 400 model is required", async () => {
@@ -129,7 +142,9 @@ describe("fake Ollama: capabilities (server/routes.go ChatHandler, scheduleRunne
   });
 
   it("tools on a model without the tools capability are 400 with the full name; an embedding model does not support chat", async () => {
-    const server = await fake({ models: { "llama3.2": { capabilities: ["completion"] }, "nomic-embed-text": { capabilities: ["embedding"] } } });
+    const server = await fake({
+      models: { "llama3.2": { capabilities: ["completion"] }, "nomic-embed-text": { capabilities: ["embedding"] } },
+    });
     const tools = [{ type: "function", function: { name: "f", parameters: { type: "object" } } }];
     const t = await chat(server, { model: "llama3.2", tools });
     expect([t.status, t.json()]).toEqual([400, { error: "registry.ollama.ai/library/llama3.2:latest does not support tools" }]);
@@ -160,7 +175,12 @@ describe("fake Ollama: loads (server/sched.go load, processPending; llm/llama_se
     server.setModel("a", { loadDelayMs: 0 });
     expect((await chat(server, { model: "a" })).status).toBe(200);
     expect(server.loadCounts).toEqual({ a: 2 });
-    expect(server.log.filter((e) => e.type.startsWith("load")).map((e) => e.type)).toEqual(["load-start", "load-discarded", "load-start", "load-done"]);
+    expect(server.log.filter((e) => e.type.startsWith("load")).map((e) => e.type)).toEqual([
+      "load-start",
+      "load-discarded",
+      "load-start",
+      "load-done",
+    ]);
   });
 
   it("with discardAbortedLoad: false (a server that keeps such loads) the model stays loaded", async () => {
@@ -214,7 +234,18 @@ describe("fake Ollama: reloads (server/sched.go needsReload, processPending, pro
     await first;
     expect(second.status).toBe(200);
     expect(server.reloads).toEqual({ a: 1 });
-    expect(order(server)).toEqual(["load-start#0", "load-done#0", "first-byte#0", "reload#1", "end#0", "unload", "load-start#1", "load-done#1", "first-byte#1", "end#1"]);
+    expect(order(server)).toEqual([
+      "load-start#0",
+      "load-done#0",
+      "first-byte#0",
+      "reload#1",
+      "end#0",
+      "unload",
+      "load-start#1",
+      "load-done#1",
+      "first-byte#1",
+      "end#1",
+    ]);
     expect((await ps(server))[0]!.context_length).toBe(8192);
   });
 
@@ -288,7 +319,7 @@ describe("fake Ollama: the queue and eviction (server/sched.go getRunner, ErrMax
 });
 
 describe("fake Ollama: keep_alive (server/sched.go useLoadedRunner, processCompleted, expireRunner; ChatHandler unload)", () => {
-  it("every zero form unloads: 0, 0.0, \"0\", \"0s\", \"0m\", \"-0s\"", async () => {
+  it('every zero form unloads: 0, 0.0, "0", "0s", "0m", "-0s"', async () => {
     const server = await fake({ models: { a: {} } });
     for (const zero of [0, 0.0, "0", "0s", "0m", "-0s"]) {
       await load(server, { model: "a" });
@@ -370,9 +401,19 @@ describe("fake Ollama: the answer (server/routes.go ChatHandler, streamResponse;
 
   it("tool calls carry an id (toolCallId: call_ + 8 characters) and function.index; on their own chunk or on the done chunk", async () => {
     const calls = [{ function: { name: "get_weather", arguments: { city: "Tokyo" } } }];
-    const server = await fake({ models: { own: { reply: "", toolCalls: calls, toolCallsOnFinal: false }, final: { reply: "", toolCalls: calls } } });
+    const server = await fake({
+      models: { own: { reply: "", toolCalls: calls, toolCallsOnFinal: false }, final: { reply: "", toolCalls: calls } },
+    });
     const own = (await chat(server, { model: "own" })).lines();
-    expect(own[0]).toMatchObject({ done: false, message: { content: "", tool_calls: [{ id: expect.stringMatching(/^call_[a-z0-9]{8}$/), function: { index: 0, name: "get_weather", arguments: { city: "Tokyo" } } }] } });
+    expect(own[0]).toMatchObject({
+      done: false,
+      message: {
+        content: "",
+        tool_calls: [
+          { id: expect.stringMatching(/^call_[a-z0-9]{8}$/), function: { index: 0, name: "get_weather", arguments: { city: "Tokyo" } } },
+        ],
+      },
+    });
     expect(own.at(-1)).toMatchObject({ done: true, done_reason: "stop" });
     const final = (await chat(server, { model: "final" })).lines();
     expect(final.at(-1)!.message.tool_calls[0].id).toMatch(/^call_[a-z0-9]{8}$/);
@@ -380,7 +421,15 @@ describe("fake Ollama: the answer (server/routes.go ChatHandler, streamResponse;
 
   it("text on the done chunk (the tool parser's buffered text) and silence while a tool call is generated (tools/tools.go Parser.Add)", async () => {
     const server = await fake({
-      models: { a: { reply: "Let me check.", textOnDone: " tail", toolCalls: [{ function: { name: "f", arguments: {} } }], toolCallsOnFinal: false, toolCallGapMs: 50 } },
+      models: {
+        a: {
+          reply: "Let me check.",
+          textOnDone: " tail",
+          toolCalls: [{ function: { name: "f", arguments: {} } }],
+          toolCallsOnFinal: false,
+          toolCallGapMs: 50,
+        },
+      },
     });
     const lines = (await chat(server, { model: "a" })).lines();
     // nothing is sent between the text and the tool call: the gap is silent
@@ -392,7 +441,8 @@ describe("fake Ollama: the answer (server/routes.go ChatHandler, streamResponse;
 describe("fake Ollama: embeddings (server/routes.go EmbedHandler)", () => {
   it("an empty input loads the model and answers no vectors and no metrics; vectors are L2-normalised", async () => {
     const server = await fake({ models: { e: { capabilities: ["embedding"] } }, embed: () => [3, 4] });
-    for (const input of [[], ""]) expect((await post(server, "/api/embed", { model: "e", input })).json()).toEqual({ model: "e", embeddings: [] });
+    for (const input of [[], ""])
+      expect((await post(server, "/api/embed", { model: "e", input })).json()).toEqual({ model: "e", embeddings: [] });
     expect(server.loadedModels()).toEqual(["e:latest"]);
     const answer = (await post(server, "/api/embed", { model: "e", input: ["x"] })).json();
     expect(answer.embeddings).toEqual([[0.6, 0.8]]);

@@ -26,7 +26,8 @@ describe("pipeline runs on the Ollama backend", () => {
     expect(last.type).toBe(EventType.RUN_FINISHED);
     const finished = last as Extract<AGUIEvent, { type: EventType.RUN_FINISHED }>;
     expect(finished.outcome).toMatchObject({ type: "success" });
-    const metrics = (finished.result as { metrics: { backend: Record<string, unknown>; tokens: { output: number }; model: string } }).metrics;
+    const metrics = (finished.result as { metrics: { backend: Record<string, unknown>; tokens: { output: number }; model: string } })
+      .metrics;
     expect(metrics.model).toBe("llama3.2");
     expect(metrics.tokens.output).toBe(7); // eval_count of the fake: one per chunk
     expect(metrics.backend).toMatchObject({ doneReason: "stop" });
@@ -91,7 +92,9 @@ describe("pipeline runs on the Ollama backend", () => {
   });
 
   it("aborting the run cancels it (RUN_FINISHED cancelled) and closes the request on the server", async () => {
-    const { server } = await setup({ models: { "llama3.2": { reply: "one two three four five six seven eight nine ten", chunkDelayMs: 50 } } });
+    const { server } = await setup({
+      models: { "llama3.2": { reply: "one two three four five six seven eight nine ten", chunkDelayMs: 50 } },
+    });
     const { pipeline } = await pipelineOn(server);
     const controller = new AbortController();
     const events: AGUIEvent[] = [];
@@ -131,10 +134,17 @@ describe("pipeline runs on the Ollama backend", () => {
   });
 
   it("an /api/generate-style stream is read: the answer is the text, and that is what history stores", async () => {
-    const line = (fields: Record<string, unknown>) => ({ type: "line" as const, line: { model: "llama3.2", created_at: new Date().toISOString(), ...fields } });
+    const line = (fields: Record<string, unknown>) => ({
+      type: "line" as const,
+      line: { model: "llama3.2", created_at: new Date().toISOString(), ...fields },
+    });
     const { server } = await setup({
       models: { "llama3.2": {} },
-      script: () => [line({ response: "Old ", done: false }), line({ response: "format.", done: false }), line({ response: "", done: true, done_reason: "stop" })],
+      script: () => [
+        line({ response: "Old ", done: false }),
+        line({ response: "format.", done: false }),
+        line({ response: "", done: true, done_reason: "stop" }),
+      ],
     });
     const { pipeline } = await pipelineOn(server);
     const events = await runValid(pipeline.run({ userId: "ada", threadId: "g", message: "hello there friend" }));

@@ -54,7 +54,14 @@ describe("ollamaBackend prewarm", () => {
     const done = backend.prewarm(["a", "b", "c"]);
     await vi.waitFor(() => expect(server.loads().filter((r) => r.status === undefined).length).toBe(3));
     expect((await done).every((r) => r.ok)).toBe(true);
-    expect(server.log.filter((e) => e.type.startsWith("load")).map((e) => e.type)).toEqual(["load-start", "load-done", "load-start", "load-done", "load-start", "load-done"]);
+    expect(server.log.filter((e) => e.type.startsWith("load")).map((e) => e.type)).toEqual([
+      "load-start",
+      "load-done",
+      "load-start",
+      "load-done",
+      "load-start",
+      "load-done",
+    ]);
   });
 
   it("loads a model listed twice once, however it is spelled (types/model/name.go DisplayShortest)", async () => {
@@ -156,10 +163,7 @@ describe("ollamaBackend keep-alive refresher", () => {
   });
 
   it("leaves alone a model that was unloaded in the meantime", async () => {
-    const { server, backend } = await setup(
-      { models: { a: {} } },
-      { keepAlive: "300ms", refresh: { enabled: true, marginMs: 150 } },
-    );
+    const { server, backend } = await setup({ models: { a: {} } }, { keepAlive: "300ms", refresh: { enabled: true, marginMs: 150 } });
     await drain(backend.chat(ask("hi", "a"), { signal: signal() }));
     // someone runs `ollama stop a`
     await fetch(`${server.url}/api/chat`, { method: "POST", body: JSON.stringify({ model: "a", messages: [], keep_alive: 0 }) });
@@ -182,10 +186,7 @@ describe("ollamaBackend keep-alive refresher", () => {
   });
 
   it("close() stops the refresher", async () => {
-    const { server, backend } = await setup(
-      { models: { a: {} } },
-      { keepAlive: "200ms", refresh: { enabled: true, marginMs: 100 } },
-    );
+    const { server, backend } = await setup({ models: { a: {} } }, { keepAlive: "200ms", refresh: { enabled: true, marginMs: 100 } });
     await drain(backend.chat(ask("hi", "a"), { signal: signal() }));
     await backend.close();
     const count = server.requests.length;
@@ -217,7 +218,10 @@ describe("ollamaBackend pre-warm answers (server/routes.go ChatHandler: done_rea
       const response = await fetch(input, init);
       if (!String(input).endsWith("/api/chat")) return response;
       const body = (await response.json()) as Record<string, unknown>;
-      return new Response(JSON.stringify({ ...body, done_reason: "unload" }), { status: 200, headers: { "Content-Type": "application/json" } });
+      return new Response(JSON.stringify({ ...body, done_reason: "unload" }), {
+        status: 200,
+        headers: { "Content-Type": "application/json" },
+      });
     };
     const backend = ollamaBackend({ host: server.url, fetch: unloading });
     onCleanup(() => backend.close());

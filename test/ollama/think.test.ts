@@ -10,7 +10,11 @@ import { runValid, textOf } from "../helpers/ag-ui.js";
 import { fixedRouter } from "../helpers/fixtures.js";
 import { ask, drain, onCleanup, setup, signal, text } from "./helpers.js";
 
-const thinking = (chunks: Awaited<ReturnType<typeof drain>>) => chunks.filter((c) => c.type === "thinking").map((c) => (c.type === "thinking" ? c.text : "")).join("");
+const thinking = (chunks: Awaited<ReturnType<typeof drain>>) =>
+  chunks
+    .filter((c) => c.type === "thinking")
+    .map((c) => (c.type === "thinking" ? c.text : ""))
+    .join("");
 
 describe("ollamaBackend think (server/routes.go ChatHandler: omitted think is true on a thinking model)", () => {
   it("sends think: false when neither the request nor the settings ask for thinking, so a thinking model answers at once", async () => {

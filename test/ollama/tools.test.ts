@@ -18,7 +18,10 @@ async function toolServer(tool: string, args: Record<string, unknown>) {
     script: (body: FakeChatBody): FakeStep[] => {
       const last = body.messages?.at(-1);
       if (last?.role === "tool") return [{ type: "text", text: `Result: ${last.content}` }, { type: "done" }];
-      return [{ type: "text", text: "Checking. " }, { type: "done", toolCalls: [{ function: { name: tool, arguments: args } }] }];
+      return [
+        { type: "text", text: "Checking. " },
+        { type: "done", toolCalls: [{ function: { name: tool, arguments: args } }] },
+      ];
     },
   });
   servers.push(server);
@@ -42,7 +45,7 @@ describe("tool calls through the Ollama backend and a fake Ollama server", () =>
     expect(textOf(events)).toBe("Checking. Result: sunny in Porto");
     const chats = server.chats();
     expect(chats).toHaveLength(2);
-    expect((chats[0]!.body?.tools as Array<{ function: { name: string } }>).map((t) => t.function.name)).toEqual(["get_weather"]);
+    expect((chats[0]!.body!.tools as Array<{ function: { name: string } }>).map((t) => t.function.name)).toEqual(["get_weather"]);
     const continued = chats[1]!.body!.messages!;
     // the id Ollama gave the call (routes.go toolCallId, Ollama ≥ 0.12.10) goes back on the call and on
     // its result, with the tool's name (api/types.go Message.ToolCallID, ToolName)
@@ -60,9 +63,7 @@ describe("tool calls through the Ollama backend and a fake Ollama server", () =>
   it("leaves frontend tools pending and does not call the model again", async () => {
     const server = await toolServer("offer_choices", { options: ["a", "b"] });
     const pipeline = createZoePipeline({ backend: ollamaBackend({ host: server.url }), router: fixedRouter() });
-    const events = await runValid(
-      pipeline.run(offerChoicesInput("pick")),
-    );
+    const events = await runValid(pipeline.run(offerChoicesInput("pick")));
     const last = terminal(events);
     expect(last.type === EventType.RUN_FINISHED && last.outcome?.type).toBe("success");
     expect(last.type === EventType.RUN_FINISHED && last.outcome?.type === "success" && last.outcome.pendingToolCallIds).toHaveLength(1);
@@ -78,7 +79,12 @@ describe("tool calls through the Ollama backend and a fake Ollama server", () =>
     servers.push(server);
     let runs = 0;
     const again: ServerTool = { name: "again", execute: () => `run ${++runs}` };
-    const pipeline = createZoePipeline({ backend: ollamaBackend({ host: server.url }), router: fixedRouter(), tools: [again], maxToolSteps: 2 });
+    const pipeline = createZoePipeline({
+      backend: ollamaBackend({ host: server.url }),
+      router: fixedRouter(),
+      tools: [again],
+      maxToolSteps: 2,
+    });
     const events = await runValid(pipeline.run({ userId: "u", message: "loop" }));
     expect(runs).toBe(2);
     expect(server.chats()).toHaveLength(3);
@@ -99,7 +105,9 @@ describe("tool calls through the Ollama backend and a fake Ollama server", () =>
             id: "a1",
             role: "assistant" as const,
             content: "",
-            toolCalls: [{ id: "call_ab12cd34", type: "function" as const, function: { name: "offer_choices", arguments: '{"options":["a","b"]}' } }],
+            toolCalls: [
+              { id: "call_ab12cd34", type: "function" as const, function: { name: "offer_choices", arguments: '{"options":["a","b"]}' } },
+            ],
           },
           { id: "t1", role: "tool" as const, toolCallId: "call_ab12cd34", content: "a" },
         ],
@@ -122,7 +130,12 @@ describe("tool calls through the Ollama backend and a fake Ollama server", () =>
     const backend = ollamaBackend({ host: server.url });
     const messages: ChatMessage[] = [
       { role: "user", content: "weather?" },
-      { role: "assistant", content: "", thinking: "Need the tool.", tool_calls: [{ id: "call_1", function: { name: "get_weather", arguments: { city: "Oslo" } } }] },
+      {
+        role: "assistant",
+        content: "",
+        thinking: "Need the tool.",
+        tool_calls: [{ id: "call_1", function: { name: "get_weather", arguments: { city: "Oslo" } } }],
+      },
       { role: "tool", content: "cold", tool_name: "get_weather", tool_call_id: "call_1" },
     ];
     for await (const _ of backend.chat({ model: "test-model", messages }, { signal: new AbortController().signal })) void _;
@@ -136,16 +149,28 @@ describe("tool calls through the Ollama backend and a fake Ollama server", () =>
       script: (body: FakeChatBody): FakeStep[] => {
         const last = body.messages?.at(-1);
         if (last?.role === "tool") return [{ type: "text", text: "Done." }, { type: "done" }];
-        return [{ type: "thinking", text: "I need the clock." }, { type: "done", toolCalls: [{ function: { name: "get_time", arguments: {} } }] }];
+        return [
+          { type: "thinking", text: "I need the clock." },
+          { type: "done", toolCalls: [{ function: { name: "get_time", arguments: {} } }] },
+        ];
       },
     });
     servers.push(server);
     const clock: ServerTool = { name: "get_time", description: "The time", parameters: { type: "object" }, execute: async () => "noon" };
-    const pipeline = createZoePipeline({ backend: ollamaBackend({ host: server.url }), router: fixedRouter("chat", "qwen3"), tools: [clock], think: true });
+    const pipeline = createZoePipeline({
+      backend: ollamaBackend({ host: server.url }),
+      router: fixedRouter("chat", "qwen3"),
+      tools: [clock],
+      think: true,
+    });
     const events = await runValid(pipeline.run({ userId: "u", message: "what time is it" }));
     expect(textOf(events)).toBe("Done.");
     const continued = server.chats()[1]!.body!.messages!;
-    expect(continued.at(-2)).toMatchObject({ role: "assistant", thinking: "I need the clock.", tool_calls: [{ function: { name: "get_time" } }] });
+    expect(continued.at(-2)).toMatchObject({
+      role: "assistant",
+      thinking: "I need the clock.",
+      tool_calls: [{ function: { name: "get_time" } }],
+    });
     expect(server.chats().map((r) => r.body!.think)).toEqual([true, true]);
     await pipeline.close();
   });

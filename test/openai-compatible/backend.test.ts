@@ -53,7 +53,8 @@ describe("what is sent", () => {
 
   it("think: levels and true enable thinking; undefined sends nothing; other formats: reasoning_effort, none, a function", () => {
     const settings = { think: "chat_template_kwargs" as const, includeUsage: true, extraBody: undefined };
-    const body = (request: Partial<ChatRequest>, s: Partial<Parameters<typeof chatBody>[1]> = {}) => chatBody({ ...ask("x"), ...request }, { ...settings, ...s });
+    const body = (request: Partial<ChatRequest>, s: Partial<Parameters<typeof chatBody>[1]> = {}) =>
+      chatBody({ ...ask("x"), ...request }, { ...settings, ...s });
     expect(body({ think: true }).chat_template_kwargs).toEqual({ enable_thinking: true });
     expect(body({ think: "high" }).chat_template_kwargs).toEqual({ enable_thinking: true });
     expect(body({}).chat_template_kwargs).toBeUndefined();
@@ -103,7 +104,11 @@ describe("what is sent", () => {
   it("messages without ids get stable ones: calls of message i are call_i_j, a result takes its tool's call, else the next unanswered", () => {
     const history: ChatRequest["messages"] = [
       { role: "user", content: "q" },
-      { role: "assistant", content: "", tool_calls: [{ function: { name: "a", arguments: {} } }, { function: { name: "b", arguments: {} } }] },
+      {
+        role: "assistant",
+        content: "",
+        tool_calls: [{ function: { name: "a", arguments: {} } }, { function: { name: "b", arguments: {} } }],
+      },
       { role: "tool", content: "B", tool_name: "b" },
       { role: "tool", content: "A" },
     ];
@@ -116,7 +121,11 @@ describe("what is sent", () => {
   it("calls sent without ids take the ids their results carry", () => {
     const messages = toOpenAiMessages([
       { role: "user", content: "q" },
-      { role: "assistant", content: "", tool_calls: [{ function: { name: "a", arguments: {} } }, { function: { name: "b", arguments: {} } }] },
+      {
+        role: "assistant",
+        content: "",
+        tool_calls: [{ function: { name: "a", arguments: {} } }, { function: { name: "b", arguments: {} } }],
+      },
       { role: "tool", content: "B", tool_name: "b", tool_call_id: "srv-b" },
       { role: "tool", content: "A", tool_name: "a", tool_call_id: "srv-a" },
     ]);
@@ -141,7 +150,12 @@ describe("streaming", () => {
   it("text deltas become text chunks, then one done with the usage chunk's counts and the finish reason", async () => {
     const { backend } = await setup({ models: { m: { reply: "Blue light scatters more." } } });
     const chunks = await drain(backend.chat(ask("why?", "m"), { signal: signal() }));
-    expect(chunks.filter((c) => c.type === "text").map((c) => (c as { text: string }).text)).toEqual(["Blue ", "light ", "scatters ", "more."]);
+    expect(chunks.filter((c) => c.type === "text").map((c) => (c as { text: string }).text)).toEqual([
+      "Blue ",
+      "light ",
+      "scatters ",
+      "more.",
+    ]);
     expect(doneOf(chunks)).toEqual({ type: "done", inputTokens: expect.any(Number), outputTokens: 4, doneReason: "stop", model: "m" });
   });
 
@@ -220,7 +234,13 @@ describe("streaming", () => {
   it("llama.cpp: cached_tokens always, and its timings as promptEvalMs / evalMs", async () => {
     const { backend } = await setup({ flavor: "llama.cpp", models: { m: { reply: "a b c" } } });
     const done = doneOf(await drain(backend.chat(ask("x", "m"), { signal: signal() })));
-    expect(done).toMatchObject({ inputTokens: expect.any(Number), outputTokens: 3, promptEvalTokens: expect.any(Number), promptEvalMs: expect.any(Number), evalMs: 30 });
+    expect(done).toMatchObject({
+      inputTokens: expect.any(Number),
+      outputTokens: 3,
+      promptEvalTokens: expect.any(Number),
+      promptEvalMs: expect.any(Number),
+      evalMs: 30,
+    });
   });
 
   it("without the usage chunk (includeUsage: false) the done chunk still comes, without counts", async () => {
@@ -231,7 +251,10 @@ describe("streaming", () => {
   });
 
   it("a stream that ends after its finish_reason without [DONE] is complete", async () => {
-    const { backend } = await setup({ models: { m: {} }, script: () => [{ type: "content", text: "ok" }, { type: "finish" }, { type: "end" }] });
+    const { backend } = await setup({
+      models: { m: {} },
+      script: () => [{ type: "content", text: "ok" }, { type: "finish" }, { type: "end" }],
+    });
     const chunks = await drain(backend.chat(ask("x", "m"), { signal: signal() }));
     expect(text(chunks)).toBe("ok");
     expect(doneOf(chunks).doneReason).toBe("stop");
@@ -261,7 +284,11 @@ describe("errors", () => {
     for (const flavor of ["vllm", "ollama", "llama.cpp-router"] as const) {
       const { backend } = await setup({ flavor, models: { m: {} } });
       const { error, chunks } = await failure(backend.chat(ask("x", "gpt-oss:20b"), { signal: signal() }));
-      expect(error, flavor).toMatchObject({ code: "MODEL_NOT_FOUND", model: "gpt-oss:20b", status: flavor === "llama.cpp-router" ? 400 : 404 });
+      expect(error, flavor).toMatchObject({
+        code: "MODEL_NOT_FOUND",
+        model: "gpt-oss:20b",
+        status: flavor === "llama.cpp-router" ? 400 : 404,
+      });
       expect((error as Error).message).toMatch(/gpt-oss:20b/);
       expect(chunks).toEqual([]);
       expect(isHostFailure(error)).toBe(false);
@@ -279,7 +306,11 @@ describe("errors", () => {
 
   it("401 without the API key: BACKEND_ERROR naming apiKey; 503 while llama.cpp loads its model: BACKEND_BUSY (a host failure)", async () => {
     const { server, backend } = await setup({ flavor: "llama.cpp", apiKey: "secret", models: { m: {} } });
-    expect(await codeOf(backend.chat(ask("x", "m"), { signal: signal() }))).toMatchObject({ code: "BACKEND_ERROR", status: 401, message: expect.stringMatching(/apiKey/) });
+    expect(await codeOf(backend.chat(ask("x", "m"), { signal: signal() }))).toMatchObject({
+      code: "BACKEND_ERROR",
+      status: 401,
+      message: expect.stringMatching(/apiKey/),
+    });
     const keyed = openAiCompatibleBackend({ baseURL: server.baseURL, apiKey: "secret" });
     onCleanup(() => keyed.close());
     server.loading = true;
@@ -289,7 +320,16 @@ describe("errors", () => {
   });
 
   it("a 500 before the stream is BACKEND_ERROR with the server's message, a host failure", async () => {
-    const { backend } = await setup({ models: { m: {} }, script: () => [{ type: "http", status: 500, body: { error: { message: "CUDA out of memory", type: "InternalServerError", param: null, code: 500 } } }] });
+    const { backend } = await setup({
+      models: { m: {} },
+      script: () => [
+        {
+          type: "http",
+          status: 500,
+          body: { error: { message: "CUDA out of memory", type: "InternalServerError", param: null, code: 500 } },
+        },
+      ],
+    });
     const error = await codeOf(backend.chat(ask("x", "m"), { signal: signal() }));
     expect(error).toMatchObject({ code: "BACKEND_ERROR", status: 500, serverMessage: "CUDA out of memory" });
     expect(isHostFailure(error)).toBe(true);
@@ -304,8 +344,16 @@ describe("errors", () => {
   });
 
   const midStream: Array<[string, "vllm" | "llama.cpp", FakeOpenAiStep]> = [
-    ["vLLM: a data event with an error object, then [DONE]", "vllm", { type: "error-event", message: "CUDA error: an illegal memory access" }],
-    ["llama.cpp: a data event with an error object, no [DONE]", "llama.cpp", { type: "error-event", message: "the request exceeds the available context size" }],
+    [
+      "vLLM: a data event with an error object, then [DONE]",
+      "vllm",
+      { type: "error-event", message: "CUDA error: an illegal memory access" },
+    ],
+    [
+      "llama.cpp: a data event with an error object, no [DONE]",
+      "llama.cpp",
+      { type: "error-event", message: "the request exceeds the available context size" },
+    ],
     ["older llama.cpp: an `error:` SSE field", "llama.cpp", { type: "error-field", message: "slot unavailable" }],
   ];
   for (const [name, flavor, step] of midStream) {
@@ -320,7 +368,11 @@ describe("errors", () => {
   it("a dropped connection is CONNECTION_LOST; a clean end without finish_reason nor [DONE] is STREAM_INCOMPLETE", async () => {
     const { backend } = await setup({
       models: { m: {} },
-      script: (body) => [{ type: "content", text: "a " }, { type: "delay", ms: 50 }, (body.messages as Array<{ content: string }>).at(-1)!.content === "drop" ? { type: "drop" } : { type: "end" }],
+      script: (body) => [
+        { type: "content", text: "a " },
+        { type: "delay", ms: 50 },
+        (body.messages as Array<{ content: string }>).at(-1)!.content === "drop" ? { type: "drop" } : { type: "end" },
+      ],
     });
     const dropped = await failure(backend.chat(ask("drop", "m"), { signal: signal() }));
     expect(dropped.error).toMatchObject({ code: "CONNECTION_LOST" });
@@ -334,7 +386,10 @@ describe("errors", () => {
 describe("deadlines", () => {
   for (const flavor of ["vllm", "llama.cpp"] as const) {
     it(`first token (${flavor}: headers ${flavor === "vllm" ? "before" : "with"} the first token): a warm model gets firstTokenTimeoutMs, a cold one loadTimeoutMs`, async () => {
-      const { server, backend } = await setup({ flavor, models: { m: { firstTokenDelayMs: 400 } } }, { firstTokenTimeoutMs: 100, loadTimeoutMs: 10_000 });
+      const { server, backend } = await setup(
+        { flavor, models: { m: { firstTokenDelayMs: 400 } } },
+        { firstTokenTimeoutMs: 100, loadTimeoutMs: 10_000 },
+      );
       // Cold: it may be loading, so the load deadline applies and the slow first token is fine.
       expect(text(await drain(backend.chat(ask("x", "m"), { signal: signal() })))).toBe("Hello from m.");
       // Warm: the same delay now misses the first-token deadline; the request is closed.
@@ -348,7 +403,10 @@ describe("deadlines", () => {
   }
 
   it("a cold model that sends nothing within loadTimeoutMs fails with LOAD_TIMEOUT (a host failure); so does its pre-warm", async () => {
-    const { server, backend } = await setup({ models: { m: { firstTokenDelayMs: 2_000 } } }, { firstTokenTimeoutMs: 10_000, loadTimeoutMs: 100 });
+    const { server, backend } = await setup(
+      { models: { m: { firstTokenDelayMs: 2_000 } } },
+      { firstTokenTimeoutMs: 10_000, loadTimeoutMs: 100 },
+    );
     const error = (await failure(backend.chat(ask("x", "m"), { signal: signal() }))).error as OpenAiCompatibleError;
     expect(error).toMatchObject({ code: "LOAD_TIMEOUT", timeoutMs: 100 });
     expect(error.message).toMatch(/loadTimeoutMs/);
@@ -360,7 +418,16 @@ describe("deadlines", () => {
 
   it("a stall between events is IDLE_TIMEOUT after the text so far; the request is closed", async () => {
     const { server, backend } = await setup(
-      { models: { m: {} }, script: () => [{ type: "content", text: "Hello " }, { type: "delay", ms: 2_000 }, { type: "content", text: "late" }, { type: "finish" }, { type: "done" }] },
+      {
+        models: { m: {} },
+        script: () => [
+          { type: "content", text: "Hello " },
+          { type: "delay", ms: 2_000 },
+          { type: "content", text: "late" },
+          { type: "finish" },
+          { type: "done" },
+        ],
+      },
       { idleTimeoutMs: 100 },
     );
     const { error, chunks } = await failure(backend.chat(ask("x", "m"), { signal: signal() }));
@@ -421,7 +488,13 @@ describe("cancellation", () => {
   });
 
   it("nothing is left behind: a signal shared by 50 requests (done, failed, left early) keeps no listener", async () => {
-    const { backend } = await setup({ models: { m: { reply: "a b c" } }, script: (body) => ((body.messages as Array<{ content: string }>).at(-1)!.content === "fail" ? [{ type: "http", status: 500, body: { error: "no" } }] : undefined) });
+    const { backend } = await setup({
+      models: { m: { reply: "a b c" } },
+      script: (body) =>
+        (body.messages as Array<{ content: string }>).at(-1)!.content === "fail"
+          ? [{ type: "http", status: 500, body: { error: "no" } }]
+          : undefined,
+    });
     const shared = new AbortController().signal;
     for (let i = 0; i < 50; i++) {
       if (i % 3 === 0) await drain(backend.chat(ask("ok", "m"), { signal: shared }));
@@ -472,12 +545,19 @@ describe("prewarm, embed, loaded", () => {
   });
 
   it("embed() posts {model, input} to /embeddings and returns the vectors in input order; prewarm warms the embedding model", async () => {
-    const { server, backend } = await setup({ models: { m: {}, e: { embedding: true } }, embed: (t) => [t.length, 1] }, { embedModel: "e" });
+    const { server, backend } = await setup(
+      { models: { m: {}, e: { embedding: true } }, embed: (t) => [t.length, 1] },
+      { embedModel: "e" },
+    );
     expect(await backend.embed!(["a", "bbb"], { signal: signal() })).toEqual([
       [1, 1],
       [3, 1],
     ]);
-    expect(server.requests.find((r) => r.path === "/v1/embeddings")!.body).toEqual({ model: "e", input: ["a", "bbb"], encoding_format: "float" });
+    expect(server.requests.find((r) => r.path === "/v1/embeddings")!.body).toEqual({
+      model: "e",
+      input: ["a", "bbb"],
+      encoding_format: "float",
+    });
     const warm = await backend.prewarm(["m"]);
     expect(warm.map((r) => [r.model, r.ok])).toEqual([
       ["m", true],
@@ -499,7 +579,11 @@ describe("prewarm, embed, loaded", () => {
     await expect(missing.embed!(["a"], { signal: signal() })).rejects.toMatchObject({ code: "MODEL_NOT_FOUND" });
     const { server: llama } = await setup({ flavor: "llama.cpp", embeddings: false, models: { m: {} } });
     const noEmbeddings = openAiCompatibleBackend({ baseURL: llama.baseURL, embedModel: "m" });
-    await expect(noEmbeddings.embed!(["a"], { signal: signal() })).rejects.toMatchObject({ code: "BACKEND_ERROR", status: 501, message: expect.stringMatching(/--embeddings/) });
+    await expect(noEmbeddings.embed!(["a"], { signal: signal() })).rejects.toMatchObject({
+      code: "BACKEND_ERROR",
+      status: 501,
+      message: expect.stringMatching(/--embeddings/),
+    });
     expect(openAiCompatibleBackend({ baseURL: llama.baseURL }).embed).toBeUndefined();
   });
 

@@ -24,7 +24,13 @@ async function fakeServer(flavor: FakeFlavor): Promise<FakeOpenAi> {
     flavor,
     models: { m: { reply: REPLY }, slow: { reply: LONG, chunkDelayMs: 25 }, broken: {} },
     script: (_body, { model }) =>
-      model === "broken" ? [{ type: "content", text: "Half " }, { type: "content", text: "an answer" }, { type: "error-event", message: "CUDA error: out of memory" }] : undefined,
+      model === "broken"
+        ? [
+            { type: "content", text: "Half " },
+            { type: "content", text: "an answer" },
+            { type: "error-event", message: "CUDA error: out of memory" },
+          ]
+        : undefined,
   });
 }
 
@@ -49,7 +55,10 @@ for (const flavor of ["vllm", "llama.cpp", "ollama"] as const) {
 
 modelBackendConformance("backendPool over two openAiCompatibleBackend hosts (fake vLLM)", async () => {
   const servers = await Promise.all([fakeServer("vllm"), fakeServer("vllm")]);
-  const pool = backendPool(servers.map((s, i) => ({ name: `h${i}`, backend: openAiCompatibleBackend({ baseURL: s.baseURL }) })), { healthCheckMs: 0 });
+  const pool = backendPool(
+    servers.map((s, i) => ({ name: `h${i}`, backend: openAiCompatibleBackend({ baseURL: s.baseURL }) })),
+    { healthCheckMs: 0 },
+  );
   return {
     backend: pool,
     model: "m",

@@ -31,7 +31,8 @@ async function stream(baseURL: string, body: Record<string, unknown>, headers: R
   return { response, raw, events, data, done: events.some((e) => e.value === "[DONE]") };
 }
 
-const deltas = (data: Array<Record<string, any>>) => data.flatMap((d) => (d.choices ?? []).map((c: { delta: Record<string, unknown> }) => c.delta));
+const deltas = (data: Array<Record<string, any>>) =>
+  data.flatMap((d) => (d.choices ?? []).map((c: { delta: Record<string, unknown> }) => c.delta));
 
 describe("fake vLLM (vllm/entrypoints/openai/chat_completion/serving.py, chat_completion_stream_generator)", () => {
   it("SSE `data: {json}\\n\\n` events: a role chunk first, content deltas, finish_reason, the usage chunk with empty choices, then `data: [DONE]`", async () => {
@@ -39,10 +40,19 @@ describe("fake vLLM (vllm/entrypoints/openai/chat_completion/serving.py, chat_co
     const { response, raw, data, done } = await stream(server.baseURL, { model: "m" });
     expect(response.headers.get("content-type")).toMatch(/^text\/event-stream/);
     expect(raw.endsWith("data: [DONE]\n\n")).toBe(true);
-    expect(raw.split("\n\n").filter(Boolean).every((e) => e.startsWith("data: "))).toBe(true);
+    expect(
+      raw
+        .split("\n\n")
+        .filter(Boolean)
+        .every((e) => e.startsWith("data: ")),
+    ).toBe(true);
     expect(done).toBe(true);
     expect(deltas(data)[0]).toEqual({ role: "assistant", content: "" });
-    expect(deltas(data).map((d) => d.content ?? "").join("")).toBe("Hi there.");
+    expect(
+      deltas(data)
+        .map((d) => d.content ?? "")
+        .join(""),
+    ).toBe("Hi there.");
     const finish = data.find((d) => d.choices?.[0]?.finish_reason);
     expect(finish?.choices[0].finish_reason).toBe("stop");
     const usage = data.at(-1)!;
@@ -60,8 +70,20 @@ describe("fake vLLM (vllm/entrypoints/openai/chat_completion/serving.py, chat_co
   it("prompt_tokens_details.cached_tokens with --enable-prompt-tokens-details (_make_prompt_tokens_details): the prefix shared with the last prompt", async () => {
     const server = await fake({ flavor: "vllm", promptTokensDetails: true, models: { m: {} } });
     const long = "A long and stable system prompt. ".repeat(20);
-    const first = await stream(server.baseURL, { model: "m", messages: [{ role: "system", content: long }, { role: "user", content: "one" }] });
-    const second = await stream(server.baseURL, { model: "m", messages: [{ role: "system", content: long }, { role: "user", content: "two" }] });
+    const first = await stream(server.baseURL, {
+      model: "m",
+      messages: [
+        { role: "system", content: long },
+        { role: "user", content: "one" },
+      ],
+    });
+    const second = await stream(server.baseURL, {
+      model: "m",
+      messages: [
+        { role: "system", content: long },
+        { role: "user", content: "two" },
+      ],
+    });
     expect(first.data.at(-1)!.usage.prompt_tokens_details).toEqual({ cached_tokens: 0 });
     const u = second.data.at(-1)!.usage;
     expect(u.prompt_tokens_details.cached_tokens).toBeGreaterThan(u.prompt_tokens / 2);
@@ -70,24 +92,54 @@ describe("fake vLLM (vllm/entrypoints/openai/chat_completion/serving.py, chat_co
 
   it("reasoning deltas as `reasoning` (generate/base/protocol.py DeltaMessage), or `reasoning_content` before the rename", async () => {
     const now = await fake({ flavor: "vllm", models: { m: { reasoning: "Let me think.", reply: "Yes." } } });
-    const before = await fake({ flavor: "vllm", reasoningField: "reasoning_content", models: { m: { reasoning: "Let me think.", reply: "Yes." } } });
-    expect(deltas((await stream(now.baseURL, { model: "m" })).data).map((d) => d.reasoning ?? "").join("")).toBe("Let me think.");
-    expect(deltas((await stream(before.baseURL, { model: "m" })).data).map((d) => d.reasoning_content ?? "").join("")).toBe("Let me think.");
+    const before = await fake({
+      flavor: "vllm",
+      reasoningField: "reasoning_content",
+      models: { m: { reasoning: "Let me think.", reply: "Yes." } },
+    });
+    expect(
+      deltas((await stream(now.baseURL, { model: "m" })).data)
+        .map((d) => d.reasoning ?? "")
+        .join(""),
+    ).toBe("Let me think.");
+    expect(
+      deltas((await stream(before.baseURL, { model: "m" })).data)
+        .map((d) => d.reasoning_content ?? "")
+        .join(""),
+    ).toBe("Let me think.");
   });
 
   it("tool calls by index (DeltaToolCall): id, type and name first, then argument fragments; finish_reason tool_calls", async () => {
-    const server = await fake({ flavor: "vllm", models: { m: { reply: "", toolCalls: [{ name: "get_weather", arguments: { city: "Porto", unit: "celsius" } }] } } });
+    const server = await fake({
+      flavor: "vllm",
+      models: { m: { reply: "", toolCalls: [{ name: "get_weather", arguments: { city: "Porto", unit: "celsius" } }] } },
+    });
     const { data } = await stream(server.baseURL, { model: "m" });
     const calls = deltas(data).flatMap((d) => d.tool_calls ?? []);
-    expect(calls[0]).toMatchObject({ index: 0, id: expect.stringMatching(/^chatcmpl-tool-/), type: "function", function: { name: "get_weather", arguments: "" } });
+    expect(calls[0]).toMatchObject({
+      index: 0,
+      id: expect.stringMatching(/^chatcmpl-tool-/),
+      type: "function",
+      function: { name: "get_weather", arguments: "" },
+    });
     expect(calls.length).toBeGreaterThan(2);
     expect(calls.slice(1).every((c: Record<string, unknown>) => c.id === undefined && c.index === 0)).toBe(true);
-    expect(JSON.parse(calls.map((c: { function: { arguments?: string } }) => c.function.arguments ?? "").join(""))).toEqual({ city: "Porto", unit: "celsius" });
+    expect(JSON.parse(calls.map((c: { function: { arguments?: string } }) => c.function.arguments ?? "").join(""))).toEqual({
+      city: "Porto",
+      unit: "celsius",
+    });
     expect(data.find((d) => d.choices?.[0]?.finish_reason)?.choices[0].finish_reason).toBe("tool_calls");
   });
 
-  it("an error in the middle of the stream is a `data: {\"error\": …}` event, then `data: [DONE]` (create_streaming_error_response)", async () => {
-    const server = await fake({ flavor: "vllm", models: { m: {} }, script: () => [{ type: "content", text: "Hal" }, { type: "error-event", message: "boom" }] });
+  it('an error in the middle of the stream is a `data: {"error": …}` event, then `data: [DONE]` (create_streaming_error_response)', async () => {
+    const server = await fake({
+      flavor: "vllm",
+      models: { m: {} },
+      script: () => [
+        { type: "content", text: "Hal" },
+        { type: "error-event", message: "boom" },
+      ],
+    });
     const { data, done, response } = await stream(server.baseURL, { model: "m" });
     expect(response.status).toBe(200);
     expect(data.at(-1)).toEqual({ error: { message: "boom", type: "InternalServerError", param: null, code: 500 } });
@@ -98,7 +150,9 @@ describe("fake vLLM (vllm/entrypoints/openai/chat_completion/serving.py, chat_co
     const server = await fake({ flavor: "vllm", models: { m: {} } });
     const missing = await stream(server.baseURL, { model: "nope" });
     expect(missing.response.status).toBe(404);
-    expect(JSON.parse(missing.raw)).toEqual({ error: { message: "The model `nope` does not exist.", type: "NotFoundError", param: "model", code: 404 } });
+    expect(JSON.parse(missing.raw)).toEqual({
+      error: { message: "The model `nope` does not exist.", type: "NotFoundError", param: "model", code: 404 },
+    });
     const bad = await stream(server.baseURL, { model: "m", stream: false });
     expect(bad.response.status).toBe(400);
     expect(JSON.parse(bad.raw).error.message).toMatch(/Stream options can only be defined when stream is true/);
@@ -125,7 +179,11 @@ describe("fake vLLM (vllm/entrypoints/openai/chat_completion/serving.py, chat_co
     const models = (await (await fetch(`${server.baseURL}/models`)).json()) as { object: string; data: Array<{ id: string }> };
     expect(models.object).toBe("list");
     expect(models.data.map((m) => m.id)).toEqual(["m", "e"]);
-    const emb = await fetch(`${server.baseURL}/embeddings`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ model: "e", input: ["a", "b"] }) });
+    const emb = await fetch(`${server.baseURL}/embeddings`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ model: "e", input: ["a", "b"] }),
+    });
     const body = (await emb.json()) as { data: Array<{ index: number; embedding: number[] }> };
     expect(body.data.map((d) => d.index)).toEqual([0, 1]);
     expect(body.data[0]!.embedding).toHaveLength(8);
@@ -176,22 +234,36 @@ describe("fake llama.cpp server (tools/server)", () => {
     expect(server.chats()[0]!.status).toBe(200);
   });
 
-  it("a mid-stream error is `data: {\"error\": {code, message, type}}` and the stream ends without [DONE] (handle_completions_impl)", async () => {
-    const server = await fake({ flavor: "llama.cpp", models: { m: {} }, script: () => [{ type: "content", text: "a" }, { type: "error-event", message: "the request exceeds the available context size" }] });
+  it('a mid-stream error is `data: {"error": {code, message, type}}` and the stream ends without [DONE] (handle_completions_impl)', async () => {
+    const server = await fake({
+      flavor: "llama.cpp",
+      models: { m: {} },
+      script: () => [
+        { type: "content", text: "a" },
+        { type: "error-event", message: "the request exceeds the available context size" },
+      ],
+    });
     const { data, done } = await stream(server.baseURL, { model: "m" });
     expect(data.at(-1)).toEqual({ error: { code: 500, message: "the request exceeds the available context size", type: "server_error" } });
     expect(done).toBe(false);
   });
 
   it("older servers (examples/server/server.cpp) sent it as an `error:` SSE field, then `data: [DONE]`", async () => {
-    const server = await fake({ flavor: "llama.cpp", models: { m: {} }, script: () => [{ type: "content", text: "a" }, { type: "error-field", message: "slot crashed" }] });
+    const server = await fake({
+      flavor: "llama.cpp",
+      models: { m: {} },
+      script: () => [
+        { type: "content", text: "a" },
+        { type: "error-field", message: "slot crashed" },
+      ],
+    });
     const { events, done } = await stream(server.baseURL, { model: "m" });
     const error = events.find((e) => e.field === "error")!;
     expect(JSON.parse(error.value)).toEqual({ code: 500, message: "slot crashed", type: "server_error" });
     expect(done).toBe(true);
   });
 
-  it("errors before the stream are an HTTP status with {\"error\": {code, message, type}} (server-common.cpp format_error_response): 503 while loading, 401 without the key, 404 File Not Found, 501 without --embeddings", async () => {
+  it('errors before the stream are an HTTP status with {"error": {code, message, type}} (server-common.cpp format_error_response): 503 while loading, 401 without the key, 404 File Not Found, 501 without --embeddings', async () => {
     const server = await fake({ flavor: "llama.cpp", apiKey: "k", embeddings: false, models: { m: {} } });
     const noKey = await stream(server.baseURL, { model: "m" });
     expect(noKey.response.status).toBe(401);
@@ -204,12 +276,16 @@ describe("fake llama.cpp server (tools/server)", () => {
     const route = await fetch(`${server.url}/chat/completions`, { method: "POST", headers: { Authorization: "Bearer k" }, body: "{}" });
     expect(route.status).toBe(404);
     expect(await route.json()).toEqual({ error: { code: 404, message: "File Not Found", type: "not_found_error" } });
-    const emb = await fetch(`${server.baseURL}/embeddings`, { method: "POST", headers: { Authorization: "Bearer k" }, body: JSON.stringify({ input: ["a"] }) });
+    const emb = await fetch(`${server.baseURL}/embeddings`, {
+      method: "POST",
+      headers: { Authorization: "Bearer k" },
+      body: JSON.stringify({ input: ["a"] }),
+    });
     expect(emb.status).toBe(501);
     expect(((await emb.json()) as { error: { message: string } }).error.message).toMatch(/--embeddings/);
   });
 
-  it("the router (server-models.cpp router_validate_model): an unknown model is a 400 \"model not found\"; /models gives each model's status", async () => {
+  it('the router (server-models.cpp router_validate_model): an unknown model is a 400 "model not found"; /models gives each model\'s status', async () => {
     const server = await fake({ flavor: "llama.cpp-router", models: { a: {}, b: { status: "unloaded" } } });
     const missing = await stream(server.baseURL, { model: "c" });
     expect(missing.response.status).toBe(400);
@@ -224,26 +300,40 @@ describe("fake llama.cpp server (tools/server)", () => {
 
 describe("fake Ollama /v1 (openai/openai.go)", () => {
   it("every delta has the role, reasoning as `reasoning`, each tool call whole in one delta (ToChunk, ToToolCalls)", async () => {
-    const server = await fake({ flavor: "ollama", models: { m: { reasoning: "Hm.", reply: "", toolCalls: [{ name: "f", arguments: { a: 1 } }] } } });
+    const server = await fake({
+      flavor: "ollama",
+      models: { m: { reasoning: "Hm.", reply: "", toolCalls: [{ name: "f", arguments: { a: 1 } }] } },
+    });
     const { data } = await stream(server.baseURL, { model: "m" });
     const d = deltas(data);
     expect(d.every((x) => x.role === "assistant")).toBe(true);
     expect(d.map((x) => x.reasoning ?? "").join("")).toBe("Hm.");
     const calls = d.flatMap((x) => x.tool_calls ?? []);
-    expect(calls).toEqual([{ id: expect.stringMatching(/^call_/), index: 0, type: "function", function: { name: "f", arguments: '{"a":1}' } }]);
+    expect(calls).toEqual([
+      { id: expect.stringMatching(/^call_/), index: 0, type: "function", function: { name: "f", arguments: '{"a":1}' } },
+    ]);
   });
 
   it("an unknown model is 404 not_found_error with null code and param (NewError)", async () => {
     const server = await fake({ flavor: "ollama", models: { m: {} } });
     const missing = await stream(server.baseURL, { model: "llama9" });
     expect(missing.response.status).toBe(404);
-    expect(JSON.parse(missing.raw)).toEqual({ error: { message: 'model "llama9" not found, try pulling it first', type: "not_found_error", param: null, code: null } });
+    expect(JSON.parse(missing.raw)).toEqual({
+      error: { message: 'model "llama9" not found, try pulling it first', type: "not_found_error", param: null, code: null },
+    });
   });
 });
 
 describe("fake server plumbing", () => {
   it("records each request; one the client abandons is closedByClient; a dropped socket is not", async () => {
-    const server = await fake({ flavor: "vllm", models: { m: { chunkDelayMs: 50, reply: "a b c d e f" } }, script: (body) => ((body.messages as Array<{ content: string }>)[0]!.content === "drop" ? [{ type: "content", text: "x" }, { type: "drop" }] : undefined) });
+    const server = await fake({
+      flavor: "vllm",
+      models: { m: { chunkDelayMs: 50, reply: "a b c d e f" } },
+      script: (body) =>
+        (body.messages as Array<{ content: string }>)[0]!.content === "drop"
+          ? [{ type: "content", text: "x" }, { type: "drop" }]
+          : undefined,
+    });
     const controller = new AbortController();
     const response = await fetch(`${server.baseURL}/chat/completions`, {
       method: "POST",

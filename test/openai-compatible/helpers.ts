@@ -1,5 +1,9 @@
 import { afterEach } from "vitest";
-import { openAiCompatibleBackend, type OpenAiCompatibleBackend, type OpenAiCompatibleBackendOptions } from "../../src/openai-compatible/index.js";
+import {
+  openAiCompatibleBackend,
+  type OpenAiCompatibleBackend,
+  type OpenAiCompatibleBackendOptions,
+} from "../../src/openai-compatible/index.js";
 import type { ChatChunk, ChatRequest } from "../../src/models/types.js";
 import { startFakeOpenAi, type FakeOpenAi, type FakeOpenAiOptions } from "../helpers/fake-openai.js";
 

@@ -2,7 +2,14 @@
  * The OpenAI-compatible backend under the whole pipeline: every stream judged by @ag-ui/client.
  */
 import { describe, expect, it } from "vitest";
-import { createZoePipeline, EventType, heuristicRouter, type AGUIEvent, type ServerTool, type ZoePipelineOptions } from "../../src/index.js";
+import {
+  createZoePipeline,
+  EventType,
+  heuristicRouter,
+  type AGUIEvent,
+  type ServerTool,
+  type ZoePipelineOptions,
+} from "../../src/index.js";
 import { openAiCompatibleBackend, type OpenAiCompatibleBackendOptions } from "../../src/openai-compatible/index.js";
 import { expectValidStream, runValid, terminal, textOf } from "../helpers/ag-ui.js";
 import { startFakeOpenAi, type FakeOpenAiOptions } from "../helpers/fake-openai.js";
@@ -12,7 +19,11 @@ import { onCleanup, sleep } from "./helpers.js";
 
 const MODELS = { fast: "qwen3:0.6b", default: "qwen3:8b", code: "qwen2.5-coder:7b" };
 
-async function pipelineOn(fake: FakeOpenAiOptions, backendOptions: Omit<OpenAiCompatibleBackendOptions, "baseURL"> = {}, options: Partial<ZoePipelineOptions> = {}) {
+async function pipelineOn(
+  fake: FakeOpenAiOptions,
+  backendOptions: Omit<OpenAiCompatibleBackendOptions, "baseURL"> = {},
+  options: Partial<ZoePipelineOptions> = {},
+) {
   const server = await startFakeOpenAi(fake);
   onCleanup(() => server.close());
   const backend = openAiCompatibleBackend({ baseURL: server.baseURL, ...backendOptions });
@@ -23,8 +34,9 @@ async function pipelineOn(fake: FakeOpenAiOptions, backendOptions: Omit<OpenAiCo
   return { server, backend, pipeline };
 }
 
-const ofType = <T extends AGUIEvent["type"]>(events: AGUIEvent[], type: T) => events.filter((e) => e.type === type) as Array<Extract<AGUIEvent, { type: T }>>;
-const lastContent = (body: Record<string, unknown> | undefined) => (body?.messages as Array<{ role: string; content: string }>).at(-1);
+const ofType = <T extends AGUIEvent["type"]>(events: AGUIEvent[], type: T) =>
+  events.filter((e) => e.type === type) as Array<Extract<AGUIEvent, { type: T }>>;
+const lastContent = (body: Record<string, unknown> | undefined) => (body!.messages as Array<{ role: string; content: string }>).at(-1);
 
 describe("openAiCompatibleBackend under the pipeline", () => {
   it("streams text: TEXT_MESSAGE_* events, RUN_FINISHED with the usage; the request says no thinking", async () => {
@@ -36,18 +48,28 @@ describe("openAiCompatibleBackend under the pipeline", () => {
     expect(terminal(events)).toMatchObject({ type: EventType.RUN_FINISHED });
     expect(metricsOf(events).tokens).toMatchObject({ input: expect.any(Number), output: 7 });
     const [request] = server.chats();
-    expect(request!.body).toMatchObject({ model: MODELS.default, stream: true, stream_options: { include_usage: true }, chat_template_kwargs: { enable_thinking: false } });
+    expect(request!.body).toMatchObject({
+      model: MODELS.default,
+      stream: true,
+      stream_options: { include_usage: true },
+      chat_template_kwargs: { enable_thinking: false },
+    });
     expect(request!.body).not.toHaveProperty("userId");
   });
 
   it("streams reasoning (llama.cpp reasoning_content) as REASONING_* events before the text, with think on", async () => {
     const { server, pipeline } = await pipelineOn(
-      { flavor: "llama.cpp", models: { [MODELS.default]: { reasoning: "Rayleigh scattering goes as 1/λ⁴.", reply: "Short wavelengths scatter most." } } },
+      {
+        flavor: "llama.cpp",
+        models: { [MODELS.default]: { reasoning: "Rayleigh scattering goes as 1/λ⁴.", reply: "Short wavelengths scatter most." } },
+      },
       {},
       { think: "high" },
     );
     const events = await runValid(pipeline.run({ userId: "ada", threadId: "t", message: "Explain why the sky is blue, step by step." }));
-    const reasoning = ofType(events, EventType.REASONING_MESSAGE_CONTENT).map((e) => e.delta).join("");
+    const reasoning = ofType(events, EventType.REASONING_MESSAGE_CONTENT)
+      .map((e) => e.delta)
+      .join("");
     expect(reasoning).toBe("Rayleigh scattering goes as 1/λ⁴.");
     expect(textOf(events)).toBe("Short wavelengths scatter most.");
     const types = events.map((e) => e.type);
@@ -58,15 +80,25 @@ describe("openAiCompatibleBackend under the pipeline", () => {
   it("streams a frontend tool call (vLLM deltas by index) as TOOL_CALL_START/ARGS/END with the server's id", async () => {
     const { server, pipeline } = await pipelineOn({
       flavor: "vllm",
-      models: { [MODELS.default]: { reply: "", toolCalls: [{ id: "call_choice_1", name: "offer_choices", arguments: { options: ["tea", "coffee"] } }] }, [MODELS.fast]: { reply: "" } },
+      models: {
+        [MODELS.default]: {
+          reply: "",
+          toolCalls: [{ id: "call_choice_1", name: "offer_choices", arguments: { options: ["tea", "coffee"] } }],
+        },
+        [MODELS.fast]: { reply: "" },
+      },
     });
     const events = await runValid(pipeline.run(offerChoicesInput("Would you like something to drink with breakfast?", "ada")));
     const start = ofType(events, EventType.TOOL_CALL_START)[0]!;
     expect(start).toMatchObject({ toolCallId: "call_choice_1", toolCallName: "offer_choices" });
-    const args = ofType(events, EventType.TOOL_CALL_ARGS).map((e) => e.delta).join("");
+    const args = ofType(events, EventType.TOOL_CALL_ARGS)
+      .map((e) => e.delta)
+      .join("");
     expect(JSON.parse(args)).toEqual({ options: ["tea", "coffee"] });
     expect(ofType(events, EventType.TOOL_CALL_END)[0]).toMatchObject({ toolCallId: "call_choice_1" });
-    expect(server.chats()[0]!.body!.tools).toEqual([expect.objectContaining({ type: "function", function: expect.objectContaining({ name: "offer_choices" }) })]);
+    expect(server.chats()[0]!.body!.tools).toEqual([
+      expect.objectContaining({ type: "function", function: expect.objectContaining({ name: "offer_choices" }) }),
+    ]);
   });
 
   it("a server-side tool round trip: the call's id goes back on the assistant message and as the result's tool_call_id", async () => {
@@ -82,9 +114,18 @@ describe("openAiCompatibleBackend under the pipeline", () => {
         models: { [MODELS.default]: {}, [MODELS.fast]: {} },
         script: (body) =>
           lastContent(body)?.role === "tool"
-            ? [{ type: "content", text: "It is sunny " }, { type: "content", text: "in Porto." }, { type: "finish" }, { type: "usage" }, { type: "done" }]
+            ? [
+                { type: "content", text: "It is sunny " },
+                { type: "content", text: "in Porto." },
+                { type: "finish" },
+                { type: "usage" },
+                { type: "done" },
+              ]
             : [
-                { type: "tool-delta", delta: { index: 0, id: "chatcmpl-tool-w1", type: "function", function: { name: "get_weather", arguments: "" } } },
+                {
+                  type: "tool-delta",
+                  delta: { index: 0, id: "chatcmpl-tool-w1", type: "function", function: { name: "get_weather", arguments: "" } },
+                },
                 { type: "tool-delta", delta: { index: 0, function: { arguments: '{"city": ' } } },
                 { type: "tool-delta", delta: { index: 0, function: { arguments: '"Porto"}' } } },
                 { type: "finish" },
@@ -97,13 +138,21 @@ describe("openAiCompatibleBackend under the pipeline", () => {
     );
     const events = await runValid(pipeline.run({ userId: "ada", threadId: "t", message: "What is the weather like in Porto today?" }));
     expect(ofType(events, EventType.TOOL_CALL_START)[0]).toMatchObject({ toolCallId: "chatcmpl-tool-w1", toolCallName: "get_weather" });
-    expect(ofType(events, EventType.TOOL_CALL_RESULT)[0]).toMatchObject({ toolCallId: "chatcmpl-tool-w1", content: "Sunny, 24 °C in Porto" });
+    expect(ofType(events, EventType.TOOL_CALL_RESULT)[0]).toMatchObject({
+      toolCallId: "chatcmpl-tool-w1",
+      content: "Sunny, 24 °C in Porto",
+    });
     expect(textOf(events)).toBe("It is sunny in Porto.");
     expect(server.chats()).toHaveLength(2);
     const messages = server.chats()[1]!.body!.messages as Array<Record<string, unknown>>;
     const assistant = messages.at(-2)!;
-    expect(assistant).toMatchObject({ role: "assistant", tool_calls: [{ id: "chatcmpl-tool-w1", type: "function", function: { name: "get_weather" } }] });
-    expect(JSON.parse((assistant.tool_calls as Array<{ function: { arguments: string } }>)[0]!.function.arguments)).toEqual({ city: "Porto" });
+    expect(assistant).toMatchObject({
+      role: "assistant",
+      tool_calls: [{ id: "chatcmpl-tool-w1", type: "function", function: { name: "get_weather" } }],
+    });
+    expect(JSON.parse((assistant.tool_calls as Array<{ function: { arguments: string } }>)[0]!.function.arguments)).toEqual({
+      city: "Porto",
+    });
     expect(messages.at(-1)).toEqual({ role: "tool", content: "Sunny, 24 °C in Porto", tool_call_id: "chatcmpl-tool-w1" });
   });
 
@@ -112,23 +161,36 @@ describe("openAiCompatibleBackend under the pipeline", () => {
       flavor: "llama.cpp-router",
       models: { [MODELS.fast]: {} },
     });
-    const missing = await runValid(pipeline.run({ userId: "ada", threadId: "t", message: "Tell me about the history of Porto and its wine trade." }));
+    const missing = await runValid(
+      pipeline.run({ userId: "ada", threadId: "t", message: "Tell me about the history of Porto and its wine trade." }),
+    );
     expect(terminal(missing)).toMatchObject({ type: EventType.RUN_ERROR, code: "MODEL_NOT_FOUND" });
     const { pipeline: failing } = await pipelineOn({
       flavor: "vllm",
       models: { [MODELS.default]: {} },
-      script: () => [{ type: "content", text: "Porto is " }, { type: "error-event", message: "CUDA error: out of memory" }],
+      script: () => [
+        { type: "content", text: "Porto is " },
+        { type: "error-event", message: "CUDA error: out of memory" },
+      ],
     });
-    const broken = await runValid(failing.run({ userId: "ada", threadId: "t", message: "Tell me about the history of Porto and its wine trade." }));
+    const broken = await runValid(
+      failing.run({ userId: "ada", threadId: "t", message: "Tell me about the history of Porto and its wine trade." }),
+    );
     expect(textOf(broken)).toBe("Porto is ");
     expect(terminal(broken)).toMatchObject({ type: EventType.RUN_ERROR, code: "STREAM_ERROR" });
   });
 
   it("cancelling the run closes the request the server is answering; the run ends cancelled", async () => {
-    const { server, pipeline } = await pipelineOn({ flavor: "vllm", models: { [MODELS.default]: { reply: "one two three four five six seven eight nine ten", chunkDelayMs: 40 } } });
+    const { server, pipeline } = await pipelineOn({
+      flavor: "vllm",
+      models: { [MODELS.default]: { reply: "one two three four five six seven eight nine ten", chunkDelayMs: 40 } },
+    });
     const controller = new AbortController();
     const events: AGUIEvent[] = [];
-    for await (const event of pipeline.run({ userId: "ada", threadId: "t", message: "Count slowly to ten for me, please." }, { signal: controller.signal })) {
+    for await (const event of pipeline.run(
+      { userId: "ada", threadId: "t", message: "Count slowly to ten for me, please." },
+      { signal: controller.signal },
+    )) {
       events.push(event);
       if (event.type === EventType.TEXT_MESSAGE_CONTENT && !controller.signal.aborted) controller.abort();
     }
@@ -140,7 +202,10 @@ describe("openAiCompatibleBackend under the pipeline", () => {
   });
 
   it("pipeline.prewarm() warms every routed model with a one-token request", async () => {
-    const { server, pipeline } = await pipelineOn({ flavor: "vllm", models: { [MODELS.fast]: {}, [MODELS.default]: {}, [MODELS.code]: {} } });
+    const { server, pipeline } = await pipelineOn({
+      flavor: "vllm",
+      models: { [MODELS.fast]: {}, [MODELS.default]: {}, [MODELS.code]: {} },
+    });
     const results = await pipeline.prewarm();
     expect(results.map((r) => [r.model, r.ok]).sort()).toEqual([MODELS.code, MODELS.default, MODELS.fast].map((m) => [m, true]).sort());
     expect(server.chats().every((r) => r.body!.max_tokens === 1 && r.body!.stream === false)).toBe(true);
@@ -154,7 +219,11 @@ describe("openAiCompatibleBackend under the pipeline", () => {
     };
     const reply = "Because of Rayleigh scattering.";
     const { server, pipeline } = await pipelineOn(
-      { flavor: "vllm", models: { [MODELS.default]: { reply }, [MODELS.fast]: { reply }, "nomic-embed-text": { embedding: true } }, embed: (text) => vectors[text] ?? at(0) },
+      {
+        flavor: "vllm",
+        models: { [MODELS.default]: { reply }, [MODELS.fast]: { reply }, "nomic-embed-text": { embedding: true } },
+        embed: (text) => vectors[text] ?? at(0),
+      },
       { embedModel: "nomic-embed-text" },
       { responseCache: { semantic: { timeoutMs: 2_000 } } },
     );

@@ -129,12 +129,15 @@ describe("every message and context item the client sends is bounded", () => {
     const pipeline = createZoePipeline({ backend, router: fixedRouter(), maxInputNodes: 1_000_000 });
     const after = Array.from({ length: 10_001 }, (_, i) =>
       i % 2 === 0
-        ? { id: `a${i}`, role: "assistant", content: `step ${i}`, toolCalls: [{ id: `c${i}`, type: "function", function: { name: "f", arguments: "{}" } }] }
+        ? {
+            id: `a${i}`,
+            role: "assistant",
+            content: `step ${i}`,
+            toolCalls: [{ id: `c${i}`, type: "function", function: { name: "f", arguments: "{}" } }],
+          }
         : { id: `t${i}`, role: "tool", content: `result ${i}`, toolCallId: `c${i - 1}` },
     );
-    const events = await runValid(
-      pipeline.run(agUi({ messages: [{ id: "m1", role: "user", content: "go" }, ...after] }) as never, {}),
-    );
+    const events = await runValid(pipeline.run(agUi({ messages: [{ id: "m1", role: "user", content: "go" }, ...after] }) as never, {}));
     expect(terminal(events).type).toBe("RUN_FINISHED");
     const sent = backend.requests[0]?.messages ?? [];
     expect(sent.length).toBeLessThanOrEqual(1 + 3 + 1 + 8);

@@ -89,8 +89,6 @@ describe("cancellation", () => {
         { type: EventType.RUN_FINISHED, threadId: "t", runId: "r" },
       ]),
     ).rejects.toThrow(/text messages are still active/);
-    await expect(
-      expectValidStream([{ type: EventType.RUN_STARTED, threadId: "t", runId: "r", timestamp: 1.5 }]),
-    ).rejects.toThrow();
+    await expect(expectValidStream([{ type: EventType.RUN_STARTED, threadId: "t", runId: "r", timestamp: 1.5 }])).rejects.toThrow();
   });
 });

@@ -108,7 +108,11 @@ describe("history of frontend-tool continuations", () => {
         runId: "r2",
         messages: [
           { id: "m1", role: "user", content: "pick a city" },
-          { id: "a1", role: "assistant", toolCalls: [{ id: "c1", type: "function", function: { name: "offer_choices", arguments: "{}" } }] },
+          {
+            id: "a1",
+            role: "assistant",
+            toolCalls: [{ id: "c1", type: "function", function: { name: "offer_choices", arguments: "{}" } }],
+          },
           { id: "t1", role: "tool", toolCallId: "c1", content: "Porto" },
         ],
       }),

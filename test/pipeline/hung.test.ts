@@ -77,7 +77,8 @@ describe("hung and throwing dependencies: every run ends by itself, through the 
   it("a fallback decision uses the model the router chose before for that kind", async () => {
     let fail = false;
     const router: Router = {
-      route: (r) => (fail ? never() : { model: r.text.includes("code") ? "coder" : "chatter", kind: "chat", fastPath: false, reason: "x", options: {} }),
+      route: (r) =>
+        fail ? never() : { model: r.text.includes("code") ? "coder" : "chatter", kind: "chat", fastPath: false, reason: "x", options: {} },
     };
     const pipeline = pipelineWith({ router, ttl: { routeMs: 0 } });
     await runValid(pipeline.run({ userId: "u", message: "tell me about the sea" }));
@@ -214,7 +215,7 @@ describe("hung and throwing dependencies: every run ends by itself, through the 
   it("a total generation deadline ends a model that keeps talking", async () => {
     const backend: ModelBackend = {
       name: "chatty",
-      async *chat({}, { signal }) {
+      async *chat(_request, { signal }) {
         while (!signal.aborted) {
           yield { type: "text", text: "la " };
           await new Promise((r) => setTimeout(r, 5));
@@ -230,7 +231,11 @@ describe("hung and throwing dependencies: every run ends by itself, through the 
   for (const [how, backend, code] of [
     ["chat() throws synchronously", { name: "b", chat: boom } as ModelBackend, "MODEL_ERROR"],
     ["chat() returns something that is not iterable", { name: "b", chat: () => 42 } as unknown as ModelBackend, "MODEL_ERROR"],
-    ["next() throws synchronously", { name: "b", chat: () => ({ [Symbol.asyncIterator]: () => ({ next: boom }) }) } as unknown as ModelBackend, "MODEL_ERROR"],
+    [
+      "next() throws synchronously",
+      { name: "b", chat: () => ({ [Symbol.asyncIterator]: () => ({ next: boom }) }) } as unknown as ModelBackend,
+      "MODEL_ERROR",
+    ],
     [
       "it yields null",
       {
@@ -271,7 +276,9 @@ describe("hung and throwing dependencies: every run ends by itself, through the 
       const events = await runValid(pipeline.run({ userId: "u", message: "what is one plus one" }));
       expect(terminal(events).type).toBe("RUN_FINISHED");
       const result = events.find((e) => e.type === "TOOL_CALL_RESULT");
-      expect(result).toMatchObject({ content: how === "hangs" ? expect.stringMatching(/deadline/) : expect.stringMatching(/^Error: boom/) });
+      expect(result).toMatchObject({
+        content: how === "hangs" ? expect.stringMatching(/deadline/) : expect.stringMatching(/^Error: boom/),
+      });
       await pipeline.close();
     });
   }

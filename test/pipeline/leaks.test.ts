@@ -23,10 +23,7 @@ describe("no leaks", () => {
             ? [{ type: "delay", ms: 1 }, ...answer]
             : answer,
     });
-    const providers = [
-      testProvider("fast", "ctx", { ttlMs: 0 }),
-      testProvider("late", "ctx", { ttlMs: 0, delayMs: 50, timeoutMs: 1 }),
-    ];
+    const providers = [testProvider("fast", "ctx", { ttlMs: 0 }), testProvider("late", "ctx", { ttlMs: 0, delayMs: 50, timeoutMs: 1 })];
     const pipeline = createZoePipeline({ backend, router: fixedRouter(), providers });
     const shared = new AbortController(); // one host signal passed to every run: it must not gather listeners
     setMaxListeners(0, shared.signal);

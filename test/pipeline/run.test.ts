@@ -7,9 +7,9 @@ import { fixedRouter, testProvider, offerChoicesInput } from "../helpers/fixture
 const stateDeltas = (events: AGUIEvent[]) =>
   events.flatMap((e) => (e.type === EventType.STATE_DELTA ? e.delta : [])) as Array<{ path: string; value: unknown }>;
 const providerState = (events: AGUIEvent[], name: string) =>
-  stateDeltas(events).filter((op) => op.path === `/zoe/providers/${name}`).at(-1)?.value as
-    | { status: string; ms: number }
-    | undefined;
+  stateDeltas(events)
+    .filter((op) => op.path === `/zoe/providers/${name}`)
+    .at(-1)?.value as { status: string; ms: number } | undefined;
 const finished = (events: AGUIEvent[]) => {
   const last = terminal(events);
   if (last.type !== EventType.RUN_FINISHED) throw new Error(`expected RUN_FINISHED, got ${JSON.stringify(last)}`);
@@ -167,7 +167,7 @@ describe("a run", () => {
   it("maps a backend's plain Error to MODEL_ERROR", async () => {
     const backend = {
       name: "broken",
-      // eslint-disable-next-line require-yield
+      // biome-ignore lint/correctness/useYield: a backend that fails before its first chunk
       async *chat() {
         throw new Error("socket hang up");
       },
@@ -187,9 +187,7 @@ describe("a run", () => {
       ],
     });
     const pipeline = createZoePipeline({ backend, router: fixedRouter() });
-    const events = await runValid(
-      pipeline.run(offerChoicesInput("pick one", "u1")),
-    );
+    const events = await runValid(pipeline.run(offerChoicesInput("pick one", "u1")));
     const types = events.map((e) => e.type);
     expect(types).toContain(EventType.REASONING_MESSAGE_CONTENT);
     expect(types.indexOf(EventType.REASONING_END)).toBeLessThan(types.indexOf(EventType.TEXT_MESSAGE_START));
@@ -197,9 +195,7 @@ describe("a run", () => {
     expect(args?.type === EventType.TOOL_CALL_ARGS && JSON.parse(args.delta)).toEqual({ options: ["a", "b"] });
     const done = finished(events);
     expect(done.outcome).toEqual({ type: "success", pendingToolCallIds: ["call-1"] });
-    expect(done.usage).toEqual([
-      { provider: "scripted", model: "test-model", inputTokens: 12, outputTokens: 4, totalTokens: 16 },
-    ]);
+    expect(done.usage).toEqual([{ provider: "scripted", model: "test-model", inputTokens: 12, outputTokens: 4, totalTokens: 16 }]);
     const m = metricsOf(events);
     expect(m.tokensPerSecond).toBe(400);
     expect(m.backend).toEqual({ loadMs: 1, promptEvalMs: 2, evalMs: 10 });
@@ -238,9 +234,7 @@ describe("bad input", () => {
     it(`${name}: ${started ? "RUN_STARTED then " : "only "}RUN_ERROR ${code}`, async () => {
       const events = await collect(pipeline.run(input as never));
       await expectValidStream(events);
-      expect(events.map((e) => e.type)).toEqual(
-        started ? [EventType.RUN_STARTED, EventType.RUN_ERROR] : [EventType.RUN_ERROR],
-      );
+      expect(events.map((e) => e.type)).toEqual(started ? [EventType.RUN_STARTED, EventType.RUN_ERROR] : [EventType.RUN_ERROR]);
       const last = terminal(events);
       expect(last.type === EventType.RUN_ERROR && last.code).toBe(code);
       expect(last.type === EventType.RUN_ERROR && last.message.length).toBeGreaterThan(10);
@@ -252,7 +246,13 @@ describe("the cache never breaks a run", () => {
   it("runs with a store whose every call fails", async () => {
     const failing = new Proxy(memoryCacheStore(), {
       get: (target, prop) =>
-        prop === "name" ? "failing" : typeof (target as any)[prop] === "function" ? async () => { throw new Error("store down"); } : (target as any)[prop],
+        prop === "name"
+          ? "failing"
+          : typeof (target as any)[prop] === "function"
+            ? async () => {
+                throw new Error("store down");
+              }
+            : (target as any)[prop],
     }) as CacheStore;
     const memory = testProvider("memory", "ctx");
     const pipeline = createZoePipeline({ backend: scriptedBackend(), router: fixedRouter(), cache: failing, providers: [memory] });

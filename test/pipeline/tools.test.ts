@@ -40,7 +40,11 @@ describe("tool calls", () => {
     expect(backend.requests[0]!.tools?.map((t) => t.function.name)).toEqual(["get_time"]);
     expect(backend.requests[1]!.messages.slice(-2)).toEqual([
       // The call's id goes back with the call and with its result (Ollama ≥ 0.12.10, OpenAI protocol).
-      { role: "assistant", content: "Let me check. ", tool_calls: [{ id: "call-1", function: { name: "get_time", arguments: { zone: "Tokyo" } } }] },
+      {
+        role: "assistant",
+        content: "Let me check. ",
+        tool_calls: [{ id: "call-1", function: { name: "get_time", arguments: { zone: "Tokyo" } } }],
+      },
       { role: "tool", content: "12:00 in Tokyo", tool_name: "get_time", tool_call_id: "call-1" },
     ]);
     const done = finished(events);
@@ -53,9 +57,7 @@ describe("tool calls", () => {
   it("leaves frontend tools declared in the input pending for the client, without running them", async () => {
     const backend = scriptedBackend({ script: toolModel("offer_choices", { options: ["a", "b"] }) });
     const pipeline = createZoePipeline({ backend, router: fixedRouter(), tools: [clock] });
-    const events = await runValid(
-      pipeline.run(offerChoicesInput("help me pick")),
-    );
+    const events = await runValid(pipeline.run(offerChoicesInput("help me pick")));
     expect(results(events)).toEqual([]);
     expect(backend.requests).toHaveLength(1);
     expect(backend.requests[0]!.tools?.map((t) => t.function.name)).toEqual(["get_time", "offer_choices"]);
@@ -63,7 +65,12 @@ describe("tool calls", () => {
   });
 
   it("gives the model an error result when a tool throws, and goes on", async () => {
-    const broken: ServerTool = { name: "lookup", execute: () => { throw new Error("database offline"); } };
+    const broken: ServerTool = {
+      name: "lookup",
+      execute: () => {
+        throw new Error("database offline");
+      },
+    };
     const backend = scriptedBackend({ script: toolModel("lookup", {}, (r) => `Sorry: ${r}`) });
     const pipeline = createZoePipeline({ backend, router: fixedRouter(), tools: [broken] });
     const events = await runValid(pipeline.run({ userId: "u", message: "look it up" }));
@@ -177,11 +184,16 @@ describe("code execution while streaming", () => {
   it("does not run languages the executor does not support, nor anything when no executor is set", async () => {
     const executor = echoExecutor(1);
     const python = await runValid(
-      createZoePipeline({ backend: scriptedBackend({ script: fenced("python") }), router: fixedRouter(), codeExecutor: executor }).run({ userId: "u", message: "x" }),
+      createZoePipeline({ backend: scriptedBackend({ script: fenced("python") }), router: fixedRouter(), codeExecutor: executor }).run({
+        userId: "u",
+        message: "x",
+      }),
     );
     expect(executor.seen).toEqual([]);
     expect(python.some((e) => e.type === EventType.TOOL_CALL_START)).toBe(false);
-    const off = await runValid(createZoePipeline({ backend: scriptedBackend({ script: fenced("js") }), router: fixedRouter() }).run({ userId: "u", message: "x" }));
+    const off = await runValid(
+      createZoePipeline({ backend: scriptedBackend({ script: fenced("js") }), router: fixedRouter() }).run({ userId: "u", message: "x" }),
+    );
     expect(off.some((e) => e.type === EventType.TOOL_CALL_START)).toBe(false);
   });
 });

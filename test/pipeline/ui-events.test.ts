@@ -5,7 +5,8 @@ import { scriptedBackend } from "../../src/testing/index.js";
 import { runValid } from "../helpers/ag-ui.js";
 import { fixedRouter, testProvider } from "../helpers/fixtures.js";
 
-const ofType = <T extends EventType>(events: AGUIEvent[], type: T) => events.filter((e): e is Extract<AGUIEvent, { type: T }> => e.type === type);
+const ofType = <T extends EventType>(events: AGUIEvent[], type: T) =>
+  events.filter((e): e is Extract<AGUIEvent, { type: T }> => e.type === type);
 
 describe("events a rich UI needs", () => {
   it("a run that starts from stored history sends the conversation as MESSAGES_SNAPSHOT", async () => {
@@ -52,11 +53,18 @@ describe("events a rich UI needs", () => {
     const pipeline = createZoePipeline({
       backend: scriptedBackend(),
       router: fixedRouter(),
-      providers: [testProvider("slow", "s", { delayMs: 20 }), testProvider("fast", "f"), testProvider("late", "l", { delayMs: 5_000, timeoutMs: 30 })],
+      providers: [
+        testProvider("slow", "s", { delayMs: 20 }),
+        testProvider("fast", "f"),
+        testProvider("late", "l", { delayMs: 5_000, timeoutMs: 30 }),
+      ],
     });
     const events = await runValid(pipeline.run({ userId: "u", message: "what is the tide today" }));
     const [snapshot] = ofType(events, EventType.ACTIVITY_SNAPSHOT);
-    expect(snapshot).toMatchObject({ activityType: "zoe.context", content: { providers: { slow: { status: "pending" }, fast: { status: "pending" }, late: { status: "pending" } } } });
+    expect(snapshot).toMatchObject({
+      activityType: "zoe.context",
+      content: { providers: { slow: { status: "pending" }, fast: { status: "pending" }, late: { status: "pending" } } },
+    });
     const deltas = ofType(events, EventType.ACTIVITY_DELTA);
     expect(deltas.map((d) => d.patch[0]?.path)).toEqual(["/providers/fast", "/providers/slow", "/providers/late"]);
     expect(deltas.at(-1)?.patch[0]).toMatchObject({ op: "replace", value: { status: "timeout" } });

@@ -19,7 +19,9 @@ async function start() {
 }
 
 async function turn(base: string, text: string) {
-  await exampleAgent(base, text).runAgent({}).catch(() => {});
+  await exampleAgent(base, text)
+    .runAgent({})
+    .catch(() => {});
 }
 
 describe("the Express example's GET /metrics", () => {

@@ -46,7 +46,9 @@ describe("registerPrometheusMetrics", () => {
     const generateSum = finished.reduce((s, m) => s + m.stages.generateMs / 1000, 0);
     expect(v.get('zoe_stage_duration_seconds_sum{stage="generate"}')).toBeCloseTo(generateSum, 9);
     // Buckets are cumulative: never decreasing with `le`.
-    const counts = [...v].filter(([k]) => k.startsWith("zoe_stage_duration_seconds_bucket{") && k.includes('stage="generate"')).map(([, n]) => n);
+    const counts = [...v]
+      .filter(([k]) => k.startsWith("zoe_stage_duration_seconds_bucket{") && k.includes('stage="generate"'))
+      .map(([, n]) => n);
     expect(counts).toHaveLength(16); // 15 buckets and +Inf, in the order prom-client writes them
     expect(counts.at(-1)).toBe(3);
     for (let i = 1; i < counts.length; i++) expect(counts[i]).toBeGreaterThanOrEqual(counts[i - 1]!);

@@ -63,7 +63,10 @@ describe("the prompt budget, in tokens, cut by priority", () => {
   });
 
   it("moves the history window forward by `step` messages until the whole prompt fits", () => {
-    const history = Array.from({ length: 8 }, (_, i) => ({ role: i % 2 ? ("assistant" as const) : ("user" as const), content: words(50, `m${i}`) }));
+    const history = Array.from({ length: 8 }, (_, i) => ({
+      role: i % 2 ? ("assistant" as const) : ("user" as const),
+      content: words(50, `m${i}`),
+    }));
     const roomy = buildPrompt(parts({ history, promptTokens: 10_000 }));
     expect(roomy.droppedHistory).toBe(0);
     const tight = buildPrompt(parts({ history, promptTokens: roomy.tokens - 50 }));
@@ -73,7 +76,10 @@ describe("the prompt budget, in tokens, cut by priority", () => {
   });
 
   it("counts with the given counter (a backend's tokenizer) rather than the estimate", () => {
-    const history = [{ role: "user" as const, content: "x" }, { role: "assistant" as const, content: "y" }];
+    const history = [
+      { role: "user" as const, content: "x" },
+      { role: "assistant" as const, content: "y" },
+    ];
     // The estimate fits it easily; a tokenizer that counts 100 tokens a character does not.
     expect(buildPrompt(parts({ history, promptTokens: 2_100 })).droppedHistory).toBe(0);
     const heavy = buildPrompt(parts({ history, count: (t) => t.length * 100, promptTokens: 2_100 }));

@@ -24,12 +24,16 @@ async function load(index: number): Promise<Record<string, unknown>> {
 describe("docs/code-execution.md", () => {
   it("has ts blocks that are complete modules and type-check against the package", () => {
     expect(blocks.length).toBeGreaterThanOrEqual(3);
-    const config = ts.getParsedCommandLineOfConfigFile(join(root, "tsconfig.json"), {}, {
-      ...ts.sys,
-      onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
-        throw new Error(ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n"));
+    const config = ts.getParsedCommandLineOfConfigFile(
+      join(root, "tsconfig.json"),
+      {},
+      {
+        ...ts.sys,
+        onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
+          throw new Error(ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n"));
+        },
       },
-    });
+    );
     if (config === undefined) throw new Error("tsconfig.json could not be read");
     // Virtual files next to the docs, so that tsconfig's paths map "zoe-pipeline/…" to src/.
     const files = new Map(blocks.map((code, i) => [join(root, "docs", `code-execution.block-${i}.ts`), code]));
@@ -44,9 +48,12 @@ describe("docs/code-execution.md", () => {
     const program = ts.createProgram([...files.keys()], { ...config.options, noEmit: true }, host);
     const problems = [...files.keys()].flatMap((name) => {
       const source = program.getSourceFile(name);
-      return source === undefined ? [`${name}: not loaded`] : [...program.getSyntacticDiagnostics(source), ...program.getSemanticDiagnostics(source)].map(
-        (d) => `${name}:${d.start === undefined ? "" : source.getLineAndCharacterOfPosition(d.start).line + 1}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`,
-      );
+      return source === undefined
+        ? [`${name}: not loaded`]
+        : [...program.getSyntacticDiagnostics(source), ...program.getSemanticDiagnostics(source)].map(
+            (d) =>
+              `${name}:${d.start === undefined ? "" : source.getLineAndCharacterOfPosition(d.start).line + 1}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`,
+          );
     });
     expect(problems).toEqual([]);
     for (const code of blocks) expect(code).toMatch(/^import /); // complete modules: they import what they use

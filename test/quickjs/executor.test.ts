@@ -74,12 +74,22 @@ describe("quickjsExecutor: normal code", () => {
       ok: true,
       output: "then 1\n5",
     });
-    expect(await run("new Promise(() => {})")).toMatchObject({ ok: false, code: "CODE_ERROR", error: expect.stringMatching(/never settles/) });
-    expect(await run("Promise.reject(new RangeError('no'))")).toMatchObject({ ok: false, code: "CODE_ERROR", error: expect.stringMatching(/^RangeError: no/) });
+    expect(await run("new Promise(() => {})")).toMatchObject({
+      ok: false,
+      code: "CODE_ERROR",
+      error: expect.stringMatching(/never settles/),
+    });
+    expect(await run("Promise.reject(new RangeError('no'))")).toMatchObject({
+      ok: false,
+      code: "CODE_ERROR",
+      error: expect.stringMatching(/^RangeError: no/),
+    });
   });
 
   it("starts every execution from a fresh context", async () => {
-    expect(await run("globalThis.leak = 1; var alsoLeak = 2; Array.prototype.push = null; Object.prototype.polluted = true;")).toMatchObject({ ok: true });
+    expect(
+      await run("globalThis.leak = 1; var alsoLeak = 2; Array.prototype.push = null; Object.prototype.polluted = true;"),
+    ).toMatchObject({ ok: true });
     expect(await run("[typeof leak, typeof alsoLeak, typeof [].push, ({}).polluted]")).toEqual({
       ok: true,
       output: '["undefined","undefined","function",undefined]',
@@ -141,7 +151,10 @@ describe("quickjsExecutor: hostile code is contained", () => {
       error: "time limit of 100 ms exceeded",
       code: "TIMEOUT",
     });
-    expect(await run("(async () => { for (;;) await null; })()", fast)).toMatchObject({ error: "time limit of 100 ms exceeded", code: "TIMEOUT" });
+    expect(await run("(async () => { for (;;) await null; })()", fast)).toMatchObject({
+      error: "time limit of 100 ms exceeded",
+      code: "TIMEOUT",
+    });
     await expectHealthy();
     await expectHealthy(fast);
   });
@@ -206,7 +219,9 @@ describe("quickjsExecutor: hostile code is contained", () => {
       code: "CODE_ERROR",
     });
     expect(await run("require('fs')")).toMatchObject({ error: expect.stringMatching(/^ReferenceError: 'require' is not defined/) });
-    expect(await run("fetch('http://127.0.0.1/')")).toMatchObject({ error: expect.stringMatching(/^ReferenceError: 'fetch' is not defined/) });
+    expect(await run("fetch('http://127.0.0.1/')")).toMatchObject({
+      error: expect.stringMatching(/^ReferenceError: 'fetch' is not defined/),
+    });
   });
 
   it("has only ECMAScript built-ins and the console on its global object", async () => {
@@ -268,9 +283,17 @@ describe("quickjsExecutor: hostile code is contained", () => {
       error: "output limit of 20 characters reached",
       code: "OUTPUT_LIMIT",
     });
-    expect(await run("'y'.repeat(100)", small)).toEqual({ ok: false, output: `"${"y".repeat(19)}`, error: "output limit of 20 characters reached", code: "OUTPUT_LIMIT" });
+    expect(await run("'y'.repeat(100)", small)).toEqual({
+      ok: false,
+      output: `"${"y".repeat(19)}`,
+      error: "output limit of 20 characters reached",
+      code: "OUTPUT_LIMIT",
+    });
     // Rendering a huge sparse array stops at the limit instead of walking 2^32 holes.
-    expect(await run("console.log(Array(2 ** 32 - 1))", small)).toMatchObject({ ok: false, error: "output limit of 20 characters reached" });
+    expect(await run("console.log(Array(2 ** 32 - 1))", small)).toMatchObject({
+      ok: false,
+      error: "output limit of 20 characters reached",
+    });
     expect(await run("console.log('ok')", small)).toEqual({ ok: true, output: "ok" });
     await expectHealthy();
   });
@@ -280,7 +303,12 @@ describe("quickjsExecutor: cancellation and lifecycle", () => {
   it("does not run code when the signal is already aborted", async () => {
     const controller = new AbortController();
     controller.abort();
-    expect(await run("console.log('ran')", shared, controller.signal)).toEqual({ ok: false, output: "", error: "execution aborted", code: "ABORTED" });
+    expect(await run("console.log('ran')", shared, controller.signal)).toEqual({
+      ok: false,
+      output: "",
+      error: "execution aborted",
+      code: "ABORTED",
+    });
   });
 
   it("interrupts running code when the signal aborts", async () => {
@@ -301,7 +329,12 @@ describe("quickjsExecutor: cancellation and lifecycle", () => {
     const slow = executor({ timeoutMs: 20_000 });
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 50);
-    expect(await run("Array(2 ** 32 - 1).join('')", slow, controller.signal)).toEqual({ ok: false, output: "", error: "execution aborted", code: "ABORTED" });
+    expect(await run("Array(2 ** 32 - 1).join('')", slow, controller.signal)).toEqual({
+      ok: false,
+      output: "",
+      error: "execution aborted",
+      code: "ABORTED",
+    });
     await expectHealthy(slow);
   });
 

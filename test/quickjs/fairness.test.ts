@@ -161,7 +161,6 @@ describe("quickjsExecutor: a bounded queue", () => {
     expect(executor.status()).toMatchObject({ running: 0, queued: 0, users: 0 });
   });
 
-
   it("refuses a block at once when its user's queue, or the whole queue, is full", async () => {
     const { executor } = pool({ maxWorkers: 1, maxQueued: 2, maxQueuedPerUser: 1, timeoutMs: 600_000, sliceMs: 0 });
     await executor.prewarm(); // the worker is up: the next block starts at once
@@ -239,7 +238,8 @@ describe("quickjsExecutor: deadlines and cancellation per block", () => {
       ok: false,
       output: "",
       code: "QUEUE_TIMEOUT",
-      error: "queue time limit of 300 ms exceeded: every sandbox stayed busy, the code did not finish in its first 50 ms and was not run again",
+      error:
+        "queue time limit of 300 ms exceeded: every sandbox stayed busy, the code did not finish in its first 50 ms and was not run again",
     });
     expect(order).toHaveLength(1);
     expect(executor.status()).toMatchObject({ running: 1, queued: 0 });

@@ -23,15 +23,32 @@ describeRedis("Redis Cluster (three masters started by the test)", () => {
     await servers?.stop();
   });
 
-  cacheStoreConformance("redis cluster (nodes)", () =>
-    redisCacheStore({ nodes: servers.nodes, prefix: `${uniquePrefix("conf-cl")}:` }),
-  );
+  cacheStoreConformance("redis cluster (nodes)", () => redisCacheStore({ nodes: servers.nodes, prefix: `${uniquePrefix("conf-cl")}:` }));
 
   it("computes the same hash slot as CLUSTER KEYSLOT, hash tags and unicode included", async () => {
     const keys = createKeyBuilder("zoe");
     const samples = [
-      "", "a", "{", "}", "{}", "{}a", "a{}", "{a}", "x{a}y", "x{a}{b}", "x{{a}}", "x}{a}", "{a", "a}", "\u00e9", "\u{1F600}{\u65e5}",
-      ...CRAFTED_USERS.flatMap((u) => [keys.key("history", u, "t"), keys.key("route", u, "hello {there}"), `p:${keys.key("context", u, "p")}`]),
+      "",
+      "a",
+      "{",
+      "}",
+      "{}",
+      "{}a",
+      "a{}",
+      "{a}",
+      "x{a}y",
+      "x{a}{b}",
+      "x{{a}}",
+      "x}{a}",
+      "{a",
+      "a}",
+      "\u00e9",
+      "\u{1F600}{\u65e5}",
+      ...CRAFTED_USERS.flatMap((u) => [
+        keys.key("history", u, "t"),
+        keys.key("route", u, "hello {there}"),
+        `p:${keys.key("context", u, "p")}`,
+      ]),
     ];
     for (const key of samples) {
       expect(clusterSlot(key), JSON.stringify(key)).toBe(await client.cluster("KEYSLOT", key));
@@ -47,7 +64,13 @@ describeRedis("Redis Cluster (three masters started by the test)", () => {
     await store.listAppend("list:a", ["a"], { maxLength: 5, ttlMs: 10_000 });
     await store.listAppend("list:b", ["b"], { maxLength: 5, ttlMs: 10_000 });
     expect(
-      await store.read({ keys: [keys[0] as string, "none", keys[39] as string], lists: [{ key: "list:a", last: 2 }, { key: "list:b", last: 2 }] }),
+      await store.read({
+        keys: [keys[0] as string, "none", keys[39] as string],
+        lists: [
+          { key: "list:a", last: 2 },
+          { key: "list:b", last: 2 },
+        ],
+      }),
     ).toEqual({ values: [0, undefined, 39], lists: [["a"], ["b"]] });
 
     const kb = createKeyBuilder("zoe");

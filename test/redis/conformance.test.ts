@@ -14,9 +14,7 @@ describeRedis("Redis stores pass the CacheStore conformance suite", () => {
 
   cacheStoreConformance("redis", () => redisCacheStore({ url: shared.url, prefix: `${uniquePrefix("conf")}:` }));
 
-  cacheStoreConformance("redis+memory fallback", () =>
-    resilientRedisStore({ url: shared.url, prefix: `${uniquePrefix("conf-fb")}:` }),
-  );
+  cacheStoreConformance("redis+memory fallback", () => resilientRedisStore({ url: shared.url, prefix: `${uniquePrefix("conf-fb")}:` }));
 
   cacheStoreConformance("redis+memory fallback, Redis down", async () =>
     resilientRedisStore({ url: `redis://127.0.0.1:${await sparePort()}`, probeIntervalMs: 200 }),

@@ -12,12 +12,16 @@ describe("docs/redis.md", () => {
   it("has ```ts blocks that are complete modules and type-check against the package (tsconfig paths)", () => {
     const blocks = tsBlocks(readFileSync(`${root}docs/redis.md`, "utf8"));
     expect(blocks.length).toBeGreaterThanOrEqual(4);
-    const parsed = ts.getParsedCommandLineOfConfigFile(`${root}tsconfig.json`, {}, {
-      ...ts.sys,
-      onUnRecoverableConfigFileDiagnostic: (d) => {
-        throw new Error(ts.flattenDiagnosticMessageText(d.messageText, "\n"));
+    const parsed = ts.getParsedCommandLineOfConfigFile(
+      `${root}tsconfig.json`,
+      {},
+      {
+        ...ts.sys,
+        onUnRecoverableConfigFileDiagnostic: (d) => {
+          throw new Error(ts.flattenDiagnosticMessageText(d.messageText, "\n"));
+        },
       },
-    });
+    );
     if (!parsed) throw new Error("tsconfig.json could not be read.");
     const files = blocks.map((_, i) => `${root}docs/redis.md.block${i}.ts`);
     const host = ts.createCompilerHost(parsed.options);

@@ -176,10 +176,14 @@ export async function startCluster(): Promise<RedisClusterServers> {
   const procs = await Promise.all(
     ports.map((port) =>
       spawnRedis(port, [
-        "--cluster-enabled", "yes",
-        "--cluster-config-file", join(dir, `nodes-${port}.conf`),
-        "--cluster-node-timeout", "2000",
-        "--dir", dir,
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        join(dir, `nodes-${port}.conf`),
+        "--cluster-node-timeout",
+        "2000",
+        "--dir",
+        dir,
       ]),
     ),
   );

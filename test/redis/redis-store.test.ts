@@ -54,7 +54,13 @@ describeRedis("redisCacheStore on a single server", () => {
     expect(await store.listTail("list", 10)).toEqual(["ok", 2]);
     expect(await store.listTail("string", 10)).toEqual([]); // WRONGTYPE: a miss
     expect(await store.get("alist")).toBeUndefined(); // WRONGTYPE: a miss
-    const batch = await store.read({ keys: ["garbage", "string", "alist"], lists: [{ key: "string", last: 3 }, { key: "list", last: 3 }] });
+    const batch = await store.read({
+      keys: ["garbage", "string", "alist"],
+      lists: [
+        { key: "string", last: 3 },
+        { key: "list", last: 3 },
+      ],
+    });
     expect(batch).toEqual({ values: [undefined, "s", undefined], lists: [[], ["ok", 2]] });
     expect(reported.map((e) => e.key)).toEqual(["garbage", "list", "string", "alist", "garbage", "string", "list"]);
     expect(events).toEqual(reported);
@@ -168,10 +174,7 @@ describeRedis("round trips per run (private server, counted on the socket and wi
     const warmCommands = seen.slice(-7);
     expect(warmCommands.map((c) => c[0]?.toUpperCase())).toEqual(["MGET", "LRANGE", "MULTI", "RPUSH", "LTRIM", "PEXPIRE", "EXEC"]);
     const keys = createKeyBuilder("rt");
-    expect(warmCommands[0]?.slice(1)).toEqual([
-      keys.key("route", "ada", "why is the sky blue"),
-      keys.key("context", "ada", "profile"),
-    ]);
+    expect(warmCommands[0]?.slice(1)).toEqual([keys.key("route", "ada", "why is the sky blue"), keys.key("context", "ada", "profile")]);
     expect(warmCommands[1]?.[1]).toBe(keys.key("history", "ada", "t1"));
     monitor.disconnect();
     observer.disconnect();

@@ -7,8 +7,30 @@ import { fixedRouter } from "../helpers/fixtures.js";
 
 /** User ids made to collide if keys were built naively. */
 export const CRAFTED_USERS = [
-  "a:b", "a", "b", "a%3Ab", "a{b}", "{a}", "{a}b", "a}{b", "{}", "{", "}", "a*b", "*", "a?b", "a b", " a", "a ",
-  "\u00e9", "e\u0301", "\u{1F600}", "\u65e5\u672c", "x:v1:history:{y}", "a:b:c", "a\nb",
+  "a:b",
+  "a",
+  "b",
+  "a%3Ab",
+  "a{b}",
+  "{a}",
+  "{a}b",
+  "a}{b",
+  "{}",
+  "{",
+  "}",
+  "a*b",
+  "*",
+  "a?b",
+  "a b",
+  " a",
+  "a ",
+  "\u00e9",
+  "e\u0301",
+  "\u{1F600}",
+  "\u65e5\u672c",
+  "x:v1:history:{y}",
+  "a:b:c",
+  "a\nb",
 ];
 
 const marker = (userId: string) => `<<${JSON.stringify(userId)}>>`;
@@ -63,12 +85,7 @@ export async function expectIsolatedUsers(store: CacheStore, keyPrefix: string):
       if (other !== userId) expect(seen(other), `${JSON.stringify(other)} leaked into ${JSON.stringify(userId)}`).toBe(false);
     }
     const history = await pipeline.history.get(userId, "default");
-    expect(history.map((h) => h.content)).toEqual([
-      `first from ${marker(userId)}`,
-      "noted",
-      `second from ${marker(userId)}`,
-      "noted",
-    ]);
+    expect(history.map((h) => h.content)).toEqual([`first from ${marker(userId)}`, "noted", `second from ${marker(userId)}`, "noted"]);
   }
   expect(fetches).toBe(CRAFTED_USERS.length);
   await pipeline.close();

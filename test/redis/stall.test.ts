@@ -19,7 +19,8 @@ function watch(store: ResilientRedisStore) {
 }
 
 /** Commands sent and not answered yet on an ioredis connection. */
-const inFlight = (store: ResilientRedisStore) => (store.redis.client as unknown as { commandQueue: { length: number } }).commandQueue.length;
+const inFlight = (store: ResilientRedisStore) =>
+  (store.redis.client as unknown as { commandQueue: { length: number } }).commandQueue.length;
 
 describeRedis("false outages: connecting and event-loop stalls are not Redis failures", () => {
   let shared: Awaited<ReturnType<typeof sharedRedis>>;
@@ -62,7 +63,9 @@ describeRedis("false outages: connecting and event-loop stalls are not Redis fai
     expect(seen.errors).toEqual([]);
     const keys = createKeyBuilder("zoe");
     for (let i = 0; i < 10; i++) {
-      const stored = (await raw.lrange(`${prefix}start:${keys.key("history", "stall", `t${i}`)}`, 0, -1)).map((s) => JSON.parse(s) as HistoryEntry);
+      const stored = (await raw.lrange(`${prefix}start:${keys.key("history", "stall", `t${i}`)}`, 0, -1)).map(
+        (s) => JSON.parse(s) as HistoryEntry,
+      );
       expect(stored.map((e) => e.content)).toEqual([`hello ${i}`, "Hi."]);
     }
     await pipeline.close();

@@ -22,9 +22,7 @@ export interface WorkerConfig {
   threadId: string;
   phases: WorkerPhase[];
 }
-export type WorkerMessage =
-  | { type: "ready"; phase: number }
-  | { type: "done"; phase: number; failures: string[]; appendOrder: string[] };
+export type WorkerMessage = { type: "ready"; phase: number } | { type: "done"; phase: number; failures: string[]; appendOrder: string[] };
 
 const config = JSON.parse(process.env.ZOE_WORKER ?? "{}") as WorkerConfig;
 const send = (message: WorkerMessage) => new Promise<void>((resolve) => process.send?.(message, () => resolve()));

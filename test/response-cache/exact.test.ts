@@ -7,7 +7,9 @@ import { answerState, cacheMetrics, metricsOf } from "./helpers.js";
 
 const ANSWER = "Blue light scatters more than red light.";
 
-function make(options: { ttlMs?: number; script?: ScriptStep[] | ((r: any) => ScriptStep[]); tools?: ServerTool[]; chunkDelayMs?: number } = {}) {
+function make(
+  options: { ttlMs?: number; script?: ScriptStep[] | ((r: any) => ScriptStep[]); tools?: ServerTool[]; chunkDelayMs?: number } = {},
+) {
   const backend = scriptedBackend({
     script: options.script ?? textChunks(ANSWER),
     ...(options.chunkDelayMs ? { chunkDelayMs: options.chunkDelayMs } : {}),
@@ -209,7 +211,9 @@ describe("exact response cache", () => {
     }
     ttfts.sort((a, b) => a - b);
     const p50 = ttfts[25] as number;
-    console.log(`[response-cache] ttft: miss ${miss.ttftMs} ms (backend first chunk 50 ms); hit p50 ${p50} ms, p95 ${ttfts[47]} ms, lookup ${metricsOf(await collect(pipeline.run({ userId: "ada", threadId: "mx", message: "Why is the sky blue?" }))).answerCache?.lookupMs} ms`);
+    console.log(
+      `[response-cache] ttft: miss ${miss.ttftMs} ms (backend first chunk 50 ms); hit p50 ${p50} ms, p95 ${ttfts[47]} ms, lookup ${metricsOf(await collect(pipeline.run({ userId: "ada", threadId: "mx", message: "Why is the sky blue?" }))).answerCache?.lookupMs} ms`,
+    );
     expect(p50).toBeLessThan(miss.ttftMs as number);
     await pipeline.close();
   });

@@ -63,7 +63,9 @@ describe("semantic response cache (embeddings from Ollama's /api/embed)", () => 
     expect(cacheMetrics(close)).toMatchObject({ hit: true, kind: "semantic", semantic: { status: "hit", similarity: 0.96 } });
     expect(server.chats()).toHaveLength(1);
     const hitMetrics = metricsOf(close);
-    console.log(`[response-cache] semantic hit over HTTP /api/embed: ttft ${hitMetrics.ttftMs} ms, embed ${hitMetrics.answerCache?.semantic?.embedMs} ms, lookup ${hitMetrics.answerCache?.lookupMs} ms; miss ttft ${metricsOf(first).ttftMs} ms`);
+    console.log(
+      `[response-cache] semantic hit over HTTP /api/embed: ttft ${hitMetrics.ttftMs} ms, embed ${hitMetrics.answerCache?.semantic?.embedMs} ms, lookup ${hitMetrics.answerCache?.lookupMs} ms; miss ttft ${metricsOf(first).ttftMs} ms`,
+    );
 
     const far = await runValid(pipeline.run({ userId: "ada", threadId: "t3", message: "What colour is the sky?" }));
     expect(answerState(far)).toEqual({ hit: false });
@@ -185,7 +187,8 @@ describe("semantic response cache (embeddings from Ollama's /api/embed)", () => 
     });
     cleanups.push(() => pipeline.close());
     let n = 0;
-    for (const user of ["u1", "u2"]) for (const q of ["a", "b"]) await runValid(pipeline.run({ userId: user, threadId: `t${n++}`, message: q }));
+    for (const user of ["u1", "u2"])
+      for (const q of ["a", "b"]) await runValid(pipeline.run({ userId: user, threadId: `t${n++}`, message: q }));
     const u2 = await runValid(pipeline.run({ userId: "u2", threadId: "x1", message: "near b" }));
     expect(answerState(u2)).toMatchObject({ hit: true, kind: "semantic" });
     const u1 = await runValid(pipeline.run({ userId: "u1", threadId: "x2", message: "near a" }));

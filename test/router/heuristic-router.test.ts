@@ -58,7 +58,11 @@ describe("heuristicRouter: model selection", () => {
 
   it("lists the distinct configured models", () => {
     expect(heuristicRouter({ models: allModels }).models?.().sort()).toEqual(["big-32b", "chat-8b", "coder-7b", "fast-1b"]);
-    expect(heuristicRouter({ models: { fast: "f", default: "d" } }).models?.().sort()).toEqual(["d", "f"]);
+    expect(
+      heuristicRouter({ models: { fast: "f", default: "d" } })
+        .models?.()
+        .sort(),
+    ).toEqual(["d", "f"]);
     expect(heuristicRouter({ models: { fast: "same", default: "same", code: "same" } }).models?.()).toEqual(["same"]);
   });
 
@@ -191,7 +195,7 @@ describe("heuristicRouter: validation", () => {
 
 describe("classifyTurn", () => {
   it("is pure and returns a kind and a reason for any input", () => {
-    for (const text of ["", "   ", "🙂", "?", "a".repeat(100_000), "```\n" + "x = 1\n".repeat(10_000) + "```"]) {
+    for (const text of ["", "   ", "🙂", "?", "a".repeat(100_000), `\`\`\`\n${"x = 1\n".repeat(10_000)}\`\`\``]) {
       const r = classifyTurn(text);
       expect(typeof r.reason).toBe("string");
       expect(["greeting", "simple", "code", "complex", "chat"]).toContain(r.kind);

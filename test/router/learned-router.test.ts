@@ -88,8 +88,13 @@ describe("the labelled corpus (data/router)", () => {
   });
 
   it("keeps the held-out part apart: no held-out turn is in the training part, even after normalisation", () => {
-    const legacy = (JSON.parse(readFileSync(new URL("./corpus.json", import.meta.url), "utf8")) as Array<{ text: string }>).map((e) => e.text);
-    const key = (t: string) => normaliseForFeatures(t).replace(/[^\p{L}\p{N}]+/gu, " ").trim();
+    const legacy = (JSON.parse(readFileSync(new URL("./corpus.json", import.meta.url), "utf8")) as Array<{ text: string }>).map(
+      (e) => e.text,
+    );
+    const key = (t: string) =>
+      normaliseForFeatures(t)
+        .replace(/[^\p{L}\p{N}]+/gu, " ")
+        .trim();
     const seen = new Set([...train.map((e) => e.text), ...legacy].map(key));
     expect(holdout.filter((e) => seen.has(key(e.text))).map((e) => e.text)).toEqual([]);
   });
@@ -170,7 +175,12 @@ describe("confidence", () => {
   });
 
   it("is high on clear turns in every language", () => {
-    for (const text of ["set a timer for ten minutes", "Stell einen Timer auf fünf Minuten", "merci beaucoup !", "write a python function that reverses a list"]) {
+    for (const text of [
+      "set a timer for ten minutes",
+      "Stell einen Timer auf fünf Minuten",
+      "merci beaucoup !",
+      "write a python function that reverses a list",
+    ]) {
       expect(classifyTurn(text).confidence, text).toBeGreaterThan(0.8);
     }
   });
@@ -178,7 +188,8 @@ describe("confidence", () => {
   it("is calibrated on the held-out part: turns above 0.9 are right far more often than turns below 0.6", () => {
     const high = holdout.map((e) => [classifyTurn(e.text), e.kind] as const).filter(([c]) => c.confidence >= 0.9);
     const low = holdout.map((e) => [classifyTurn(e.text), e.kind] as const).filter(([c]) => c.confidence < 0.6);
-    const rate = (xs: ReadonlyArray<readonly [{ kind: RouteKind }, RouteKind]>) => xs.filter(([c, k]) => c.kind === k).length / Math.max(1, xs.length);
+    const rate = (xs: ReadonlyArray<readonly [{ kind: RouteKind }, RouteKind]>) =>
+      xs.filter(([c, k]) => c.kind === k).length / Math.max(1, xs.length);
     expect(high.length).toBeGreaterThan(holdout.length / 2);
     expect(rate(high)).toBeGreaterThan(0.97);
     expect(rate(high)).toBeGreaterThan(rate(low));
@@ -193,7 +204,11 @@ describe("the low-confidence policy", () => {
     ...(probabilities ? { probabilities } : {}),
   });
   const decide = (classify: ReturnType<typeof unsure>, minConfidence?: number) =>
-    heuristicRouter({ models, classify, ...(minConfidence === undefined ? {} : { minConfidence }) }).route({ text: "t", userId: "u", threadId: "t" }) as RouteDecision;
+    heuristicRouter({ models, classify, ...(minConfidence === undefined ? {} : { minConfidence }) }).route({
+      text: "t",
+      userId: "u",
+      threadId: "t",
+    }) as RouteDecision;
 
   it("takes an unsure greeting or simple turn off the fast path, to the most probable other kind, and says why", () => {
     const d = decide(unsure("simple", 0.41, { simple: 0.41, chat: 0.2, code: 0.3, complex: 0.05, greeting: 0.04 }));
@@ -275,6 +290,9 @@ describe("the trained model", () => {
 
   it("is reproduced byte for byte by the training script (scripts/train-router.ts)", () => {
     const fresh = trainRouter();
-    expect(fresh.source === readFileSync(MODULE_PATH, "utf8"), "src/routing/trained-model.ts differs from a fresh training run: run `npx tsx scripts/train-router.ts`").toBe(true);
+    expect(
+      fresh.source === readFileSync(MODULE_PATH, "utf8"),
+      "src/routing/trained-model.ts differs from a fresh training run: run `npx tsx scripts/train-router.ts`",
+    ).toBe(true);
   }, 180_000);
 });

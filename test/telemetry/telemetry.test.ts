@@ -22,8 +22,14 @@ describe("OpenTelemetry spans", () => {
     const backend = scriptedBackend({
       script: () =>
         calls++ === 0
-          ? [{ type: "tool_call", call: { id: "c1", name: "clock", arguments: {} } }, { type: "done", inputTokens: 30, outputTokens: 5, doneReason: "tool_calls" }]
-          : [{ type: "text", text: "It is noon.\n```js\n1+1\n```\n" }, { type: "done", inputTokens: 40, outputTokens: 6, doneReason: "stop" }],
+          ? [
+              { type: "tool_call", call: { id: "c1", name: "clock", arguments: {} } },
+              { type: "done", inputTokens: 30, outputTokens: 5, doneReason: "tool_calls" },
+            ]
+          : [
+              { type: "text", text: "It is noon.\n```js\n1+1\n```\n" },
+              { type: "done", inputTokens: 40, outputTokens: 6, doneReason: "stop" },
+            ],
     });
     const pipeline = createZoePipeline({
       backend,
@@ -63,7 +69,10 @@ describe("OpenTelemetry spans", () => {
       "gen_ai.usage.output_tokens": 5,
       "gen_ai.response.finish_reasons": ["tool_calls"],
     });
-    expect(byName.get("execute_tool clock")!.attributes).toMatchObject({ "gen_ai.operation.name": "execute_tool", "gen_ai.tool.call.id": "c1" });
+    expect(byName.get("execute_tool clock")!.attributes).toMatchObject({
+      "gen_ai.operation.name": "execute_tool",
+      "gen_ai.tool.call.id": "c1",
+    });
     expect(byName.get("zoe.code js")!.attributes).toMatchObject({ "zoe.code.ok": true });
     // Every span belongs to the run's trace; none is left open.
     expect(new Set(all.map((s) => s.spanContext().traceId)).size).toBe(1);
@@ -110,7 +119,9 @@ describe("logger (pino)", () => {
     const secret = "my secret diagnosis is xyzzy";
     let fail = false;
     const pipeline = createZoePipeline({
-      backend: scriptedBackend({ script: () => (fail ? [{ type: "error", message: "down", code: "BACKEND_UNREACHABLE" }] : [{ type: "text", text: "ok" }]) }),
+      backend: scriptedBackend({
+        script: () => (fail ? [{ type: "error", message: "down", code: "BACKEND_UNREACHABLE" }] : [{ type: "text", text: "ok" }]),
+      }),
       router: fixedRouter(),
       logger,
       providers: [testProvider("slow", "x", { delayMs: 5_000, timeoutMs: 20 })],
@@ -125,7 +136,15 @@ describe("logger (pino)", () => {
     const info = lines.filter((l) => l.level === 30);
     const warn = lines.filter((l) => l.level === 40);
     const error = lines.filter((l) => l.level === 50);
-    expect(info).toEqual([expect.objectContaining({ msg: "zoe run finished", runId: "r1", outcome: "success", totalMs: expect.any(Number), stages: expect.any(Object) })]);
+    expect(info).toEqual([
+      expect.objectContaining({
+        msg: "zoe run finished",
+        runId: "r1",
+        outcome: "success",
+        totalMs: expect.any(Number),
+        stages: expect.any(Object),
+      }),
+    ]);
     expect(warn.map((l) => l.msg)).toEqual(expect.arrayContaining(["zoe context provider timed out", "zoe system prompt fallback"]));
     expect(error).toEqual([expect.objectContaining({ msg: "zoe run failed", runId: "r2", code: "BACKEND_UNREACHABLE" })]);
     expect(JSON.stringify(lines)).not.toContain("xyzzy");
@@ -158,7 +177,10 @@ describe("retries (opt-in)", () => {
   });
 
   it("does not retry by default, nor errors that another try would meet again", async () => {
-    for (const [options, code] of [[undefined, "BACKEND_BUSY"], [{ attempts: 3, backoffMs: 1 }, "MODEL_NOT_FOUND"]] as const) {
+    for (const [options, code] of [
+      [undefined, "BACKEND_BUSY"],
+      [{ attempts: 3, backoffMs: 1 }, "MODEL_NOT_FOUND"],
+    ] as const) {
       const backend = flaky(1, code);
       const pipeline = createZoePipeline({ backend, router: fixedRouter(), ...(options ? { retry: options } : {}) });
       const events = await runValid(pipeline.run({ userId: "u", message: "hi" }));

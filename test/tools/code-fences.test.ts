@@ -30,7 +30,7 @@ const cases: Case[] = [
   },
   {
     name: "tildes, a long info string, upper-case language",
-    text: "~~~ JavaScript title=\"a.js\" {.x}\nlet a = 1;\n\nlet b = 2;\n~~~\n",
+    text: '~~~ JavaScript title="a.js" {.x}\nlet a = 1;\n\nlet b = 2;\n~~~\n',
     blocks: [{ language: "javascript", code: "let a = 1;\n\nlet b = 2;\n" }],
   },
   {
@@ -146,7 +146,10 @@ describe("createFenceDetector", () => {
         const offsets = completionOffsets(c.text);
         for (let split = 0; split <= c.text.length; split++) {
           const found = feed([c.text.slice(0, split), c.text.slice(split)]);
-          expect(found.map((f) => f.block), `split at ${split}`).toEqual(c.blocks);
+          expect(
+            found.map((f) => f.block),
+            `split at ${split}`,
+          ).toEqual(c.blocks);
           found.forEach((f, i) => {
             const offset = offsets[i] as number;
             const expected = offset <= split ? 0 : offset <= c.text.length ? 1 : "end";
@@ -171,7 +174,10 @@ describe("createFenceDetector", () => {
         for (let a = 0; a <= n; a++) {
           for (let b = a; b <= n; b++) {
             const found = feed([c.text.slice(0, a), c.text.slice(a, b), c.text.slice(b)]);
-            expect(found.map((f) => f.block), `splits at ${a}, ${b}`).toEqual(c.blocks);
+            expect(
+              found.map((f) => f.block),
+              `splits at ${a}, ${b}`,
+            ).toEqual(c.blocks);
           }
         }
       });
@@ -183,7 +189,7 @@ describe("createFenceDetector", () => {
     const expected = blocksOf(text);
     expect(expected.length).toBeGreaterThan(8);
     let seed = 42;
-    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
     for (let round = 0; round < 50; round++) {
       const chunks: string[] = [];
       for (let i = 0; i < text.length; ) {

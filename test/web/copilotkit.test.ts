@@ -24,7 +24,10 @@ function script(request: ChatRequest): ScriptStep[] {
   if (/choose/i.test(last.content) && request.tools?.some((t) => t.function.name === "offer_choices")) {
     return [
       ...textChunks("Happy to help you pick."),
-      { type: "tool_call", call: { id: "call-choose-1", name: "offer_choices", arguments: { question: "Where to?", options: ["Porto", "Lisbon"] } } },
+      {
+        type: "tool_call",
+        call: { id: "call-choose-1", name: "offer_choices", arguments: { question: "Where to?", options: ["Porto", "Lisbon"] } },
+      },
     ];
   }
   return slowly(STORY, 60);
@@ -93,7 +96,9 @@ describe.skipIf(!!missing)("CopilotKit's chat on a zoe endpoint (examples/copilo
     };
     const lastAnswer = () => page.getByTestId("copilot-assistant-message").last();
     const noHorizontalOverflow = async () => {
-      const { scroll, viewport } = await page.evaluate<{ scroll: number; viewport: number }>("({ scroll: document.scrollingElement.scrollWidth, viewport: innerWidth })");
+      const { scroll, viewport } = await page.evaluate<{ scroll: number; viewport: number }>(
+        "({ scroll: document.scrollingElement.scrollWidth, viewport: innerWidth })",
+      );
       expect(scroll).toBeLessThanOrEqual(viewport);
     };
 
@@ -101,10 +106,16 @@ describe.skipIf(!!missing)("CopilotKit's chat on a zoe endpoint (examples/copilo
       await send("tell me about trains in portugal");
       // Part of the answer is on screen while the rest is still coming: it streams.
       await expect
-        .poll(async () => {
-          const text = (await lastAnswer().textContent().catch(() => "")) ?? "";
-          return text.includes("Trains") && !text.includes("along the coast");
-        }, { timeout: 10_000, interval: 20 })
+        .poll(
+          async () => {
+            const text =
+              (await lastAnswer()
+                .textContent()
+                .catch(() => "")) ?? "";
+            return text.includes("Trains") && !text.includes("along the coast");
+          },
+          { timeout: 10_000, interval: 20 },
+        )
         .toBe(true);
       await expect.poll(() => lastAnswer().textContent(), { timeout: 10_000 }).toContain("along the coast.");
       // CopilotKit's markdown renderer (streamdown) marks bold text with data-streamdown="strong"

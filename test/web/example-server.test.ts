@@ -14,9 +14,7 @@ async function start(backend: ScriptedBackend, providers = [testProvider("profil
 async function turn(url: string, text: string, abortOn?: (e: BaseEvent) => boolean, cookie?: string) {
   const agent = exampleAgent(url, text, cookie);
   const events: BaseEvent[] = [];
-  await agent
-    .runAgent({}, { onEvent: ({ event }) => void (events.push(event), abortOn?.(event) && agent.abortRun()) })
-    .catch(() => {});
+  await agent.runAgent({}, { onEvent: ({ event }) => void (events.push(event), abortOn?.(event) && agent.abortRun()) }).catch(() => {});
   return { agent, events };
 }
 
@@ -64,7 +62,10 @@ describe("the Express example server, judged by @ag-ui/client HttpAgent", () => 
   it("answers GET, PUT and DELETE on the agent route with a JSON 405, and unknown API paths with a JSON 404", async () => {
     const url = await start(scriptedBackend());
     for (const method of ["GET", "PUT", "DELETE"]) {
-      const response = await fetch(`${url}/api/agent`, { method, ...(method === "GET" ? {} : { headers: { "content-type": "application/json" }, body: "{}" }) });
+      const response = await fetch(`${url}/api/agent`, {
+        method,
+        ...(method === "GET" ? {} : { headers: { "content-type": "application/json" }, body: "{}" }),
+      });
       expect(response.status).toBe(405);
       expect(response.headers.get("allow")).toBe("POST");
       expect(((await response.json()) as any).error.code).toBe("METHOD_NOT_ALLOWED");
@@ -76,9 +77,17 @@ describe("the Express example server, judged by @ag-ui/client HttpAgent", () => 
 
   it("labels 413 and 415 with their own codes, not SERVER_ERROR", async () => {
     const url = await start(scriptedBackend());
-    const form = await fetch(`${url}/api/agent`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "message=hi" });
+    const form = await fetch(`${url}/api/agent`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "message=hi",
+    });
     expect([form.status, ((await form.json()) as any).error.code]).toEqual([415, "UNSUPPORTED_MEDIA_TYPE"]);
-    const big = await fetch(`${url}/api/agent`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ message: "x".repeat(1_100_000) }) });
+    const big = await fetch(`${url}/api/agent`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ message: "x".repeat(1_100_000) }),
+    });
     expect([big.status, ((await big.json()) as any).error.code]).toEqual([413, "BODY_TOO_LARGE"]);
   });
 
@@ -87,7 +96,11 @@ describe("the Express example server, judged by @ag-ui/client HttpAgent", () => 
     const pipeline = createZoePipeline({ backend, router: fixedRouter() });
     const url = await serve(pipeline);
     const say = (cookie: string, body: Record<string, unknown>) =>
-      fetch(`${url}/api/agent`, { method: "POST", headers: { "content-type": "application/json", cookie }, body: JSON.stringify({ threadId: "t", ...body }) }).then((r) => r.text());
+      fetch(`${url}/api/agent`, {
+        method: "POST",
+        headers: { "content-type": "application/json", cookie },
+        body: JSON.stringify({ threadId: "t", ...body }),
+      }).then((r) => r.text());
     const alice = await visitorCookie(url);
     const bob = await visitorCookie(url);
     expect(alice).toMatch(/^zoe_visitor=visitor-[\w-]+\.[\w-]+$/);

@@ -10,11 +10,15 @@ const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
  * checked here so that `npm test` type-checks them too.
  */
 describe("the browser examples type-check with their own tsconfig.json", () => {
-  it.each(["examples/web", "examples/copilotkit"])("%s", async (dir) => {
-    const result = await promisify(execFile)(process.execPath, [tsc, "--noEmit", "-p", `${dir}/tsconfig.json`]).then(
-      () => "",
-      (error: { stdout?: string; message: string }) => error.stdout || error.message,
-    );
-    expect(result).toBe("");
-  }, 120_000);
+  it.each(["examples/web", "examples/copilotkit"])(
+    "%s",
+    async (dir) => {
+      const result = await promisify(execFile)(process.execPath, [tsc, "--noEmit", "-p", `${dir}/tsconfig.json`]).then(
+        () => "",
+        (error: { stdout?: string; message: string }) => error.stdout || error.message,
+      );
+      expect(result).toBe("");
+    },
+    120_000,
+  );
 });

@@ -29,6 +29,7 @@ const ANSWER = [
   "```ts",
   'const res = await fetch("/api/weather?city=Porto");',
   "const { tempC, sky } = await res.json();",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the text of a code block the page renders
   "console.log(`${tempC} °C, ${sky}`);",
   "```",
 ].join("\n");
@@ -38,7 +39,7 @@ const INJECTION = [
   "<script>window.__pwned = 'script'</script>",
   '<img src="/nope.png" onerror="window.__pwned = \'img\'">',
   '<a href="javascript:window.__pwned = \'href\'" id="bad-link">click me</a>',
-  '<div onmouseover="window.__pwned = \'div\'">hover me</div>',
+  "<div onmouseover=\"window.__pwned = 'div'\">hover me</div>",
   "",
   "and `inline code` that stays text.",
 ].join("\n");
@@ -57,7 +58,10 @@ function script(request: ChatRequest): ScriptStep[] {
   if (/choose/i.test(text) && request.tools?.some((t) => t.function.name === "offer_choices")) {
     return [
       ...textChunks("Happy to help you pick."),
-      { type: "tool_call", call: { id: "call-choose-1", name: "offer_choices", arguments: { question: "Where to?", options: ["Porto", "Lisbon"] } } },
+      {
+        type: "tool_call",
+        call: { id: "call-choose-1", name: "offer_choices", arguments: { question: "Where to?", options: ["Porto", "Lisbon"] } },
+      },
     ];
   }
   if (/html/i.test(text)) return textChunks(INJECTION);
@@ -162,7 +166,8 @@ describe.skipIf(!!missing)("the example chat page (examples/web) in headless Chr
       expect(box.y + box.height).toBeLessThanOrEqual(height);
     };
     /** Roles of a posted conversation, without the UI-only messages (activity, reasoning). */
-    const roles = (input: (typeof posted)[number]) => input.messages.map((m) => m.role).filter((r) => r === "user" || r === "assistant" || r === "tool");
+    const roles = (input: (typeof posted)[number]) =>
+      input.messages.map((m) => m.role).filter((r) => r === "user" || r === "assistant" || r === "tool");
     const noTwoUsersInARow = (list: string[]) => list.every((role, i) => !(role === "user" && list[i - 1] === "user"));
 
     it("streams a markdown answer with a server tool call, and the run panel shows route, providers, tools and timings", async () => {
@@ -191,7 +196,11 @@ describe.skipIf(!!missing)("the example chat page (examples/web) in headless Chr
       expect(await page.locator("#route").textContent()).toBe("chat");
       expect(await page.locator("#model").textContent()).toBe("chat-model");
       expect(await page.locator("#reason").textContent()).toBe("fixed: chat");
-      for (const [provider, status] of [["profile", "ok"], ["memory", "ok"], ["calendar", "timeout"]]) {
+      for (const [provider, status] of [
+        ["profile", "ok"],
+        ["memory", "ok"],
+        ["calendar", "timeout"],
+      ]) {
         const row = page.locator(`#providers li[data-name="${provider}"]`);
         expect(await row.getAttribute("data-status")).toBe(status);
         expect(await row.locator(".ms").textContent()).toMatch(/^[\d.]+ m?s$/);
@@ -223,7 +232,11 @@ describe.skipIf(!!missing)("the example chat page (examples/web) in headless Chr
       const answer = lastAnswer();
       expect(await answer.locator("script, img, [onerror], [onmouseover]").count()).toBe(0);
       expect(await answer.locator(".md code").first().textContent()).toBe("inline code");
-      const href = await answer.locator("#bad-link, a").first().getAttribute("href").catch(() => null);
+      const href = await answer
+        .locator("#bad-link, a")
+        .first()
+        .getAttribute("href")
+        .catch(() => null);
       expect(href ?? "").not.toMatch(/^javascript:/i);
       if ((await answer.locator("a").count()) > 0) await answer.locator("a").first().click();
       await answer.locator("text=hover me").hover();
@@ -260,7 +273,10 @@ describe.skipIf(!!missing)("the example chat page (examples/web) in headless Chr
       // the partial answer, as it was shown
       expect(next.messages.find((m) => m.role === "assistant")?.content?.trim()).toBe(partial.trim());
       // what the model saw: the partial answer between the two user turns
-      const seen = backend.requests.at(-1)!.messages.filter((m) => m.role !== "system").map((m) => m.role);
+      const seen = backend.requests
+        .at(-1)!
+        .messages.filter((m) => m.role !== "system")
+        .map((m) => m.role);
       expect(seen).toEqual(["user", "assistant", "user"]);
     });
 

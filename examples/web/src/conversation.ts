@@ -101,7 +101,12 @@ export class Conversation {
           // The answer to offer_choices is the user's pick: show it as the user's turn.
           const text = contentToText(m.content);
           if (!choiceCalls.has(m.toolCallId) || text === NO_CHOICE) break;
-          items.push({ key: m.id, className: "msg user choice-made", signature: text, draw: (e) => e.replaceChildren(el("div", "bubble", text)) });
+          items.push({
+            key: m.id,
+            className: "msg user choice-made",
+            signature: text,
+            draw: (e) => e.replaceChildren(el("div", "bubble", text)),
+          });
           break;
         }
         case "assistant": {
@@ -198,7 +203,11 @@ export class Conversation {
     const details = this.disclosure(call.id, "tool-use");
     const summary = el("summary");
     const status = result !== undefined ? "done" : running ? "running" : "no result";
-    summary.append(el("span", "tool-label", "Tool"), el("code", "tool-name", call.function.name), el("span", `tool-status ${result === undefined ? "pending" : "done"}`, status));
+    summary.append(
+      el("span", "tool-label", "Tool"),
+      el("code", "tool-name", call.function.name),
+      el("span", `tool-status ${result === undefined ? "pending" : "done"}`, status),
+    );
     details.append(summary, el("h4", undefined, "Arguments"), el("pre", "tool-json", prettyJson(call.function.arguments || "{}")));
     if (result !== undefined) details.append(el("h4", undefined, "Result"), el("pre", "tool-json", prettyJson(result)));
     return details;

@@ -76,7 +76,15 @@ function panelToolCalls(ids: readonly string[]): PanelToolCall[] {
   return ids.flatMap((id) => {
     const call = calls.get(id);
     if (!call) return [];
-    return [{ id, name: call.function.name, arguments: call.function.arguments, result: results.get(id), waiting: call.function.name === OFFER_CHOICES }];
+    return [
+      {
+        id,
+        name: call.function.name,
+        arguments: call.function.arguments,
+        result: results.get(id),
+        waiting: call.function.name === OFFER_CHOICES,
+      },
+    ];
   });
 }
 
@@ -128,7 +136,11 @@ function showNotice(text: string | undefined): void {
 
 /** Why the server (or the network) refused a run: @ag-ui/client puts the HTTP status and JSON body on the error. */
 function rejection(error: unknown): string {
-  const { status, payload, message } = error as { status?: number; payload?: { error?: { code?: string; message?: string } }; message?: string };
+  const { status, payload, message } = error as {
+    status?: number;
+    payload?: { error?: { code?: string; message?: string } };
+    message?: string;
+  };
   if (typeof status === "number") {
     const detail = payload?.error;
     return detail?.message ? `${detail.code ?? `HTTP ${status}`}: ${detail.message}` : `The server answered HTTP ${status}.`;
@@ -237,13 +249,20 @@ function settle(from: number, { stopped: wasStopped }: { stopped: boolean }): vo
 function waitingChoices(): string[] {
   const answered = new Set(agent.messages.flatMap((m) => (m.role === "tool" ? [m.toolCallId] : [])));
   return agent.messages.flatMap((m) =>
-    m.role === "assistant" ? (m.toolCalls ?? []).filter((c) => c.function.name === OFFER_CHOICES && !answered.has(c.id)).map((c) => c.id) : [],
+    m.role === "assistant"
+      ? (m.toolCalls ?? []).filter((c) => c.function.name === OFFER_CHOICES && !answered.has(c.id)).map((c) => c.id)
+      : [],
   );
 }
 
 async function send(text: string): Promise<void> {
   // A pending choice the user skipped still gets its result: a tool call is always answered.
-  const added: Message[] = waitingChoices().map((toolCallId) => ({ id: crypto.randomUUID(), role: "tool", toolCallId, content: NO_CHOICE }));
+  const added: Message[] = waitingChoices().map((toolCallId) => ({
+    id: crypto.randomUUID(),
+    role: "tool",
+    toolCallId,
+    content: NO_CHOICE,
+  }));
   added.push({ id: crypto.randomUUID(), role: "user", content: text });
   agent.addMessages(added);
   await run(added);

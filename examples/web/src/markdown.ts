@@ -10,7 +10,23 @@ const marked = new Marked({ gfm: true, breaks: true, async: false });
 
 // Tags a model's answer has no business rendering. Images and media are dropped too: a prompt
 // injection could otherwise make the page fetch a URL that carries the conversation away.
-const FORBID_TAGS = ["style", "img", "picture", "video", "audio", "source", "track", "form", "input", "button", "select", "textarea", "iframe", "object", "embed"];
+const FORBID_TAGS = [
+  "style",
+  "img",
+  "picture",
+  "video",
+  "audio",
+  "source",
+  "track",
+  "form",
+  "input",
+  "button",
+  "select",
+  "textarea",
+  "iframe",
+  "object",
+  "embed",
+];
 
 DOMPurify.addHook("afterSanitizeAttributes", (node) => {
   // Links open in a new tab, without handing this page to the target.

@@ -59,13 +59,18 @@ function argumentsList(json: string): HTMLElement {
   }
   const dl = document.createElement("dl");
   dl.className = "args";
-  const entries = typeof value === "object" && value !== null && !Array.isArray(value) ? Object.entries(value) : [["value", value] as const];
+  const entries =
+    typeof value === "object" && value !== null && !Array.isArray(value) ? Object.entries(value) : [["value", value] as const];
   for (const [key, v] of entries) {
     const dt = document.createElement("dt");
     dt.textContent = key;
     const dd = document.createElement("dd");
     dd.textContent =
-      typeof v === "string" ? v : Array.isArray(v) && v.every((x) => typeof x !== "object" || x === null) ? v.join(", ") : JSON.stringify(v);
+      typeof v === "string"
+        ? v
+        : Array.isArray(v) && v.every((x) => typeof x !== "object" || x === null)
+          ? v.join(", ")
+          : JSON.stringify(v);
     dl.append(dt, dd);
   }
   if (entries.length === 0) dl.append(Object.assign(document.createElement("dd"), { textContent: "(no arguments)" }));

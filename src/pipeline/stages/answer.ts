@@ -129,7 +129,14 @@ export async function* generate(ctx: RunContext, prompted: Prompted, lookup: Ans
     generationEndsAt: t0 + deps.deadlines.generationMs,
     onCode: trace.enabled
       ? (language: string, ok: boolean, startedAt: number, endedAt: number) =>
-          trace.record(`zoe.code ${language}`, startedAt, endedAt, { "zoe.code.language": language, "zoe.code.ok": ok }, undefined, ok ? undefined : "code_error")
+          trace.record(
+            `zoe.code ${language}`,
+            startedAt,
+            endedAt,
+            { "zoe.code.language": language, "zoe.code.ok": ok },
+            undefined,
+            ok ? undefined : "code_error",
+          )
       : undefined,
   };
   const onTool = trace.enabled
@@ -177,7 +184,14 @@ export async function* generate(ctx: RunContext, prompted: Prompted, lookup: Ans
     const limited = answer.toolSteps > deps.maxToolSteps;
     const results = limited
       ? yield* refuseToolCalls(serverCalls, deps.maxToolSteps)
-      : yield* runToolCalls(deps.toolRunner, serverCalls, prompted.registry, { userId: turn.userId, threadId: turn.threadId }, signal, onTool);
+      : yield* runToolCalls(
+          deps.toolRunner,
+          serverCalls,
+          prompted.registry,
+          { userId: turn.userId, threadId: turn.threadId },
+          signal,
+          onTool,
+        );
     // The model continues only when it has every result it asked for.
     if (limited || answer.pending.length > 0) break;
     messages.push(
@@ -206,7 +220,12 @@ const RETRYABLE = new Set(["BACKEND_BUSY", "BACKEND_UNREACHABLE", "CONNECTION_LO
  * option, a call that fails with a transient error before yielding anything is tried again after
  * a backoff that doubles each time.
  */
-async function* modelCall(ctx: RunContext, request: ChatRequest, limits: StepLimits, answer: Answer): AsyncGenerator<AGUIEvent, StepResult> {
+async function* modelCall(
+  ctx: RunContext,
+  request: ChatRequest,
+  limits: StepLimits,
+  answer: Answer,
+): AsyncGenerator<AGUIEvent, StepResult> {
   const { deps, signal } = ctx;
   const span = ctx.trace.enabled
     ? ctx.trace.start(`chat ${request.model}`, {

@@ -58,7 +58,14 @@ export async function* contextStage(ctx: RunContext, routed: Routed): AsyncGener
     const value = { status: outcome.status, ms: round(outcome.ms), ...(outcome.error ? { error: outcome.error } : {}) };
     if (ctx.trace.enabled) {
       const failure = outcome.status === "timeout" || outcome.status === "error" ? outcome.status : undefined;
-      ctx.trace.record(`zoe.provider ${outcome.name}`, t0, t0 + outcome.ms, { "zoe.provider.name": outcome.name, "zoe.provider.status": outcome.status }, span, failure);
+      ctx.trace.record(
+        `zoe.provider ${outcome.name}`,
+        t0,
+        t0 + outcome.ms,
+        { "zoe.provider.name": outcome.name, "zoe.provider.status": outcome.status },
+        span,
+        failure,
+      );
     }
     yield events.stateDelta([{ op: "add", path: pointer("zoe", "providers", outcome.name), value }]);
     if (fetching.includes(outcome.name)) {

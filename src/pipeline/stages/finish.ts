@@ -25,7 +25,15 @@ function pickDefined<T extends object, K extends keyof T>(source: T, keys: reado
   return out;
 }
 
-const BACKEND_FIGURES: ReadonlyArray<keyof ChatDoneInfo> = ["model", "queueMs", "loadMs", "promptEvalMs", "promptEvalTokens", "evalMs", "doneReason"];
+const BACKEND_FIGURES: ReadonlyArray<keyof ChatDoneInfo> = [
+  "model",
+  "queueMs",
+  "loadMs",
+  "promptEvalMs",
+  "promptEvalTokens",
+  "evalMs",
+  "doneReason",
+];
 
 /** The run's metrics from what each stage reported. */
 export function runMetrics(ctx: RunContext, outcome: RunOutcome): RunMetrics {

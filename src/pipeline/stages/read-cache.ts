@@ -18,7 +18,11 @@ export async function readRunCache(store: CacheStore, batch: CacheBatch, deadlin
   const t0 = performance.now();
   const misses = { values: [], lists: batch.lists?.map(() => []) ?? [] };
   try {
-    const read = await withDeadline(attempt(() => store.read(batch)), deadlineMs, signal);
+    const read = await withDeadline(
+      attempt(() => store.read(batch)),
+      deadlineMs,
+      signal,
+    );
     const ms = performance.now() - t0;
     if (read === TIMED_OUT) return { result: misses, ms, status: "timeout" };
     if (!read || !Array.isArray(read.values) || !Array.isArray(read.lists)) return { result: misses, ms, status: "error" };

@@ -28,9 +28,15 @@ export async function writeHistory(
 ): Promise<HistoryWriteOutcome> {
   const t0 = performance.now();
   try {
-    const done = await withDeadline(attempt(() => history.append(userId, threadId, entries)), deadlineMs, signal);
+    const done = await withDeadline(
+      attempt(() => history.append(userId, threadId, entries)),
+      deadlineMs,
+      signal,
+    );
     const ms = performance.now() - t0;
-    return done === TIMED_OUT ? { status: "timeout", ms, error: `the history write took longer than its ${deadlineMs} ms deadline` } : { status: "ok", ms };
+    return done === TIMED_OUT
+      ? { status: "timeout", ms, error: `the history write took longer than its ${deadlineMs} ms deadline` }
+      : { status: "ok", ms };
   } catch (error) {
     if (signal.aborted) throw error;
     return { status: "error", ms: performance.now() - t0, error: error instanceof Error ? error.message : String(error) };

@@ -40,21 +40,28 @@ export async function decideRoute(
   if (isDecision(cachedValue)) return { decision: cachedValue, cached: true, ms: 0 };
   let reason: string;
   try {
-    const decided = await withDeadline(attempt(() => router.route(request)), deadlineMs, signal);
+    const decided = await withDeadline(
+      attempt(() => router.route(request)),
+      deadlineMs,
+      signal,
+    );
     if (isDecision(decided)) {
       fallback.remember(decided);
       return { decision: decided, cached: false, ms: performance.now() - t0 };
     }
-    reason = decided === TIMED_OUT ? `the router took longer than its ${deadlineMs} ms deadline` : "the router's answer is not a route decision";
+    reason =
+      decided === TIMED_OUT ? `the router took longer than its ${deadlineMs} ms deadline` : "the router's answer is not a route decision";
   } catch (error) {
     if (signal.aborted) throw error;
     reason = `the router failed: ${error instanceof Error ? error.message : String(error)}`;
   }
   let decision: RouteDecision | undefined;
   try {
-    decision = await withDeadline(attempt(() => fallback.decide(request)).then((d) => (isDecision(d) ? d : undefined)), deadlineMs, signal).then(
-      (d) => (d === TIMED_OUT ? undefined : d),
-    );
+    decision = await withDeadline(
+      attempt(() => fallback.decide(request)).then((d) => (isDecision(d) ? d : undefined)),
+      deadlineMs,
+      signal,
+    ).then((d) => (d === TIMED_OUT ? undefined : d));
   } catch (error) {
     if (signal.aborted) throw error;
   }
@@ -156,7 +163,11 @@ export async function* routeStage(ctx: RunContext): AsyncGenerator<AGUIEvent, Ro
 
 /** Lower-case, collapse whitespace, drop trailing punctuation: equal questions share a route. */
 export const normaliseText = (text: string): string =>
-  text.toLowerCase().replace(/\s+/g, " ").trim().replace(/[\s.!?…]+$/u, "");
+  text
+    .toLowerCase()
+    .replace(/\s+/g, " ")
+    .trim()
+    .replace(/[\s.!?…]+$/u, "");
 
 /** A provider's cache key; a `cacheKey()` that throws or gives no string fails that provider alone. */
 function providerKey(
@@ -189,7 +200,13 @@ function messagesSnapshot(turn: Turn, stored: readonly HistoryEntry[]): AGUIEven
           role: "assistant",
           content: e.content,
           ...(e.toolCalls?.length
-            ? { toolCalls: e.toolCalls.map((c) => ({ id: c.id, type: "function" as const, function: { name: c.name, arguments: c.arguments } })) }
+            ? {
+                toolCalls: e.toolCalls.map((c) => ({
+                  id: c.id,
+                  type: "function" as const,
+                  function: { name: c.name, arguments: c.arguments },
+                })),
+              }
             : {}),
         },
   );

@@ -27,9 +27,16 @@ export async function resolveSystemPrompt(
   if (typeof cached === "string") return { text: cached, source: "cache" };
   let fallback: string;
   try {
-    const built = await withDeadline(attempt(() => source(context)), deadlineMs, signal);
+    const built = await withDeadline(
+      attempt(() => source(context)),
+      deadlineMs,
+      signal,
+    );
     if (typeof built === "string") return { text: built, source: "built" };
-    fallback = built === TIMED_OUT ? `the system prompt function took longer than its ${deadlineMs} ms deadline` : "the system prompt function did not return a string";
+    fallback =
+      built === TIMED_OUT
+        ? `the system prompt function took longer than its ${deadlineMs} ms deadline`
+        : "the system prompt function did not return a string";
   } catch (error) {
     if (signal.aborted) throw error;
     fallback = `the system prompt function failed: ${error instanceof Error ? error.message : String(error)}`;

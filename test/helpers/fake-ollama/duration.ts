@@ -16,7 +16,7 @@
 /** Go's `math.MaxInt64` nanoseconds, as ms: what "forever" is stored as. */
 export const FOREVER_MS = 9_223_372_036_854.775;
 
-const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, "µs": 1e3, "μs": 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, μs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
 
 /** Go's `%q`-like quoting, close enough for the ASCII texts tests use. */
 const quote = (s: string) => JSON.stringify(s);
@@ -51,10 +51,7 @@ export function parseGoDuration(input: string): { ns: number } | { error: string
 }
 
 /** The outcome of reading a request's `keep_alive`. */
-export type KeepAlive =
-  | { kind: "omitted" }
-  | { kind: "set"; ms: number }
-  | { kind: "invalid"; error: string };
+export type KeepAlive = { kind: "omitted" } | { kind: "set"; ms: number } | { kind: "invalid"; error: string };
 
 /** Read `keep_alive` from a parsed JSON body (`undefined` when the key is absent). */
 export function readKeepAlive(value: unknown): KeepAlive {

@@ -70,17 +70,7 @@ export class ScheduleError extends Error {
 
 /** One entry of the fake's event log, in the order things happened. */
 export interface FakeEvent {
-  type:
-    | "load-start"
-    | "load-done"
-    | "load-discarded"
-    | "load-failed"
-    | "reload"
-    | "evict"
-    | "unload"
-    | "slot-wait"
-    | "first-byte"
-    | "end";
+  type: "load-start" | "load-done" | "load-discarded" | "load-failed" | "reload" | "evict" | "unload" | "slot-wait" | "first-byte" | "end";
   model: string;
   /** The request, for request events. */
   index?: number;

@@ -121,9 +121,20 @@ const INT_KEYS = ["num_ctx", "num_batch", "num_gpu", "main_gpu", "num_thread", "
  * part: unknown keys (such as `use_mlock`, removed in 0.7) are ignored; a wrong type is an error
  * (500 through `handleScheduleError`). `usesAutomaticNumCtx` / `usesAutomaticNumBatch` too.
  */
-function runnerOptions(options: Record<string, unknown> | undefined, defaultNumCtx: number): { options: RunnerOptions; numCtxAuto: boolean; numBatchAuto: boolean } | { error: string } {
+function runnerOptions(
+  options: Record<string, unknown> | undefined,
+  defaultNumCtx: number,
+): { options: RunnerOptions; numCtxAuto: boolean; numBatchAuto: boolean } | { error: string } {
   const o = options ?? {};
-  const out: RunnerOptions = { num_ctx: defaultNumCtx, num_batch: 512, num_gpu: -1, main_gpu: null, use_mmap: null, num_thread: 0, draft_num_predict: 0 };
+  const out: RunnerOptions = {
+    num_ctx: defaultNumCtx,
+    num_batch: 512,
+    num_gpu: -1,
+    main_gpu: null,
+    use_mmap: null,
+    num_thread: 0,
+    draft_num_predict: 0,
+  };
   for (const key of INT_KEYS) {
     const v = o[key];
     if (v === undefined || v === null) continue;
@@ -185,7 +196,13 @@ export async function startFakeOllama(options: FakeOllamaOptions = {}): Promise<
   const ns = (fromMs: number) => Math.max(1, Math.round((performance.now() - fromMs) * 1e6));
 
   /** The request's view of the scheduler, or the 400/500 to answer. */
-  function schedRequest(entry: Entry, body: FakeChatBody, keepAliveMs: number | undefined, signal: AbortSignal, index: number): SchedRequest | { error: string } {
+  function schedRequest(
+    entry: Entry,
+    body: FakeChatBody,
+    keepAliveMs: number | undefined,
+    signal: AbortSignal,
+    index: number,
+  ): SchedRequest | { error: string } {
     const runner = runnerOptions(body.options, defaultNumCtx);
     if ("error" in runner) return runner;
     return {
@@ -203,7 +220,8 @@ export async function startFakeOllama(options: FakeOllamaOptions = {}): Promise<
 
   function defaultSteps(name: string, spec: FakeModel, thinking: boolean): FakeStep[] {
     const steps: FakeStep[] = [];
-    if (thinking) for (const s of textSteps(spec.thinking ?? "Let me think.")) steps.push(s.type === "text" ? { type: "thinking", text: s.text } : s);
+    if (thinking)
+      for (const s of textSteps(spec.thinking ?? "Let me think.")) steps.push(s.type === "text" ? { type: "thinking", text: s.text } : s);
     steps.push(...textSteps(spec.reply ?? `Hello from ${name}.`));
     const onFinal = spec.toolCallsOnFinal ?? true;
     if (spec.toolCalls && spec.toolCallGapMs) steps.push({ type: "delay", ms: spec.toolCallGapMs });
@@ -213,7 +231,8 @@ export async function startFakeOllama(options: FakeOllamaOptions = {}): Promise<
       ...(spec.toolCalls && onFinal ? { toolCalls: spec.toolCalls } : {}),
       ...(spec.textOnDone ? { text: spec.textOnDone } : {}),
     });
-    if (spec.chunkDelayMs) return steps.flatMap((s, i) => (i === 0 ? [s] : [{ type: "delay", ms: spec.chunkDelayMs as number } as FakeStep, s]));
+    if (spec.chunkDelayMs)
+      return steps.flatMap((s, i) => (i === 0 ? [s] : [{ type: "delay", ms: spec.chunkDelayMs as number } as FakeStep, s]));
     return steps;
   }
 
@@ -228,7 +247,10 @@ export async function startFakeOllama(options: FakeOllamaOptions = {}): Promise<
     const think = readThink(body.think);
     if ("error" in think) return json(res, 400, { error: think.error });
     const messages = body.messages ?? [];
-    const scripted = messages.length > 0 && typeof body.model === "string" ? options.script?.(body, { model: body.model, index: record.index }) : undefined;
+    const scripted =
+      messages.length > 0 && typeof body.model === "string"
+        ? options.script?.(body, { model: body.model, index: record.index })
+        : undefined;
     const first = scripted?.[0];
     if (first?.type === "http") {
       res.writeHead(first.status, { "Content-Type": first.contentType ?? "application/json; charset=utf-8" });
@@ -243,14 +265,21 @@ export async function startFakeOllama(options: FakeOllamaOptions = {}): Promise<
     // ---- an empty chat with a zero keep_alive: expireRunner, "unload" ----
     if (messages.length === 0 && keepAlive.kind === "set" && keepAlive.ms === 0) {
       scheduler.expireRunner(entry.full.toLowerCase());
-      return json(res, 200, { model: body.model, created_at: createdAt(), message: { role: "assistant", content: "" }, done: true, done_reason: "unload" });
+      return json(res, 200, {
+        model: body.model,
+        created_at: createdAt(),
+        message: { role: "assistant", content: "" },
+        done: true,
+        done_reason: "unload",
+      });
     }
     // ---- thinking: on by default where the model can, 400 where it cannot ----
     const caps = capabilitiesOf(spec);
     let thinkOn: boolean;
     if (caps.includes("thinking")) thinkOn = think.value === undefined ? true : think.value !== false;
     else {
-      if (think.value !== undefined && think.value !== false) return json(res, 400, { error: `${JSON.stringify(body.model)} does not support thinking` });
+      if (think.value !== undefined && think.value !== false)
+        return json(res, 400, { error: `${JSON.stringify(body.model)} does not support thinking` });
       thinkOn = false;
     }
     // ---- scheduleRunner: CheckCapabilities, then the scheduler ----
@@ -265,7 +294,7 @@ export async function startFakeOllama(options: FakeOllamaOptions = {}): Promise<
       maxActive = Math.max(maxActive, active);
     }
     try {
-      let runner;
+      let runner: Awaited<ReturnType<typeof scheduler.getRunner>>;
       try {
         runner = await wait(scheduler.getRunner(req));
       } catch (error) {
@@ -275,7 +304,13 @@ export async function startFakeOllama(options: FakeOllamaOptions = {}): Promise<
       }
       const loadNs = ns(t0);
       if (!isAnswer) {
-        return json(res, 200, { model: body.model, created_at: createdAt(), message: { role: "assistant", content: "" }, done: true, done_reason: "load" });
+        return json(res, 200, {
+          model: body.model,
+          created_at: createdAt(),
+          message: { role: "assistant", content: "" },
+          done: true,
+          done_reason: "load",
+        });
       }
       // ---- Completion: a parallel slot (sem.Acquire), then the prompt evaluation ----
       const free = runner.hasFreeSlot;
@@ -292,7 +327,16 @@ export async function startFakeOllama(options: FakeOllamaOptions = {}): Promise<
     record: FakeRequest,
     signal: AbortSignal,
     markDropped: () => void,
-    ctx: { body: FakeChatBody; entry: Entry; spec: FakeModel; scripted: FakeStep[] | undefined; thinkOn: boolean; t0: number; loadNs: number; release: () => void },
+    ctx: {
+      body: FakeChatBody;
+      entry: Entry;
+      spec: FakeModel;
+      scripted: FakeStep[] | undefined;
+      thinkOn: boolean;
+      t0: number;
+      loadNs: number;
+      release: () => void;
+    },
   ) {
     const { body, entry, spec, t0, loadNs } = ctx;
     try {
@@ -319,7 +363,12 @@ export async function startFakeOllama(options: FakeOllamaOptions = {}): Promise<
         }
         res.write(`${JSON.stringify(line)}\n`);
       };
-      const chunk = (message: Record<string, unknown>) => ({ model: body.model, created_at: createdAt(), message: { role: "assistant", content: "", ...message }, done: false });
+      const chunk = (message: Record<string, unknown>) => ({
+        model: body.model,
+        created_at: createdAt(),
+        message: { role: "assistant", content: "", ...message },
+        done: false,
+      });
       for (const step of steps) {
         if (signal.aborted) return;
         switch (step.type) {
@@ -351,7 +400,9 @@ export async function startFakeOllama(options: FakeOllamaOptions = {}): Promise<
               evalCount++;
               content += step.text;
             }
-            const finalMessage: Record<string, unknown> = streaming ? { content: step.text ?? "" } : { content, ...(thinking ? { thinking } : {}) };
+            const finalMessage: Record<string, unknown> = streaming
+              ? { content: step.text ?? "" }
+              : { content, ...(thinking ? { thinking } : {}) };
             const calls = [...(streaming ? [] : toolCalls), ...wire(step.toolCalls ?? [])];
             if (calls.length) finalMessage.tool_calls = calls;
             // api.Metrics: every field omitempty, so zero values are left out
@@ -410,7 +461,14 @@ export async function startFakeOllama(options: FakeOllamaOptions = {}): Promise<
         model: runner.display,
         size,
         digest: "0".repeat(64),
-        details: { parent_model: "", format: "gguf", family: "llama", families: ["llama"], parameter_size: "3.2B", quantization_level: "Q4_K_M" },
+        details: {
+          parent_model: "",
+          format: "gguf",
+          family: "llama",
+          families: ["llama"],
+          parameter_size: "3.2B",
+          quantization_level: "Q4_K_M",
+        },
         expires_at: new Date(Math.min(expiresAt, 8.64e15)).toISOString(),
         size_vram: runner.spec.sizeVram ?? size,
         context_length: runner.options.num_ctx,
@@ -427,7 +485,14 @@ export async function startFakeOllama(options: FakeOllamaOptions = {}): Promise<
         modified_at: "2025-10-03T23:34:03.409490317-07:00",
         size: spec.size ?? 2_000_000_000,
         digest: "0".repeat(64),
-        details: { parent_model: "", format: "gguf", family: "llama", families: ["llama"], parameter_size: "3.2B", quantization_level: "Q4_K_M" },
+        details: {
+          parent_model: "",
+          format: "gguf",
+          family: "llama",
+          families: ["llama"],
+          parameter_size: "3.2B",
+          quantization_level: "Q4_K_M",
+        },
       })),
     });
   }
@@ -452,7 +517,7 @@ export async function startFakeOllama(options: FakeOllamaOptions = {}): Promise<
     if (!entry) return json(res, 404, { error: `model ${JSON.stringify(body.model)} not found, try pulling it first` });
     const req = schedRequest(entry, body as FakeChatBody, keepAlive.kind === "set" ? keepAlive.ms : undefined, signal, record.index);
     if ("error" in req) return json(res, 500, { error: req.error });
-    let runner;
+    let runner: Awaited<ReturnType<typeof scheduler.getRunner>>;
     try {
       runner = await wait(scheduler.getRunner(req));
     } catch (error) {
