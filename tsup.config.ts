@@ -1,8 +1,8 @@
 import { defineConfig } from "tsup";
 
-// p-timeout and p-limit ship ESM only; the CommonJS build bundles them so that
+// p-limit ships ESM only; the CommonJS build bundles them so that
 // `require("zoe-pipeline")` works on every Node 20, not only where require(esm) is on.
-const esmOnly = ["p-timeout", "p-limit", "yocto-queue"];
+const esmOnly = ["p-limit", "yocto-queue"];
 const entry = {
   index: "src/index.ts",
   testing: "src/testing/index.ts",
@@ -20,7 +20,7 @@ const entry = {
 const dts = { compilerOptions: { ignoreDeprecations: "6.0" } };
 
 // Source maps: the package ships src/, so every `sources` entry of the ESM maps (all ../src/…)
-// is a file the package contains. The CommonJS build has none: it bundles p-limit, p-timeout and
+// is a file the package contains. The CommonJS build has none: it bundles p-limit and
 // yocto-queue, whose maps would point at ../node_modules/… files the package does not contain.
 export default defineConfig([
   { entry, format: ["esm"], dts, sourcemap: true, clean: true, target: "node20", platform: "node" },

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { configure } from "safe-stable-stringify";
 import { abortReason } from "../shared/abort.js";
 import type { ChatChunk, ChatRequest, ModelBackend, PrewarmResult } from "../models/types.js";
 
@@ -27,15 +28,15 @@ export interface DedupeBackend extends ModelBackend {
   stats(): DedupeStats;
 }
 
-/** JSON with object keys sorted, so that equal values always give equal text. */
+const stableStringify = configure({ circularValue: TypeError });
+
+/**
+ * JSON with object keys sorted, so that equal values always give equal text (`safe-stable-stringify`):
+ * what `JSON.stringify` would send, `toJSON()` included, with `undefined` as `null`. A cycle throws
+ * a `TypeError`, as `JSON.stringify` (and so the backend's own request) would.
+ */
 export function stableJson(value: unknown): string {
-  if (value === undefined) return "null";
-  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
-  if (Array.isArray(value)) return `[${value.map(stableJson).join(",")}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(",")}}`;
+  return stableStringify(value) ?? "null";
 }
 
 /** The default sharing key: sha256 of the stable JSON of model, options, tools, think and messages. */

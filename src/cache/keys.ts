@@ -1,5 +1,7 @@
 import { isWellFormed } from "../shared/unicode.js";
 
+/** A segment the encoding below leaves unchanged (most ids): returned as is, without encoding it. */
+const PLAIN = /^[A-Za-z0-9_-]*$/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /**
@@ -8,6 +10,7 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * `%uXXXX`, a form percent-encoding never produces, so the encoding stays one-to-one.
  */
 function segment(text: string): string {
+  if (PLAIN.test(text)) return text;
   if (isWellFormed(text)) return encodeWellFormed(text);
   let out = "";
   let last = 0;

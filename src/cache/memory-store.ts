@@ -10,11 +10,14 @@ export interface MemoryCacheStoreOptions {
   maxBytes?: number;
 }
 
-type Entry = { kind: "value"; json: string } | { kind: "list"; items: string[] };
+/** A stored value, or a list with the running size of its items (kept as it changes, never recounted). */
+type Entry = { kind: "value"; json: string } | { kind: "list"; items: string[]; bytes: number };
+
+const itemSize = (item: string): number => item.length * 2 + 16;
 
 /** An entry's approximate size in bytes, its key included (a long key costs as much as a long value). */
 const entrySize = (entry: Entry, key: string): number =>
-  key.length * 2 + (entry.kind === "value" ? entry.json.length * 2 + 64 : entry.items.reduce((n, s) => n + s.length * 2 + 16, 64));
+  key.length * 2 + (entry.kind === "value" ? entry.json.length * 2 + 64 : entry.bytes);
 
 /**
  * An in-process {@link CacheStore} on lru-cache: bounded by entries and bytes, TTL per entry.
@@ -70,11 +73,18 @@ export function memoryCacheStore(options: MemoryCacheStoreOptions = {}): CacheSt
     async listAppend(key, items, { maxLength, ttlMs }: ListAppendOptions) {
       ensureOpen();
       assertTtl(ttlMs);
-      const current = lru.get(key);
-      const prior = current?.kind === "list" ? current.items : [];
-      const next = prior.concat(items.map((i) => JSON.stringify(i))).slice(-Math.max(1, maxLength));
-      // lru-cache computes the size on set, so the list is replaced rather than mutated in place.
-      lru.set(key, { kind: "list", items: next }, { ttl: ttlMs });
+      const serialised = items.map((i) => JSON.stringify(i));
+      const found = lru.get(key);
+      const entry: Entry = found?.kind === "list" ? found : { kind: "list", items: [], bytes: 64 };
+      // The list changes in place (no copy of what it holds); setting the same entry again makes
+      // lru-cache take its new size and TTL.
+      for (const s of serialised) {
+        entry.items.push(s);
+        entry.bytes += itemSize(s);
+      }
+      const excess = entry.items.length - Math.max(1, maxLength);
+      if (excess > 0) for (const s of entry.items.splice(0, excess)) entry.bytes -= itemSize(s);
+      lru.set(key, entry, { ttl: ttlMs });
     },
     async listTail(key, last) {
       ensureOpen();

@@ -1,3 +1,5 @@
+import { onAbort } from "../shared/on-abort.js";
+
 /**
  * Concurrent loads of one key share one execution (single-flight). Each caller waits with its
  * own abort signal; the shared work is aborted only when every caller has left.
@@ -30,18 +32,17 @@ export class SharedFlights<T> {
     current.waiters++;
     return new Promise<T>((resolve, reject) => {
       const leave = () => {
-        signal.removeEventListener("abort", onAbort);
+        unhook();
         current.waiters--;
       };
-      const onAbort = () => {
+      const unhook = onAbort(signal, () => {
         leave();
         if (current.waiters === 0) {
           current.controller.abort(signal.reason);
           if (this.#flights.get(key) === current) this.#flights.delete(key);
         }
         reject(signal.reason);
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
+      });
       current.promise.then(
         (value) => {
           if (signal.aborted) return;

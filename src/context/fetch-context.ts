@@ -2,6 +2,7 @@ import type { SharedFlights } from "../cache/shared-flights.js";
 import type { CacheStore } from "../cache/types.js";
 import { writeQuietly } from "../cache/write-quietly.js";
 import { attempt, TIMED_OUT, withDeadline } from "../shared/deadline.js";
+import { onAbort } from "../shared/on-abort.js";
 import type { ContextProvider, ContextRequest, ProviderOutcome } from "./types.js";
 
 /** Defaults of a provider's deadline and cache TTL. */
@@ -46,19 +47,31 @@ async function loadProvider(
   signal: AbortSignal,
   deadlineMs?: number,
 ): Promise<unknown> {
-  const controller = new AbortController();
-  const forward = () => controller.abort(signal.reason);
-  signal.addEventListener("abort", forward, { once: true });
+  // The provider's own signal (aborted by its deadline, or with the run) exists only once the
+  // provider reads it: most answer from memory and never do.
+  let controller: AbortController | undefined;
+  let unhook: (() => void) | undefined;
+  const context = {
+    get signal(): AbortSignal {
+      if (!controller) {
+        const created = new AbortController();
+        controller = created;
+        if (signal.aborted) created.abort(signal.reason);
+        else unhook = onAbort(signal, () => created.abort(signal.reason));
+      }
+      return controller.signal;
+    },
+  };
   const timeoutMs = deadlineMs ?? provider.timeoutMs ?? PROVIDER_DEFAULTS.timeoutMs;
   try {
     const value = await withDeadline(
-      attempt(() => provider.fetch(request, { signal: controller.signal })),
+      attempt(() => provider.fetch(request, context)),
       timeoutMs,
       signal,
     );
     if (value === TIMED_OUT) {
       const timeout = new ProviderTimeout(`Context provider "${provider.name}" took longer than its ${timeoutMs} ms deadline.`);
-      controller.abort(timeout);
+      controller?.abort(timeout);
       throw timeout;
     }
     const ttlMs = provider.ttlMs ?? PROVIDER_DEFAULTS.ttlMs;
@@ -66,10 +79,10 @@ async function loadProvider(
     if (ttlMs > 0 && value !== undefined) writeQuietly(store, key, value, ttlMs);
     return value;
   } catch (error) {
-    controller.abort(error);
+    controller?.abort(error);
     throw error;
   } finally {
-    signal.removeEventListener("abort", forward);
+    unhook?.();
   }
 }
 

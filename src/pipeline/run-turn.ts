@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import type { AGUIEvent } from "@ag-ui/core";
 import { toZoeError } from "../errors/zoe-error.js";
 import { events } from "../events/factory.js";
@@ -10,8 +11,11 @@ import { promptStage } from "./stages/prompt.js";
 import { remember } from "./stages/remember.js";
 import { routeStage } from "./stages/route.js";
 import type { RunOptions } from "./types.js";
+import { hasAbortListeners, onAbort } from "../shared/on-abort.js";
 
 export type { ActiveRun, RunDeps } from "./run-context.js";
+
+const abortListenerCount = (signal: AbortSignal): number => getEventListeners(signal, "abort").length;
 
 /** The abort reason of a run that ended: one shared object, as building a DOMException per run costs a stack trace. */
 const RUN_ENDED = new DOMException("The run ended.", "AbortError");
@@ -36,9 +40,9 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
   // The run's own signal: the caller's signal, `close()`, and the run's end all abort it.
   const controller = new AbortController();
   const outer = options.signal;
-  const forwardAbort = () => controller.abort(outer?.reason);
-  if (outer?.aborted) controller.abort(outer.reason);
-  else outer?.addEventListener("abort", forwardAbort, { once: true });
+  const unhookOuter = outer?.aborted
+    ? (controller.abort(outer.reason), undefined)
+    : outer && onAbort(outer, () => controller.abort(outer.reason));
   // `hostOpen` is true from `run:started` until a terminal host event: a run abandoned in between,
   // or interrupted by `close()`, reports `run:cancelled` exactly once.
   const run: ActiveRun = { controller, who, hostOpen: false };
@@ -93,9 +97,11 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
       yield events.runError(zoeError.message, zoeError.code);
     }
   } finally {
-    outer?.removeEventListener("abort", forwardAbort);
-    // Whatever is still running for this run (providers, the model request) stops now.
-    if (!controller.signal.aborted) controller.abort(RUN_ENDED);
+    unhookOuter?.();
+    // Whatever is still running for this run (providers, the model request) stops now. Nothing
+    // listening (the usual end of a run that completed) means nothing to stop: aborting would
+    // only dispatch an event, the costliest step of a warm run's end.
+    if (!controller.signal.aborted && hasAbortListeners(controller.signal, abortListenerCount)) controller.abort(RUN_ENDED);
     deps.runs.delete(run);
     endForHost(() => deps.emitter.emit("run:cancelled", who));
     ctx.trace.root.end();

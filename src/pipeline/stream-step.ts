@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { AGUIEvent } from "@ag-ui/core";
 import { ZoeError, toZoeError } from "../errors/zoe-error.js";
 import { attempt, TIMED_OUT, withDeadline } from "../shared/deadline.js";
+import { onAbort } from "../shared/on-abort.js";
 import { events } from "../events/factory.js";
 import type { ChatChunk, ChatDoneInfo, ChatRequest, ModelBackend } from "../models/types.js";
 import { createFenceDetector } from "../tools/code-fences.js";
@@ -42,47 +43,82 @@ const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * One timer per model call for its first-token, idle and generation deadlines: each chunk only
- * records its time, and the timer, when it fires, re-arms itself for whatever is left.
+ * records its time, and the timer, when it fires, re-arms itself for whatever is left, or calls
+ * `expire` with a `MODEL_TIMEOUT`.
  */
-function watchModel(limits: StepLimits) {
+function watchModel(limits: StepLimits, expire: (error: ZoeError) => void) {
   const startedAt = performance.now();
   let lastChunkAt: number | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let stopped = false;
-  let settle: (() => void) | undefined;
-  const expired = new Promise<never>((resolve, reject) => {
-    // Settled (and never read) when the watch stops, so no promise outlives the call.
-    settle = resolve as () => void;
-    const arm = () => {
-      if (stopped) return;
-      const now = performance.now();
-      const idleEnd = lastChunkAt === undefined ? startedAt + limits.firstTokenMs : lastChunkAt + limits.idleMs;
-      const end = Math.min(idleEnd, limits.generationEndsAt);
-      if (end === Number.POSITIVE_INFINITY) return;
-      if (now >= end) {
-        const which =
-          end === limits.generationEndsAt
-            ? "the run's generation deadline (deadlines.generationMs)"
-            : lastChunkAt === undefined
-              ? `its first-token deadline of ${limits.firstTokenMs} ms (deadlines.firstTokenMs)`
-              : `its idle deadline of ${limits.idleMs} ms between chunks (deadlines.idleMs)`;
-        reject(new ZoeError("MODEL_TIMEOUT", `The model did not answer within ${which}.`));
-        return;
-      }
-      timer = setTimeout(arm, Math.min(end - now, MAX_TIMER_MS));
-    };
-    arm();
-  });
-  expired.catch(() => {});
+  const arm = () => {
+    if (stopped) return;
+    const now = performance.now();
+    const idleEnd = lastChunkAt === undefined ? startedAt + limits.firstTokenMs : lastChunkAt + limits.idleMs;
+    const end = Math.min(idleEnd, limits.generationEndsAt);
+    if (end === Number.POSITIVE_INFINITY) return;
+    if (now >= end) {
+      const which =
+        end === limits.generationEndsAt
+          ? "the run's generation deadline (deadlines.generationMs)"
+          : lastChunkAt === undefined
+            ? `its first-token deadline of ${limits.firstTokenMs} ms (deadlines.firstTokenMs)`
+            : `its idle deadline of ${limits.idleMs} ms between chunks (deadlines.idleMs)`;
+      expire(new ZoeError("MODEL_TIMEOUT", `The model did not answer within ${which}.`));
+      return;
+    }
+    timer = setTimeout(arm, Math.min(end - now, MAX_TIMER_MS));
+  };
+  arm();
   return {
-    expired,
     chunk: () => {
       lastChunkAt = performance.now();
     },
     stop: () => {
       stopped = true;
       if (timer) clearTimeout(timer);
-      settle?.();
+    },
+  };
+}
+
+/** What ends one wait of {@link streamStep}: the model's next step, a failure (abort, deadline, error), or a code result. */
+type Wake = { kind: "chunk"; step: IteratorResult<ChatChunk> } | { kind: "fail"; error: unknown } | { kind: "code" };
+const CODE_READY: Wake = { kind: "code" };
+
+/**
+ * The waits of one model call, one at a time. Whatever ends a wait (the next chunk, the run's
+ * abort, a deadline, a code result) settles only the wait in progress, or is kept for the next
+ * one: no promise lives longer than one wait, so nothing piles up over a long answer.
+ */
+function createWaits() {
+  let waiter: ((wake: Wake) => void) | undefined;
+  let failure: Wake | undefined;
+  let chunk: Wake | undefined;
+  let code = false;
+  return {
+    wake(w: Wake): void {
+      const resolve = waiter;
+      if (resolve) {
+        waiter = undefined;
+        resolve(w);
+      } else if (w.kind === "fail") failure ??= w;
+      else if (w.kind === "chunk") chunk = w;
+      else code = true;
+    },
+    next(): Wake | Promise<Wake> {
+      if (failure) return failure;
+      if (chunk) {
+        const w = chunk;
+        chunk = undefined;
+        return w;
+      }
+      if (code) {
+        code = false;
+        return CODE_READY;
+      }
+      return new Promise<Wake>((resolve) => {
+        waiter = resolve;
+      });
     },
   };
 }
@@ -184,17 +220,23 @@ export async function* streamStep(
   limits: StepLimits,
 ): AsyncGenerator<AGUIEvent, StepResult> {
   const result: StepResult = { text: "", thinking: "", toolCalls: [], done: {}, textChunks: 0, codeRuns: 0 };
-  const watch = watchModel(limits);
+  const waits = createWaits();
+  const watch = watchModel(limits, (error) => waits.wake({ kind: "fail", error }));
   const fences = executor ? createFenceDetector() : undefined;
   const userId = request.userId;
   const ready: AGUIEvent[] = [];
   const running = new Set<Promise<void>>();
-  let wake: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    if (signal.aborted) reject(signal.reason);
-    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
-  });
-  aborted.catch(() => {});
+  if (signal.aborted) waits.wake({ kind: "fail", error: signal.reason });
+  const unhookAbort = onAbort(signal, () => waits.wake({ kind: "fail", error: signal.reason }));
+  const onStep = (step: IteratorResult<ChatChunk>) => waits.wake({ kind: "chunk", step });
+  const onError = (error: unknown) => waits.wake({ kind: "fail", error });
+  /** The next wake; a failure is thrown (as it is when the run is aborted, else as a `ZoeError`). */
+  const wait = async (): Promise<Exclude<Wake, { kind: "fail" }>> => {
+    const w = await waits.next();
+    if (w.kind !== "fail") return w;
+    if (signal.aborted) throw signal.reason;
+    throw toZoeError(w.error, "MODEL_ERROR");
+  };
 
   const runCode = function* (blocks: ReturnType<NonNullable<typeof fences>["push"]>): Generator<AGUIEvent> {
     for (const block of blocks) {
@@ -218,7 +260,7 @@ export async function* streamStep(
         .then((content) => {
           ready.push(events.toolCallResult(id, content));
           running.delete(job);
-          wake?.();
+          waits.wake(CODE_READY);
         });
       running.add(job);
     }
@@ -229,25 +271,21 @@ export async function* streamStep(
     iterator = backend.chat(request, { signal })[Symbol.asyncIterator]();
   } catch (error) {
     watch.stop();
+    unhookAbort();
     throw toZoeError(error, "MODEL_ERROR");
   }
   try {
-    let next: Promise<IteratorResult<ChatChunk>> | undefined;
+    let asked = false;
     for (;;) {
-      next ??= nextChunk(iterator);
-      const waits: Array<Promise<IteratorResult<ChatChunk> | "code">> = [next, aborted, watch.expired];
-      if (running.size > 0) waits.push(new Promise<"code">((resolve) => (wake = () => resolve("code"))));
-      let step: IteratorResult<ChatChunk> | "code";
-      try {
-        step = await Promise.race(waits);
-      } catch (error) {
-        if (signal.aborted) throw error;
-        throw toZoeError(error, "MODEL_ERROR");
+      if (!asked) {
+        asked = true;
+        nextChunk(iterator).then(onStep, onError);
       }
-      wake = undefined;
+      const woke = await wait();
       if (ready.length) yield* ready.splice(0);
-      if (step === "code") continue;
-      next = undefined;
+      if (woke.kind === "code") continue;
+      asked = false;
+      const step = woke.step;
       if (step.done) break;
       watch.chunk();
       const chunk = checkChunk(step.value);
@@ -304,13 +342,14 @@ export async function* streamStep(
     if (fences) yield* runCode(fences.end());
     // The answer is complete; wait for code still running, sending each result as it lands.
     while (running.size > 0) {
-      await Promise.race([...running, aborted]);
+      await wait();
       yield* ready.splice(0);
     }
     yield* ready.splice(0);
     return result;
   } finally {
     watch.stop();
+    unhookAbort();
     // Leaving early (abort, error, consumer gone) must close the backend's request now.
     void Promise.resolve(iterator.return?.()).catch(() => {});
   }

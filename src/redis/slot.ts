@@ -20,6 +20,12 @@ const encoder = new TextEncoder();
  * The Redis Cluster hash slot of a key (CRC16/XMODEM of its UTF-8 bytes, mod 16384). When the
  * key holds a non-empty `{...}`, only the text inside the FIRST `{` and the next `}` is hashed,
  * exactly as Redis does, so keys sharing a hash tag share a slot.
+ *
+ * Written here rather than taken from `cluster-key-slot`: that package (archived, unmaintained)
+ * keeps scanning after an empty `{}` and hashes up to a later `}` (`"a{}{b}"` gets the slot of
+ * `"{b"`, Redis hashes the whole key), and encodes a lone UTF-16 surrogate as 3 bytes where the
+ * wire (and `TextEncoder`) sends U+FFFD. ioredis and node-redis replaced it with their own copy
+ * for the first reason. This function is checked against `CLUSTER KEYSLOT` in the tests.
  */
 export function clusterSlot(key: string): number {
   let hashed = key;

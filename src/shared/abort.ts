@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from "node:timers/promises";
+
 /** The reason a signal aborted, as an Error. */
 export function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException("The run was aborted.", "AbortError");
@@ -25,18 +27,17 @@ export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<
   });
 }
 
-/** Wait `ms`, or reject with the signal's reason as soon as it aborts (the timer is cleared). */
-export function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
+/**
+ * Wait `ms`, or reject with the signal's reason as soon as it aborts (the timer is cleared).
+ * The timer is Node's own (`node:timers/promises`); its rejection, an `AbortError` whose `cause`
+ * is the reason, is turned back into the reason itself, which is what every caller (and a
+ * `ModelBackend`'s consumer) expects to see.
+ */
+export async function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  try {
+    await sleep(ms, undefined, signal ? { signal } : undefined);
+  } catch (error) {
+    if (signal?.aborted) throw signal.reason;
+    throw error;
+  }
 }

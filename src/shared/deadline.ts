@@ -1,4 +1,5 @@
-import { abortable, abortReason } from "./abort.js";
+import { abortReason } from "./abort.js";
+import { onAbort } from "./on-abort.js";
 
 /** What {@link withDeadline} resolves to when the deadline passes first. */
 export const TIMED_OUT: unique symbol = Symbol("zoe.timedOut");
@@ -15,34 +16,45 @@ export function withDeadline<T>(work: Promise<T>, ms: number, signal: AbortSigna
     work.catch(() => {});
     return Promise.reject(abortReason(signal));
   }
-  if (!(ms > 0) || ms === Number.POSITIVE_INFINITY) {
-    return abortable(work, signal);
-  }
+  const timed = ms > 0 && ms !== Number.POSITIVE_INFINITY;
   return new Promise<T | typeof TIMED_OUT>((resolve, reject) => {
-    const finish = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", onAbort);
-    };
-    const onAbort = () => {
-      finish();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let settled = false;
+    const unhook = onAbort(signal, () => {
+      settled = true;
+      if (timer) clearTimeout(timer);
       reject(abortReason(signal));
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      work.catch(() => {});
-      resolve(TIMED_OUT);
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
+    });
     work.then(
       (value) => {
-        finish();
+        if (settled) return;
+        settled = true;
+        unhook();
+        if (timer) clearTimeout(timer);
         resolve(value);
       },
       (error: unknown) => {
-        finish();
+        if (settled) return;
+        settled = true;
+        unhook();
+        if (timer) clearTimeout(timer);
         reject(error);
       },
     );
+    // Work that has already settled (a cached value, an in-memory store) answers in this
+    // microtask: the timer is armed one microtask later, and only if it is still waiting.
+    if (timed) {
+      queueMicrotask(() => {
+        if (settled) return;
+        timer = setTimeout(() => {
+          if (settled) return;
+          settled = true;
+          unhook();
+          work.catch(() => {});
+          resolve(TIMED_OUT);
+        }, ms);
+      });
+    }
   });
 }
 

@@ -1,7 +1,7 @@
 import type { AGUIEvent } from "@ag-ui/core";
 import pLimit, { type LimitFunction } from "p-limit";
-import pTimeout from "p-timeout";
 import { events } from "../events/factory.js";
+import { TIMED_OUT, withDeadline } from "../shared/deadline.js";
 import type { ChatMessage } from "../models/types.js";
 import { parseToolArguments } from "./tool-args.js";
 import type { ServerTool, ToolCatalogueProvider, ToolContext, ToolSpec } from "./types.js";
@@ -51,6 +51,7 @@ export class ToolRunner {
       signal.addEventListener("abort", forward, { once: true });
       const timeoutMs = route.where === "server" ? (route.tool.timeoutMs ?? this.defaultTimeoutMs) : this.defaultTimeoutMs;
       try {
+        if (!(timeoutMs > 0)) throw new RangeError(`the tool's deadline must be a positive number of ms, got ${timeoutMs}`);
         const args = parseToolArguments(call.arguments);
         const toolContext: ToolContext = { ...context, signal: controller.signal };
         const work = Promise.resolve().then(() =>
@@ -60,10 +61,14 @@ export class ToolRunner {
               ? route.provider.callTool(call.name, args, toolContext)
               : undefined,
         );
-        const value = await pTimeout(work, {
-          milliseconds: timeoutMs,
-          message: `the tool took longer than its ${timeoutMs} ms deadline`,
-        });
+        // The run's signal ends the wait at once (the tool is told through its own signal); an
+        // Infinity deadline is none.
+        const value = await withDeadline(work, timeoutMs, signal);
+        if (value === TIMED_OUT) {
+          const message = `the tool took longer than its ${timeoutMs} ms deadline`;
+          controller.abort(new DOMException(message, "TimeoutError"));
+          return { ok: false, content: `Error: ${message}` };
+        }
         return { ok: true, content: asText(value) };
       } catch (error) {
         if (signal.aborted) throw error;

@@ -44,6 +44,14 @@ describeRedis("Redis Cluster (three masters started by the test)", () => {
       "a}",
       "\u00e9",
       "\u{1F600}{\u65e5}",
+      // an empty first tag means "no tag" even when a later `}` follows (cluster-key-slot 1.1.2 errs here)
+      "a{}{b}",
+      "a{}b}",
+      "{}{}}",
+      "x{}{y}z",
+      // a lone surrogate goes on the wire as U+FFFD
+      "\ud800",
+      "a{\udc00}b",
       ...CRAFTED_USERS.flatMap((u) => [
         keys.key("history", u, "t"),
         keys.key("route", u, "hello {there}"),

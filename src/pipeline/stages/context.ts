@@ -41,11 +41,11 @@ export async function* contextStage(ctx: RunContext, routed: Routed): AsyncGener
     jobs.push({ provider, key: routed.providerKeys[i] as ProviderJob["key"], cached, timeoutMs: deps.tune?.deadline(provider.name) });
   });
   if (skipped.length > 0) yield events.stateDelta(skipped);
-  const fetching = jobs.filter((j) => j.cached === undefined && typeof j.key === "string").map((j) => j.provider.name);
+  const fetching = new Set(jobs.filter((j) => j.cached === undefined && typeof j.key === "string").map((j) => j.provider.name));
   const activityId = `${turn.runId}:context`;
-  if (fetching.length > 0) {
+  if (fetching.size > 0) {
     yield events.activitySnapshot(activityId, "zoe.context", {
-      providers: Object.fromEntries(fetching.map((name) => [name, { status: "pending" }])),
+      providers: Object.fromEntries([...fetching].map((name) => [name, { status: "pending" }])),
     });
   }
   const request = { userId: turn.userId, threadId: turn.threadId, text: turn.text, kind: decision.kind };
@@ -68,7 +68,7 @@ export async function* contextStage(ctx: RunContext, routed: Routed): AsyncGener
       );
     }
     yield events.stateDelta([{ op: "add", path: pointer("zoe", "providers", outcome.name), value }]);
-    if (fetching.includes(outcome.name)) {
+    if (fetching.has(outcome.name)) {
       yield events.activityDelta(activityId, "zoe.context", [{ op: "replace", path: pointer("providers", outcome.name), value }]);
     }
   }

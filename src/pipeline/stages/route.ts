@@ -71,7 +71,7 @@ export async function decideRoute(
 
 /** What the route stage found and decided; the batched read also serves the later stages. */
 export interface Routed extends RouteOutcome {
-  /** The thread's stored history (the last `history.keep` messages). */
+  /** The thread's latest stored messages (at most `history.load`, at least the last one). */
   storedHistory: HistoryEntry[];
   /** The cached system prompt for the decided kind, if any. */
   cachedSystemPrompt: unknown;
@@ -101,7 +101,7 @@ export async function* routeStage(ctx: RunContext): AsyncGenerator<AGUIEvent, Ro
     deps.store,
     {
       keys: [routeKey, ...systemKeys, ...providerKeys.filter((k): k is string => typeof k === "string")],
-      lists: [{ key: deps.history.key(turn.userId, turn.threadId), last: deps.history.settings.keep }],
+      lists: [{ key: deps.history.key(turn.userId, turn.threadId), last: historyReadLength(deps.history.settings) }],
     },
     deps.deadlines.cacheReadMs,
     signal,
@@ -160,6 +160,12 @@ export async function* routeStage(ctx: RunContext): AsyncGenerator<AGUIEvent, Ro
     readMs: read.ms,
   };
 }
+
+/**
+ * How many stored messages a run reads: the most a prompt can hold (`load`), at least one (the
+ * last one numbers the next). Never `keep`: the read costs the same however much a thread keeps.
+ */
+export const historyReadLength = (settings: { load: number }): number => Math.max(1, settings.load);
 
 /** Lower-case, collapse whitespace, drop trailing punctuation: equal questions share a route. */
 export const normaliseText = (text: string): string =>

@@ -1,0 +1,241 @@
+/**
+ * The floor: a hand-written pipeline doing the same job as zoe-pipeline on the same store — one
+ * batched read (route, three providers, history tail), the same AG-UI event sequence, the same
+ * history append — without deadlines, cancellation, metrics or any guard. zoe's added time over
+ * the raw backend is measured beside it, interleaved, in one process.
+ */
+import { randomUUID } from "node:crypto";
+import { type AGUIEvent, EventType } from "@ag-ui/core";
+import type { CacheStore, ChatMessage, ModelBackend } from "zoe-pipeline";
+import { memoryCacheStore } from "zoe-pipeline";
+import { resilientRedisStore } from "zoe-pipeline/redis";
+import { overheadPipeline } from "./overhead.js";
+import { printTable, summarise } from "./stats.js";
+
+const MESSAGE = "why is the sky blue when the sun is white?";
+const SYSTEM = "You are Zoe, a helpful assistant.";
+const PROVIDERS = ["profile", "memory", "tools"] as const;
+const HOUR = 3_600_000;
+
+type Stored = { id: string; role: "user" | "assistant"; content: string; seq: number; at: number };
+
+/** One run of the hand-written pipeline: the events zoe yields for a warm run, in the same order. */
+async function* floorRun(store: CacheStore, backend: ModelBackend, userId: string, threadId: string): AsyncGenerator<AGUIEvent> {
+  const runId = randomUUID();
+  const ts = Date.now;
+  yield { type: EventType.RUN_STARTED, threadId, runId, timestamp: ts() };
+  const pending = { profile: { status: "pending" }, memory: { status: "pending" }, tools: { status: "pending" } };
+  yield { type: EventType.STATE_SNAPSHOT, snapshot: { zoe: { runId, stage: "route", providers: pending } }, timestamp: ts() };
+  yield { type: EventType.STEP_STARTED, stepName: "route", timestamp: ts() };
+  const historyKey = `floor:history:${userId}:${threadId}`;
+  const read = await store.read({
+    keys: [`floor:route:${userId}:${MESSAGE}`, ...PROVIDERS.map((p) => `floor:context:${userId}:${p}`)],
+    lists: [{ key: historyKey, last: 12 }],
+  });
+  const history = read.lists[0] as Stored[];
+  if (history.length > 0) {
+    const messages = history.map((e) => ({ id: e.id, role: e.role, content: e.content }));
+    messages.push({ id: randomUUID(), role: "user", content: MESSAGE });
+    yield { type: EventType.MESSAGES_SNAPSHOT, messages, timestamp: ts() };
+  }
+  let route = read.values[0] as { model: string; kind: string } | undefined;
+  if (!route) {
+    route = { model: "default", kind: "chat" };
+    await store.set(`floor:route:${userId}:${MESSAGE}`, route, HOUR);
+  }
+  yield {
+    type: EventType.STATE_DELTA,
+    delta: [
+      { op: "add", path: "/zoe/route", value: { ...route, cached: true } },
+      { op: "add", path: "/zoe/stage", value: "context" },
+    ],
+    timestamp: ts(),
+  };
+  yield { type: EventType.STEP_FINISHED, stepName: "route", timestamp: ts() };
+  yield { type: EventType.STEP_STARTED, stepName: "context", timestamp: ts() };
+  const context: string[] = [];
+  for (let i = 0; i < PROVIDERS.length; i++) {
+    let value = read.values[i + 1] as string | undefined;
+    if (value === undefined) {
+      value = `${PROVIDERS[i]} context for the user, a line or two of text that the prompt will carry.`;
+      await store.set(`floor:context:${userId}:${PROVIDERS[i]}`, value, HOUR);
+    }
+    context.push(value);
+    yield {
+      type: EventType.STATE_DELTA,
+      delta: [{ op: "add", path: `/zoe/providers/${PROVIDERS[i]}`, value: { status: "cached", ms: 0 } }],
+      timestamp: ts(),
+    };
+  }
+  yield { type: EventType.STATE_DELTA, delta: [{ op: "add", path: "/zoe/stage", value: "generate" }], timestamp: ts() };
+  yield { type: EventType.STEP_FINISHED, stepName: "context", timestamp: ts() };
+  yield { type: EventType.STEP_STARTED, stepName: "generate", timestamp: ts() };
+  const messages: ChatMessage[] = [
+    { role: "system", content: `${SYSTEM}\n\n${context[0]}\n${context[2]}` },
+    ...history.map((e) => ({ role: e.role, content: e.content })),
+    { role: "user", content: `${context[1]}\n\n${MESSAGE}` },
+  ];
+  const messageId = randomUUID();
+  let text = "";
+  const controller = new AbortController();
+  for await (const chunk of backend.chat({ model: route.model, messages }, { signal: controller.signal })) {
+    if (chunk.type !== "text") continue;
+    if (text === "") yield { type: EventType.TEXT_MESSAGE_START, messageId, role: "assistant", timestamp: ts() };
+    text += chunk.text;
+    yield { type: EventType.TEXT_MESSAGE_CONTENT, messageId, delta: chunk.text, timestamp: ts() };
+  }
+  yield { type: EventType.TEXT_MESSAGE_END, messageId, timestamp: ts() };
+  yield { type: EventType.STATE_DELTA, delta: [{ op: "add", path: "/zoe/stage", value: "done" }], timestamp: ts() };
+  yield { type: EventType.STEP_FINISHED, stepName: "generate", timestamp: ts() };
+  const seq = (history.at(-1)?.seq ?? -1) + 1;
+  const at = Date.now();
+  await store.listAppend(
+    historyKey,
+    [
+      { id: randomUUID(), role: "user", content: MESSAGE, seq, at },
+      { id: messageId, role: "assistant", content: text, seq: seq + 1, at },
+    ],
+    { maxLength: 20, ttlMs: HOUR },
+  );
+  const metrics = { ttftMs: 0, totalMs: 0 };
+  yield { type: EventType.CUSTOM, name: "zoe.metrics", value: metrics, timestamp: ts() };
+  yield { type: EventType.RUN_FINISHED, threadId, runId, result: { metrics }, timestamp: ts() };
+}
+
+type Timing = { ttft: number; total: number };
+
+/** Time to the first text and to the end of a stream of events (or of backend chunks). */
+async function time(stream: AsyncIterable<{ type: string }>, isText: (x: { type: string }) => boolean): Promise<Timing> {
+  const t0 = performance.now();
+  let ttft = Number.NaN;
+  for await (const x of stream) if (Number.isNaN(ttft) && isText(x)) ttft = performance.now() - t0;
+  return { ttft, total: performance.now() - t0 };
+}
+
+const isTextEvent = (e: { type: string }) => e.type === EventType.TEXT_MESSAGE_CONTENT;
+
+/** Added time over the raw backend of the floor and of zoe, on one store, interleaved run by run. */
+async function compare(store: () => CacheStore, iterations: number, warmup: number) {
+  const { backend, pipeline } = overheadPipeline({ cache: store() });
+  const floorStore = store();
+  const raw = () =>
+    time(
+      backend.chat(
+        { model: "m", messages: [{ role: "user", content: MESSAGE }] },
+        { signal: new AbortController().signal },
+      ) as AsyncIterable<{
+        type: string;
+      }>,
+      (c) => c.type === "text",
+    );
+  const arms = {
+    floor: () => time(floorRun(floorStore, backend, "bench", "t-floor"), isTextEvent),
+    zoe: () => time(pipeline.run({ userId: "bench", threadId: "t-zoe", message: MESSAGE }), isTextEvent),
+  };
+  const added = { floor: { ttft: [] as number[], total: [] as number[] }, zoe: { ttft: [] as number[], total: [] as number[] } };
+  for (let i = 0; i < warmup + iterations; i++) {
+    // Alternate the order so that neither arm always runs right after the raw backend.
+    for (const name of i % 2 === 0 ? (["floor", "zoe"] as const) : (["zoe", "floor"] as const)) {
+      const r = await raw();
+      const a = await arms[name]();
+      if (i >= warmup) {
+        added[name].ttft.push(a.ttft - r.ttft);
+        added[name].total.push(a.total - r.total);
+      }
+    }
+  }
+  await pipeline.close();
+  await floorStore.close();
+  const floor = { ttft: summarise(added.floor.ttft), total: summarise(added.floor.total) };
+  const zoe = { ttft: summarise(added.zoe.ttft), total: summarise(added.zoe.total) };
+  const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
+  return { floor, zoe, ratio: { ttftP50: ratio(zoe.ttft.p50, floor.ttft.p50), totalP50: ratio(zoe.total.p50, floor.total.p50) } };
+}
+
+/** One Redis round trip (an MGET of five keys), p50 over `n`, ms. */
+async function redisRoundTrip(url: string, n: number): Promise<number> {
+  const store = resilientRedisStore({ url, prefix: `bench-rtt-${process.pid}:` });
+  await store.whenStarted();
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await store.getMany(["a", "b", "c", "d", "e"]);
+    samples.push(performance.now() - t0);
+  }
+  await store.close();
+  return summarise(samples.slice(n / 5)).p50;
+}
+
+/** The floor arm beside zoe: memory store, and Redis when one answers at `REDIS_URL`. */
+export async function benchFloor(opts: { quick: boolean }) {
+  const iterations = opts.quick ? 1_500 : 10_000;
+  const warmup = opts.quick ? 300 : 1_000;
+  const memory = await compare(() => memoryCacheStore(), iterations, warmup);
+  const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+  let redis: (Awaited<ReturnType<typeof compare>> & { roundTripP50: number; url: string }) | undefined;
+  try {
+    const prefix = `bench-floor-${process.pid}-`;
+    let n = 0;
+    const stores: Array<ReturnType<typeof resilientRedisStore>> = [];
+    const make = () => {
+      const s = resilientRedisStore({ url, prefix: `${prefix}${n++}:` });
+      stores.push(s);
+      return s;
+    };
+    const probe = make();
+    await probe.whenStarted();
+    const roundTripP50 = await redisRoundTrip(url, opts.quick ? 500 : 2_000);
+    redis = { ...(await compare(make, Math.round(iterations / 3), warmup)), roundTripP50, url };
+    await probe.close();
+  } catch (error) {
+    console.warn(`Floor on Redis skipped: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return { iterations, warmup, memory, redis };
+}
+
+/** Print the floor tables. */
+export function printFloor(r: Awaited<ReturnType<typeof benchFloor>>): void {
+  const us = (ms: number) => Math.round(ms * 1000 * 10) / 10;
+  const rows = (store: string, c: Awaited<ReturnType<typeof compare>>, target: { ttft: string; total: string }) => [
+    {
+      store,
+      pipeline: "hand-written floor",
+      "added ttft p50 µs": us(c.floor.ttft.p50),
+      "added ttft p99 µs": us(c.floor.ttft.p99),
+      "added run p50 µs": us(c.floor.total.p50),
+      "added run p99 µs": us(c.floor.total.p99),
+      "× floor (ttft / run)": "1 / 1",
+      target: "",
+    },
+    {
+      store,
+      pipeline: "zoe-pipeline",
+      "added ttft p50 µs": us(c.zoe.ttft.p50),
+      "added ttft p99 µs": us(c.zoe.ttft.p99),
+      "added run p50 µs": us(c.zoe.total.p50),
+      "added run p99 µs": us(c.zoe.total.p99),
+      "× floor (ttft / run)": `${c.ratio.ttftP50} / ${c.ratio.totalP50}`,
+      target: `${target.ttft}; ${target.total}`,
+    },
+  ];
+  const table = rows("memory", r.memory, { ttft: "ttft ≤ 2× floor", total: "run ≤ 2× floor" });
+  if (r.redis) {
+    const limit = us(r.redis.roundTripP50) + 20;
+    table.push(
+      ...rows(`redis (round trip p50 ${us(r.redis.roundTripP50)} µs)`, r.redis, {
+        ttft: `ttft ≤ 1 round trip + 20 µs = ${limit} µs`,
+        total: "",
+      }),
+    );
+  }
+  printTable(
+    `Floor: time added over the raw backend, warm caches, 3 cached providers, history; ${r.iterations} runs per arm, interleaved (µs)`,
+    table,
+  );
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const r = await benchFloor({ quick: process.argv.includes("--quick") });
+  printFloor(r);
+  process.exit(0);
+}

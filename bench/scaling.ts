@@ -1,0 +1,235 @@
+/**
+ * How zoe's own cost grows: with the history a thread keeps, with the number of providers
+ * (cached and uncached), with the answer's length (per token, and the tail after the last token)
+ * and with concurrency (CPU per run). Each table compares settings side by side in one process.
+ */
+import { type ContextProvider, createZoePipeline, EventType, type ModelBackend, memoryCacheStore } from "zoe-pipeline";
+import { scriptedBackend } from "zoe-pipeline/testing";
+import { printTable, summarise } from "./stats.js";
+
+const MESSAGE = "why is the sky blue when the sun is white?";
+const ROUTER = { route: () => ({ model: "m", kind: "chat" as const, fastPath: false, reason: "bench", options: {} }) };
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+const us = (ms: number) => Math.round(ms * 10_000) / 10;
+/** The median, unrounded (summarise rounds to 1 µs, too coarse per token). */
+const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+const answer = (tokens: number) => [
+  ...Array.from({ length: tokens }, (_, i) => ({ type: "text" as const, text: `t${i} ` })),
+  { type: "done" as const, outputTokens: tokens, doneReason: "stop" },
+];
+
+/** Timing of one run: to the first text, to the last text, to the end. */
+async function timeRun(events: AsyncIterable<{ type: string }>) {
+  const t0 = performance.now();
+  let first = Number.NaN;
+  let last = Number.NaN;
+  for await (const e of events) {
+    if (e.type === EventType.TEXT_MESSAGE_CONTENT) {
+      last = performance.now();
+      if (Number.isNaN(first)) first = last;
+    }
+  }
+  const end = performance.now();
+  return { ttft: first - t0, total: end - t0, tail: end - last, stream: last - first };
+}
+
+/** The backend's own time for the same chunks. */
+async function timeRaw(backend: ModelBackend) {
+  const t0 = performance.now();
+  let first = Number.NaN;
+  let last = Number.NaN;
+  for await (const c of backend.chat(
+    { model: "m", messages: [{ role: "user", content: MESSAGE }] },
+    { signal: new AbortController().signal },
+  )) {
+    if (c.type === "text") {
+      last = performance.now();
+      if (Number.isNaN(first)) first = last;
+    }
+  }
+  return { ttft: first - t0, total: performance.now() - t0, stream: last - first };
+}
+
+/** Run cost with `keep` stored messages per thread (the prompt holds at most `load` = 12). */
+async function historyKept(rounds: number) {
+  const keeps = [20, 100, 500];
+  const arms = keeps.map((keep) => {
+    const pipeline = createZoePipeline({
+      backend: scriptedBackend({ record: false, script: answer(6) }),
+      router: ROUTER,
+      cache: memoryCacheStore(),
+      history: { keep, load: 12, step: 8 },
+    });
+    return { keep, pipeline, samples: [] as number[] };
+  });
+  // Fill each thread to its `keep`.
+  for (const a of arms)
+    for (let i = 0; i < a.keep / 2 + 1; i++) await timeRun(a.pipeline.run({ userId: "u", threadId: "t", message: MESSAGE }));
+  for (let i = 0; i < rounds; i++)
+    for (const a of arms) a.samples.push((await timeRun(a.pipeline.run({ userId: "u", threadId: "t", message: MESSAGE }))).total);
+  const rows = arms.map((a) => ({ keep: a.keep, run: summarise(a.samples) }));
+  for (const a of arms) await a.pipeline.close();
+  const base = rows[0]!.run.p50;
+  return rows.map((r) => ({ keep: r.keep, runP50Ms: r.run.p50, ratio: Math.round((r.run.p50 / base) * 100) / 100 }));
+}
+
+/** Added time to first token per provider, with `n` providers cached or uncached (answering at once). */
+async function providerCount(rounds: number) {
+  const counts = [0, 1, 3, 10, 30];
+  const arms = counts.flatMap((n) =>
+    [true, false].map((cached) => {
+      const providers: ContextProvider[] = Array.from({ length: n }, (_, i) => ({
+        name: `p${i}`,
+        ttlMs: cached ? 3_600_000 : 0,
+        fetch: () => `context ${i}`,
+      }));
+      const pipeline = createZoePipeline({
+        backend: scriptedBackend({ record: false, script: answer(3) }),
+        router: ROUTER,
+        cache: memoryCacheStore(),
+        providers,
+        history: { keep: 12, load: 0, step: 1 },
+      });
+      return { n, cached, pipeline, samples: [] as number[] };
+    }),
+  );
+  for (let i = 0; i < rounds; i++)
+    for (const a of arms) a.samples.push((await timeRun(a.pipeline.run({ userId: "u", threadId: `t${i}`, message: MESSAGE }))).ttft);
+  for (const a of arms) await a.pipeline.close();
+  const p50 = (n: number, cached: boolean) => median(arms.find((a) => a.n === n && a.cached === cached)!.samples);
+  return counts.map((n) => ({
+    providers: n,
+    cachedTtftP50Ms: r3(p50(n, true)),
+    uncachedTtftP50Ms: r3(p50(n, false)),
+    perCachedUs: n === 0 ? Number.NaN : us((p50(n, true) - p50(0, true)) / n),
+    perUncachedUs: n === 0 ? Number.NaN : us((p50(n, false) - p50(0, false)) / n),
+  }));
+}
+
+/** Per-token cost and the tail after the last token, by answer length, zoe against the raw backend. */
+async function answerLength(rounds: number) {
+  const lengths = [10, 100, 1_000, 2_000];
+  const out = [];
+  for (const tokens of lengths) {
+    const backend = scriptedBackend({ record: false, script: answer(tokens) });
+    const pipeline = createZoePipeline({ backend, router: ROUTER, cache: memoryCacheStore(), history: { keep: 12, load: 0, step: 1 } });
+    const zoe = { perToken: [] as number[], tail: [] as number[] };
+    const raw: number[] = [];
+    const n = Math.max(20, Math.round((rounds * 10) / tokens));
+    for (let i = 0; i < n; i++) {
+      const r = await timeRaw(backend);
+      raw.push(r.stream / (tokens - 1));
+      const z = await timeRun(pipeline.run({ userId: "u", threadId: `t${i}`, message: MESSAGE }));
+      zoe.perToken.push(z.stream / (tokens - 1));
+      zoe.tail.push(z.tail);
+    }
+    await pipeline.close();
+    const zp = median(zoe.perToken);
+    const rp = median(raw);
+    out.push({ tokens, runs: n, rawPerTokenUs: us(rp), zoePerTokenUs: us(zp), addedPerTokenUs: us(zp - rp), tailP50Ms: median(zoe.tail) });
+  }
+  return out;
+}
+
+/** CPU per run at each concurrency (complete runs, 3 cached providers, 6-token answers). */
+async function concurrency(runs: number) {
+  const levels = [1, 64, 512];
+  const providers: ContextProvider[] = ["profile", "memory", "tools"].map((name) => ({
+    name,
+    ttlMs: 3_600_000,
+    fetch: () => `${name} context`,
+  }));
+  const pipeline = createZoePipeline({
+    backend: scriptedBackend({ record: false, script: answer(6) }),
+    router: ROUTER,
+    cache: memoryCacheStore(),
+    providers,
+  });
+  const batch = async (level: number, total: number) => {
+    let next = 0;
+    const worker = async () => {
+      while (next < total) {
+        const i = next++;
+        for await (const _ of pipeline.run({ userId: `u${i % 1000}`, threadId: "t", message: MESSAGE })) void _;
+      }
+    };
+    await Promise.all(Array.from({ length: level }, worker));
+  };
+  await batch(64, Math.min(runs, 2_000)); // warm-up
+  const out = [];
+  for (const level of levels) {
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    await batch(level, runs);
+    const wall = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    out.push({
+      concurrency: level,
+      runs,
+      runsPerSecond: Math.round((runs * 1000) / wall),
+      cpuPerRunUs: Math.round(((cpu.user + cpu.system) / runs) * 10) / 10,
+    });
+  }
+  await pipeline.close();
+  const base = out[0]!.cpuPerRunUs;
+  return out.map((o) => ({ ...o, ratio: Math.round((o.cpuPerRunUs / base) * 100) / 100 }));
+}
+
+/** Every scaling table; `quick` runs each with fewer rounds. */
+export async function benchScaling(opts: { quick: boolean }) {
+  const rounds = opts.quick ? 300 : 2_000;
+  return {
+    history: await historyKept(rounds),
+    providers: await providerCount(rounds),
+    answerLength: await answerLength(rounds),
+    concurrency: await concurrency(opts.quick ? 3_000 : 20_000),
+  };
+}
+
+/** Print the scaling tables. */
+export function printScaling(r: Awaited<ReturnType<typeof benchScaling>>): void {
+  printTable(
+    "Scaling: history kept per thread (prompt holds ≤ 12), run time p50 ms",
+    r.history.map((h) => ({ keep: h.keep, "run p50": h.runP50Ms, "× keep 20": h.ratio, target: "≈ 1 (independent of keep)" })),
+  );
+  printTable(
+    "Scaling: providers answering at once, time to first token p50 ms, and cost per provider µs",
+    r.providers.map((p) => ({
+      providers: p.providers,
+      "cached ttft": p.cachedTtftP50Ms,
+      "uncached ttft": p.uncachedTtftP50Ms,
+      "µs / cached": Number.isNaN(p.perCachedUs) ? "" : p.perCachedUs,
+      "µs / uncached": Number.isNaN(p.perUncachedUs) ? "" : p.perUncachedUs,
+      target: p.providers === 0 ? "" : "uncached ≤ 10 µs each, linear",
+    })),
+  );
+  printTable(
+    "Scaling: answer length; per streamed token µs (zoe and the raw backend) and the tail after the last token ms",
+    r.answerLength.map((a) => ({
+      tokens: a.tokens,
+      runs: a.runs,
+      "raw µs/token": a.rawPerTokenUs,
+      "zoe µs/token": a.zoePerTokenUs,
+      "added µs/token": a.addedPerTokenUs,
+      "tail p50 ms": r3(a.tailP50Ms),
+      target: "added ≤ 1 µs/token; tail constant",
+    })),
+  );
+  printTable(
+    "Scaling: concurrency, CPU per complete run µs (one process)",
+    r.concurrency.map((c) => ({
+      concurrency: c.concurrency,
+      runs: c.runs,
+      "runs/s": c.runsPerSecond,
+      "CPU µs/run": c.cpuPerRunUs,
+      "× concurrency 1": c.ratio,
+      target: c.concurrency === 512 ? "≤ 1.3" : "",
+    })),
+  );
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  printScaling(await benchScaling({ quick: process.argv.includes("--quick") }));
+  process.exit(0);
+}

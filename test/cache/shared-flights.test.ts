@@ -1,0 +1,132 @@
+import { describe, expect, it } from "vitest";
+import { SharedFlights } from "../../src/cache/shared-flights.js";
+
+// The semantics that keep SharedFlights hand-written (docs/design.md, "What stays hand-written"):
+// lru-cache's fetch() coalesces loads too, but the first caller's signal decides for everyone,
+// and it keeps the value.
+
+/** A load the test settles by hand, with the signal it was given. */
+function manualLoad<T>() {
+  const load = {
+    starts: 0,
+    signal: undefined as AbortSignal | undefined,
+    resolve: (_value: T) => {},
+    reject: (_error: unknown) => {},
+    start: (signal: AbortSignal) => {
+      load.starts++;
+      load.signal = signal;
+      return new Promise<T>((resolve, reject) => {
+        load.resolve = resolve;
+        load.reject = reject;
+      });
+    },
+  };
+  return load;
+}
+
+const live = () => new AbortController().signal;
+
+describe("SharedFlights", () => {
+  it("concurrent joins of one key share one load; other keys load on their own", async () => {
+    const flights = new SharedFlights<string>();
+    const a = manualLoad<string>();
+    const b = manualLoad<string>();
+    const joins = [flights.join("k", a.start, live()), flights.join("k", a.start, live()), flights.join("k", a.start, live())];
+    const other = flights.join("other", b.start, live());
+    expect(a.starts).toBe(1);
+    expect(b.starts).toBe(1);
+    expect(flights.size).toBe(2);
+    a.resolve("v");
+    b.resolve("w");
+    expect(await Promise.all(joins)).toEqual(["v", "v", "v"]);
+    expect(await other).toBe("w");
+    expect(flights.size).toBe(0);
+  });
+
+  it("is not a cache: a join after the load ended starts a new one", async () => {
+    const flights = new SharedFlights<number>();
+    let n = 0;
+    expect(await flights.join("k", async () => ++n, live())).toBe(1);
+    expect(await flights.join("k", async () => ++n, live())).toBe(2);
+  });
+
+  it("a failure reaches every caller and is not kept: the next join loads again", async () => {
+    const flights = new SharedFlights<string>();
+    const load = manualLoad<string>();
+    const boom = new Error("boom");
+    const joins = [flights.join("k", load.start, live()), flights.join("k", load.start, live())];
+    load.reject(boom);
+    for (const join of joins) await expect(join).rejects.toBe(boom);
+    expect(flights.size).toBe(0);
+    expect(await flights.join("k", async () => "again", live())).toBe("again");
+  });
+
+  it("a caller that is not the first leaves on its own signal; the others still get the value", async () => {
+    const flights = new SharedFlights<string>();
+    const load = manualLoad<string>();
+    const leaving = new AbortController();
+    const first = flights.join("k", load.start, live());
+    const joiner = flights.join("k", load.start, leaving.signal);
+    const reason = new Error("joiner left");
+    leaving.abort(reason);
+    await expect(joiner).rejects.toBe(reason);
+    expect(load.signal?.aborted).toBe(false);
+    load.resolve("v");
+    expect(await first).toBe("v");
+  });
+
+  it("the first caller leaving does not abort the load for the others", async () => {
+    const flights = new SharedFlights<string>();
+    const load = manualLoad<string>();
+    const leaving = new AbortController();
+    const first = flights.join("k", load.start, leaving.signal);
+    const joiner = flights.join("k", load.start, live());
+    leaving.abort(new Error("first left"));
+    await expect(first).rejects.toThrow("first left");
+    expect(load.signal?.aborted).toBe(false);
+    load.resolve("v");
+    expect(await joiner).toBe("v");
+  });
+
+  it("the load is aborted, with the reason of the last caller, once every caller has left", async () => {
+    const flights = new SharedFlights<string>();
+    const load = manualLoad<string>();
+    const a = new AbortController();
+    const b = new AbortController();
+    const ja = flights.join("k", load.start, a.signal);
+    const jb = flights.join("k", load.start, b.signal);
+    a.abort(new Error("a left"));
+    await expect(ja).rejects.toThrow("a left");
+    expect(load.signal?.aborted).toBe(false);
+    const last = new Error("b left");
+    b.abort(last);
+    await expect(jb).rejects.toBe(last);
+    expect(load.signal?.aborted).toBe(true);
+    expect(load.signal?.reason).toBe(last);
+    // The key is free at once: a new join starts a new load, even before the old one settles.
+    const next = manualLoad<string>();
+    const again = flights.join("k", next.start, live());
+    expect(next.starts).toBe(1);
+    next.resolve("fresh");
+    expect(await again).toBe("fresh");
+    load.resolve("late");
+  });
+
+  it("a caller whose signal already aborted is refused without starting anything", async () => {
+    const flights = new SharedFlights<string>();
+    const load = manualLoad<string>();
+    const reason = new Error("already gone");
+    await expect(flights.join("k", load.start, AbortSignal.abort(reason))).rejects.toBe(reason);
+    expect(load.starts).toBe(0);
+    expect(flights.size).toBe(0);
+  });
+
+  it("an undefined value is a value, shared like any other", async () => {
+    const flights = new SharedFlights<string | undefined>();
+    const load = manualLoad<string | undefined>();
+    const joins = [flights.join("k", load.start, live()), flights.join("k", load.start, live())];
+    load.resolve(undefined);
+    expect(await Promise.all(joins)).toEqual([undefined, undefined]);
+    expect(load.starts).toBe(1);
+  });
+});

@@ -1,0 +1,73 @@
+import { getEventListeners } from "node:events";
+import { describe, expect, it } from "vitest";
+import { TIMED_OUT, withDeadline } from "../../src/shared/deadline.js";
+import { abortHookCount, hasAbortListeners, onAbort } from "../../src/shared/on-abort.js";
+
+const listeners = (s: AbortSignal) => getEventListeners(s, "abort").length;
+const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+
+describe("onAbort", () => {
+  it("runs each hook once, in order, through one listener", () => {
+    const c = new AbortController();
+    const calls: string[] = [];
+    onAbort(c.signal, () => calls.push("a"));
+    onAbort(c.signal, () => calls.push("b"));
+    const unhook = onAbort(c.signal, () => calls.push("c"));
+    expect(listeners(c.signal)).toBe(1);
+    expect(abortHookCount(c.signal)).toBe(3);
+    unhook();
+    c.abort();
+    c.abort();
+    expect(calls).toEqual(["a", "b"]);
+    expect(abortHookCount(c.signal)).toBe(0);
+  });
+
+  it("a hook added after an abort starts a new registry that never fires", () => {
+    const c = new AbortController();
+    c.abort();
+    let called = false;
+    onAbort(c.signal, () => {
+      called = true;
+    });
+    expect(called).toBe(false);
+  });
+
+  it("tells whether an abort would reach anything", () => {
+    const c = new AbortController();
+    const count = (s: AbortSignal) => listeners(s);
+    expect(hasAbortListeners(c.signal, count)).toBe(false);
+    const unhook = onAbort(c.signal, () => {});
+    expect(hasAbortListeners(c.signal, count)).toBe(true);
+    unhook();
+    expect(hasAbortListeners(c.signal, count)).toBe(false); // only the registry's own listener is left
+    c.signal.addEventListener("abort", () => {});
+    expect(hasAbortListeners(c.signal, count)).toBe(true);
+  });
+});
+
+describe("withDeadline", () => {
+  it("work that has already settled arms no timer and leaves no hook", async () => {
+    const c = new AbortController();
+    const before = timers();
+    const pending = withDeadline(Promise.resolve(7), 500, c.signal);
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(timers()).toBe(before);
+    expect(await pending).toBe(7);
+    expect(abortHookCount(c.signal)).toBe(0);
+  });
+
+  it("times out, rejects on abort, and keeps a late rejection quiet", async () => {
+    const c = new AbortController();
+    let fail: (e: Error) => void = () => {};
+    const late = new Promise<number>((_, reject) => {
+      fail = reject;
+    });
+    expect(await withDeadline(late, 5, c.signal)).toBe(TIMED_OUT);
+    fail(new Error("late")); // no unhandled rejection
+    const hung = withDeadline(new Promise<number>(() => {}), 10_000, c.signal);
+    c.abort(new Error("stop"));
+    await expect(hung).rejects.toThrow("stop");
+    expect(abortHookCount(c.signal)).toBe(0);
+  });
+});

@@ -1,0 +1,150 @@
+import { describe, expect, it } from "vitest";
+import type { ServerTool, ToolContext } from "../../src/index.js";
+import { ToolRunner, type ToolRoute } from "../../src/tools/tool-runner.js";
+
+const context = { userId: "u", threadId: "t" };
+const call = (name: string) => ({ id: `call-${name}`, name, arguments: "{}" });
+const server = (tool: ServerTool): ToolRoute => ({ where: "server", spec: { name: tool.name }, tool });
+
+/** A promise with its resolve function. */
+function gate<T = void>() {
+  let open!: (value: T) => void;
+  const promise = new Promise<T>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+describe("ToolRunner", () => {
+  it("a tool that misses its deadline gives an error result and its signal aborts with a TimeoutError", async () => {
+    const runner = new ToolRunner(2, 10_000);
+    let seen: ToolContext["signal"] | undefined;
+    const never = gate();
+    const tool: ServerTool = {
+      name: "slow",
+      timeoutMs: 20,
+      execute: (_args, { signal }) => {
+        seen = signal;
+        return never.promise;
+      },
+    };
+    const run = new AbortController();
+    expect(await runner.run(call("slow"), server(tool), context, run.signal)).toEqual({
+      ok: false,
+      content: "Error: the tool took longer than its 20 ms deadline",
+    });
+    expect(seen?.aborted).toBe(true);
+    expect(seen?.reason).toMatchObject({ name: "TimeoutError", message: "the tool took longer than its 20 ms deadline" });
+    expect(run.signal.aborted).toBe(false);
+    never.open();
+  });
+
+  it("the pipeline's toolTimeoutMs applies when the tool has none; a tool in time gives its value as text", async () => {
+    const runner = new ToolRunner(1, 20);
+    const never = gate();
+    const slow: ServerTool = { name: "slow", execute: () => never.promise };
+    const quick: ServerTool = { name: "quick", execute: async () => ({ answer: 42 }) };
+    const signal = new AbortController().signal;
+    expect(await runner.run(call("slow"), server(slow), context, signal)).toEqual({
+      ok: false,
+      content: "Error: the tool took longer than its 20 ms deadline",
+    });
+    expect(await runner.run(call("quick"), server(quick), context, signal)).toEqual({ ok: true, content: '{"answer":42}' });
+    never.open();
+  });
+
+  it("an Infinity deadline is none: the tool's own time decides", async () => {
+    const runner = new ToolRunner(1, Number.POSITIVE_INFINITY);
+    const later = gate<string>();
+    const tool: ServerTool = { name: "later", execute: () => later.promise };
+    const result = runner.run(call("later"), server(tool), context, new AbortController().signal);
+    setTimeout(() => later.open("done"), 30);
+    expect(await result).toEqual({ ok: true, content: "done" });
+  });
+
+  it("a deadline that is not a positive number is an error result, and the tool is not run", async () => {
+    for (const timeoutMs of [0, -1, Number.NaN]) {
+      let runs = 0;
+      const tool: ServerTool = { name: "t", timeoutMs, execute: () => ++runs };
+      const result = await new ToolRunner(1, 10_000).run(call("t"), server(tool), context, new AbortController().signal);
+      expect(result.ok).toBe(false);
+      expect(result.content).toMatch(/^Error: the tool's deadline must be a positive number of ms/);
+      expect(runs).toBe(0);
+    }
+  });
+
+  it("a tool that throws or rejects gives an error result", async () => {
+    const runner = new ToolRunner(1, 10_000);
+    const signal = new AbortController().signal;
+    const throws: ServerTool = {
+      name: "throws",
+      execute: () => {
+        throw new Error("database offline");
+      },
+    };
+    const rejects: ServerTool = { name: "rejects", execute: () => Promise.reject(new Error("no route")) };
+    expect(await runner.run(call("throws"), server(throws), context, signal)).toEqual({ ok: false, content: "Error: database offline" });
+    expect(await runner.run(call("rejects"), server(rejects), context, signal)).toEqual({ ok: false, content: "Error: no route" });
+  });
+
+  it("cancelling the run rejects with its reason at once, even while a tool ignores its signal; the tool is told", async () => {
+    const runner = new ToolRunner(1, 60_000);
+    const started = gate();
+    const never = gate();
+    let toolSignal: AbortSignal | undefined;
+    const stubborn: ServerTool = {
+      name: "stubborn",
+      execute: (_args, { signal }) => {
+        toolSignal = signal;
+        started.open();
+        return never.promise; // ignores its signal
+      },
+    };
+    const run = new AbortController();
+    const reason = new DOMException("cancelled", "AbortError");
+    const result = runner.run(call("stubborn"), server(stubborn), context, run.signal);
+    await started.promise;
+    run.abort(reason);
+    await expect(result).rejects.toBe(reason);
+    expect(toolSignal?.aborted).toBe(true);
+    expect(toolSignal?.reason).toBe(reason);
+    // The slot is free again: the next call runs while the stubborn tool is still pending.
+    const quick: ServerTool = { name: "quick", execute: () => "ok" };
+    expect(await runner.run(call("quick"), server(quick), context, new AbortController().signal)).toEqual({ ok: true, content: "ok" });
+    never.open();
+  });
+
+  it("a run already cancelled does not start the tool", async () => {
+    let runs = 0;
+    const tool: ServerTool = { name: "t", execute: () => ++runs };
+    const reason = new Error("gone");
+    await expect(new ToolRunner(1, 10_000).run(call("t"), server(tool), context, AbortSignal.abort(reason))).rejects.toBe(reason);
+    expect(runs).toBe(0);
+  });
+
+  it("runs a catalogue tool through its provider, under the same deadline", async () => {
+    const calls: string[] = [];
+    const never = gate();
+    const route: ToolRoute = {
+      where: "catalogue",
+      spec: { name: "remote" },
+      provider: {
+        name: "mcp",
+        provides: "tools",
+        fetch: () => [],
+        callTool: async (name) => {
+          calls.push(name);
+          if (name === "hang") await never.promise;
+          return `called ${name}`;
+        },
+      },
+    };
+    const runner = new ToolRunner(2, 20);
+    const signal = new AbortController().signal;
+    expect(await runner.run(call("remote"), route, context, signal)).toEqual({ ok: true, content: "called remote" });
+    expect(await runner.run(call("hang"), route, context, signal)).toEqual({
+      ok: false,
+      content: "Error: the tool took longer than its 20 ms deadline",
+    });
+    expect(calls).toEqual(["remote", "hang"]);
+    never.open();
+  });
+});
