@@ -116,8 +116,10 @@ function parseShorthand(input: Record<string, unknown>, options: ParseOptions): 
   if (bad) return bad;
   return {
     ok: true,
+    // Fields listed one by one: an object spread followed by more fields is a slow path in V8 (µs).
     turn: {
-      ...ids,
+      threadId: ids.threadId,
+      runId: ids.runId,
       userId: userId as string,
       text: message,
       userMessageId: randomUUID(),
@@ -153,7 +155,8 @@ function parseAgUi(input: Record<string, unknown>, options: ParseOptions): Parse
   return {
     ok: true,
     turn: {
-      ...ids,
+      threadId: ids.threadId,
+      runId: ids.runId,
       userId,
       text,
       userMessageId: lastUser.id,

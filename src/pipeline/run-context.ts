@@ -125,11 +125,11 @@ export function beginStage(ctx: RunContext, name: string): SpanHandle {
   return span;
 }
 
-/** End the stage's span with what it found. */
-export function endStage(ctx: RunContext, attributes?: Attributes): void {
+/** End the stage's span with what it found (`attributes` is called only when tracing is on). */
+export function endStage(ctx: RunContext, attributes?: () => Attributes): void {
   const span = ctx.stageSpan;
   if (!span) return;
-  if (attributes) span.set(attributes);
+  if (attributes) span.set(attributes());
   span.end();
   ctx.stageSpan = undefined;
 }

@@ -64,10 +64,16 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     yield events.runStarted(turn.threadId, turn.runId);
     run.hostOpen = true;
     deps.emitter.emit("run:started", who);
-    yield events.stateSnapshot({
-      ...turn.state,
-      zoe: { runId: turn.runId, stage: "route", providers: Object.fromEntries(deps.providers.map((p) => [p.name, { status: "pending" }])) },
-    });
+    // Object.assign, not a spread followed by a field: that form is a slow path in V8 (see docs/design.md).
+    yield events.stateSnapshot(
+      Object.assign({}, turn.state, {
+        zoe: {
+          runId: turn.runId,
+          stage: "route",
+          providers: Object.fromEntries(deps.providers.map((p) => [p.name, { status: "pending" }])),
+        },
+      }),
+    );
 
     const routed = yield* routeStage(ctx);
     const probe = startAnswerProbe(ctx, routed); // the semantic cache's embedding runs alongside the context

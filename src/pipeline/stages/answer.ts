@@ -65,7 +65,7 @@ export async function* answerFromCache(
   const { promptTokens: _counted, ...request } = prompted.request;
   const lookup = await deps.answers.lookup(turn.userId, request, probe, signal);
   const { hit } = lookup;
-  endStage(ctx, { "zoe.answer_cache.hit": hit ? hit.kind : "miss" });
+  endStage(ctx, () => ({ "zoe.answer_cache.hit": hit ? hit.kind : "miss" }));
   yield events.stateDelta([
     {
       op: "add",
@@ -161,8 +161,8 @@ export async function* generate(ctx: RunContext, prompted: Prompted, lookup: Ans
     retries: 0,
     endedAt: t0,
     ms: 0,
-    ...(lookup ? { lookup } : {}),
     fromCache: false,
+    ...(lookup ? { lookup } : {}),
   };
   const { promptTokens: _counted, ...followUp } = prompted.request;
   const messages: ChatMessage[] = [...prompted.request.messages];

@@ -74,7 +74,7 @@ export async function* contextStage(ctx: RunContext, routed: Routed): AsyncGener
   }
   if (signal.aborted) throw abortReason(signal);
   const ms = performance.now() - t0;
-  endStage(ctx, { "zoe.context.providers": outcomes.length });
+  endStage(ctx, () => ({ "zoe.context.providers": outcomes.length }));
   yield* finishStep(ctx, "context", "generate");
   return { outcomes, ms };
 }

@@ -82,19 +82,19 @@ export async function* promptStage(ctx: RunContext, routed: Routed, context: Con
     messages: prompt.messages,
     // The generation options of every model call of this run (auto-tuned when that is on).
     options: deps.tune ? deps.tune.options(decision) : decision.options,
-    ...(tools.length ? { tools } : {}),
     // Sent even when false: Ollama ≥ 0.12.4 thinks by default on models that can.
     think: deps.think,
     userId: turn.userId,
     threadId: turn.threadId,
     promptTokens: prompt.tokens,
+    ...(tools.length ? { tools } : {}),
   };
-  endStage(ctx, {
+  endStage(ctx, () => ({
     "zoe.prompt.tokens": prompt.tokens,
     "zoe.prompt.counter": tokenizer ? "tokenizer" : "estimate",
     "zoe.prompt.history_messages": history.length - prompt.droppedHistory,
     ...(system.fallback ? { "zoe.system_prompt.fallback": system.fallback } : {}),
-  });
+  }));
   return {
     prompt,
     request,

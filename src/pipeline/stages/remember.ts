@@ -68,21 +68,21 @@ export async function remember(ctx: RunContext, routed: Routed, prompted: Prompt
     id: turn.userMessageId,
     role: "user",
     content: turn.text,
-    ...(prompted.prompt.userContent !== turn.text ? { sent: prompted.prompt.userContent } : {}),
     seq,
     at,
+    ...(prompted.prompt.userContent !== turn.text ? { sent: prompted.prompt.userContent } : {}),
   };
   const answerEntry: HistoryEntry = {
     id: randomUUID(),
     role: "assistant",
     content: answer.text,
-    ...(answer.toolCalls.length ? { toolCalls: answer.toolCalls } : {}),
     seq: continuation ? seq : seq + 1,
     at,
+    ...(answer.toolCalls.length ? { toolCalls: answer.toolCalls } : {}),
   };
   const entries = continuation ? [answerEntry] : [userEntry, answerEntry];
   const history = await writeHistory(deps.history, turn.userId, turn.threadId, entries, deps.deadlines.historyWriteMs, signal);
-  deps.emitter.emit("history:write", { ...ctx.who, ...history });
+  deps.emitter.emit("history:write", Object.assign({}, ctx.who, history));
   const { lookup } = answer;
   const answerStored =
     lookup !== undefined &&
@@ -92,6 +92,6 @@ export async function remember(ctx: RunContext, routed: Routed, prompted: Prompt
     answer.codeRuns === 0 &&
     answer.done.doneReason !== "length" &&
     deps.answers?.remember(lookup, answer.text) === true;
-  endStage(ctx, { "zoe.history.write": history.status, "zoe.answer_cache.stored": answerStored });
+  endStage(ctx, () => ({ "zoe.history.write": history.status, "zoe.answer_cache.stored": answerStored }));
   return { history, answerStored };
 }

@@ -128,7 +128,11 @@ export async function* routeStage(ctx: RunContext): AsyncGenerator<AGUIEvent, Ro
     {
       op: "add",
       path: "/zoe/route",
-      value: { ...route.decision, cached: route.cached, ...(route.fallback ? { fallback: route.fallback } : {}) },
+      value: Object.assign(
+        {},
+        route.decision,
+        route.fallback ? { cached: route.cached, fallback: route.fallback } : { cached: route.cached },
+      ),
     },
     { op: "add", path: "/zoe/stage", value: "context" },
   ]);
@@ -142,22 +146,25 @@ export async function* routeStage(ctx: RunContext): AsyncGenerator<AGUIEvent, Ro
     if (typeof key === "string") cachedContext.set(i, values[index++]);
   });
   const kindIndex = ROUTE_KINDS.indexOf(route.decision.kind);
-  endStage(ctx, {
+  endStage(ctx, () => ({
     "zoe.route.kind": route.decision.kind,
     "zoe.route.fast_path": route.decision.fastPath,
     "zoe.route.cached": route.cached,
     "zoe.cache.read": read.status,
     "gen_ai.request.model": route.decision.model,
     ...(route.fallback ? { "zoe.route.fallback": route.fallback } : {}),
-  });
+  }));
   return {
-    ...route,
+    decision: route.decision,
+    cached: route.cached,
+    ms: route.ms,
     storedHistory,
     cachedSystemPrompt: systemKeys.length > 0 ? values[1 + kindIndex] : undefined,
     systemKey: systemKeys[kindIndex],
     providerKeys,
     cachedContext,
     readMs: read.ms,
+    ...(route.fallback === undefined ? {} : { fallback: route.fallback }),
   };
 }
 
