@@ -218,6 +218,7 @@ export async function* streamStep(
   open: OpenMessages,
   executor: CodeExecutor | undefined,
   limits: StepLimits,
+  progress: { yielded: boolean } = { yielded: false },
 ): AsyncGenerator<AGUIEvent, StepResult> {
   const result: StepResult = { text: "", thinking: "", toolCalls: [], done: {}, textChunks: 0, codeRuns: 0 };
   const waits = createWaits();
@@ -230,13 +231,8 @@ export async function* streamStep(
   const unhookAbort = onAbort(signal, () => waits.wake({ kind: "fail", error: signal.reason }));
   const onStep = (step: IteratorResult<ChatChunk>) => waits.wake({ kind: "chunk", step });
   const onError = (error: unknown) => waits.wake({ kind: "fail", error });
-  /** The next wake; a failure is thrown (as it is when the run is aborted, else as a `ZoeError`). */
-  const wait = async (): Promise<Exclude<Wake, { kind: "fail" }>> => {
-    const w = await waits.next();
-    if (w.kind !== "fail") return w;
-    if (signal.aborted) throw signal.reason;
-    throw toZoeError(w.error, "MODEL_ERROR");
-  };
+  /** What a failure ends the call with: the run's abort reason when it was aborted, else a `ZoeError`. */
+  const failure = (error: unknown): unknown => (signal.aborted ? signal.reason : toZoeError(error, "MODEL_ERROR"));
 
   const runCode = function* (blocks: ReturnType<NonNullable<typeof fences>["push"]>): Generator<AGUIEvent> {
     for (const block of blocks) {
@@ -281,14 +277,20 @@ export async function* streamStep(
         asked = true;
         nextChunk(iterator).then(onStep, onError);
       }
-      const woke = await wait();
-      if (ready.length) yield* ready.splice(0);
+      const woke = await waits.next();
+      if (woke.kind === "fail") throw failure(woke.error);
+      if (ready.length) {
+        progress.yielded = true;
+        yield* ready.splice(0);
+      }
       if (woke.kind === "code") continue;
       asked = false;
       const step = woke.step;
       if (step.done) break;
       watch.chunk();
       const chunk = checkChunk(step.value);
+      // Set before the chunk's first event: from then on the call is never tried again.
+      if (chunk.type === "tool_call" || ((chunk.type === "text" || chunk.type === "thinking") && chunk.text)) progress.yielded = true;
       switch (chunk.type) {
         case "thinking":
           if (!chunk.text) break;
@@ -342,7 +344,8 @@ export async function* streamStep(
     if (fences) yield* runCode(fences.end());
     // The answer is complete; wait for code still running, sending each result as it lands.
     while (running.size > 0) {
-      await wait();
+      const woke = await waits.next();
+      if (woke.kind === "fail") throw failure(woke.error);
       yield* ready.splice(0);
     }
     yield* ready.splice(0);

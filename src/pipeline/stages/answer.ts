@@ -237,32 +237,27 @@ async function* modelCall(
       })
     : undefined;
   for (let attempt = 0; ; attempt++) {
-    const steps = streamStep(deps.backend, request, signal, ctx.open, deps.codeExecutor, limits);
-    let yielded = false;
+    // `yield*` hands each event straight through (and a consumer that leaves closes the call);
+    // `progress` says whether the call has passed anything on, after which it is never retried.
+    const progress = { yielded: false };
     let finished = false;
     try {
-      for (;;) {
-        const next = await steps.next();
-        if (next.done) {
-          finished = true;
-          const done = next.value.done;
-          span?.set({
-            "gen_ai.usage.output_tokens": done.outputTokens ?? next.value.textChunks,
-            ...(done.inputTokens === undefined ? {} : { "gen_ai.usage.input_tokens": done.inputTokens }),
-            ...(done.doneReason ? { "gen_ai.response.finish_reasons": [done.doneReason] } : {}),
-            ...(done.model ? { "gen_ai.response.model": done.model } : {}),
-            ...(attempt > 0 ? { "zoe.retries": attempt } : {}),
-          });
-          span?.end();
-          return next.value;
-        }
-        yielded = true;
-        yield next.value;
-      }
+      const result = yield* streamStep(deps.backend, request, signal, ctx.open, deps.codeExecutor, limits, progress);
+      finished = true;
+      const done = result.done;
+      span?.set({
+        "gen_ai.usage.output_tokens": done.outputTokens ?? result.textChunks,
+        ...(done.inputTokens === undefined ? {} : { "gen_ai.usage.input_tokens": done.inputTokens }),
+        ...(done.doneReason ? { "gen_ai.response.finish_reasons": [done.doneReason] } : {}),
+        ...(done.model ? { "gen_ai.response.model": done.model } : {}),
+        ...(attempt > 0 ? { "zoe.retries": attempt } : {}),
+      });
+      span?.end();
+      return result;
     } catch (error) {
       finished = true;
       const code = toZoeError(error, "MODEL_ERROR").code;
-      if (!signal.aborted && !yielded && attempt < deps.retry.attempts && RETRYABLE.has(code)) {
+      if (!signal.aborted && !progress.yielded && attempt < deps.retry.attempts && RETRYABLE.has(code)) {
         answer.retries++;
         await delay(deps.retry.backoffMs * 2 ** attempt, signal);
         continue;
@@ -271,11 +266,8 @@ async function* modelCall(
       span?.end();
       throw error;
     } finally {
-      // The consumer left mid-answer: close the model call now (its request is cancelled).
-      if (!finished) {
-        span?.end();
-        void steps.return(undefined as never).catch(() => {});
-      }
+      // The consumer left mid-answer: `yield*` has closed the model call (its request is cancelled).
+      if (!finished) span?.end();
     }
   }
 }
