@@ -20,11 +20,28 @@ export interface EventEncoding {
   encode(event: AGUIEvent): string | Uint8Array;
 }
 
+const sseEncoder = new EventEncoder();
+
+/**
+ * One SSE frame, byte for byte what `@ag-ui/encoder`'s `encodeSSE` writes: `data: <JSON>\n\n`.
+ * The encoder first copies the event without its optional fields that are `null`
+ * (`omitOptionalNulls`, a walk of the event's shape); an event with no `null` anywhere comes out of
+ * that walk unchanged, so only an event whose JSON holds the text `null` goes through the encoder.
+ * Throws when the event cannot be encoded (a BigInt, a cycle), as the encoder does.
+ */
+export function sseFrame(event: AGUIEvent): string {
+  const json = JSON.stringify(event);
+  return json.includes("null") ? sseEncoder.encodeSSE(event) : `data: ${json}\n\n`;
+}
+
+const SSE: EventEncoding = { contentType: "text/event-stream", sse: true, encode: sseFrame };
+
 export function eventEncoding(accept: string | null | undefined): EventEncoding {
+  if (!accept?.includes(AGUI_PROTO_MEDIA_TYPE)) return SSE;
   const encoder = encoderFor(accept);
   const contentType = encoder.getContentType();
-  const sse = contentType.startsWith("text/event-stream");
-  return { contentType, sse, encode: (event) => (sse ? encoder.encodeSSE(event) : encoder.encodeBinary(event)) };
+  if (contentType.startsWith("text/event-stream")) return SSE;
+  return { contentType, sse: false, encode: (event) => encoder.encodeBinary(event) };
 }
 
 /** The code of the RUN_ERROR an adapter writes when an event of the run cannot be encoded. */

@@ -8,7 +8,7 @@ import { limitsOf, type HttpLimitOptions, type Limits } from "./limits.js";
 import { closeAfterAnswer, readNodeBody, type ParsedBody } from "./read-body.js";
 import { reporter, type HttpFailureStage, type OnHttpError } from "./report.js";
 import { closeQuietly, startHttpRun } from "./start-run.js";
-import { encodeFirst, encodeRest, type StartedRun } from "./stream-run.js";
+import { encodeFirst, RunReader, type StartedRun } from "./stream-run.js";
 
 /**
  * Options of {@link createAgUiHandler}. `getUserId` is required unless `allowClientUserId` is
@@ -62,15 +62,81 @@ function drainOrClose(res: ServerResponse): Promise<void> {
 
 const open = (res: ServerResponse) => !res.writableEnded && !res.destroyed;
 
-/** Write one chunk, waiting for `drain` under backpressure; false once the client is gone. */
-async function write(res: ServerResponse, chunk: string | Uint8Array): Promise<boolean> {
-  if (!open(res)) return false;
-  if (res.write(chunk)) return true;
-  await drainOrClose(res);
-  return !res.destroyed;
+/** Pending frames past this many characters are written at once (a response's default highWaterMark is 16 KiB). */
+const FLUSH_AT = 16 * 1024;
+
+const flushLater = (writer: FrameWriter) => writer.flushScheduled();
+
+/**
+ * The frames of a response, coalesced: what the run produces within one tick (before it has to
+ * wait for the model, a timer or I/O) goes out in one `res.write`. A push schedules the write on
+ * `process.nextTick`, which runs once the microtasks of the tick are done; `FLUSH_AT` characters
+ * are written at once, so that backpressure is seen as early as before.
+ */
+class FrameWriter {
+  private text = "";
+  private bytes: Uint8Array[] = [];
+  private size = 0;
+  private scheduled = false;
+  /** Set when a write is refused (`res.write` returned false), until `drain` (or `close`): wait for it before reading on. */
+  drained: Promise<void> | undefined;
+
+  constructor(private readonly res: ServerResponse) {}
+
+  get empty(): boolean {
+    return this.size === 0;
+  }
+
+  push(chunk: string | Uint8Array): void {
+    if (typeof chunk === "string") this.text += chunk;
+    else this.bytes.push(chunk);
+    this.size += chunk.length;
+    if (this.size >= FLUSH_AT) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(flushLater, this);
+    }
+  }
+
+  private take(): string | Uint8Array | undefined {
+    if (this.size === 0) return undefined;
+    const data = this.bytes.length === 0 ? this.text : Buffer.concat(this.bytes);
+    this.text = "";
+    this.bytes = [];
+    this.size = 0;
+    return data;
+  }
+
+  /** The write scheduled by a push. */
+  flushScheduled(): void {
+    this.scheduled = false;
+    this.flush();
+  }
+
+  /** Write what is pending now. */
+  flush(): void {
+    const data = this.take();
+    if (data === undefined || !open(this.res) || this.res.write(data) || this.drained) return;
+    // Listen at once: a `drain` that comes before the run is read again is not missed.
+    this.drained = drainOrClose(this.res).then(() => {
+      this.drained = undefined;
+    });
+  }
+
+  /** Write what is pending and end the response, in one write. */
+  end(): void {
+    const data = this.take();
+    if (!open(this.res)) return;
+    if (data === undefined) this.res.end();
+    else this.res.end(data);
+  }
 }
 
-/** Stream a started run; the response is always ended and the run never left open (see {@link encodeRest}). */
+/**
+ * Stream a started run; the response is always ended and the run never left open (see
+ * {@link RunReader}). Frames are coalesced per tick ({@link FrameWriter}), except the first token,
+ * which is sent at once; when the client does not read, the run is not read further until `drain`.
+ */
 async function streamRun(
   res: ServerResponse,
   run: StartedRun,
@@ -78,40 +144,56 @@ async function streamRun(
   heartbeatMs: number,
   report: Report,
 ): Promise<void> {
-  const rest = encodeRest(run, encoding, report);
-  let started = false;
+  const head = encodeFirst(run, encoding);
+  if ("kind" in head) {
+    sendError(res, head, report);
+    return closeQuietly(run.rest);
+  }
+  if (!open(res)) return closeQuietly(run.rest);
+  const reader = new RunReader(run, encoding, report);
+  const writer = new FrameWriter(res);
   let heartbeat: NodeJS.Timeout | undefined;
   const stopHeartbeat = () => {
     if (heartbeat) clearInterval(heartbeat);
     heartbeat = undefined;
   };
   try {
-    const head = encodeFirst(run, encoding);
-    if ("kind" in head) return sendError(res, head, report);
-    if (!open(res)) return;
+    // No flushHeaders(): the headers go out with the first frames, at the end of this tick at the latest.
     res.writeHead(200, {
       "content-type": encoding.contentType,
       "cache-control": "no-cache, no-transform",
       connection: "keep-alive",
       "x-accel-buffering": "no",
     });
-    res.flushHeaders();
+    for (const { chunk } of head) writer.push(chunk);
     if (encoding.sse && heartbeatMs > 0) {
       heartbeat = setInterval(() => {
-        if (open(res) && res.writableLength === 0) res.write(HEARTBEAT);
+        if (open(res) && res.writableLength === 0 && writer.empty) res.write(HEARTBEAT);
       }, heartbeatMs);
     }
-    for (const { chunk } of head) if (!(await write(res, chunk))) return;
-    started = true;
-    for await (const { chunk, event } of rest) {
-      if (endsHeartbeat(event)) stopHeartbeat();
-      if (!(await write(res, chunk))) return;
+    let token = false;
+    for (;;) {
+      if (writer.drained) await writer.drained;
+      if (!open(res)) return;
+      const step = await reader.next();
+      if (!step) return;
+      writer.push(step.chunk);
+      if (!token && endsHeartbeat(step.event)) {
+        // The first token goes out now rather than with whatever else the run produces in this tick.
+        token = true;
+        stopHeartbeat();
+        writer.flush();
+        // Node corks a response's socket until the next tick: send now.
+        const socket = res.socket;
+        if (socket && socket.writableCorked > 0) socket.uncork();
+      }
+      if (step.last) return;
     }
   } finally {
     stopHeartbeat();
-    // A generator that never started has no finally to run: return the run's iterator here.
-    await (started ? rest.return() : closeQuietly(run.rest));
-    if (open(res)) res.end();
+    const closing = reader.close();
+    if (closing) await closing;
+    writer.end();
   }
 }
 

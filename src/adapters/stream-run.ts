@@ -31,58 +31,84 @@ async function drain(iterator: AsyncIterator<AGUIEvent>): Promise<void> {
   }
 }
 
+/** One encoded chunk of a run; `last` when the stream ends with it. */
+export interface RunStep extends EncodedChunk {
+  last: boolean;
+}
+
 /**
- * The rest of a run as encoded chunks, ending after the terminal event. An event that cannot be
- * encoded, or a pipeline that throws, ends the stream with a RUN_ERROR frame (`EVENT_ENCODING_FAILED`
- * or `INTERNAL_ERROR`). Returning this generator early (the client left) returns the run's
- * iterator, which cancels the run: no run is left open, whatever happens.
+ * The rest of a run, one encoded chunk at a time, the last one after the terminal event. An event
+ * that cannot be encoded, or a pipeline that throws, ends the stream with a RUN_ERROR frame
+ * (`EVENT_ENCODING_FAILED` or `INTERNAL_ERROR`). {@link RunReader.close} must be called once the
+ * adapter stops reading (at the end, or because the client left): it returns the run's iterator,
+ * which cancels a run still going, so no run is left open whatever happens. After a terminal event
+ * the run finishes its own way, off the response.
  */
-export async function* encodeRest(
-  run: StartedRun,
-  encoding: EventEncoding,
-  report: (error: unknown, stage: HttpFailureStage) => void,
-): AsyncGenerator<EncodedChunk, void, undefined> {
-  let settled = run.first.some(isTerminal);
-  try {
-    if (settled) return void drain(run.rest);
-    for (;;) {
-      let next: IteratorResult<AGUIEvent>;
-      try {
-        next = await run.rest.next();
-      } catch (error) {
-        settled = true;
-        report(error, "run");
-        const frame = runErrorChunk(encoding, "The run failed on the server.", "INTERNAL_ERROR");
-        if (frame) yield frame;
-        return;
-      }
-      if (next.done) {
-        settled = true;
-        return;
-      }
-      const event = next.value;
-      let chunk: string | Uint8Array;
-      try {
-        chunk = encoding.encode(event);
-      } catch (error) {
-        report(error, "encode");
-        const frame = runErrorChunk(
-          encoding,
-          `A ${event.type} event of the run could not be encoded; the run was stopped.`,
-          ENCODING_FAILED,
-        );
-        if (frame) yield frame;
-        return;
-      }
-      yield { chunk, event };
-      if (isTerminal(event)) {
-        // The client has its answer; let the run finish its own way, off the response.
-        settled = true;
-        void drain(run.rest);
-        return;
-      }
+export class RunReader {
+  /** True once the run's iterator needs no closing: it ended, threw, or is read to its end in the background. */
+  private settled: boolean;
+  private ended = false;
+
+  constructor(
+    private readonly run: StartedRun,
+    private readonly encoding: EventEncoding,
+    private readonly report: (error: unknown, stage: HttpFailureStage) => void,
+  ) {
+    this.settled = run.first.some(isTerminal);
+    if (this.settled) this.finish();
+  }
+
+  /** Let the run go on to its end in the background; the stream has its last chunk. */
+  private finish(): void {
+    this.ended = true;
+    void drain(this.run.rest);
+  }
+
+  /** The next chunk, or undefined when the stream has ended. Never rejects. */
+  async next(): Promise<RunStep | undefined> {
+    if (this.ended) return undefined;
+    let next: IteratorResult<AGUIEvent>;
+    try {
+      next = await this.run.rest.next();
+    } catch (error) {
+      this.settled = this.ended = true;
+      this.report(error, "run");
+      const frame = runErrorChunk(this.encoding, "The run failed on the server.", "INTERNAL_ERROR");
+      return frame && { ...frame, last: true };
     }
-  } finally {
-    if (!settled) await closeQuietly(run.rest);
+    if (next.done) {
+      this.settled = this.ended = true;
+      return undefined;
+    }
+    const event = next.value;
+    let chunk: string | Uint8Array;
+    try {
+      chunk = this.encoding.encode(event);
+    } catch (error) {
+      // The run is left unsettled: close() cancels it.
+      this.ended = true;
+      this.report(error, "encode");
+      const frame = runErrorChunk(
+        this.encoding,
+        `A ${event.type} event of the run could not be encoded; the run was stopped.`,
+        ENCODING_FAILED,
+      );
+      return frame && { ...frame, last: true };
+    }
+    if (isTerminal(event)) {
+      // The client has its answer; let the run finish its own way.
+      this.settled = true;
+      this.finish();
+      return { chunk, event, last: true };
+    }
+    return { chunk, event, last: false };
+  }
+
+  /** Stop reading: a run that has not settled is returned (cancelled). Undefined when there is nothing to wait for. */
+  close(): Promise<void> | undefined {
+    this.ended = true;
+    if (this.settled) return undefined;
+    this.settled = true;
+    return closeQuietly(this.run.rest);
   }
 }

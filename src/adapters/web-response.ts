@@ -8,7 +8,7 @@ import { checkParsed, parseBody, type BodyResult } from "./parse-body.js";
 import { readWebBody } from "./read-web-body.js";
 import { reporter, type HttpFailureStage, type OnHttpError } from "./report.js";
 import { closeQuietly, startHttpRun } from "./start-run.js";
-import { encodeFirst, encodeRest, type StartedRun } from "./stream-run.js";
+import { encodeFirst, RunReader, type RunStep, type StartedRun } from "./stream-run.js";
 
 /**
  * Options of {@link createAgUiResponse}. `getUserId` is required unless `allowClientUserId` is
@@ -46,7 +46,28 @@ function bodyOf(request: Request, options: AgUiResponseOptions, limits: Limits):
   return Promise.resolve(checkParsed(given, limits.maxDepth));
 }
 
-/** The streamed body of a started run: pulled by the client, always ending with one terminal event or a cancel. */
+/** Runs `fn` once the microtasks of the current tick are done (`process.nextTick` on Node, Bun and Deno; a timer elsewhere). */
+const afterTick: (fn: () => void) => void =
+  typeof globalThis.process?.nextTick === "function" ? (fn) => process.nextTick(fn) : (fn) => setTimeout(fn, 0);
+
+/** True when a step settles within the current tick, false when the run has to wait (for the model, a timer, I/O). */
+const settlesThisTick = (step: Promise<unknown>) =>
+  new Promise<boolean>((resolve) => {
+    step.then(
+      () => resolve(true),
+      () => resolve(true),
+    );
+    afterTick(() => resolve(false));
+  });
+
+/** Enqueue at once rather than at the end of the tick past this many characters. */
+const FLUSH_AT = 16 * 1024;
+
+/**
+ * The streamed body of a started run: pulled by the client, always ending with one terminal event
+ * or a cancel. One pull enqueues every frame the run produces within one tick (the first token on
+ * its own, at once), so a client reads a few chunks per run rather than one per event.
+ */
 function streamBody(
   run: StartedRun,
   request: Request,
@@ -57,23 +78,40 @@ function streamBody(
   const encoding = eventEncoding(request.headers.get("accept"));
   const head = encodeFirst(run, encoding);
   if ("kind" in head) return head;
-  const rest = encodeRest(run, encoding, report);
+  const reader = new RunReader(run, encoding, report);
   const bytes = new TextEncoder();
-  const toBytes = (chunk: string | Uint8Array) => (typeof chunk === "string" ? bytes.encode(chunk) : chunk);
-  let pulled = false;
   let heartbeat: ReturnType<typeof setInterval> | undefined;
+  let token = false;
+  let cancelled = false;
+  /** A step read ahead by the last pull, which the run had to wait for. */
+  let ahead: Promise<RunStep | undefined> | undefined;
+  /** The run's first events, sent with whatever the first pull reads in the same tick. */
+  let first: Array<string | Uint8Array> | undefined = head.map((h) => h.chunk);
   const onRequestAbort = () => controller.abort(request.signal.reason);
   request.signal.addEventListener("abort", onRequestAbort, { once: true });
-  const stop = () => {
+  const stopHeartbeat = () => {
     if (heartbeat) clearInterval(heartbeat);
     heartbeat = undefined;
+  };
+  const stop = () => {
+    stopHeartbeat();
     request.signal.removeEventListener("abort", onRequestAbort);
+  };
+  const pack = (chunks: Array<string | Uint8Array>): Uint8Array => {
+    if (typeof chunks[0] === "string") return bytes.encode(chunks.join(""));
+    if (chunks.length === 1) return chunks[0] as Uint8Array;
+    const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+    let at = 0;
+    for (const c of chunks as Uint8Array[]) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
   };
 
   const body = new ReadableStream<Uint8Array>(
     {
       start(stream) {
-        for (const { chunk } of head) stream.enqueue(toBytes(chunk));
         if (encoding.sse && heartbeatMs > 0) {
           heartbeat = setInterval(() => {
             try {
@@ -85,24 +123,53 @@ function streamBody(
         }
       },
       async pull(stream) {
-        pulled = true;
-        const next = await rest.next();
-        if (next.done) {
+        const chunks = first ?? [];
+        first = undefined;
+        let size = 0;
+        let last = false;
+        for (;;) {
+          const next = ahead ?? reader.next();
+          ahead = undefined;
+          // With frames in hand, read on only while the run produces within this tick; a step it has
+          // to wait for (the model, a timer, I/O) is kept for the next pull and the frames go now.
+          if (chunks.length > 0 && !(await settlesThisTick(next))) {
+            ahead = next;
+            break;
+          }
+          const step = await next;
+          if (cancelled) return;
+          if (!step) {
+            last = true;
+            break;
+          }
+          chunks.push(step.chunk);
+          size += step.chunk.length;
+          if (step.last) {
+            last = true;
+            break;
+          }
+          if (!token && endsHeartbeat(step.event)) {
+            token = true;
+            stopHeartbeat();
+            break;
+          }
+          if (size >= FLUSH_AT) break;
+        }
+        if (cancelled) return;
+        if (chunks.length > 0) stream.enqueue(pack(chunks));
+        if (last) {
           stop();
+          // A run stopped by a frame that could not be encoded is still going: return its iterator.
+          const closing = reader.close();
+          if (closing) await closing;
           stream.close();
-          return;
         }
-        if (endsHeartbeat(next.value.event)) {
-          if (heartbeat) clearInterval(heartbeat);
-          heartbeat = undefined;
-        }
-        stream.enqueue(toBytes(next.value.chunk));
       },
       async cancel(reason) {
+        cancelled = true;
         stop();
         controller.abort(reason ?? new DOMException("The client cancelled the stream.", "AbortError"));
-        // Returning the generator returns the run's iterator; one not started yet has no finally to run.
-        await (pulled ? rest.return() : closeQuietly(run.rest));
+        await reader.close();
       },
     },
     { highWaterMark: 16 },
