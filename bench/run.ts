@@ -1,4 +1,8 @@
-/** `npm run bench`: runs every benchmark, prints tables and writes bench/results/*.json. */
+/**
+ * `npm run bench`: runs every benchmark, prints tables and writes bench/results/*.json (untracked).
+ * `npm run bench -- --quick` (under a minute): the hot path only — the floor, scaling, the SSE
+ * adapter, end to end over the Ollama protocol and a short peers table.
+ */
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { boxPlotSvg } from "./chart.js";
@@ -16,6 +20,10 @@ import { benchHung } from "./hung.js";
 import { benchTelemetry } from "./telemetry.js";
 import { benchConversation } from "./conversation.js";
 import { printTable } from "./stats.js";
+import { benchFloor, printFloor } from "./floor.js";
+import { benchScaling, printScaling } from "./scaling.js";
+import { benchSse, printSse } from "./sse.js";
+import { benchOllamaE2e, printOllamaE2e } from "./ollama-e2e.js";
 
 const started = performance.now();
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -37,6 +45,70 @@ const machine = {
   loadAvgAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
 };
 const loadAvg = () => os.loadavg().map((x) => Math.round(x * 100) / 100);
+const quick = process.argv.includes("--quick");
+
+// ---- The hot path: the floor, scaling, SSE, end to end over the Ollama protocol ----
+const floor = await benchFloor({ quick });
+printFloor(floor);
+writeJson("floor.json", { loadAvgAfter: loadAvg(), floor });
+const scaling = await benchScaling({ quick });
+printScaling(scaling);
+writeJson("scaling.json", { loadAvgAfter: loadAvg(), scaling });
+const sse = await benchSse({ quick });
+printSse(sse);
+writeJson("sse.json", { loadAvgAfter: loadAvg(), sse });
+const ollamaE2e = await benchOllamaE2e({ quick });
+printOllamaE2e(ollamaE2e);
+writeJson("ollama-e2e.json", { loadAvgAfter: loadAvg(), ollamaE2e });
+
+// ---- Peers: raw model, hand-written, zoe-pipeline, Vercel AI SDK, LangChain.js on one shared script ----
+const peers = await benchPeers({
+  timedRounds: env("BENCH_PEERS_ROUNDS", quick ? 10 : 200),
+  zeroRounds: env("BENCH_PEERS_ZERO_ROUNDS", quick ? 500 : 2_000),
+  firstChunkDelayMs: env("BENCH_PEERS_FIRST_MS", 20),
+  chunkDelayMs: env("BENCH_PEERS_CHUNK_MS", 5),
+});
+const peerOrder: PeerName[] = ["raw", "hand-written", "zoe-pipeline", "ai-sdk", "langchain"];
+for (const [variant, v] of Object.entries(peers)) {
+  const desc =
+    variant === "timed"
+      ? `${v.script.tokens}-token answer, first chunk after ${v.script.firstChunkDelayMs} ms then ${v.script.chunkDelayMs} ms per chunk; providers of ${v.providerDelaysMs.profile}/${v.providerDelaysMs.memory}/${v.providerDelaysMs.tools} ms, uncached`
+      : `${v.script.tokens}-token answer, no delays; providers return at once, uncached`;
+  printTable(
+    `Peers (${variant}): ${desc}; ${v.rounds} runs each, ms. "added" = minus the raw model; "×" = ratio to the raw model`,
+    peerOrder.map((name) => {
+      const r = v.results[name];
+      return {
+        framework: name,
+        "ttft p50": r.ttft.p50,
+        "ttft p99": r.ttft.p99,
+        "added p50": r.addedTtftP50,
+        "added p99": r.addedTtftP99,
+        "× p50": r.ttftRatioP50,
+        "× p99": r.ttftRatioP99,
+        "per token p50": r.perToken.p50,
+        "added/token": r.addedPerToken,
+        "× /token": r.perTokenRatio,
+      };
+    }),
+  );
+  const z = v.results["zoe-pipeline"];
+  const best = (k: "addedTtftP50" | "addedTtftP99" | "addedPerToken") => Math.min(v.results["ai-sdk"][k], v.results.langchain[k]);
+  const verdict = (k: "addedTtftP50" | "addedTtftP99" | "addedPerToken") => (z[k] < best(k) ? "yes" : "NO");
+  console.log(
+    `Target (zoe-pipeline adds less than either peer): ttft p50 ${verdict("addedTtftP50")}, ttft p99 ${verdict("addedTtftP99")}, per token ${verdict("addedPerToken")}`,
+  );
+}
+writeJson("peers.json", { loadAvgAfter: loadAvg(), peers });
+
+if (quick) {
+  console.log(
+    `\nMachine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}; load average at start ${machine.loadAvgAtStart.join(" / ")}, at end ${loadAvg().join(" / ")}`,
+  );
+  console.log("Wrote bench/results/floor.json, scaling.json, sse.json, ollama-e2e.json, peers.json");
+  console.log(`Total wall time of the quick benchmark: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  process.exit(0);
+}
 
 const overhead = await benchOverhead(Number(process.env.BENCH_ITERATIONS ?? 5_000));
 printTable(
@@ -75,46 +147,6 @@ printTable("Memory store against the resilient Redis store (warm caches): time t
 console.log(
   `Redis round trips of a warm run: ${redis.roundTrips.total} (reads ${redis.roundTrips.reads}, writes ${redis.roundTrips.writes}): ${redis.roundTrips.batches.join(" | ")}`,
 );
-
-// ---- Peers: raw model, hand-written, zoe-pipeline, Vercel AI SDK, LangChain.js on one shared script ----
-const peers = await benchPeers({
-  timedRounds: env("BENCH_PEERS_ROUNDS", 200),
-  zeroRounds: env("BENCH_PEERS_ZERO_ROUNDS", 2_000),
-  firstChunkDelayMs: env("BENCH_PEERS_FIRST_MS", 20),
-  chunkDelayMs: env("BENCH_PEERS_CHUNK_MS", 5),
-});
-const peerOrder: PeerName[] = ["raw", "hand-written", "zoe-pipeline", "ai-sdk", "langchain"];
-for (const [variant, v] of Object.entries(peers)) {
-  const desc =
-    variant === "timed"
-      ? `${v.script.tokens}-token answer, first chunk after ${v.script.firstChunkDelayMs} ms then ${v.script.chunkDelayMs} ms per chunk; providers of ${v.providerDelaysMs.profile}/${v.providerDelaysMs.memory}/${v.providerDelaysMs.tools} ms, uncached`
-      : `${v.script.tokens}-token answer, no delays; providers return at once, uncached`;
-  printTable(
-    `Peers (${variant}): ${desc}; ${v.rounds} runs each, ms. "added" = minus the raw model; "×" = ratio to the raw model`,
-    peerOrder.map((name) => {
-      const r = v.results[name];
-      return {
-        framework: name,
-        "ttft p50": r.ttft.p50,
-        "ttft p99": r.ttft.p99,
-        "added p50": r.addedTtftP50,
-        "added p99": r.addedTtftP99,
-        "× p50": r.ttftRatioP50,
-        "× p99": r.ttftRatioP99,
-        "per token p50": r.perToken.p50,
-        "added/token": r.addedPerToken,
-        "× /token": r.perTokenRatio,
-      };
-    }),
-  );
-  const z = v.results["zoe-pipeline"];
-  const best = (k: "addedTtftP50" | "addedTtftP99" | "addedPerToken") => Math.min(v.results["ai-sdk"][k], v.results.langchain[k]);
-  const verdict = (k: "addedTtftP50" | "addedTtftP99" | "addedPerToken") => (z[k] < best(k) ? "yes" : "NO");
-  console.log(
-    `Target (zoe-pipeline adds less than either peer): ttft p50 ${verdict("addedTtftP50")}, ttft p99 ${verdict("addedTtftP99")}, per token ${verdict("addedPerToken")}`,
-  );
-}
-writeJson("peers.json", { loadAvgAfter: loadAvg(), peers });
 
 // ---- Throughput ----
 const throughput = await benchThroughput({

@@ -1,4 +1,4 @@
-import type { ChatResponse, Message, Options, Tool } from "ollama";
+import type { ChatResponse, Message } from "ollama";
 import pLimit from "p-limit";
 import { abortReason } from "../shared/abort.js";
 import type {
@@ -27,11 +27,12 @@ import {
   needsReload,
   requestOptions,
   settingsFor,
+  type ResolvedModelSettings,
   type OllamaBackendOptions,
   type OllamaLoadOptions,
 } from "./options.js";
 import { KeepAliveRefresher, normaliseModelName, type LoadedModel } from "./refresher.js";
-import { OllamaRequest, type Deadline, type OnDeadline, type RequestDeps } from "./request.js";
+import { OllamaRequest, formatHost, requestHeaders, type Deadline, type Line, type OnDeadline, type RequestDeps } from "./request.js";
 import { Slots } from "./slots.js";
 
 /** The Ollama {@link ModelBackend}. */
@@ -101,34 +102,33 @@ function toolCall(raw: unknown): ChatToolCall | undefined {
   };
 }
 
-/** Tool calls of a chunk, in order. */
-function* toolCallsOf(calls: unknown): Generator<ChatChunk> {
+/** Push the tool calls of a line, in order. */
+function pushToolCalls(out: ChatChunk[], calls: unknown): void {
   if (!Array.isArray(calls)) return;
   for (const raw of calls) {
     const call = toolCall(raw);
-    if (call) yield { type: "tool_call", call };
+    if (call) out.push({ type: "tool_call", call });
   }
 }
 
 /**
- * The chunks of one line of the answer. An `/api/chat` line has `message` (`api/types.go`
- * `ChatResponse`); an `/api/generate`-style line (`GenerateResponse`, from a proxy or an old
- * server) has `response` and a top-level `thinking` and `tool_calls`, and is read too. Any other
- * line cannot be read: an `UNEXPECTED_RESPONSE` error, never an empty answer.
+ * The chunks of one line of the answer, into `out`. An `/api/chat` line has `message`
+ * (`api/types.go` `ChatResponse`); an `/api/generate`-style line (`GenerateResponse`, from a proxy
+ * or an old server) has `response` and a top-level `thinking` and `tool_calls`, and is read too.
+ * Any other line cannot be read: an `UNEXPECTED_RESPONSE` error, never an empty answer.
  */
-function* chunksOf(response: ChatResponse, context: OllamaErrorContext): Generator<ChatChunk> {
-  const line = response as unknown as Record<string, unknown>;
+function chunksOf(line: Line, out: ChatChunk[], context: OllamaErrorContext): void {
   const message = line.message as Partial<ChatResponse["message"]> | undefined;
   if (typeof message === "object" && message !== null) {
-    if (typeof message.thinking === "string" && message.thinking) yield { type: "thinking", text: message.thinking };
-    if (typeof message.content === "string" && message.content) yield { type: "text", text: message.content };
-    yield* toolCallsOf(message.tool_calls);
+    if (typeof message.thinking === "string" && message.thinking) out.push({ type: "thinking", text: message.thinking });
+    if (typeof message.content === "string" && message.content) out.push({ type: "text", text: message.content });
+    if (message.tool_calls !== undefined) pushToolCalls(out, message.tool_calls);
     return;
   }
   if (typeof line.response === "string") {
-    if (typeof line.thinking === "string" && line.thinking) yield { type: "thinking", text: line.thinking };
-    if (line.response) yield { type: "text", text: line.response };
-    yield* toolCallsOf(line.tool_calls);
+    if (typeof line.thinking === "string" && line.thinking) out.push({ type: "thinking", text: line.thinking });
+    if (line.response) out.push({ type: "text", text: line.response });
+    if (line.tool_calls !== undefined) pushToolCalls(out, line.tool_calls);
     return;
   }
   throw new UnexpectedResponseError({ ...context, line: JSON.stringify(line) });
@@ -155,7 +155,7 @@ function toOllamaMessages(messages: readonly ChatMessage[]): Message[] {
 const cannotThink = (error: unknown) =>
   error instanceof BackendResponseError && error.status === 400 && error.message.includes("does not support thinking");
 
-function doneInfo(response: ChatResponse, queueMs: number, model: string): ChatDoneInfo {
+function doneInfo(response: Line, queueMs: number, model: string): ChatDoneInfo {
   const info: ChatDoneInfo = { queueMs: round(queueMs), model };
   const set = <K extends keyof ChatDoneInfo>(key: K, value: ChatDoneInfo[K] | undefined) => {
     if (value !== undefined) info[key] = value;
@@ -174,7 +174,8 @@ function doneInfo(response: ChatResponse, queueMs: number, model: string): ChatD
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /**
- * A {@link ModelBackend} for an Ollama server, on the `ollama` npm client.
+ * A {@link ModelBackend} for an Ollama server. It speaks Ollama's HTTP API itself (`fetch`,
+ * sending what the `ollama` npm client sends) and reads the NDJSON answer line by line.
  *
  * - `keep_alive` goes with every request (default `"30m"`), so models stay loaded between turns.
  * - Load-time options (`num_ctx`, `num_batch`, `num_gpu`, `num_thread`, `use_mmap`, …) are fixed
@@ -184,7 +185,9 @@ const messageOf = (error: unknown) => (error instanceof Error ? error.message : 
  *   models that can).
  * - At most `concurrency` requests per model at once (default 1, as `OLLAMA_NUM_PARALLEL`); the
  *   others wait here, reported as `queueMs`.
- * - Each request has its own abort signal: cancelling one run closes only its connection.
+ * - Each request has its own abort signal: cancelling one run closes only its connection. An
+ *   answer read to its last line is never aborted, so its keep-alive connection is reused.
+ * - One deadline timer per request, re-armed as chunks come (none for an infinite deadline).
  * - A load deadline (`loadTimeoutMs`, 5 min) for models that are not loaded, a first-chunk
  *   deadline for loaded ones, an idle deadline between chunks; errors with stable codes.
  *
@@ -196,9 +199,16 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
   checkOptions(options);
   const host = (options.host ?? OLLAMA_DEFAULTS.host).replace(/\/+$/, "");
   const inflight = new Set<OllamaRequest>();
+  let baseUrl: string;
+  try {
+    baseUrl = formatHost(host);
+  } catch {
+    throw new RangeError(`ollamaBackend: \`host\` ${JSON.stringify(host)} is not a URL (e.g. "http://127.0.0.1:11434").`);
+  }
   const deps: RequestDeps = {
     host,
-    headers: options.headers,
+    baseUrl,
+    headers: requestHeaders(baseUrl, options.headers),
     fetch: options.fetch ?? ((input, init) => fetch(input, init)),
     firstTokenTimeoutMs: options.firstTokenTimeoutMs ?? OLLAMA_DEFAULTS.firstTokenTimeoutMs,
     idleTimeoutMs: options.idleTimeoutMs ?? OLLAMA_DEFAULTS.idleTimeoutMs,
@@ -221,8 +231,23 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
     cannotThink?: boolean;
   }
   const modelStates = new Map<string, ModelState>();
+  /** Per model name as requested: its normalised name and its settings, worked out once (the options are fixed at creation). */
+  const known = new Map<string, { name: string; settings: ResolvedModelSettings; keepAliveMs: number }>();
+  const modelOf = (model: string) => {
+    let entry = known.get(model);
+    if (!entry) {
+      const settings = settingsFor(options, model);
+      entry = { name: normaliseModelName(model), settings, keepAliveMs: keepAliveMs(settings.keepAlive) };
+      // a bound for routers that make up names: the entries are cheap to work out again
+      if (known.size >= 1_024) known.clear();
+      known.set(model, entry);
+    }
+    return entry;
+  };
+  const nameOf = (model: string) => modelOf(model).name;
+  const settingsOf = (model: string) => modelOf(model).settings;
   const stateOf = (model: string): ModelState => {
-    const name = normaliseModelName(model);
+    const name = nameOf(model);
     let state = modelStates.get(name);
     if (!state) modelStates.set(name, (state = { slots: new Slots(concurrency) }));
     return state;
@@ -232,7 +257,7 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
     ? new KeepAliveRefresher({
         marginMs: options.refresh.marginMs ?? OLLAMA_DEFAULTS.refreshMarginMs,
         models: options.refresh.models ? new Set(options.refresh.models.map(normaliseModelName)) : undefined,
-        keepAliveMs: (model) => keepAliveMs(settingsFor(options, model).keepAlive),
+        keepAliveMs: (model) => modelOf(model).keepAliveMs,
         ps: () => listLoaded(),
         warm: (model) => warmLimit(() => warmOne(model)),
       })
@@ -241,7 +266,7 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
   /** The model is loaded with `load` now (an answer or a load came back). */
   function markWarm(model: string, load: OllamaLoadOptions): void {
     const state = stateOf(model);
-    const ms = keepAliveMs(settingsFor(options, model).keepAlive);
+    const ms = modelOf(model).keepAliveMs;
     state.lastLoad = load;
     state.warm = ms > 0 ? { load, until: Date.now() + ms } : undefined;
   }
@@ -249,7 +274,7 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
   /** Whether the model is listed by `/api/ps`; `undefined` when the server does not say. */
   async function listedByServer(model: string): Promise<boolean | undefined> {
     try {
-      const name = normaliseModelName(model);
+      const name = nameOf(model);
       return (await listLoaded()).some(
         (m) => normaliseModelName(m.name) === name || (m.model !== undefined && normaliseModelName(m.model) === name),
       );
@@ -297,19 +322,19 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
     return isWarm ? { kind: "first-token", ms: firstToken, onDeadline } : { ...loading(), onDeadline };
   }
 
-  /** Run one metadata call under a short deadline. */
-  async function metadata<T>(call: (request: OllamaRequest) => Promise<T>): Promise<T> {
+  /** One metadata call (`GET` `/api/ps`, `/api/tags`) under the idle deadline. */
+  async function metadata<T>(path: string): Promise<T> {
     if (closed) throw new BackendClosedError({ host });
     const request = new OllamaRequest(deps, undefined);
     try {
-      return await request.within("deadline", deps.idleTimeoutMs, () => call(request));
+      return await request.json<T>("GET", path, undefined, { kind: "deadline", ms: deps.idleTimeoutMs });
     } finally {
       request.dispose();
     }
   }
 
   async function listLoaded(): Promise<LoadedModel[]> {
-    const response = await metadata((r) => r.client().ps());
+    const response = await metadata<{ models?: Array<{ name: string; model?: string; expires_at?: string }> }>("/api/ps");
     return (response.models ?? []).map((m) => {
       const expires = m.expires_at ? new Date(m.expires_at).getTime() : NaN;
       return { name: m.name, ...(m.model ? { model: m.model } : {}), ...(Number.isFinite(expires) ? { expiresAt: expires } : {}) };
@@ -321,8 +346,8 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
     if (closed) return { model, ok: false, loadMs: 0, error: new BackendClosedError({ host, model }).message };
     let request: OllamaRequest | undefined;
     try {
-      const settings = settingsFor(options, model);
-      if (keepAliveMs(settings.keepAlive) === 0) {
+      const settings = settingsOf(model);
+      if (modelOf(model).keepAliveMs === 0) {
         return {
           model,
           ok: false,
@@ -333,17 +358,13 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
       // The options of the model's last request: a re-warm must not reload it at another size.
       const load = stateOf(model).lastLoad ?? loadOptionsFor(settings);
       request = new OllamaRequest(deps, model);
-      const client = request.client();
-      const response = await request.within("load", loadTimeoutMs, () =>
-        client.chat({
-          model,
-          messages: [],
-          stream: false,
-          keep_alive: settings.keepAlive,
-          options: requestOptions(undefined, load) as Partial<Options>,
-        }),
+      const response = await request.json<{ done_reason?: unknown }>(
+        "POST",
+        "/api/chat",
+        { model, messages: [], stream: false, keep_alive: settings.keepAlive, options: requestOptions(undefined, load) },
+        { kind: "load", ms: loadTimeoutMs },
       );
-      const reason = (response as { done_reason?: unknown }).done_reason;
+      const reason = response.done_reason;
       if (reason !== "load") {
         return {
           model,
@@ -366,70 +387,49 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
     http: OllamaRequest;
     model: string;
     load: OllamaLoadOptions;
-    first: Promise<IteratorResult<ChatResponse>>;
-    next: () => Promise<IteratorResult<ChatResponse>>;
-  }
-
-  function start(request: ChatRequest, model: string, signal: AbortSignal, think: ThinkSetting): Attempt {
-    const http = new OllamaRequest(deps, model, signal);
-    const settings = settingsFor(options, model);
-    const load = loadOptionsFor(settings, request);
-    const client = http.client();
-    const deadline = firstChunkDeadline(model, load);
-    let iterator: AsyncIterator<ChatResponse> | undefined;
-    const first = http.within(
-      deadline.kind,
-      deadline.ms,
-      async () => {
-        const stream = await client.chat({
-          model,
-          messages: toOllamaMessages(request.messages),
-          stream: true,
-          keep_alive: settings.keepAlive,
-          options: requestOptions(request.options, load) as Partial<Options>,
-          ...(request.tools && request.tools.length > 0 ? { tools: request.tools as Tool[] } : {}),
-          think,
-        });
-        iterator = stream[Symbol.asyncIterator]();
-        return iterator.next();
-      },
-      deadline.onDeadline,
-      deadline.reportMs,
-    );
-    // A failed first read is handled by the caller; never an unhandled rejection meanwhile.
-    first.catch(() => {});
-    const next = () => http.within("idle", deps.idleTimeoutMs, () => (iterator as AsyncIterator<ChatResponse>).next());
-    return { http, model, load, first, next };
   }
 
   /**
-   * Send the request to `model` and wait for its first line. `think` is the request's, else the
-   * model's setting; a model that answers 400 "does not support thinking" is asked once more
-   * without, and never asked to think again.
+   * Send the request to `model` and read its first line under the first-chunk deadline. `think`
+   * is the request's, else the model's setting; a model that answers 400 "does not support
+   * thinking" is asked once more without, and never asked to think again.
    */
-  async function begin(
-    request: ChatRequest,
-    model: string,
-    signal: AbortSignal,
-  ): Promise<{ attempt: Attempt; step: IteratorResult<ChatResponse> }> {
+  async function begin(request: ChatRequest, model: string, signal: AbortSignal): Promise<{ attempt: Attempt; first: Line | undefined }> {
     const state = stateOf(model);
-    const wanted = request.think ?? settingsFor(options, model).think;
-    const think = state.cannotThink ? false : wanted;
-    let attempt = start(request, model, signal, think);
+    const settings = settingsOf(model);
+    const load = loadOptionsFor(settings, request);
+    const think = state.cannotThink ? false : (request.think ?? settings.think);
+    const messages = toOllamaMessages(request.messages);
+    const requestOpts = requestOptions(request.options, load);
+    const tools = request.tools && request.tools.length > 0 ? request.tools : undefined;
+    const send = async (think: ThinkSetting) => {
+      const http = new OllamaRequest(deps, model, signal);
+      // the body as the `ollama` client sends it (`chat({ stream: true })`)
+      const body = JSON.stringify({
+        model,
+        messages,
+        stream: true,
+        keep_alive: settings.keepAlive,
+        options: requestOpts,
+        ...(tools ? { tools } : {}),
+        think,
+      });
+      const deadline = firstChunkDeadline(model, load);
+      try {
+        const first = await http.open("/api/chat", body, deadline, deadline.onDeadline);
+        return { attempt: { http, model, load }, first };
+      } catch (error) {
+        http.dispose();
+        throw error;
+      }
+    };
     try {
-      return { attempt, step: await attempt.first };
+      return await send(think);
     } catch (error) {
-      attempt.http.dispose();
       if (think === false || !cannotThink(error) || signal.aborted || closed) throw error;
       state.cannotThink = true;
     }
-    attempt = start(request, model, signal, false);
-    try {
-      return { attempt, step: await attempt.first };
-    } catch (error) {
-      attempt.http.dispose();
-      throw error;
-    }
+    return send(false);
   }
 
   async function* chat(request: ChatRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<ChatChunk> {
@@ -437,23 +437,30 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
     if (signal.aborted) throw abortReason(signal);
     let queueMs = 0;
     let release: (() => void) | undefined;
-    const acquire = async (model: string) => {
+    /** A free slot is taken at once (no promise); otherwise the wait, counted as `queueMs`. */
+    const acquire = (model: string): Promise<void> | undefined => {
+      const slots = stateOf(model).slots;
+      release = slots.tryAcquire();
+      if (release) return undefined;
       const queuedAt = performance.now();
-      release = await stateOf(model).slots.acquire(signal);
-      queueMs += performance.now() - queuedAt;
+      return slots.acquire(signal).then((r) => {
+        release = r;
+        queueMs += performance.now() - queuedAt;
+      });
     };
     let attempt: Attempt | undefined;
     try {
-      await acquire(request.model);
+      const waiting = acquire(request.model);
+      if (waiting) await waiting;
       if (closed) throw new BackendClosedError({ host, model: request.model });
       let begun: Awaited<ReturnType<typeof begin>>;
       try {
         begun = await begin(request, request.model, signal);
       } catch (error) {
-        const fallback = settingsFor(options, request.model).fallbackModel;
+        const fallback = settingsOf(request.model).fallbackModel;
         const eligible = error instanceof OllamaError && FALLBACK_CODES.has(error.code);
         if (!fallback || fallback === request.model || !eligible || signal.aborted || closed) throw error;
-        if (normaliseModelName(fallback) !== normaliseModelName(request.model)) {
+        if (nameOf(fallback) !== nameOf(request.model)) {
           release?.();
           release = undefined;
           await acquire(fallback);
@@ -461,25 +468,29 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
         begun = await begin(request, fallback, signal);
       }
       attempt = begun.attempt;
-      let step = begun.step;
-      const { model } = attempt;
+      const { http, model } = attempt;
       const context = { host, model };
       markWarm(model, attempt.load);
-      while (!step.done) {
-        const response = step.value;
-        yield* chunksOf(response, context);
-        if (response.done) {
+      const chunks: ChatChunk[] = [];
+      let line = begun.first;
+      while (line !== undefined) {
+        chunksOf(line, chunks, context);
+        for (let i = 0; i < chunks.length; i++) yield chunks[i] as ChatChunk;
+        chunks.length = 0;
+        if (line.done === true) {
           markWarm(model, attempt.load);
           refresher?.touch(model);
-          yield { type: "done", ...doneInfo(response, queueMs, model) };
+          yield { type: "done", ...doneInfo(line, queueMs, model) };
+          // the body's end, so that its connection is reused (never an abort)
+          await http.drain();
           return;
         }
-        step = await attempt.next();
+        const next = http.next();
+        line = next instanceof Promise ? await next : next;
       }
-      // The client throws when a stream ends without `done`; this is a second guard.
       throw new StreamIncompleteError(context);
     } finally {
-      // Closes the HTTP request when the answer was not read to its end (abort, error, early exit).
+      // An answer left before its last line is aborted (closing its connection); a finished one is not.
       attempt?.http.dispose();
       release?.();
     }
@@ -490,9 +501,11 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
     if (closed) return { model, ok: false, loadMs: 0, error: new BackendClosedError({ host, model }).message };
     const request = new OllamaRequest(deps, model);
     try {
-      const client = request.client();
-      await request.within("load", loadTimeoutMs, () =>
-        client.embed({ model, input: [], keep_alive: settingsFor(options, model).keepAlive }),
+      await request.json(
+        "POST",
+        "/api/embed",
+        { model, input: [], keep_alive: settingsOf(model).keepAlive },
+        { kind: "load", ms: loadTimeoutMs },
       );
       return { model, ok: true, loadMs: round(performance.now() - t0) };
     } catch (error) {
@@ -508,11 +521,13 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
     if (signal.aborted) throw abortReason(signal);
     const request = new OllamaRequest(deps, model, signal);
     try {
-      const client = request.client();
-      const response = await request.within("deadline", deps.idleTimeoutMs, () =>
-        client.embed({ model, input, keep_alive: settingsFor(options, model).keepAlive }),
+      const response = await request.json<{ embeddings?: unknown }>(
+        "POST",
+        "/api/embed",
+        { model, input, keep_alive: settingsOf(model).keepAlive },
+        { kind: "deadline", ms: deps.idleTimeoutMs },
       );
-      const embeddings = (response as { embeddings?: unknown }).embeddings;
+      const embeddings = response.embeddings;
       if (!Array.isArray(embeddings) || embeddings.length !== input.length) {
         throw new OllamaError(
           "BACKEND_ERROR",
@@ -570,7 +585,7 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
       return (await listLoaded()).map((m) => m.name);
     },
     async available(): Promise<string[]> {
-      const response = await metadata((r) => r.client().list());
+      const response = await metadata<{ models?: Array<{ name: string }> }>("/api/tags");
       return (response.models ?? []).map((m) => m.name);
     },
     async close(): Promise<void> {

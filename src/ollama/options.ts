@@ -117,6 +117,7 @@ export interface OllamaBackendOptions extends OllamaModelSettings {
   /**
    * Deadline for the first chunk of an answer from a loaded model, ms (the prompt evaluation).
    * A model that is not loaded gets `loadTimeoutMs` for its load first. Default 60,000.
+   * `Infinity` (like every deadline here): none, and no timer.
    */
   firstTokenTimeoutMs?: number;
   /**

@@ -1,4 +1,3 @@
-import { Ollama } from "ollama";
 import {
   BackendClosedError,
   BackendUnreachableError,
@@ -7,7 +6,7 @@ import {
   LoadTimeoutError,
   OllamaError,
   StreamError,
-  StreamIncompleteError,
+  UnexpectedResponseError,
   httpFailure,
   requestFailure,
   streamFailure,
@@ -30,10 +29,14 @@ export interface Deadline {
 /** Asked when a deadline passes: another deadline to wait for instead, or `undefined` to give up. */
 export type OnDeadline = (kind: DeadlineKind) => Promise<Deadline | undefined>;
 
-/** What every request needs from its backend. */
+/** What every request needs from its backend, made once per backend. */
 export interface RequestDeps {
+  /** The server as the options gave it (errors name it). */
   host: string;
-  headers: Record<string, string> | undefined;
+  /** The URL the paths are appended to (`ollama-js` `formatHost`), made once. */
+  baseUrl: string;
+  /** Headers of every request, made once. */
+  headers: Record<string, string>;
   fetch: typeof fetch;
   firstTokenTimeoutMs: number;
   idleTimeoutMs: number;
@@ -41,28 +44,88 @@ export interface RequestDeps {
   inflight: Set<OllamaRequest>;
 }
 
-const ERROR_LINE = /^\s*\{\s*"error"\s*:/;
+/** One line of an NDJSON answer. */
+export type Line = Record<string, unknown>;
+
+/** setTimeout takes at most 2^31 − 1 ms; a longer (or infinite) deadline is no deadline. */
+const MAX_TIMER_MS = 2_147_483_647;
+/** A timer may fire this much before the deadline it was set for (the loop's clock is coarser). */
+const EARLY_MS = 1;
+/** The reason of a request left before its end: one object, as a DOMException costs a stack trace. */
+const LEFT_EARLY = new DOMException("The Ollama request was closed: its answer was no longer read.", "AbortError");
+
+/** The URL prefix of a host, as the `ollama` client builds it (`ollama-js` `src/utils.ts` `formatHost`). */
+export function formatHost(host: string): string {
+  let isExplicitProtocol = host.includes("://");
+  if (host.startsWith(":")) {
+    host = `http://127.0.0.1${host}`;
+    isExplicitProtocol = true;
+  }
+  if (!isExplicitProtocol) host = `http://${host}`;
+  const url = new URL(host);
+  let port = url.port;
+  if (!port) port = !isExplicitProtocol ? "11434" : url.protocol === "https:" ? "443" : "80";
+  let auth = "";
+  if (url.username) auth = `${url.username}${url.password ? `:${url.password}` : ""}@`;
+  const formatted = `${url.protocol}//${auth}${url.hostname}:${port}${url.pathname}`;
+  return formatted.endsWith("/") ? formatted.slice(0, -1) : formatted;
+}
 
 /**
- * One HTTP request to Ollama with its own AbortController. The `ollama` client gets a `fetch`
- * that swaps in this request's signal, so aborting cancels exactly this request (the client's
- * own `abort()` would cancel every stream of the client instance). A client object is created
- * per request: it only holds the host, the headers and the fetch. The response body passes
- * through an observer that tells apart an error line, a dropped connection and a clean end.
+ * The headers of every request, as the `ollama` client sends them (`ollama-js` `src/utils.ts`
+ * `fetchWithHeaders`): JSON both ways, the caller's headers, and `OLLAMA_API_KEY` as a bearer
+ * token for `https://ollama.com` when no `Authorization` is given.
+ */
+export function requestHeaders(baseUrl: string, custom: Record<string, string> | undefined): Record<string, string> {
+  const headers: Record<string, string> = { "Content-Type": "application/json", Accept: "application/json" };
+  for (const [key, value] of Object.entries(custom ?? {})) {
+    const lower = key.toLowerCase();
+    if (lower !== "content-type" && lower !== "accept") headers[key] = value;
+  }
+  const hasAuth = Object.keys(headers).some((k) => k.toLowerCase() === "authorization");
+  const apiKey = typeof process === "object" ? process.env?.OLLAMA_API_KEY : undefined;
+  try {
+    const url = new URL(baseUrl);
+    if (url.protocol === "https:" && url.hostname === "ollama.com" && !hasAuth && apiKey) headers.Authorization = `Bearer ${apiKey}`;
+  } catch {
+    // formatHost made it; a URL it cannot parse fails at the first request
+  }
+  return headers;
+}
+
+/**
+ * One HTTP request to Ollama: one AbortController, one deadline timer, and the NDJSON reader of
+ * its answer. The request is aborted only when its answer was not read to the end (the consumer
+ * left, a deadline passed, the caller aborted, the backend closed): an answer read to its final
+ * line is never aborted, so its connection goes back to the keep-alive pool.
+ *
+ * Deadlines cost one timer per request: each wait moves the deadline (`deadlineAt`), and the
+ * timer, when it fires, re-arms itself for whatever is left, so a chunk costs no timer call.
  */
 export class OllamaRequest {
-  readonly controller = new AbortController();
+  private readonly controller = new AbortController();
   readonly model: string | undefined;
   private abortKind: AbortKind | undefined;
+  // ---- the deadline ----
+  private deadlineAt = Number.POSITIVE_INFINITY;
+  private deadlineKind: DeadlineKind = "deadline";
+  private reportMs = 0;
+  private onDeadline: OnDeadline | undefined;
+  /** Bumped by every arm and disarm: a deadline check that awaited `onDeadline` sees whether its wait is still the current one. */
+  private wait = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
-  private armedMs = 0;
-  private gotResponse = false;
-  private errorLine: string | undefined;
-  private bodyEnded = false;
-  private bodyFailed = false;
-  private bodyError: unknown;
-  private readonly removeCallerListener: () => void;
-  private readonly context: OllamaErrorContext;
+  private timerAt = Number.POSITIVE_INFINITY;
+  // ---- the answer ----
+  private reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  private decoder: InstanceType<typeof TextDecoder> | undefined;
+  private buffer = "";
+  private pos = 0;
+  private eof = false;
+  /** The last line was read (`done`, or an error line): what follows is only the end of the body. */
+  private lastLine = false;
+  /** Nothing is left to read or to abort. */
+  private finished = false;
+  private disposed = false;
 
   constructor(
     private readonly deps: RequestDeps,
@@ -70,173 +133,308 @@ export class OllamaRequest {
     private readonly callerSignal?: AbortSignal,
   ) {
     this.model = model;
-    this.context = { host: deps.host, ...(model === undefined ? {} : { model }) };
     if (callerSignal) {
-      const onAbort = () => this.abort("caller", callerSignal.reason);
-      if (callerSignal.aborted) onAbort();
-      else callerSignal.addEventListener("abort", onAbort, { once: true });
-      this.removeCallerListener = () => callerSignal.removeEventListener("abort", onAbort);
-    } else {
-      this.removeCallerListener = () => {};
+      if (callerSignal.aborted) this.abort("caller", callerSignal.reason);
+      else callerSignal.addEventListener("abort", this.onCallerAbort, { once: true });
     }
     deps.inflight.add(this);
   }
 
-  /** A client bound to this request. */
-  client(): Ollama {
-    return new Ollama({
-      host: this.deps.host,
-      fetch: this.fetch,
-      ...(this.deps.headers ? { headers: this.deps.headers } : {}),
-    });
+  private readonly onCallerAbort = () => this.abort("caller", this.callerSignal?.reason);
+
+  /** Abort this request (once); `kind` decides the error the pending wait turns into. */
+  abort(kind: AbortKind, reason?: unknown): void {
+    if (this.abortKind !== undefined || this.finished) return;
+    this.abortKind = kind;
+    this.deadlineAt = Number.POSITIVE_INFINITY;
+    this.controller.abort(
+      reason ?? (kind === "done" ? LEFT_EARLY : new DOMException(`The Ollama request was aborted (${kind}).`, "AbortError")),
+    );
   }
 
-  /** Abort this request (once); `kind` decides the error the pending read turns into. */
-  abort(kind: AbortKind, reason?: unknown): void {
-    if (this.controller.signal.aborted) return;
-    this.abortKind = kind;
-    this.controller.abort(reason ?? new DOMException(`The Ollama request was aborted (${kind}).`, "AbortError"));
+  // ---- deadlines ----
+
+  /** Start a wait that fails at `ms` from now (no deadline when `ms` is infinite or too long for a timer). */
+  private arm(kind: DeadlineKind, ms: number, reportMs = ms, onDeadline?: OnDeadline): void {
+    this.wait++;
+    this.deadlineKind = kind;
+    this.reportMs = reportMs;
+    this.onDeadline = onDeadline;
+    if (!(ms <= MAX_TIMER_MS)) {
+      this.deadlineAt = Number.POSITIVE_INFINITY;
+      return;
+    }
+    const now = performance.now();
+    this.deadlineAt = now + ms;
+    // The first timer fires no later than one idle window from now, so that the idle waits that
+    // follow (each `idleTimeoutMs` from its own start) never need an earlier one.
+    if (this.deadlineAt < this.timerAt) this.schedule(now, Math.min(ms, this.deps.idleTimeoutMs));
   }
+
+  /** The wait is over: the timer, if it fires, finds nothing to do. */
+  private disarm(): void {
+    this.wait++;
+    this.deadlineAt = Number.POSITIVE_INFINITY;
+  }
+
+  private schedule(now: number, ms: number): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    const delay = Math.max(1, Math.min(ms, MAX_TIMER_MS));
+    this.timerAt = now + delay;
+    this.timer = setTimeout(this.fire, delay);
+  }
+
+  private readonly fire = () => {
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    if (this.deadlineAt === Number.POSITIVE_INFINITY || this.abortKind !== undefined) return;
+    const now = performance.now();
+    const left = this.deadlineAt - now;
+    if (left > EARLY_MS) return this.schedule(now, left);
+    void this.passed();
+  };
+
+  private async passed(): Promise<void> {
+    const wait = this.wait;
+    const kind = this.deadlineKind;
+    let next: Deadline | undefined;
+    try {
+      next = this.onDeadline ? await this.onDeadline(kind) : undefined;
+    } catch {
+      next = undefined;
+    }
+    if (wait !== this.wait || this.abortKind !== undefined) return;
+    if (next) this.arm(next.kind, next.ms, next.reportMs ?? next.ms, this.onDeadline);
+    else this.abort(kind);
+  }
+
+  // ---- HTTP ----
 
   /**
-   * Wait for `work` under a deadline: when it passes, `onDeadline` (if any) may set another one
-   * (a model found loading gets its load deadline); otherwise the request is aborted and the wait
-   * fails with the error of the deadline's kind. Any failure comes out classified.
+   * Send the request and wait for its headers; an HTTP error status is read and thrown as a typed
+   * error. The deadline armed before is left running (for a stream, it goes on to the first line).
    */
-  async within<T>(kind: DeadlineKind, ms: number, work: () => Promise<T>, onDeadline?: OnDeadline, reportMs?: number): Promise<T> {
-    let settled = false;
-    const arm = (k: DeadlineKind, after: number, report = after) => {
-      this.armedMs = report;
-      const timer = setTimeout(() => void fire(k, timer), after);
-      this.timer = timer;
-    };
-    const fire = async (k: DeadlineKind, timer: ReturnType<typeof setTimeout>) => {
-      if (this.timer !== timer || settled) return;
-      this.timer = undefined;
-      let next: Awaited<ReturnType<OnDeadline>>;
-      try {
-        next = onDeadline ? await onDeadline(k) : undefined;
-      } catch {
-        next = undefined;
-      }
-      if (settled) return;
-      if (next) arm(next.kind, next.ms, next.reportMs);
-      else this.abort(k);
-    };
-    arm(kind, ms, reportMs);
-    try {
-      return await work();
-    } catch (error) {
-      throw this.classify(error);
-    } finally {
-      settled = true;
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = undefined;
-    }
-  }
-
-  /** Release: stop the deadline, forget the caller's signal, close the HTTP request if still open. */
-  dispose(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.removeCallerListener();
-    this.abort("done");
-    this.deps.inflight.delete(this);
-  }
-
-  /** Turn whatever a read threw into the error callers see. */
-  classify(error: unknown): unknown {
-    const ctx = { ...this.context, cause: error };
-    switch (this.abortKind) {
-      case "caller":
-        return this.callerSignal?.reason ?? error;
-      case "first-token":
-        return new FirstTokenTimeoutError({ ...ctx, timeoutMs: this.armedMs });
-      case "load":
-        return new LoadTimeoutError({ ...ctx, timeoutMs: this.armedMs });
-      case "idle":
-        return new IdleTimeoutError({ ...ctx, timeoutMs: this.armedMs });
-      case "deadline":
-        return new BackendUnreachableError({ ...ctx, reason: `no answer within ${this.armedMs} ms` });
-      case "closed":
-      case "done":
-        return new BackendClosedError(ctx);
-      case undefined:
-        break;
-    }
-    if (error instanceof OllamaError) return error;
-    if (!this.gotResponse) return requestFailure(error, this.context);
-    if (this.errorLine !== undefined) return new StreamError({ ...ctx, serverMessage: this.errorLine });
-    if (this.bodyFailed) return streamFailure(this.bodyError, this.context);
-    if (this.bodyEnded) return new StreamIncompleteError(ctx);
-    return new StreamError({ ...ctx, serverMessage: error instanceof Error ? error.message : String(error) });
-  }
-
-  private readonly fetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    // The client passes its own signal for streams; ours replaces it (nothing aborts the client's).
+  private async send(method: "GET" | "POST", path: string, body?: string): Promise<Response> {
     let response: Response;
     try {
-      response = await this.deps.fetch(input, { ...init, signal: this.controller.signal });
+      response = await this.deps.fetch(`${this.deps.baseUrl}${path}`, {
+        method,
+        headers: { ...this.deps.headers }, // a copy: a custom `fetch` may change it
+        ...(body === undefined ? {} : { body }),
+        signal: this.controller.signal,
+      });
     } catch (error) {
-      throw this.controller.signal.aborted ? error : requestFailure(error, this.context);
+      this.finished = true;
+      throw this.failure(error, requestFailure);
     }
-    this.gotResponse = true;
     if (!response.ok) {
-      let body = "";
+      let text = "";
       try {
-        body = await response.text();
+        text = await response.text();
       } catch {
         // the status alone will do
       }
-      throw httpFailure(response.status, body, this.context);
+      this.finished = true;
+      if (this.abortKind !== undefined) throw this.failure(new Error(`HTTP ${response.status}`), requestFailure);
+      throw httpFailure(response.status, text, this.context());
     }
-    if (!response.body) return response;
-    return new Response(this.observe(response.body), {
-      status: response.status,
-      statusText: response.statusText,
-      headers: response.headers,
-    });
-  };
+    return response;
+  }
 
-  private observe(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
-    const reader = body.getReader();
-    const decoder = new TextDecoder();
-    let partial = "";
-    const scan = (text: string, flush: boolean) => {
-      partial += text;
-      const lines = partial.split("\n");
-      partial = flush ? "" : (lines.pop() ?? "");
-      for (const line of lines) {
-        if (this.errorLine !== undefined || !ERROR_LINE.test(line)) continue;
-        try {
-          const parsed = JSON.parse(line) as { error?: unknown };
-          this.errorLine = typeof parsed.error === "string" ? parsed.error : JSON.stringify(parsed.error);
-        } catch {
-          // not JSON after all
-        }
+  /** One JSON call (`/api/ps`, `/api/tags`, `/api/embed`, a load) under one deadline. */
+  async json<T>(method: "GET" | "POST", path: string, body: unknown, deadline: Deadline, onDeadline?: OnDeadline): Promise<T> {
+    this.arm(deadline.kind, deadline.ms, deadline.reportMs ?? deadline.ms, onDeadline);
+    try {
+      const response = await this.send(method, path, body === undefined ? undefined : JSON.stringify(body));
+      let text: string;
+      try {
+        text = await response.text();
+      } catch (error) {
+        throw this.failure(error, streamFailure);
       }
-    };
-    return new ReadableStream<Uint8Array>({
-      pull: async (controller) => {
-        let step: Awaited<ReturnType<typeof reader.read>>;
-        try {
-          step = await reader.read();
-        } catch (error) {
-          this.bodyFailed = true;
-          this.bodyError = error;
-          controller.error(error);
-          return;
-        }
-        if (step.done) {
-          scan(decoder.decode(), true);
-          this.bodyEnded = true;
-          controller.close();
-          return;
-        }
-        scan(decoder.decode(step.value, { stream: true }), false);
-        controller.enqueue(step.value);
-      },
-      cancel: (reason) => reader.cancel(reason).catch(() => {}),
-    });
+      this.finished = true;
+      try {
+        return JSON.parse(text) as T;
+      } catch {
+        throw new UnexpectedResponseError({ ...this.context(), line: text });
+      }
+    } finally {
+      this.finished = true;
+      this.disarm();
+    }
+  }
+
+  /**
+   * Post a streamed request and read its first line, under `deadline` (and `onDeadline` when it
+   * passes). `undefined` when the body ends before any line.
+   */
+  async open(path: string, body: string, deadline: Deadline, onDeadline?: OnDeadline): Promise<Line | undefined> {
+    this.arm(deadline.kind, deadline.ms, deadline.reportMs ?? deadline.ms, onDeadline);
+    const response = await this.send("POST", path, body);
+    if (!response.body) {
+      this.finished = true;
+      this.disarm();
+      return undefined;
+    }
+    this.reader = response.body.getReader();
+    this.decoder = new TextDecoder();
+    const line = this.take() ?? (await this.read());
+    this.disarm();
+    return line;
+  }
+
+  /**
+   * The next line of the answer: from what was already read when it holds one (no wait, no
+   * deadline), else read under the idle deadline. `undefined` at the end of the body.
+   */
+  next(): Line | undefined | Promise<Line | undefined> {
+    const line = this.take();
+    if (line !== undefined || this.eof) return line;
+    this.arm("idle", this.deps.idleTimeoutMs);
+    return this.read().finally(() => this.disarm());
+  }
+
+  /** Read until a whole line (or the end) is there. */
+  private async read(): Promise<Line | undefined> {
+    const reader = this.reader as ReadableStreamDefaultReader<Uint8Array>;
+    const decoder = this.decoder as InstanceType<typeof TextDecoder>;
+    for (;;) {
+      let step: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        step = await reader.read();
+      } catch (error) {
+        this.finished = true;
+        throw this.failure(error, streamFailure);
+      }
+      if (step.done) {
+        this.eof = true;
+        this.finished = true;
+        this.append(decoder.decode());
+        // a last line without its newline
+        const rest = this.buffer.slice(this.pos).trim();
+        this.buffer = "";
+        this.pos = 0;
+        return rest ? this.parse(rest) : undefined;
+      }
+      this.append(decoder.decode(step.value, { stream: true }));
+      const line = this.take();
+      if (line !== undefined) return line;
+    }
+  }
+
+  private append(text: string): void {
+    if (!text) return;
+    this.buffer = this.pos === 0 ? this.buffer + text : this.buffer.slice(this.pos) + text;
+    this.pos = 0;
+  }
+
+  /** The next whole line already read, parsed; `undefined` when there is none. Blank and non-JSON lines are skipped. */
+  private take(): Line | undefined {
+    for (;;) {
+      const end = this.buffer.indexOf("\n", this.pos);
+      if (end < 0) return undefined;
+      const text = this.buffer.slice(this.pos, end);
+      this.pos = end + 1;
+      if (this.pos === this.buffer.length) {
+        this.buffer = "";
+        this.pos = 0;
+      }
+      const line = this.parse(text);
+      if (line !== undefined) return line;
+    }
+  }
+
+  private parse(text: string): Line | undefined {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      return undefined; // as the `ollama` client does: a line that is not JSON is skipped
+    }
+    if (typeof value !== "object" || value === null) return undefined;
+    const line = value as Line;
+    // `server/routes.go` `streamResponse`: an error after output is an `{"error"}` line, then the end
+    if ("error" in line) {
+      this.lastLine = true;
+      const message = typeof line.error === "string" ? line.error : JSON.stringify(line.error);
+      throw new StreamError({ ...this.context(), serverMessage: message });
+    }
+    if (line.done === true) this.lastLine = true;
+    return line;
+  }
+
+  /**
+   * Read the body to its end after its last line, so that the connection is complete and goes
+   * back to the keep-alive pool; what follows the last line is ignored. A body that does not end
+   * within the idle deadline is closed (its answer is complete: no error).
+   */
+  async drain(): Promise<void> {
+    if (this.finished) return;
+    this.arm("idle", this.deps.idleTimeoutMs);
+    const reader = this.reader as ReadableStreamDefaultReader<Uint8Array>;
+    try {
+      for (;;) {
+        const step = await reader.read();
+        if (step.done) break;
+      }
+      this.eof = true;
+    } catch {
+      // aborted by the idle deadline or close(), or the connection dropped: the answer was whole
+    } finally {
+      this.finished = true;
+      this.disarm();
+    }
+  }
+
+  /**
+   * Release: stop the deadline, forget the caller's signal. An answer read to its last line is
+   * left to end (never aborted); one left before it is aborted, which closes its connection.
+   */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.callerSignal?.removeEventListener("abort", this.onCallerAbort);
+    if (!this.finished && this.lastLine) {
+      void this.drain().finally(() => this.release());
+      return;
+    }
+    if (!this.finished) this.abort("done");
+    this.release();
+  }
+
+  private release(): void {
+    this.disarm();
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    this.deps.inflight.delete(this);
+  }
+
+  private context(): OllamaErrorContext {
+    return this.model === undefined ? { host: this.deps.host } : { host: this.deps.host, model: this.model };
+  }
+
+  /** Turn whatever a wait threw into the error callers see. */
+  private failure(error: unknown, otherwise: (error: unknown, context: OllamaErrorContext) => OllamaError): unknown {
+    const kind = this.abortKind;
+    if (kind === "caller") return this.callerSignal?.reason ?? error;
+    if (kind !== undefined) {
+      const ctx = { ...this.context(), cause: error };
+      switch (kind) {
+        case "first-token":
+          return new FirstTokenTimeoutError({ ...ctx, timeoutMs: this.reportMs });
+        case "load":
+          return new LoadTimeoutError({ ...ctx, timeoutMs: this.reportMs });
+        case "idle":
+          return new IdleTimeoutError({ ...ctx, timeoutMs: this.reportMs });
+        case "deadline":
+          return new BackendUnreachableError({ ...ctx, reason: `no answer within ${this.reportMs} ms` });
+        case "closed":
+        case "done":
+          return new BackendClosedError(ctx);
+      }
+    }
+    if (error instanceof OllamaError) return error;
+    return otherwise(error, this.context());
   }
 }

@@ -1,21 +1,24 @@
-import pLimit, { type LimitFunction } from "p-limit";
+/** A request waiting for a slot. */
+interface Waiter {
+  grant: () => void;
+  fail: (error: unknown) => void;
+}
 
 /**
- * Request slots on top of p-limit: a slot is held for a whole stream, not one promise.
- * A request aborted while it waits leaves the queue at once (its p-limit turn, when it comes,
- * is handed back immediately).
+ * Request slots: a slot is held for a whole stream, not one promise. A free slot is taken at once
+ * (`tryAcquire`, no promise); the others wait in order. A request aborted while it waits leaves
+ * the queue at once.
  */
 export class Slots {
-  private readonly limit: LimitFunction;
-  private readonly waiting = new Set<(error: unknown) => void>();
+  private running = 0;
+  /** In arrival order (a Set keeps insertion order and removes in O(1)). */
+  private readonly waiting = new Set<Waiter>();
 
-  constructor(concurrency: number) {
-    this.limit = pLimit(concurrency);
-  }
+  constructor(private readonly concurrency: number) {}
 
   /** Requests holding a slot. */
   get active(): number {
-    return this.limit.activeCount;
+    return this.running;
   }
 
   /** Requests waiting for a slot. */
@@ -23,41 +26,51 @@ export class Slots {
     return this.waiting.size;
   }
 
+  /** A slot now, as its release function, when one is free and nobody waits; else `undefined`. */
+  tryAcquire(): (() => void) | undefined {
+    if (this.running >= this.concurrency || this.waiting.size > 0) return undefined;
+    this.running++;
+    return this.releaser();
+  }
+
   /** Wait for a slot; resolves with its release function. Rejects with the signal's reason on abort. */
   acquire(signal?: AbortSignal): Promise<() => void> {
+    const now = this.tryAcquire();
+    if (now) return Promise.resolve(now);
     return new Promise((resolve, reject) => {
-      let settled = false;
-      const fail = (error: unknown) => {
-        if (settled) return;
-        settled = true;
-        this.waiting.delete(fail);
-        signal?.removeEventListener("abort", onAbort);
-        reject(error);
+      if (signal?.aborted) return reject(signal.reason);
+      const onAbort = () => waiter.fail(signal?.reason);
+      const waiter: Waiter = {
+        grant: () => {
+          this.waiting.delete(waiter);
+          signal?.removeEventListener("abort", onAbort);
+          this.running++;
+          resolve(this.releaser());
+        },
+        fail: (error) => {
+          this.waiting.delete(waiter);
+          signal?.removeEventListener("abort", onAbort);
+          reject(error);
+        },
       };
-      const onAbort = () => fail(signal?.reason);
-      if (signal?.aborted) return fail(signal.reason);
       signal?.addEventListener("abort", onAbort, { once: true });
-      this.waiting.add(fail);
-      void this.limit(
-        () =>
-          new Promise<void>((release) => {
-            if (settled) return release();
-            settled = true;
-            this.waiting.delete(fail);
-            signal?.removeEventListener("abort", onAbort);
-            let released = false;
-            resolve(() => {
-              if (released) return;
-              released = true;
-              release();
-            });
-          }),
-      );
+      this.waiting.add(waiter);
     });
   }
 
   /** Fail every waiting request with `error`. */
   rejectWaiting(error: unknown): void {
-    for (const fail of [...this.waiting]) fail(error);
+    for (const waiter of [...this.waiting]) waiter.fail(error);
+  }
+
+  private releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.running--;
+      const next = this.waiting.values().next();
+      if (!next.done && this.running < this.concurrency) next.value.grant();
+    };
   }
 }

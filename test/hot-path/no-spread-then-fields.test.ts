@@ -15,7 +15,7 @@ const files = (path: string): string[] =>
   statSync(path).isDirectory() ? readdirSync(path).flatMap((f) => files(join(path, f))) : path.endsWith(".ts") ? [path] : [];
 
 /** Object literals in `source` with a field after a spread, as `file:line`. */
-export function spreadsThenFields(file: string, source: string): string[] {
+function spreadsThenFields(file: string, source: string): string[] {
   const sf = ts.createSourceFile(file, source, ts.ScriptTarget.Latest, true);
   const found: string[] = [];
   const visit = (node: ts.Node) => {
