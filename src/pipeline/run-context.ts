@@ -95,6 +95,8 @@ export interface RunContext {
   trace: RunTrace;
   /** The span of the stage in progress. */
   stageSpan: SpanHandle | undefined;
+  /** The first model request has been sent (events held until then go out: see `request-first.ts`). */
+  modelRequested: boolean;
 }
 
 /** A fresh context for a run. */
@@ -109,6 +111,7 @@ export function createRunContext(deps: RunDeps, turn: Turn, who: RunIds, signal:
     openStep: undefined,
     trace: NO_TRACE,
     stageSpan: undefined,
+    modelRequested: false,
     byPart: {
       route: { hits: 0, misses: 0 },
       system: { hits: 0, misses: 0 },

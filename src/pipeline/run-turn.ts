@@ -2,7 +2,8 @@ import { getEventListeners } from "node:events";
 import type { AGUIEvent } from "@ag-ui/core";
 import { toZoeError } from "../errors/zoe-error.js";
 import { events } from "../events/factory.js";
-import { closeOpen, createRunContext, finishStep, startStep, type ActiveRun, type RunDeps } from "./run-context.js";
+import { closeOpen, createRunContext, finishStep, startStep, type ActiveRun, type RunContext, type RunDeps } from "./run-context.js";
+import { requestFirst } from "./request-first.js";
 import { answerFromCache, generate, startAnswerProbe } from "./stages/answer.js";
 import { contextStage } from "./stages/context.js";
 import { finish } from "./stages/finish.js";
@@ -61,32 +62,7 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
   });
 
   try {
-    yield events.runStarted(turn.threadId, turn.runId);
-    run.hostOpen = true;
-    deps.emitter.emit("run:started", who);
-    // Object.assign, not a spread followed by a field: that form is a slow path in V8 (see docs/design.md).
-    yield events.stateSnapshot(
-      Object.assign({}, turn.state, {
-        zoe: {
-          runId: turn.runId,
-          stage: "route",
-          providers: Object.fromEntries(deps.providers.map((p) => [p.name, { status: "pending" }])),
-        },
-      }),
-    );
-
-    const routed = yield* routeStage(ctx);
-    const probe = startAnswerProbe(ctx, routed); // the semantic cache's embedding runs alongside the context
-    const context = yield* contextStage(ctx, routed);
-
-    yield startStep(ctx, "generate");
-    const prompted = yield* promptStage(ctx, routed, context);
-    const cached = yield* answerFromCache(ctx, prompted, probe);
-    const answer = cached.answer ?? (yield* generate(ctx, prompted, cached.lookup));
-    yield* finishStep(ctx, "generate", "done");
-
-    const remembered = await remember(ctx, routed, prompted, answer);
-    yield* finish(ctx, { routed, context, prompted, answer, remembered }, endForHost);
+    yield* requestFirst(stages(ctx, run, endForHost), () => ctx.modelRequested);
   } catch (error) {
     const code = ctx.signal.aborted ? "cancelled" : toZoeError(error).code;
     ctx.stageSpan?.fail(code, error instanceof Error ? error.message : String(error));
@@ -112,4 +88,35 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     endForHost(() => deps.emitter.emit("run:cancelled", who));
     ctx.trace.root.end();
   }
+}
+
+/** The run's stages, top to bottom; `runTurn` turns what they throw into the stream's end. */
+async function* stages(ctx: RunContext, run: ActiveRun, endForHost: (emit: () => void) => void): AsyncGenerator<AGUIEvent> {
+  const { deps, turn, who } = ctx;
+  yield events.runStarted(turn.threadId, turn.runId);
+  run.hostOpen = true;
+  deps.emitter.emit("run:started", who);
+  // Object.assign, not a spread followed by a field: that form is a slow path in V8 (see docs/design.md).
+  yield events.stateSnapshot(
+    Object.assign({}, turn.state, {
+      zoe: {
+        runId: turn.runId,
+        stage: "route",
+        providers: Object.fromEntries(deps.providers.map((p) => [p.name, { status: "pending" }])),
+      },
+    }),
+  );
+
+  const routed = yield* routeStage(ctx);
+  const probe = startAnswerProbe(ctx, routed); // the semantic cache's embedding runs alongside the context
+  const context = yield* contextStage(ctx, routed);
+
+  yield startStep(ctx, "generate");
+  const prompted = yield* promptStage(ctx, routed, context);
+  const cached = yield* answerFromCache(ctx, prompted, probe);
+  const answer = cached.answer ?? (yield* generate(ctx, prompted, cached.lookup));
+  yield* finishStep(ctx, "generate", "done");
+
+  const remembered = await remember(ctx, routed, prompted, answer);
+  yield* finish(ctx, { routed, context, prompted, answer, remembered }, endForHost);
 }

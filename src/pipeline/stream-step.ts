@@ -34,6 +34,8 @@ export interface StepLimits {
   codeBlockMs: number;
   /** When the run's whole generation must end (`performance.now()` time; Infinity for never). */
   generationEndsAt: number;
+  /** Called once the request has been handed to the backend (its first chunk asked for). */
+  onRequest?: (() => void) | undefined;
   /** Told of each code block once it has run (for traces). */
   onCode?: ((language: string, ok: boolean, startedAt: number, endedAt: number) => void) | undefined;
 }
@@ -276,6 +278,10 @@ export async function* streamStep(
       if (!asked) {
         asked = true;
         nextChunk(iterator).then(onStep, onError);
+        if (limits.onRequest) {
+          limits.onRequest();
+          limits.onRequest = undefined;
+        }
       }
       const woke = await waits.next();
       if (woke.kind === "fail") throw failure(woke.error);

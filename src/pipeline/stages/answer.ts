@@ -122,7 +122,10 @@ export async function* generate(ctx: RunContext, prompted: Prompted, lookup: Ans
   const { deps, turn, signal } = ctx;
   const t0 = performance.now();
   const trace = ctx.trace;
-  const limits = {
+  const limits: StepLimits = {
+    onRequest: () => {
+      ctx.modelRequested = true;
+    },
     firstTokenMs: deps.deadlines.firstTokenMs,
     idleMs: deps.deadlines.idleMs,
     codeBlockMs: deps.deadlines.codeBlockMs,

@@ -1,0 +1,111 @@
+import { describe, expect, it } from "vitest";
+import { type ChatChunk, type ChatRequest, createZoePipeline, EventType, type ModelBackend } from "../../src/index.js";
+import { textChunks } from "../../src/testing/index.js";
+import { fixedRouter, testProvider } from "../helpers/fixtures.js";
+import { expectValidStream } from "../helpers/ag-ui.js";
+
+/** A backend that notes how many events the consumer had seen when the request reached it. */
+function watchedBackend(seen: () => number) {
+  const atRequest: number[] = [];
+  const backend: ModelBackend = {
+    name: "watched",
+    async *chat(_request: ChatRequest): AsyncGenerator<ChatChunk> {
+      atRequest.push(seen());
+      yield* textChunks("An answer.");
+    },
+  };
+  return { backend, atRequest };
+}
+
+describe("the model request goes out before the events that can wait", () => {
+  it("a warm run sends its request before the consumer has seen any event, then every event in order", async () => {
+    let count = 0;
+    const { backend, atRequest } = watchedBackend(() => count);
+    const pipeline = createZoePipeline({
+      backend,
+      router: fixedRouter(),
+      providers: [testProvider("profile", "likes tea", { ttlMs: 60_000 }), testProvider("tools", "none", { ttlMs: 60_000 })],
+    });
+    for (let turn = 0; turn < 3; turn++) {
+      const events = [];
+      for await (const e of pipeline.run({ userId: "u", threadId: "t", message: `question ${turn}` })) {
+        count++;
+        events.push(e);
+      }
+      await expectValidStream(events);
+      expect(events[0]!.type).toBe(EventType.RUN_STARTED);
+      expect(events.at(-1)!.type).toBe(EventType.RUN_FINISHED);
+      count = 0;
+    }
+    // Every turn (cold providers included: they answer at once) reached the model first.
+    expect(atRequest).toEqual([0, 0, 0]);
+    await pipeline.close();
+  });
+
+  it("a run that waits on I/O passes its first events on while it waits", async () => {
+    let count = 0;
+    let providerDone = false;
+    const { backend } = watchedBackend(() => count);
+    const slow = testProvider("slow", "ctx", { ttlMs: 0, delayMs: 60 });
+    const fetch = slow.fetch.bind(slow);
+    slow.fetch = async (...args: Parameters<typeof fetch>) => {
+      const value = await fetch(...args);
+      providerDone = true;
+      return value;
+    };
+    const pipeline = createZoePipeline({ backend, router: fixedRouter(), providers: [slow] });
+    let doneAtFirstEvent: boolean | undefined;
+    for await (const e of pipeline.run({ userId: "u", threadId: "t", message: "hello there" })) {
+      if (count++ === 0) {
+        expect(e.type).toBe(EventType.RUN_STARTED);
+        doneAtFirstEvent = providerDone;
+      }
+    }
+    expect(doneAtFirstEvent).toBe(false);
+    await pipeline.close();
+  });
+
+  it("a run that fails before its model call still starts with RUN_STARTED and ends with RUN_ERROR", async () => {
+    const backend: ModelBackend = {
+      name: "never",
+      async *chat() {},
+    };
+    const router = {
+      route: () => {
+        throw new Error("no route");
+      },
+    };
+    const pipeline = createZoePipeline({ backend, router });
+    const events = [];
+    for await (const e of pipeline.run({ userId: "u", threadId: "t", message: "hi" })) events.push(e);
+    expect(events[0]!.type).toBe(EventType.RUN_STARTED);
+    expect(events.at(-1)!.type).toBe(EventType.RUN_ERROR);
+    await pipeline.close();
+  });
+
+  it("a consumer that leaves at the first event stops the model request", async () => {
+    let closed = false;
+    const backend: ModelBackend = {
+      name: "long",
+      async *chat(_request, { signal }) {
+        try {
+          for (let i = 0; i < 1000; i++) {
+            if (signal.aborted) return;
+            yield { type: "text", text: `t${i} ` };
+            await new Promise((r) => setTimeout(r, 5));
+          }
+        } finally {
+          closed = true;
+        }
+      },
+    };
+    const pipeline = createZoePipeline({ backend, router: fixedRouter() });
+    for await (const e of pipeline.run({ userId: "u", threadId: "t", message: "hi" })) {
+      expect(e.type).toBe(EventType.RUN_STARTED);
+      break;
+    }
+    expect(closed).toBe(true);
+    expect(pipeline.activeRuns).toBe(0);
+    await pipeline.close();
+  });
+});
