@@ -3,7 +3,7 @@ import type { AGUIEvent } from "@ag-ui/core";
 import { toZoeError } from "../errors/zoe-error.js";
 import { events } from "../events/factory.js";
 import { closeOpen, createRunContext, finishStep, startStep, type ActiveRun, type RunContext, type RunDeps } from "./run-context.js";
-import { requestFirst } from "./request-first.js";
+import { HeldFailure, holdUntilRequested } from "./request-first.js";
 import { answerFromCache, generate, startAnswerProbe } from "./stages/answer.js";
 import { contextStage } from "./stages/context.js";
 import { finish } from "./stages/finish.js";
@@ -61,9 +61,27 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     "zoe.run_id": turn.runId,
   });
 
+  const inner = stages(ctx, run, endForHost);
   try {
-    yield* requestFirst(stages(ctx, run, endForHost), () => ctx.modelRequested);
-  } catch (error) {
+    // The events that can wait go out once the model request has (see request-first.ts); the
+    // rest pass straight through. Done here rather than in a generator of its own: every event
+    // crosses each generator layer, and a layer costs about 0.3 µs per event.
+    const held = await holdUntilRequested(inner, () => ctx.modelRequested);
+    yield* held.events;
+    if (held.next) {
+      const r = await held.next;
+      if (!r.done) {
+        yield r.value;
+        yield* inner;
+      }
+    } else if (!held.done) yield* inner;
+  } catch (caught) {
+    // A failure while the first events were held: they come first, then the stream's end.
+    let error = caught;
+    if (caught instanceof HeldFailure) {
+      yield* caught.heldEvents;
+      error = caught.error;
+    }
     const code = ctx.signal.aborted ? "cancelled" : toZoeError(error).code;
     ctx.stageSpan?.fail(code, error instanceof Error ? error.message : String(error));
     ctx.stageSpan?.end();
@@ -84,6 +102,9 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     // listening (the usual end of a run that completed) means nothing to stop: aborting would
     // only dispatch an event, the costliest step of a warm run's end.
     if (!controller.signal.aborted && hasAbortListeners(controller.signal, abortListenerCount)) controller.abort(RUN_ENDED);
+    // A consumer that left early closes the stages too (their `finally` blocks close the model
+    // stream); after the abort, so that a step still waiting ends at once.
+    await inner.return(undefined);
     deps.runs.delete(run);
     endForHost(() => deps.emitter.emit("run:cancelled", who));
     ctx.trace.root.end();

@@ -109,3 +109,25 @@ describe("the model request goes out before the events that can wait", () => {
     await pipeline.close();
   });
 });
+
+describe("leaving a run that waits", () => {
+  it("a consumer that leaves at the first event of a run waiting on a slow provider is not held by it", async () => {
+    const slow = testProvider("slow", "ctx", { ttlMs: 0, delayMs: 5_000, timeoutMs: 10_000 });
+    let answered = false; // the provider finished on its own: leaving waited for it
+    const fetch = slow.fetch.bind(slow);
+    slow.fetch = async (...args: Parameters<typeof fetch>) => {
+      const value = await fetch(...args);
+      answered = true;
+      return value;
+    };
+    const pipeline = createZoePipeline({ backend: watchedBackend(() => 0).backend, router: fixedRouter(), providers: [slow] });
+    for await (const e of pipeline.run({ userId: "u", threadId: "t", message: "hello there" })) {
+      expect(e.type).toBe(EventType.RUN_STARTED);
+      break;
+    }
+    expect(answered).toBe(false);
+    expect(slow.aborts).toBe(1);
+    expect(pipeline.activeRuns).toBe(0);
+    await pipeline.close();
+  });
+});

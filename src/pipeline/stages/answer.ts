@@ -172,7 +172,12 @@ export async function* generate(ctx: RunContext, prompted: Prompted, lookup: Ans
   for (;;) {
     // The counted prompt size goes with the first call only: later calls carry tool results too.
     const request = messages.length === prompted.request.messages.length ? prompted.request : { ...followUp, messages };
-    const step = yield* modelCall(ctx, request, limits, answer);
+    // Without retries or tracing a model call needs no wrapper: each event then crosses one
+    // generator layer fewer (about 0.3 µs per streamed token).
+    const step =
+      deps.retry.attempts > 0 || ctx.trace.enabled
+        ? yield* modelCall(ctx, request, limits, answer)
+        : yield* streamStep(deps.backend, request, signal, ctx.open, deps.codeExecutor, limits);
     if (answer.firstTokenAt === undefined && step.firstTokenAt !== undefined) answer.firstTokenAt = step.firstTokenAt;
     answer.text += step.text;
     answer.textChunks += step.textChunks;
