@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { type ChatChunk, type ChatRequest, createZoePipeline, EventType, type ModelBackend } from "../../src/index.js";
+import {
+  type ChatChunk,
+  type ChatRequest,
+  type ContextProvider,
+  createZoePipeline,
+  EventType,
+  type ModelBackend,
+  runResult,
+} from "../../src/index.js";
 import { textChunks } from "../../src/testing/index.js";
 import { fixedRouter, testProvider } from "../helpers/fixtures.js";
 import { expectValidStream } from "../helpers/ag-ui.js";
@@ -43,25 +51,26 @@ describe("the model request goes out before the events that can wait", () => {
   });
 
   it("a run that waits on I/O passes its first events on while it waits", async () => {
-    let count = 0;
-    let providerDone = false;
-    const { backend } = watchedBackend(() => count);
-    const slow = testProvider("slow", "ctx", { ttlMs: 0, delayMs: 60 });
-    const fetch = slow.fetch.bind(slow);
-    slow.fetch = async (...args: Parameters<typeof fetch>) => {
-      const value = await fetch(...args);
-      providerDone = true;
-      return value;
-    };
-    const pipeline = createZoePipeline({ backend, router: fixedRouter(), providers: [slow] });
-    let doneAtFirstEvent: boolean | undefined;
+    // The provider answers only once the consumer has seen the run start: a run that held its
+    // first events until the provider answered would only get there after the provider's
+    // deadline, and the provider's outcome would be a timeout.
+    let release: (value: string) => void = () => {};
+    const gate = new Promise<string>((resolve) => {
+      release = resolve;
+    });
+    const waiting: ContextProvider = { name: "waiting", ttlMs: 0, timeoutMs: 10_000, fetch: () => gate };
+    const pipeline = createZoePipeline({ backend: watchedBackend(() => 0).backend, router: fixedRouter(), providers: [waiting] });
+    const types: string[] = [];
+    let providerStatus: string | undefined;
     for await (const e of pipeline.run({ userId: "u", threadId: "t", message: "hello there" })) {
-      if (count++ === 0) {
-        expect(e.type).toBe(EventType.RUN_STARTED);
-        doneAtFirstEvent = providerDone;
-      }
+      if (types.length === 0) release("context");
+      types.push(e.type);
+      const result = runResult(e);
+      if (result && !result.cancelled) providerStatus = result.metrics.providers.waiting?.status;
     }
-    expect(doneAtFirstEvent).toBe(false);
+    expect(types[0]).toBe(EventType.RUN_STARTED);
+    expect(types.at(-1)).toBe(EventType.RUN_FINISHED);
+    expect(providerStatus).toBe("ok");
     await pipeline.close();
   });
 
