@@ -28,8 +28,6 @@ import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
-import { ChatPromptTemplate } from "@langchain/core/prompts";
-import { RunnableParallel } from "@langchain/core/runnables";
 import type { AIMessageChunk } from "@langchain/core/messages";
 import { ChatOllama } from "@langchain/ollama";
 import { streamText } from "ai";
@@ -37,7 +35,7 @@ import { Ollama } from "ollama";
 import { createOllama } from "ollama-ai-provider-v2";
 import { createZoePipeline, EventType, memoryCacheStore } from "zoe-pipeline";
 import { ollamaBackend } from "zoe-pipeline/ollama";
-import { asZoeProviders, providerFns } from "./shared-script.js";
+import { asZoeProviders, langchainPrompt, providerFns } from "./shared-script.js";
 import { percentile, printTable, summarise } from "./stats.js";
 
 const SYSTEM = "You are Zoe, a helpful assistant.";
@@ -210,19 +208,7 @@ function arms(url: string, variant: Variant) {
   };
 
   // (3) LangChain: RunnableParallel of the contexts → ChatPromptTemplate → ChatOllama
-  const chain = RunnableParallel.from({
-    profile: () => fns.profile(),
-    memory: () => fns.memory(),
-    tools: () => fns.tools(),
-    question: (input: { question: string }) => input.question,
-  })
-    .pipe(
-      ChatPromptTemplate.fromMessages([
-        ["system", `${SYSTEM}\n\n{profile}\n{tools}`],
-        ["human", "{memory}\n\n{question}"],
-      ]),
-    )
-    .pipe(new ChatOllama({ model, baseUrl: url }));
+  const chain = langchainPrompt(fns, SYSTEM).pipe(new ChatOllama({ model, baseUrl: url }));
   const langchain: Runner = async () => {
     const t0 = performance.now();
     return timeTokens(
@@ -364,19 +350,7 @@ async function breakdown(url: string, rounds: number) {
     cache: memoryCacheStore(),
     systemPrompt: SYSTEM,
   });
-  const chain = RunnableParallel.from({
-    profile: () => fns.profile(),
-    memory: () => fns.memory(),
-    tools: () => fns.tools(),
-    question: (input: { question: string }) => input.question,
-  })
-    .pipe(
-      ChatPromptTemplate.fromMessages([
-        ["system", `${SYSTEM}\n\n{profile}\n{tools}`],
-        ["human", "{memory}\n\n{question}"],
-      ]),
-    )
-    .pipe(new ChatOllama({ model, baseUrl: url, fetch: watched }));
+  const chain = langchainPrompt(fns, SYSTEM).pipe(new ChatOllama({ model, baseUrl: url, fetch: watched }));
   let thread = 0;
   const runs: Record<"raw" | "zoe-pipeline" | "langchain", () => Promise<number>> = {
     raw: async () => {

@@ -13,12 +13,19 @@ import type { CallbackManagerForLLMRun } from "@langchain/core/callbacks/manager
 import { BaseChatModel } from "@langchain/core/language_models/chat_models";
 import { AIMessage, AIMessageChunk, type BaseMessage } from "@langchain/core/messages";
 import { ChatGenerationChunk, type ChatResult } from "@langchain/core/outputs";
-import { ChatPromptTemplate } from "@langchain/core/prompts";
-import { RunnableParallel } from "@langchain/core/runnables";
 import { streamText } from "ai";
 import { MockLanguageModelV3 } from "ai/test";
 import { createZoePipeline, EventType, memoryCacheStore } from "zoe-pipeline";
-import { ANSWER_20, asZoeProviders, play, providerFns, scriptBackend, type ProviderFns, type Script } from "./shared-script.js";
+import {
+  ANSWER_20,
+  asZoeProviders,
+  langchainPrompt,
+  play,
+  providerFns,
+  scriptBackend,
+  type ProviderFns,
+  type Script,
+} from "./shared-script.js";
 import { percentile, summarise } from "./stats.js";
 
 const MESSAGE = "why is the sky blue when the sun is white?";
@@ -141,19 +148,7 @@ function runners(script: Script, fns: ProviderFns) {
     return timeTokens(t0, result.textStream, () => true);
   };
   // (d) LangChain.js: RunnableParallel of the providers → ChatPromptTemplate → chat model, .stream()
-  const chain = RunnableParallel.from({
-    profile: () => fns.profile(),
-    memory: () => fns.memory(),
-    tools: () => fns.tools(),
-    question: (input: { question: string }) => input.question,
-  })
-    .pipe(
-      ChatPromptTemplate.fromMessages([
-        ["system", `${SYSTEM}\n\n{profile}\n{tools}`],
-        ["human", "{memory}\n\n{question}"],
-      ]),
-    )
-    .pipe(new ScriptChatModel(script));
+  const chain = langchainPrompt(fns, SYSTEM).pipe(new ScriptChatModel(script));
   const langchain: Runner = async () => {
     const t0 = performance.now();
     return timeTokens(

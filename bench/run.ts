@@ -63,8 +63,8 @@ writeJson("ollama-e2e.json", { loadAvgAfter: loadAvg(), ollamaE2e });
 
 // ---- Peers: raw model, hand-written, zoe-pipeline, Vercel AI SDK, LangChain.js on one shared script ----
 const peers = await benchPeers({
-  timedRounds: env("BENCH_PEERS_ROUNDS", quick ? 25 : 200),
-  zeroRounds: env("BENCH_PEERS_ZERO_ROUNDS", quick ? 500 : 2_000),
+  timedRounds: env("BENCH_PEERS_ROUNDS", quick ? 15 : 200),
+  zeroRounds: env("BENCH_PEERS_ZERO_ROUNDS", quick ? 400 : 2_000),
   firstChunkDelayMs: env("BENCH_PEERS_FIRST_MS", 20),
   chunkDelayMs: env("BENCH_PEERS_CHUNK_MS", 5),
 });

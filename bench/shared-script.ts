@@ -2,6 +2,8 @@
  * One script (chunks + delays) and one player, shared by every framework in the peers benchmark,
  * so that each framework's model is a thin adapter over the same timed token stream.
  */
+import { ChatPromptTemplate } from "@langchain/core/prompts";
+import { RunnableParallel } from "@langchain/core/runnables";
 import type { ChatChunk, ContextProvider, ModelBackend } from "zoe-pipeline";
 import { delay as sleep } from "../src/shared/abort.js";
 
@@ -66,4 +68,22 @@ export function asZoeProviders(fns: ProviderFns, ttlMs: number): ContextProvider
     ttlMs,
     fetch: () => fns[name](),
   }));
+}
+
+/**
+ * LangChain's side of the peer benchmarks: the three contexts in parallel (`RunnableParallel`),
+ * then the same prompt the other arms build; each bench pipes it into its own chat model.
+ */
+export function langchainPrompt(fns: ProviderFns, system: string) {
+  return RunnableParallel.from({
+    profile: () => fns.profile(),
+    memory: () => fns.memory(),
+    tools: () => fns.tools(),
+    question: (input: { question: string }) => input.question,
+  }).pipe(
+    ChatPromptTemplate.fromMessages([
+      ["system", `${system}\n\n{profile}\n{tools}`],
+      ["human", "{memory}\n\n{question}"],
+    ]),
+  );
 }
