@@ -40,7 +40,7 @@ export {
 
 export { memoryCacheStore, type MemoryCacheStoreOptions } from "./cache/memory-store.js";
 export { createKeyBuilder, type KeyBuilder } from "./cache/keys.js";
-export { SharedFlights } from "./cache/shared-flights.js";
+export { type FlightControl, SharedFlights } from "./cache/shared-flights.js";
 export type { CacheBatch, CacheBatchResult, CacheStore, ListAppendOptions } from "./cache/types.js";
 
 export { PROVIDER_DEFAULTS } from "./context/fetch-context.js";

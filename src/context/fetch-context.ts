@@ -1,9 +1,11 @@
-import type { SharedFlights } from "../cache/shared-flights.js";
+import type { FlightControl, SharedFlights } from "../cache/shared-flights.js";
 import type { CacheStore } from "../cache/types.js";
 import { writeQuietly } from "../cache/write-quietly.js";
 import { attempt, TIMED_OUT, withDeadline } from "../shared/deadline.js";
-import { onAbort } from "../shared/on-abort.js";
 import type { ContextProvider, ContextRequest, ProviderOutcome } from "./types.js";
+
+/** A signal that never aborts: what a provider's wait listens to (its callers leave on their own). */
+const NEVER: AbortSignal = new AbortController().signal;
 
 /** Defaults of a provider's deadline and cache TTL. */
 export const PROVIDER_DEFAULTS = { timeoutMs: 1_000, ttlMs: 30_000 } as const;
@@ -44,34 +46,28 @@ async function loadProvider(
   request: ContextRequest,
   key: string,
   store: CacheStore,
-  signal: AbortSignal,
+  flight: FlightControl,
   deadlineMs?: number,
 ): Promise<unknown> {
-  // The provider's own signal (aborted by its deadline, or with the run) exists only once the
-  // provider reads it: most answer from memory and never do.
-  let controller: AbortController | undefined;
-  let unhook: (() => void) | undefined;
+  // The provider's signal is the flight's, created only if the provider reads it (most answer
+  // from memory and never do); every caller leaving, the deadline or a failure aborts it.
   const context = {
     get signal(): AbortSignal {
-      if (!controller) {
-        const created = new AbortController();
-        controller = created;
-        if (signal.aborted) created.abort(signal.reason);
-        else unhook = onAbort(signal, () => created.abort(signal.reason));
-      }
-      return controller.signal;
+      return flight.signal;
     },
   };
   const timeoutMs = deadlineMs ?? provider.timeoutMs ?? PROVIDER_DEFAULTS.timeoutMs;
   try {
+    // Callers stop waiting on their own signals (see SharedFlights); this wait ends with the
+    // provider or its deadline.
     const value = await withDeadline(
       attempt(() => provider.fetch(request, context)),
       timeoutMs,
-      signal,
+      NEVER,
     );
     if (value === TIMED_OUT) {
       const timeout = new ProviderTimeout(`Context provider "${provider.name}" took longer than its ${timeoutMs} ms deadline.`);
-      controller?.abort(timeout);
+      flight.abort(timeout);
       throw timeout;
     }
     const ttlMs = provider.ttlMs ?? PROVIDER_DEFAULTS.ttlMs;
@@ -79,10 +75,8 @@ async function loadProvider(
     if (ttlMs > 0 && value !== undefined) writeQuietly(store, key, value, ttlMs);
     return value;
   } catch (error) {
-    controller?.abort(error);
+    flight.abort(error);
     throw error;
-  } finally {
-    unhook?.();
   }
 }
 
@@ -133,7 +127,7 @@ export async function* fetchContext(
     }
     waiting++;
     flights
-      .join(key, (flightSignal) => loadProvider(provider, request, key, store, flightSignal, timeoutMs), signal)
+      .joinControlled(key, (flight) => loadProvider(provider, request, key, store, flight, timeoutMs), signal)
       .then(
         (value) => land(outcomeOf(provider, "ok", value, performance.now() - started)),
         (error: unknown) =>

@@ -130,3 +130,46 @@ describe("SharedFlights", () => {
     expect(load.starts).toBe(1);
   });
 });
+
+describe("SharedFlights.joinControlled", () => {
+  it("gives the work a signal only when it reads one, aborted if every caller left before", async () => {
+    const flights = new SharedFlights<string>();
+    let control: import("../../src/cache/shared-flights.js").FlightControl | undefined;
+    let finish: (v: string) => void = () => {};
+    const caller = new AbortController();
+    const joined = flights.joinControlled(
+      "k",
+      (flight) => {
+        control = flight;
+        return new Promise<string>((resolve) => {
+          finish = resolve;
+        });
+      },
+      caller.signal,
+    );
+    caller.abort(new Error("left"));
+    await expect(joined).rejects.toThrow("left");
+    // The work had not read its signal; reading it now gives one already aborted, with the reason.
+    expect(control!.signal.aborted).toBe(true);
+    expect((control!.signal.reason as Error).message).toBe("left");
+    finish("late");
+    expect(flights.size).toBe(0);
+  });
+
+  it("lets the work abort its own flight (a deadline), and a signal read first sees it", async () => {
+    const flights = new SharedFlights<string>();
+    const caller = new AbortController();
+    let seen: AbortSignal | undefined;
+    const joined = flights.joinControlled(
+      "k",
+      async (flight) => {
+        seen = flight.signal;
+        flight.abort(new Error("deadline"));
+        throw new Error("deadline");
+      },
+      caller.signal,
+    );
+    await expect(joined).rejects.toThrow("deadline");
+    expect(seen!.aborted).toBe(true);
+  });
+});
