@@ -167,6 +167,19 @@ async function timeTokens<T>(t0: number, stream: AsyncIterable<T>, isText: (x: T
   return { ttft, tokens: n };
 }
 
+/** The raw arm's request: the contexts awaited by hand, the prompt built by hand, `ollama-js` streaming. */
+async function rawChat(client: Ollama, model: string, fns: ReturnType<typeof providerFns>) {
+  const [profile, memory, tools] = await Promise.all([fns.profile(), fns.memory(), fns.tools()]);
+  return client.chat({
+    model,
+    stream: true,
+    messages: [
+      { role: "system", content: `${SYSTEM}\n\n${profile}\n${tools}` },
+      { role: "user", content: `${memory}\n\n${MESSAGE}` },
+    ],
+  });
+}
+
 function arms(url: string, variant: Variant) {
   const model = variant;
   const fns = providerFns({ profile: 0, memory: 0, tools: 0 });
@@ -175,15 +188,7 @@ function arms(url: string, variant: Variant) {
   const client = new Ollama({ host: url });
   const raw: Runner = async () => {
     const t0 = performance.now();
-    const [profile, memory, tools] = await Promise.all([fns.profile(), fns.memory(), fns.tools()]);
-    const stream = await client.chat({
-      model,
-      stream: true,
-      messages: [
-        { role: "system", content: `${SYSTEM}\n\n${profile}\n${tools}` },
-        { role: "user", content: `${memory}\n\n${MESSAGE}` },
-      ],
-    });
+    const stream = await rawChat(client, model, fns);
     return timeTokens(t0, stream, (c) => c.message.content !== "");
   };
 
@@ -354,15 +359,7 @@ async function breakdown(url: string, rounds: number) {
   let thread = 0;
   const runs: Record<"raw" | "zoe-pipeline" | "langchain", () => Promise<number>> = {
     raw: async () => {
-      const [profile, memory, tools] = await Promise.all([fns.profile(), fns.memory(), fns.tools()]);
-      const stream = await client.chat({
-        model,
-        stream: true,
-        messages: [
-          { role: "system", content: `${SYSTEM}\n\n${profile}\n${tools}` },
-          { role: "user", content: `${memory}\n\n${MESSAGE}` },
-        ],
-      });
+      const stream = await rawChat(client, model, fns);
       let first = 0;
       for await (const c of stream) if (c.message.content && !first) first = m.chunk = performance.now();
       return first;

@@ -1,4 +1,3 @@
-import { getEventListeners } from "node:events";
 import type { AGUIEvent } from "@ag-ui/core";
 import { toZoeError } from "../errors/zoe-error.js";
 import { events } from "../events/factory.js";
@@ -15,8 +14,6 @@ import type { RunOptions } from "./types.js";
 import { hasAbortListeners, onAbort } from "../shared/on-abort.js";
 
 export type { ActiveRun, RunDeps } from "./run-context.js";
-
-const abortListenerCount = (signal: AbortSignal): number => getEventListeners(signal, "abort").length;
 
 /** The abort reason of a run that ended: one shared object, as building a DOMException per run costs a stack trace. */
 const RUN_ENDED = new DOMException("The run ended.", "AbortError");
@@ -101,7 +98,7 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     // Whatever is still running for this run (providers, the model request) stops now. Nothing
     // listening (the usual end of a run that completed) means nothing to stop: aborting would
     // only dispatch an event, the costliest step of a warm run's end.
-    if (!controller.signal.aborted && hasAbortListeners(controller.signal, abortListenerCount)) controller.abort(RUN_ENDED);
+    if (!controller.signal.aborted && hasAbortListeners(controller.signal)) controller.abort(RUN_ENDED);
     // A consumer that left early closes the stages too (their `finally` blocks close the model
     // stream); after the abort, so that a step still waiting ends at once.
     await inner.return(undefined);

@@ -170,8 +170,7 @@ async function runBlock(
   deadlineMs: number,
 ): Promise<CodeResult> {
   const controller = new AbortController();
-  const forward = () => controller.abort(signal.reason);
-  signal.addEventListener("abort", forward, { once: true });
+  const unhook = onAbort(signal, () => controller.abort(signal.reason));
   try {
     const context = { signal: controller.signal, language: block.language, ...(userId === undefined ? {} : { userId }) };
     const outcome = await withDeadline(
@@ -192,7 +191,7 @@ async function runBlock(
       ...(outcome.error ? { error: String(outcome.error) } : {}),
     };
   } finally {
-    signal.removeEventListener("abort", forward);
+    unhook();
   }
 }
 

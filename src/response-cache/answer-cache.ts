@@ -6,6 +6,7 @@ import type { KeyBuilder } from "../cache/keys.js";
 import type { CacheStore } from "../cache/types.js";
 import type { ChatRequest, ModelBackend } from "../models/types.js";
 import { abortable } from "../shared/abort.js";
+import { onAbort } from "../shared/on-abort.js";
 import { RESPONSE_CACHE_DEFAULTS, type AnswerCacheMetrics, type EmbedFn, type ResponseCacheOptions, type SemanticStatus } from "./types.js";
 
 /** JSON with object keys sorted, so that equal requests always hash the same. */
@@ -176,8 +177,7 @@ export class AnswerCache {
     const embed = this.embed;
     if (!embed || text === undefined || signal.aborted) return undefined;
     const controller = new AbortController();
-    const onRunAbort = () => controller.abort(signal.reason);
-    signal.addEventListener("abort", onRunAbort, { once: true });
+    const unhookRun = onAbort(signal, () => controller.abort(signal.reason));
     const t0 = performance.now();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const deadline = new Promise<ProbeResult>((resolve) => {
@@ -197,7 +197,7 @@ export class AnswerCache {
       );
     const result = Promise.race([work, deadline]).finally(() => {
       clearTimeout(timer);
-      signal.removeEventListener("abort", onRunAbort);
+      unhookRun();
     });
     return {
       scope: canonicalJson([scopeParts.userId, scopeParts.kind, scopeParts.model]),

@@ -1,3 +1,5 @@
+import { getEventListeners } from "node:events";
+
 /**
  * Abort hooks without an event listener each: the first hook on a signal adds one `abort`
  * listener, which runs every hook registered at that moment; later hooks only join a set.
@@ -31,10 +33,10 @@ export function onAbort(signal: AbortSignal, fn: () => void): () => void {
 }
 
 /** Whether aborting `signal` would reach anything: a hook, or a listener added directly. */
-export function hasAbortListeners(signal: AbortSignal, listenerCount: (signal: AbortSignal) => number): boolean {
+export function hasAbortListeners(signal: AbortSignal): boolean {
   const set = hooks.get(signal);
   if (set && set.size > 0) return true;
-  return listenerCount(signal) > (set ? 1 : 0);
+  return getEventListeners(signal, "abort").length > (set ? 1 : 0);
 }
 
 /** Hooks waiting on `signal` (for tests: a signal that outlives many runs must not gather them). */

@@ -2,6 +2,7 @@ import type { AGUIEvent } from "@ag-ui/core";
 import pLimit, { type LimitFunction } from "p-limit";
 import { events } from "../events/factory.js";
 import { TIMED_OUT, withDeadline } from "../shared/deadline.js";
+import { onAbort } from "../shared/on-abort.js";
 import type { ChatMessage } from "../models/types.js";
 import { parseToolArguments } from "./tool-args.js";
 import type { ServerTool, ToolCatalogueProvider, ToolContext, ToolSpec } from "./types.js";
@@ -47,8 +48,7 @@ export class ToolRunner {
     return this.#limit(async () => {
       if (signal.aborted) throw signal.reason;
       const controller = new AbortController();
-      const forward = () => controller.abort(signal.reason);
-      signal.addEventListener("abort", forward, { once: true });
+      const unhook = onAbort(signal, () => controller.abort(signal.reason));
       const timeoutMs = route.where === "server" ? (route.tool.timeoutMs ?? this.defaultTimeoutMs) : this.defaultTimeoutMs;
       try {
         if (!(timeoutMs > 0)) throw new RangeError(`the tool's deadline must be a positive number of ms, got ${timeoutMs}`);
@@ -75,7 +75,7 @@ export class ToolRunner {
         controller.abort(error);
         return { ok: false, content: `Error: ${error instanceof Error ? error.message : String(error)}` };
       } finally {
-        signal.removeEventListener("abort", forward);
+        unhook();
       }
     });
   }
