@@ -59,6 +59,7 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
   });
 
   const inner = stages(ctx, run, endForHost);
+  let completed = false;
   try {
     // The events that can wait go out once the model request has (see request-first.ts); the
     // rest pass straight through. Done here rather than in a generator of its own: every event
@@ -72,6 +73,7 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
         yield* inner;
       }
     } else if (!held.done) yield* inner;
+    completed = true;
   } catch (caught) {
     // A failure while the first events were held: they come first, then the stream's end.
     let error = caught;
@@ -95,10 +97,12 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     }
   } finally {
     unhookOuter?.();
-    // Whatever is still running for this run (providers, the model request) stops now. Nothing
-    // listening (the usual end of a run that completed) means nothing to stop: aborting would
-    // only dispatch an event, the costliest step of a warm run's end.
-    if (!controller.signal.aborted && hasAbortListeners(controller.signal)) controller.abort(RUN_ENDED);
+    // Whatever is still running for this run (providers, the model request, queued tool calls)
+    // stops now. After a run that completed, nothing listening means nothing to stop: aborting
+    // would only dispatch an event, the costliest step of a warm run's end. A run that failed or
+    // was left always aborts: a backend may follow the signal without a listener
+    // (`AbortSignal.any`, polling), and queued tool calls look at it only when they start.
+    if (!controller.signal.aborted && (!completed || hasAbortListeners(controller.signal))) controller.abort(RUN_ENDED);
     // A consumer that left early closes the stages too (their `finally` blocks close the model
     // stream); after the abort, so that a step still waiting ends at once.
     await inner.return(undefined);

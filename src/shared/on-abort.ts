@@ -8,8 +8,21 @@ import { getEventListeners } from "node:events";
  */
 const hooks = new WeakMap<AbortSignal, Set<() => void>>();
 
-/** Call `fn` once when `signal` aborts (not if it already has); returns the function that unhooks it. */
+/**
+ * Call `fn` once when `signal` aborts (in a microtask when it already has); returns the function
+ * that unhooks it. A hook that throws does not keep the others from running: its error is thrown
+ * again from a microtask, as an `abort` listener's would be.
+ */
 export function onAbort(signal: AbortSignal, fn: () => void): () => void {
+  if (signal.aborted) {
+    let live = true;
+    queueMicrotask(() => {
+      if (live) fn();
+    });
+    return () => {
+      live = false;
+    };
+  }
   let set = hooks.get(signal);
   if (!set) {
     const created = new Set<() => void>();
@@ -19,7 +32,15 @@ export function onAbort(signal: AbortSignal, fn: () => void): () => void {
       "abort",
       () => {
         hooks.delete(signal);
-        for (const hook of [...created]) hook();
+        for (const hook of [...created]) {
+          try {
+            hook();
+          } catch (error) {
+            queueMicrotask(() => {
+              throw error;
+            });
+          }
+        }
         created.clear();
       },
       { once: true },

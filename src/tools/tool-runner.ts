@@ -105,10 +105,10 @@ export async function* runToolCalls(
       yield events.toolCallResult(call.id, results.get(call.id)!);
       continue;
     }
-    pending.set(
-      call.id,
-      runner.run(call, route, context, signal).then((r) => ({ id: call.id, ...r })),
-    );
+    const running = runner.run(call, route, context, signal).then((r) => ({ id: call.id, ...r }));
+    // Handled now: the run may be cancelled while this loop still yields, before the race below.
+    running.catch(() => {});
+    pending.set(call.id, running);
   }
   while (pending.size > 0) {
     const done = await Promise.race(pending.values());

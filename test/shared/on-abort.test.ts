@@ -22,14 +22,36 @@ describe("onAbort", () => {
     expect(abortHookCount(c.signal)).toBe(0);
   });
 
-  it("a hook added after an abort starts a new registry that never fires", () => {
+  it("a hook added after the abort runs once, in a microtask, unless unhooked first", async () => {
     const c = new AbortController();
     c.abort();
-    let called = false;
-    onAbort(c.signal, () => {
-      called = true;
-    });
-    expect(called).toBe(false);
+    let calls = 0;
+    onAbort(c.signal, () => calls++);
+    const unhook = onAbort(c.signal, () => calls++);
+    unhook();
+    expect(calls).toBe(0);
+    await Promise.resolve();
+    expect(calls).toBe(1);
+  });
+
+  it("a hook that throws does not keep the next ones from running", async () => {
+    const c = new AbortController();
+    const calls: string[] = [];
+    const thrown: unknown[] = [];
+    const onError = (e: unknown) => thrown.push(e);
+    process.on("uncaughtException", onError);
+    try {
+      onAbort(c.signal, () => {
+        throw new Error("bad hook");
+      });
+      onAbort(c.signal, () => calls.push("next"));
+      c.abort();
+      expect(calls).toEqual(["next"]);
+      await new Promise((r) => setImmediate(r));
+      expect((thrown[0] as Error).message).toBe("bad hook");
+    } finally {
+      process.off("uncaughtException", onError);
+    }
   });
 
   it("tells whether an abort would reach anything", () => {
