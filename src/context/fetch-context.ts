@@ -81,22 +81,24 @@ async function loadProvider(
 }
 
 /**
- * Fetch every provider in parallel (cached ones answer at once) and yield each outcome as it
- * arrives. Never throws for a provider's failure — its fetch, its cache key, its `format()`, its
- * value — that becomes its outcome.
+ * Fetch every provider in parallel (cached ones answer at once) and pass each outcome to `land`
+ * as it arrives, in one task per arrival; settles when every provider has an outcome, or at once
+ * when `signal` aborts (the providers were aborted with it). Never throws for a provider's
+ * failure — its fetch, its cache key, its `format()`, its value — that becomes its outcome.
  */
-export async function* fetchContext(
+export async function fetchContext(
   jobs: readonly ProviderJob[],
   request: ContextRequest,
   store: CacheStore,
   flights: SharedFlights<unknown>,
   signal: AbortSignal,
-): AsyncGenerator<ProviderOutcome> {
+  land: (outcome: ProviderOutcome) => void,
+): Promise<void> {
   const started = performance.now();
   const arrived: ProviderOutcome[] = [];
   let waiting = 0;
   let wake: (() => void) | undefined;
-  const land = (outcome: ProviderOutcome) => {
+  const arrive = (outcome: ProviderOutcome) => {
     arrived.push(outcome);
     waiting--;
     wake?.();
@@ -118,20 +120,20 @@ export async function* fetchContext(
   for (const { provider, key, cached, timeoutMs } of jobs) {
     const placement = provider.placement ?? "volatile";
     if (typeof key !== "string") {
-      yield { name: provider.name, status: "error", ms: 0, placement, error: key.error };
+      land({ name: provider.name, status: "error", ms: 0, placement, error: key.error });
       continue;
     }
     if (cached !== undefined) {
-      yield outcomeOf(provider, "cached", cached, 0);
+      land(outcomeOf(provider, "cached", cached, 0));
       continue;
     }
     waiting++;
     flights
       .joinControlled(key, (flight) => loadProvider(provider, request, key, store, flight, timeoutMs), signal)
       .then(
-        (value) => land(outcomeOf(provider, "ok", value, performance.now() - started)),
+        (value) => arrive(outcomeOf(provider, "ok", value, performance.now() - started)),
         (error: unknown) =>
-          land({
+          arrive({
             name: provider.name,
             status: error instanceof ProviderTimeout ? "timeout" : "error",
             ms: performance.now() - started,
@@ -145,6 +147,6 @@ export async function* fetchContext(
     wake = undefined;
     // A cancelled run stops waiting here; the providers were aborted with it.
     if (signal.aborted) return;
-    yield* arrived.splice(0);
+    for (const outcome of arrived.splice(0)) land(outcome);
   }
 }

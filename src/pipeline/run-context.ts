@@ -16,6 +16,7 @@ import type { CodeExecutor, ServerTool } from "../tools/types.js";
 import type { ResolvedDeadlines } from "./deadlines.js";
 import type { CachePart, HitMiss } from "./metrics.js";
 import type { RouteFallback } from "./route-fallback.js";
+import type { RunStream } from "./run-stream.js";
 import { closeMessages, type OpenMessages } from "./stream-step.js";
 import type { PipelineEvents, SystemPromptFn } from "./types.js";
 import { NO_TRACE, type RunTrace, type SpanHandle, type Tracing } from "../telemetry/trace.js";
@@ -95,12 +96,12 @@ export interface RunContext {
   trace: RunTrace;
   /** The span of the stage in progress. */
   stageSpan: SpanHandle | undefined;
-  /** The first model request has been sent (events held until then go out: see `request-first.ts`). */
-  modelRequested: boolean;
+  /** Where the stages send their events (the consumer's iterator). */
+  readonly out: RunStream;
 }
 
 /** A fresh context for a run. */
-export function createRunContext(deps: RunDeps, turn: Turn, who: RunIds, signal: AbortSignal, t0: number): RunContext {
+export function createRunContext(deps: RunDeps, turn: Turn, who: RunIds, signal: AbortSignal, t0: number, out: RunStream): RunContext {
   return {
     deps,
     turn,
@@ -111,7 +112,7 @@ export function createRunContext(deps: RunDeps, turn: Turn, who: RunIds, signal:
     openStep: undefined,
     trace: NO_TRACE,
     stageSpan: undefined,
-    modelRequested: false,
+    out,
     byPart: {
       route: { hits: 0, misses: 0 },
       system: { hits: 0, misses: 0 },

@@ -1,8 +1,10 @@
 import type { AGUIEvent } from "@ag-ui/core";
 import { toZoeError } from "../errors/zoe-error.js";
 import { events } from "../events/factory.js";
+import { abortReason } from "../shared/abort.js";
+import { hasAbortListeners, onAbort } from "../shared/on-abort.js";
 import { closeOpen, createRunContext, finishStep, startStep, type ActiveRun, type RunContext, type RunDeps } from "./run-context.js";
-import { HeldFailure, holdUntilRequested } from "./request-first.js";
+import { RunStream } from "./run-stream.js";
 import { answerFromCache, generate, startAnswerProbe } from "./stages/answer.js";
 import { contextStage } from "./stages/context.js";
 import { finish } from "./stages/finish.js";
@@ -11,7 +13,6 @@ import { promptStage } from "./stages/prompt.js";
 import { remember } from "./stages/remember.js";
 import { routeStage } from "./stages/route.js";
 import type { RunOptions } from "./types.js";
-import { hasAbortListeners, onAbort } from "../shared/on-abort.js";
 
 export type { ActiveRun, RunDeps } from "./run-context.js";
 
@@ -19,28 +20,35 @@ export type { ActiveRun, RunDeps } from "./run-context.js";
 const RUN_ENDED = new DOMException("The run ended.", "AbortError");
 
 /**
- * One chat turn as a stream of AG-UI events, stage by stage:
- * input → route → context → prompt → answer (response cache, or the model with its tools) →
- * remember → finish. Each stage lives in `stages/`, yields its own events and returns what the
- * next one needs. Never throws: bad input, failures and cancellation all end the stream with a
- * well-formed terminal event.
+ * One chat turn as a stream of AG-UI events. Never throws: bad input, failures and cancellation
+ * all end the stream with a well-formed terminal event. The run starts on the consumer's first
+ * `next()`; a consumer that leaves early stops it.
  */
-export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOptions): AsyncGenerator<AGUIEvent> {
+export function runTurn(deps: RunDeps, rawInput: unknown, options: RunOptions): AsyncIterableIterator<AGUIEvent> {
+  return new RunStream((out) => drive(deps, rawInput, options, out));
+}
+
+/**
+ * The run: its signal, its host events and its end, around the stages (see {@link stages}). Every
+ * failure becomes the stream's terminal event here.
+ */
+async function drive(deps: RunDeps, rawInput: unknown, options: RunOptions, out: RunStream): Promise<void> {
   const t0 = performance.now();
   const accepted = acceptInput(deps, rawInput, options);
   if ("refused" in accepted) {
-    yield* accepted.refused;
+    for (const event of accepted.refused) out.send(event);
     return;
   }
   const { turn } = accepted;
   const who = { threadId: turn.threadId, runId: turn.runId, userId: turn.userId };
 
-  // The run's own signal: the caller's signal, `close()`, and the run's end all abort it.
+  // The run's own signal: the caller's signal, `close()`, the consumer leaving and the run's end all abort it.
   const controller = new AbortController();
   const outer = options.signal;
   const unhookOuter = outer?.aborted
     ? (controller.abort(outer.reason), undefined)
     : outer && onAbort(outer, () => controller.abort(outer.reason));
+  out.onLeave = () => controller.abort(RUN_ENDED);
   // `hostOpen` is true from `run:started` until a terminal host event: a run abandoned in between,
   // or interrupted by `close()`, reports `run:cancelled` exactly once.
   const run: ActiveRun = { controller, who, hostOpen: false };
@@ -50,7 +58,7 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     run.hostOpen = false;
     emit();
   };
-  const ctx = createRunContext(deps, turn, who, controller.signal, t0);
+  const ctx = createRunContext(deps, turn, who, controller.signal, t0, out);
   ctx.trace = deps.tracing.run("invoke_agent zoe", {
     "gen_ai.operation.name": "invoke_agent",
     "gen_ai.agent.name": "zoe",
@@ -58,42 +66,28 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     "zoe.run_id": turn.runId,
   });
 
-  const inner = stages(ctx, run, endForHost);
+  // The events that can wait go out once the model request has been handed to the backend, or
+  // once the run waits on I/O (`hold`): a warm run prepares its prompt without I/O, producing a
+  // dozen events, and delivering each (an SSE frame, a UI update) first would delay the model.
+  out.hold();
   let completed = false;
   try {
-    // The events that can wait go out once the model request has (see request-first.ts); the
-    // rest pass straight through. Done here rather than in a generator of its own: every event
-    // crosses each generator layer, and a layer costs about 0.3 µs per event.
-    const held = await holdUntilRequested(inner, () => ctx.modelRequested);
-    yield* held.events;
-    if (held.next) {
-      const r = await held.next;
-      if (!r.done) {
-        yield r.value;
-        yield* inner;
-      }
-    } else if (!held.done) yield* inner;
+    await stages(ctx, run, endForHost);
     completed = true;
-  } catch (caught) {
-    // A failure while the first events were held: they come first, then the stream's end.
-    let error = caught;
-    if (caught instanceof HeldFailure) {
-      yield* caught.heldEvents;
-      error = caught.error;
-    }
+  } catch (error) {
     const code = ctx.signal.aborted ? "cancelled" : toZoeError(error).code;
     ctx.stageSpan?.fail(code, error instanceof Error ? error.message : String(error));
     ctx.stageSpan?.end();
-    if (ctx.signal.aborted) ctx.trace.root.set({ "zoe.outcome": "cancelled" });
-    else ctx.trace.root.fail(code, error instanceof Error ? error.message : String(error));
     if (ctx.signal.aborted) {
-      yield* closeOpen(ctx);
+      ctx.trace.root.set({ "zoe.outcome": "cancelled" });
+      for (const event of closeOpen(ctx)) out.send(event);
       endForHost(() => deps.emitter.emit("run:cancelled", who));
-      yield events.runFinished(turn.threadId, turn.runId, { cancelled: true }, { type: "cancelled" });
+      out.send(events.runFinished(turn.threadId, turn.runId, { cancelled: true }, { type: "cancelled" }));
     } else {
+      ctx.trace.root.fail(code, error instanceof Error ? error.message : String(error));
       const zoeError = toZoeError(error);
       endForHost(() => deps.emitter.emit("run:error", { ...who, error: zoeError }));
-      yield events.runError(zoeError.message, zoeError.code);
+      out.send(events.runError(zoeError.message, zoeError.code));
     }
   } finally {
     unhookOuter?.();
@@ -103,42 +97,49 @@ export async function* runTurn(deps: RunDeps, rawInput: unknown, options: RunOpt
     // was left always aborts: a backend may follow the signal without a listener
     // (`AbortSignal.any`, polling), and queued tool calls look at it only when they start.
     if (!controller.signal.aborted && (!completed || hasAbortListeners(controller.signal))) controller.abort(RUN_ENDED);
-    // A consumer that left early closes the stages too (their `finally` blocks close the model
-    // stream); after the abort, so that a step still waiting ends at once.
-    await inner.return(undefined);
     deps.runs.delete(run);
     endForHost(() => deps.emitter.emit("run:cancelled", who));
     ctx.trace.root.end();
   }
 }
 
-/** The run's stages, top to bottom; `runTurn` turns what they throw into the stream's end. */
-async function* stages(ctx: RunContext, run: ActiveRun, endForHost: (emit: () => void) => void): AsyncGenerator<AGUIEvent> {
-  const { deps, turn, who } = ctx;
-  yield events.runStarted(turn.threadId, turn.runId);
+/**
+ * The run's stages, top to bottom: input → route → context → prompt → answer (response cache, or
+ * the model with its tools) → remember → finish. Each stage lives in `stages/`, sends its own
+ * events and returns what the next one needs; `drive` turns what they throw into the stream's end.
+ */
+async function stages(ctx: RunContext, run: ActiveRun, endForHost: (emit: () => void) => void): Promise<void> {
+  const { deps, turn, who, out } = ctx;
+  out.send(events.runStarted(turn.threadId, turn.runId));
   run.hostOpen = true;
   deps.emitter.emit("run:started", who);
   // Object.assign, not a spread followed by a field: that form is a slow path in V8 (see docs/design.md).
-  yield events.stateSnapshot(
-    Object.assign({}, turn.state, {
-      zoe: {
-        runId: turn.runId,
-        stage: "route",
-        providers: Object.fromEntries(deps.providers.map((p) => [p.name, { status: "pending" }])),
-      },
-    }),
+  out.send(
+    events.stateSnapshot(
+      Object.assign({}, turn.state, {
+        zoe: {
+          runId: turn.runId,
+          stage: "route",
+          providers: Object.fromEntries(deps.providers.map((p) => [p.name, { status: "pending" }])),
+        },
+      }),
+    ),
   );
 
-  const routed = yield* routeStage(ctx);
+  const routed = await routeStage(ctx);
   const probe = startAnswerProbe(ctx, routed); // the semantic cache's embedding runs alongside the context
-  const context = yield* contextStage(ctx, routed);
+  const context = await contextStage(ctx, routed);
 
-  yield startStep(ctx, "generate");
-  const prompted = yield* promptStage(ctx, routed, context);
-  const cached = yield* answerFromCache(ctx, prompted, probe);
-  const answer = cached.answer ?? (yield* generate(ctx, prompted, cached.lookup));
-  yield* finishStep(ctx, "generate", "done");
+  out.send(startStep(ctx, "generate"));
+  const prompted = await promptStage(ctx, routed, context);
+  const cached = await answerFromCache(ctx, prompted, probe);
+  const answer = cached.answer ?? (await generate(ctx, prompted, cached.lookup));
+  for (const event of finishStep(ctx, "generate", "done")) out.send(event);
 
+  // Nothing is stored before the whole answer has reached the consumer: one that left before
+  // then cancelled the run.
+  await out.drained(ctx.signal);
+  if (ctx.signal.aborted) throw abortReason(ctx.signal);
   const remembered = await remember(ctx, routed, prompted, answer);
-  yield* finish(ctx, { routed, context, prompted, answer, remembered }, endForHost);
+  finish(ctx, { routed, context, prompted, answer, remembered }, endForHost);
 }

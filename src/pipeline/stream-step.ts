@@ -8,6 +8,7 @@ import type { ChatChunk, ChatDoneInfo, ChatRequest, ModelBackend } from "../mode
 import { createFenceDetector } from "../tools/code-fences.js";
 import type { ToolCallRecord } from "../tools/tool-runner.js";
 import type { CodeExecutor, CodeResult } from "../tools/types.js";
+import { STREAM_BACKLOG, type RunStream } from "./run-stream.js";
 
 /** Messages a run has open, shared with the run so that a cancelled run can close them. */
 export interface OpenMessages {
@@ -212,15 +213,16 @@ export function closeMessages(open: OpenMessages): AGUIEvent[] {
  * allowed language runs at once, as a `run_code` tool call whose result is sent when it is ready,
  * while the answer keeps streaming.
  */
-export async function* streamStep(
+export async function streamStep(
   backend: ModelBackend,
   request: ChatRequest,
   signal: AbortSignal,
   open: OpenMessages,
   executor: CodeExecutor | undefined,
   limits: StepLimits,
-  progress: { yielded: boolean } = { yielded: false },
-): AsyncGenerator<AGUIEvent, StepResult> {
+  out: RunStream,
+  progress: { sent: boolean } = { sent: false },
+): Promise<StepResult> {
   const result: StepResult = { text: "", thinking: "", toolCalls: [], done: {}, textChunks: 0, codeRuns: 0 };
   const waits = createWaits();
   const watch = watchModel(limits, (error) => waits.wake({ kind: "fail", error }));
@@ -228,6 +230,9 @@ export async function* streamStep(
   const userId = request.userId;
   const ready: AGUIEvent[] = [];
   const running = new Set<Promise<void>>();
+  const sendReady = () => {
+    for (const event of ready.splice(0)) out.send(event);
+  };
   if (signal.aborted) waits.wake({ kind: "fail", error: signal.reason });
   const unhookAbort = onAbort(signal, () => waits.wake({ kind: "fail", error: signal.reason }));
   const onStep = (step: IteratorResult<ChatChunk>) => waits.wake({ kind: "chunk", step });
@@ -235,14 +240,14 @@ export async function* streamStep(
   /** What a failure ends the call with: the run's abort reason when it was aborted, else a `ZoeError`. */
   const failure = (error: unknown): unknown => (signal.aborted ? signal.reason : toZoeError(error, "MODEL_ERROR"));
 
-  const runCode = function* (blocks: ReturnType<NonNullable<typeof fences>["push"]>): Generator<AGUIEvent> {
+  const runCode = (blocks: ReturnType<NonNullable<typeof fences>["push"]>): void => {
     for (const block of blocks) {
       if (!executor?.languages.includes(block.language)) continue;
       const id = randomUUID();
       result.codeRuns++;
-      yield events.toolCallStart(id, "run_code", open.text);
-      yield events.toolCallArgs(id, JSON.stringify({ language: block.language, code: block.code }));
-      yield events.toolCallEnd(id);
+      out.send(events.toolCallStart(id, "run_code", open.text));
+      out.send(events.toolCallArgs(id, JSON.stringify({ language: block.language, code: block.code })));
+      out.send(events.toolCallEnd(id));
       const startedAt = performance.now();
       const job: Promise<void> = runBlock(executor, block, signal, userId, limits.codeBlockMs)
         .then((r) => {
@@ -275,6 +280,12 @@ export async function* streamStep(
     let asked = false;
     for (;;) {
       if (!asked) {
+        // A consumer that reads slowly holds the model back: the backend is asked for more only
+        // once the consumer has taken what is waiting.
+        if (out.backlog >= STREAM_BACKLOG) {
+          await out.drained(signal);
+          if (signal.aborted) throw failure(signal.reason);
+        }
         asked = true;
         nextChunk(iterator).then(onStep, onError);
         if (limits.onRequest) {
@@ -285,8 +296,8 @@ export async function* streamStep(
       const woke = await waits.next();
       if (woke.kind === "fail") throw failure(woke.error);
       if (ready.length) {
-        progress.yielded = true;
-        yield* ready.splice(0);
+        progress.sent = true;
+        sendReady();
       }
       if (woke.kind === "code") continue;
       asked = false;
@@ -295,46 +306,46 @@ export async function* streamStep(
       watch.chunk();
       const chunk = checkChunk(step.value);
       // Set before the chunk's first event: from then on the call is never tried again.
-      if (chunk.type === "tool_call" || ((chunk.type === "text" || chunk.type === "thinking") && chunk.text)) progress.yielded = true;
+      if (chunk.type === "tool_call" || ((chunk.type === "text" || chunk.type === "thinking") && chunk.text)) progress.sent = true;
       switch (chunk.type) {
         case "thinking":
           if (!chunk.text) break;
           result.firstTokenAt ??= performance.now();
           if (!open.reasoning) {
             open.reasoning = { id: randomUUID(), messageId: randomUUID() };
-            yield events.reasoningStart(open.reasoning.id);
-            yield events.reasoningMessageStart(open.reasoning.messageId);
+            out.send(events.reasoningStart(open.reasoning.id));
+            out.send(events.reasoningMessageStart(open.reasoning.messageId));
           }
           result.thinking += chunk.text;
-          yield events.reasoningContent(open.reasoning.messageId, chunk.text);
+          out.send(events.reasoningContent(open.reasoning.messageId, chunk.text));
           break;
         case "text":
           if (!chunk.text) break;
           result.firstTokenAt ??= performance.now();
           if (open.reasoning) {
-            yield events.reasoningMessageEnd(open.reasoning.messageId);
-            yield events.reasoningEnd(open.reasoning.id);
+            out.send(events.reasoningMessageEnd(open.reasoning.messageId));
+            out.send(events.reasoningEnd(open.reasoning.id));
             delete open.reasoning;
           }
           if (!open.text) {
             open.text = randomUUID();
-            yield events.textStart(open.text);
+            out.send(events.textStart(open.text));
           }
           result.text += chunk.text;
           result.textChunks++;
-          yield events.textContent(open.text, chunk.text);
-          if (fences) yield* runCode(fences.push(chunk.text));
+          out.send(events.textContent(open.text, chunk.text));
+          if (fences) runCode(fences.push(chunk.text));
           break;
         case "tool_call": {
           result.firstTokenAt ??= performance.now();
           const parent = open.text;
-          yield* closeMessages(open);
+          for (const event of closeMessages(open)) out.send(event);
           const id = chunk.call.id ?? randomUUID();
           const args = typeof chunk.call.arguments === "string" ? chunk.call.arguments : JSON.stringify(chunk.call.arguments);
           result.toolCalls.push({ id, name: chunk.call.name, arguments: args });
-          yield events.toolCallStart(id, chunk.call.name, parent);
-          yield events.toolCallArgs(id, args);
-          yield events.toolCallEnd(id);
+          out.send(events.toolCallStart(id, chunk.call.name, parent));
+          out.send(events.toolCallArgs(id, args));
+          out.send(events.toolCallEnd(id));
           break;
         }
         case "done": {
@@ -346,14 +357,14 @@ export async function* streamStep(
     }
     // The model is done: code blocks still running answer to their own deadline.
     watch.stop();
-    if (fences) yield* runCode(fences.end());
+    if (fences) runCode(fences.end());
     // The answer is complete; wait for code still running, sending each result as it lands.
     while (running.size > 0) {
       const woke = await waits.next();
       if (woke.kind === "fail") throw failure(woke.error);
-      yield* ready.splice(0);
+      sendReady();
     }
-    yield* ready.splice(0);
+    sendReady();
     return result;
   } finally {
     watch.stop();

@@ -34,24 +34,25 @@ export function wordChunks(text: string): string[] {
 }
 
 /**
- * Stream a cached answer as a normal text message (START, CONTENT per word). The message is left
+ * Send a cached answer as a normal text message (START, CONTENT per word). The message is left
  * open in `open`, so the run closes it (END) like a model's answer. Returns when the first
  * token went out and how many chunks were sent.
  */
-export function* replayAnswer(
+export function replayAnswer(
   text: string,
   open: OpenMessages,
   signal: AbortSignal,
-): Generator<AGUIEvent, { firstTokenAt: number; chunks: number }> {
+  out: { send(event: AGUIEvent): void },
+): { firstTokenAt: number; chunks: number } {
+  if (signal.aborted) throw abortReason(signal);
   const firstTokenAt = performance.now();
   const messageId = randomUUID();
   open.text = messageId;
-  yield events.textStart(messageId);
+  out.send(events.textStart(messageId));
   let chunks = 0;
   for (const piece of wordChunks(text)) {
-    if (signal.aborted) throw abortReason(signal);
     chunks++;
-    yield events.textContent(messageId, piece);
+    out.send(events.textContent(messageId, piece));
   }
   return { firstTokenAt, chunks };
 }

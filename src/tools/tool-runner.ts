@@ -82,17 +82,18 @@ export class ToolRunner {
 }
 
 /**
- * Run the server-side calls of one step in parallel, yielding `TOOL_CALL_RESULT` as each finishes,
+ * Run the server-side calls of one step in parallel, sending `TOOL_CALL_RESULT` as each finishes,
  * and return the tool messages for the model's continuation (in call order).
  */
-export async function* runToolCalls(
+export async function runToolCalls(
   runner: ToolRunner,
   calls: readonly ToolCallRecord[],
   registry: ToolRegistry,
   context: Omit<ToolContext, "signal">,
   signal: AbortSignal,
+  send: (event: AGUIEvent) => void,
   onDone?: (call: ToolCallRecord, ok: boolean, startedAt: number, endedAt: number) => void,
-): AsyncGenerator<AGUIEvent, { messages: ChatMessage[]; failed: number }> {
+): Promise<{ messages: ChatMessage[]; failed: number }> {
   const startedAt = performance.now();
   const results = new Map<string, string>();
   let failed = 0;
@@ -102,11 +103,11 @@ export async function* runToolCalls(
     if (!route) {
       failed++;
       results.set(call.id, `Error: there is no tool named "${call.name}".`);
-      yield events.toolCallResult(call.id, results.get(call.id)!);
+      send(events.toolCallResult(call.id, results.get(call.id)!));
       continue;
     }
     const running = runner.run(call, route, context, signal).then((r) => ({ id: call.id, ...r }));
-    // Handled now: the run may be cancelled while this loop still yields, before the race below.
+    // Handled now: the run may be cancelled before the race below looks at it.
     running.catch(() => {});
     pending.set(call.id, running);
   }
@@ -117,7 +118,7 @@ export async function* runToolCalls(
     results.set(done.id, done.content);
     const call = calls.find((c) => c.id === done.id);
     if (onDone && call) onDone(call, done.ok, startedAt, performance.now());
-    yield events.toolCallResult(done.id, done.content);
+    send(events.toolCallResult(done.id, done.content));
   }
   return {
     failed,

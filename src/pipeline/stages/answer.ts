@@ -1,4 +1,3 @@
-import type { AGUIEvent } from "@ag-ui/core";
 import { events } from "../../events/factory.js";
 import type { ChatDoneInfo, ChatMessage } from "../../models/types.js";
 import type { AnswerLookup, SemanticProbe } from "../../response-cache/answer-cache.js";
@@ -53,12 +52,12 @@ export function startAnswerProbe(ctx: RunContext, routed: Routed): SemanticProbe
  * is replayed as a text message and is the run's answer; a miss (or the cache off) leaves the
  * answer to the model, and the lookup to `remember`.
  */
-export async function* answerFromCache(
+export async function answerFromCache(
   ctx: RunContext,
   prompted: Prompted,
   probe: SemanticProbe | undefined,
-): AsyncGenerator<AGUIEvent, { lookup?: AnswerLookup; answer?: Answer }> {
-  const { deps, turn, signal } = ctx;
+): Promise<{ lookup?: AnswerLookup; answer?: Answer }> {
+  const { deps, turn, signal, out } = ctx;
   if (!deps.answers) return {};
   const t0 = performance.now();
   beginStage(ctx, "answer_cache");
@@ -66,16 +65,22 @@ export async function* answerFromCache(
   const lookup = await deps.answers.lookup(turn.userId, request, probe, signal);
   const { hit } = lookup;
   endStage(ctx, () => ({ "zoe.answer_cache.hit": hit ? hit.kind : "miss" }));
-  yield events.stateDelta([
-    {
-      op: "add",
-      path: "/zoe/answerCache",
-      value: hit ? { hit: true, kind: hit.kind, ...(hit.similarity === undefined ? {} : { similarity: hit.similarity }) } : { hit: false },
-    },
-  ]);
+  out.send(
+    events.stateDelta([
+      {
+        op: "add",
+        path: "/zoe/answerCache",
+        value: hit
+          ? { hit: true, kind: hit.kind, ...(hit.similarity === undefined ? {} : { similarity: hit.similarity }) }
+          : { hit: false },
+      },
+    ]),
+  );
   if (!hit) return { lookup };
-  const replayed = yield* replayAnswer(hit.text, ctx.open, signal);
-  yield* closeMessages(ctx.open);
+  // The answer starts: nothing is held back any more.
+  out.release();
+  const replayed = replayAnswer(hit.text, ctx.open, signal, out);
+  for (const event of closeMessages(ctx.open)) out.send(event);
   const endedAt = performance.now();
   return {
     lookup,
@@ -107,9 +112,9 @@ function mergeDone(a: ChatDoneInfo, b: ChatDoneInfo): ChatDoneInfo {
 }
 
 /** Calls beyond the step limit are not run: each gets an error result. */
-function* refuseToolCalls(calls: readonly ToolCallRecord[], maxSteps: number): Generator<AGUIEvent, { messages: ChatMessage[] }> {
+function refuseToolCalls(ctx: RunContext, calls: readonly ToolCallRecord[], maxSteps: number): { messages: ChatMessage[] } {
   const content = `Error: not run, the limit of ${maxSteps} tool steps per run was reached.`;
-  for (const call of calls) yield events.toolCallResult(call.id, content);
+  for (const call of calls) ctx.out.send(events.toolCallResult(call.id, content));
   return { messages: [] };
 }
 
@@ -118,14 +123,13 @@ function* refuseToolCalls(calls: readonly ToolCallRecord[], maxSteps: number): G
  * they complete), run server-side tools between model calls up to `maxToolSteps`, and stop at
  * frontend tools, which the client answers. Every model call is under the run's model deadlines.
  */
-export async function* generate(ctx: RunContext, prompted: Prompted, lookup: AnswerLookup | undefined): AsyncGenerator<AGUIEvent, Answer> {
-  const { deps, turn, signal } = ctx;
+export async function generate(ctx: RunContext, prompted: Prompted, lookup: AnswerLookup | undefined): Promise<Answer> {
+  const { deps, turn, signal, out } = ctx;
   const t0 = performance.now();
   const trace = ctx.trace;
   const limits: StepLimits = {
-    onRequest: () => {
-      ctx.modelRequested = true;
-    },
+    // The events held back go out once the request is on its way (see RunStream.hold).
+    onRequest: () => out.release(),
     firstTokenMs: deps.deadlines.firstTokenMs,
     idleMs: deps.deadlines.idleMs,
     codeBlockMs: deps.deadlines.codeBlockMs,
@@ -172,12 +176,10 @@ export async function* generate(ctx: RunContext, prompted: Prompted, lookup: Ans
   for (;;) {
     // The counted prompt size goes with the first call only: later calls carry tool results too.
     const request = messages.length === prompted.request.messages.length ? prompted.request : { ...followUp, messages };
-    // Without retries or tracing a model call needs no wrapper: each event then crosses one
-    // generator layer fewer (about 0.3 µs per streamed token).
     const step =
       deps.retry.attempts > 0 || ctx.trace.enabled
-        ? yield* modelCall(ctx, request, limits, answer)
-        : yield* streamStep(deps.backend, request, signal, ctx.open, deps.codeExecutor, limits);
+        ? await modelCall(ctx, request, limits, answer)
+        : await streamStep(deps.backend, request, signal, ctx.open, deps.codeExecutor, limits, out);
     if (answer.firstTokenAt === undefined && step.firstTokenAt !== undefined) answer.firstTokenAt = step.firstTokenAt;
     answer.text += step.text;
     answer.textChunks += step.textChunks;
@@ -191,13 +193,14 @@ export async function* generate(ctx: RunContext, prompted: Prompted, lookup: Ans
     answer.toolSteps++;
     const limited = answer.toolSteps > deps.maxToolSteps;
     const results = limited
-      ? yield* refuseToolCalls(serverCalls, deps.maxToolSteps)
-      : yield* runToolCalls(
+      ? refuseToolCalls(ctx, serverCalls, deps.maxToolSteps)
+      : await runToolCalls(
           deps.toolRunner,
           serverCalls,
           prompted.registry,
           { userId: turn.userId, threadId: turn.threadId },
           signal,
+          (event) => out.send(event),
           onTool,
         );
     // The model continues only when it has every result it asked for.
@@ -214,7 +217,7 @@ export async function* generate(ctx: RunContext, prompted: Prompted, lookup: Ans
       ...results.messages,
     );
   }
-  yield* closeMessages(ctx.open);
+  for (const event of closeMessages(ctx.open)) out.send(event);
   answer.endedAt = performance.now();
   answer.ms = answer.endedAt - t0;
   return answer;
@@ -225,15 +228,10 @@ const RETRYABLE = new Set(["BACKEND_BUSY", "BACKEND_UNREACHABLE", "CONNECTION_LO
 
 /**
  * One model call in a `chat {model}` span (OpenTelemetry GenAI conventions). With the `retry`
- * option, a call that fails with a transient error before yielding anything is tried again after
+ * option, a call that fails with a transient error before sending anything is tried again after
  * a backoff that doubles each time.
  */
-async function* modelCall(
-  ctx: RunContext,
-  request: ChatRequest,
-  limits: StepLimits,
-  answer: Answer,
-): AsyncGenerator<AGUIEvent, StepResult> {
+async function modelCall(ctx: RunContext, request: ChatRequest, limits: StepLimits, answer: Answer): Promise<StepResult> {
   const { deps, signal } = ctx;
   const span = ctx.trace.enabled
     ? ctx.trace.start(`chat ${request.model}`, {
@@ -245,13 +243,10 @@ async function* modelCall(
       })
     : undefined;
   for (let attempt = 0; ; attempt++) {
-    // `yield*` hands each event straight through (and a consumer that leaves closes the call);
-    // `progress` says whether the call has passed anything on, after which it is never retried.
-    const progress = { yielded: false };
-    let finished = false;
+    // `progress` says whether the call has sent anything on, after which it is never retried.
+    const progress = { sent: false };
     try {
-      const result = yield* streamStep(deps.backend, request, signal, ctx.open, deps.codeExecutor, limits, progress);
-      finished = true;
+      const result = await streamStep(deps.backend, request, signal, ctx.open, deps.codeExecutor, limits, ctx.out, progress);
       const done = result.done;
       span?.set({
         "gen_ai.usage.output_tokens": done.outputTokens ?? result.textChunks,
@@ -263,9 +258,8 @@ async function* modelCall(
       span?.end();
       return result;
     } catch (error) {
-      finished = true;
       const code = toZoeError(error, "MODEL_ERROR").code;
-      if (!signal.aborted && !progress.yielded && attempt < deps.retry.attempts && RETRYABLE.has(code)) {
+      if (!signal.aborted && !progress.sent && attempt < deps.retry.attempts && RETRYABLE.has(code)) {
         answer.retries++;
         await delay(deps.retry.backoffMs * 2 ** attempt, signal);
         continue;
@@ -273,9 +267,6 @@ async function* modelCall(
       span?.fail(signal.aborted ? "cancelled" : code, error instanceof Error ? error.message : String(error));
       span?.end();
       throw error;
-    } finally {
-      // The consumer left mid-answer: `yield*` has closed the model call (its request is cancelled).
-      if (!finished) span?.end();
     }
   }
 }

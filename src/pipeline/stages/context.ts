@@ -1,4 +1,3 @@
-import type { AGUIEvent } from "@ag-ui/core";
 import { fetchContext, type ProviderJob } from "../../context/fetch-context.js";
 import type { ContextProvider, ProviderOutcome } from "../../context/types.js";
 import { events, pointer, type JsonPatchOp } from "../../events/factory.js";
@@ -21,10 +20,10 @@ const runsOnFastPath = (p: ContextProvider) => p.fastPath ?? p.provides === "too
  * context providers. Each outcome is a state delta as it lands; providers actually fetched are
  * also an AG-UI activity (`zoe.context`) that a UI can show as progress.
  */
-export async function* contextStage(ctx: RunContext, routed: Routed): AsyncGenerator<AGUIEvent, ContextOutcome> {
-  const { deps, turn, signal } = ctx;
+export async function contextStage(ctx: RunContext, routed: Routed): Promise<ContextOutcome> {
+  const { deps, turn, signal, out } = ctx;
   const { decision } = routed;
-  yield startStep(ctx, "context");
+  out.send(startStep(ctx, "context"));
   const span = beginStage(ctx, "context");
   const t0 = performance.now();
   const outcomes: ProviderOutcome[] = [];
@@ -40,16 +39,18 @@ export async function* contextStage(ctx: RunContext, routed: Routed): AsyncGener
     countCache(ctx, "context", cached !== undefined);
     jobs.push({ provider, key: routed.providerKeys[i] as ProviderJob["key"], cached, timeoutMs: deps.tune?.deadline(provider.name) });
   });
-  if (skipped.length > 0) yield events.stateDelta(skipped);
+  if (skipped.length > 0) out.send(events.stateDelta(skipped));
   const fetching = new Set(jobs.filter((j) => j.cached === undefined && typeof j.key === "string").map((j) => j.provider.name));
   const activityId = `${turn.runId}:context`;
   if (fetching.size > 0) {
-    yield events.activitySnapshot(activityId, "zoe.context", {
-      providers: Object.fromEntries([...fetching].map((name) => [name, { status: "pending" }])),
-    });
+    out.send(
+      events.activitySnapshot(activityId, "zoe.context", {
+        providers: Object.fromEntries([...fetching].map((name) => [name, { status: "pending" }])),
+      }),
+    );
   }
   const request = { userId: turn.userId, threadId: turn.threadId, text: turn.text, kind: decision.kind };
-  for await (const outcome of fetchContext(jobs, request, deps.store, deps.flights, signal)) {
+  await fetchContext(jobs, request, deps.store, deps.flights, signal, (outcome) => {
     outcomes.push(outcome);
     if (outcome.status === "timeout") deps.emitter.emit("provider:timeout", { name: outcome.name, userId: turn.userId, ms: outcome.ms });
     if (outcome.status === "error") {
@@ -67,14 +68,14 @@ export async function* contextStage(ctx: RunContext, routed: Routed): AsyncGener
         failure,
       );
     }
-    yield events.stateDelta([{ op: "add", path: pointer("zoe", "providers", outcome.name), value }]);
+    out.send(events.stateDelta([{ op: "add", path: pointer("zoe", "providers", outcome.name), value }]));
     if (fetching.has(outcome.name)) {
-      yield events.activityDelta(activityId, "zoe.context", [{ op: "replace", path: pointer("providers", outcome.name), value }]);
+      out.send(events.activityDelta(activityId, "zoe.context", [{ op: "replace", path: pointer("providers", outcome.name), value }]));
     }
-  }
+  });
   if (signal.aborted) throw abortReason(signal);
   const ms = performance.now() - t0;
   endStage(ctx, () => ({ "zoe.context.providers": outcomes.length }));
-  yield* finishStep(ctx, "context", "generate");
+  for (const event of finishStep(ctx, "context", "generate")) out.send(event);
   return { outcomes, ms };
 }

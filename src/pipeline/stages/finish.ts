@@ -1,4 +1,3 @@
-import type { AGUIEvent } from "@ag-ui/core";
 import { events } from "../../events/factory.js";
 import type { ChatDoneInfo } from "../../models/types.js";
 import { round, type RunMetrics } from "../metrics.js";
@@ -83,8 +82,8 @@ export function runMetrics(ctx: RunContext, outcome: RunOutcome): RunMetrics {
  * The finish stage: the metrics as a `zoe.metrics` custom event, `run:finished` for the host,
  * then `RUN_FINISHED` with the metrics, any pending frontend tool calls and the token usage.
  */
-export function* finish(ctx: RunContext, outcome: RunOutcome, endForHost: (emit: () => void) => void): Generator<AGUIEvent> {
-  const { deps, turn, who } = ctx;
+export function finish(ctx: RunContext, outcome: RunOutcome, endForHost: (emit: () => void) => void): void {
+  const { deps, turn, who, out } = ctx;
   const metrics = runMetrics(ctx, outcome);
   if (ctx.trace.enabled)
     ctx.trace.root.set({
@@ -98,7 +97,7 @@ export function* finish(ctx: RunContext, outcome: RunOutcome, endForHost: (emit:
       ...(metrics.tokens.input === undefined ? {} : { "gen_ai.usage.input_tokens": metrics.tokens.input }),
       ...(metrics.ttftMs === undefined ? {} : { "zoe.ttft_ms": metrics.ttftMs }),
     });
-  yield events.custom("zoe.metrics", metrics);
+  out.send(events.custom("zoe.metrics", metrics));
   const { done, pending } = outcome.answer;
   const outputTokens = metrics.tokens.output;
   const usage = [
@@ -111,11 +110,13 @@ export function* finish(ctx: RunContext, outcome: RunOutcome, endForHost: (emit:
   ];
   const pendingIds = pending.map((c) => c.id);
   endForHost(() => deps.emitter.emit("run:finished", { threadId: who.threadId, runId: who.runId, userId: who.userId, metrics }));
-  yield events.runFinished(
-    turn.threadId,
-    turn.runId,
-    { metrics, ...(pending.length ? { pendingToolCalls: pending } : {}) },
-    { type: "success", ...(pendingIds.length ? { pendingToolCallIds: pendingIds } : {}) },
-    usage,
+  out.send(
+    events.runFinished(
+      turn.threadId,
+      turn.runId,
+      { metrics, ...(pending.length ? { pendingToolCalls: pending } : {}) },
+      { type: "success", ...(pendingIds.length ? { pendingToolCallIds: pendingIds } : {}) },
+      usage,
+    ),
   );
 }

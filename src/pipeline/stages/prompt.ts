@@ -1,4 +1,3 @@
-import type { AGUIEvent } from "@ag-ui/core";
 import { writeQuietly } from "../../cache/write-quietly.js";
 import type { ProviderOutcome } from "../../context/types.js";
 import { events } from "../../events/factory.js";
@@ -33,7 +32,7 @@ export interface Prompted {
  * default as fallback), the history window, the context by priority within the token budget, and
  * the tools, assembled most-stable first so the model server reuses its KV prefix.
  */
-export async function* promptStage(ctx: RunContext, routed: Routed, context: ContextOutcome): AsyncGenerator<AGUIEvent, Prompted> {
+export async function promptStage(ctx: RunContext, routed: Routed, context: ContextOutcome): Promise<Prompted> {
   const { deps, turn, signal } = ctx;
   const { decision } = routed;
   const t0 = performance.now();
@@ -52,7 +51,7 @@ export async function* promptStage(ctx: RunContext, routed: Routed, context: Con
   }
   if (system.fallback) {
     deps.emitter.emit("systemPrompt:fallback", { userId: turn.userId, reason: system.fallback });
-    yield events.stateDelta([{ op: "add", path: "/zoe/systemPrompt", value: { fallback: system.fallback } }]);
+    ctx.out.send(events.stateDelta([{ op: "add", path: "/zoe/systemPrompt", value: { fallback: system.fallback } }]));
   }
 
   const settings = deps.history.settings;

@@ -89,9 +89,9 @@ export interface Routed extends RouteOutcome {
  * run that starts from stored history sends it as `MESSAGES_SNAPSHOT`, so a client that
  * reconnects rebuilds the conversation from the stream alone.
  */
-export async function* routeStage(ctx: RunContext): AsyncGenerator<AGUIEvent, Routed> {
-  const { deps, turn, signal } = ctx;
-  yield startStep(ctx, "route");
+export async function routeStage(ctx: RunContext): Promise<Routed> {
+  const { deps, turn, signal, out } = ctx;
+  out.send(startStep(ctx, "route"));
   beginStage(ctx, "route");
   const routeKey = deps.keys.key("route", turn.userId, normaliseText(turn.text));
   const systemKeys = typeof deps.systemPrompt === "function" ? ROUTE_KINDS.map((k) => deps.keys.key("system", turn.userId, k)) : [];
@@ -110,7 +110,7 @@ export async function* routeStage(ctx: RunContext): AsyncGenerator<AGUIEvent, Ro
   if (read.status !== "ok") deps.emitter.emit("cache:error", { userId: turn.userId, status: read.status, ms: read.ms });
   const storedHistory = HistoryStore.clean(read.result.lists[0] ?? []);
   const snapshot = messagesSnapshot(turn, storedHistory);
-  if (snapshot) yield snapshot;
+  if (snapshot) out.send(snapshot);
 
   const route = await decideRoute(
     deps.router,
@@ -124,20 +124,22 @@ export async function* routeStage(ctx: RunContext): AsyncGenerator<AGUIEvent, Ro
   // A fallback decision is not cached: the router gets the next turn.
   if (!route.cached && !route.fallback && deps.routeTtlMs > 0) writeQuietly(deps.store, routeKey, route.decision, deps.routeTtlMs);
   if (route.fallback) deps.emitter.emit("route:fallback", { userId: turn.userId, reason: route.fallback });
-  yield events.stateDelta([
-    {
-      op: "add",
-      path: "/zoe/route",
-      value: Object.assign(
-        {},
-        route.decision,
-        route.fallback ? { cached: route.cached, fallback: route.fallback } : { cached: route.cached },
-      ),
-    },
-    { op: "add", path: "/zoe/stage", value: "context" },
-  ]);
+  out.send(
+    events.stateDelta([
+      {
+        op: "add",
+        path: "/zoe/route",
+        value: Object.assign(
+          {},
+          route.decision,
+          route.fallback ? { cached: route.cached, fallback: route.fallback } : { cached: route.cached },
+        ),
+      },
+      { op: "add", path: "/zoe/stage", value: "context" },
+    ]),
+  );
   ctx.openStep = undefined;
-  yield events.stepFinished("route");
+  out.send(events.stepFinished("route"));
 
   // Provider values follow the route and system prompt values, for the providers that have a key.
   const cachedContext = new Map<number, unknown>();
