@@ -10,8 +10,8 @@ import {
   memoryCacheStore,
   type CacheStore,
   type ZoePipelineOptions,
-} from "../src/index.js";
-import { scriptedBackend, textChunks } from "../src/testing/index.js";
+} from "zoe-pipeline";
+import { scriptedBackend, textChunks } from "zoe-pipeline/testing";
 import { summarise } from "./stats.js";
 
 const never = <T>(): Promise<T> => new Promise<T>(() => {});

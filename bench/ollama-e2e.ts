@@ -22,7 +22,7 @@
  * own (each client run back to back), the main thread's busy time per run (event-loop
  * utilisation: the clients' own work, not the server's) and the process CPU per run.
  *
- * `npx tsx bench/ollama-e2e.ts [--quick]`
+ * `npm run bench:one -- bench/ollama-e2e.ts [--quick]`
  */
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";

@@ -5,7 +5,7 @@
 import { ChatPromptTemplate } from "@langchain/core/prompts";
 import { RunnableParallel } from "@langchain/core/runnables";
 import type { ChatChunk, ContextProvider, ModelBackend } from "zoe-pipeline";
-import { delay as sleep } from "../src/shared/abort.js";
+import { setTimeout as sleep } from "node:timers/promises";
 
 export interface Script {
   /** Token texts, in order. */
@@ -21,9 +21,9 @@ export const ANSWER_20 = Array.from({ length: 20 }, (_, i) => `tok${i}${i === 19
 
 /** Play a script: the same timing as the library's scripted backend (setTimeout per pause, none when 0). */
 export async function* play(script: Script, signal?: AbortSignal): AsyncGenerator<string> {
-  if (script.firstChunkDelayMs) await sleep(script.firstChunkDelayMs, signal);
+  if (script.firstChunkDelayMs) await sleep(script.firstChunkDelayMs, undefined, signal ? { signal } : undefined);
   for (let i = 0; i < script.chunks.length; i++) {
-    if (i > 0 && script.chunkDelayMs) await sleep(script.chunkDelayMs, signal);
+    if (i > 0 && script.chunkDelayMs) await sleep(script.chunkDelayMs, undefined, signal ? { signal } : undefined);
     yield script.chunks[i]!;
   }
 }

@@ -18,7 +18,7 @@
  * thread, reading until the first TEXT_MESSAGE_CONTENT frame) and in process, the four
  * measurements interleaved in a shuffled order each round.
  *
- * Standalone: `npx tsx bench/sse.ts [--quick] [--json]`.
+ * Standalone: `npm run bench:one -- bench/sse.ts [--quick] [--json]`.
  */
 import { createRequire } from "node:module";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
