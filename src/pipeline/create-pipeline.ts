@@ -16,6 +16,7 @@ import { attachLogger } from "../telemetry/logger.js";
 import { AnswerCache } from "../response-cache/answer-cache.js";
 import type { PipelineEvents, RunOptions, ZoePipeline, ZoePipelineOptions } from "./types.js";
 import { MetricsAggregator } from "../metrics/aggregator.js";
+import { abortOwned } from "../shared/on-abort.js";
 import { AutoTuner } from "../metrics/auto-tune.js";
 
 /** The system prompt used when none is given. */
@@ -176,7 +177,7 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
       closed = true;
       const reason = new DOMException("The pipeline was closed.", "AbortError");
       for (const run of runs) {
-        run.controller.abort(reason);
+        abortOwned(run.controller, reason);
         // Reported now: a run whose consumer never pulls again would otherwise never say so.
         if (run.hostOpen) {
           run.hostOpen = false;

@@ -65,6 +65,7 @@ export interface RunDeps {
 
 /** A run in progress, as `close()` sees it. */
 export interface ActiveRun {
+  /** The run's own controller: an owned one, aborted only with `abortOwned`. */
   controller: AbortController;
   who: { threadId: string; runId: string; userId: string };
   /** True from `run:started` until a terminal host event has been emitted for the run. */

@@ -2,7 +2,7 @@ import type { AGUIEvent } from "@ag-ui/core";
 import { toZoeError } from "../errors/zoe-error.js";
 import { events } from "../events/factory.js";
 import { abortReason } from "../shared/abort.js";
-import { hasAbortListeners, onAbort } from "../shared/on-abort.js";
+import { abortOwned, hasAbortListeners, onAbort, ownedAbortController } from "../shared/on-abort.js";
 import { closeOpen, createRunContext, finishStep, startStep, type ActiveRun, type RunContext, type RunDeps } from "./run-context.js";
 import { RunStream } from "./run-stream.js";
 import { answerFromCache, generate, startAnswerProbe } from "./stages/answer.js";
@@ -43,12 +43,13 @@ async function drive(deps: RunDeps, rawInput: unknown, options: RunOptions, out:
   const who = { threadId: turn.threadId, runId: turn.runId, userId: turn.userId };
 
   // The run's own signal: the caller's signal, `close()`, the consumer leaving and the run's end all abort it.
-  const controller = new AbortController();
+  // Owned: aborted only through `abortOwned` (here and in `close()`), its waits need no listener.
+  const controller = ownedAbortController();
   const outer = options.signal;
   const unhookOuter = outer?.aborted
-    ? (controller.abort(outer.reason), undefined)
-    : outer && onAbort(outer, () => controller.abort(outer.reason));
-  out.onLeave = () => controller.abort(RUN_ENDED);
+    ? (abortOwned(controller, outer.reason), undefined)
+    : outer && onAbort(outer, () => abortOwned(controller, outer.reason));
+  out.onLeave = () => abortOwned(controller, RUN_ENDED);
   // `hostOpen` is true from `run:started` until a terminal host event: a run abandoned in between,
   // or interrupted by `close()`, reports `run:cancelled` exactly once.
   const run: ActiveRun = { controller, who, hostOpen: false };
@@ -96,7 +97,7 @@ async function drive(deps: RunDeps, rawInput: unknown, options: RunOptions, out:
     // would only dispatch an event, the costliest step of a warm run's end. A run that failed or
     // was left always aborts: a backend may follow the signal without a listener
     // (`AbortSignal.any`, polling), and queued tool calls look at it only when they start.
-    if (!controller.signal.aborted && (!completed || hasAbortListeners(controller.signal))) controller.abort(RUN_ENDED);
+    if (!controller.signal.aborted && (!completed || hasAbortListeners(controller.signal))) abortOwned(controller, RUN_ENDED);
     deps.runs.delete(run);
     endForHost(() => deps.emitter.emit("run:cancelled", who));
     ctx.trace.root.end();

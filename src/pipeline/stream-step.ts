@@ -85,8 +85,10 @@ function watchModel(limits: StepLimits, expire: (error: ZoeError) => void) {
 }
 
 /** What ends one wait of {@link streamStep}: the model's next step, a failure (abort, deadline, error), or a code result. */
-type Wake = { kind: "chunk"; step: IteratorResult<ChatChunk> } | { kind: "fail"; error: unknown } | { kind: "code" };
+type Wake = { kind: "chunk" } | { kind: "fail"; error: unknown } | { kind: "code" };
 const CODE_READY: Wake = { kind: "code" };
+/** The model's next step is in `waits.step` (one object for every chunk: one model request is asked for at a time). */
+const CHUNK_READY: Wake = { kind: "chunk" };
 
 /**
  * The waits of one model call, one at a time. Whatever ends a wait (the next chunk, the run's
@@ -96,24 +98,30 @@ const CODE_READY: Wake = { kind: "code" };
 function createWaits() {
   let waiter: ((wake: Wake) => void) | undefined;
   let failure: Wake | undefined;
-  let chunk: Wake | undefined;
+  let chunk = false;
   let code = false;
-  return {
+  const waits = {
+    /** The model's latest step, once a wait has ended with `CHUNK_READY`. */
+    step: undefined as IteratorResult<ChatChunk> | undefined,
+    /** The model's next step arrived. */
+    chunk(step: IteratorResult<ChatChunk>): void {
+      waits.step = step;
+      waits.wake(CHUNK_READY);
+    },
     wake(w: Wake): void {
       const resolve = waiter;
       if (resolve) {
         waiter = undefined;
         resolve(w);
       } else if (w.kind === "fail") failure ??= w;
-      else if (w.kind === "chunk") chunk = w;
+      else if (w.kind === "chunk") chunk = true;
       else code = true;
     },
     next(): Wake | Promise<Wake> {
       if (failure) return failure;
       if (chunk) {
-        const w = chunk;
-        chunk = undefined;
-        return w;
+        chunk = false;
+        return CHUNK_READY;
       }
       if (code) {
         code = false;
@@ -124,6 +132,7 @@ function createWaits() {
       });
     },
   };
+  return waits;
 }
 
 /** The iterator's next chunk; a synchronous throw becomes a rejection. */
@@ -235,7 +244,7 @@ export async function streamStep(
   };
   if (signal.aborted) waits.wake({ kind: "fail", error: signal.reason });
   const unhookAbort = onAbort(signal, () => waits.wake({ kind: "fail", error: signal.reason }));
-  const onStep = (step: IteratorResult<ChatChunk>) => waits.wake({ kind: "chunk", step });
+  const onStep = (step: IteratorResult<ChatChunk>) => waits.chunk(step);
   const onError = (error: unknown) => waits.wake({ kind: "fail", error });
   /** What a failure ends the call with: the run's abort reason when it was aborted, else a `ZoeError`. */
   const failure = (error: unknown): unknown => (signal.aborted ? signal.reason : toZoeError(error, "MODEL_ERROR"));
@@ -301,7 +310,7 @@ export async function streamStep(
       }
       if (woke.kind === "code") continue;
       asked = false;
-      const step = woke.step;
+      const step = waits.step as IteratorResult<ChatChunk>;
       if (step.done) break;
       watch.chunk();
       const chunk = checkChunk(step.value);

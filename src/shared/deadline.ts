@@ -19,42 +19,49 @@ export function withDeadline<T>(work: Promise<T>, ms: number, signal: AbortSigna
   const timed = ms > 0 && ms !== Number.POSITIVE_INFINITY;
   return new Promise<T | typeof TIMED_OUT>((resolve, reject) => {
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let unhook: (() => void) | undefined;
     let settled = false;
-    const unhook = onAbort(signal, () => {
-      settled = true;
-      if (timer) clearTimeout(timer);
-      reject(abortReason(signal));
-    });
     work.then(
       (value) => {
         if (settled) return;
         settled = true;
-        unhook();
+        unhook?.();
         if (timer) clearTimeout(timer);
         resolve(value);
       },
       (error: unknown) => {
         if (settled) return;
         settled = true;
-        unhook();
+        unhook?.();
         if (timer) clearTimeout(timer);
         reject(error);
       },
     );
     // Work that has already settled (a cached value, an in-memory store) answers in this
-    // microtask: the timer is armed one microtask later, and only if it is still waiting.
-    if (timed) {
-      queueMicrotask(() => {
-        if (settled) return;
+    // microtask: the abort hook and the timer are set one microtask later, and only if it is
+    // still waiting. An abort in between is seen then, on the signal itself.
+    queueMicrotask(() => {
+      if (settled) return;
+      if (signal.aborted) {
+        settled = true;
+        reject(abortReason(signal));
+        return;
+      }
+      unhook = onAbort(signal, () => {
+        settled = true;
+        if (timer) clearTimeout(timer);
+        reject(abortReason(signal));
+      });
+      if (timed) {
         timer = setTimeout(() => {
           if (settled) return;
           settled = true;
-          unhook();
+          unhook?.();
           work.catch(() => {});
           resolve(TIMED_OUT);
         }, ms);
-      });
-    }
+      }
+    });
   });
 }
 

@@ -28,23 +28,17 @@ export function onAbort(signal: AbortSignal, fn: () => void): () => void {
     const created = new Set<() => void>();
     set = created;
     hooks.set(signal, created);
-    signal.addEventListener(
-      "abort",
-      () => {
-        hooks.delete(signal);
-        for (const hook of [...created]) {
-          try {
-            hook();
-          } catch (error) {
-            queueMicrotask(() => {
-              throw error;
-            });
-          }
-        }
-        created.clear();
-      },
-      { once: true },
-    );
+    // An owned signal's hooks are run by `abortOwned`, without a listener.
+    if (!owned.has(signal)) {
+      signal.addEventListener(
+        "abort",
+        () => {
+          hooks.delete(signal);
+          runHooks(created);
+        },
+        { once: true },
+      );
+    }
   }
   set.add(fn);
   const hooked = set;
@@ -53,11 +47,51 @@ export function onAbort(signal: AbortSignal, fn: () => void): () => void {
   };
 }
 
+/** Run every hook of a set once, each isolated: a hook that throws has its error thrown again from a microtask. */
+function runHooks(set: Set<() => void>): void {
+  for (const hook of [...set]) {
+    try {
+      hook();
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+  }
+  set.clear();
+}
+
+/** Signals whose hooks {@link abortOwned} runs: they need no `abort` listener of their own. */
+const owned = new WeakSet<AbortSignal>();
+
+/**
+ * An AbortController that is aborted only through {@link abortOwned}, so that hooks on its signal
+ * need no `abort` listener (adding one cost a run about a microsecond). A run's own controller is
+ * one: the run is the only code that aborts it. Listeners others add to its signal (a backend's
+ * `fetch`, `AbortSignal.any`) work as usual.
+ */
+export function ownedAbortController(): AbortController {
+  const controller = new AbortController();
+  owned.add(controller.signal);
+  return controller;
+}
+
+/** Abort an {@link ownedAbortController} and run its signal's hooks. */
+export function abortOwned(controller: AbortController, reason: unknown): void {
+  const signal = controller.signal;
+  if (signal.aborted) return;
+  controller.abort(reason);
+  const set = hooks.get(signal);
+  if (!set) return;
+  hooks.delete(signal);
+  if (owned.has(signal)) runHooks(set);
+}
+
 /** Whether aborting `signal` would reach anything: a hook, or a listener added directly. */
 export function hasAbortListeners(signal: AbortSignal): boolean {
   const set = hooks.get(signal);
   if (set && set.size > 0) return true;
-  return getEventListeners(signal, "abort").length > (set ? 1 : 0);
+  return getEventListeners(signal, "abort").length > (set && !owned.has(signal) ? 1 : 0);
 }
 
 /** Hooks waiting on `signal` (for tests: a signal that outlives many runs must not gather them). */

@@ -1,7 +1,7 @@
 import { getEventListeners } from "node:events";
 import { describe, expect, it } from "vitest";
 import { TIMED_OUT, withDeadline } from "../../src/shared/deadline.js";
-import { abortHookCount, hasAbortListeners, onAbort } from "../../src/shared/on-abort.js";
+import { abortHookCount, abortOwned, hasAbortListeners, onAbort, ownedAbortController } from "../../src/shared/on-abort.js";
 
 const listeners = (s: AbortSignal) => getEventListeners(s, "abort").length;
 const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
@@ -90,5 +90,56 @@ describe("withDeadline", () => {
     c.abort(new Error("stop"));
     await expect(hung).rejects.toThrow("stop");
     expect(abortHookCount(c.signal)).toBe(0);
+  });
+});
+
+describe("owned controllers (a run's own signal)", () => {
+  it("hooks need no abort listener; abortOwned runs them once, in order, and listeners added directly still fire", () => {
+    const c = ownedAbortController();
+    const calls: string[] = [];
+    onAbort(c.signal, () => calls.push("a"));
+    const unhook = onAbort(c.signal, () => calls.push("b"));
+    onAbort(c.signal, () => calls.push("c"));
+    expect(listeners(c.signal)).toBe(0);
+    expect(hasAbortListeners(c.signal)).toBe(true);
+    unhook();
+    c.signal.addEventListener("abort", () => calls.push("listener"));
+    abortOwned(c, new Error("stop"));
+    abortOwned(c, new Error("again"));
+    expect(calls).toEqual(["listener", "a", "c"]);
+    expect(c.signal.reason).toEqual(new Error("stop"));
+    expect(abortHookCount(c.signal)).toBe(0);
+  });
+
+  it("counts a listener added directly, and nothing else, as something to abort", () => {
+    const c = ownedAbortController();
+    const unhook = onAbort(c.signal, () => {});
+    unhook();
+    expect(hasAbortListeners(c.signal)).toBe(false);
+    const listener = () => {};
+    c.signal.addEventListener("abort", listener);
+    expect(hasAbortListeners(c.signal)).toBe(true);
+    c.signal.removeEventListener("abort", listener);
+    expect(hasAbortListeners(c.signal)).toBe(false);
+  });
+
+  it("withDeadline on an owned signal ends at once when it is aborted", async () => {
+    const c = ownedAbortController();
+    const hung = withDeadline(new Promise<never>(() => {}), 60_000, c.signal);
+    await new Promise((r) => setImmediate(r));
+    expect(abortHookCount(c.signal)).toBe(1);
+    expect(timers()).toBeGreaterThan(0);
+    abortOwned(c, new Error("stop"));
+    await expect(hung).rejects.toThrow("stop");
+    expect(abortHookCount(c.signal)).toBe(0);
+  });
+
+  it("withDeadline sets no hook for work that has already settled, and still sees an abort that comes first", async () => {
+    const c = ownedAbortController();
+    await expect(withDeadline(Promise.resolve(7), 1_000, c.signal)).resolves.toBe(7);
+    expect(abortHookCount(c.signal)).toBe(0);
+    const pending = withDeadline(new Promise<number>((r) => setTimeout(() => r(1), 50)), 1_000, c.signal);
+    abortOwned(c, new Error("first"));
+    await expect(pending).rejects.toThrow("first");
   });
 });
