@@ -24,8 +24,10 @@ export const STREAM_BACKLOG = 32;
  * - `hold()` keeps them back until `release()` (the model request goes out first: see
  *   {@link RunStream.hold}); the end of the run releases them;
  * - a streaming loop waits in {@link RunStream.drained} when {@link STREAM_BACKLOG} events are
- *   waiting, and the run waits there before it commits (history, the answer cache), so a
- *   consumer that left before the whole answer reached it leaves nothing stored;
+ *   waiting, and the run waits there before it commits (history, the answer cache): the wait
+ *   ends when the consumer asks for the event after the last one sent, as a generator resumes
+ *   only then, so a consumer that left anywhere in the answer leaves nothing stored;
+ * - calls of `next()` that overlap are answered in order, as a generator queues them;
  * - after the consumer left, events are dropped.
  */
 export class RunStream implements AsyncIterableIterator<AGUIEvent> {
@@ -35,10 +37,11 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
   private releaseOnTurn: ReturnType<typeof setImmediate> | undefined;
   private ended = false;
   private left = false;
+  private leaving: Promise<IteratorResult<AGUIEvent>> | undefined;
   private failure: { error: unknown } | undefined;
   private running: Promise<void> | undefined;
-  private pull: ((result: IteratorResult<AGUIEvent>) => void) | undefined;
-  private pullFailed: ((error: unknown) => void) | undefined;
+  /** Calls of `next()` waiting for an event, oldest first (almost always one). */
+  private pulls: Array<{ resolve: (result: IteratorResult<AGUIEvent>) => void; reject: (error: unknown) => void }> = [];
   private space: (() => void) | undefined;
   /** Called once when the consumer leaves a run in progress (the run aborts its signal). */
   onLeave: (() => void) | undefined = undefined;
@@ -55,12 +58,7 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
   send(event: AGUIEvent): void {
     if (this.left) return;
     this.queue.push(event);
-    const pull = this.pull;
-    if (pull && !this.holding) {
-      this.pull = undefined;
-      this.pullFailed = undefined;
-      pull({ value: this.take(), done: false });
-    }
+    if (this.pulls.length > 0 && !this.holding) this.serve();
   }
 
   /**
@@ -81,22 +79,18 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
     this.holding = false;
     if (this.releaseOnTurn) clearImmediate(this.releaseOnTurn);
     this.releaseOnTurn = undefined;
-    const pull = this.pull;
-    if (pull && (this.backlog > 0 || this.ended)) {
-      this.pull = undefined;
-      this.pullFailed = undefined;
-      pull(this.backlog > 0 ? { value: this.take(), done: false } : DONE);
-    }
+    if (this.pulls.length > 0) this.serve();
   }
 
   /**
-   * Undefined when the consumer has taken every event (or left); otherwise a promise that settles
-   * when it has, when it leaves, or when `signal` aborts (the caller then checks the signal).
-   * Releases held events first: a run waiting for its consumer holds nothing back.
+   * Undefined when the consumer has taken every event and is waiting for the next (or has left);
+   * otherwise a promise that settles when it asks for the event after the last one sent, when it
+   * leaves, or when `signal` aborts (the caller then checks the signal). Releases held events
+   * first: a run waiting for its consumer holds nothing back.
    */
   drained(signal: AbortSignal): Promise<void> | undefined {
     this.release();
-    if (this.backlog === 0 || this.left || signal.aborted) return undefined;
+    if (this.left || signal.aborted || (this.backlog === 0 && this.pulls.length > 0)) return undefined;
     return new Promise<void>((resolve) => {
       const unhook = onAbort(signal, () => {
         this.space = undefined;
@@ -114,12 +108,7 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
   end(): void {
     this.ended = true;
     this.release();
-    const pull = this.pull;
-    if (pull && this.backlog === 0) {
-      this.pull = undefined;
-      this.pullFailed = undefined;
-      pull(DONE);
-    }
+    if (this.pulls.length > 0) this.serve();
   }
 
   next(): Promise<IteratorResult<AGUIEvent>> {
@@ -127,31 +116,46 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
       if (this.left) return Promise.resolve(DONE);
       this.begin();
     }
-    if (!this.holding && this.backlog > 0) return Promise.resolve({ value: this.take(), done: false });
-    if (this.failure) {
-      const { error } = this.failure;
-      this.failure = undefined;
-      this.ended = true;
-      return Promise.reject(error);
+    if (this.pulls.length === 0) {
+      if (!this.holding && this.backlog > 0) return Promise.resolve({ value: this.take(), done: false });
+      if (this.backlog === 0) {
+        if (this.failure) return Promise.reject(this.fail());
+        if (this.ended) return Promise.resolve(DONE);
+      }
     }
-    if (this.ended && this.backlog === 0) return Promise.resolve(DONE);
-    return new Promise<IteratorResult<AGUIEvent>>((resolve, reject) => {
-      this.pull = resolve;
-      this.pullFailed = reject;
+    const pending = new Promise<IteratorResult<AGUIEvent>>((resolve, reject) => {
+      this.pulls.push({ resolve, reject });
     });
+    // The consumer has taken everything and asks for more: a run waiting for that goes on.
+    if (this.backlog === 0) this.space?.();
+    return pending;
   }
 
-  /** The consumer leaves: a run in progress is stopped, and this settles once its stages have ended. */
-  async return(): Promise<IteratorResult<AGUIEvent>> {
-    if (this.left) return DONE;
+  /**
+   * The consumer leaves: a run in progress is stopped, and this settles (every call of it) once
+   * its stages have ended.
+   */
+  return(): Promise<IteratorResult<AGUIEvent>> {
+    this.leaving ??= this.leave();
+    return this.leaving;
+  }
+
+  /** Like a generator that does not catch it: the run is left, then `error` is thrown. */
+  async throw(error: unknown): Promise<IteratorResult<AGUIEvent>> {
+    await this.return();
+    throw error;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  private async leave(): Promise<IteratorResult<AGUIEvent>> {
     this.left = true;
     this.queue = [];
     this.head = 0;
     this.space?.();
-    const pull = this.pull;
-    this.pull = undefined;
-    this.pullFailed = undefined;
-    pull?.(DONE);
+    for (const pull of this.pulls.splice(0)) pull.resolve(DONE);
     if (this.running && !this.ended) {
       this.onLeave?.();
       await this.running;
@@ -160,23 +164,37 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
     return DONE;
   }
 
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
   private begin(): void {
     this.running = this.start(this).then(
       () => this.end(),
       (error: unknown) => {
-        // The stages end every failure with a terminal event; this is a defect, passed on as is.
-        const fail = this.pullFailed;
-        this.pull = undefined;
-        this.pullFailed = undefined;
-        if (fail) fail(error);
-        else this.failure = { error };
+        // The stages end every failure with a terminal event; this is a defect, passed on as is,
+        // after the events sent before it.
+        this.failure = { error };
         this.end();
       },
     );
+  }
+
+  /** Answer the waiting calls of `next()` in order, with what is queued, the failure or the end. */
+  private serve(): void {
+    while (this.pulls.length > 0) {
+      if (!this.holding && this.backlog > 0) {
+        (this.pulls.shift() as (typeof this.pulls)[number]).resolve({ value: this.take(), done: false });
+      } else if (this.backlog === 0 && this.failure) {
+        (this.pulls.shift() as (typeof this.pulls)[number]).reject(this.fail());
+      } else if (this.backlog === 0 && this.ended) {
+        (this.pulls.shift() as (typeof this.pulls)[number]).resolve(DONE);
+      } else return;
+    }
+  }
+
+  /** The failure, once: later calls of `next()` are done. */
+  private fail(): unknown {
+    const { error } = this.failure as { error: unknown };
+    this.failure = undefined;
+    this.ended = true;
+    return error;
   }
 
   private take(): AGUIEvent {
@@ -186,7 +204,6 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
     if (this.head === this.queue.length) {
       this.queue.length = 0;
       this.head = 0;
-      this.space?.();
     }
     return event;
   }

@@ -261,7 +261,14 @@ async function modelCall(ctx: RunContext, request: ChatRequest, limits: StepLimi
       const code = toZoeError(error, "MODEL_ERROR").code;
       if (!signal.aborted && !progress.sent && attempt < deps.retry.attempts && RETRYABLE.has(code)) {
         answer.retries++;
-        await delay(deps.retry.backoffMs * 2 ** attempt, signal);
+        try {
+          await delay(deps.retry.backoffMs * 2 ** attempt, signal);
+        } catch (cancelled) {
+          // Cancelled during the backoff: the call's span ends too.
+          span?.fail("cancelled", cancelled instanceof Error ? cancelled.message : String(cancelled));
+          span?.end();
+          throw cancelled;
+        }
         continue;
       }
       span?.fail(signal.aborted ? "cancelled" : code, error instanceof Error ? error.message : String(error));
