@@ -116,6 +116,7 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
       if (this.left) return Promise.resolve(DONE);
       this.begin();
     }
+    // Nobody waiting before this call: answered at once, as `serve` would, without a waiting entry.
     if (this.pulls.length === 0) {
       if (!this.holding && this.backlog > 0) return Promise.resolve({ value: this.take(), done: false });
       if (this.backlog === 0) {

@@ -39,14 +39,9 @@ export function withDeadline<T>(work: Promise<T>, ms: number, signal: AbortSigna
     );
     // Work that has already settled (a cached value, an in-memory store) answers in this
     // microtask: the abort hook and the timer are set one microtask later, and only if it is
-    // still waiting. An abort in between is seen then, on the signal itself.
+    // still waiting (`onAbort` also runs the hook of a signal that aborted in between).
     queueMicrotask(() => {
       if (settled) return;
-      if (signal.aborted) {
-        settled = true;
-        reject(abortReason(signal));
-        return;
-      }
       unhook = onAbort(signal, () => {
         settled = true;
         if (timer) clearTimeout(timer);

@@ -81,10 +81,11 @@ export function abortOwned(controller: AbortController, reason: unknown): void {
   const signal = controller.signal;
   if (signal.aborted) return;
   controller.abort(reason);
+  // A signal that is not owned has run its hooks from its listener, which also dropped the set.
   const set = hooks.get(signal);
   if (!set) return;
   hooks.delete(signal);
-  if (owned.has(signal)) runHooks(set);
+  runHooks(set);
 }
 
 /** Whether aborting `signal` would reach anything: a hook, or a listener added directly. */

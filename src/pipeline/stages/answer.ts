@@ -245,6 +245,7 @@ async function modelCall(ctx: RunContext, request: ChatRequest, limits: StepLimi
   for (let attempt = 0; ; attempt++) {
     // `progress` says whether the call has sent anything on, after which it is never retried.
     const progress = { sent: false };
+    let failed: unknown;
     try {
       const result = await streamStep(deps.backend, request, signal, ctx.open, deps.codeExecutor, limits, ctx.out, progress);
       const done = result.done;
@@ -258,22 +259,21 @@ async function modelCall(ctx: RunContext, request: ChatRequest, limits: StepLimi
       span?.end();
       return result;
     } catch (error) {
-      const code = toZoeError(error, "MODEL_ERROR").code;
-      if (!signal.aborted && !progress.sent && attempt < deps.retry.attempts && RETRYABLE.has(code)) {
-        answer.retries++;
-        try {
-          await delay(deps.retry.backoffMs * 2 ** attempt, signal);
-        } catch (cancelled) {
-          // Cancelled during the backoff: the call's span ends too.
-          span?.fail("cancelled", cancelled instanceof Error ? cancelled.message : String(cancelled));
-          span?.end();
-          throw cancelled;
-        }
-        continue;
-      }
-      span?.fail(signal.aborted ? "cancelled" : code, error instanceof Error ? error.message : String(error));
-      span?.end();
-      throw error;
+      failed = error;
     }
+    const code = toZoeError(failed, "MODEL_ERROR").code;
+    if (!signal.aborted && !progress.sent && attempt < deps.retry.attempts && RETRYABLE.has(code)) {
+      answer.retries++;
+      // A run cancelled during the backoff ends the call below, like any cancelled call.
+      const backoff = await delay(deps.retry.backoffMs * 2 ** attempt, signal).then(
+        () => undefined,
+        (cancelled: unknown) => ({ cancelled }),
+      );
+      if (!backoff) continue;
+      failed = backoff.cancelled;
+    }
+    span?.fail(signal.aborted ? "cancelled" : code, failed instanceof Error ? failed.message : String(failed));
+    span?.end();
+    throw failed;
   }
 }
