@@ -1,7 +1,7 @@
 /**
  * The floor: a hand-written pipeline doing the same job as zoe-pipeline on the same store — one
  * batched read (route, three providers, history tail), the same AG-UI event sequence, the same
- * history append — without deadlines, cancellation, metrics or any guard. zoe's added time over
+ * history append (the user message stored as the model saw it, for KV-cache reuse) — without deadlines, cancellation, metrics or any guard. zoe's added time over
  * the raw backend is measured beside it, interleaved, in one process.
  */
 import { randomUUID } from "node:crypto";
@@ -17,10 +17,11 @@ const SYSTEM = "You are Zoe, a helpful assistant.";
 const PROVIDERS = ["profile", "memory", "tools"] as const;
 const HOUR = 3_600_000;
 
-type Stored = { id: string; role: "user" | "assistant"; content: string; seq: number; at: number };
+/** A stored message; `sent` is the user message as the model saw it (with its volatile context), as zoe stores it. */
+type Stored = { id: string; role: "user" | "assistant"; content: string; seq: number; at: number; sent?: string };
 
 /** One run of the hand-written pipeline: the events zoe yields for a warm run, in the same order. */
-async function* floorRun(store: CacheStore, backend: ModelBackend, userId: string, threadId: string): AsyncGenerator<AGUIEvent> {
+export async function* floorRun(store: CacheStore, backend: ModelBackend, userId: string, threadId: string): AsyncGenerator<AGUIEvent> {
   const runId = randomUUID();
   const ts = Date.now;
   yield { type: EventType.RUN_STARTED, threadId, runId, timestamp: ts() };
@@ -70,10 +71,13 @@ async function* floorRun(store: CacheStore, backend: ModelBackend, userId: strin
   yield { type: EventType.STATE_DELTA, delta: [{ op: "add", path: "/zoe/stage", value: "generate" }], timestamp: ts() };
   yield { type: EventType.STEP_FINISHED, stepName: "context", timestamp: ts() };
   yield { type: EventType.STEP_STARTED, stepName: "generate", timestamp: ts() };
+  // Earlier user messages go back as the model saw them (`sent`), so that the server reuses its
+  // KV cache for the whole conversation: the job zoe's prompt does.
+  const userContent = `${context[1]}\n\n${MESSAGE}`;
   const messages: ChatMessage[] = [
     { role: "system", content: `${SYSTEM}\n\n${context[0]}\n${context[2]}` },
-    ...history.map((e) => ({ role: e.role, content: e.content })),
-    { role: "user", content: `${context[1]}\n\n${MESSAGE}` },
+    ...history.map((e) => ({ role: e.role, content: e.sent ?? e.content })),
+    { role: "user", content: userContent },
   ];
   const messageId = randomUUID();
   let text = "";
@@ -92,7 +96,7 @@ async function* floorRun(store: CacheStore, backend: ModelBackend, userId: strin
   await store.listAppend(
     historyKey,
     [
-      { id: randomUUID(), role: "user", content: MESSAGE, seq, at },
+      { id: randomUUID(), role: "user", content: MESSAGE, seq, at, sent: userContent },
       { id: messageId, role: "assistant", content: text, seq: seq + 1, at },
     ],
     { maxLength: 20, ttlMs: HOUR },

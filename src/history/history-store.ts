@@ -1,5 +1,6 @@
 import type { KeyBuilder } from "../cache/keys.js";
 import type { CacheStore } from "../cache/types.js";
+import { attempt } from "../shared/deadline.js";
 import { resolveHistoryOptions, type HistoryEntry, type HistoryOptions } from "./types.js";
 
 const isEntry = (v: unknown): v is HistoryEntry =>
@@ -36,12 +37,16 @@ export class HistoryStore {
   }
 
   /** Append messages to a thread, trimming to `keep` and refreshing the TTL, in one atomic step. */
-  async append(userId: string, threadId: string, entries: readonly HistoryEntry[]): Promise<void> {
-    if (entries.length === 0) return;
-    await this.store.listAppend(this.key(userId, threadId), entries, {
-      maxLength: this.settings.keep,
-      ttlMs: this.settings.ttlMs,
-    });
+  append(userId: string, threadId: string, entries: readonly HistoryEntry[]): Promise<void> {
+    if (entries.length === 0) return Promise.resolve();
+    // The store's own promise, not an async wrapper's: a write that is already done (the memory
+    // store) is seen done in the same microtask, and its deadline's timer is never set.
+    return attempt(() =>
+      this.store.listAppend(this.key(userId, threadId), entries, {
+        maxLength: this.settings.keep,
+        ttlMs: this.settings.ttlMs,
+      }),
+    );
   }
 
   /** Forget a thread. */

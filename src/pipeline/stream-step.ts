@@ -70,7 +70,9 @@ function watchModel(limits: StepLimits, expire: (error: ZoeError) => void) {
       expire(new ZoeError("MODEL_TIMEOUT", `The model did not answer within ${which}.`));
       return;
     }
-    timer = setTimeout(arm, Math.min(end - now, MAX_TIMER_MS));
+    // Whole milliseconds, rounded up: Node keeps one timer list per distinct delay, so a
+    // fractional delay (every call's differs) would create and index a list per model call.
+    timer = setTimeout(arm, Math.min(Math.ceil(end - now), MAX_TIMER_MS));
   };
   arm();
   return {

@@ -5,8 +5,17 @@ import { getEventListeners } from "node:events";
  * listener, which runs every hook registered at that moment; later hooks only join a set.
  * `addEventListener` with `once` and its removal cost several microseconds in Node, and a run
  * waits on its signal many times.
+ *
+ * The set lives on the signal, under a symbol, not in a WeakMap: every run has its own signal,
+ * and a WeakMap (or WeakSet) keyed by short-lived objects keeps their entries until a full GC,
+ * while each young-generation collection must visit them (measured: ~500 KB of tables after
+ * 20,000 runs, and every run's signal and hooks promoted to the old generation).
  */
-const hooks = new WeakMap<AbortSignal, Set<() => void>>();
+const HOOKS: unique symbol = Symbol("zoe.abortHooks");
+/** Marks a signal whose hooks {@link abortOwned} runs: it needs no `abort` listener of its own. */
+const OWNED: unique symbol = Symbol("zoe.ownedSignal");
+
+type Hooked = AbortSignal & { [HOOKS]?: Set<() => void> | undefined; [OWNED]?: true };
 
 /**
  * Call `fn` once when `signal` aborts (in a microtask when it already has); returns the function
@@ -23,17 +32,20 @@ export function onAbort(signal: AbortSignal, fn: () => void): () => void {
       live = false;
     };
   }
-  let set = hooks.get(signal);
+  const hooked = signal as Hooked;
+  let set = hooked[HOOKS];
   if (!set) {
+    // A signal that takes no new property (frozen, sealed): a listener per hook, as it is rare.
+    if (!Object.isExtensible(signal)) return listen(signal, fn);
     const created = new Set<() => void>();
     set = created;
-    hooks.set(signal, created);
+    hooked[HOOKS] = created;
     // An owned signal's hooks are run by `abortOwned`, without a listener.
-    if (!owned.has(signal)) {
+    if (!hooked[OWNED]) {
       signal.addEventListener(
         "abort",
         () => {
-          hooks.delete(signal);
+          hooked[HOOKS] = undefined;
           runHooks(created);
         },
         { once: true },
@@ -41,10 +53,17 @@ export function onAbort(signal: AbortSignal, fn: () => void): () => void {
     }
   }
   set.add(fn);
-  const hooked = set;
+  const inSet = set;
   return () => {
-    hooked.delete(fn);
+    inSet.delete(fn);
   };
+}
+
+/** `fn` as an `abort` listener of its own; returns the function that removes it. */
+function listen(signal: AbortSignal, fn: () => void): () => void {
+  const listener = () => fn();
+  signal.addEventListener("abort", listener, { once: true });
+  return () => signal.removeEventListener("abort", listener);
 }
 
 /** Run every hook of a set once, each isolated: a hook that throws has its error thrown again from a microtask. */
@@ -61,9 +80,6 @@ function runHooks(set: Set<() => void>): void {
   set.clear();
 }
 
-/** Signals whose hooks {@link abortOwned} runs: they need no `abort` listener of their own. */
-const owned = new WeakSet<AbortSignal>();
-
 /**
  * An AbortController that is aborted only through {@link abortOwned}, so that hooks on its signal
  * need no `abort` listener (adding one cost a run about a microsecond). A run's own controller is
@@ -72,30 +88,31 @@ const owned = new WeakSet<AbortSignal>();
  */
 export function ownedAbortController(): AbortController {
   const controller = new AbortController();
-  owned.add(controller.signal);
+  (controller.signal as Hooked)[OWNED] = true;
   return controller;
 }
 
 /** Abort an {@link ownedAbortController} and run its signal's hooks. */
 export function abortOwned(controller: AbortController, reason: unknown): void {
-  const signal = controller.signal;
+  const signal = controller.signal as Hooked;
   if (signal.aborted) return;
   controller.abort(reason);
   // A signal that is not owned has run its hooks from its listener, which also dropped the set.
-  const set = hooks.get(signal);
+  const set = signal[HOOKS];
   if (!set) return;
-  hooks.delete(signal);
+  signal[HOOKS] = undefined;
   runHooks(set);
 }
 
 /** Whether aborting `signal` would reach anything: a hook, or a listener added directly. */
 export function hasAbortListeners(signal: AbortSignal): boolean {
-  const set = hooks.get(signal);
+  const hooked = signal as Hooked;
+  const set = hooked[HOOKS];
   if (set && set.size > 0) return true;
-  return getEventListeners(signal, "abort").length > (set && !owned.has(signal) ? 1 : 0);
+  return getEventListeners(signal, "abort").length > (set && !hooked[OWNED] ? 1 : 0);
 }
 
 /** Hooks waiting on `signal` (for tests: a signal that outlives many runs must not gather them). */
 export function abortHookCount(signal: AbortSignal): number {
-  return hooks.get(signal)?.size ?? 0;
+  return (signal as Hooked)[HOOKS]?.size ?? 0;
 }

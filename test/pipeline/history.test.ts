@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createZoePipeline, windowStart, type ChatMessage } from "../../src/index.js";
+import { createZoePipeline, memoryCacheStore, windowStart, type ChatMessage } from "../../src/index.js";
 import { scriptedBackend, textChunks } from "../../src/testing/index.js";
 import { runValid } from "../helpers/ag-ui.js";
 import { fixedRouter, testProvider } from "../helpers/fixtures.js";
@@ -123,5 +123,45 @@ describe("history of frontend-tool continuations", () => {
       ["assistant", "Answer number 1."],
       ["assistant", "Answer number 2."],
     ]);
+  });
+});
+
+describe("history writes", () => {
+  it("a store whose listAppend throws at once fails the write (reported), never the run", async () => {
+    const cache = memoryCacheStore();
+    cache.listAppend = () => {
+      throw new Error("store refused");
+    };
+    const pipeline = createZoePipeline({ backend: scriptedBackend({ script: () => textChunks("ok") }), router: fixedRouter(), cache });
+    const writes: Array<{ status: string; error?: string }> = [];
+    pipeline.on("history:write", (w) => writes.push(w));
+    const events = await runValid(pipeline.run({ userId: "u", threadId: "t", message: "hi" }));
+    expect(events.at(-1)?.type).toBe("RUN_FINISHED");
+    expect(writes).toEqual([expect.objectContaining({ status: "error", error: "store refused" })]);
+    await pipeline.close();
+  });
+
+  it("a write the store has already done sets no deadline timer", async () => {
+    const pipeline = createZoePipeline({
+      backend: scriptedBackend({ script: () => textChunks("ok") }),
+      router: fixedRouter(),
+      deadlines: { historyWriteMs: 4_321 },
+    });
+    const delays: unknown[] = [];
+    const real = globalThis.setTimeout;
+    globalThis.setTimeout = ((fn: () => void, ms?: number, ...rest: unknown[]) => {
+      delays.push(ms);
+      return real(fn, ms, ...rest);
+    }) as typeof setTimeout;
+    try {
+      await runValid(pipeline.run({ userId: "u", threadId: "t", message: "hi" }));
+    } finally {
+      globalThis.setTimeout = real;
+    }
+    expect(delays).not.toContain(4_321);
+    // The model's deadline timer is set in whole milliseconds: Node keeps one timer list per distinct delay.
+    expect(delays.length).toBeGreaterThan(0);
+    for (const ms of delays) expect(Number.isInteger(ms)).toBe(true);
+    await pipeline.close();
   });
 });

@@ -143,3 +143,29 @@ describe("owned controllers (a run's own signal)", () => {
     await expect(pending).rejects.toThrow("first");
   });
 });
+
+describe("where the hooks live", () => {
+  it("a signal that takes no new property (non-extensible) still runs each hook once, and unhooking removes its listener", () => {
+    const c = new AbortController();
+    Object.preventExtensions(c.signal);
+    const calls: string[] = [];
+    onAbort(c.signal, () => calls.push("a"));
+    const unhook = onAbort(c.signal, () => calls.push("b"));
+    expect(listeners(c.signal)).toBe(2);
+    unhook();
+    expect(listeners(c.signal)).toBe(1);
+    expect(hasAbortListeners(c.signal)).toBe(true);
+    c.abort();
+    expect(calls).toEqual(["a"]);
+  });
+
+  it("a run's signal carries its hooks itself: nothing outside it keeps one entry per signal", () => {
+    const c = ownedAbortController();
+    onAbort(c.signal, () => {});
+    // Only symbol-keyed, non-enumerable to for…in / Object.keys / JSON: a signal looks the same to its users.
+    expect(Object.keys(c.signal)).toEqual([]);
+    expect(Object.getOwnPropertySymbols(c.signal).map((s) => s.description)).toEqual(
+      expect.arrayContaining(["zoe.abortHooks", "zoe.ownedSignal"]),
+    );
+  });
+});
