@@ -3,6 +3,7 @@ import type { AGUIEvent } from "@ag-ui/core";
 import { ZoeError, toZoeError } from "../errors/zoe-error.js";
 import { attempt, TIMED_OUT, withDeadline } from "../shared/deadline.js";
 import { onAbort } from "../shared/on-abort.js";
+import { TextBuilder } from "../shared/text-builder.js";
 import { events } from "../events/factory.js";
 import type { ChatChunk, ChatDoneInfo, ChatRequest, ModelBackend } from "../models/types.js";
 import { createFenceDetector } from "../tools/code-fences.js";
@@ -235,6 +236,7 @@ export async function streamStep(
   progress: { sent: boolean } = { sent: false },
 ): Promise<StepResult> {
   const result: StepResult = { text: "", thinking: "", toolCalls: [], done: {}, textChunks: 0, codeRuns: 0 };
+  const answerText = new TextBuilder();
   const waits = createWaits();
   const watch = watchModel(limits, (error) => waits.wake({ kind: "fail", error }));
   const fences = executor ? createFenceDetector() : undefined;
@@ -342,7 +344,8 @@ export async function streamStep(
             open.text = randomUUID();
             out.send(events.textStart(open.text));
           }
-          result.text += chunk.text;
+          answerText.append(chunk.text);
+          result.text = answerText.text;
           result.textChunks++;
           out.send(events.textContent(open.text, chunk.text));
           if (fences) runCode(fences.push(chunk.text));

@@ -149,9 +149,9 @@ describe("history writes", () => {
     });
     const delays: unknown[] = [];
     const real = globalThis.setTimeout;
-    globalThis.setTimeout = ((fn: () => void, ms?: number, ...rest: unknown[]) => {
+    globalThis.setTimeout = ((fn: () => void, ms?: number) => {
       delays.push(ms);
-      return real(fn, ms, ...rest);
+      return real(fn, ms);
     }) as typeof setTimeout;
     try {
       await runValid(pipeline.run({ userId: "u", threadId: "t", message: "hi" }));
