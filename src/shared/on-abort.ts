@@ -5,17 +5,18 @@ import { getEventListeners } from "node:events";
  * listener, which runs every hook registered at that moment; later hooks only join a set.
  * `addEventListener` with `once` and its removal cost several microseconds in Node, and a run
  * waits on its signal many times.
- *
- * The set lives on the signal, under a symbol, not in a WeakMap: every run has its own signal,
- * and a WeakMap (or WeakSet) keyed by short-lived objects keeps their entries until a full GC,
- * while each young-generation collection must visit them (measured: ~500 KB of tables after
- * 20,000 runs, and every run's signal and hooks promoted to the old generation).
  */
-const HOOKS: unique symbol = Symbol("zoe.abortHooks");
-/** Marks a signal whose hooks {@link abortOwned} runs: it needs no `abort` listener of its own. */
-const OWNED: unique symbol = Symbol("zoe.ownedSignal");
+type Hooks = Set<() => void>;
 
-type Hooked = AbortSignal & { [HOOKS]?: Set<() => void> | undefined; [OWNED]?: true };
+/**
+ * The signals of runs in progress ({@link ownedAbortController}) and their hooks (null before the
+ * first). A Map emptied as each run ends ({@link abortOwned}, {@link releaseOwned}), not a
+ * WeakMap: a WeakMap keyed by one short-lived signal per run kept its entries until a full GC
+ * (about 500 KB of tables after 20,000 runs), and nothing is written onto the signal itself.
+ */
+const owned = new Map<AbortSignal, Hooks | null>();
+/** The hooks of other signals (a host's, often long-lived), behind their one listener. */
+const foreign = new WeakMap<AbortSignal, Hooks>();
 
 /**
  * Call `fn` once when `signal` aborts (in a microtask when it already has); returns the function
@@ -32,20 +33,22 @@ export function onAbort(signal: AbortSignal, fn: () => void): () => void {
       live = false;
     };
   }
-  const hooked = signal as Hooked;
-  let set = hooked[HOOKS];
-  if (!set) {
-    // A signal that takes no new property (frozen, sealed): a listener per hook, as it is rare.
-    if (!Object.isExtensible(signal)) return listen(signal, fn);
-    const created = new Set<() => void>();
-    set = created;
-    hooked[HOOKS] = created;
+  const mine = owned.get(signal);
+  let set: Hooks | undefined;
+  if (mine !== undefined) {
     // An owned signal's hooks are run by `abortOwned`, without a listener.
-    if (!hooked[OWNED]) {
+    set = mine ?? new Set();
+    if (!mine) owned.set(signal, set);
+  } else {
+    set = foreign.get(signal);
+    if (!set) {
+      const created: Hooks = new Set();
+      set = created;
+      foreign.set(signal, created);
       signal.addEventListener(
         "abort",
         () => {
-          hooked[HOOKS] = undefined;
+          foreign.delete(signal);
           runHooks(created);
         },
         { once: true },
@@ -59,15 +62,8 @@ export function onAbort(signal: AbortSignal, fn: () => void): () => void {
   };
 }
 
-/** `fn` as an `abort` listener of its own; returns the function that removes it. */
-function listen(signal: AbortSignal, fn: () => void): () => void {
-  const listener = () => fn();
-  signal.addEventListener("abort", listener, { once: true });
-  return () => signal.removeEventListener("abort", listener);
-}
-
 /** Run every hook of a set once, each isolated: a hook that throws has its error thrown again from a microtask. */
-function runHooks(set: Set<() => void>): void {
+function runHooks(set: Hooks): void {
   for (const hook of [...set]) {
     try {
       hook();
@@ -88,31 +84,44 @@ function runHooks(set: Set<() => void>): void {
  */
 export function ownedAbortController(): AbortController {
   const controller = new AbortController();
-  (controller.signal as Hooked)[OWNED] = true;
+  owned.set(controller.signal, null);
   return controller;
 }
 
-/** Abort an {@link ownedAbortController} and run its signal's hooks. */
+/** Abort an {@link ownedAbortController} and run its signal's hooks; it is owned no more. */
 export function abortOwned(controller: AbortController, reason: unknown): void {
-  const signal = controller.signal as Hooked;
+  const signal = controller.signal;
   if (signal.aborted) return;
   controller.abort(reason);
-  // A signal that is not owned has run its hooks from its listener, which also dropped the set.
-  const set = signal[HOOKS];
-  if (!set) return;
-  signal[HOOKS] = undefined;
-  runHooks(set);
+  // A released signal's hooks are foreign ones: their listener has run them.
+  const set = owned.get(signal);
+  owned.delete(signal);
+  if (set) runHooks(set);
+}
+
+/**
+ * The run is over without an abort: its signal is owned no more (a hook added later gets a
+ * listener, as on any signal). Call it once the run will not call {@link abortOwned}.
+ */
+export function releaseOwned(controller: AbortController): void {
+  owned.delete(controller.signal);
 }
 
 /** Whether aborting `signal` would reach anything: a hook, or a listener added directly. */
 export function hasAbortListeners(signal: AbortSignal): boolean {
-  const hooked = signal as Hooked;
-  const set = hooked[HOOKS];
+  if ((owned.get(signal)?.size ?? 0) > 0) return true;
+  const set = foreign.get(signal);
   if (set && set.size > 0) return true;
-  return getEventListeners(signal, "abort").length > (set && !hooked[OWNED] ? 1 : 0);
+  // A foreign set's own listener does not count.
+  return getEventListeners(signal, "abort").length > (set ? 1 : 0);
 }
 
 /** Hooks waiting on `signal` (for tests: a signal that outlives many runs must not gather them). */
 export function abortHookCount(signal: AbortSignal): number {
-  return (signal as Hooked)[HOOKS]?.size ?? 0;
+  return owned.get(signal)?.size ?? foreign.get(signal)?.size ?? 0;
+}
+
+/** Signals owned by runs in progress (for tests: every run lets its signal go when it ends). */
+export function ownedSignalCount(): number {
+  return owned.size;
 }

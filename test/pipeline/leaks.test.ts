@@ -3,7 +3,7 @@ import v8 from "node:v8";
 import vm from "node:vm";
 import { describe, expect, it } from "vitest";
 import { createZoePipeline, EventType } from "../../src/index.js";
-import { abortHookCount } from "../../src/shared/on-abort.js";
+import { abortHookCount, ownedSignalCount } from "../../src/shared/on-abort.js";
 import { scriptedBackend, textChunks } from "../../src/testing/index.js";
 import { collect } from "../helpers/ag-ui.js";
 import { fixedRouter, testProvider } from "../helpers/fixtures.js";
@@ -60,6 +60,7 @@ describe("no leaks", () => {
     await new Promise((r) => setTimeout(r, 100));
     gc();
     const timersBefore = timers();
+    const ownedBefore = ownedSignalCount();
     const heapBefore = process.memoryUsage().heapUsed;
 
     let created = 0;
@@ -82,6 +83,8 @@ describe("no leaks", () => {
     // At most the one listener of the abort-hook registry, holding no hook of a finished run.
     expect(getEventListeners(shared.signal, "abort").length).toBeLessThanOrEqual(1);
     expect(abortHookCount(shared.signal)).toBe(0);
+    // Every run let its own signal go (completed, cancelled, failed or left).
+    expect(ownedSignalCount()).toBe(ownedBefore);
     expect(timers()).toBeLessThanOrEqual(timersBefore);
     // Promises created during the 10,000 runs that never settled: a handful at most, not one per run.
     expect(created).toBeGreaterThan(100_000);
