@@ -119,7 +119,10 @@ async function providerCount(rounds: number) {
 async function floorTail(backend: ModelBackend, store: ReturnType<typeof memoryCacheStore>, threadId: string): Promise<number> {
   let text = "";
   let last = Number.NaN;
-  for await (const c of backend.chat({ model: "m", messages: [{ role: "user", content: MESSAGE }] }, { signal: new AbortController().signal })) {
+  for await (const c of backend.chat(
+    { model: "m", messages: [{ role: "user", content: MESSAGE }] },
+    { signal: new AbortController().signal },
+  )) {
     if (c.type === "text") {
       text += c.text;
       last = performance.now();
@@ -239,7 +242,9 @@ function concurrencyInChild(flags: string[], runs: number): Levels | undefined {
   });
   const line = child.stdout?.split("\n").find((l) => l.startsWith("["));
   if (child.status !== 0 || !line) {
-    console.warn(`Concurrency in a child process (${flags.join(" ") || "default"}) failed: ${child.stderr?.trim().split("\n").at(-1) ?? child.error?.message}`);
+    console.warn(
+      `Concurrency in a child process (${flags.join(" ") || "default"}) failed: ${child.stderr?.trim().split("\n").at(-1) ?? child.error?.message}`,
+    );
     return undefined;
   }
   return JSON.parse(line) as Levels;

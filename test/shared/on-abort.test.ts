@@ -163,7 +163,9 @@ describe("where the hooks live", () => {
     const c = ownedAbortController();
     onAbort(c.signal, () => {});
     for (const s of [host.signal, c.signal]) {
-      expect(Object.getOwnPropertySymbols(s).map((x) => x.description)).not.toEqual(expect.arrayContaining([expect.stringMatching(/^zoe/)]));
+      expect(Object.getOwnPropertySymbols(s).map((x) => x.description)).not.toEqual(
+        expect.arrayContaining([expect.stringMatching(/^zoe/)]),
+      );
       expect(Object.keys(s)).toEqual([]);
     }
     // Released without an abort: a later hook gets a listener of its own, as on any signal.
