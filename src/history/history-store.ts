@@ -37,10 +37,18 @@ export class HistoryStore {
   }
 
   /** Append messages to a thread, trimming to `keep` and refreshing the TTL, in one atomic step. */
-  append(userId: string, threadId: string, entries: readonly HistoryEntry[]): Promise<void> {
-    if (entries.length === 0) return Promise.resolve();
-    // The store's own promise, not an async wrapper's: a write that is already done (the memory
-    // store) is seen done in the same microtask, and its deadline's timer is never set.
+  async append(userId: string, threadId: string, entries: readonly HistoryEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    await this.write(userId, threadId, entries);
+  }
+
+  /**
+   * {@link HistoryStore.append} for the run's own write: the store's promise as it is, so that a
+   * write the store has already done is seen done in the same microtask (an `async` wrapper
+   * settles a microtask later, after the deadline's check, which then sets a timer). A
+   * synchronous throw becomes a rejection; what it resolves to is the store's.
+   */
+  write(userId: string, threadId: string, entries: readonly HistoryEntry[]): Promise<unknown> {
     return attempt(() =>
       this.store.listAppend(this.key(userId, threadId), entries, {
         maxLength: this.settings.keep,

@@ -144,8 +144,9 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
   };
 
   const pipeline: ZoePipeline = {
-    run(input: RunInput, runOptions: RunOptions = {}): AsyncIterable<AGUIEvent> {
-      return runTurn(deps, input, runOptions);
+    run(input: RunInput, runOptions?: RunOptions): AsyncIterable<AGUIEvent> {
+      // `null` (from untyped callers) is no options, like `undefined`.
+      return runTurn(deps, input, runOptions ?? {});
     },
     async prewarm(): Promise<PrewarmResult[]> {
       const models = options.router.models?.() ?? [];

@@ -2,7 +2,7 @@ import type { AGUIEvent } from "@ag-ui/core";
 import { toZoeError } from "../errors/zoe-error.js";
 import { events } from "../events/factory.js";
 import { abortReason } from "../shared/abort.js";
-import { abortOwned, hasAbortListeners, onAbort, ownedAbortController, releaseOwned } from "../shared/on-abort.js";
+import { abortOwned, hasAbortListeners, onAbort, ownedAbortController } from "../shared/on-abort.js";
 import { closeOpen, createRunContext, finishStep, startStep, type ActiveRun, type RunContext, type RunDeps } from "./run-context.js";
 import { RunStream } from "./run-stream.js";
 import { answerFromCache, generate, startAnswerProbe } from "./stages/answer.js";
@@ -98,7 +98,6 @@ async function drive(deps: RunDeps, rawInput: unknown, options: RunOptions, out:
     // was left always aborts: a backend may follow the signal without a listener
     // (`AbortSignal.any`, polling), and queued tool calls look at it only when they start.
     if (!controller.signal.aborted && (!completed || hasAbortListeners(controller.signal))) abortOwned(controller, RUN_ENDED);
-    else releaseOwned(controller);
     deps.runs.delete(run);
     endForHost(() => deps.emitter.emit("run:cancelled", who));
     ctx.trace.root.end();

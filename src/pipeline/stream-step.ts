@@ -78,7 +78,16 @@ function watchModel(limits: StepLimits, expire: (error: ZoeError) => void) {
   arm();
   return {
     chunk: () => {
+      const first = lastChunkAt === undefined;
       lastChunkAt = performance.now();
+      // The timer was set for the first-token deadline; from the first chunk on, the idle
+      // deadline counts, and it may come sooner. Later chunks only push it back: the timer, when
+      // it fires, sets itself for what is left.
+      if (first) {
+        if (timer) clearTimeout(timer);
+        timer = undefined;
+        arm();
+      }
     },
     stop: () => {
       stopped = true;

@@ -6,17 +6,7 @@ import { getEventListeners } from "node:events";
  * `addEventListener` with `once` and its removal cost several microseconds in Node, and a run
  * waits on its signal many times.
  */
-type Hooks = Set<() => void>;
-
-/**
- * The signals of runs in progress ({@link ownedAbortController}) and their hooks (null before the
- * first). A Map emptied as each run ends ({@link abortOwned}, {@link releaseOwned}), not a
- * WeakMap: a WeakMap keyed by one short-lived signal per run kept its entries until a full GC
- * (about 500 KB of tables after 20,000 runs), and nothing is written onto the signal itself.
- */
-const owned = new Map<AbortSignal, Hooks | null>();
-/** The hooks of other signals (a host's, often long-lived), behind their one listener. */
-const foreign = new WeakMap<AbortSignal, Hooks>();
+const hooks = new WeakMap<AbortSignal, Set<() => void>>();
 
 /**
  * Call `fn` once when `signal` aborts (in a microtask when it already has); returns the function
@@ -33,22 +23,17 @@ export function onAbort(signal: AbortSignal, fn: () => void): () => void {
       live = false;
     };
   }
-  const mine = owned.get(signal);
-  let set: Hooks | undefined;
-  if (mine !== undefined) {
+  let set = hooks.get(signal);
+  if (!set) {
+    const created = new Set<() => void>();
+    set = created;
+    hooks.set(signal, created);
     // An owned signal's hooks are run by `abortOwned`, without a listener.
-    set = mine ?? new Set();
-    if (!mine) owned.set(signal, set);
-  } else {
-    set = foreign.get(signal);
-    if (!set) {
-      const created: Hooks = new Set();
-      set = created;
-      foreign.set(signal, created);
+    if (!owned.has(signal)) {
       signal.addEventListener(
         "abort",
         () => {
-          foreign.delete(signal);
+          hooks.delete(signal);
           runHooks(created);
         },
         { once: true },
@@ -56,14 +41,14 @@ export function onAbort(signal: AbortSignal, fn: () => void): () => void {
     }
   }
   set.add(fn);
-  const inSet = set;
+  const hooked = set;
   return () => {
-    inSet.delete(fn);
+    hooked.delete(fn);
   };
 }
 
 /** Run every hook of a set once, each isolated: a hook that throws has its error thrown again from a microtask. */
-function runHooks(set: Hooks): void {
+function runHooks(set: Set<() => void>): void {
   for (const hook of [...set]) {
     try {
       hook();
@@ -76,6 +61,9 @@ function runHooks(set: Hooks): void {
   set.clear();
 }
 
+/** Signals whose hooks {@link abortOwned} runs: they need no `abort` listener of their own. */
+const owned = new WeakSet<AbortSignal>();
+
 /**
  * An AbortController that is aborted only through {@link abortOwned}, so that hooks on its signal
  * need no `abort` listener (adding one cost a run about a microsecond). A run's own controller is
@@ -84,44 +72,30 @@ function runHooks(set: Hooks): void {
  */
 export function ownedAbortController(): AbortController {
   const controller = new AbortController();
-  owned.set(controller.signal, null);
+  owned.add(controller.signal);
   return controller;
 }
 
-/** Abort an {@link ownedAbortController} and run its signal's hooks; it is owned no more. */
+/** Abort an {@link ownedAbortController} and run its signal's hooks. */
 export function abortOwned(controller: AbortController, reason: unknown): void {
   const signal = controller.signal;
   if (signal.aborted) return;
   controller.abort(reason);
-  // A released signal's hooks are foreign ones: their listener has run them.
-  const set = owned.get(signal);
-  owned.delete(signal);
-  if (set) runHooks(set);
-}
-
-/**
- * The run is over without an abort: its signal is owned no more (a hook added later gets a
- * listener, as on any signal). Call it once the run will not call {@link abortOwned}.
- */
-export function releaseOwned(controller: AbortController): void {
-  owned.delete(controller.signal);
+  // A signal that is not owned has run its hooks from its listener, which also dropped the set.
+  const set = hooks.get(signal);
+  if (!set) return;
+  hooks.delete(signal);
+  runHooks(set);
 }
 
 /** Whether aborting `signal` would reach anything: a hook, or a listener added directly. */
 export function hasAbortListeners(signal: AbortSignal): boolean {
-  if ((owned.get(signal)?.size ?? 0) > 0) return true;
-  const set = foreign.get(signal);
+  const set = hooks.get(signal);
   if (set && set.size > 0) return true;
-  // A foreign set's own listener does not count.
-  return getEventListeners(signal, "abort").length > (set ? 1 : 0);
+  return getEventListeners(signal, "abort").length > (set && !owned.has(signal) ? 1 : 0);
 }
 
 /** Hooks waiting on `signal` (for tests: a signal that outlives many runs must not gather them). */
 export function abortHookCount(signal: AbortSignal): number {
-  return owned.get(signal)?.size ?? foreign.get(signal)?.size ?? 0;
-}
-
-/** Signals owned by runs in progress (for tests: every run lets its signal go when it ends). */
-export function ownedSignalCount(): number {
-  return owned.size;
+  return hooks.get(signal)?.size ?? 0;
 }

@@ -48,6 +48,18 @@ function loadApi(): OtelApi | undefined {
 /** Epoch milliseconds of a `performance.now()` time, as OpenTelemetry takes them. */
 const epoch = (perfNow: number) => performance.timeOrigin + perfNow;
 
+/**
+ * A call into the host's tracer. A tracer or span that throws loses that span (or attribute), never
+ * the run: telemetry is the host's code, and a run must end with its own terminal event.
+ */
+function quietly<T>(call: () => T, fallback: T): T {
+  try {
+    return call();
+  } catch {
+    return fallback;
+  }
+}
+
 class LiveSpan implements SpanHandle {
   constructor(
     readonly span: Span,
@@ -55,14 +67,16 @@ class LiveSpan implements SpanHandle {
     private readonly api: OtelApi,
   ) {}
   set(attributes: Attributes): void {
-    this.span.setAttributes(attributes);
+    quietly(() => this.span.setAttributes(attributes), undefined);
   }
   fail(code: string, message: string): void {
-    this.span.setAttribute("error.type", code);
-    this.span.setStatus({ code: this.api.SpanStatusCode.ERROR, message });
+    quietly(() => {
+      this.span.setAttribute("error.type", code);
+      this.span.setStatus({ code: this.api.SpanStatusCode.ERROR, message });
+    }, undefined);
   }
   end(): void {
-    this.span.end();
+    quietly(() => this.span.end(), undefined);
   }
 }
 
@@ -84,10 +98,16 @@ export function createTracing(option: TelemetryOption | undefined): Tracing {
   const { trace, context: contexts } = api;
   return {
     run(name, attributes) {
-      const span = tracer.startSpan(name, { attributes, kind: api.SpanKind.INTERNAL }, contexts.active());
-      // A tracer with no provider registered gives non-recording spans: the run skips all work.
-      if (!span.isRecording()) {
-        span.end();
+      let span: Span;
+      try {
+        span = tracer.startSpan(name, { attributes, kind: api.SpanKind.INTERNAL }, contexts.active());
+        // A tracer with no provider registered gives non-recording spans: the run skips all work.
+        if (!span.isRecording()) {
+          span.end();
+          return NO_TRACE;
+        }
+      } catch {
+        // A tracer that throws: this run goes untraced.
         return NO_TRACE;
       }
       const root = new LiveSpan(span, trace.setSpan(contexts.active(), span), api);
@@ -96,16 +116,20 @@ export function createTracing(option: TelemetryOption | undefined): Tracing {
         enabled: true,
         root,
         start(childName, childAttributes, parent) {
-          const child = tracer.startSpan(childName, childAttributes ? { attributes: childAttributes } : {}, under(parent));
-          return new LiveSpan(child, trace.setSpan(under(parent), child), api);
+          return quietly<SpanHandle>(() => {
+            const child = tracer.startSpan(childName, childAttributes ? { attributes: childAttributes } : {}, under(parent));
+            return new LiveSpan(child, trace.setSpan(under(parent), child), api);
+          }, NOOP_SPAN);
         },
         record(childName, startedAt, endedAt, childAttributes, parent, failure) {
-          const child = tracer.startSpan(childName, { attributes: childAttributes, startTime: epoch(startedAt) }, under(parent));
-          if (failure) {
-            child.setAttribute("error.type", failure);
-            child.setStatus({ code: api.SpanStatusCode.ERROR, message: failure });
-          }
-          child.end(epoch(endedAt));
+          quietly(() => {
+            const child = tracer.startSpan(childName, { attributes: childAttributes, startTime: epoch(startedAt) }, under(parent));
+            if (failure) {
+              child.setAttribute("error.type", failure);
+              child.setStatus({ code: api.SpanStatusCode.ERROR, message: failure });
+            }
+            child.end(epoch(endedAt));
+          }, undefined);
         },
       };
     },

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createKeyBuilder, createZoePipeline, memoryCacheStore, type ContextProvider } from "../../src/index.js";
-import { scriptedBackend } from "../../src/testing/index.js";
-import { runValid, terminal } from "../helpers/ag-ui.js";
+import { scriptedBackend, textChunks } from "../../src/testing/index.js";
+import { collect, runValid, terminal } from "../helpers/ag-ui.js";
 import { fixedRouter } from "../helpers/fixtures.js";
 
 const LONE_HIGH = "\uD800";
@@ -191,5 +191,25 @@ describe("memory store byte cap", () => {
     expect(held).toBeGreaterThan(0);
     expect(held * 400_000).toBeLessThanOrEqual(maxBytes);
     await store.close();
+  });
+});
+
+describe("run options", () => {
+  it("a signal that is not an AbortSignal is refused with INVALID_INPUT (no run left behind); null options are no options", async () => {
+    const pipeline = createZoePipeline({ backend: scriptedBackend({ script: () => textChunks("ok") }), router: fixedRouter() });
+    const hostile = Object.defineProperty({}, "aborted", {
+      get() {
+        throw new Error("no");
+      },
+    });
+    for (const signal of [{ aborted: false }, "yes", 42, hostile]) {
+      const events = await collect(pipeline.run({ userId: "u", message: "hi" }, { signal: signal as never }));
+      expect(events.map((e) => e.type)).toEqual(["RUN_STARTED", "RUN_ERROR"]);
+      expect(events[1]).toMatchObject({ code: "INVALID_INPUT" });
+    }
+    const ok = await collect(pipeline.run({ userId: "u", message: "hi" }, null as never));
+    expect(ok.at(-1)?.type).toBe("RUN_FINISHED");
+    expect(pipeline.activeRuns).toBe(0);
+    await pipeline.close();
   });
 });

@@ -141,6 +141,23 @@ describe("history writes", () => {
     await pipeline.close();
   });
 
+  it("pipeline.history.append never throws synchronously and resolves to nothing, whatever the store returns", async () => {
+    const cache = memoryCacheStore();
+    const append = cache.listAppend.bind(cache);
+    cache.listAppend = async (...args) => {
+      await append(...args);
+      return 7 as never;
+    };
+    const pipeline = createZoePipeline({ backend: scriptedBackend({ script: () => textChunks("ok") }), router: fixedRouter(), cache });
+    let call: Promise<void> | undefined;
+    expect(() => {
+      call = pipeline.history.append("u", "t", null as never);
+    }).not.toThrow();
+    await expect(call).rejects.toThrow(TypeError);
+    await expect(pipeline.history.append("u", "t", [{ id: "m", role: "user", content: "hi", seq: 0, at: 0 }])).resolves.toBeUndefined();
+    await pipeline.close();
+  });
+
   it("a write the store has already done sets no deadline timer", async () => {
     const pipeline = createZoePipeline({
       backend: scriptedBackend({ script: () => textChunks("ok") }),

@@ -329,3 +329,23 @@ describe("close()", () => {
     expect(cancelled).toHaveLength(2);
   });
 });
+
+describe("a model that stalls after its first chunk", () => {
+  for (const firstTokenMs of [60_000, Number.POSITIVE_INFINITY]) {
+    it(`is stopped by the idle deadline, not the first-token one (firstTokenMs ${firstTokenMs})`, async () => {
+      const backend: ModelBackend = {
+        name: "stalls",
+        async *chat() {
+          yield { type: "text", text: "a" } as ChatChunk;
+          await never(); // and ignores its signal
+        },
+      };
+      const pipeline = createZoePipeline({ backend, router: fixedRouter(), deadlines: { idleMs: 30, firstTokenMs } });
+      const events = await runValid(pipeline.run({ userId: "u", message: "hi" }));
+      expect(terminal(events)).toMatchObject({ type: "RUN_ERROR", code: "MODEL_TIMEOUT" });
+      expect((terminal(events) as { message: string }).message).toContain("idle deadline of 30 ms");
+      expect(textOf(events)).toBe("a");
+      await pipeline.close();
+    });
+  }
+});

@@ -190,3 +190,38 @@ describe("retries (opt-in)", () => {
     }
   });
 });
+
+describe("a tracer that throws", () => {
+  it("loses its spans, never the run: a tracer throwing from startSpan, and one whose spans throw", async () => {
+    const throwing = {
+      startSpan: () => {
+        throw new Error("tracer down");
+      },
+    } as never;
+    const { tracer: real } = tracer();
+    const brokenSpans = {
+      startSpan: (...args: Parameters<typeof real.startSpan>) => {
+        const span = real.startSpan(...args);
+        span.end = () => {
+          throw new Error("end failed");
+        };
+        span.setAttributes = () => {
+          throw new Error("attributes failed");
+        };
+        return span;
+      },
+    } as never;
+    for (const t of [throwing, brokenSpans]) {
+      const pipeline = createZoePipeline({
+        backend: scriptedBackend({ script: () => [{ type: "text", text: "fine" }] }),
+        router: fixedRouter(),
+        telemetry: { tracer: t },
+        providers: [testProvider("profile", "Ada")],
+      });
+      const events = await runValid(pipeline.run({ userId: "u", threadId: "t", message: "hi" }));
+      expect(terminal(events).type).toBe("RUN_FINISHED");
+      expect(pipeline.activeRuns).toBe(0);
+      await pipeline.close();
+    }
+  });
+});

@@ -1,4 +1,5 @@
 import type { AGUIEvent } from "@ag-ui/core";
+import { InputError } from "../../errors/input-error.js";
 import { ZoeError } from "../../errors/zoe-error.js";
 import { events } from "../../events/factory.js";
 import { parseRunInput } from "../../input/parse-input.js";
@@ -22,10 +23,29 @@ export function acceptInput(deps: RunDeps, rawInput: unknown, options: RunOption
     return { refused };
   }
   const { turn } = parsed;
-  if (deps.isClosed()) {
-    const error = new ZoeError("PIPELINE_CLOSED", "The pipeline is closed: create a new one to run more turns.");
+  const error = deps.isClosed()
+    ? new ZoeError("PIPELINE_CLOSED", "The pipeline is closed: create a new one to run more turns.")
+    : signalProblem(options.signal);
+  if (error) {
     deps.emitter.emit("run:error", { threadId: turn.threadId, runId: turn.runId, userId: turn.userId, error });
     return { refused: [events.runStarted(turn.threadId, turn.runId), events.runError(error.message, error.code)] };
   }
   return { turn };
+}
+
+/**
+ * Why `options.signal` cannot cancel a run, if it cannot: it must be an AbortSignal (duck-typed, so
+ * that a signal from another realm works). A getter that throws is a bad signal too.
+ */
+function signalProblem(signal: unknown): InputError | undefined {
+  if (signal === undefined) return undefined;
+  try {
+    const s = signal as AbortSignal;
+    if (typeof s === "object" && s !== null && typeof s.aborted === "boolean" && typeof s.addEventListener === "function") {
+      return undefined;
+    }
+  } catch {
+    // Reading it threw: not a usable signal.
+  }
+  return new InputError("INVALID_INPUT", "`options.signal` must be an AbortSignal.");
 }

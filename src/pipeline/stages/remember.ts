@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { HistoryStore } from "../../history/history-store.js";
 import type { HistoryEntry } from "../../history/types.js";
-import { attempt, TIMED_OUT, withDeadline } from "../../shared/deadline.js";
+import { TIMED_OUT, withDeadline } from "../../shared/deadline.js";
 import { beginStage, endStage, type RunContext } from "../run-context.js";
 import type { Answer } from "./answer.js";
 import type { Prompted } from "./prompt.js";
@@ -28,11 +28,7 @@ export async function writeHistory(
 ): Promise<HistoryWriteOutcome> {
   const t0 = performance.now();
   try {
-    const done = await withDeadline(
-      attempt(() => history.append(userId, threadId, entries)),
-      deadlineMs,
-      signal,
-    );
+    const done = await withDeadline(history.write(userId, threadId, entries), deadlineMs, signal);
     const ms = performance.now() - t0;
     return done === TIMED_OUT
       ? { status: "timeout", ms, error: `the history write took longer than its ${deadlineMs} ms deadline` }
