@@ -179,14 +179,14 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
 
   /** Answer the waiting calls of `next()` in order, with what is queued, the failure or the end. */
   private serve(): void {
-    while (this.pulls.length > 0) {
-      if (!this.holding && this.backlog > 0) {
-        (this.pulls.shift() as (typeof this.pulls)[number]).resolve({ value: this.take(), done: false });
-      } else if (this.backlog === 0 && this.failure) {
-        (this.pulls.shift() as (typeof this.pulls)[number]).reject(this.fail());
-      } else if (this.backlog === 0 && this.ended) {
-        (this.pulls.shift() as (typeof this.pulls)[number]).resolve(DONE);
-      } else return;
+    for (let pull = this.pulls[0]; pull; pull = this.pulls[0]) {
+      if (this.backlog > 0) {
+        if (this.holding) return;
+        pull.resolve({ value: this.take(), done: false });
+      } else if (this.failure) pull.reject(this.fail());
+      else if (this.ended) pull.resolve(DONE);
+      else return;
+      this.pulls.shift();
     }
   }
 

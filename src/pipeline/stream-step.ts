@@ -354,7 +354,6 @@ export async function streamStep(
             out.send(events.textStart(open.text));
           }
           answerText.append(chunk.text);
-          result.text = answerText.text;
           result.textChunks++;
           out.send(events.textContent(open.text, chunk.text));
           if (fences) runCode(fences.push(chunk.text));
@@ -388,6 +387,7 @@ export async function streamStep(
       sendReady();
     }
     sendReady();
+    result.text = answerText.text;
     return result;
   } finally {
     watch.stop();
