@@ -4,7 +4,7 @@
  * killed when the test process exits.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -71,14 +71,36 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** A spare port (and port + 10000, the Cluster bus port), picked at random in 20000..40000. */
+/**
+ * The first port the kernel hands out as the local port of outgoing connections (Linux:
+ * net.ipv4.ip_local_port_range, 32768 by default). A port chosen below it is never taken by a
+ * test's own client connections between the check and the server's bind.
+ */
+const EPHEMERAL_START = (() => {
+  try {
+    const first = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
+    return Number.isInteger(first) && first > 20_000 ? first : 32_768;
+  } catch {
+    return 32_768;
+  }
+})();
+
+/**
+ * A spare port whose Cluster bus port (port + 10000) is spare too, both below the ephemeral
+ * range. Another process may still take it before the server binds: {@link spawnOnSparePort}
+ * then tries another.
+ */
 export async function sparePort(): Promise<number> {
+  const span = EPHEMERAL_START - 10_000 - 10_000;
   for (let attempt = 0; attempt < 200; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = 10_000 + Math.floor(Math.random() * span);
     if ((await portFree(port)) && (await portFree(port + 10_000))) return port;
   }
   throw new Error("No spare port found.");
 }
+
+/** A server could not use its port: it exited before answering (redis-server logs why on stdout). */
+class PortTaken extends Error {}
 
 const children = new Set<ChildProcess>();
 process.once("exit", () => {
@@ -115,14 +137,18 @@ async function spawnRedis(port: number, extra: string[] = []): Promise<ChildProc
   const child = spawn(
     "redis-server",
     ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no", ...extra],
-    { stdio: ["ignore", "ignore", "pipe"] },
+    { stdio: ["ignore", "pipe", "pipe"] },
   );
   children.add(child);
   child.once("exit", () => children.delete(child));
-  let stderr = "";
-  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  let output = "";
+  const keep = (d: Buffer) => {
+    output = (output + d.toString()).slice(-2_000);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
   for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`redis-server on port ${port} exited: ${stderr}`);
+    if (child.exitCode !== null) throw new PortTaken(`redis-server on port ${port} exited: ${output.trim()}`);
     if (await pong(port)) return child;
     await sleep(25);
   }
@@ -130,10 +156,26 @@ async function spawnRedis(port: number, extra: string[] = []): Promise<ChildProc
   throw new Error(`redis-server on port ${port} did not answer PING within 5 s.`);
 }
 
+/**
+ * A server on a spare port, with `extra` arguments for that port; when the server exits before it
+ * answers (most often: something took the port after it was found free), again on another port.
+ */
+async function spawnOnSparePort(extra: (port: number) => string[] = () => []): Promise<{ port: number; child: ChildProcess }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await sparePort();
+    try {
+      return { port, child: await spawnRedis(port, extra(port)) };
+    } catch (error) {
+      if (!(error instanceof PortTaken) || attempt === 5) throw error;
+    }
+  }
+}
+
 /** Start a private redis-server on a spare port (or `port`). */
 export async function startRedis(port?: number): Promise<RedisServer> {
-  const p = port ?? (await sparePort());
-  let child: ChildProcess | undefined = await spawnRedis(p);
+  const started = port === undefined ? await spawnOnSparePort() : { port, child: await spawnRedis(port) };
+  const p = started.port;
+  let child: ChildProcess | undefined = started.child;
   const server: RedisServer = {
     port: p,
     url: `redis://127.0.0.1:${p}`,
@@ -169,24 +211,21 @@ export interface RedisClusterServers {
 export async function startCluster(): Promise<RedisClusterServers> {
   const dir = mkdtempSync(join(tmpdir(), "zoe-redis-cluster-"));
   const ports: number[] = [];
+  const procs: ChildProcess[] = [];
   while (ports.length < 3) {
-    const port = await sparePort();
-    if (!ports.includes(port)) ports.push(port);
+    const node = await spawnOnSparePort((port) => [
+      "--cluster-enabled",
+      "yes",
+      "--cluster-config-file",
+      join(dir, `nodes-${port}.conf`),
+      "--cluster-node-timeout",
+      "2000",
+      "--dir",
+      dir,
+    ]);
+    ports.push(node.port);
+    procs.push(node.child);
   }
-  const procs = await Promise.all(
-    ports.map((port) =>
-      spawnRedis(port, [
-        "--cluster-enabled",
-        "yes",
-        "--cluster-config-file",
-        join(dir, `nodes-${port}.conf`),
-        "--cluster-node-timeout",
-        "2000",
-        "--dir",
-        dir,
-      ]),
-    ),
-  );
   const stop = async () => {
     for (const c of procs) c.kill("SIGKILL");
     await Promise.all(procs.map(exited));
