@@ -99,6 +99,13 @@ export async function sparePort(): Promise<number> {
   throw new Error("No spare port found.");
 }
 
+/** The process id of the redis-server answering on `port`. */
+function serverPid(port: number): number | undefined {
+  const info = spawnSync("redis-cli", ["-p", String(port), "info", "server"], { encoding: "utf8", timeout: 2_000 }).stdout ?? "";
+  const pid = /process_id:(\d+)/.exec(info)?.[1];
+  return pid === undefined ? undefined : Number(pid);
+}
+
 /** A server could not use its port: it exited before answering (redis-server logs why on stdout). */
 class PortTaken extends Error {}
 
@@ -149,7 +156,13 @@ async function spawnRedis(port: number, extra: string[] = []): Promise<ChildProc
   child.stderr?.on("data", keep);
   for (let i = 0; i < 200; i++) {
     if (child.exitCode !== null) throw new PortTaken(`redis-server on port ${port} exited: ${output.trim()}`);
-    if (await pong(port)) return child;
+    if (await pong(port)) {
+      // The server answering must be this one: when another process holds the port, this one
+      // exits, and the other's PONG may come first.
+      if (serverPid(port) === child.pid) return child;
+      child.kill("SIGKILL");
+      throw new PortTaken(`port ${port} is held by another process`);
+    }
     await sleep(25);
   }
   child.kill("SIGKILL");
