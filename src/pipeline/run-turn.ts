@@ -2,13 +2,13 @@ import type { AGUIEvent } from "@ag-ui/core";
 import { toZoeError } from "../errors/zoe-error.js";
 import { events } from "../events/factory.js";
 import { abortReason } from "../shared/abort.js";
-import { abortOwned, hasAbortListeners, onAbort, ownedAbortController } from "../shared/on-abort.js";
+import { abortOwned, hasAbortListeners, ownedAbortController } from "../shared/on-abort.js";
 import { closeOpen, createRunContext, finishStep, startStep, type ActiveRun, type RunContext, type RunDeps } from "./run-context.js";
 import { RunStream } from "./run-stream.js";
 import { answerFromCache, generate, startAnswerProbe } from "./stages/answer.js";
 import { contextStage } from "./stages/context.js";
 import { finish } from "./stages/finish.js";
-import { acceptInput } from "./stages/input.js";
+import { acceptInput, followHostSignal, refuse } from "./stages/input.js";
 import { promptStage } from "./stages/prompt.js";
 import { remember } from "./stages/remember.js";
 import { routeStage } from "./stages/route.js";
@@ -45,10 +45,12 @@ async function drive(deps: RunDeps, rawInput: unknown, options: RunOptions, out:
   // The run's own signal: the caller's signal, `close()`, the consumer leaving and the run's end all abort it.
   // Owned: aborted only through `abortOwned` (here and in `close()`), its waits need no listener.
   const controller = ownedAbortController();
-  const outer = options.signal;
-  const unhookOuter = outer?.aborted
-    ? (abortOwned(controller, outer.reason), undefined)
-    : outer && onAbort(outer, () => abortOwned(controller, outer.reason));
+  const outer = followHostSignal(options.signal, (reason) => abortOwned(controller, reason));
+  if ("error" in outer) {
+    for (const event of refuse(deps, turn, outer.error).refused) out.send(event);
+    return;
+  }
+  const unhookOuter = outer.unhook;
   out.onLeave = () => abortOwned(controller, RUN_ENDED);
   // `hostOpen` is true from `run:started` until a terminal host event: a run abandoned in between,
   // or interrupted by `close()`, reports `run:cancelled` exactly once.

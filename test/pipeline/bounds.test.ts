@@ -212,4 +212,73 @@ describe("run options", () => {
     expect(pipeline.activeRuns).toBe(0);
     await pipeline.close();
   });
+
+  it("a signal whose getters or addEventListener throw only when the run follows it is refused the same way", async () => {
+    const pipeline = createZoePipeline({ backend: scriptedBackend({ script: () => textChunks("ok") }), router: fixedRouter() });
+    const errors: string[] = [];
+    pipeline.on("run:error", (e) => errors.push(e.error.code));
+    // Passes the first look (a boolean `aborted`, a function `addEventListener`), then throws.
+    let reads = 0;
+    const flipping = {
+      get aborted() {
+        if (++reads > 1) throw new Error("no");
+        return false;
+      },
+      addEventListener() {},
+    };
+    const refusing = {
+      aborted: false,
+      addEventListener() {
+        throw new Error("no listeners here");
+      },
+    };
+    for (const signal of [flipping, refusing]) {
+      const events = await collect(pipeline.run({ userId: "u", message: "hi" }, { signal: signal as never }));
+      expect(events.map((e) => e.type)).toEqual(["RUN_STARTED", "RUN_ERROR"]);
+      expect(events[1]).toMatchObject({ code: "INVALID_INPUT" });
+    }
+    expect(errors).toEqual(["INVALID_INPUT", "INVALID_INPUT"]);
+    expect(pipeline.activeRuns).toBe(0);
+    await pipeline.close();
+  });
+
+  it("a host signal whose reason cannot be read still cancels the run, and nothing is thrown at the host", async () => {
+    const backend = scriptedBackend({ script: () => [{ type: "delay", ms: 60_000 }, ...textChunks("never")] });
+    const pipeline = createZoePipeline({ backend, router: fixedRouter() });
+    const listeners: Array<() => void> = [];
+    const signal = {
+      aborted: false,
+      get reason(): unknown {
+        throw new Error("no reason");
+      },
+      addEventListener(_type: string, listener: () => void) {
+        listeners.push(listener);
+      },
+      removeEventListener() {},
+    };
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on("uncaughtException", onUncaught);
+    try {
+      const events: string[] = [];
+      for await (const event of pipeline.run({ userId: "u", message: "hi" }, { signal: signal as never })) {
+        events.push(event.type);
+        // The model request is out (held events are released with it): the host aborts now.
+        if (events.length === 1) {
+          signal.aborted = true;
+          for (const listener of listeners) listener();
+        }
+      }
+      expect(events.at(-1)).toBe("RUN_FINISHED");
+      expect(listeners).toHaveLength(1);
+      expect(backend.cancelled).toBe(1);
+      // Let any error a hook would rethrow from a microtask surface.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off("uncaughtException", onUncaught);
+    }
+    expect(pipeline.activeRuns).toBe(0);
+    await pipeline.close();
+  });
 });

@@ -6,6 +6,7 @@ import { parseRunInput } from "../../input/parse-input.js";
 import type { Turn } from "../../input/types.js";
 import type { RunDeps } from "../run-context.js";
 import type { RunOptions } from "../types.js";
+import { onAbort } from "../../shared/on-abort.js";
 
 /** The input stage's outcome: a turn to run, or the events of a run refused before any work. */
 export type Accepted = { turn: Turn } | { refused: AGUIEvent[] };
@@ -26,12 +27,16 @@ export function acceptInput(deps: RunDeps, rawInput: unknown, options: RunOption
   const error = deps.isClosed()
     ? new ZoeError("PIPELINE_CLOSED", "The pipeline is closed: create a new one to run more turns.")
     : signalProblem(options.signal);
-  if (error) {
-    deps.emitter.emit("run:error", { threadId: turn.threadId, runId: turn.runId, userId: turn.userId, error });
-    return { refused: [events.runStarted(turn.threadId, turn.runId), events.runError(error.message, error.code)] };
-  }
-  return { turn };
+  return error ? refuse(deps, turn, error) : { turn };
 }
+
+/** Refuse a parsed turn before any work: `RUN_STARTED`, then a `RUN_ERROR` with the error's code, and `run:error`. */
+export function refuse(deps: RunDeps, turn: Turn, error: ZoeError): { refused: AGUIEvent[] } {
+  deps.emitter.emit("run:error", { threadId: turn.threadId, runId: turn.runId, userId: turn.userId, error });
+  return { refused: [events.runStarted(turn.threadId, turn.runId), events.runError(error.message, error.code)] };
+}
+
+const BAD_SIGNAL = "`options.signal` must be an AbortSignal.";
 
 /**
  * Why `options.signal` cannot cancel a run, if it cannot: it must be an AbortSignal (duck-typed, so
@@ -47,5 +52,36 @@ function signalProblem(signal: unknown): InputError | undefined {
   } catch {
     // Reading it threw: not a usable signal.
   }
-  return new InputError("INVALID_INPUT", "`options.signal` must be an AbortSignal.");
+  return new InputError("INVALID_INPUT", BAD_SIGNAL);
+}
+
+/** The reason the host's signal gives, or an `AbortError` when reading it throws (it runs in an abort hook, where a throw would reach the host's process). */
+function hostReason(signal: AbortSignal): unknown {
+  try {
+    return signal.reason ?? new DOMException("The run was aborted.", "AbortError");
+  } catch {
+    return new DOMException("The run was aborted.", "AbortError");
+  }
+}
+
+/**
+ * Make the host's `options.signal` abort the run: at once when it already has, else when it does.
+ * Returns the function that stops following it, or an `INVALID_INPUT` error when the signal cannot
+ * be followed (a getter or `addEventListener` that throws on this read, after passing
+ * {@link signalProblem}'s).
+ */
+export function followHostSignal(
+  signal: AbortSignal | undefined,
+  abort: (reason: unknown) => void,
+): { unhook?: () => void } | { error: InputError } {
+  if (signal === undefined) return {};
+  try {
+    if (signal.aborted) {
+      abort(hostReason(signal));
+      return {};
+    }
+    return { unhook: onAbort(signal, () => abort(hostReason(signal))) };
+  } catch {
+    return { error: new InputError("INVALID_INPUT", BAD_SIGNAL) };
+  }
 }
