@@ -1,4 +1,5 @@
 import type { AGUIEvent } from "@ag-ui/core";
+import { Fifo } from "../shared/fifo.js";
 import { onAbort } from "../shared/on-abort.js";
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
@@ -31,8 +32,7 @@ export const STREAM_BACKLOG = 32;
  * - after the consumer left, events are dropped.
  */
 export class RunStream implements AsyncIterableIterator<AGUIEvent> {
-  private queue: AGUIEvent[] = [];
-  private head = 0;
+  private readonly queue = new Fifo<AGUIEvent>();
   private holding = false;
   private releaseOnTurn: ReturnType<typeof setImmediate> | undefined;
   private ended = false;
@@ -41,7 +41,7 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
   private failure: { error: unknown } | undefined;
   private running: Promise<void> | undefined;
   /** Calls of `next()` waiting for an event, oldest first (almost always one). */
-  private pulls: Array<{ resolve: (result: IteratorResult<AGUIEvent>) => void; reject: (error: unknown) => void }> = [];
+  private readonly pulls = new Fifo<{ resolve: (result: IteratorResult<AGUIEvent>) => void; reject: (error: unknown) => void }>();
   private space: (() => void) | undefined;
   /** Called once when the consumer leaves a run in progress (the run aborts its signal). */
   onLeave: (() => void) | undefined = undefined;
@@ -51,14 +51,14 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
 
   /** Events sent and not yet taken by the consumer. */
   get backlog(): number {
-    return this.queue.length - this.head;
+    return this.queue.size;
   }
 
   /** Queue an event for the consumer (dropped once it has left). */
   send(event: AGUIEvent): void {
     if (this.left) return;
     this.queue.push(event);
-    if (this.pulls.length > 0 && !this.holding) this.serve();
+    if (this.pulls.size > 0 && !this.holding) this.serve();
   }
 
   /**
@@ -79,7 +79,7 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
     this.holding = false;
     if (this.releaseOnTurn) clearImmediate(this.releaseOnTurn);
     this.releaseOnTurn = undefined;
-    if (this.pulls.length > 0) this.serve();
+    if (this.pulls.size > 0) this.serve();
   }
 
   /**
@@ -90,7 +90,7 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
    */
   drained(signal: AbortSignal): Promise<void> | undefined {
     this.release();
-    if (this.left || signal.aborted || (this.backlog === 0 && this.pulls.length > 0)) return undefined;
+    if (this.left || signal.aborted || (this.backlog === 0 && this.pulls.size > 0)) return undefined;
     return new Promise<void>((resolve) => {
       const unhook = onAbort(signal, () => {
         this.space = undefined;
@@ -108,7 +108,7 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
   end(): void {
     this.ended = true;
     this.release();
-    if (this.pulls.length > 0) this.serve();
+    if (this.pulls.size > 0) this.serve();
   }
 
   next(): Promise<IteratorResult<AGUIEvent>> {
@@ -117,8 +117,8 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
       this.begin();
     }
     // Nobody waiting before this call: answered at once, as `serve` would, without a waiting entry.
-    if (this.pulls.length === 0) {
-      if (!this.holding && this.backlog > 0) return Promise.resolve({ value: this.take(), done: false });
+    if (this.pulls.size === 0) {
+      if (!this.holding && this.backlog > 0) return Promise.resolve({ value: this.queue.shift() as AGUIEvent, done: false });
       if (this.backlog === 0) {
         if (this.failure) return Promise.reject(this.fail());
         if (this.ended) return Promise.resolve(DONE);
@@ -153,10 +153,9 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
 
   private async leave(): Promise<IteratorResult<AGUIEvent>> {
     this.left = true;
-    this.queue = [];
-    this.head = 0;
+    this.queue.clear();
     this.space?.();
-    for (const pull of this.pulls.splice(0)) pull.resolve(DONE);
+    for (let pull = this.pulls.shift(); pull; pull = this.pulls.shift()) pull.resolve(DONE);
     if (this.running && !this.ended) {
       this.onLeave?.();
       await this.running;
@@ -179,10 +178,10 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
 
   /** Answer the waiting calls of `next()` in order, with what is queued, the failure or the end. */
   private serve(): void {
-    for (let pull = this.pulls[0]; pull; pull = this.pulls[0]) {
+    for (let pull = this.pulls.peek(); pull; pull = this.pulls.peek()) {
       if (this.backlog > 0) {
         if (this.holding) return;
-        pull.resolve({ value: this.take(), done: false });
+        pull.resolve({ value: this.queue.shift() as AGUIEvent, done: false });
       } else if (this.failure) pull.reject(this.fail());
       else if (this.ended) pull.resolve(DONE);
       else return;
@@ -196,16 +195,5 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
     this.failure = undefined;
     this.ended = true;
     return error;
-  }
-
-  private take(): AGUIEvent {
-    const event = this.queue[this.head] as AGUIEvent;
-    this.queue[this.head] = undefined as unknown as AGUIEvent;
-    this.head++;
-    if (this.head === this.queue.length) {
-      this.queue.length = 0;
-      this.head = 0;
-    }
-    return event;
   }
 }
