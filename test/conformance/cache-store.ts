@@ -49,6 +49,39 @@ export function cacheStoreConformance(name: string, create: () => Promise<CacheS
       expect(await store.get(key)).toEqual({ list: [1] });
     });
 
+    it("values go through JSON: undefined fields dropped, a Date as its ISO text, -0 as 0, a __proto__ key as an own key", async () => {
+      const key = k("json");
+      const at = new Date(Date.UTC(2026, 0, 2));
+      await store.set(key, { a: undefined, at, zero: -0, list: [undefined, 1] }, 10_000);
+      const read = (await store.get(key)) as Record<string, unknown>;
+      expect(read).toEqual({ at: "2026-01-02T00:00:00.000Z", zero: 0, list: [null, 1] });
+      expect(Object.is(read.zero, 0)).toBe(true);
+      expect("a" in read).toBe(false);
+      const proto = k("proto");
+      await store.set(proto, JSON.parse('{"__proto__":{"admin":true},"x":1}'), 10_000);
+      const got = (await store.get(proto)) as Record<string, unknown>;
+      expect(Object.getPrototypeOf(got)).toBe(Object.prototype);
+      expect(Object.hasOwn(got, "__proto__")).toBe(true);
+      expect((got as { admin?: unknown }).admin).toBeUndefined();
+      expect(Object.keys(got)).toEqual(["__proto__", "x"]);
+    });
+
+    it("two reads never share an object, for values and list items", async () => {
+      const key = k("shared");
+      await store.set(key, { nested: { n: 1 } }, 10_000);
+      const [a, b] = (await store.getMany([key, key])) as Array<{ nested: { n: number } }>;
+      expect(a).not.toBe(b);
+      (a as { nested: { n: number } }).nested.n = 2;
+      expect(b).toEqual({ nested: { n: 1 } });
+      expect(await store.get(key)).toEqual({ nested: { n: 1 } });
+      const list = k("shared-list");
+      await store.listAppend(list, [{ id: "m1", tools: [{ name: "t" }] }], { maxLength: 5, ttlMs: 10_000 });
+      const [first] = (await store.listTail(list, 5)) as Array<{ id: string; tools: Array<{ name: string }> }>;
+      (first as { tools: Array<{ name: string }> }).tools[0]!.name = "changed";
+      const read = await store.read({ keys: [], lists: [{ key: list, last: 5 }] });
+      expect(read.lists[0]).toEqual([{ id: "m1", tools: [{ name: "t" }] }]);
+    });
+
     it("overwrites a key", async () => {
       const key = k("over");
       await store.set(key, "a", 10_000);

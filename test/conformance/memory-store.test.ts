@@ -23,6 +23,30 @@ describe("memoryCacheStore bounds", () => {
     expect(kept.length).toBeLessThanOrEqual(5);
   });
 
+  it("refuses a value JSON cannot hold, as Redis would, and stores nothing for it", async () => {
+    const store = memoryCacheStore();
+    const cycle: Record<string, unknown> = {};
+    cycle.self = cycle;
+    await expect(store.set("big", { n: 1n }, 60_000)).rejects.toThrow(TypeError);
+    await expect(store.set("cycle", cycle, 60_000)).rejects.toThrow(TypeError);
+    await expect(store.listAppend("list", [{ n: 1n }], { maxLength: 5, ttlMs: 60_000 })).rejects.toThrow(TypeError);
+    expect(await store.getMany(["big", "cycle"])).toEqual([undefined, undefined]);
+    expect(await store.listTail("list", 5)).toEqual([]);
+  });
+
+  it("copies only a value's own fields, whatever Object.prototype holds", async () => {
+    const store = memoryCacheStore();
+    await store.set("v", { a: 1 }, 60_000);
+    Object.defineProperty(Object.prototype, "polluted", { value: "yes", enumerable: true, configurable: true, writable: true });
+    try {
+      const read = (await store.get("v")) as Record<string, unknown>;
+      expect(Object.keys(read)).toEqual(["a"]);
+      expect(Object.hasOwn(read, "polluted")).toBe(false);
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).polluted;
+    }
+  });
+
   it("refuses calls after close()", async () => {
     const store = memoryCacheStore();
     await store.close();
