@@ -12,7 +12,9 @@ export function copyJson(value: unknown): unknown {
     return out;
   }
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) {
+  // for…in without an array of keys; own keys only (Object.prototype may have gained enumerable ones).
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
     const item = copyJson((value as Record<string, unknown>)[key]);
     if (key === "__proto__") Object.defineProperty(out, key, { value: item, enumerable: true, writable: true, configurable: true });
     else out[key] = item;

@@ -40,7 +40,18 @@ export function createKeyBuilder(prefix = "zoe", version = 1): KeyBuilder {
     throw new TypeError(`Cache key prefix must match /^[A-Za-z0-9_.-]+$/, got ${JSON.stringify(prefix)}.`);
   }
   const head = `${prefix}:v${version}:`;
+  // A run builds all its keys for one user: the last user's segment is kept, not encoded again.
+  let lastUser = "";
+  let lastUserSegment = "";
   return {
-    key: (part, userId, ...ids) => `${head}${segment(part)}:{${segment(userId)}}${ids.map((id) => `:${segment(id)}`).join("")}`,
+    key: (part, userId, ...ids) => {
+      if (userId !== lastUser) {
+        lastUserSegment = segment(userId);
+        lastUser = userId;
+      }
+      let key = `${head}${segment(part)}:{${lastUserSegment}}`;
+      for (const id of ids) key += `:${segment(id)}`;
+      return key;
+    },
   };
 }

@@ -109,5 +109,7 @@ export type JsonPatchOp = { op: "add" | "replace"; path: string; value: unknown 
 
 /** A JSON Pointer (RFC 6901) from path segments. */
 export function pointer(...segments: string[]): string {
-  return segments.map((s) => `/${s.replace(/~/g, "~0").replace(/\//g, "~1")}`).join("");
+  let path = "";
+  for (const s of segments) path += `/${s.includes("~") || s.includes("/") ? s.replace(/~/g, "~0").replace(/\//g, "~1") : s}`;
+  return path;
 }

@@ -1,6 +1,7 @@
 import type { Context } from "@ag-ui/core";
 import type { ProviderOutcome } from "../context/types.js";
 import type { ChatMessage } from "../models/types.js";
+import { sortedBy } from "../shared/sorted.js";
 import { MESSAGE_OVERHEAD_TOKENS, type TokenCounter } from "./token-count.js";
 
 /** What goes into one prompt, most stable first. */
@@ -74,7 +75,7 @@ function admitContext(sections: Section[], budget: number, count: TokenCounter):
   const kept: Section[] = [];
   const cut: string[] = [];
   let left = budget;
-  for (const s of [...sections].sort(keepOrder)) {
+  for (const s of sortedBy(sections, keepOrder)) {
     const cost = count(s.name) + count(s.text) + 2;
     if (cost <= left) {
       kept.push(s);
@@ -116,9 +117,15 @@ export function buildPrompt(parts: PromptParts): BuiltPrompt {
   ];
   const { kept, cut } = admitContext(sections, parts.contextTokens, count);
   // Layout order is independent of priority: the prompt prefix must not depend on what was cut last.
-  const stable = kept.filter((s) => s.placement === "stable").sort(byName);
+  const stable = sortedBy(
+    kept.filter((s) => s.placement === "stable"),
+    byName,
+  );
   const volatile = kept.filter((s) => s.placement === "volatile");
-  const providerVolatile = volatile.filter((s) => s.from === "provider").sort(byName);
+  const providerVolatile = sortedBy(
+    volatile.filter((s) => s.from === "provider"),
+    byName,
+  );
   const clientVolatile = volatile.filter((s) => s.from === "client");
 
   const system = stable.length > 0 ? `${parts.systemPrompt}\n\n${render(stable)}` : parts.systemPrompt;

@@ -31,6 +31,15 @@ describe("cache keys", () => {
     }
   });
 
+  it("keys of users built in turns each carry their own user", () => {
+    const keys = createKeyBuilder();
+    const users = ["alice", "bob:{x}", "alice", "", "bob:{x}", "日本"];
+    const built = users.map((u) => keys.key("history", u, "t 1"));
+    expect(built).toEqual(users.map((u) => createKeyBuilder().key("history", u, "t 1")));
+    expect(new Set(built).size).toBe(4);
+    expect(built[0]).toBe("zoe:v1:history:{alice}:t%201");
+  });
+
   it("rejects a prefix that could forge a namespace", () => {
     expect(() => createKeyBuilder("zoe:v2")).toThrow(TypeError);
     expect(() => createKeyBuilder("{x}")).toThrow(TypeError);

@@ -26,6 +26,19 @@ describe("events a rich UI needs", () => {
     await pipeline.close();
   });
 
+  it("provider names with / and ~ are escaped in state paths (RFC 6901), so the patches apply", async () => {
+    const names = ["docs/faq", "a~b", "plain"];
+    const pipeline = createZoePipeline({
+      backend: scriptedBackend(),
+      router: fixedRouter(),
+      providers: names.map((name) => testProvider(name, `${name} text`)),
+    });
+    const events = await runValid(pipeline.run({ userId: "u", message: "hello" }));
+    const paths = ofType(events, EventType.STATE_DELTA).flatMap((d) => d.delta.map((op: { path: string }) => op.path));
+    expect(paths).toEqual(expect.arrayContaining(["/zoe/providers/docs~1faq", "/zoe/providers/a~0b", "/zoe/providers/plain"]));
+    await pipeline.close();
+  });
+
   it("a run whose client sent the conversation (AG-UI messages) sends no snapshot", async () => {
     const pipeline = createZoePipeline({ backend: scriptedBackend(), router: fixedRouter() });
     await runValid(pipeline.run({ userId: "u", threadId: "t", message: "first" }));

@@ -56,7 +56,9 @@ export async function contextStage(ctx: RunContext, routed: Routed): Promise<Con
     if (outcome.status === "error") {
       deps.emitter.emit("provider:error", { name: outcome.name, userId: turn.userId, ms: outcome.ms, error: outcome.error ?? "" });
     }
-    const value = { status: outcome.status, ms: round(outcome.ms), ...(outcome.error ? { error: outcome.error } : {}) };
+    const value = outcome.error
+      ? { status: outcome.status, ms: round(outcome.ms), error: outcome.error }
+      : { status: outcome.status, ms: round(outcome.ms) };
     if (ctx.trace.enabled) {
       const failure = outcome.status === "timeout" || outcome.status === "error" ? outcome.status : undefined;
       ctx.trace.record(

@@ -1,3 +1,4 @@
+import { sortedBy } from "../../shared/sorted.js";
 import { writeQuietly } from "../../cache/write-quietly.js";
 import type { ProviderOutcome } from "../../context/types.js";
 import { events } from "../../events/factory.js";
@@ -137,15 +138,15 @@ function toolRegistry(ctx: RunContext, outcomes: readonly ProviderOutcome[]): To
 
 /** Every tool's definition for the model, sorted by name: the same tools always give the same prompt prefix. */
 function toolDefinitions(registry: ToolRegistry): ChatToolDefinition[] {
-  return [...registry.values()]
-    .map((route) => route.spec)
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map((t) => ({
-      type: "function" as const,
-      function: {
-        name: t.name,
-        ...(t.description ? { description: t.description } : {}),
-        ...(t.parameters ? { parameters: t.parameters } : {}),
-      },
-    }));
+  return sortedBy(
+    [...registry.values()].map((route) => route.spec),
+    (a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
+  ).map((t) => ({
+    type: "function" as const,
+    function: {
+      name: t.name,
+      ...(t.description ? { description: t.description } : {}),
+      ...(t.parameters ? { parameters: t.parameters } : {}),
+    },
+  }));
 }
