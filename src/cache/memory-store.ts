@@ -27,6 +27,7 @@ type Entry = { kind: "value"; item: Snapshot } | { kind: "list"; items: Snapshot
 /** A value as it would come back from Redis: through JSON (which also refuses a BigInt or a cycle). */
 function snapshot(value: unknown): Snapshot {
   const json = JSON.stringify(value);
+  if (json === undefined) throw new TypeError("memoryCacheStore: the value cannot be serialised as JSON.");
   return { value: JSON.parse(json) as unknown, bytes: json.length * 2 + 16 };
 }
 
@@ -54,8 +55,10 @@ export function memoryCacheStore(options: MemoryCacheStoreOptions = {}): CacheSt
   };
   const tail = (key: string, last: number): unknown[] => {
     const entry = lru.get(key);
-    if (entry?.kind !== "list" || last <= 0) return [];
-    const from = Math.max(0, entry.items.length - last);
+    // Whole items, as Redis counts them: a fractional `last` is rounded down, NaN is nothing.
+    const count = Math.floor(last);
+    if (entry?.kind !== "list" || !(count >= 1)) return [];
+    const from = Math.max(0, entry.items.length - count);
     const out: unknown[] = [];
     for (let i = from; i < entry.items.length; i++) out.push(copyJson((entry.items[i] as Snapshot).value));
     return out;

@@ -45,7 +45,7 @@ async function drive(deps: RunDeps, rawInput: unknown, options: RunOptions, out:
   // The run's own signal: the caller's signal, `close()`, the consumer leaving and the run's end all abort it.
   // Owned: aborted only through `abortOwned` (here and in `close()`), its waits need no listener.
   const controller = ownedAbortController();
-  const outer = followHostSignal(options.signal, (reason) => abortOwned(controller, reason));
+  const outer = followHostSignal(accepted.signal, (reason) => abortOwned(controller, reason));
   if ("error" in outer) {
     for (const event of refuse(deps, turn, outer.error).refused) out.send(event);
     return;

@@ -14,7 +14,8 @@ const hooks = new WeakMap<AbortSignal, Set<() => void>>();
  * again from a microtask, as an `abort` listener's would be.
  */
 export function onAbort(signal: AbortSignal, fn: () => void): () => void {
-  if (signal.aborted) {
+  const set = signal.aborted ? undefined : (hooks.get(signal) ?? hookSet(signal));
+  if (!set) {
     let live = true;
     queueMicrotask(() => {
       if (live) fn();
@@ -23,28 +24,35 @@ export function onAbort(signal: AbortSignal, fn: () => void): () => void {
       live = false;
     };
   }
-  let set = hooks.get(signal);
-  if (!set) {
-    const created = new Set<() => void>();
-    set = created;
-    hooks.set(signal, created);
-    // An owned signal's hooks are run by `abortOwned`, without a listener.
-    if (!owned.has(signal)) {
-      signal.addEventListener(
-        "abort",
-        () => {
-          hooks.delete(signal);
-          runHooks(created);
-        },
-        { once: true },
-      );
-    }
-  }
   set.add(fn);
-  const hooked = set;
   return () => {
-    hooked.delete(fn);
+    set.delete(fn);
   };
+}
+
+/**
+ * A new set of hooks for `signal`, with its one `abort` listener (an owned signal needs none: its
+ * hooks are run by `abortOwned`). Undefined when the listener ran at once, from
+ * `addEventListener` itself: the signal has aborted, and `fn` runs from a microtask instead.
+ * Nothing is kept when `addEventListener` throws, so the next call tries again.
+ */
+function hookSet(signal: AbortSignal): Set<() => void> | undefined {
+  const created = new Set<() => void>();
+  if (!owned.has(signal)) {
+    let ran = false;
+    signal.addEventListener(
+      "abort",
+      () => {
+        ran = true;
+        if (hooks.get(signal) === created) hooks.delete(signal);
+        runHooks(created);
+      },
+      { once: true },
+    );
+    if (ran) return undefined;
+  }
+  hooks.set(signal, created);
+  return created;
 }
 
 /** Run every hook of a set once, each isolated: a hook that throws has its error thrown again from a microtask. */

@@ -82,6 +82,28 @@ export function cacheStoreConformance(name: string, create: () => Promise<CacheS
       expect(read.lists[0]).toEqual([{ id: "m1", tools: [{ name: "t" }] }]);
     });
 
+    it("a list tail counts whole items: a fractional length is rounded down, NaN and 0 give nothing", async () => {
+      const list = k("whole");
+      await store.listAppend(list, ["a", "b", "c"], { maxLength: 10, ttlMs: 10_000 });
+      expect(await store.listTail(list, 2.5)).toEqual(["b", "c"]);
+      expect(await store.listTail(list, 0.5)).toEqual([]);
+      expect(await store.listTail(list, Number.NaN)).toEqual([]);
+      expect(await store.listTail(list, Number.POSITIVE_INFINITY)).toEqual(["a", "b", "c"]);
+      expect((await store.read({ keys: [], lists: [{ key: list, last: 1.9 }] })).lists[0]).toEqual(["c"]);
+    });
+
+    it("refuses a value JSON cannot express (a function, a symbol) with a TypeError, and keeps what was stored", async () => {
+      const key = k("fn");
+      await store.set(key, "kept", 10_000);
+      await expect(store.set(key, () => 1, 10_000)).rejects.toThrow(TypeError);
+      await expect(store.set(key, Symbol("s"), 10_000)).rejects.toThrow(TypeError);
+      expect(await store.get(key)).toBe("kept");
+      const list = k("fn-list");
+      await store.listAppend(list, ["a"], { maxLength: 10, ttlMs: 10_000 });
+      await expect(store.listAppend(list, [() => 1], { maxLength: 10, ttlMs: 10_000 })).rejects.toThrow(TypeError);
+      expect(await store.listTail(list, 10)).toEqual(["a"]);
+    });
+
     it("overwrites a key", async () => {
       const key = k("over");
       await store.set(key, "a", 10_000);

@@ -1,3 +1,6 @@
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { memoryCacheStore } from "../../src/index.js";
 import { cacheStoreConformance } from "./cache-store.js";
@@ -45,6 +48,53 @@ describe("memoryCacheStore bounds", () => {
     } finally {
       delete (Object.prototype as Record<string, unknown>).polluted;
     }
+  });
+
+  it("a key that Object.prototype holds as a setter stays an own key of what is read, as JSON.parse makes it", async () => {
+    const store = memoryCacheStore();
+    await store.set("v", JSON.parse('{"trap":1,"list":[{"trap":2}]}'), 60_000);
+    const caught: unknown[] = [];
+    Object.defineProperty(Object.prototype, "trap", {
+      set(value: unknown) {
+        caught.push(value);
+      },
+      configurable: true,
+    });
+    try {
+      const read = (await store.get("v")) as { trap: number; list: Array<{ trap: number }> };
+      expect(Object.hasOwn(read, "trap")).toBe(true);
+      expect(read.trap).toBe(1);
+      expect(read.list[0]?.trap).toBe(2);
+      expect(caught).toEqual([]);
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).trap;
+    }
+  });
+
+  it("reads values with keys like constructor and toString under a frozen Object.prototype", async () => {
+    // Freezing Object.prototype cannot be undone: in a process of its own.
+    const script = `
+      import { memoryCacheStore } from "./src/index.ts";
+      Object.freeze(Object.prototype);
+      const store = memoryCacheStore();
+      await store.set("v", { constructor: 1, toString: "s", nested: [{ valueOf: true }] }, 60_000);
+      console.log(JSON.stringify(await store.get("v")));
+    `;
+    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      cwd: fileURLToPath(new URL("../..", import.meta.url)),
+    });
+    expect(JSON.parse(stdout)).toEqual({ constructor: 1, toString: "s", nested: [{ valueOf: true }] });
+  });
+
+  it("reads a deeply nested value from a caller deep in its own stack (the copy recurses only so far)", async () => {
+    const store = memoryCacheStore();
+    let deep: unknown = "bottom";
+    for (let i = 0; i < 2_000; i++) deep = i % 2 ? { a: deep } : [deep];
+    await store.set("deep", deep, 60_000);
+    const fromDepth = (frames: number): Promise<unknown> => (frames === 0 ? store.get("deep") : fromDepth(frames - 1));
+    const read = await fromDepth(7_000);
+    expect(read).not.toBe(deep);
+    expect(JSON.stringify(read)).toBe(JSON.stringify(deep));
   });
 
   it("refuses calls after close()", async () => {

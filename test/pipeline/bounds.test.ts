@@ -242,6 +242,83 @@ describe("run options", () => {
     await pipeline.close();
   });
 
+  it("options whose getters throw are refused with INVALID_INPUT; each option is read once", async () => {
+    const pipeline = createZoePipeline({ backend: scriptedBackend({ script: () => textChunks("ok") }), router: fixedRouter() });
+    const throwing = Object.defineProperty({}, "signal", {
+      get() {
+        throw new Error("no");
+      },
+    });
+    const events = await collect(pipeline.run({ userId: "u", message: "hi" }, throwing as never));
+    expect(events.map((e) => e.type)).toEqual(["RUN_ERROR"]);
+    expect(events[0]).toMatchObject({ code: "INVALID_INPUT" });
+    // A getter that answers differently on a second read is read once: here, no signal at all.
+    let reads = 0;
+    const shifting = Object.defineProperty({}, "signal", {
+      get() {
+        return ++reads === 1 ? undefined : { aborted: "maybe" };
+      },
+    });
+    const ran = await collect(pipeline.run({ userId: "u", message: "hi" }, shifting as never));
+    expect(ran.at(-1)?.type).toBe("RUN_FINISHED");
+    expect(reads).toBe(1);
+    expect(pipeline.activeRuns).toBe(0);
+    await pipeline.close();
+  });
+
+  it("a signal refused once (its addEventListener threw) is followed when it works the next time", async () => {
+    const pipeline = createZoePipeline({
+      backend: scriptedBackend({ script: () => [...textChunks("a b"), { type: "delay", ms: 60_000 }, ...textChunks("c")] }),
+      router: fixedRouter(),
+    });
+    let calls = 0;
+    const listeners: Array<() => void> = [];
+    const signal = {
+      aborted: false,
+      reason: new DOMException("host", "AbortError"),
+      addEventListener(_type: string, listener: () => void) {
+        if (++calls === 1) throw new Error("transient");
+        listeners.push(listener);
+      },
+      removeEventListener() {},
+    };
+    const first = await collect(pipeline.run({ userId: "u", message: "hi" }, { signal: signal as never }));
+    expect(first.at(-1)).toMatchObject({ type: "RUN_ERROR", code: "INVALID_INPUT" });
+    const types: string[] = [];
+    for await (const event of pipeline.run({ userId: "u", message: "hi" }, { signal: signal as never })) {
+      types.push(event.type);
+      if (event.type === "TEXT_MESSAGE_CONTENT" && !signal.aborted) {
+        signal.aborted = true;
+        for (const listener of listeners) listener();
+      }
+    }
+    expect(listeners).toHaveLength(1);
+    expect(types.at(-1)).toBe("RUN_FINISHED");
+    expect(types).not.toContain("RUN_ERROR");
+    expect(types.filter((t) => t === "TEXT_MESSAGE_CONTENT").length).toBeLessThan(3);
+    expect(pipeline.activeRuns).toBe(0);
+    await pipeline.close();
+  });
+
+  it("a signal whose addEventListener calls the listener at once, having aborted, cancels the run", async () => {
+    const backend = scriptedBackend({ script: () => [{ type: "delay", ms: 60_000 }, ...textChunks("never")] });
+    const pipeline = createZoePipeline({ backend, router: fixedRouter() });
+    const signal = {
+      aborted: false,
+      reason: new DOMException("host", "AbortError"),
+      addEventListener(_type: string, listener: () => void) {
+        signal.aborted = true;
+        listener();
+      },
+      removeEventListener() {},
+    };
+    const events = await collect(pipeline.run({ userId: "u", message: "hi" }, { signal: signal as never }));
+    expect(events.at(-1)).toMatchObject({ type: "RUN_FINISHED", outcome: { type: "cancelled" } });
+    expect(events.map((e) => e.type)).not.toContain("TEXT_MESSAGE_CONTENT");
+    expect(pipeline.activeRuns).toBe(0);
+    await pipeline.close();
+  });
+
   it("a host signal whose reason cannot be read still cancels the run, and nothing is thrown at the host", async () => {
     const backend = scriptedBackend({ script: () => [{ type: "delay", ms: 60_000 }, ...textChunks("never")] });
     const pipeline = createZoePipeline({ backend, router: fixedRouter() });

@@ -8,15 +8,26 @@ import type { RunDeps } from "../run-context.js";
 import type { RunOptions } from "../types.js";
 import { onAbort } from "../../shared/on-abort.js";
 
-/** The input stage's outcome: a turn to run, or the events of a run refused before any work. */
-export type Accepted = { turn: Turn } | { refused: AGUIEvent[] };
+/** The input stage's outcome: a turn to run (with the host's signal, read once), or the events of a run refused before any work. */
+export type Accepted = { turn: Turn; signal: AbortSignal | undefined } | { refused: AGUIEvent[] };
 
 /**
  * Parse and bound the input (ids, shape, text) and check the pipeline is open. A refusal is a
  * `RUN_ERROR` with a stable code (after a `RUN_STARTED` when the ids are known), and `run:error`.
  */
 export function acceptInput(deps: RunDeps, rawInput: unknown, options: RunOptions): Accepted {
-  const parsed = parseRunInput(rawInput, { maxInputChars: deps.maxInputChars, userId: options.userId, ...deps.inputLimits });
+  // Each option is read once, here: a getter that throws (or answers differently the next time)
+  // cannot break the stream later.
+  let userId: string | undefined;
+  let signal: AbortSignal | undefined;
+  try {
+    ({ userId, signal } = options);
+  } catch {
+    const error = new InputError("INVALID_INPUT", "The run's options could not be read (a getter threw).");
+    deps.emitter.emit("run:error", { error });
+    return { refused: [events.runError(error.message, error.code)] };
+  }
+  const parsed = parseRunInput(rawInput, { maxInputChars: deps.maxInputChars, userId, ...deps.inputLimits });
   if (!parsed.ok) {
     deps.emitter.emit("run:error", { ...parsed.ids, error: parsed.error });
     const refused = [events.runError(parsed.error.message, parsed.error.code)];
@@ -26,8 +37,8 @@ export function acceptInput(deps: RunDeps, rawInput: unknown, options: RunOption
   const { turn } = parsed;
   const error = deps.isClosed()
     ? new ZoeError("PIPELINE_CLOSED", "The pipeline is closed: create a new one to run more turns.")
-    : signalProblem(options.signal);
-  return error ? refuse(deps, turn, error) : { turn };
+    : signalProblem(signal);
+  return error ? refuse(deps, turn, error) : { turn, signal };
 }
 
 /** Refuse a parsed turn before any work: `RUN_STARTED`, then a `RUN_ERROR` with the error's code, and `run:error`. */
