@@ -1,4 +1,3 @@
-import { EventEmitter } from "eventemitter3";
 import type { AGUIEvent } from "@ag-ui/core";
 import { createKeyBuilder } from "../cache/keys.js";
 import { memoryCacheStore } from "../cache/memory-store.js";
@@ -13,8 +12,9 @@ import { RouteFallback } from "./route-fallback.js";
 import { INPUT_LIMITS } from "../input/limits.js";
 import { createTracing } from "../telemetry/trace.js";
 import { attachLogger } from "../telemetry/logger.js";
+import { HostEvents } from "./host-events.js";
 import { AnswerCache } from "../response-cache/answer-cache.js";
-import type { PipelineEvents, RunOptions, ZoePipeline, ZoePipelineOptions } from "./types.js";
+import type { RunOptions, ZoePipeline, ZoePipelineOptions } from "./types.js";
 import { MetricsAggregator } from "../metrics/aggregator.js";
 import { abortOwned } from "../shared/on-abort.js";
 import { AutoTuner } from "../metrics/auto-tune.js";
@@ -86,7 +86,7 @@ function positive(value: number | undefined, name: string): number | undefined {
 export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
   checkOptions(options);
   const deadlines = resolveDeadlines(options.deadlines);
-  const emitter = new EventEmitter<PipelineEvents>();
+  const emitter = new HostEvents();
   const store = options.cache ?? memoryCacheStore();
   const keys = createKeyBuilder(options.keyPrefix ?? PIPELINE_DEFAULTS.keyPrefix);
   const history = new HistoryStore(store, keys, options.history);

@@ -303,8 +303,9 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
 
   /** LRANGE bounds of the last `last` items; undefined when nothing is asked for. */
   const tailRange = (last: number): [number, number] | undefined => {
-    if (last === Number.POSITIVE_INFINITY) return [0, -1];
     const count = Math.floor(last);
+    // Past 2^53 (Infinity included) there is no exact integer to send: LRANGE would refuse it.
+    if (count > Number.MAX_SAFE_INTEGER) return [0, -1];
     return count >= 1 ? [-count, -1] : undefined;
   };
 

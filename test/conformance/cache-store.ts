@@ -89,6 +89,8 @@ export function cacheStoreConformance(name: string, create: () => Promise<CacheS
       expect(await store.listTail(list, 0.5)).toEqual([]);
       expect(await store.listTail(list, Number.NaN)).toEqual([]);
       expect(await store.listTail(list, Number.POSITIVE_INFINITY)).toEqual(["a", "b", "c"]);
+      expect(await store.listTail(list, 2 ** 63)).toEqual(["a", "b", "c"]);
+      expect(await store.listTail(list, Number.MAX_VALUE)).toEqual(["a", "b", "c"]);
       expect((await store.read({ keys: [], lists: [{ key: list, last: 1.9 }] })).lists[0]).toEqual(["c"]);
     });
 

@@ -319,6 +319,28 @@ describe("run options", () => {
     await pipeline.close();
   });
 
+  it("a host listener that throws loses its event, never the run: every stream ends with its own terminal event", async () => {
+    const pipeline = createZoePipeline({ backend: scriptedBackend({ script: () => textChunks("ok") }), router: fixedRouter() });
+    for (const event of ["run:started", "run:finished", "run:error", "run:cancelled", "history:write", "cache:miss"] as const) {
+      pipeline.on(event, () => {
+        throw new Error(`${event} listener`);
+      });
+    }
+    const ok = await runValid(pipeline.run({ userId: "u", message: "hi" }));
+    expect(ok.at(-1)?.type).toBe("RUN_FINISHED");
+    const refused = await collect(pipeline.run({ userId: "u", message: "" }));
+    expect(refused.at(-1)?.type).toBe("RUN_ERROR");
+    const controller = new AbortController();
+    const cancelled: string[] = [];
+    for await (const event of pipeline.run({ userId: "u", message: "hi" }, { signal: controller.signal })) {
+      cancelled.push(event.type);
+      controller.abort();
+    }
+    expect(cancelled.at(-1)).toBe("RUN_FINISHED");
+    expect(pipeline.activeRuns).toBe(0);
+    await pipeline.close();
+  });
+
   it("a host signal whose reason cannot be read still cancels the run, and nothing is thrown at the host", async () => {
     const backend = scriptedBackend({ script: () => [{ type: "delay", ms: 60_000 }, ...textChunks("never")] });
     const pipeline = createZoePipeline({ backend, router: fixedRouter() });
