@@ -3,8 +3,11 @@ import { onAbort } from "./on-abort.js";
 
 /** The reason a signal aborted, as an Error. */
 export function abortReason(signal: AbortSignal): unknown {
-  return signal.reason ?? new DOMException("The run was aborted.", "AbortError");
+  return signal.reason ?? abortError();
 }
+
+/** The `AbortError` of a run aborted without a reason it can give. */
+export const abortError = (): DOMException => new DOMException("The run was aborted.", "AbortError");
 
 /** Wait for `promise`, or reject as soon as `signal` aborts (the work itself is not stopped). */
 export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -6,6 +6,7 @@ import { parseRunInput } from "../../input/parse-input.js";
 import type { Turn } from "../../input/types.js";
 import type { RunDeps } from "../run-context.js";
 import type { RunOptions } from "../types.js";
+import { abortError, abortReason } from "../../shared/abort.js";
 import { onAbort } from "../../shared/on-abort.js";
 
 /** The input stage's outcome: a turn to run (with the host's signal, read once), or the events of a run refused before any work. */
@@ -69,9 +70,9 @@ function signalProblem(signal: unknown): InputError | undefined {
 /** The reason the host's signal gives, or an `AbortError` when reading it throws (it runs in an abort hook, where a throw would reach the host's process). */
 function hostReason(signal: AbortSignal): unknown {
   try {
-    return signal.reason ?? new DOMException("The run was aborted.", "AbortError");
+    return abortReason(signal);
   } catch {
-    return new DOMException("The run was aborted.", "AbortError");
+    return abortError();
   }
 }
 
