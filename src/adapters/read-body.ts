@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { bodyTooLarge } from "./content-type.js";
 import { httpError } from "./http-error.js";
 import type { Limits } from "./limits.js";
@@ -81,22 +82,50 @@ export function readNodeBody(
   });
 }
 
-/** How long a connection is kept after an early answer, to let the client read it before the socket closes, ms. */
-const LINGER_MS = 2_000;
+/** How long a lingering close waits for more of the client's body before it closes, and how long it reads at most, ms. */
+export interface Linger {
+  idleMs: number;
+  totalMs: number;
+}
+
+/** The default lingering close: 2 s without data, 10 s in all (nginx's `lingering_timeout` and `lingering_time` are 5 s and 30 s). */
+const LINGER: Linger = { idleMs: 2_000, totalMs: 10_000 };
+
+const ignore = () => {};
+
+/**
+ * Node ends a `connection: close` answer with `socket.destroySoon()`, which destroys the socket as
+ * soon as the answer is written: its reading side too, so a client still sending its body meets a
+ * reset (EPIPE, ECONNRESET) and may never read the answer. This ends only the writing side.
+ */
+function endWritingSide(this: Socket): void {
+  if (this.writable) this.end();
+}
 
 /**
  * After answering a request whose body was not (fully) read: close the connection, but first
- * read and drop what the client still sends for a short while (a "lingering close"), so that the
- * client sees the answer rather than a connection reset.
+ * read and drop what the client still sends (a "lingering close"), so that the client sees the
+ * answer rather than a connection reset. The socket closes when the client closes it, after
+ * `linger.idleMs` without data, or after `linger.totalMs` in all.
  */
-export function closeAfterAnswer(req: IncomingMessage, res: ServerResponse): void {
+export function closeAfterAnswer(req: IncomingMessage, res: ServerResponse, linger: Linger = LINGER): void {
   if (!res.headersSent) res.setHeader("connection", "close");
-  res.once("finish", () => {
-    req.on("error", () => {});
-    req.resume();
-    const socket = req.socket;
-    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
-    timer.unref();
-    socket.once("close", () => clearTimeout(timer));
+  const socket = req.socket as Socket | null;
+  if (!socket || socket.destroyed) return;
+  socket.destroySoon = endWritingSide;
+  const close = () => socket.destroy();
+  const idle = setTimeout(close, linger.idleMs);
+  const total = setTimeout(close, linger.totalMs);
+  idle.unref();
+  total.unref();
+  const onData = () => idle.refresh();
+  req.on("data", onData);
+  req.on("error", ignore);
+  // Reading keeps Node from dumping the request (a dumped request drops its data unseen, so the idle timer would not see it).
+  req.resume();
+  socket.once("close", () => {
+    clearTimeout(idle);
+    clearTimeout(total);
+    req.off("data", onData);
   });
 }

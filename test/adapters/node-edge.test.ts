@@ -1,4 +1,5 @@
 import { request as httpRequest } from "node:http";
+import { connect } from "node:net";
 import type { AGUIEvent } from "@ag-ui/core";
 import express from "express";
 import { afterEach, describe, expect, it } from "vitest";
@@ -142,6 +143,45 @@ describe("createAgUiHandler: limits before a run starts", () => {
       req.end();
     });
     expect(status).toBe(413);
+    expect(backend.requests).toHaveLength(0);
+  });
+
+  it("an early 413 to a client still uploading: the client sends its whole body, then reads the answer (lingering close, no reset)", async () => {
+    const { pipeline, backend } = newPipeline();
+    const { port } = await serve(pipeline, { maxBodyBytes: 1_000 });
+    const size = 256 * 1024;
+    const piece = Buffer.alloc(16 * 1024, 0x78);
+    // A raw half-open client: it declares a body over the limit, gets its 413 at once and goes on
+    // uploading in pieces, as fetch and curl do. A server that stops reading resets it (EPIPE/ECONNRESET).
+    const outcome = await new Promise<{ sent: number; answer: string; error?: string }>((resolve) => {
+      const socket = connect({ port, host: "127.0.0.1", allowHalfOpen: true });
+      let sent = 0;
+      let answer = "";
+      let error: string | undefined;
+      socket.on("data", (d: Buffer) => (answer += d.toString("latin1")));
+      socket.on("error", (e: NodeJS.ErrnoException) => (error = e.code ?? e.message));
+      socket.on("close", () => resolve({ sent, answer, ...(error ? { error } : {}) }));
+      socket.write(`POST /agent HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${size}\r\n\r\n`);
+      const next = () => {
+        if (socket.destroyed) return;
+        if (sent >= size) {
+          socket.end();
+          return;
+        }
+        socket.write(piece, (e) => {
+          if (e) return;
+          sent += piece.length;
+          // Wait until the 413 is in, then keep going slowly: the server has finished its answer.
+          setTimeout(next, answer.length > 0 ? 20 : 1);
+        });
+      };
+      next();
+    });
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.sent).toBe(size);
+    expect(outcome.answer).toMatch(/^HTTP\/1\.1 413 /);
+    expect(outcome.answer.toLowerCase()).toContain("connection: close");
+    expect(outcome.answer).toContain("BODY_TOO_LARGE");
     expect(backend.requests).toHaveLength(0);
   });
 
