@@ -5,7 +5,7 @@ import { endsHeartbeat, eventEncoding, HEARTBEAT, type EventEncoding } from "./e
 import { httpError, type HttpError } from "./http-error.js";
 import { checkIdentity, userOf, type IdentityOptions } from "./identity.js";
 import { limitsOf, type HttpLimitOptions, type Limits } from "./limits.js";
-import { closeAfterAnswer, readNodeBody, type ParsedBody } from "./read-body.js";
+import { closeAfterAnswer, onClosingConnection, readNodeBody, type ParsedBody } from "./read-body.js";
 import { reporter, type HttpFailureStage, type OnHttpError } from "./report.js";
 import { closeQuietly, startHttpRun } from "./start-run.js";
 import { encodeFirst, RunReader, type StartedRun } from "./stream-run.js";
@@ -206,6 +206,8 @@ async function handle(
   res: ServerResponse,
   parsed: ParsedBody | undefined,
 ): Promise<void> {
+  // Pipelined after an early answer: the connection closes before an answer could reach the client.
+  if (onClosingConnection(req)) return void req.resume();
   if (req.method !== "POST")
     return sendEarly(req, res, httpError(405, "METHOD_NOT_ALLOWED", "POST an AG-UI RunAgentInput as JSON."), report);
   const early =

@@ -82,14 +82,22 @@ export function readNodeBody(
   });
 }
 
-/** How long a lingering close waits for more of the client's body before it closes, and how long it reads at most, ms. */
+/**
+ * The bounds of a lingering close: how long it waits for more of the client's body, how long it
+ * reads in all, and how many bytes it drops at most, before it closes the connection.
+ */
 export interface Linger {
   idleMs: number;
   totalMs: number;
+  maxBytes: number;
 }
 
-/** The default lingering close: 2 s without data, 10 s in all (nginx's `lingering_timeout` and `lingering_time` are 5 s and 30 s). */
-const LINGER: Linger = { idleMs: 2_000, totalMs: 10_000 };
+/**
+ * The default lingering close: 2 s without data, 10 s and 16 MiB in all. nginx lingers up to
+ * 5 s between reads and 30 s in all; Go drops at most 256 KiB, too little for a client that
+ * declared a body just over a 1 MiB limit.
+ */
+const LINGER: Linger = { idleMs: 2_000, totalMs: 10_000, maxBytes: 16 * 1024 * 1024 };
 
 const ignore = () => {};
 
@@ -102,30 +110,54 @@ function endWritingSide(this: Socket): void {
   if (this.writable) this.end();
 }
 
+/** Sockets in a lingering close: a request that arrives on one (pipelined after the early answer) is not served. */
+const lingering = new WeakSet<Socket>();
+
+/** The request came on a connection that is closing after an early answer: it gets no answer and starts nothing. */
+export const onClosingConnection = (req: IncomingMessage): boolean => lingering.has(req.socket);
+
 /**
  * After answering a request whose body was not (fully) read: close the connection, but first
  * read and drop what the client still sends (a "lingering close"), so that the client sees the
- * answer rather than a connection reset. The socket closes when the client closes it, after
- * `linger.idleMs` without data, or after `linger.totalMs` in all.
+ * answer rather than a connection reset. Once the answer is written, the socket closes as soon as
+ * the body is all in or the client closes, and at the latest after `linger.idleMs` without data,
+ * `linger.totalMs` in all or `linger.maxBytes` dropped.
  */
 export function closeAfterAnswer(req: IncomingMessage, res: ServerResponse, linger: Linger = LINGER): void {
+  // HTTP/2 has no `connection` header and its streams share one socket: a stream's early answer ends that stream alone.
+  if (req.httpVersionMajor >= 2) return;
   if (!res.headersSent) res.setHeader("connection", "close");
   const socket = req.socket as Socket | null;
   if (!socket || socket.destroyed) return;
-  socket.destroySoon = endWritingSide;
-  const close = () => socket.destroy();
-  const idle = setTimeout(close, linger.idleMs);
-  const total = setTimeout(close, linger.totalMs);
-  idle.unref();
-  total.unref();
-  const onData = () => idle.refresh();
-  req.on("data", onData);
   req.on("error", ignore);
-  // Reading keeps Node from dumping the request (a dumped request drops its data unseen, so the idle timer would not see it).
+  // Reading keeps Node from dumping the request, which would drop its data unseen by the timers below.
   req.resume();
-  socket.once("close", () => {
-    clearTimeout(idle);
-    clearTimeout(total);
-    req.off("data", onData);
+  if (lingering.has(socket)) return;
+  lingering.add(socket);
+  socket.destroySoon = endWritingSide;
+  // The bounds start once this answer is written: one queued behind an earlier response (pipelining) must not cut that response short.
+  res.once("finish", () => {
+    if (socket.destroyed) return;
+    const close = () => socket.destroy();
+    // Once the body is all in there is nothing left to drop: whatever came next would be a new request.
+    if (req.complete) return close();
+    let dropped = 0;
+    const idle = setTimeout(close, linger.idleMs);
+    const total = setTimeout(close, linger.totalMs);
+    idle.unref();
+    total.unref();
+    const onData = (chunk: Buffer) => {
+      dropped += chunk.length;
+      if (dropped > linger.maxBytes) close();
+      else idle.refresh();
+    };
+    req.on("data", onData);
+    req.once("end", close);
+    socket.once("close", () => {
+      clearTimeout(idle);
+      clearTimeout(total);
+      req.off("data", onData);
+      req.off("end", close);
+    });
   });
 }

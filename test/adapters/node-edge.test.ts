@@ -185,6 +185,25 @@ describe("createAgUiHandler: limits before a run starts", () => {
     expect(backend.requests).toHaveLength(0);
   });
 
+  it("a request pipelined after an early answer starts no run: the connection is closing", async () => {
+    const { pipeline, backend } = newPipeline();
+    const { port } = await serve(pipeline);
+    const valid = body();
+    const answer = await new Promise<string>((resolve) => {
+      const socket = connect({ port, host: "127.0.0.1" });
+      let text = "";
+      socket.on("data", (d: Buffer) => (text += d.toString("latin1")));
+      socket.on("error", () => {});
+      socket.on("close", () => resolve(text));
+      socket.write(
+        "GET /agent HTTP/1.1\r\nhost: x\r\n\r\n" +
+          `POST /agent HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(valid)}\r\n\r\n${valid}`,
+      );
+    });
+    expect(answer.match(/HTTP\/1\.1 \d+/g)).toEqual(["HTTP/1.1 405"]);
+    expect(backend.requests).toHaveLength(0);
+  });
+
   it("a body that does not arrive in time is a 408 BODY_TIMEOUT", async () => {
     const { pipeline } = newPipeline();
     const { port } = await serve(pipeline, { bodyTimeoutMs: 100 });
