@@ -60,7 +60,6 @@ function watchModel(limits: StepLimits, expire: (error: ZoeError) => void) {
     const now = performance.now();
     const idleEnd = lastChunkAt === undefined ? startedAt + limits.firstTokenMs : lastChunkAt + limits.idleMs;
     const end = Math.min(idleEnd, limits.generationEndsAt);
-    if (end === Number.POSITIVE_INFINITY) return;
     if (now >= end) {
       const which =
         end === limits.generationEndsAt
@@ -71,23 +70,19 @@ function watchModel(limits: StepLimits, expire: (error: ZoeError) => void) {
       expire(new ZoeError("MODEL_TIMEOUT", `The model did not answer within ${which}.`));
       return;
     }
+    // Before the first chunk, wake no later than the idle deadline could fall (it starts with the
+    // first chunk, at the earliest now): the first chunk then needs no timer of its own. Chunks
+    // only record their time; the timer, when it fires, sets itself for what is left.
+    const wake = lastChunkAt === undefined ? Math.min(end, now + limits.idleMs) : end;
+    if (wake === Number.POSITIVE_INFINITY) return;
     // Whole milliseconds, rounded up: Node keeps one timer list per distinct delay, so a
     // fractional delay (every call's differs) would create and index a list per model call.
-    timer = setTimeout(arm, Math.min(Math.ceil(end - now), MAX_TIMER_MS));
+    timer = setTimeout(arm, Math.min(Math.ceil(wake - now), MAX_TIMER_MS));
   };
   arm();
   return {
     chunk: () => {
-      const first = lastChunkAt === undefined;
       lastChunkAt = performance.now();
-      // The timer was set for the first-token deadline; from the first chunk on, the idle
-      // deadline counts, and it may come sooner. Later chunks only push it back: the timer, when
-      // it fires, sets itself for what is left.
-      if (first) {
-        if (timer) clearTimeout(timer);
-        timer = undefined;
-        arm();
-      }
     },
     stop: () => {
       stopped = true;

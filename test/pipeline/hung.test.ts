@@ -330,6 +330,25 @@ describe("close()", () => {
   });
 });
 
+describe("a model slow to its first chunk", () => {
+  it("is not stopped by the idle deadline, which counts from the first chunk on", async () => {
+    const backend: ModelBackend = {
+      name: "slow start",
+      async *chat() {
+        // Several idle periods pass before the first chunk: the model's one timer wakes and re-arms.
+        await new Promise((r) => setTimeout(r, 150));
+        yield { type: "text", text: "late" } as ChatChunk;
+        yield { type: "done" } as ChatChunk;
+      },
+    };
+    const pipeline = createZoePipeline({ backend, router: fixedRouter(), deadlines: { idleMs: 30, firstTokenMs: 60_000 } });
+    const events = await runValid(pipeline.run({ userId: "u", message: "hi" }));
+    expect(terminal(events)).toMatchObject({ type: "RUN_FINISHED" });
+    expect(textOf(events)).toBe("late");
+    await pipeline.close();
+  });
+});
+
 describe("a model that stalls after its first chunk", () => {
   for (const firstTokenMs of [60_000, Number.POSITIVE_INFINITY]) {
     it(`is stopped by the idle deadline, not the first-token one (firstTokenMs ${firstTokenMs})`, async () => {

@@ -176,13 +176,25 @@ export async function routeStage(ctx: RunContext): Promise<Routed> {
  */
 export const historyReadLength = (settings: { load: number }): number => Math.max(1, settings.load);
 
-/** Lower-case, collapse whitespace, drop trailing punctuation: equal questions share a route. */
-export const normaliseText = (text: string): string =>
-  text
-    .toLowerCase()
-    .replace(/\s+/g, " ")
-    .trim()
-    .replace(/[\s.!?…]+$/u, "");
+/** Whitespace that is not a lone space: a run of two, or a tab, a newline, a no-break space, ... */
+const UNUSUAL_SPACE = /\s\s|[^\S ]/;
+
+/**
+ * Lower-case, collapse whitespace, drop trailing spaces and `.!?…`: equal questions share a
+ * route. Runs on every turn: the regular expressions run only when the text needs them, and the
+ * trailing punctuation goes in a loop (an end-anchored pattern is tried at every position).
+ */
+export function normaliseText(text: string): string {
+  let t = text.toLowerCase();
+  if (UNUSUAL_SPACE.test(t)) t = t.replace(/\s+/g, " ");
+  t = t.trim();
+  let end = t.length;
+  for (; end > 0; end--) {
+    const c = t.charCodeAt(end - 1);
+    if (c !== 0x20 && c !== 0x2e && c !== 0x21 && c !== 0x3f && c !== 0x2026) break;
+  }
+  return end === t.length ? t : t.slice(0, end);
+}
 
 /** A provider's cache key; a `cacheKey()` that throws or gives no string fails that provider alone. */
 function providerKey(
