@@ -170,6 +170,37 @@ async function redisRoundTrip(url: string, n: number): Promise<number> {
   return summarise(samples.slice(n / 5)).p50;
 }
 
+/**
+ * What every run pays on this Node, zoe and the floor alike: one `AbortSignal` for its backend.
+ * Node creates one by setting the prototype of a new `EventTarget`, then adding its fields
+ * (`createAbortSignal`, lib/internal/abort_controller.js); V8 gives such an object a slow shape.
+ * CPU per object, creation and collection, 512 kept alive as runs in flight would, beside a plain
+ * `EventTarget` and a subclass of it, interleaved, ns.
+ */
+function platformCosts(rounds: number) {
+  class Subclass extends EventTarget {}
+  const arms = {
+    "new AbortController().signal": () => new AbortController().signal,
+    "new EventTarget()": () => new EventTarget(),
+    "new (class extends EventTarget)()": () => new Subclass(),
+  };
+  const samples = Object.fromEntries(Object.keys(arms).map((k) => [k, [] as number[]])) as Record<keyof typeof arms, number[]>;
+  const n = 50_000;
+  for (let r = 0; r < rounds + 1; r++) {
+    for (const [name, make] of Object.entries(arms) as Array<[keyof typeof arms, () => object]>) {
+      let kept: object[] = [];
+      const c0 = process.cpuUsage();
+      for (let i = 0; i < n; i++) {
+        kept.push(make());
+        if (kept.length > 512) kept = kept.slice(256);
+      }
+      const c = process.cpuUsage(c0);
+      if (r > 0) samples[name].push(((c.user + c.system) * 1000) / n);
+    }
+  }
+  return Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, Math.round(summarise(v).p50)])) as Record<keyof typeof arms, number>;
+}
+
 /** The floor arm beside zoe: memory store, and Redis when one answers at `REDIS_URL`. */
 export async function benchFloor(opts: { quick: boolean }) {
   const iterations = opts.quick ? 1_500 : 10_000;
@@ -194,7 +225,8 @@ export async function benchFloor(opts: { quick: boolean }) {
   } catch (error) {
     console.warn(`Floor on Redis skipped: ${error instanceof Error ? error.message : String(error)}`);
   }
-  return { iterations, warmup, memory, redis };
+  const platform = platformCosts(opts.quick ? 3 : 7);
+  return { iterations, warmup, memory, redis, platform };
 }
 
 /** Print the floor tables. */
@@ -235,6 +267,10 @@ export function printFloor(r: Awaited<ReturnType<typeof benchFloor>>): void {
   printTable(
     `Floor: time added over the raw backend, warm caches, 3 cached providers, history; ${r.iterations} runs per arm, interleaved (µs)`,
     table,
+  );
+  printTable(
+    "What every run pays on this Node (zoe and the floor alike): CPU per object created and collected, 512 alive (ns)",
+    Object.entries(r.platform).map(([object, ns]) => ({ object, "ns per object": ns })),
   );
 }
 
