@@ -198,7 +198,10 @@ function platformCosts(rounds: number) {
       if (r > 0) samples[name].push(((c.user + c.system) * 1000) / n);
     }
   }
-  return Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, Math.round(summarise(v).p50)])) as Record<keyof typeof arms, number>;
+  return Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, Math.round(summarise(v).p50)])) as Record<
+    keyof typeof arms,
+    number
+  >;
 }
 
 /** The floor arm beside zoe: memory store, and Redis when one answers at `REDIS_URL`. */
