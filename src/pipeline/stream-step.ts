@@ -46,19 +46,36 @@ export interface StepLimits {
 const MAX_TIMER_MS = 2_147_483_647;
 
 /**
+ * Before the first chunk, the timer wakes at least this far apart, whatever `idleMs` is: a tiny
+ * idle deadline must not wake the process every millisecond while a model loads.
+ */
+const FIRST_WAKE_MIN_MS = 1_000;
+
+/**
  * One timer per model call for its first-token, idle and generation deadlines: each chunk only
  * records its time, and the timer, when it fires, re-arms itself for whatever is left, or calls
- * `expire` with a `MODEL_TIMEOUT`.
+ * `expire` with a `MODEL_TIMEOUT`. While the consumer holds the model back (`hold` … `release`),
+ * only the generation deadline counts: that wait is the consumer's, not the model's.
  */
 function watchModel(limits: StepLimits, expire: (error: ZoeError) => void) {
-  const startedAt = performance.now();
+  let startedAt = performance.now();
   let lastChunkAt: number | undefined;
+  let heldSince: number | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the pending timer fires (`performance.now()` time), Infinity when none is pending. */
+  let due = Number.POSITIVE_INFINITY;
   let stopped = false;
   const arm = () => {
+    timer = undefined;
+    due = Number.POSITIVE_INFINITY;
     if (stopped) return;
     const now = performance.now();
-    const idleEnd = lastChunkAt === undefined ? startedAt + limits.firstTokenMs : lastChunkAt + limits.idleMs;
+    const idleEnd =
+      heldSince !== undefined
+        ? Number.POSITIVE_INFINITY
+        : lastChunkAt === undefined
+          ? startedAt + limits.firstTokenMs
+          : lastChunkAt + limits.idleMs;
     const end = Math.min(idleEnd, limits.generationEndsAt);
     if (now >= end) {
       const which =
@@ -71,18 +88,42 @@ function watchModel(limits: StepLimits, expire: (error: ZoeError) => void) {
       return;
     }
     // Before the first chunk, wake no later than the idle deadline could fall (it starts with the
-    // first chunk, at the earliest now): the first chunk then needs no timer of its own. Chunks
-    // only record their time; the timer, when it fires, sets itself for what is left.
-    const wake = lastChunkAt === undefined ? Math.min(end, now + limits.idleMs) : end;
+    // first chunk, at the earliest now): with the defaults, the first chunk then needs no timer of
+    // its own. Chunks only record their time; the timer, when it fires, sets itself for what is left.
+    const wake =
+      lastChunkAt === undefined && heldSince === undefined ? Math.min(end, now + Math.max(limits.idleMs, FIRST_WAKE_MIN_MS)) : end;
     if (wake === Number.POSITIVE_INFINITY) return;
     // Whole milliseconds, rounded up: Node keeps one timer list per distinct delay, so a
     // fractional delay (every call's differs) would create and index a list per model call.
-    timer = setTimeout(arm, Math.min(Math.ceil(wake - now), MAX_TIMER_MS));
+    const delay = Math.min(Math.ceil(wake - now), MAX_TIMER_MS);
+    due = now + delay;
+    timer = setTimeout(arm, delay);
+  };
+  const rearm = () => {
+    if (timer) clearTimeout(timer);
+    arm();
   };
   arm();
   return {
     chunk: () => {
+      const first = lastChunkAt === undefined;
       lastChunkAt = performance.now();
+      // An idle deadline shorter than FIRST_WAKE_MIN_MS may fall before the pending wake.
+      if (first && due > lastChunkAt + limits.idleMs) rearm();
+    },
+    /** The consumer is holding the model back: its first-token and idle deadlines stop counting. */
+    hold: () => {
+      heldSince = performance.now();
+    },
+    /** The consumer reads again: the deadlines count on from where they stopped. */
+    release: () => {
+      if (heldSince === undefined) return;
+      const held = performance.now() - heldSince;
+      heldSince = undefined;
+      if (lastChunkAt === undefined) startedAt += held;
+      else lastChunkAt += held;
+      // A pending timer fires no later than the shifted deadline and sets itself for what is left.
+      if (!timer) arm();
     },
     stop: () => {
       stopped = true;
@@ -300,7 +341,9 @@ export async function streamStep(
         // A consumer that reads slowly holds the model back: the backend is asked for more only
         // once the consumer has taken what is waiting.
         if (out.backlog >= STREAM_BACKLOG) {
+          watch.hold();
           await out.drained(signal);
+          watch.release();
           if (signal.aborted) throw failure(signal.reason);
         }
         asked = true;

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { AGUIEvent } from "@ag-ui/core";
 import {
   createZoePipeline,
@@ -346,6 +346,49 @@ describe("a model slow to its first chunk", () => {
     expect(terminal(events)).toMatchObject({ type: "RUN_FINISHED" });
     expect(textOf(events)).toBe("late");
     await pipeline.close();
+  });
+});
+
+describe("the model's deadlines and a consumer that reads slowly", () => {
+  it("a consumer that stops reading longer than idleMs holds the model back without failing the run", async () => {
+    const backend: ModelBackend = {
+      name: "fast",
+      async *chat() {
+        for (let i = 0; i < 500; i++) yield { type: "text", text: "x" } as ChatChunk;
+        yield { type: "done" } as ChatChunk;
+      },
+    };
+    const pipeline = createZoePipeline({ backend, router: fixedRouter(), deadlines: { idleMs: 250, firstTokenMs: 60_000 } });
+    const events: AGUIEvent[] = [];
+    for await (const event of pipeline.run({ userId: "u", message: "hi" })) {
+      events.push(event);
+      // Far past the backlog the run keeps, and several idle deadlines long: the wait is the consumer's.
+      if (events.length === 60) await new Promise((r) => setTimeout(r, 1_000));
+    }
+    expect(terminal(events)).toMatchObject({ type: "RUN_FINISHED" });
+    expect(textOf(events)).toBe("x".repeat(500));
+    await pipeline.close();
+  });
+
+  it("an idleMs far shorter than the wait for the first chunk does not wake the process every idleMs", async () => {
+    const backend: ModelBackend = {
+      name: "slow start",
+      async *chat() {
+        await new Promise((r) => setTimeout(r, 600));
+        yield { type: "text", text: "late" } as ChatChunk;
+      },
+    };
+    const pipeline = createZoePipeline({ backend, router: fixedRouter(), deadlines: { idleMs: 50, firstTokenMs: 60_000 } });
+    const timers = vi.spyOn(globalThis, "setTimeout");
+    try {
+      const events = await runValid(pipeline.run({ userId: "u", message: "hi" }));
+      expect(terminal(events)).toMatchObject({ type: "RUN_FINISHED" });
+      // At most one wake a second before the first chunk (one per idleMs would be a dozen here).
+      expect(timers.mock.calls.length).toBeLessThan(8);
+    } finally {
+      timers.mockRestore();
+      await pipeline.close();
+    }
   });
 });
 
