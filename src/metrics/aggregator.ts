@@ -57,7 +57,16 @@ export interface MetricsSource {
 }
 
 type Ids = { threadId?: string; runId?: string };
-const idOf = (info: Ids): string => `${info.threadId ?? ""}\u0000${info.runId ?? ""}`;
+/**
+ * Runs in flight, by run id, then thread id: what a run's end is matched with (a run refused
+ * before its start ends without being in flight). Almost every run id has one thread, kept in
+ * `thread`; a run id that several threads use at once gets a map. Keyed by the id strings
+ * themselves, whose hash V8 keeps on the string: a key joined from both ids was a new string to
+ * hash on every event, about 1.5 µs a run.
+ */
+type InFlight = { thread: string; runs: number; others?: Map<string, number> };
+
+const threadOf = (info: Ids): string => info.threadId ?? "";
 
 /**
  * Aggregates pipeline events into a {@link PipelineMetricsSnapshot}: O(1) work per event and fixed
@@ -70,7 +79,7 @@ export class MetricsAggregator {
   #cancelled = 0;
   #errors = 0;
   #fastPath = 0;
-  readonly #inFlight = new Map<string, number>();
+  readonly #inFlight = new Map<string, InFlight>();
   readonly #errorsByCode = new Map<string, number>();
   readonly #cache = new Map<string, { hits: number; misses: number }>();
   readonly #ttft: SampleWindow;
@@ -92,8 +101,15 @@ export class MetricsAggregator {
 
   runStarted(info: Ids): void {
     this.#started++;
-    const id = idOf(info);
-    this.#inFlight.set(id, (this.#inFlight.get(id) ?? 0) + 1);
+    const runId = info.runId ?? "";
+    const thread = threadOf(info);
+    const entry = this.#inFlight.get(runId);
+    if (!entry) this.#inFlight.set(runId, { thread, runs: 1 });
+    else if (entry.thread === thread) entry.runs++;
+    else {
+      entry.others ??= new Map();
+      entry.others.set(thread, (entry.others.get(thread) ?? 0) + 1);
+    }
   }
 
   runFinished(info: Ids & { metrics: RunMetrics }): void {
@@ -137,11 +153,18 @@ export class MetricsAggregator {
   }
 
   #ended(info: Ids): void {
-    const id = idOf(info);
-    const n = this.#inFlight.get(id);
-    if (n === undefined) return; // rejected before its start: never in flight
-    if (n <= 1) this.#inFlight.delete(id);
-    else this.#inFlight.set(id, n - 1);
+    const runId = info.runId ?? "";
+    const entry = this.#inFlight.get(runId);
+    if (!entry) return; // rejected before its start: never in flight
+    const thread = threadOf(info);
+    if (entry.thread === thread && entry.runs > 0) entry.runs--;
+    else {
+      const n = entry.others?.get(thread);
+      if (n === undefined) return;
+      if (n <= 1) entry.others?.delete(thread);
+      else entry.others?.set(thread, n - 1);
+    }
+    if (entry.runs === 0 && !entry.others?.size) this.#inFlight.delete(runId);
   }
 
   /** Subscribe to a pipeline's (or its emitter's) events; returns the function that unsubscribes. */
@@ -163,7 +186,10 @@ export class MetricsAggregator {
 
   snapshot(): PipelineMetricsSnapshot {
     let inFlight = 0;
-    for (const n of this.#inFlight.values()) inFlight += n;
+    for (const entry of this.#inFlight.values()) {
+      inFlight += entry.runs;
+      if (entry.others) for (const n of entry.others.values()) inFlight += n;
+    }
     const cache: Record<string, CachePartStats> = {};
     for (const [part, { hits, misses }] of this.#cache) {
       cache[part] = { hits, misses, hitRate: hits + misses === 0 ? 0 : hits / (hits + misses) };

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MetricsAggregator, SampleWindow, nearestRank } from "../../src/metrics/index.js";
 import type { RunMetrics } from "../../src/index.js";
@@ -59,6 +60,38 @@ describe("MetricsAggregator fed directly", () => {
     expect(s.errorsByCode).toEqual({ MODEL_NOT_FOUND: 1, EMPTY_MESSAGE: 2 });
     expect(s.cache).toEqual({ route: { hits: 3, misses: 1, hitRate: 0.75 }, history: { hits: 0, misses: 1, hitRate: 0 } });
     expect(s.fastPathShare).toBe(0.5);
+  });
+
+  it("counts runs in flight as the pairs (threadId, runId) started and not yet ended, whatever ids repeat", () => {
+    // The definition: a count per pair; an end of a pair not in flight (a refused run) changes nothing.
+    const ids = fc.record({ threadId: fc.constantFrom("t1", "t2", "t3"), runId: fc.constantFrom("r1", "r2", "") });
+    const step = fc.record({ kind: fc.constantFrom("start", "finish", "cancel", "error"), ids });
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
+        const a = new MetricsAggregator();
+        const model = new Map<string, number>();
+        for (const { kind, ids } of steps) {
+          const key = `${ids.threadId}\u0000${ids.runId}`;
+          if (kind === "start") {
+            a.runStarted(ids);
+            model.set(key, (model.get(key) ?? 0) + 1);
+            continue;
+          }
+          if (kind === "finish") a.runFinished({ ...ids, metrics: metrics(1) });
+          else if (kind === "cancel") a.runCancelled(ids);
+          else a.runError({ ...ids, error: { code: "MODEL_ERROR" } });
+          const n = model.get(key);
+          if (n !== undefined) {
+            if (n <= 1) model.delete(key);
+            else model.set(key, n - 1);
+          }
+        }
+        let expected = 0;
+        for (const n of model.values()) expected += n;
+        expect(a.snapshot().runs.inFlight).toBe(expected);
+      }),
+      { numRuns: 3_000 },
+    );
   });
 
   it("latency percentiles equal the known values of a deterministic sample", () => {

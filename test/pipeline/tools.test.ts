@@ -47,6 +47,15 @@ describe("tool calls", () => {
       },
       { role: "tool", content: "12:00 in Tokyo", tool_name: "get_time", tool_call_id: "call-1" },
     ]);
+    // The continuation is the first call's prompt and options, then the step; the counted prompt
+    // size went with the first call only.
+    const [first, second] = backend.requests as [ChatRequest, ChatRequest];
+    expect(second.messages.slice(0, first.messages.length)).toEqual(first.messages);
+    expect(second.messages).toHaveLength(first.messages.length + 2);
+    const { messages: _m1, promptTokens: counted, ...firstRest } = first;
+    const { messages: _m2, ...secondRest } = second;
+    expect(counted).toBeGreaterThan(0);
+    expect(secondRest).toEqual(firstRest);
     const done = finished(events);
     expect(done.outcome).toEqual({ type: "success" });
     expect((done.result as any).metrics.tools).toEqual({ calls: 1, steps: 1, codeRuns: 0 });

@@ -171,11 +171,11 @@ export async function generate(ctx: RunContext, prompted: Prompted, lookup: Answ
     fromCache: false,
     ...(lookup ? { lookup } : {}),
   };
-  const { promptTokens: _counted, ...followUp } = prompted.request;
-  const messages: ChatMessage[] = [...prompted.request.messages];
+  // The messages of the calls after a tool step: the prompt's, then each step's calls and results
+  // (made only when a tool step needs them: most runs make one call).
+  let messages: ChatMessage[] | undefined;
   for (;;) {
-    // The counted prompt size goes with the first call only: later calls carry tool results too.
-    const request = messages.length === prompted.request.messages.length ? prompted.request : { ...followUp, messages };
+    const request = messages ? followUpRequest(prompted.request, messages) : prompted.request;
     const step =
       deps.retry.attempts > 0 || ctx.trace.enabled
         ? await modelCall(ctx, request, limits, answer)
@@ -184,7 +184,9 @@ export async function generate(ctx: RunContext, prompted: Prompted, lookup: Answ
     answer.text += step.text;
     answer.textChunks += step.textChunks;
     answer.codeRuns += step.codeRuns;
-    answer.done = mergeDone(answer.done, step.done);
+    // A step's own `done` (streamStep makes it for this step) needs no copy when it is the first.
+    answer.done = messages ? mergeDone(answer.done, step.done) : step.done;
+    if (step.toolCalls.length === 0) break;
     answer.toolCalls.push(...step.toolCalls);
     const where = (name: string) => prompted.registry.get(name)?.where;
     const serverCalls = step.toolCalls.filter((c) => where(c.name) !== "frontend");
@@ -205,6 +207,7 @@ export async function generate(ctx: RunContext, prompted: Prompted, lookup: Answ
         );
     // The model continues only when it has every result it asked for.
     if (limited || answer.pending.length > 0) break;
+    messages ??= [...prompted.request.messages];
     messages.push(
       {
         role: "assistant",
@@ -221,6 +224,12 @@ export async function generate(ctx: RunContext, prompted: Prompted, lookup: Answ
   answer.endedAt = performance.now();
   answer.ms = answer.endedAt - t0;
   return answer;
+}
+
+/** The request of a call after a tool step: the first's, with the messages so far and without its counted prompt size (which counted the first call's messages only). */
+function followUpRequest(first: ChatRequest, messages: ChatMessage[]): ChatRequest {
+  const { promptTokens: _counted, ...rest } = first;
+  return { ...rest, messages };
 }
 
 /** Codes of failures before the first chunk that another try may not meet: the server was busy or unreachable. */
