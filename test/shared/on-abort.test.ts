@@ -144,6 +144,22 @@ describe("owned controllers (a run's own signal)", () => {
   });
 });
 
+describe("owned controllers alive at once", () => {
+  it("each keeps its own hooks, whichever was made last, and each abort runs only its own, once", () => {
+    const made = Array.from({ length: 4 }, () => ownedAbortController());
+    const calls: string[] = [];
+    made.forEach((c, i) => {
+      onAbort(c.signal, () => calls.push(`a${i}`));
+      onAbort(c.signal, () => calls.push(`b${i}`));
+    });
+    for (const c of made) expect([abortHookCount(c.signal), listeners(c.signal)]).toEqual([2, 0]);
+    // Out of order: the last one made first, then the first, then the rest.
+    for (const i of [3, 0, 2, 1]) abortOwned(made[i] as AbortController, new Error(`stop ${i}`));
+    expect(calls).toEqual(["a3", "b3", "a0", "b0", "a2", "b2", "a1", "b1"]);
+    for (const c of made) expect(abortHookCount(c.signal)).toBe(0);
+  });
+});
+
 describe("where the hooks live", () => {
   it("a signal that takes no new property (non-extensible) still runs each hook once", () => {
     const c = new AbortController();
