@@ -62,12 +62,9 @@ function watchModel(limits: StepLimits, expire: (error: ZoeError) => void) {
   let lastChunkAt: number | undefined;
   let heldSince: number | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  /** When the pending timer fires (`performance.now()` time), Infinity when none is pending. */
-  let due = Number.POSITIVE_INFINITY;
   let stopped = false;
   const arm = () => {
     timer = undefined;
-    due = Number.POSITIVE_INFINITY;
     if (stopped) return;
     const now = performance.now();
     const idleEnd =
@@ -95,9 +92,7 @@ function watchModel(limits: StepLimits, expire: (error: ZoeError) => void) {
     if (wake === Number.POSITIVE_INFINITY) return;
     // Whole milliseconds, rounded up: Node keeps one timer list per distinct delay, so a
     // fractional delay (every call's differs) would create and index a list per model call.
-    const delay = Math.min(Math.ceil(wake - now), MAX_TIMER_MS);
-    due = now + delay;
-    timer = setTimeout(arm, delay);
+    timer = setTimeout(arm, Math.min(Math.ceil(wake - now), MAX_TIMER_MS));
   };
   const rearm = () => {
     if (timer) clearTimeout(timer);
@@ -109,7 +104,7 @@ function watchModel(limits: StepLimits, expire: (error: ZoeError) => void) {
       const first = lastChunkAt === undefined;
       lastChunkAt = performance.now();
       // An idle deadline shorter than FIRST_WAKE_MIN_MS may fall before the pending wake.
-      if (first && due > lastChunkAt + limits.idleMs) rearm();
+      if (first && limits.idleMs < FIRST_WAKE_MIN_MS) rearm();
     },
     /** The consumer is holding the model back: its first-token and idle deadlines stop counting. */
     hold: () => {
@@ -122,8 +117,8 @@ function watchModel(limits: StepLimits, expire: (error: ZoeError) => void) {
       heldSince = undefined;
       if (lastChunkAt === undefined) startedAt += held;
       else lastChunkAt += held;
-      // A pending timer fires no later than the shifted deadline and sets itself for what is left.
-      if (!timer) arm();
+      // A timer that fired while the model was held back was set for the generation deadline alone.
+      rearm();
     },
     stop: () => {
       stopped = true;

@@ -370,6 +370,26 @@ describe("the model's deadlines and a consumer that reads slowly", () => {
     await pipeline.close();
   });
 
+  it("after a consumer's pause, a model that then stalls is stopped by the idle deadline, not the generation one", async () => {
+    const backend: ModelBackend = {
+      name: "fast, then stalls",
+      async *chat() {
+        for (let i = 0; i < 100; i++) yield { type: "text", text: "x" } as ChatChunk;
+        await never(); // and ignores its signal
+      },
+    };
+    const deadlines = { idleMs: 250, firstTokenMs: 60_000, generationMs: 20_000 };
+    const pipeline = createZoePipeline({ backend, router: fixedRouter(), deadlines });
+    const events: AGUIEvent[] = [];
+    for await (const event of pipeline.run({ userId: "u", message: "hi" })) {
+      events.push(event);
+      if (events.length === 60) await new Promise((r) => setTimeout(r, 1_000));
+    }
+    expect(terminal(events)).toMatchObject({ type: "RUN_ERROR", code: "MODEL_TIMEOUT" });
+    expect((terminal(events) as { message: string }).message).toContain("idle deadline of 250 ms");
+    await pipeline.close();
+  });
+
   it("an idleMs far shorter than the wait for the first chunk does not wake the process every idleMs", async () => {
     const backend: ModelBackend = {
       name: "slow start",
