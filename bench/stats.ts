@@ -5,10 +5,11 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[rank]!;
 }
 
-/** p50, p95, p99, mean of a sample, rounded to µs. */
-export function summarise(samples: readonly number[]) {
+/** p50, p95, p99, mean of a sample (in ms), rounded to µs, or to `digits` decimals of a ms. */
+export function summarise(samples: readonly number[], digits = 3) {
   const sorted = [...samples].sort((a, b) => a - b);
-  const r = (x: number) => Math.round(x * 1000) / 1000;
+  const scale = 10 ** digits;
+  const r = (x: number) => Math.round(x * scale) / scale;
   return {
     n: sorted.length,
     p50: r(percentile(sorted, 50)),

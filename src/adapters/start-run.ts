@@ -24,16 +24,19 @@ export async function closeQuietly(iterator: AsyncIterator<AGUIEvent> | undefine
 /**
  * Start a run and read up to its first two events, so that bad input becomes a 4xx JSON answer
  * before any stream starts (the pipeline validates input before doing any work). Never throws: a
- * pipeline that throws is a 500 `INTERNAL_ERROR`, and its iterator is returned.
+ * pipeline that throws is a 500 `INTERNAL_ERROR`, and its iterator is returned. `onIterator` is
+ * given the run's iterator as soon as it exists (to cancel the run by returning it).
  */
 export async function startHttpRun(
   pipeline: ZoePipeline,
   input: unknown,
-  options: { userId?: string; signal: AbortSignal },
+  options: { userId?: string; signal?: AbortSignal },
+  onIterator?: (iterator: AsyncIterator<AGUIEvent>) => void,
 ): Promise<HttpRunStart> {
   let iterator: AsyncIterator<AGUIEvent> | undefined;
   try {
     iterator = pipeline.run(input as never, options)[Symbol.asyncIterator]();
+    onIterator?.(iterator);
     const first: AGUIEvent[] = [];
     for (let i = 0; i < 2; i++) {
       const next = await iterator.next();

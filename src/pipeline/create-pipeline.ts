@@ -18,6 +18,7 @@ import type { RunOptions, ZoePipeline, ZoePipelineOptions } from "./types.js";
 import { MetricsAggregator } from "../metrics/aggregator.js";
 import { abortOwned } from "../shared/on-abort.js";
 import { AutoTuner } from "../metrics/auto-tune.js";
+import { markReturnCancels } from "./return-cancels.js";
 
 /** The system prompt used when none is given. */
 export const DEFAULT_SYSTEM_PROMPT = "You are Zoe, a helpful assistant. Answer clearly and concisely. Use the context when it is relevant.";
@@ -190,5 +191,6 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
       emitter.removeAllListeners();
     },
   };
+  markReturnCancels(pipeline.run);
   return pipeline;
 }

@@ -6,6 +6,7 @@ import { EventEncoder } from "@ag-ui/encoder";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { sseFrame } from "../../src/adapters/encode-events.js";
+import { markReturnCancels } from "../../src/pipeline/return-cancels.js";
 import { createAgUiResponse, createZoePipeline, type ChatChunk, type ModelBackend, type ZoePipeline } from "../../src/index.js";
 import { createAgUiHandler, type AgUiHandlerOptions } from "../../src/express/index.js";
 import { scriptedBackend, textChunks, type ScriptStep } from "../../src/testing/index.js";
@@ -402,6 +403,67 @@ describe("createAgUiHandler: backpressure, heartbeats and cancellation with coal
     expect(backend.cancelled).toBe(1);
     expect(backend.active).toBe(0);
     expect(pipeline.activeRuns).toBe(0);
+  });
+});
+
+describe("createAgUiHandler: a client that leaves cancels the run, with or without a signal", () => {
+  /** A client that reads until the first token, then leaves. */
+  async function leaveAfterFirstToken(url: string) {
+    const controller = new AbortController();
+    const streaming = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: body(),
+      signal: controller.signal,
+    });
+    const reader = streaming.body!.getReader();
+    let text = "";
+    while (!text.includes("TEXT_MESSAGE_CONTENT")) text += new TextDecoder().decode((await reader.read()).value);
+    controller.abort();
+  }
+
+  it("createZoePipeline's run gets no AbortSignal; leaving returns its iterator, which stops a model waiting between two chunks", async () => {
+    // The second chunk would come after 30 s: only a cancellation that reaches the waiting model ends this run.
+    const backend = scriptedBackend({ script: textChunks("one two three"), chunkDelayMs: 30_000 });
+    const pipeline = createZoePipeline({ backend, router: fixedRouter() });
+    cleanups.push(() => pipeline.close());
+    const seen: Array<{ signal?: AbortSignal } | undefined> = [];
+    const run = markReturnCancels((...args: Parameters<ZoePipeline["run"]>) => {
+      seen.push(args[1]);
+      return pipeline.run(...args);
+    });
+    const { url } = await serveSpied(new Proxy(pipeline, { get: (t, k) => (k === "run" ? run : Reflect.get(t, k)) }));
+    await leaveAfterFirstToken(url);
+    for (let i = 0; i < 200 && backend.cancelled === 0; i++) await sleep(10);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.signal).toBeUndefined();
+    expect(backend.cancelled).toBe(1);
+    expect(backend.active).toBe(0);
+    expect(pipeline.activeRuns).toBe(0);
+  });
+
+  it("a pipeline whose run is a wrapper (an async generator) gets a signal, which stops it while it waits between two events", async () => {
+    const backend = scriptedBackend({ script: textChunks("one two three"), chunkDelayMs: 30_000 });
+    const inner = createZoePipeline({ backend, router: fixedRouter() });
+    cleanups.push(() => inner.close());
+    const seen: Array<{ signal?: AbortSignal } | undefined> = [];
+    let wrapperClosed = false;
+    async function* run(...args: Parameters<ZoePipeline["run"]>) {
+      seen.push(args[1]);
+      try {
+        yield* inner.run(...args);
+      } finally {
+        wrapperClosed = true;
+      }
+    }
+    // A Proxy that forwards everything else: the mark is on createZoePipeline's own run, so this one has none.
+    const { url } = await serveSpied(new Proxy(inner, { get: (t, k) => (k === "run" ? run : Reflect.get(t, k)) }));
+    await leaveAfterFirstToken(url);
+    for (let i = 0; i < 200 && !(backend.cancelled === 1 && wrapperClosed); i++) await sleep(10);
+    expect(seen[0]?.signal).toBeInstanceOf(AbortSignal);
+    expect(backend.cancelled).toBe(1);
+    expect(wrapperClosed).toBe(true);
+    expect(inner.activeRuns).toBe(0);
   });
 });
 
