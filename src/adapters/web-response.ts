@@ -1,3 +1,4 @@
+import { returnCancelsRun } from "../pipeline/return-cancels.js";
 import type { ZoePipeline } from "../pipeline/types.js";
 import { checkDeclaredLength, checkJsonRequest } from "./content-type.js";
 import { endsHeartbeat, eventEncoding, HEARTBEAT } from "./encode-events.js";
@@ -71,7 +72,7 @@ const FLUSH_AT = 16 * 1024;
 function streamBody(
   run: StartedRun,
   request: Request,
-  controller: AbortController,
+  controller: AbortController | undefined,
   heartbeatMs: number,
   report: Report,
 ): Response | HttpError {
@@ -87,8 +88,11 @@ function streamBody(
   let ahead: Promise<RunStep | undefined> | undefined;
   /** The run's first events, sent with whatever the first pull reads in the same tick. */
   let first: Array<string | Uint8Array> | undefined = head.map((h) => h.chunk);
-  const onRequestAbort = () => controller.abort(request.signal.reason);
+  // Without a controller (a `createZoePipeline` run), returning the run's iterator cancels it.
+  const onRequestAbort = () => (controller ? controller.abort(request.signal.reason) : void reader.close());
   request.signal.addEventListener("abort", onRequestAbort, { once: true });
+  // The request may have been aborted while the run started: a listener added now would never run.
+  if (request.signal.aborted) onRequestAbort();
   const stopHeartbeat = () => {
     if (heartbeat) clearInterval(heartbeat);
     heartbeat = undefined;
@@ -168,7 +172,7 @@ function streamBody(
       async cancel(reason) {
         cancelled = true;
         stop();
-        controller.abort(reason ?? new DOMException("The client cancelled the stream.", "AbortError"));
+        controller?.abort(reason ?? new DOMException("The client cancelled the stream.", "AbortError"));
         await reader.close();
       },
     },
@@ -197,11 +201,13 @@ async function respond(
   const body = await bodyOf(request, options, limits);
   if (body.kind === "error") return json(body, report);
 
-  const controller = new AbortController();
-  if (request.signal.aborted) controller.abort(request.signal.reason);
+  // A `createZoePipeline` run is cancelled by returning its iterator (see docs/design.md): no
+  // AbortController per request. Any other pipeline gets a signal that follows the request's.
+  const controller = returnCancelsRun(pipeline) && !request.signal.aborted ? undefined : new AbortController();
+  if (controller && request.signal.aborted) controller.abort(request.signal.reason);
   const start = await startHttpRun(pipeline, body.value, {
     ...(user.userId === undefined ? {} : { userId: user.userId }),
-    signal: controller.signal,
+    ...(controller ? { signal: controller.signal } : {}),
   });
   if (start.kind === "error") return json(start, report);
   const response = streamBody(start, request, controller, limits.heartbeatMs, report);

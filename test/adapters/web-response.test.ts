@@ -1,5 +1,6 @@
 import type { AGUIEvent } from "@ag-ui/core";
 import { afterEach, describe, expect, it } from "vitest";
+import { markReturnCancels } from "../../src/pipeline/return-cancels.js";
 import { createAgUiResponse, createZoePipeline, EventType, type AgUiResponseOptions, type ZoePipeline } from "../../src/index.js";
 import { scriptedBackend, textChunks } from "../../src/testing/index.js";
 import { expectValidStream } from "../helpers/ag-ui.js";
@@ -188,5 +189,47 @@ describe("createAgUiResponse: the same hardening as the Node handler", () => {
     for (;;) if ((await reader.read()).done) break;
     expect(await settled(pipeline)).toBe(0);
     expect(backend.active).toBe(0);
+  });
+
+  it("a request that aborts while the model waits between two chunks cancels the run (createZoePipeline's, given no signal)", async () => {
+    // The second chunk would come after 30 s: only a cancellation that reaches the waiting model ends this stream.
+    const backend = scriptedBackend({ script: textChunks("one two three"), chunkDelayMs: 30_000 });
+    const pipeline = createZoePipeline({ backend, router: fixedRouter() });
+    cleanups.push(() => pipeline.close());
+    const controller = new AbortController();
+    const response = await createAgUiResponse(
+      pipeline,
+      post(JSON.stringify(runInput("hi")), undefined, { signal: controller.signal }),
+      user,
+    );
+    const reader = response.body!.getReader();
+    let text = "";
+    while (!text.includes("TEXT_MESSAGE_CONTENT")) text += new TextDecoder().decode((await reader.read()).value);
+    controller.abort();
+    for (;;) if ((await reader.read()).done) break;
+    expect(await settled(pipeline)).toBe(0);
+    for (let i = 0; i < 100 && backend.active > 0; i++) await sleep(10);
+    expect(backend.cancelled).toBe(1);
+  });
+
+  it("a request that aborts while its run starts cancels the run once the stream is made", async () => {
+    const backend = scriptedBackend({ script: textChunks("one two three"), chunkDelayMs: 30_000 });
+    const pipeline = createZoePipeline({ backend, router: fixedRouter() });
+    cleanups.push(() => pipeline.close());
+    const controller = new AbortController();
+    // The request aborts after the adapter has started the run, before its first event is read.
+    const run = markReturnCancels(async function* (...args: Parameters<ZoePipeline["run"]>) {
+      controller.abort();
+      yield* pipeline.run(...args);
+    });
+    const late = new Proxy(pipeline, { get: (t, k) => (k === "run" ? run : Reflect.get(t, k)) });
+    const response = await createAgUiResponse(late, post(JSON.stringify(runInput("hi")), undefined, { signal: controller.signal }), user);
+    const reader = response.body!.getReader();
+    for (;;) if ((await reader.read()).done) break;
+    expect(await settled(pipeline)).toBe(0);
+    for (let i = 0; i < 100 && backend.active > 0; i++) await sleep(10);
+    expect(backend.active).toBe(0);
+    // Cancelled before its model request, or while the model waited: never answered in full.
+    expect(backend.requests.length - backend.cancelled).toBe(0);
   });
 });
