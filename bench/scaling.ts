@@ -154,7 +154,7 @@ async function answerLength(rounds: number) {
     const zoe = { perToken: [] as number[], tail: [] as number[] };
     const raw: number[] = [];
     const floor: number[] = [];
-    const n = Math.max(20, Math.round((rounds * 10) / tokens));
+    const n = Math.max(100, Math.round((rounds * 10) / tokens));
     for (let i = 0; i < n; i++) {
       const r = await timeRaw(backend);
       raw.push(r.stream / (tokens - 1));
