@@ -133,6 +133,21 @@ function realPipeline(script: ScriptStep[], record?: AGUIEvent[]) {
 
 const body = (text = "hi there") => JSON.stringify(runInput(text));
 
+/** A client that reads until the first token, then leaves. */
+async function leaveAfterFirstToken(url: string) {
+  const controller = new AbortController();
+  const streaming = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: body(),
+    signal: controller.signal,
+  });
+  const reader = streaming.body!.getReader();
+  let text = "";
+  while (!text.includes("TEXT_MESSAGE_CONTENT")) text += new TextDecoder().decode((await reader.read()).value);
+  controller.abort();
+}
+
 describe("SSE frames are @ag-ui/encoder's, byte for byte", () => {
   it("a whole run over HTTP: the body is exactly the encoder's frames of the events, in order", async () => {
     const events: AGUIEvent[] = [];
@@ -388,17 +403,7 @@ describe("createAgUiHandler: backpressure, heartbeats and cancellation with coal
     const pipeline = createZoePipeline({ backend, router: fixedRouter() });
     cleanups.push(() => pipeline.close());
     const { url } = await serveSpied(pipeline);
-    const controller = new AbortController();
-    const streaming = await fetch(url, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: body(),
-      signal: controller.signal,
-    });
-    const reader = streaming.body!.getReader();
-    let text = "";
-    while (!text.includes("TEXT_MESSAGE_CONTENT")) text += new TextDecoder().decode((await reader.read()).value);
-    controller.abort();
+    await leaveAfterFirstToken(url);
     for (let i = 0; i < 100 && backend.cancelled === 0; i++) await sleep(10);
     expect(backend.cancelled).toBe(1);
     expect(backend.active).toBe(0);
@@ -407,21 +412,6 @@ describe("createAgUiHandler: backpressure, heartbeats and cancellation with coal
 });
 
 describe("createAgUiHandler: a client that leaves cancels the run, with or without a signal", () => {
-  /** A client that reads until the first token, then leaves. */
-  async function leaveAfterFirstToken(url: string) {
-    const controller = new AbortController();
-    const streaming = await fetch(url, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: body(),
-      signal: controller.signal,
-    });
-    const reader = streaming.body!.getReader();
-    let text = "";
-    while (!text.includes("TEXT_MESSAGE_CONTENT")) text += new TextDecoder().decode((await reader.read()).value);
-    controller.abort();
-  }
-
   it("createZoePipeline's run gets no AbortSignal; leaving returns its iterator, which stops a model waiting between two chunks", async () => {
     // The second chunk would come after 30 s: only a cancellation that reaches the waiting model ends this run.
     const backend = scriptedBackend({ script: textChunks("one two three"), chunkDelayMs: 30_000 });

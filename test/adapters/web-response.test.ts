@@ -48,6 +48,17 @@ function decorate(pipeline: ZoePipeline, map: (event: AGUIEvent, index: number) 
   return new Proxy(pipeline, { get: (target, key) => (key === "run" ? run : Reflect.get(target, key)) });
 }
 
+/**
+ * A pipeline whose model sends its first chunk at once and the next after 30 s: only a
+ * cancellation that reaches the waiting model ends its stream within a test. And a request signal.
+ */
+function slowModel() {
+  const backend = scriptedBackend({ script: textChunks("one two three"), chunkDelayMs: 30_000 });
+  const pipeline = createZoePipeline({ backend, router: fixedRouter() });
+  cleanups.push(() => pipeline.close());
+  return { backend, pipeline, controller: new AbortController() };
+}
+
 describe("createAgUiResponse: the same hardening as the Node handler", () => {
   it("the 8.4 KB body nested 4,000 levels deep is a 400 INPUT_TOO_DEEP, and no run is started", async () => {
     const { pipeline, backend } = newPipeline();
@@ -175,28 +186,8 @@ describe("createAgUiResponse: the same hardening as the Node handler", () => {
     expect(await settled(pipeline)).toBe(0);
   });
 
-  it("a request whose signal aborts cancels the run", async () => {
-    const { pipeline, backend } = newPipeline(textChunks("a b c d e f g h i j k l m n o p"));
-    const controller = new AbortController();
-    const response = await createAgUiResponse(
-      pipeline,
-      post(JSON.stringify(runInput("hi")), undefined, { signal: controller.signal }),
-      user,
-    );
-    const reader = response.body!.getReader();
-    await reader.read();
-    controller.abort();
-    for (;;) if ((await reader.read()).done) break;
-    expect(await settled(pipeline)).toBe(0);
-    expect(backend.active).toBe(0);
-  });
-
   it("a request that aborts while the model waits between two chunks cancels the run (createZoePipeline's, given no signal)", async () => {
-    // The second chunk would come after 30 s: only a cancellation that reaches the waiting model ends this stream.
-    const backend = scriptedBackend({ script: textChunks("one two three"), chunkDelayMs: 30_000 });
-    const pipeline = createZoePipeline({ backend, router: fixedRouter() });
-    cleanups.push(() => pipeline.close());
-    const controller = new AbortController();
+    const { backend, pipeline, controller } = slowModel();
     const response = await createAgUiResponse(
       pipeline,
       post(JSON.stringify(runInput("hi")), undefined, { signal: controller.signal }),
@@ -209,14 +200,12 @@ describe("createAgUiResponse: the same hardening as the Node handler", () => {
     for (;;) if ((await reader.read()).done) break;
     expect(await settled(pipeline)).toBe(0);
     for (let i = 0; i < 100 && backend.active > 0; i++) await sleep(10);
+    expect(backend.active).toBe(0);
     expect(backend.cancelled).toBe(1);
   });
 
   it("a request that aborts while its run starts cancels the run once the stream is made", async () => {
-    const backend = scriptedBackend({ script: textChunks("one two three"), chunkDelayMs: 30_000 });
-    const pipeline = createZoePipeline({ backend, router: fixedRouter() });
-    cleanups.push(() => pipeline.close());
-    const controller = new AbortController();
+    const { backend, pipeline, controller } = slowModel();
     // The request aborts after the adapter has started the run, before its first event is read.
     const run = markReturnCancels(async function* (...args: Parameters<ZoePipeline["run"]>) {
       controller.abort();
