@@ -1,4 +1,3 @@
-import type { ZoeError } from "../errors/zoe-error.js";
 import type { RunMetrics } from "../pipeline/metrics.js";
 import type { AutoTuneSnapshot } from "./auto-tune.js";
 import { SampleWindow, type LatencySummary } from "./sample-window.js";
@@ -48,29 +47,17 @@ export interface PipelineMetricsSnapshot {
   autoTune?: AutoTuneSnapshot;
 }
 
-/** The emitter side the aggregator listens to: a pipeline, or its internal emitter. */
-export interface MetricsSource {
-  // biome-ignore lint/suspicious/noExplicitAny: each event passes its own payload type
-  on(event: string, listener: (...args: any[]) => void): unknown;
-  // biome-ignore lint/suspicious/noExplicitAny: each event passes its own payload type
-  off(event: string, listener: (...args: any[]) => void): unknown;
+/** Hits and misses of one cache part, as a run counts them. */
+export interface HitMissCount {
+  hits: number;
+  misses: number;
 }
 
-type Ids = { threadId?: string; runId?: string };
 /**
- * Runs in flight, by run id, then thread id: what a run's end is matched with (a run refused
- * before its start ends without being in flight). Almost every run id has one thread, kept in
- * `thread`; a run id that several threads use at once gets a map. Keyed by the id strings
- * themselves, whose hash V8 keeps on the string: a key joined from both ids was a new string to
- * hash on every event, about 1.5 µs a run.
- */
-type InFlight = { thread: string; runs: number; others?: Map<string, number> };
-
-const threadOf = (info: Ids): string => info.threadId ?? "";
-
-/**
- * Aggregates pipeline events into a {@link PipelineMetricsSnapshot}: O(1) work per event and fixed
- * memory (a ring of the last `windowSize` values per series, counters, the ids of runs in flight).
+ * The pipeline's always-on aggregates, O(1) per run. The pipeline feeds it directly, once per
+ * run's start and once per its end (see `RunReports`), not through its host events: a listener
+ * per event, a payload object per cache read and a map of runs in flight by id cost a warm run
+ * about 1.8 µs, as much as a tenth of what it adds over the hand-written floor.
  */
 export class MetricsAggregator {
   readonly windowSize: number;
@@ -79,7 +66,8 @@ export class MetricsAggregator {
   #cancelled = 0;
   #errors = 0;
   #fastPath = 0;
-  readonly #inFlight = new Map<string, InFlight>();
+  /** Started runs not ended yet: each start and each end is reported exactly once. */
+  #open = 0;
   readonly #errorsByCode = new Map<string, number>();
   readonly #cache = new Map<string, { hits: number; misses: number }>();
   readonly #ttft: SampleWindow;
@@ -87,7 +75,6 @@ export class MetricsAggregator {
   readonly #tps: SampleWindow;
   readonly #stages: Record<StageName, SampleWindow>;
   readonly #providers = new Map<string, SampleWindow>();
-  /** Provider series kept at most (names come from configuration; this only guards memory). */
   static readonly MAX_PROVIDERS = 256;
 
   constructor(options: { windowSize?: number } = {}) {
@@ -99,29 +86,23 @@ export class MetricsAggregator {
     this.#stages = { cacheReadMs: w(), routeMs: w(), contextMs: w(), promptMs: w(), generateMs: w() };
   }
 
-  runStarted(info: Ids): void {
+  /** A run started (`run:started`). */
+  runStarted(): void {
     this.#started++;
-    const runId = info.runId ?? "";
-    const thread = threadOf(info);
-    const entry = this.#inFlight.get(runId);
-    if (!entry) this.#inFlight.set(runId, { thread, runs: 1 });
-    else if (entry.thread === thread) entry.runs++;
-    else {
-      entry.others ??= new Map();
-      entry.others.set(thread, (entry.others.get(thread) ?? 0) + 1);
-    }
+    this.#open++;
   }
 
-  runFinished(info: Ids & { metrics: RunMetrics }): void {
+  /** A started run finished (`run:finished`), with its metrics. */
+  runFinished(m: RunMetrics): void {
     this.#finished++;
-    this.#ended(info);
-    const m = info.metrics;
+    this.#ended();
     if (m.ttftMs !== undefined) this.#ttft.add(m.ttftMs);
     this.#total.add(m.totalMs);
     for (const stage of STAGES) this.#stages[stage].add(m.stages[stage]);
     if (m.tokensPerSecond !== undefined) this.#tps.add(m.tokensPerSecond);
     if (m.fastPath) this.#fastPath++;
-    for (const [name, { status, ms }] of Object.entries(m.providers)) {
+    for (const name in m.providers) {
+      const { status, ms } = m.providers[name] as { status: string; ms: number };
       if (status === "cached" || status === "skipped") continue;
       let window = this.#providers.get(name);
       if (!window) {
@@ -133,63 +114,41 @@ export class MetricsAggregator {
     }
   }
 
-  runCancelled(info: Ids): void {
+  /** A started run was cancelled (`run:cancelled`). */
+  runCancelled(): void {
     this.#cancelled++;
-    this.#ended(info);
+    this.#ended();
   }
 
-  runError(info: Ids & { error: Pick<ZoeError, "code"> }): void {
+  /** A run failed (`run:error`): `started` false for input refused before its start, never in flight. */
+  runError(code: string, started: boolean): void {
     this.#errors++;
-    const code = String(info.error?.code ?? "INTERNAL_ERROR");
     this.#errorsByCode.set(code, (this.#errorsByCode.get(code) ?? 0) + 1);
-    this.#ended(info);
+    if (started) this.#ended();
   }
 
-  cacheRead(part: string, hit: boolean): void {
+  /** `hits` hits and `misses` misses of one cache part. */
+  cacheReads(part: string, hits: number, misses: number): void {
+    if (hits === 0 && misses === 0) return;
     let entry = this.#cache.get(part);
     if (!entry) this.#cache.set(part, (entry = { hits: 0, misses: 0 }));
-    if (hit) entry.hits++;
-    else entry.misses++;
+    entry.hits += hits;
+    entry.misses += misses;
   }
 
-  #ended(info: Ids): void {
-    const runId = info.runId ?? "";
-    const entry = this.#inFlight.get(runId);
-    if (!entry) return; // rejected before its start: never in flight
-    const thread = threadOf(info);
-    if (entry.thread === thread && entry.runs > 0) entry.runs--;
-    else {
-      const n = entry.others?.get(thread);
-      if (n === undefined) return;
-      if (n <= 1) entry.others?.delete(thread);
-      else entry.others?.set(thread, n - 1);
+  /** A run's cache reads, by part. */
+  cacheReadsOf(byPart: Readonly<Record<string, HitMissCount>>): void {
+    for (const part in byPart) {
+      const { hits, misses } = byPart[part] as HitMissCount;
+      this.cacheReads(part, hits, misses);
     }
-    if (entry.runs === 0 && !entry.others?.size) this.#inFlight.delete(runId);
   }
 
-  /** Subscribe to a pipeline's (or its emitter's) events; returns the function that unsubscribes. */
-  attach(source: MetricsSource): () => void {
-    // biome-ignore lint/suspicious/noExplicitAny: each event passes its own payload type
-    const listeners: Array<[string, (...args: any[]) => void]> = [
-      ["run:started", (i: Ids) => this.runStarted(i)],
-      ["run:finished", (i: Ids & { metrics: RunMetrics }) => this.runFinished(i)],
-      ["run:cancelled", (i: Ids) => this.runCancelled(i)],
-      ["run:error", (i: Ids & { error: ZoeError }) => this.runError(i)],
-      ["cache:hit", (i: { part: string }) => this.cacheRead(i.part, true)],
-      ["cache:miss", (i: { part: string }) => this.cacheRead(i.part, false)],
-    ];
-    for (const [event, listener] of listeners) source.on(event, listener);
-    return () => {
-      for (const [event, listener] of listeners) source.off(event, listener);
-    };
+  #ended(): void {
+    if (this.#open > 0) this.#open--;
   }
 
   snapshot(): PipelineMetricsSnapshot {
-    let inFlight = 0;
-    for (const entry of this.#inFlight.values()) {
-      inFlight += entry.runs;
-      if (entry.others) for (const n of entry.others.values()) inFlight += n;
-    }
     const cache: Record<string, CachePartStats> = {};
     for (const [part, { hits, misses }] of this.#cache) {
       cache[part] = { hits, misses, hitRate: hits + misses === 0 ? 0 : hits / (hits + misses) };
@@ -199,7 +158,7 @@ export class MetricsAggregator {
     const stages = {} as Record<StageName, LatencySummary>;
     for (const stage of STAGES) stages[stage] = this.#stages[stage].summary();
     return {
-      runs: { started: this.#started, finished: this.#finished, cancelled: this.#cancelled, errors: this.#errors, inFlight },
+      runs: { started: this.#started, finished: this.#finished, cancelled: this.#cancelled, errors: this.#errors, inFlight: this.#open },
       errorsByCode: Object.fromEntries(this.#errorsByCode),
       latency: { ttftMs: this.#ttft.summary(), totalMs: this.#total.summary(), stages, providers },
       cache,

@@ -2,7 +2,6 @@ export {
   MetricsAggregator,
   STAGES,
   type CachePartStats,
-  type MetricsSource,
   type PipelineMetricsSnapshot,
   type StageName,
 } from "./aggregator.js";

@@ -7,6 +7,7 @@ import { ToolRunner } from "../tools/tool-runner.js";
 import type { RunInput } from "../input/types.js";
 import type { PrewarmResult } from "../models/types.js";
 import { runTurn, type ActiveRun, type RunDeps } from "./run-turn.js";
+import { RunReports } from "./reports.js";
 import { resolveDeadlines } from "./deadlines.js";
 import { RouteFallback } from "./route-fallback.js";
 import { INPUT_LIMITS } from "../input/limits.js";
@@ -92,9 +93,9 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
   const keys = createKeyBuilder(options.keyPrefix ?? PIPELINE_DEFAULTS.keyPrefix);
   const history = new HistoryStore(store, keys, options.history);
   const runs = new Set<ActiveRun>();
-  // Always-on aggregates for pipeline.metrics() (O(1) per event), and the opt-in tuner.
+  // Always-on aggregates for pipeline.metrics() (O(1) per run, fed by `reports`), and the opt-in tuner.
   const aggregator = new MetricsAggregator();
-  aggregator.attach(emitter);
+  const reports = new RunReports(emitter, aggregator);
   const tuner = options.autoTune ? new AutoTuner(options.autoTune, options.providers ?? []) : undefined;
   if (options.logger) attachLogger(options.logger, emitter, store);
   if (tuner) emitter.on("run:finished", ({ metrics }) => tuner.observe(metrics));
@@ -109,6 +110,7 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
     history,
     flights: new SharedFlights<unknown>(),
     emitter,
+    reports,
     systemPrompt: options.systemPrompt ?? DEFAULT_SYSTEM_PROMPT,
     routeTtlMs: options.ttl?.routeMs ?? PIPELINE_DEFAULTS.routeTtlMs,
     systemPromptTtlMs: options.ttl?.systemPromptMs ?? PIPELINE_DEFAULTS.systemPromptTtlMs,
@@ -181,10 +183,7 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
       for (const run of runs) {
         abortOwned(run.controller, reason);
         // Reported now: a run whose consumer never pulls again would otherwise never say so.
-        if (run.hostOpen) {
-          run.hostOpen = false;
-          emitter.emit("run:cancelled", run.who);
-        }
+        reports.cancelled(run);
       }
       runs.clear();
       await Promise.allSettled([store.close(), options.backend.close?.(), options.codeExecutor?.close?.()]);

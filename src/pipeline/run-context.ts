@@ -16,6 +16,7 @@ import type { CodeExecutor, ServerTool } from "../tools/types.js";
 import type { ResolvedDeadlines } from "./deadlines.js";
 import type { CachePart, HitMiss } from "./metrics.js";
 import type { RouteFallback } from "./route-fallback.js";
+import type { ActiveRun, RunIds, RunReports } from "./reports.js";
 import type { RunStream } from "./run-stream.js";
 import { closeMessages, type OpenMessages } from "./stream-step.js";
 import type { PipelineEvents, SystemPromptFn } from "./types.js";
@@ -32,6 +33,8 @@ export interface RunDeps {
   history: HistoryStore;
   flights: SharedFlights<unknown>;
   emitter: EventEmitter<PipelineEvents>;
+  /** Runs' starts and ends, for `pipeline.metrics()` and the host events. */
+  reports: RunReports;
   systemPrompt: string | SystemPromptFn;
   routeTtlMs: number;
   systemPromptTtlMs: number;
@@ -63,17 +66,7 @@ export interface RunDeps {
   tune?: RunTuning;
 }
 
-/** A run in progress, as `close()` sees it. */
-export interface ActiveRun {
-  /** The run's own controller: an owned one, aborted only with `abortOwned`. */
-  controller: AbortController;
-  who: { threadId: string; runId: string; userId: string };
-  /** True from `run:started` until a terminal host event has been emitted for the run. */
-  hostOpen: boolean;
-}
-
-/** Who a run is for: the ids every host event carries. */
-export type RunIds = ActiveRun["who"];
+export type { ActiveRun, RunIds } from "./reports.js";
 
 /**
  * What the stages of one run share: its pipeline, its turn, its signal, what it has open (so a
@@ -102,11 +95,11 @@ export interface RunContext {
 }
 
 /** A fresh context for a run. */
-export function createRunContext(deps: RunDeps, turn: Turn, who: RunIds, signal: AbortSignal, t0: number, out: RunStream): RunContext {
+export function createRunContext(deps: RunDeps, turn: Turn, run: ActiveRun, signal: AbortSignal, t0: number, out: RunStream): RunContext {
   return {
     deps,
     turn,
-    who,
+    who: run.who,
     signal,
     t0,
     open: {},
@@ -114,12 +107,7 @@ export function createRunContext(deps: RunDeps, turn: Turn, who: RunIds, signal:
     trace: NO_TRACE,
     stageSpan: undefined,
     out,
-    byPart: {
-      route: { hits: 0, misses: 0 },
-      system: { hits: 0, misses: 0 },
-      context: { hits: 0, misses: 0 },
-      history: { hits: 0, misses: 0 },
-    },
+    byPart: run.byPart,
   };
 }
 
@@ -142,7 +130,7 @@ export function endStage(ctx: RunContext, attributes?: () => Attributes): void {
 /** Count a cache hit or miss of one part, and tell the host. */
 export function countCache(ctx: RunContext, part: CachePart, hit: boolean): void {
   ctx.byPart[part][hit ? "hits" : "misses"]++;
-  ctx.deps.emitter.emit(hit ? "cache:hit" : "cache:miss", { part });
+  ctx.deps.reports.cacheRead(part, hit);
 }
 
 /** Open a step of the stream. */

@@ -3,7 +3,8 @@ import { toZoeError } from "../errors/zoe-error.js";
 import { events } from "../events/factory.js";
 import { abortReason } from "../shared/abort.js";
 import { abortOwned, hasAbortListeners, ownedAbortController } from "../shared/on-abort.js";
-import { closeOpen, createRunContext, finishStep, startStep, type ActiveRun, type RunContext, type RunDeps } from "./run-context.js";
+import { closeOpen, createRunContext, finishStep, startStep, type RunContext, type RunDeps } from "./run-context.js";
+import { activeRun, type ActiveRun } from "./reports.js";
 import { RunStream } from "./run-stream.js";
 import { answerFromCache, generate, startAnswerProbe } from "./stages/answer.js";
 import { contextStage } from "./stages/context.js";
@@ -40,7 +41,6 @@ async function drive(deps: RunDeps, rawInput: unknown, options: RunOptions, out:
     return;
   }
   const { turn } = accepted;
-  const who = { threadId: turn.threadId, runId: turn.runId, userId: turn.userId };
 
   // The run's own signal: the caller's signal, `close()`, the consumer leaving and the run's end all abort it.
   // Owned: aborted only through `abortOwned` (here and in `close()`), its waits need no listener.
@@ -52,16 +52,11 @@ async function drive(deps: RunDeps, rawInput: unknown, options: RunOptions, out:
   }
   const unhookOuter = outer.unhook;
   out.onLeave = () => abortOwned(controller, RUN_ENDED);
-  // `hostOpen` is true from `run:started` until a terminal host event: a run abandoned in between,
-  // or interrupted by `close()`, reports `run:cancelled` exactly once.
-  const run: ActiveRun = { controller, who, hostOpen: false };
+  // Reported started, then ended exactly once (`deps.reports`): a run abandoned in between, or
+  // interrupted by `close()`, reports `run:cancelled`.
+  const run = activeRun(controller, { threadId: turn.threadId, runId: turn.runId, userId: turn.userId });
   deps.runs.add(run);
-  const endForHost = (emit: () => void) => {
-    if (!run.hostOpen) return;
-    run.hostOpen = false;
-    emit();
-  };
-  const ctx = createRunContext(deps, turn, who, controller.signal, t0, out);
+  const ctx = createRunContext(deps, turn, run, controller.signal, t0, out);
   ctx.trace = deps.tracing.run("invoke_agent zoe", {
     "gen_ai.operation.name": "invoke_agent",
     "gen_ai.agent.name": "zoe",
@@ -75,7 +70,7 @@ async function drive(deps: RunDeps, rawInput: unknown, options: RunOptions, out:
   out.hold();
   let completed = false;
   try {
-    await stages(ctx, run, endForHost);
+    await stages(ctx, run);
     completed = true;
   } catch (error) {
     const code = ctx.signal.aborted ? "cancelled" : toZoeError(error).code;
@@ -84,12 +79,12 @@ async function drive(deps: RunDeps, rawInput: unknown, options: RunOptions, out:
     if (ctx.signal.aborted) {
       ctx.trace.root.set({ "zoe.outcome": "cancelled" });
       for (const event of closeOpen(ctx)) out.send(event);
-      endForHost(() => deps.emitter.emit("run:cancelled", who));
+      deps.reports.cancelled(run);
       out.send(events.runFinished(turn.threadId, turn.runId, { cancelled: true }, { type: "cancelled" }));
     } else {
       ctx.trace.root.fail(code, error instanceof Error ? error.message : String(error));
       const zoeError = toZoeError(error);
-      endForHost(() => deps.emitter.emit("run:error", { ...who, error: zoeError }));
+      deps.reports.failed(run, zoeError);
       out.send(events.runError(zoeError.message, zoeError.code));
     }
   } finally {
@@ -101,7 +96,7 @@ async function drive(deps: RunDeps, rawInput: unknown, options: RunOptions, out:
     // (`AbortSignal.any`, polling), and queued tool calls look at it only when they start.
     if (!controller.signal.aborted && (!completed || hasAbortListeners(controller.signal))) abortOwned(controller, RUN_ENDED);
     deps.runs.delete(run);
-    endForHost(() => deps.emitter.emit("run:cancelled", who));
+    deps.reports.cancelled(run);
     ctx.trace.root.end();
   }
 }
@@ -111,11 +106,10 @@ async function drive(deps: RunDeps, rawInput: unknown, options: RunOptions, out:
  * the model with its tools) → remember → finish. Each stage lives in `stages/`, sends its own
  * events and returns what the next one needs; `drive` turns what they throw into the stream's end.
  */
-async function stages(ctx: RunContext, run: ActiveRun, endForHost: (emit: () => void) => void): Promise<void> {
-  const { deps, turn, who, out } = ctx;
+async function stages(ctx: RunContext, run: ActiveRun): Promise<void> {
+  const { deps, turn, out } = ctx;
   out.send(events.runStarted(turn.threadId, turn.runId));
-  run.hostOpen = true;
-  deps.emitter.emit("run:started", who);
+  deps.reports.started(run);
   // Object.assign, not a spread followed by a field: that form is a slow path in V8 (see docs/design.md).
   out.send(
     events.stateSnapshot(
@@ -144,5 +138,5 @@ async function stages(ctx: RunContext, run: ActiveRun, endForHost: (emit: () => 
   await out.drained(ctx.signal);
   if (ctx.signal.aborted) throw abortReason(ctx.signal);
   const remembered = await remember(ctx, routed, prompted, answer);
-  finish(ctx, { routed, context, prompted, answer, remembered }, endForHost);
+  finish(ctx, run, { routed, context, prompted, answer, remembered });
 }

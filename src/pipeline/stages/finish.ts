@@ -1,6 +1,7 @@
 import { events } from "../../events/factory.js";
 import type { ChatDoneInfo } from "../../models/types.js";
 import { round, type RunMetrics } from "../metrics.js";
+import type { ActiveRun } from "../reports.js";
 import type { RunContext } from "../run-context.js";
 import type { Answer } from "./answer.js";
 import type { ContextOutcome } from "./context.js";
@@ -82,8 +83,8 @@ export function runMetrics(ctx: RunContext, outcome: RunOutcome): RunMetrics {
  * The finish stage: the metrics as a `zoe.metrics` custom event, `run:finished` for the host,
  * then `RUN_FINISHED` with the metrics, any pending frontend tool calls and the token usage.
  */
-export function finish(ctx: RunContext, outcome: RunOutcome, endForHost: (emit: () => void) => void): void {
-  const { deps, turn, who, out } = ctx;
+export function finish(ctx: RunContext, run: ActiveRun, outcome: RunOutcome): void {
+  const { deps, turn, out } = ctx;
   const metrics = runMetrics(ctx, outcome);
   if (ctx.trace.enabled)
     ctx.trace.root.set({
@@ -109,7 +110,7 @@ export function finish(ctx: RunContext, outcome: RunOutcome, endForHost: (emit: 
     },
   ];
   const pendingIds = pending.map((c) => c.id);
-  endForHost(() => deps.emitter.emit("run:finished", { threadId: who.threadId, runId: who.runId, userId: who.userId, metrics }));
+  deps.reports.finished(run, metrics);
   out.send(
     events.runFinished(
       turn.threadId,

@@ -25,12 +25,12 @@ export function acceptInput(deps: RunDeps, rawInput: unknown, options: RunOption
     ({ userId, signal } = options);
   } catch {
     const error = new InputError("INVALID_INPUT", "The run's options could not be read (a getter threw).");
-    deps.emitter.emit("run:error", { error });
+    deps.reports.refused(undefined, error);
     return { refused: [events.runError(error.message, error.code)] };
   }
   const parsed = parseRunInput(rawInput, { maxInputChars: deps.maxInputChars, userId, ...deps.inputLimits });
   if (!parsed.ok) {
-    deps.emitter.emit("run:error", { ...parsed.ids, error: parsed.error });
+    deps.reports.refused(parsed.ids, parsed.error);
     const refused = [events.runError(parsed.error.message, parsed.error.code)];
     if (parsed.ids) refused.unshift(events.runStarted(parsed.ids.threadId, parsed.ids.runId));
     return { refused };
@@ -44,7 +44,7 @@ export function acceptInput(deps: RunDeps, rawInput: unknown, options: RunOption
 
 /** Refuse a parsed turn before any work: `RUN_STARTED`, then a `RUN_ERROR` with the error's code, and `run:error`. */
 export function refuse(deps: RunDeps, turn: Turn, error: ZoeError): { refused: AGUIEvent[] } {
-  deps.emitter.emit("run:error", { threadId: turn.threadId, runId: turn.runId, userId: turn.userId, error });
+  deps.reports.refused({ threadId: turn.threadId, runId: turn.runId, userId: turn.userId }, error);
   return { refused: [events.runStarted(turn.threadId, turn.runId), events.runError(error.message, error.code)] };
 }
 
