@@ -21,8 +21,17 @@ function segment(text: string): string {
   return out + encodeWellFormed(text.slice(last));
 }
 
-const encodeWellFormed = (text: string): string =>
-  encodeURIComponent(text).replace(/[!'()*~.]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+/** The characters `encodeURIComponent` leaves as they are that a key segment encodes too. */
+const KEPT_BY_URI_ENCODING = /[!'()*~.]/;
+const KEPT_BY_URI_ENCODING_ALL = /[!'()*~.]/g;
+
+/** Percent-encoding; the replacement (a call per match) runs only when one of those is there. */
+const encodeWellFormed = (text: string): string => {
+  const encoded = encodeURIComponent(text);
+  return KEPT_BY_URI_ENCODING.test(encoded)
+    ? encoded.replace(KEPT_BY_URI_ENCODING_ALL, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    : encoded;
+};
 
 /** Builds namespaced cache keys: `prefix:v<version>:<part>:{<user>}:<id>`. */
 export interface KeyBuilder {

@@ -1,5 +1,6 @@
 import type { RunMetrics } from "../pipeline/metrics.js";
 import type { AutoTuneSnapshot } from "./auto-tune.js";
+import { setEntry } from "../shared/own-entry.js";
 import { SampleWindow, type LatencySummary } from "./sample-window.js";
 
 /** Stage names of `RunMetrics.stages`. */
@@ -154,7 +155,7 @@ export class MetricsAggregator {
       cache[part] = { hits, misses, hitRate: hits + misses === 0 ? 0 : hits / (hits + misses) };
     }
     const providers: Record<string, LatencySummary> = {};
-    for (const [name, window] of this.#providers) providers[name] = window.summary();
+    for (const [name, window] of this.#providers) setEntry(providers, name, window.summary());
     const stages = {} as Record<StageName, LatencySummary>;
     for (const stage of STAGES) stages[stage] = this.#stages[stage].summary();
     return {

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createKeyBuilder, createZoePipeline } from "../../src/index.js";
 import { scriptedBackend } from "../../src/testing/index.js";
@@ -20,6 +21,25 @@ describe("cache keys", () => {
     }
     // (user "a", ids "b","c") vs (user "a:b", id "c")
     expect(keys.key("p", "a", "b", "c")).not.toBe(keys.key("p", "a:b", "c"));
+  });
+
+  it("keeps the keys it has always built: each segment percent-encoded, !'()*~. included", () => {
+    // The definition the keys were first built with (well-formed text): a key that changed would
+    // miss every value a running Redis holds.
+    const reference = (text: string) =>
+      /^[A-Za-z0-9_-]*$/.test(text)
+        ? text
+        : encodeURIComponent(text).replace(/[!'()*~.]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+    const text = fc.string({
+      unit: fc.constantFrom("a", "Z", "0", " ", ".", "!", "'", "(", ")", "*", "~", ":", "{", "}", "%", "é", "😀", "-", "_"),
+    });
+    fc.assert(
+      fc.property(text, text, (user, id) => {
+        expect(keys.key("route", user, id)).toBe(`zoe:v1:route:{${reference(user)}}:${reference(id)}`);
+      }),
+      { numRuns: 2_000 },
+    );
+    expect(keys.key("route", "u", "why is the sky blue")).toBe("zoe:v1:route:{u}:why%20is%20the%20sky%20blue");
   });
 
   it("puts the whole user id in one Redis Cluster hash tag with no braces inside", () => {

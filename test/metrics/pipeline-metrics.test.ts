@@ -1,5 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { ZoePipeline } from "../../src/index.js";
+import { createZoePipeline } from "../../src/index.js";
+import { scriptedBackend } from "../../src/testing/index.js";
+import { fixedRouter } from "../helpers/fixtures.js";
 import { mixPipeline, runMix } from "./mix.js";
 
 let pipeline: ZoePipeline | undefined;
@@ -60,5 +63,23 @@ describe("pipeline.metrics()", () => {
     expect(pipeline.metrics().runs).toMatchObject({ started: 1, inFlight: 1 });
     await iterator.return?.();
     expect(pipeline.metrics().runs).toMatchObject({ started: 1, cancelled: 1, inFlight: 0 });
+  });
+
+  it("a provider named __proto__ is an own entry in the run's metrics and in metrics(), like any name", async () => {
+    pipeline = createZoePipeline({
+      backend: scriptedBackend(),
+      router: fixedRouter(),
+      providers: ["__proto__", "constructor", "profile"].map((name) => ({ name, ttlMs: 0, fetch: async () => `${name} says hi` })),
+    });
+    let providers: Record<string, unknown> | undefined;
+    for await (const event of pipeline.run({ userId: "ada", message: "hello there" })) {
+      if (event.type === "RUN_FINISHED")
+        providers = (event.result as { metrics: { providers: Record<string, unknown> } }).metrics.providers;
+    }
+    expect(Object.keys(providers ?? {}).sort()).toEqual(["__proto__", "constructor", "profile"]);
+    expect(Object.getPrototypeOf(providers)).toBe(Object.prototype);
+    const latency = pipeline.metrics().latency.providers;
+    expect(Object.keys(latency).sort()).toEqual(["__proto__", "constructor", "profile"]);
+    expect(Object.getPrototypeOf(latency)).toBe(Object.prototype);
   });
 });

@@ -1,7 +1,15 @@
 import { getEventListeners } from "node:events";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { TIMED_OUT, withDeadline } from "../../src/shared/deadline.js";
-import { abortHookCount, abortOwned, hasAbortListeners, onAbort, ownedAbortController } from "../../src/shared/on-abort.js";
+import {
+  abortHookCount,
+  abortListenerCount,
+  abortOwned,
+  hasAbortListeners,
+  onAbort,
+  ownedAbortController,
+} from "../../src/shared/on-abort.js";
 
 const listeners = (s: AbortSignal) => getEventListeners(s, "abort").length;
 const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
@@ -63,6 +71,40 @@ describe("onAbort", () => {
     expect(hasAbortListeners(c.signal)).toBe(false); // only the registry's own listener is left
     c.signal.addEventListener("abort", () => {});
     expect(hasAbortListeners(c.signal)).toBe(true);
+  });
+
+  it("counts abort listeners as node:events getEventListeners does, whatever is added, removed or fired", () => {
+    // abortListenerCount reads the EventTarget's own listener map (fewer lookups on a signal);
+    // this holds it to the public answer, on the Node that runs the tests.
+    const ops = fc.array(fc.record({ op: fc.constantFrom("add", "once", "remove", "hook", "unhook"), which: fc.nat(3) }), {
+      maxLength: 30,
+    });
+    fc.assert(
+      fc.property(ops, fc.boolean(), fc.boolean(), (steps, owned, abortAtEnd) => {
+        const c = owned ? ownedAbortController() : new AbortController();
+        const listeners = [0, 1, 2, 3].map(() => () => {});
+        const unhooks: Array<() => void> = [];
+        const check = () => expect(abortListenerCount(c.signal)).toBe(getEventListeners(c.signal, "abort").length);
+        for (const { op, which } of steps) {
+          const listener = listeners[which] as () => void;
+          if (op === "add") c.signal.addEventListener("abort", listener);
+          else if (op === "once") c.signal.addEventListener("abort", listener, { once: true });
+          else if (op === "remove") c.signal.removeEventListener("abort", listener);
+          else if (op === "hook") unhooks.push(onAbort(c.signal, () => {}));
+          else unhooks.pop()?.();
+          check();
+        }
+        // AbortSignal.any follows the signal without a listener of its own on it.
+        AbortSignal.any([c.signal]);
+        check();
+        if (abortAtEnd) {
+          if (owned) abortOwned(c, new Error("end"));
+          else c.abort(new Error("end"));
+          check();
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 

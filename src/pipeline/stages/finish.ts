@@ -1,4 +1,5 @@
 import { events } from "../../events/factory.js";
+import { setEntry } from "../../shared/own-entry.js";
 import type { ChatDoneInfo } from "../../models/types.js";
 import { round, type RunMetrics } from "../metrics.js";
 import type { ActiveRun } from "../reports.js";
@@ -41,7 +42,15 @@ export function runMetrics(ctx: RunContext, outcome: RunOutcome): RunMetrics {
   const { done } = answer;
   const outputTokens = done.outputTokens ?? answer.textChunks;
   const generatingMs = done.evalMs ?? (answer.firstTokenAt === undefined ? 0 : answer.endedAt - answer.firstTokenAt);
-  const parts = Object.values(ctx.byPart);
+  let hits = 0;
+  let misses = 0;
+  for (const part in ctx.byPart) {
+    const counts = ctx.byPart[part as keyof typeof ctx.byPart];
+    hits += counts.hits;
+    misses += counts.misses;
+  }
+  const providers: RunMetrics["providers"] = {};
+  for (const o of context.outcomes) setEntry(providers, o.name, { status: o.status, ms: round(o.ms) });
   const { prompt } = prompted;
   const answers = ctx.deps.answers;
   // Optional figures are added after the object is built: a spread followed by more fields is a
@@ -55,9 +64,9 @@ export function runMetrics(ctx: RunContext, outcome: RunOutcome): RunMetrics {
       promptMs: round(prompted.ms),
       generateMs: round(answer.ms),
     },
-    providers: Object.fromEntries(context.outcomes.map((o) => [o.name, { status: o.status, ms: round(o.ms) }])),
+    providers,
     tokens: done.inputTokens === undefined ? { output: outputTokens } : { input: done.inputTokens, output: outputTokens },
-    cache: { hits: parts.reduce((n, p) => n + p.hits, 0), misses: parts.reduce((n, p) => n + p.misses, 0), byPart: ctx.byPart },
+    cache: { hits, misses, byPart: ctx.byPart },
     fastPath: routed.decision.fastPath,
     kind: routed.decision.kind,
     model: routed.decision.model,
@@ -65,13 +74,10 @@ export function runMetrics(ctx: RunContext, outcome: RunOutcome): RunMetrics {
     tools: { calls: answer.toolCalls.length, steps: answer.toolSteps, codeRuns: answer.codeRuns },
     historySource: prompted.fromInput ? "input" : "store",
     historyMessages: prompted.historyMessages,
-    prompt: {
-      tokens: prompt.tokens,
-      counter: prompted.counter,
-      ...(prompt.cutContext.length ? { cutContext: prompt.cutContext } : {}),
-      ...(prompt.droppedHistory ? { droppedHistory: prompt.droppedHistory } : {}),
-    },
+    prompt: { tokens: prompt.tokens, counter: prompted.counter },
   };
+  if (prompt.cutContext.length) metrics.prompt.cutContext = prompt.cutContext;
+  if (prompt.droppedHistory) metrics.prompt.droppedHistory = prompt.droppedHistory;
   if (answer.firstTokenAt !== undefined) metrics.ttftMs = round(answer.firstTokenAt - ctx.t0);
   if (generatingMs > 0 && outputTokens > 0) metrics.tokensPerSecond = round((outputTokens * 1000) / generatingMs);
   if (answer.retries) metrics.retries = answer.retries;
