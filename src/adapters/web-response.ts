@@ -88,15 +88,21 @@ function streamBody(
   let ahead: Promise<RunStep | undefined> | undefined;
   /** The run's first events, sent with whatever the first pull reads in the same tick. */
   let first: Array<string | Uint8Array> | undefined = head.map((h) => h.chunk);
-  // Without a controller (a `createZoePipeline` run), returning the run's iterator cancels it.
-  const onRequestAbort = () => (controller ? controller.abort(request.signal.reason) : void reader.close());
-  request.signal.addEventListener("abort", onRequestAbort, { once: true });
-  // The request may have been aborted while the run started: a listener added now would never run.
-  if (request.signal.aborted) onRequestAbort();
   const stopHeartbeat = () => {
     if (heartbeat) clearInterval(heartbeat);
     heartbeat = undefined;
   };
+  // The client has gone: no more heartbeats (a body nobody reads or cancels would keep its timer
+  // forever), and the run stops. Without a controller (a `createZoePipeline` run), returning the
+  // run's iterator cancels it.
+  const onRequestAbort = () => {
+    stopHeartbeat();
+    if (controller) controller.abort(request.signal.reason);
+    else void reader.close();
+  };
+  request.signal.addEventListener("abort", onRequestAbort, { once: true });
+  // The request may have been aborted while the run started: a listener added now would never run.
+  if (request.signal.aborted) onRequestAbort();
   const stop = () => {
     stopHeartbeat();
     request.signal.removeEventListener("abort", onRequestAbort);
@@ -116,7 +122,7 @@ function streamBody(
   const body = new ReadableStream<Uint8Array>(
     {
       start(stream) {
-        if (encoding.sse && heartbeatMs > 0) {
+        if (encoding.sse && heartbeatMs > 0 && !request.signal.aborted) {
           heartbeat = setInterval(() => {
             try {
               if ((stream.desiredSize ?? 0) > 0) stream.enqueue(bytes.encode(HEARTBEAT));

@@ -1,5 +1,5 @@
 import type { AGUIEvent } from "@ag-ui/core";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { markReturnCancels } from "../../src/pipeline/return-cancels.js";
 import { createAgUiResponse, createZoePipeline, EventType, type AgUiResponseOptions, type ZoePipeline } from "../../src/index.js";
 import { scriptedBackend, textChunks } from "../../src/testing/index.js";
@@ -220,5 +220,55 @@ describe("createAgUiResponse: the same hardening as the Node handler", () => {
     expect(backend.active).toBe(0);
     // Cancelled before its model request, or while the model waited: never answered in full.
     expect(backend.requests.length - backend.cancelled).toBe(0);
+  });
+
+  it("a request that aborts while nobody reads or cancels its body stops the heartbeat as well as the run", async () => {
+    // The heartbeat is the body's only interval: every one made with its period must be cleared.
+    const made: Array<ReturnType<typeof setInterval>> = [];
+    const cleared = new Set<unknown>();
+    const realSet = globalThis.setInterval;
+    const realClear = globalThis.clearInterval;
+    const setSpy = vi.spyOn(globalThis, "setInterval").mockImplementation(((fn: () => void, ms?: number) => {
+      const handle = realSet(fn, ms);
+      if (ms === 2) made.push(handle);
+      return handle;
+    }) as typeof setInterval);
+    const clearSpy = vi.spyOn(globalThis, "clearInterval").mockImplementation((handle) => {
+      cleared.add(handle);
+      realClear(handle);
+    });
+    cleanups.push(async () => {
+      setSpy.mockRestore();
+      clearSpy.mockRestore();
+      for (const handle of made) realClear(handle);
+    });
+    for (const wrapped of [false, true]) {
+      // The model waits: the body's queue fills with heartbeats, then the run sends more events
+      // with no pull waiting; the request aborts and the body is never cancelled (a client that left).
+      const backend = scriptedBackend({ script: textChunks("late answer"), firstChunkDelayMs: 30_000 });
+      const pipeline = createZoePipeline({
+        backend,
+        router: fixedRouter(),
+        providers: [{ name: "slow", ttlMs: 0, fetch: () => sleep(60).then(() => "ctx") }],
+      });
+      cleanups.push(() => pipeline.close());
+      const controller = new AbortController();
+      const response = await createAgUiResponse(
+        wrapped ? decorate(pipeline, (e) => e) : pipeline,
+        post(JSON.stringify(runInput("hi")), undefined, { signal: controller.signal }),
+        { ...user, heartbeatMs: 2 },
+      );
+      expect(response.status).toBe(200);
+      await sleep(150);
+      controller.abort();
+      expect(await settled(pipeline)).toBe(0);
+      for (let i = 0; i < 100 && backend.active > 0; i++) await sleep(10);
+      expect([backend.requests.length, backend.cancelled, backend.active]).toEqual([1, 1, 0]);
+      expect(made.length).toBe(wrapped ? 2 : 1);
+      expect(
+        made.filter((h) => !cleared.has(h)),
+        wrapped ? "a wrapped run" : "a createZoePipeline run",
+      ).toEqual([]);
+    }
   });
 });
