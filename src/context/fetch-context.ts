@@ -106,16 +106,13 @@ export async function fetchContext(
   const outcomeOf = (provider: ContextProvider, status: "ok" | "cached", value: unknown, ms: number): ProviderOutcome => {
     const placement = provider.placement ?? "volatile";
     const shown = present(provider, value);
-    return "error" in shown
-      ? { name: provider.name, status: "error", ms, placement, error: shown.error }
-      : {
-          name: provider.name,
-          status,
-          ms,
-          placement,
-          ...(provider.priority === undefined ? {} : { priority: provider.priority }),
-          ...shown,
-        };
+    if ("error" in shown) return { name: provider.name, status: "error", ms, placement, error: shown.error };
+    // Optional fields set one by one: no spread of an object made for the purpose.
+    const outcome: ProviderOutcome = { name: provider.name, status, ms, placement };
+    if (provider.priority !== undefined) outcome.priority = provider.priority;
+    if ("value" in shown) outcome.value = shown.value;
+    if ("text" in shown) outcome.text = shown.text;
+    return outcome;
   };
   for (const { provider, key, cached, timeoutMs } of jobs) {
     const placement = provider.placement ?? "volatile";

@@ -107,9 +107,5 @@ export const events = {
 /** One RFC 6902 operation, as STATE_DELTA carries it. */
 export type JsonPatchOp = { op: "add" | "replace"; path: string; value: unknown } | { op: "remove"; path: string };
 
-/** A JSON Pointer (RFC 6901) from path segments. */
-export function pointer(...segments: string[]): string {
-  let path = "";
-  for (const s of segments) path += `/${s.includes("~") || s.includes("/") ? s.replace(/~/g, "~0").replace(/\//g, "~1") : s}`;
-  return path;
-}
+/** One segment of a JSON Pointer (RFC 6901): `~` and `/` escaped. */
+export const pointerSegment = (s: string): string => (s.includes("~") || s.includes("/") ? s.replace(/~/g, "~0").replace(/\//g, "~1") : s);

@@ -71,15 +71,12 @@ export function parseRunInput(input: unknown, options: ParseOptions): ParsedInpu
   if (!parsed.ok) return parsed;
   const { turn } = parsed;
   const maxIdLength = options.maxIdLength ?? INPUT_LIMITS.maxIdLength;
-  for (const [name, id] of [
-    ["userId", turn.userId],
-    ["threadId", turn.threadId],
-    ["runId", turn.runId],
-  ] as const) {
-    const problem = idProblem(name, id, maxIdLength);
-    // The ids of an error event must be valid too: a bad one is replaced in the error's RUN_STARTED.
-    if (problem) return fail("INVALID_ID", problem, safeIds(turn, maxIdLength));
-  }
+  const problem =
+    idProblem("userId", turn.userId, maxIdLength) ??
+    idProblem("threadId", turn.threadId, maxIdLength) ??
+    idProblem("runId", turn.runId, maxIdLength);
+  // The ids of an error event must be valid too: a bad one is replaced in the error's RUN_STARTED.
+  if (problem) return fail("INVALID_ID", problem, safeIds(turn, maxIdLength));
   // The model sees well-formed text: a lone surrogate becomes U+FFFD, as any UTF-8 encoder would make it.
   if (!isWellFormed(turn.text)) turn.text = toWellFormed(turn.text);
   return parsed;

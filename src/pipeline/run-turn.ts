@@ -2,6 +2,7 @@ import type { AGUIEvent } from "@ag-ui/core";
 import { toZoeError } from "../errors/zoe-error.js";
 import { events } from "../events/factory.js";
 import { abortReason } from "../shared/abort.js";
+import { setEntry } from "../shared/own-entry.js";
 import { abortOwned, hasAbortListeners, ownedAbortController } from "../shared/on-abort.js";
 import { closeOpen, createRunContext, finishStep, startStep, type RunContext, type RunDeps } from "./run-context.js";
 import { activeRun, type ActiveRun } from "./reports.js";
@@ -101,6 +102,13 @@ async function drive(deps: RunDeps, rawInput: unknown, options: RunOptions, out:
   }
 }
 
+/** Every provider pending, by name (the state a run starts from). */
+function pendingProviders(deps: RunDeps): Record<string, { status: "pending" }> {
+  const providers: Record<string, { status: "pending" }> = {};
+  for (const p of deps.providers) setEntry(providers, p.name, { status: "pending" });
+  return providers;
+}
+
 /**
  * The run's stages, top to bottom: input → route → context → prompt → answer (response cache, or
  * the model with its tools) → remember → finish. Each stage lives in `stages/`, sends its own
@@ -117,7 +125,7 @@ async function stages(ctx: RunContext, run: ActiveRun): Promise<void> {
         zoe: {
           runId: turn.runId,
           stage: "route",
-          providers: Object.fromEntries(deps.providers.map((p) => [p.name, { status: "pending" }])),
+          providers: pendingProviders(deps),
         },
       }),
     ),

@@ -103,18 +103,19 @@ function admitContext(sections: Section[], budget: number, count: TokenCounter):
  */
 export function buildPrompt(parts: PromptParts): BuiltPrompt {
   const { count } = parts;
-  const sections: Section[] = [
-    ...parts.context
-      .filter((c): c is ProviderOutcome & { text: string } => !!c.text)
-      .map((c) => ({ name: c.name, text: c.text, placement: c.placement, priority: c.priority ?? 0, from: "provider" as const })),
-    ...parts.clientContext.map((c) => ({
+  const sections: Section[] = [];
+  for (const c of parts.context) {
+    if (c.text) sections.push({ name: c.name, text: c.text, placement: c.placement, priority: c.priority ?? 0, from: "provider" });
+  }
+  for (const c of parts.clientContext) {
+    sections.push({
       name: c.description.length > MAX_NAME_CHARS ? `${c.description.slice(0, MAX_NAME_CHARS)}…` : c.description,
       text: c.value,
-      placement: "volatile" as const,
+      placement: "volatile",
       priority: 0,
-      from: "client" as const,
-    })),
-  ];
+      from: "client",
+    });
+  }
   const { kept, cut } = admitContext(sections, parts.contextTokens, count);
   // Layout order is independent of priority: the prompt prefix must not depend on what was cut last.
   const stable = sortedBy(

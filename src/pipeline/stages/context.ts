@@ -1,6 +1,6 @@
 import { fetchContext, type ProviderJob } from "../../context/fetch-context.js";
 import type { ContextProvider, ProviderOutcome } from "../../context/types.js";
-import { events, pointer, type JsonPatchOp } from "../../events/factory.js";
+import { events, pointerSegment, type JsonPatchOp } from "../../events/factory.js";
 import { abortReason } from "../../shared/abort.js";
 import { round } from "../metrics.js";
 import { beginStage, countCache, endStage, finishStep, startStep, type RunContext } from "../run-context.js";
@@ -32,7 +32,7 @@ export async function contextStage(ctx: RunContext, routed: Routed): Promise<Con
   deps.providers.forEach((provider, i) => {
     if (decision.fastPath && !runsOnFastPath(provider)) {
       outcomes.push({ name: provider.name, status: "skipped", ms: 0, placement: provider.placement ?? "volatile" });
-      skipped.push({ op: "add", path: pointer("zoe", "providers", provider.name), value: { status: "skipped", ms: 0 } });
+      skipped.push({ op: "add", path: `/zoe/providers/${pointerSegment(provider.name)}`, value: { status: "skipped", ms: 0 } });
       return;
     }
     const cached = provider.ttlMs === 0 ? undefined : routed.cachedContext.get(i);
@@ -40,7 +40,9 @@ export async function contextStage(ctx: RunContext, routed: Routed): Promise<Con
     jobs.push({ provider, key: routed.providerKeys[i] as ProviderJob["key"], cached, timeoutMs: deps.tune?.deadline(provider.name) });
   });
   if (skipped.length > 0) out.send(events.stateDelta(skipped));
-  const fetching = new Set(jobs.filter((j) => j.cached === undefined && typeof j.key === "string").map((j) => j.provider.name));
+  // Providers fetched this run (not served from the cache): shown as an activity too.
+  const fetching = new Set<string>();
+  for (const j of jobs) if (j.cached === undefined && typeof j.key === "string") fetching.add(j.provider.name);
   const activityId = `${turn.runId}:context`;
   if (fetching.size > 0) {
     out.send(
@@ -70,9 +72,10 @@ export async function contextStage(ctx: RunContext, routed: Routed): Promise<Con
         failure,
       );
     }
-    out.send(events.stateDelta([{ op: "add", path: pointer("zoe", "providers", outcome.name), value }]));
+    const segment = pointerSegment(outcome.name);
+    out.send(events.stateDelta([{ op: "add", path: `/zoe/providers/${segment}`, value }]));
     if (fetching.has(outcome.name)) {
-      out.send(events.activityDelta(activityId, "zoe.context", [{ op: "replace", path: pointer("providers", outcome.name), value }]));
+      out.send(events.activityDelta(activityId, "zoe.context", [{ op: "replace", path: `/providers/${segment}`, value }]));
     }
   });
   if (signal.aborted) throw abortReason(signal);

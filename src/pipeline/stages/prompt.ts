@@ -87,8 +87,8 @@ export async function promptStage(ctx: RunContext, routed: Routed, context: Cont
     userId: turn.userId,
     threadId: turn.threadId,
     promptTokens: prompt.tokens,
-    ...(tools.length ? { tools } : {}),
   };
+  if (tools.length) request.tools = tools;
   endStage(ctx, () => ({
     "zoe.prompt.tokens": prompt.tokens,
     "zoe.prompt.counter": tokenizer ? "tokenizer" : "estimate",

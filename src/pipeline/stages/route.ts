@@ -97,12 +97,12 @@ export async function routeStage(ctx: RunContext): Promise<Routed> {
   const systemKeys = typeof deps.systemPrompt === "function" ? ROUTE_KINDS.map((k) => deps.keys.key("system", turn.userId, k)) : [];
   const keyRequest = { userId: turn.userId, threadId: turn.threadId, text: turn.text };
   const providerKeys = deps.providers.map((p) => providerKey(deps.keys, turn.userId, p, keyRequest));
+  const keys = [routeKey];
+  for (const k of systemKeys) keys.push(k);
+  for (const k of providerKeys) if (typeof k === "string") keys.push(k);
   const read = await readRunCache(
     deps.store,
-    {
-      keys: [routeKey, ...systemKeys, ...providerKeys.filter((k): k is string => typeof k === "string")],
-      lists: [{ key: deps.history.key(turn.userId, turn.threadId), last: historyReadLength(deps.history.settings) }],
-    },
+    { keys, lists: [{ key: deps.history.key(turn.userId, turn.threadId), last: historyReadLength(deps.history.settings) }] },
     deps.deadlines.cacheReadMs,
     signal,
   );
@@ -144,9 +144,7 @@ export async function routeStage(ctx: RunContext): Promise<Routed> {
   // Provider values follow the route and system prompt values, for the providers that have a key.
   const cachedContext = new Map<number, unknown>();
   let index = 1 + systemKeys.length;
-  providerKeys.forEach((key, i) => {
-    if (typeof key === "string") cachedContext.set(i, values[index++]);
-  });
+  for (let i = 0; i < providerKeys.length; i++) if (typeof providerKeys[i] === "string") cachedContext.set(i, values[index++]);
   const kindIndex = ROUTE_KINDS.indexOf(route.decision.kind);
   endStage(ctx, () => ({
     "zoe.route.kind": route.decision.kind,
@@ -156,7 +154,7 @@ export async function routeStage(ctx: RunContext): Promise<Routed> {
     "gen_ai.request.model": route.decision.model,
     ...(route.fallback ? { "zoe.route.fallback": route.fallback } : {}),
   }));
-  return {
+  const routed: Routed = {
     decision: route.decision,
     cached: route.cached,
     ms: route.ms,
@@ -166,8 +164,9 @@ export async function routeStage(ctx: RunContext): Promise<Routed> {
     providerKeys,
     cachedContext,
     readMs: read.ms,
-    ...(route.fallback === undefined ? {} : { fallback: route.fallback }),
   };
+  if (route.fallback !== undefined) routed.fallback = route.fallback;
+  return routed;
 }
 
 /**
