@@ -56,7 +56,14 @@ const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? 
 const keepOrder = (a: Section, b: Section) =>
   b.priority - a.priority || (a.placement === b.placement ? 0 : a.placement === "stable" ? -1 : 1) || byName(a, b);
 
-const render = (sections: readonly Section[]) => sections.map((s) => `[${s.name}]\n${s.text}`).join("\n\n");
+function render(sections: readonly Section[]): string {
+  let out = "";
+  for (let i = 0; i < sections.length; i++) {
+    const s = sections[i] as Section;
+    out += i === 0 ? `[${s.name}]\n${s.text}` : `\n\n[${s.name}]\n${s.text}`;
+  }
+  return out;
+}
 
 /** `text` cut so that it counts at most `tokens` (proportionally, then checked). */
 function cutTo(text: string, tokens: number, count: TokenCounter): string {
@@ -118,25 +125,30 @@ export function buildPrompt(parts: PromptParts): BuiltPrompt {
   }
   const { kept, cut } = admitContext(sections, parts.contextTokens, count);
   // Layout order is independent of priority: the prompt prefix must not depend on what was cut last.
-  const stable = sortedBy(
-    kept.filter((s) => s.placement === "stable"),
-    byName,
-  );
-  const volatile = kept.filter((s) => s.placement === "volatile");
-  const providerVolatile = sortedBy(
-    volatile.filter((s) => s.from === "provider"),
-    byName,
-  );
-  const clientVolatile = volatile.filter((s) => s.from === "client");
+  // One pass: stable sections, then the providers' volatile ones, then the client's (in its order).
+  const stableKept: Section[] = [];
+  const providerVolatile: Section[] = [];
+  const clientVolatile: Section[] = [];
+  for (const s of kept) {
+    if (s.placement === "stable") stableKept.push(s);
+    else if (s.placement === "volatile") (s.from === "provider" ? providerVolatile : clientVolatile).push(s);
+  }
+  const stable = sortedBy(stableKept, byName);
+  const volatileAll = sortedBy(providerVolatile, byName).concat(clientVolatile);
 
   const system = stable.length > 0 ? `${parts.systemPrompt}\n\n${render(stable)}` : parts.systemPrompt;
-  const volatileAll = [...providerVolatile, ...clientVolatile];
   const userContent = volatileAll.length > 0 ? `<context>\n${render(volatileAll)}\n</context>\n\n${parts.userText}` : parts.userText;
 
   const costOf = (m: ChatMessage) => count(m.content) + MESSAGE_OVERHEAD_TOKENS;
-  const fixed = count(system) + count(userContent) + 2 * MESSAGE_OVERHEAD_TOKENS + parts.trailing.reduce((n, m) => n + costOf(m), 0);
-  const historyCosts = parts.history.map(costOf);
-  let historyTokens = historyCosts.reduce((a, b) => a + b, 0);
+  let fixed = count(system) + count(userContent) + 2 * MESSAGE_OVERHEAD_TOKENS;
+  for (const m of parts.trailing) fixed += costOf(m);
+  const historyCosts: number[] = [];
+  let historyTokens = 0;
+  for (const m of parts.history) {
+    const cost = costOf(m);
+    historyCosts.push(cost);
+    historyTokens += cost;
+  }
   let dropped = 0;
   const step = Math.max(1, parts.step);
   while (dropped < parts.history.length && fixed + historyTokens > parts.promptTokens) {
@@ -144,13 +156,12 @@ export function buildPrompt(parts: PromptParts): BuiltPrompt {
     for (let i = dropped; i < next; i++) historyTokens -= historyCosts[i] as number;
     dropped = next;
   }
+  const messages: ChatMessage[] = [{ role: "system", content: system }];
+  for (let i = dropped; i < parts.history.length; i++) messages.push(parts.history[i] as ChatMessage);
+  messages.push({ role: "user", content: userContent });
+  for (const m of parts.trailing) messages.push(m);
   return {
-    messages: [
-      { role: "system", content: system },
-      ...parts.history.slice(dropped),
-      { role: "user", content: userContent },
-      ...parts.trailing,
-    ],
+    messages,
     userContent,
     tokens: fixed + historyTokens,
     cutContext: cut,

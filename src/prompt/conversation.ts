@@ -6,13 +6,16 @@ import { toolArgumentsOrEmpty } from "../tools/tool-args.js";
 
 /** Stored history entries as prompt messages, replaying exactly what the model saw. */
 export function historyToMessages(entries: readonly HistoryEntry[]): ChatMessage[] {
-  return entries.map((e) => ({
-    role: e.role,
-    content: e.sent ?? e.content,
-    ...(e.toolCalls?.length
-      ? { tool_calls: e.toolCalls.map((c) => ({ id: c.id, function: { name: c.name, arguments: toolArgumentsOrEmpty(c.arguments) } })) }
-      : {}),
-  }));
+  const messages: ChatMessage[] = [];
+  for (const e of entries) {
+    // One shape for every message; tool calls added to the few that have them (no spread per entry).
+    const message: ChatMessage = { role: e.role, content: e.sent ?? e.content };
+    if (e.toolCalls?.length) {
+      message.tool_calls = e.toolCalls.map((c) => ({ id: c.id, function: { name: c.name, arguments: toolArgumentsOrEmpty(c.arguments) } }));
+    }
+    messages.push(message);
+  }
+  return messages;
 }
 
 /** The stored-history window of a run: at most `load` messages, its start moved in steps. */

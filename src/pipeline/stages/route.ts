@@ -218,24 +218,19 @@ function providerKey(
  */
 function messagesSnapshot(turn: Turn, stored: readonly HistoryEntry[]): AGUIEvent | undefined {
   if (turn.messages.length > 1 || stored.length === 0) return undefined;
-  const messages: Message[] = stored.map((e) =>
-    e.role === "user"
-      ? { id: e.id, role: "user", content: e.content }
-      : {
-          id: e.id,
-          role: "assistant",
-          content: e.content,
-          ...(e.toolCalls?.length
-            ? {
-                toolCalls: e.toolCalls.map((c) => ({
-                  id: c.id,
-                  type: "function" as const,
-                  function: { name: c.name, arguments: c.arguments },
-                })),
-              }
-            : {}),
-        },
-  );
+  const messages: Message[] = [];
+  for (const e of stored) {
+    // One shape for every message; tool calls added to the few that have them (no spread per entry).
+    const message = { id: e.id, role: e.role, content: e.content } as Message;
+    if (e.role === "assistant" && e.toolCalls?.length) {
+      (message as Extract<Message, { role: "assistant" }>).toolCalls = e.toolCalls.map((c) => ({
+        id: c.id,
+        type: "function" as const,
+        function: { name: c.name, arguments: c.arguments },
+      }));
+    }
+    messages.push(message);
+  }
   messages.push({ id: turn.userMessageId, role: "user", content: turn.text });
   return events.messagesSnapshot(messages);
 }
