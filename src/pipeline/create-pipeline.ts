@@ -188,6 +188,7 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
       runs.clear();
       await Promise.allSettled([store.close(), options.backend.close?.(), options.codeExecutor?.close?.()]);
       emitter.removeAllListeners();
+      reports.detach();
     },
   };
   markReturnCancels(pipeline.run);

@@ -12,6 +12,8 @@ export interface ActiveRun {
   who: RunIds;
   /** True from `run:started` until the run's end is reported: a run ends exactly once. */
   hostOpen: boolean;
+  /** Its end has been reported (by the run, or by `close()` while the run still unwinds). */
+  ended: boolean;
   /** Its cache reads, by part: they reach `pipeline.metrics()` when it ends. */
   readonly byPart: Record<CachePart, HitMiss>;
 }
@@ -22,10 +24,12 @@ export function activeRun(controller: AbortController, who: RunIds): ActiveRun {
     controller,
     who,
     hostOpen: false,
+    ended: false,
+    // In the order a warm run first reads them, as `metrics().cache` lists its parts.
     byPart: {
       route: { hits: 0, misses: 0 },
-      system: { hits: 0, misses: 0 },
       context: { hits: 0, misses: 0 },
+      system: { hits: 0, misses: 0 },
       history: { hits: 0, misses: 0 },
     },
   };
@@ -38,45 +42,58 @@ export function activeRun(controller: AbortController, who: RunIds): ActiveRun {
  * loses its event, never a count.
  */
 export class RunReports {
+  /** Set by {@link RunReports.detach}: the aggregates stop, as the host events do. */
+  private detached = false;
+
   constructor(
     private readonly emitter: HostEvents,
     private readonly aggregator: MetricsAggregator,
   ) {}
 
+  /** The pipeline is closed and its host listeners removed: `metrics()` stops counting too. */
+  detach(): void {
+    this.detached = true;
+  }
+
   /** Input refused before the run started (`run:error` with the ids known, if any). */
   refused(ids: Partial<RunIds> | undefined, error: ZoeError): void {
-    this.aggregator.runError(error.code, false);
+    if (!this.detached) this.aggregator.runError(error.code, false);
     this.emitter.emit("run:error", ids ? Object.assign({}, ids, { error }) : { error });
   }
 
   started(run: ActiveRun): void {
     run.hostOpen = true;
-    this.aggregator.runStarted();
+    if (!this.detached) this.aggregator.runStarted();
     this.emitter.emit("run:started", run.who);
   }
 
   finished(run: ActiveRun, metrics: RunMetrics): void {
     if (!this.end(run)) return;
-    this.aggregator.runFinished(metrics);
+    if (!this.detached) this.aggregator.runFinished(metrics);
     const { threadId, runId, userId } = run.who;
     this.emitter.emit("run:finished", { threadId, runId, userId, metrics });
   }
 
   cancelled(run: ActiveRun): void {
     if (!this.end(run)) return;
-    this.aggregator.runCancelled();
+    if (!this.detached) this.aggregator.runCancelled();
     this.emitter.emit("run:cancelled", run.who);
   }
 
   failed(run: ActiveRun, error: ZoeError): void {
     if (!this.end(run)) return;
-    this.aggregator.runError(error.code, true);
+    if (!this.detached) this.aggregator.runError(error.code, true);
     const { threadId, runId, userId } = run.who;
     this.emitter.emit("run:error", { threadId, runId, userId, error });
   }
 
-  /** A cache read, for hosts that listen (`cache:hit`, `cache:miss`); the run counts it in `byPart`. */
-  cacheRead(part: CachePart, hit: boolean): void {
+  /**
+   * A cache read (already counted in the run's `byPart`), for hosts that listen (`cache:hit`,
+   * `cache:miss`). A read after the run's end was reported (`close()` reports it at once, the run
+   * unwinds after) goes to the aggregates now: the end took the counts made until then.
+   */
+  cacheRead(run: ActiveRun, part: CachePart, hit: boolean): void {
+    if (run.ended && !this.detached) this.aggregator.cacheReads(part, hit ? 1 : 0, hit ? 0 : 1);
     const event = hit ? "cache:hit" : "cache:miss";
     if (this.emitter.listenerCount(event) > 0) this.emitter.emit(event, { part });
   }
@@ -85,7 +102,8 @@ export class RunReports {
   private end(run: ActiveRun): boolean {
     if (!run.hostOpen) return false;
     run.hostOpen = false;
-    this.aggregator.cacheReadsOf(run.byPart);
+    run.ended = true;
+    if (!this.detached) this.aggregator.cacheReadsOf(run.byPart);
     return true;
   }
 }

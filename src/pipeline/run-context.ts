@@ -86,6 +86,8 @@ export interface RunContext {
   openStep: string | undefined;
   /** Cache hits and misses by part. */
   readonly byPart: Record<CachePart, HitMiss>;
+  /** The run as the pipeline tracks it (its reports, `close()`). */
+  readonly run: ActiveRun;
   /** The run's spans (a no-op when tracing is off). */
   trace: RunTrace;
   /** The span of the stage in progress. */
@@ -108,6 +110,7 @@ export function createRunContext(deps: RunDeps, turn: Turn, run: ActiveRun, sign
     stageSpan: undefined,
     out,
     byPart: run.byPart,
+    run,
   };
 }
 
@@ -130,7 +133,7 @@ export function endStage(ctx: RunContext, attributes?: () => Attributes): void {
 /** Count a cache hit or miss of one part, and tell the host. */
 export function countCache(ctx: RunContext, part: CachePart, hit: boolean): void {
   ctx.byPart[part][hit ? "hits" : "misses"]++;
-  ctx.deps.reports.cacheRead(part, hit);
+  ctx.deps.reports.cacheRead(ctx.run, part, hit);
 }
 
 /** Open a step of the stream. */

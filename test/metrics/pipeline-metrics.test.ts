@@ -82,4 +82,46 @@ describe("pipeline.metrics()", () => {
     expect(Object.keys(latency).sort()).toEqual(["__proto__", "constructor", "profile"]);
     expect(Object.getPrototypeOf(latency)).toBe(Object.prototype);
   });
+
+  it("counts every cache read the host was told of, whenever close() interrupts the run", async () => {
+    // close() reports a run cancelled at once; the run unwinds a few microtasks later and may read
+    // the cache meanwhile. metrics() must still agree with the cache:hit / cache:miss events.
+    for (let k = 0; k < 120; k++) {
+      const p = createZoePipeline({
+        backend: scriptedBackend({ record: false }),
+        router: fixedRouter(),
+        providers: ["a", "b"].map((name) => ({ name, ttlMs: 0, fetch: () => `${name} ctx` })),
+      });
+      const told = { hits: 0, misses: 0 };
+      p.on("cache:hit", () => told.hits++);
+      p.on("cache:miss", () => told.misses++);
+      const run = (async () => {
+        for await (const _ of p.run({ userId: "u", threadId: "t", message: "hello" })) void _;
+      })();
+      let closing: Promise<void> | undefined;
+      const closer = (async () => {
+        for (let i = 0; i < k; i++) await null;
+        closing = p.close();
+      })();
+      await run;
+      await closer;
+      await closing;
+      const counted = { hits: 0, misses: 0 };
+      for (const part of Object.values(p.metrics().cache)) {
+        counted.hits += part.hits;
+        counted.misses += part.misses;
+      }
+      expect(counted, `close() after ${k} microtasks`).toEqual(told);
+    }
+  });
+
+  it("stops counting once closed, as the host events stop", async () => {
+    pipeline = mixPipeline();
+    for await (const _ of pipeline.run({ userId: "ada", message: "hello" })) void _;
+    await pipeline.close();
+    const before = pipeline.metrics();
+    for await (const _ of pipeline.run({ userId: "ada", message: "hello" })) void _;
+    expect(pipeline.metrics().runs).toEqual(before.runs);
+    expect(pipeline.metrics().errorsByCode).toEqual(before.errorsByCode);
+  });
 });
