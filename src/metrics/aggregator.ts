@@ -1,4 +1,4 @@
-import type { RunMetrics } from "../pipeline/metrics.js";
+import type { HitMiss, RunMetrics } from "../pipeline/metrics.js";
 import type { AutoTuneSnapshot } from "./auto-tune.js";
 import { setEntry } from "../shared/own-entry.js";
 import { SampleWindow, type LatencySummary } from "./sample-window.js";
@@ -46,12 +46,6 @@ export interface PipelineMetricsSnapshot {
   tokensPerSecond: LatencySummary;
   /** Provider deadlines and num_predict values now in force (only with the `autoTune` option). */
   autoTune?: AutoTuneSnapshot;
-}
-
-/** Hits and misses of one cache part, as a run counts them. */
-export interface HitMissCount {
-  hits: number;
-  misses: number;
 }
 
 /**
@@ -138,9 +132,9 @@ export class MetricsAggregator {
   }
 
   /** A run's cache reads, by part. */
-  cacheReadsOf(byPart: Readonly<Record<string, HitMissCount>>): void {
+  cacheReadsOf(byPart: Readonly<Record<string, HitMiss>>): void {
     for (const part in byPart) {
-      const { hits, misses } = byPart[part] as HitMissCount;
+      const { hits, misses } = byPart[part] as HitMiss;
       this.cacheReads(part, hits, misses);
     }
   }

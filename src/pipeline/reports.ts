@@ -10,10 +10,11 @@ export type RunIds = { threadId: string; runId: string; userId: string };
 export interface ActiveRun {
   controller: AbortController;
   who: RunIds;
-  /** True from `run:started` until the run's end is reported: a run ends exactly once. */
-  hostOpen: boolean;
-  /** Its end has been reported (by the run, or by `close()` while the run still unwinds). */
-  ended: boolean;
+  /**
+   * Reported so far: `new`, then `started` (`run:started`), then `ended` once (by the run, or by
+   * `close()` while the run still unwinds).
+   */
+  reported: "new" | "started" | "ended";
   /** Its cache reads, by part: they reach `pipeline.metrics()` when it ends. */
   readonly byPart: Record<CachePart, HitMiss>;
 }
@@ -23,8 +24,7 @@ export function activeRun(controller: AbortController, who: RunIds): ActiveRun {
   return {
     controller,
     who,
-    hostOpen: false,
-    ended: false,
+    reported: "new",
     // In the order a warm run first reads them, as `metrics().cache` lists its parts.
     byPart: {
       route: { hits: 0, misses: 0 },
@@ -42,47 +42,49 @@ export function activeRun(controller: AbortController, who: RunIds): ActiveRun {
  * loses its event, never a count.
  */
 export class RunReports {
-  /** Set by {@link RunReports.detach}: the aggregates stop, as the host events do. */
-  private detached = false;
+  /** Undefined once detached: the aggregates stop, as the host events do. */
+  private aggregator: MetricsAggregator | undefined;
 
   constructor(
     private readonly emitter: HostEvents,
-    private readonly aggregator: MetricsAggregator,
-  ) {}
+    aggregator: MetricsAggregator,
+  ) {
+    this.aggregator = aggregator;
+  }
 
   /** The pipeline is closed and its host listeners removed: `metrics()` stops counting too. */
   detach(): void {
-    this.detached = true;
+    this.aggregator = undefined;
   }
 
   /** Input refused before the run started (`run:error` with the ids known, if any). */
   refused(ids: Partial<RunIds> | undefined, error: ZoeError): void {
-    if (!this.detached) this.aggregator.runError(error.code, false);
+    this.aggregator?.runError(error.code, false);
     this.emitter.emit("run:error", ids ? Object.assign({}, ids, { error }) : { error });
   }
 
   started(run: ActiveRun): void {
-    run.hostOpen = true;
-    if (!this.detached) this.aggregator.runStarted();
+    run.reported = "started";
+    this.aggregator?.runStarted();
     this.emitter.emit("run:started", run.who);
   }
 
   finished(run: ActiveRun, metrics: RunMetrics): void {
     if (!this.end(run)) return;
-    if (!this.detached) this.aggregator.runFinished(metrics);
+    this.aggregator?.runFinished(metrics);
     const { threadId, runId, userId } = run.who;
     this.emitter.emit("run:finished", { threadId, runId, userId, metrics });
   }
 
   cancelled(run: ActiveRun): void {
     if (!this.end(run)) return;
-    if (!this.detached) this.aggregator.runCancelled();
+    this.aggregator?.runCancelled();
     this.emitter.emit("run:cancelled", run.who);
   }
 
   failed(run: ActiveRun, error: ZoeError): void {
     if (!this.end(run)) return;
-    if (!this.detached) this.aggregator.runError(error.code, true);
+    this.aggregator?.runError(error.code, true);
     const { threadId, runId, userId } = run.who;
     this.emitter.emit("run:error", { threadId, runId, userId, error });
   }
@@ -93,17 +95,16 @@ export class RunReports {
    * unwinds after) goes to the aggregates now: the end took the counts made until then.
    */
   cacheRead(run: ActiveRun, part: CachePart, hit: boolean): void {
-    if (run.ended && !this.detached) this.aggregator.cacheReads(part, hit ? 1 : 0, hit ? 0 : 1);
+    if (run.reported === "ended") this.aggregator?.cacheReads(part, hit ? 1 : 0, hit ? 0 : 1);
     const event = hit ? "cache:hit" : "cache:miss";
     if (this.emitter.listenerCount(event) > 0) this.emitter.emit(event, { part });
   }
 
   /** Whether the run's end is still to report (and, if so, it is now: its cache reads are counted). */
   private end(run: ActiveRun): boolean {
-    if (!run.hostOpen) return false;
-    run.hostOpen = false;
-    run.ended = true;
-    if (!this.detached) this.aggregator.cacheReadsOf(run.byPart);
+    if (run.reported !== "started") return false;
+    run.reported = "ended";
+    this.aggregator?.cacheReadsOf(run.byPart);
     return true;
   }
 }

@@ -14,9 +14,9 @@ import type { Router } from "../routing/types.js";
 import type { ToolRunner } from "../tools/tool-runner.js";
 import type { CodeExecutor, ServerTool } from "../tools/types.js";
 import type { ResolvedDeadlines } from "./deadlines.js";
-import type { CachePart, HitMiss } from "./metrics.js";
+import type { CachePart } from "./metrics.js";
 import type { RouteFallback } from "./route-fallback.js";
-import type { ActiveRun, RunIds, RunReports } from "./reports.js";
+import type { ActiveRun, RunReports } from "./reports.js";
 import type { RunStream } from "./run-stream.js";
 import { closeMessages, type OpenMessages } from "./stream-step.js";
 import type { PipelineEvents, SystemPromptFn } from "./types.js";
@@ -75,7 +75,6 @@ export type { ActiveRun, RunIds } from "./reports.js";
 export interface RunContext {
   readonly deps: RunDeps;
   readonly turn: Turn;
-  readonly who: RunIds;
   /** Aborts when the run is cancelled, and when it ends (everything it started stops). */
   readonly signal: AbortSignal;
   /** When the run started (`performance.now()`). */
@@ -84,9 +83,7 @@ export interface RunContext {
   readonly open: OpenMessages;
   /** The step open in the stream, if any. */
   openStep: string | undefined;
-  /** Cache hits and misses by part. */
-  readonly byPart: Record<CachePart, HitMiss>;
-  /** The run as the pipeline tracks it (its reports, `close()`). */
+  /** The run as the pipeline tracks it: its ids, its cache counts by part, what it has reported. */
   readonly run: ActiveRun;
   /** The run's spans (a no-op when tracing is off). */
   trace: RunTrace;
@@ -101,7 +98,6 @@ export function createRunContext(deps: RunDeps, turn: Turn, run: ActiveRun, sign
   return {
     deps,
     turn,
-    who: run.who,
     signal,
     t0,
     open: {},
@@ -109,7 +105,6 @@ export function createRunContext(deps: RunDeps, turn: Turn, run: ActiveRun, sign
     trace: NO_TRACE,
     stageSpan: undefined,
     out,
-    byPart: run.byPart,
     run,
   };
 }
@@ -132,7 +127,7 @@ export function endStage(ctx: RunContext, attributes?: () => Attributes): void {
 
 /** Count a cache hit or miss of one part, and tell the host. */
 export function countCache(ctx: RunContext, part: CachePart, hit: boolean): void {
-  ctx.byPart[part][hit ? "hits" : "misses"]++;
+  ctx.run.byPart[part][hit ? "hits" : "misses"]++;
   ctx.deps.reports.cacheRead(ctx.run, part, hit);
 }
 

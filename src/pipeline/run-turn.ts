@@ -5,7 +5,7 @@ import { abortReason } from "../shared/abort.js";
 import { setEntry } from "../shared/own-entry.js";
 import { abortOwned, hasAbortListeners, ownedAbortController } from "../shared/on-abort.js";
 import { closeOpen, createRunContext, finishStep, startStep, type RunContext, type RunDeps } from "./run-context.js";
-import { activeRun, type ActiveRun } from "./reports.js";
+import { activeRun } from "./reports.js";
 import { RunStream } from "./run-stream.js";
 import { answerFromCache, generate, startAnswerProbe } from "./stages/answer.js";
 import { contextStage } from "./stages/context.js";
@@ -71,7 +71,7 @@ async function drive(deps: RunDeps, rawInput: unknown, options: RunOptions, out:
   out.hold();
   let completed = false;
   try {
-    await stages(ctx, run);
+    await stages(ctx);
     completed = true;
   } catch (error) {
     const code = ctx.signal.aborted ? "cancelled" : toZoeError(error).code;
@@ -114,10 +114,10 @@ function pendingProviders(deps: RunDeps): Record<string, { status: "pending" }> 
  * the model with its tools) → remember → finish. Each stage lives in `stages/`, sends its own
  * events and returns what the next one needs; `drive` turns what they throw into the stream's end.
  */
-async function stages(ctx: RunContext, run: ActiveRun): Promise<void> {
+async function stages(ctx: RunContext): Promise<void> {
   const { deps, turn, out } = ctx;
   out.send(events.runStarted(turn.threadId, turn.runId));
-  deps.reports.started(run);
+  deps.reports.started(ctx.run);
   // Object.assign, not a spread followed by a field: that form is a slow path in V8 (see docs/design.md).
   out.send(
     events.stateSnapshot(
@@ -146,5 +146,5 @@ async function stages(ctx: RunContext, run: ActiveRun): Promise<void> {
   await out.drained(ctx.signal);
   if (ctx.signal.aborted) throw abortReason(ctx.signal);
   const remembered = await remember(ctx, routed, prompted, answer);
-  finish(ctx, run, { routed, context, prompted, answer, remembered });
+  finish(ctx, { routed, context, prompted, answer, remembered });
 }

@@ -2,7 +2,6 @@ import { events } from "../../events/factory.js";
 import { setEntry } from "../../shared/own-entry.js";
 import type { ChatDoneInfo } from "../../models/types.js";
 import { round, type RunMetrics } from "../metrics.js";
-import type { ActiveRun } from "../reports.js";
 import type { RunContext } from "../run-context.js";
 import type { Answer } from "./answer.js";
 import type { ContextOutcome } from "./context.js";
@@ -44,8 +43,9 @@ export function runMetrics(ctx: RunContext, outcome: RunOutcome): RunMetrics {
   const generatingMs = done.evalMs ?? (answer.firstTokenAt === undefined ? 0 : answer.endedAt - answer.firstTokenAt);
   let hits = 0;
   let misses = 0;
-  for (const part in ctx.byPart) {
-    const counts = ctx.byPart[part as keyof typeof ctx.byPart];
+  const { byPart } = ctx.run;
+  for (const part in byPart) {
+    const counts = byPart[part as keyof typeof byPart];
     hits += counts.hits;
     misses += counts.misses;
   }
@@ -66,7 +66,7 @@ export function runMetrics(ctx: RunContext, outcome: RunOutcome): RunMetrics {
     },
     providers,
     tokens: done.inputTokens === undefined ? { output: outputTokens } : { input: done.inputTokens, output: outputTokens },
-    cache: { hits, misses, byPart: ctx.byPart },
+    cache: { hits, misses, byPart },
     fastPath: routed.decision.fastPath,
     kind: routed.decision.kind,
     model: routed.decision.model,
@@ -89,7 +89,7 @@ export function runMetrics(ctx: RunContext, outcome: RunOutcome): RunMetrics {
  * The finish stage: the metrics as a `zoe.metrics` custom event, `run:finished` for the host,
  * then `RUN_FINISHED` with the metrics, any pending frontend tool calls and the token usage.
  */
-export function finish(ctx: RunContext, run: ActiveRun, outcome: RunOutcome): void {
+export function finish(ctx: RunContext, outcome: RunOutcome): void {
   const { deps, turn, out } = ctx;
   const metrics = runMetrics(ctx, outcome);
   if (ctx.trace.enabled)
@@ -116,7 +116,7 @@ export function finish(ctx: RunContext, run: ActiveRun, outcome: RunOutcome): vo
     },
   ];
   const pendingIds = pending.map((c) => c.id);
-  deps.reports.finished(run, metrics);
+  deps.reports.finished(ctx.run, metrics);
   out.send(
     events.runFinished(
       turn.threadId,

@@ -79,7 +79,7 @@ export async function remember(ctx: RunContext, routed: Routed, prompted: Prompt
   const entries = continuation ? [answerEntry] : [userEntry, answerEntry];
   const history = await writeHistory(deps.history, turn.userId, turn.threadId, entries, deps.deadlines.historyWriteMs, signal);
   // Built only for a host that listens: every run writes its history.
-  if (deps.emitter.listenerCount("history:write") > 0) deps.emitter.emit("history:write", Object.assign({}, ctx.who, history));
+  if (deps.emitter.listenerCount("history:write") > 0) deps.emitter.emit("history:write", Object.assign({}, ctx.run.who, history));
   const { lookup } = answer;
   const answerStored =
     lookup !== undefined &&
