@@ -35,7 +35,7 @@ export interface ZoePipelineOptions {
   systemPrompt?: string | SystemPromptFn;
   history?: HistoryOptions;
   ttl?: {
-    /** Routing decisions, by normalised text. Default 60,000. */
+    /** Routing decisions, by normalised text. `0`: never cached, nor read from the store. Default 60,000. */
     routeMs?: number;
     /** Built system prompts, by route kind and user. Default 3,600,000. */
     systemPromptMs?: number;

@@ -24,6 +24,7 @@ export {
   type WriteBackEvent,
 } from "./fallback-store.js";
 export { CacheTimeoutError } from "./errors.js";
+export { NEAR_CACHE_DEFAULTS, type NearCacheOptions, type NearCacheStats } from "./near-cache.js";
 export { WRITE_BACK_DEFAULTS, type WriteBackOptions } from "./journal.js";
 export type { ListAppendOnceOptions } from "./write-back.js";
 export { resilientRedisStore, type ResilientRedisStore, type ResilientRedisStoreOptions } from "./resilient.js";

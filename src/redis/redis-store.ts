@@ -4,8 +4,12 @@ import type { CacheBatch, CacheBatchResult, CacheStore, ListAppendOptions } from
 import { assertTtl } from "../cache/validate.js";
 import { attempt, loopDeadline } from "./deadline.js";
 import { CacheTimeoutError } from "./errors.js";
+import { MISS, NearCacheState, type NearCacheOptions, type NearCacheStats } from "./near-cache.js";
+import { keepReadBack, keepWritten, nearRead, tailRange } from "./near-read.js";
 import { LIST_APPEND_ONCE_LUA } from "./scripts.js";
 import { clusterSlot } from "./slot.js";
+import { trackInvalidations, type Tracking } from "./tracking.js";
+import { copyJson } from "../cache/json-copy.js";
 import type { ListAppendOnceOptions } from "./write-back.js";
 
 /** An ioredis client: a single server (`Redis`) or a `Cluster`. */
@@ -58,6 +62,16 @@ export type RedisCacheStoreOptions = RedisConnection & {
   clusterOptions?: ClusterOptions;
   /** Called when a stored value is not valid JSON or has the wrong Redis type (the read is a miss). */
   onInvalid?: (event: InvalidValueEvent) => void;
+  /**
+   * Keep an in-process copy of what the store reads, kept coherent by Redis (server-assisted
+   * client-side caching): a warm read makes no round trip. Redis remembers the keys read and
+   * sends their names on a second connection when anyone changes them, they expire or are
+   * evicted; the copy then drops them. A value also leaves the copy when its TTL ends. While
+   * either connection is down the copy is empty and unused. `true` for the defaults
+   * ({@link NEAR_CACHE_DEFAULTS}). Needs `url` (a single server, Redis 6 or later): the store
+   * makes both connections. Default off. See docs/redis.md.
+   */
+  nearCache?: boolean | NearCacheOptions;
 };
 
 /** A value the store could not use: treated as a miss, never thrown. */
@@ -97,6 +111,8 @@ export interface RedisCacheStore extends CacheStore {
   listAppendOnce(key: string, items: readonly unknown[], options: ListAppendOnceOptions): Promise<void>;
   /** Call `listener` each time the client becomes ready; returns a function that stops it. */
   onReady(listener: () => void): () => void;
+  /** What the near cache holds and has served; undefined without `nearCache`. */
+  nearCacheStats(): NearCacheStats | undefined;
   on<E extends keyof RedisCacheStoreEvents>(event: E, listener: RedisCacheStoreEvents[E]): this;
   off<E extends keyof RedisCacheStoreEvents>(event: E, listener: RedisCacheStoreEvents[E]): this;
 }
@@ -200,6 +216,12 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
     if (!Number.isFinite(v) || v <= 0) throw new TypeError(`redisCacheStore: ${name} must be a positive number.`);
   }
 
+  const nearOptions = options.nearCache === true ? {} : options.nearCache || undefined;
+  if (nearOptions !== undefined && options.url === undefined) {
+    throw new TypeError("redisCacheStore: nearCache needs `url` (a single server): the store makes its two connections itself.");
+  }
+  const near = nearOptions === undefined ? undefined : new NearCacheState(nearOptions);
+
   const owned = options.client === undefined;
   const client = options.client ?? createClient(options, connectTimeoutMs);
   const cluster = isCluster(client);
@@ -211,9 +233,19 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
   client.on("ready", onClientReady);
   // Only for our own client: an `error` listener changes how a caller's client reports errors.
   if (owned) client.on("error", onClientError);
+  const tracking: Tracking | undefined =
+    near &&
+    trackInvalidations(
+      client as Redis,
+      createClient({ ...options, redisOptions: { ...options.redisOptions, autoResubscribe: false } }, connectTimeoutMs) as Redis,
+      near,
+      onClientError,
+    );
 
   const full = (key: string) => prefix + key;
+  let invalidCount = 0;
   const invalid = (key: string, reason: string) => {
+    invalidCount++;
     const event = { key, reason };
     emitter.emit("invalid", event);
     try {
@@ -301,14 +333,6 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
     return groups;
   };
 
-  /** LRANGE bounds of the last `last` items; undefined when nothing is asked for. */
-  const tailRange = (last: number): [number, number] | undefined => {
-    const count = Math.floor(last);
-    // Past 2^53 (Infinity included) there is no exact integer to send: LRANGE would refuse it.
-    if (count > Number.MAX_SAFE_INTEGER) return [0, -1];
-    return count >= 1 ? [-count, -1] : undefined;
-  };
-
   const readBatch = async (batch: CacheBatch): Promise<CacheBatchResult> => {
     const keys = batch.keys;
     const lists = batch.lists ?? [];
@@ -356,6 +380,48 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
     return { values, lists: tails };
   };
 
+  const nearDeps = near && {
+    state: near,
+    full,
+    pipeline: () => client.pipeline(),
+    call,
+    parse,
+    parseList,
+    invalidCount: () => invalidCount,
+    wrongType: (key: string, error: unknown) => {
+      if (!isWrongType(error)) return false;
+      invalid(key, (error as Error).message);
+      return true;
+    },
+  };
+  /** Served from the near cache while it is active: a read it holds whole makes no call. */
+  const readMaybeNear = (batch: CacheBatch): Promise<CacheBatchResult> =>
+    nearDeps?.state.active ? attempt(() => nearRead(nearDeps, batch)) : call("read", () => readBatch(batch));
+  /** A copy of what the near cache holds, as the store's answer. */
+  const held = (value: unknown): Promise<unknown> => Promise.resolve(copyJson(value));
+  const getFromRedis = (key: string) =>
+    call("get", async () => {
+      try {
+        return parse(key, await client.get(full(key)));
+      } catch (error) {
+        if (!isWrongType(error)) throw error;
+        invalid(key, (error as Error).message);
+        return undefined;
+      }
+    });
+  const tailFromRedis = (key: string, last: number) =>
+    call("listTail", async () => {
+      const range = tailRange(last);
+      if (!range) return [];
+      try {
+        return parseList(key, await client.lrange(full(key), range[0], range[1]));
+      } catch (error) {
+        if (!isWrongType(error)) throw error;
+        invalid(key, (error as Error).message);
+        return [];
+      }
+    });
+
   const store: RedisCacheStore = {
     name: "redis",
     client,
@@ -378,33 +444,42 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
       return store;
     },
 
-    get: (key) =>
-      call("get", async () => {
-        try {
-          return parse(key, await client.get(full(key)));
-        } catch (error) {
-          if (!isWrongType(error)) throw error;
-          invalid(key, (error as Error).message);
-          return undefined;
-        }
-      }),
+    get: (key) => {
+      const value = near?.value(full(key), performance.now()) ?? MISS;
+      return value === MISS ? getFromRedis(key) : held(value);
+    },
 
-    getMany: (keys) => call("getMany", async () => (await readBatch({ keys })).values),
+    getMany: (keys) => readMaybeNear({ keys }).then((read) => read.values),
 
-    read: (batch: CacheBatch) => call("read", () => readBatch(batch)),
+    read: readMaybeNear,
 
     set: (key, value, ttlMs) =>
       attempt(() => {
         assertTtl(ttlMs);
         if (value === undefined) throw new TypeError("redisCacheStore.set: value must not be undefined (use delete).");
         const json = serialise(value, "set");
+        const k = full(key);
         return call("set", async () => {
-          await client.set(full(key), json, "PX", ttlOf(ttlMs));
+          // Own writes drop the copy just before they are sent: Redis sends no invalidation of
+          // them (NOLOOP), and a read sent before them may still be on its way back.
+          near?.invalidate(k);
+          const read = near?.begin([k]);
+          if (!read || !near) return void (await client.set(k, json, "PX", ttlOf(ttlMs)));
+          try {
+            // With a near cache the MULTI reads the value back, so that Redis tracks it for this
+            // store and the next read of it is served from the copy.
+            const sentAt = performance.now();
+            replies(await client.multi().set(k, json, "PX", ttlOf(ttlMs)).get(k).exec(), "MULTI");
+            keepWritten(near, read, k, json, sentAt + ttlOf(ttlMs));
+          } finally {
+            near.end(read);
+          }
         });
       }),
 
     delete: (key) =>
       call("delete", async () => {
+        near?.invalidate(full(key));
         await client.del(full(key));
       }),
 
@@ -416,12 +491,22 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
         const json = items.map((item) => serialise(item, "listAppend"));
         const k = full(key);
         return call("listAppend", async () => {
-          // One MULTI: append, trim and refresh the TTL atomically; no read-modify-write.
-          const multi = client.multi();
-          if (json.length > 0) multi.rpush(k, ...json);
-          if (keep > 0) multi.ltrim(k, -keep, -1);
-          multi.pexpire(k, ttlOf(ttlMs));
-          replies(await multi.exec(), "MULTI");
+          near?.invalidate(k);
+          // With a near cache the MULTI reads the list back: the copy is the list as this append left it.
+          const read = near?.begin([k]);
+          try {
+            // One MULTI: append, trim and refresh the TTL atomically; no read-modify-write.
+            const multi = client.multi();
+            if (json.length > 0) multi.rpush(k, ...json);
+            if (keep > 0) multi.ltrim(k, -keep, -1);
+            multi.pexpire(k, ttlOf(ttlMs));
+            if (read) multi.lrange(k, 0, -1).pttl(k);
+            const sentAt = performance.now();
+            const answers = replies(await multi.exec(), "MULTI");
+            if (read && near) keepReadBack(near, read, k, answers[answers.length - 2], answers[answers.length - 1], sentAt);
+          } finally {
+            near?.end(read);
+          }
         });
       }),
 
@@ -432,27 +517,24 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
         const keep = keepOf(maxLength, "listAppendOnce");
         const json = items.map((item) => serialise(item, "listAppendOnce"));
         return call("listAppendOnce", async () => {
+          near?.invalidate(full(key));
           await client.eval(LIST_APPEND_ONCE_LUA, 1, full(key), keep, ttlOf(ttlMs), replace ? "1" : "0", ...json);
         });
       }),
 
-    listTail: (key, last) =>
-      call("listTail", async () => {
-        const range = tailRange(last);
-        if (!range) return [];
-        try {
-          return parseList(key, await client.lrange(full(key), range[0], range[1]));
-        } catch (error) {
-          if (!isWrongType(error)) throw error;
-          invalid(key, (error as Error).message);
-          return [];
-        }
-      }),
+    listTail: (key, last) => {
+      const range = near && tailRange(last);
+      const items = range ? near.tail(full(key), range[0] === 0 ? Number.POSITIVE_INFINITY : -range[0], performance.now()) : MISS;
+      return items === MISS ? tailFromRedis(key, last) : (held(items) as Promise<unknown[]>);
+    },
+
+    nearCacheStats: () => near?.stats(),
 
     async close() {
       if (closed) return;
       closed = true;
       client.off("ready", onClientReady);
+      await tracking?.close(timeoutMs);
       if (owned) {
         // The `error` listener stays: a late socket error must not become an unhandled one.
         const ended = new Promise<void>((resolve) => {

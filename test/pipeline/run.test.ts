@@ -77,6 +77,39 @@ describe("a run", () => {
     expect(metricsOf(second).cache.byPart.route).toEqual({ hits: 1, misses: 0 });
   });
 
+  it("with ttl.routeMs 0, routes are neither read from the store nor written; cached context still lines up", async () => {
+    const memoryStore = memoryCacheStore();
+    const read: string[][] = [];
+    const written: string[] = [];
+    const store: CacheStore = {
+      ...memoryStore,
+      read: (batch) => {
+        read.push([...batch.keys]);
+        return memoryStore.read(batch);
+      },
+      set: (key, value, ttlMs) => {
+        written.push(key);
+        return memoryStore.set(key, value, ttlMs);
+      },
+    };
+    const router = fixedRouter("chat");
+    const memory = testProvider("memory", "Ada likes tea.");
+    const backend = scriptedBackend();
+    const systemPrompt = ({ kind }: { kind: string }) => `You are Zoe (${kind}).`;
+    const pipeline = createZoePipeline({ backend, router, cache: store, providers: [memory], systemPrompt, ttl: { routeMs: 0 } });
+    await runValid(pipeline.run({ userId: "u1", message: "What is love?" }));
+    const second = await runValid(pipeline.run({ userId: "u1", message: "What is love?" }));
+    expect(router.calls).toBe(2);
+    expect(read.flat().some((k) => k.includes("route"))).toBe(false);
+    expect(written.some((k) => k.includes("route"))).toBe(false);
+    expect(metricsOf(second).cache.byPart).toMatchObject({ context: { hits: 1, misses: 0 }, system: { hits: 1, misses: 0 } });
+    expect(metricsOf(second).cache.byPart.route).toEqual({ hits: 0, misses: 0 });
+    expect(providerState(second, "memory")).toEqual({ status: "cached", ms: 0 });
+    expect(memory.calls).toBe(1);
+    expect(backend.requests[1]?.messages[0]?.content).toContain("You are Zoe (chat).");
+    expect(backend.requests[1]?.messages.at(-1)?.content).toContain("Ada likes tea.");
+  });
+
   it("takes the fast path: no providers, the route's short num_predict", async () => {
     const backend = scriptedBackend();
     const memory = testProvider("memory", "likes tea");

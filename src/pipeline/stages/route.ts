@@ -93,11 +93,14 @@ export async function routeStage(ctx: RunContext): Promise<Routed> {
   const { deps, turn, signal, out } = ctx;
   out.send(startStep(ctx, "route"));
   beginStage(ctx, "route");
-  const routeKey = deps.keys.key("route", turn.userId, normaliseText(turn.text));
+  // Routes that are never cached are not read either: with a store that holds the rest in
+  // process (a near cache), a new message then makes no round trip.
+  const routeKey = deps.routeTtlMs > 0 ? deps.keys.key("route", turn.userId, normaliseText(turn.text)) : undefined;
   const systemKeys = typeof deps.systemPrompt === "function" ? ROUTE_KINDS.map((k) => deps.keys.key("system", turn.userId, k)) : [];
   const keyRequest = { userId: turn.userId, threadId: turn.threadId, text: turn.text };
   const providerKeys = deps.providers.map((p) => providerKey(deps.keys, turn.userId, p, keyRequest));
-  const keys = [routeKey];
+  const keys: string[] = [];
+  if (routeKey !== undefined) keys.push(routeKey);
   for (const k of systemKeys) keys.push(k);
   for (const k of providerKeys) if (typeof k === "string") keys.push(k);
   const read = await readRunCache(
@@ -115,14 +118,14 @@ export async function routeStage(ctx: RunContext): Promise<Routed> {
   const route = await decideRoute(
     deps.router,
     deps.routeFallback,
-    values[0],
+    routeKey === undefined ? undefined : values[0],
     { text: turn.text, userId: turn.userId, threadId: turn.threadId },
     deps.deadlines.routerMs,
     signal,
   );
-  countCache(ctx, "route", route.cached);
+  if (routeKey !== undefined) countCache(ctx, "route", route.cached);
   // A fallback decision is not cached: the router gets the next turn.
-  if (!route.cached && !route.fallback && deps.routeTtlMs > 0) writeQuietly(deps.store, routeKey, route.decision, deps.routeTtlMs);
+  if (!route.cached && !route.fallback && routeKey !== undefined) writeQuietly(deps.store, routeKey, route.decision, deps.routeTtlMs);
   if (route.fallback) deps.emitter.emit("route:fallback", { userId: turn.userId, reason: route.fallback });
   out.send(
     events.stateDelta([
@@ -143,7 +146,8 @@ export async function routeStage(ctx: RunContext): Promise<Routed> {
 
   // Provider values follow the route and system prompt values, for the providers that have a key.
   const cachedContext = new Map<number, unknown>();
-  let index = 1 + systemKeys.length;
+  const afterRoute = routeKey === undefined ? 0 : 1;
+  let index = afterRoute + systemKeys.length;
   for (let i = 0; i < providerKeys.length; i++) if (typeof providerKeys[i] === "string") cachedContext.set(i, values[index++]);
   const kindIndex = ROUTE_KINDS.indexOf(route.decision.kind);
   endStage(ctx, () => ({
@@ -159,7 +163,7 @@ export async function routeStage(ctx: RunContext): Promise<Routed> {
     cached: route.cached,
     ms: route.ms,
     storedHistory,
-    cachedSystemPrompt: systemKeys.length > 0 ? values[1 + kindIndex] : undefined,
+    cachedSystemPrompt: systemKeys.length > 0 ? values[afterRoute + kindIndex] : undefined,
     systemKey: systemKeys[kindIndex],
     providerKeys,
     cachedContext,

@@ -1,0 +1,175 @@
+import { LRUCache } from "lru-cache";
+
+/** Options of a Redis store's near cache: an in-process copy of what it read, kept coherent by Redis. */
+export interface NearCacheOptions {
+  /** Most keys held. Default 10,000. */
+  maxEntries?: number;
+  /** Most bytes held (JSON text as UTF-16, about twice its length). Default 32 MiB. */
+  maxBytes?: number;
+}
+
+/** Defaults of {@link NearCacheOptions}. */
+export const NEAR_CACHE_DEFAULTS = { maxEntries: 10_000, maxBytes: 32 * 1024 * 1024 } as const;
+
+/** What a near cache has done since the store was made. */
+export interface NearCacheStats {
+  /** Whether reads are served from the copy now (both connections up, tracking on). */
+  active: boolean;
+  /** Keys held. */
+  entries: number;
+  /** Keys and list tails served from the copy. */
+  hits: number;
+  /** Keys and list tails read from Redis while the copy was active. */
+  misses: number;
+  /** Keys Redis invalidated (a whole flush counts as one). */
+  invalidations: number;
+}
+
+/**
+ * A value, or a list's tail, as Redis last gave it. `items.length < asked` means the list held
+ * no more: any tail of it can be served. `expiresAt` on the `performance.now()` clock.
+ */
+export type NearEntry =
+  | { kind: "value"; value: unknown; expiresAt: number; bytes: number }
+  | { kind: "list"; items: unknown[]; whole: boolean; expiresAt: number; bytes: number };
+
+/** One read sent to Redis: its keys, and those invalidated while it was on its way. */
+export interface NearRead {
+  readonly epoch: number;
+  readonly keys: readonly string[];
+  dirty: Set<string> | undefined;
+}
+
+/** Not held (or expired): read it from Redis. */
+export const MISS: unique symbol = Symbol("near-cache miss");
+
+/**
+ * The bookkeeping of a near cache, without Redis: what is held, what Redis invalidated, and the
+ * reads in flight. The rule it keeps: a value read from Redis is kept only if the read started
+ * while invalidations were arriving (`active`) and no invalidation of its key (nor a flush, nor a
+ * lost connection) came before its reply did. Invalidations come on another connection than
+ * replies, so one may overtake the reply it concerns.
+ */
+export class NearCacheState {
+  readonly #entries: LRUCache<string, NearEntry>;
+  readonly #reads = new Map<string, Set<NearRead>>();
+  #active = false;
+  #epoch = 0;
+  #hits = 0;
+  #misses = 0;
+  #invalidations = 0;
+
+  constructor(options: NearCacheOptions = {}) {
+    const maxEntries = options.maxEntries ?? NEAR_CACHE_DEFAULTS.maxEntries;
+    const maxBytes = options.maxBytes ?? NEAR_CACHE_DEFAULTS.maxBytes;
+    for (const [name, v] of [
+      ["maxEntries", maxEntries],
+      ["maxBytes", maxBytes],
+    ] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new TypeError(`redisCacheStore: nearCache.${name} must be a positive integer.`);
+    }
+    this.#entries = new LRUCache<string, NearEntry>({ max: maxEntries, maxSize: maxBytes, sizeCalculation: (e) => e.bytes });
+  }
+
+  /** Whether reads may be served from, and kept in, the copy. */
+  get active(): boolean {
+    return this.#active;
+  }
+
+  /** Serve reads from the copy again: invalidations arrive for every key read from now on. */
+  enable(): void {
+    this.#active = true;
+  }
+
+  /** Invalidations may be lost (a connection dropped): forget everything, keep nothing in flight. */
+  disable(): void {
+    this.#active = false;
+    this.#forgetAll();
+  }
+
+  /** The value held for `key`, or {@link MISS}. */
+  value(key: string, now: number): unknown {
+    const entry = this.#held(key, now);
+    if (entry?.kind !== "value") return this.#miss();
+    this.#hits++;
+    return entry.value;
+  }
+
+  /** The last `last` items of the list at `key` (never more than it holds), or {@link MISS}. */
+  tail(key: string, last: number, now: number): unknown[] | typeof MISS {
+    const entry = this.#held(key, now);
+    if (entry?.kind !== "list" || (!entry.whole && entry.items.length < last)) return this.#miss();
+    this.#hits++;
+    const items = entry.items;
+    return last >= items.length ? items : items.slice(items.length - last);
+  }
+
+  /** A read of `keys` is sent to Redis; undefined when nothing it returns may be kept. */
+  begin(keys: readonly string[]): NearRead | undefined {
+    if (!this.#active) return undefined;
+    const read: NearRead = { epoch: this.#epoch, keys, dirty: undefined };
+    for (const key of keys) {
+      const reads = this.#reads.get(key);
+      if (reads) reads.add(read);
+      else this.#reads.set(key, new Set([read]));
+    }
+    return read;
+  }
+
+  /** Keep what `read` returned for `key`, unless it may be stale already. */
+  keep(read: NearRead | undefined, key: string, entry: NearEntry): void {
+    if (read === undefined || !this.#active || read.epoch !== this.#epoch || read.dirty?.has(key)) return;
+    this.#entries.set(key, entry);
+  }
+
+  /** The read's reply has been handled (or it failed). */
+  end(read: NearRead | undefined): void {
+    if (read === undefined) return;
+    for (const key of read.keys) {
+      const reads = this.#reads.get(key);
+      if (!reads) continue;
+      reads.delete(read);
+      if (reads.size === 0) this.#reads.delete(key);
+    }
+  }
+
+  /** Redis (or this store's own write) changed `key`; `null`: everything (a flush). */
+  invalidate(key: string | null): void {
+    this.#invalidations++;
+    if (key === null) {
+      this.#forgetAll();
+      return;
+    }
+    this.#entries.delete(key);
+    const reads = this.#reads.get(key);
+    if (reads) for (const read of reads) (read.dirty ??= new Set()).add(key);
+  }
+
+  stats(): NearCacheStats {
+    return {
+      active: this.#active,
+      entries: this.#entries.size,
+      hits: this.#hits,
+      misses: this.#misses,
+      invalidations: this.#invalidations,
+    };
+  }
+
+  #miss(): typeof MISS {
+    this.#misses++;
+    return MISS;
+  }
+
+  #held(key: string, now: number): NearEntry | undefined {
+    if (!this.#active) return undefined;
+    const entry = this.#entries.get(key);
+    if (entry === undefined || entry.expiresAt > now) return entry;
+    this.#entries.delete(key);
+    return undefined;
+  }
+
+  #forgetAll(): void {
+    this.#epoch++;
+    this.#entries.clear();
+  }
+}

@@ -1,0 +1,317 @@
+import { Redis } from "ioredis";
+import { afterAll, afterEach, beforeAll, expect, it, vi } from "vitest";
+import { createZoePipeline, type ModelBackend } from "../../src/index.js";
+import { redisCacheStore, resilientRedisStore, type RedisCacheStore } from "../../src/redis/index.js";
+import { scriptedBackend, textChunks } from "../../src/testing/index.js";
+import { runValid } from "../helpers/ag-ui.js";
+import { fixedRouter, testProvider } from "../helpers/fixtures.js";
+import { gateProxy } from "./gate-proxy.js";
+import { describeRedis, startRedis, uniquePrefix, type RedisServer } from "./redis-servers.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const HOUR = 3_600_000;
+
+/** Calls of each command the server has run (INFO commandstats). */
+async function commandCalls(admin: Redis): Promise<Record<string, number>> {
+  const calls: Record<string, number> = {};
+  for (const line of (await admin.info("commandstats")).split("\n")) {
+    const m = /^cmdstat_([^:]+):calls=(\d+)/.exec(line.trim());
+    if (m) calls[m[1] as string] = Number(m[2]);
+  }
+  return calls;
+}
+
+/** Reads the store sent to the server between two `commandCalls`. */
+const readsBetween = (before: Record<string, number>, after: Record<string, number>) =>
+  ["get", "mget", "lrange", "pttl"].reduce((n, c) => n + (after[c] ?? 0) - (before[c] ?? 0), 0);
+
+const stores: Array<{ close(): Promise<void> }> = [];
+const clients: Redis[] = [];
+
+/** A near-cached store, once its copy is in use. */
+async function nearStore(url: string, prefix = `${uniquePrefix("near")}:`): Promise<RedisCacheStore> {
+  const store = redisCacheStore({ url, prefix, nearCache: true, timeoutMs: 1_000 });
+  stores.push(store);
+  await vi.waitFor(() => expect(store.nearCacheStats()?.active).toBe(true), { timeout: 5_000 });
+  return store;
+}
+
+function client(url: string): Redis {
+  const c = new Redis(url);
+  clients.push(c);
+  return c;
+}
+
+describeRedis("a Redis store's near cache (client-side caching with CLIENT TRACKING)", () => {
+  let server: RedisServer;
+  beforeAll(async () => {
+    server = await startRedis();
+  });
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((s) => s.close()));
+    for (const c of clients.splice(0)) c.disconnect();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it("serves a warm read without a round trip: keys, list tails, get and listTail", async () => {
+    const admin = client(server.url);
+    const store = await nearStore(server.url);
+    await store.set("profile", { name: "Ada" }, HOUR);
+    await store.listAppend("history", [{ n: 1 }, { n: 2 }, { n: 3 }], { maxLength: 10, ttlMs: HOUR });
+    const batch = { keys: ["profile", "absent"], lists: [{ key: "history", last: 2 }] };
+    expect(await store.read(batch)).toEqual({ values: [{ name: "Ada" }, undefined], lists: [[{ n: 2 }, { n: 3 }]] });
+    const before = await commandCalls(admin);
+    for (let i = 0; i < 50; i++) {
+      expect(await store.read(batch)).toEqual({ values: [{ name: "Ada" }, undefined], lists: [[{ n: 2 }, { n: 3 }]] });
+      expect(await store.getMany(["profile"])).toEqual([{ name: "Ada" }]);
+      expect(await store.get("profile")).toEqual({ name: "Ada" });
+      expect(await store.listTail("history", 100)).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
+    }
+    expect(readsBetween(before, await commandCalls(admin))).toBe(0);
+    expect(store.nearCacheStats()).toMatchObject({ active: true, hits: expect.any(Number) });
+    expect(store.nearCacheStats()!.hits).toBeGreaterThanOrEqual(200);
+
+    // The control: the same reads without a near cache are round trips the count sees.
+    const plain = redisCacheStore({ url: server.url, prefix: store.prefix });
+    stores.push(plain);
+    const plainBefore = await commandCalls(admin);
+    for (let i = 0; i < 5; i++) await plain.read(batch);
+    expect(readsBetween(plainBefore, await commandCalls(admin))).toBe(10);
+  });
+
+  it("returns copies: changing what a read returned does not change the next read", async () => {
+    const store = await nearStore(server.url);
+    await store.set("v", { list: [1] }, HOUR);
+    await store.listAppend("l", [{ a: 1 }], { maxLength: 10, ttlMs: HOUR });
+    for (let i = 0; i < 3; i++) {
+      const read = await store.read({ keys: ["v"], lists: [{ key: "l", last: 5 }] });
+      expect(read).toEqual({ values: [{ list: [1] }], lists: [[{ a: 1 }]] });
+      (read.values[0] as { list: number[] }).list.push(2);
+      (read.lists[0]![0] as { a: number }).a = 2;
+      const got = (await store.get("v")) as { list: number[] };
+      got.list.push(3);
+    }
+  });
+
+  it("sees every change another client makes: SET, DEL, RPUSH, LTRIM, EXPIRE, and a key's own TTL", async () => {
+    const other = client(server.url);
+    const store = await nearStore(server.url);
+    const k = (key: string) => store.prefix + key;
+    const value = async () => (await store.read({ keys: ["v"] })).values[0];
+    const tail = async () => (await store.read({ keys: [], lists: [{ key: "h", last: 10 }] })).lists[0];
+    const hit = async (read: () => Promise<unknown>) => {
+      const hits = store.nearCacheStats()!.hits;
+      await read();
+      return store.nearCacheStats()!.hits > hits;
+    };
+
+    await store.set("v", 1, HOUR);
+    expect(await value()).toBe(1);
+    expect(await hit(value)).toBe(true);
+    await other.set(k("v"), "2");
+    await vi.waitFor(async () => expect(await value()).toBe(2));
+    expect(await hit(value)).toBe(true);
+    await other.del(k("v"));
+    await vi.waitFor(async () => expect(await value()).toBeUndefined());
+    expect(await hit(value)).toBe(true);
+    await other.set(k("v"), "3");
+    await vi.waitFor(async () => expect(await store.get("v")).toBe(3));
+
+    await store.listAppend("h", [1, 2], { maxLength: 10, ttlMs: HOUR });
+    expect(await hit(tail)).toBe(true);
+    expect(await tail()).toEqual([1, 2]);
+    await other.rpush(k("h"), "3");
+    await vi.waitFor(async () => expect(await tail()).toEqual([1, 2, 3]));
+    await other.ltrim(k("h"), -1, -1);
+    await vi.waitFor(async () => expect(await store.listTail("h", 10)).toEqual([3]));
+    await other.pexpire(k("h"), 1);
+    await vi.waitFor(async () => expect(await tail()).toEqual([]));
+
+    // A TTL that ends: the copy drops the value with it, whenever Redis gets round to deleting it.
+    await store.set("short", "soon gone", 40);
+    expect((await store.read({ keys: ["short"] })).values[0]).toBe("soon gone");
+    expect(await hit(() => store.read({ keys: ["short"] }))).toBe(true);
+    await sleep(60);
+    expect((await store.read({ keys: ["short"] })).values[0]).toBeUndefined();
+  });
+
+  it("a flush of the database empties the copy", async () => {
+    const other = client(server.url);
+    const store = await nearStore(server.url);
+    await store.set("a", 1, HOUR);
+    await store.listAppend("l", [1], { maxLength: 10, ttlMs: HOUR });
+    expect(await store.read({ keys: ["a"], lists: [{ key: "l", last: 1 }] })).toEqual({ values: [1], lists: [[1]] });
+    await other.flushdb();
+    await vi.waitFor(async () =>
+      expect(await store.read({ keys: ["a"], lists: [{ key: "l", last: 1 }] })).toEqual({ values: [undefined], lists: [[]] }),
+    );
+  });
+
+  it("keeps nothing a read brought back after an invalidation of its key overtook the reply", async () => {
+    const proxy = await gateProxy(server.port);
+    try {
+      const other = client(server.url);
+      const store = await nearStore(proxy.url);
+      const k = `${store.prefix}raced`;
+      await other.set(k, JSON.stringify("old"));
+      const before = store.nearCacheStats()!.invalidations;
+      proxy.hold();
+      const read = store.read({ keys: ["raced"] });
+      // Redis has run the read (and tracks the key for the store) once its reply is held.
+      await vi.waitFor(() => expect(proxy.heldBytes()).toBeGreaterThan(0));
+      await other.set(k, JSON.stringify("new"));
+      await vi.waitFor(() => expect(store.nearCacheStats()!.invalidations).toBeGreaterThan(before));
+      proxy.release();
+      expect((await read).values[0]).toBe("old");
+      // The reply was older than the invalidation: had it been kept, no later message would ever correct it.
+      expect((await store.read({ keys: ["raced"] })).values[0]).toBe("new");
+      expect((await store.read({ keys: ["raced"] })).values[0]).toBe("new");
+    } finally {
+      await Promise.all(stores.splice(0).map((s) => s.close()));
+      await proxy.close();
+    }
+  });
+
+  it("an own delete sent after a read drops what that read brings back", async () => {
+    const proxy = await gateProxy(server.port);
+    try {
+      const other = client(server.url);
+      const store = await nearStore(proxy.url);
+      await other.set(`${store.prefix}mine`, JSON.stringify("old"));
+      proxy.hold();
+      const read = store.read({ keys: ["mine"] });
+      await vi.waitFor(() => expect(proxy.heldBytes()).toBeGreaterThan(0));
+      const deleted = store.delete("mine");
+      proxy.release();
+      expect((await read).values[0]).toBe("old");
+      await deleted;
+      // Redis sends no invalidation of the store's own delete (NOLOOP): had the read's "old" been kept, it would stay.
+      expect((await store.read({ keys: ["mine"] })).values[0]).toBeUndefined();
+      expect(await store.get("mine")).toBeUndefined();
+    } finally {
+      await Promise.all(stores.splice(0).map((s) => s.close()));
+      await proxy.close();
+    }
+  });
+
+  for (const which of ["invalidation", "data"] as const) {
+    it(`when the ${which} connection drops, nothing read before is served; the copy comes back, coherent`, async () => {
+      const admin = client(server.url);
+      const other = client(server.url);
+      const store = await nearStore(server.url);
+      const k = `${store.prefix}v`;
+      await store.set("v", "before", HOUR);
+      expect((await store.read({ keys: ["v"] })).values[0]).toBe("before");
+      if (which === "invalidation") await admin.client("KILL", "TYPE", "pubsub");
+      else await admin.client("KILL", "ID", String(await store.client.client("ID")));
+      // Changed while the store could not hear of it.
+      await other.set(k, JSON.stringify("while down"));
+      await vi.waitFor(async () => expect((await store.read({ keys: ["v"] }).catch(() => ({ values: [] }))).values[0]).toBe("while down"));
+      await vi.waitFor(() => expect(store.nearCacheStats()?.active).toBe(true), { timeout: 5_000 });
+      // Tracking is on again, redirected to the invalidation connection of now.
+      expect((await store.read({ keys: ["v"] })).values[0]).toBe("while down");
+      await other.set(k, JSON.stringify("after"));
+      await vi.waitFor(async () => expect((await store.read({ keys: ["v"] })).values[0]).toBe("after"));
+    });
+  }
+
+  it("after Redis restarts, the copy starts empty and is coherent again", async () => {
+    const own = await startRedis();
+    try {
+      const store = await nearStore(own.url);
+      await store.set("v", "before", HOUR);
+      expect((await store.read({ keys: ["v"] })).values[0]).toBe("before");
+      await own.kill();
+      await vi.waitFor(() => expect(store.nearCacheStats()?.active).toBe(false));
+      expect(store.nearCacheStats()?.entries).toBe(0);
+      await own.restart();
+      await vi.waitFor(() => expect(store.nearCacheStats()?.active).toBe(true), { timeout: 5_000 });
+      expect((await store.read({ keys: ["v"] })).values[0]).toBeUndefined();
+      const other = client(own.url);
+      await other.set(`${store.prefix}v`, JSON.stringify("later"));
+      await vi.waitFor(async () => expect((await store.read({ keys: ["v"] })).values[0]).toBe("later"));
+    } finally {
+      await Promise.all(stores.splice(0).map((s) => s.close()));
+      await own.stop();
+    }
+  });
+
+  it("close() ends both connections", async () => {
+    const admin = client(server.url);
+    const count = async () =>
+      String(await admin.client("LIST"))
+        .split("\n")
+        .filter((l) => l.includes("name=")).length;
+    const before = await count();
+    const store = await nearStore(server.url);
+    expect(await count()).toBe(before + 2);
+    await stores.pop()!.close();
+    await vi.waitFor(async () => expect(await count()).toBe(before));
+    expect(store.nearCacheStats()).toMatchObject({ active: false, entries: 0 });
+  });
+
+  it("is refused where the store cannot make its own two connections, and off unless asked for", () => {
+    const host = new Redis(server.url, { lazyConnect: true });
+    expect(() => redisCacheStore({ client: host, nearCache: true })).toThrow(/nearCache needs `url`/);
+    expect(() => redisCacheStore({ nodes: [{ host: "127.0.0.1", port: server.port }], nearCache: true })).toThrow(/nearCache needs `url`/);
+    expect(() => redisCacheStore({ url: server.url, nearCache: { maxEntries: 0 } })).toThrow(TypeError);
+    const plain = redisCacheStore({ url: server.url, redisOptions: { lazyConnect: true } });
+    stores.push(plain);
+    expect(plain.nearCacheStats()).toBeUndefined();
+    host.disconnect();
+  });
+
+  it("a pipeline's warm turn on a new message reads nothing from Redis before the model request, and sees another instance's turn", async () => {
+    const admin = client(server.url);
+    const prefix = `${uniquePrefix("near-pipe")}:`;
+    let atRequest: Promise<Record<string, number>> | undefined;
+    const scripted = scriptedBackend({ script: textChunks("An answer.") });
+    const backend: ModelBackend = {
+      name: "counting",
+      chat: (request, options) => {
+        atRequest = commandCalls(admin);
+        return scripted.chat(request, options);
+      },
+    };
+    const make = (model: ModelBackend) => {
+      const store = resilientRedisStore({ url: server.url, prefix, nearCache: true });
+      stores.push(store);
+      const memory = testProvider("memory", "Ada likes tea.");
+      return {
+        store,
+        memory,
+        pipeline: createZoePipeline({
+          backend: model,
+          router: fixedRouter("chat"),
+          cache: store,
+          providers: [memory],
+          ttl: { routeMs: 0 },
+        }),
+      };
+    };
+    const a = make(backend);
+    await vi.waitFor(() => expect(a.store.redis.nearCacheStats()?.active).toBe(true), { timeout: 5_000 });
+    await runValid(a.pipeline.run({ userId: "u1", threadId: "t1", message: "first question" }));
+    const before = await commandCalls(admin);
+    await runValid(a.pipeline.run({ userId: "u1", threadId: "t1", message: "a second, new question" }));
+    expect(readsBetween(before, await atRequest!)).toBe(0);
+    expect(a.memory.calls).toBe(1);
+    expect(scripted.requests[1]?.messages.map((m) => m.role)).toEqual(["system", "user", "assistant", "user"]);
+
+    // Another instance (its own store and copy) takes a turn in the same thread.
+    const b = make(scriptedBackend({ script: textChunks("B's answer.") }));
+    await vi.waitFor(() => expect(b.store.redis.nearCacheStats()?.active).toBe(true), { timeout: 5_000 });
+    const invalidated = a.store.redis.nearCacheStats()!.invalidations;
+    await runValid(b.pipeline.run({ userId: "u1", threadId: "t1", message: "from the other instance" }));
+    // B's history append reaches A as an invalidation of the thread's history.
+    await vi.waitFor(() => expect(a.store.redis.nearCacheStats()!.invalidations).toBeGreaterThan(invalidated));
+    await runValid(a.pipeline.run({ userId: "u1", threadId: "t1", message: "back on A" }));
+    const last = scripted.requests.at(-1)!.messages;
+    expect(last.map((m) => m.role)).toEqual(["system", "user", "assistant", "user", "assistant", "user", "assistant", "user"]);
+    expect(last[6]?.content).toBe("B's answer.");
+    await a.pipeline.close();
+    await b.pipeline.close();
+  });
+});
