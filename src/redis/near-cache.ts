@@ -104,6 +104,12 @@ export class NearCacheState {
     return last >= items.length ? items : items.slice(items.length - last);
   }
 
+  /** The whole list held for `key` (not counted as a hit), for an append to build on. */
+  wholeList(key: string, now: number): (NearEntry & { kind: "list" }) | undefined {
+    const entry = this.#held(key, now);
+    return entry?.kind === "list" && entry.whole ? entry : undefined;
+  }
+
   /** A read of `keys` is sent to Redis; undefined when nothing it returns may be kept. */
   begin(keys: readonly string[]): NearRead | undefined {
     if (!this.#active) return undefined;

@@ -155,6 +155,34 @@ export function keepWritten(state: NearCacheState, read: NearRead, key: string, 
 }
 
 /**
+ * Keep the list the store's own append left: the whole list the copy held before it, plus the
+ * items, trimmed to `keep` (0: all), when Redis counts as many items (LLEN in the append's MULTI).
+ */
+export function keepAppended(
+  state: NearCacheState,
+  read: NearRead,
+  key: string,
+  base: NearEntry & { kind: "list" },
+  json: readonly string[],
+  keep: number,
+  length: unknown,
+  expires: number,
+): void {
+  let items = base.items.slice();
+  let bytes = base.bytes;
+  for (const text of json) {
+    items.push(JSON.parse(text) as unknown);
+    bytes += bytesOf(text);
+  }
+  if (keep > 0 && items.length > keep) {
+    bytes = Math.ceil((bytes * keep) / items.length);
+    items = items.slice(items.length - keep);
+  }
+  if (length !== items.length) return;
+  state.keep(read, key, { kind: "list", items, whole: true, expiresAt: expires, bytes });
+}
+
+/**
  * Keep the whole list the store's own append read back in its MULTI (after its writes, so exact),
  * unless an item is not JSON: the next read then reports it.
  */

@@ -4,8 +4,8 @@ import type { CacheBatch, CacheBatchResult, CacheStore, ListAppendOptions } from
 import { assertTtl } from "../cache/validate.js";
 import { attempt, loopDeadline } from "./deadline.js";
 import { CacheTimeoutError } from "./errors.js";
-import { MISS, NearCacheState, type NearCacheOptions, type NearCacheStats } from "./near-cache.js";
-import { keepReadBack, keepWritten, nearRead, tailRange } from "./near-read.js";
+import { MISS, NearCacheState, type NearCacheOptions, type NearCacheStats, type NearRead } from "./near-cache.js";
+import { keepAppended, keepReadBack, keepWritten, nearRead, tailRange } from "./near-read.js";
 import { LIST_APPEND_ONCE_LUA } from "./scripts.js";
 import { clusterSlot } from "./slot.js";
 import { trackInvalidations, type Tracking } from "./tracking.js";
@@ -397,6 +397,17 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
   /** Served from the near cache while it is active: a read it holds whole makes no call. */
   const readMaybeNear = (batch: CacheBatch): Promise<CacheBatchResult> =>
     nearDeps?.state.active ? attempt(() => nearRead(nearDeps, batch)) : call("read", () => readBatch(batch));
+  /**
+   * An own write of `k`, when it is called: the copy of `k` goes at once (Redis sends no
+   * invalidation of the store's own writes, NOLOOP; a read made after this call then goes to
+   * Redis, behind the write, as without a copy; a read still on its way back is not kept), and
+   * the write's read-back is registered, so that an invalidation from now on stops it being kept.
+   */
+  const ownWrite = (k: string): NearRead | undefined => {
+    if (!near) return undefined;
+    near.invalidate(k);
+    return near.begin([k]);
+  };
   /** A copy of what the near cache holds, as the store's answer. */
   const held = (value: unknown): Promise<unknown> => Promise.resolve(copyJson(value));
   const getFromRedis = (key: string) =>
@@ -459,28 +470,22 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
         if (value === undefined) throw new TypeError("redisCacheStore.set: value must not be undefined (use delete).");
         const json = serialise(value, "set");
         const k = full(key);
+        const read = ownWrite(k);
+        if (!read || !near) return call("set", async () => void (await client.set(k, json, "PX", ttlOf(ttlMs))));
+        // With a near cache the MULTI reads the value back, so that Redis tracks it for this store
+        // and the next read of it is served from the copy.
         return call("set", async () => {
-          // Own writes drop the copy just before they are sent: Redis sends no invalidation of
-          // them (NOLOOP), and a read sent before them may still be on its way back.
-          near?.invalidate(k);
-          const read = near?.begin([k]);
-          if (!read || !near) return void (await client.set(k, json, "PX", ttlOf(ttlMs)));
-          try {
-            // With a near cache the MULTI reads the value back, so that Redis tracks it for this
-            // store and the next read of it is served from the copy.
-            const sentAt = performance.now();
-            replies(await client.multi().set(k, json, "PX", ttlOf(ttlMs)).get(k).exec(), "MULTI");
-            keepWritten(near, read, k, json, sentAt + ttlOf(ttlMs));
-          } finally {
-            near.end(read);
-          }
-        });
+          const sentAt = performance.now();
+          replies(await client.multi().set(k, json, "PX", ttlOf(ttlMs)).get(k).exec(), "MULTI");
+          keepWritten(near, read, k, json, sentAt + ttlOf(ttlMs));
+        }).finally(() => near.end(read));
       }),
 
     delete: (key) =>
-      call("delete", async () => {
-        near?.invalidate(full(key));
-        await client.del(full(key));
+      attempt(() => {
+        const k = full(key);
+        near?.end(ownWrite(k));
+        return call("delete", async () => void (await client.del(k)));
       }),
 
     listAppend: (key, items, listOptions: ListAppendOptions) =>
@@ -490,24 +495,28 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
         const keep = keepOf(maxLength, "listAppend");
         const json = items.map((item) => serialise(item, "listAppend"));
         const k = full(key);
+        const base = near?.wholeList(k, performance.now());
+        const read = ownWrite(k);
         return call("listAppend", async () => {
-          near?.invalidate(k);
-          // With a near cache the MULTI reads the list back: the copy is the list as this append left it.
-          const read = near?.begin([k]);
-          try {
-            // One MULTI: append, trim and refresh the TTL atomically; no read-modify-write.
-            const multi = client.multi();
-            if (json.length > 0) multi.rpush(k, ...json);
-            if (keep > 0) multi.ltrim(k, -keep, -1);
-            multi.pexpire(k, ttlOf(ttlMs));
-            if (read) multi.lrange(k, 0, -1).pttl(k);
-            const sentAt = performance.now();
-            const answers = replies(await multi.exec(), "MULTI");
-            if (read && near) keepReadBack(near, read, k, answers[answers.length - 2], answers[answers.length - 1], sentAt);
-          } finally {
-            near?.end(read);
+          // One MULTI: append, trim and refresh the TTL atomically; no read-modify-write.
+          const multi = client.multi();
+          if (json.length > 0) multi.rpush(k, ...json);
+          if (keep > 0) multi.ltrim(k, -keep, -1);
+          multi.pexpire(k, ttlOf(ttlMs));
+          // With a near cache the MULTI also reads, so that Redis tracks the list for this store:
+          // its length when the copy held the whole list (the copy is that list plus the items),
+          // else the list itself.
+          if (read) {
+            if (base) multi.llen(k);
+            else multi.lrange(k, 0, -1).pttl(k);
           }
-        });
+          const sentAt = performance.now();
+          const answers = replies(await multi.exec(), "MULTI");
+          if (!read || !near) return;
+          const last = answers[answers.length - 1];
+          if (base) keepAppended(near, read, k, base, json, keep, last, sentAt + ttlOf(ttlMs));
+          else keepReadBack(near, read, k, answers[answers.length - 2], last, sentAt);
+        }).finally(() => near?.end(read));
       }),
 
     listAppendOnce: (key, items, onceOptions: ListAppendOnceOptions) =>
@@ -516,9 +525,10 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
         assertTtl(ttlMs);
         const keep = keepOf(maxLength, "listAppendOnce");
         const json = items.map((item) => serialise(item, "listAppendOnce"));
+        const k = full(key);
+        near?.end(ownWrite(k));
         return call("listAppendOnce", async () => {
-          near?.invalidate(full(key));
-          await client.eval(LIST_APPEND_ONCE_LUA, 1, full(key), keep, ttlOf(ttlMs), replace ? "1" : "0", ...json);
+          await client.eval(LIST_APPEND_ONCE_LUA, 1, k, keep, ttlOf(ttlMs), replace ? "1" : "0", ...json);
         });
       }),
 

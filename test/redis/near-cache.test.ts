@@ -137,6 +137,66 @@ describeRedis("a Redis store's near cache (client-side caching with CLIENT TRACK
     expect((await store.read({ keys: ["short"] })).values[0]).toBeUndefined();
   });
 
+  it("a history append builds the copy from the whole list it held, trimmed as Redis trims it", async () => {
+    const admin = client(server.url);
+    const store = await nearStore(server.url);
+    const key = store.prefix + "h";
+    for (let i = 0; i < 12; i++) {
+      await store.listAppend("h", [{ i, at: new Date(Date.UTC(2026, 0, 1 + i)) }, `text ${i}`], { maxLength: 5, ttlMs: HOUR });
+      const before = await commandCalls(admin);
+      const held = (await store.read({ keys: [], lists: [{ key: "h", last: 100 }] })).lists[0];
+      expect(readsBetween(before, await commandCalls(admin))).toBe(0);
+      const truth = (await admin.lrange(key, 0, -1)).map((item) => JSON.parse(item) as unknown);
+      expect(held).toEqual(truth);
+      expect(truth).toHaveLength(Math.min(5, 2 * (i + 1)));
+    }
+  });
+
+  it("converges on what Redis holds after two near-cached stores and a plain client write the same keys at random", async () => {
+    const other = client(server.url);
+    const prefix = `${uniquePrefix("converge")}:`;
+    const a = await nearStore(server.url, prefix);
+    const b = await nearStore(server.url, prefix);
+    const keys = ["k0", "k1", "k2"];
+    const lists = ["l0", "l1"];
+    const batch = { keys, lists: lists.map((key) => ({ key, last: 4 })) };
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const op = (i: number): Promise<unknown> => {
+      const who = random(3);
+      const key = keys[random(keys.length)] as string;
+      const list = lists[random(lists.length)] as string;
+      switch (random(6)) {
+        case 0:
+          return who === 2 ? other.set(prefix + key, JSON.stringify(i)) : [a, b][who]!.set(key, i, HOUR);
+        case 1:
+          return who === 2 ? other.del(prefix + key) : [a, b][who]!.delete(key);
+        case 2:
+          return who === 2 ? other.rpush(prefix + list, JSON.stringify(i)) : [a, b][who]!.listAppend(list, [i], { maxLength: 6, ttlMs: HOUR });
+        case 3:
+          return other.ltrim(prefix + list, -3, -1);
+        default:
+          return (who === 0 ? a : b).read(batch);
+      }
+    };
+    for (let round = 0; round < 60; round++) await Promise.all(Array.from({ length: 8 }, (_, j) => op(round * 8 + j)));
+    const truth = async () => ({
+      values: await Promise.all(keys.map(async (k) => ((v) => (v === null ? undefined : JSON.parse(v)))(await other.get(prefix + k)))),
+      lists: await Promise.all(lists.map(async (l) => (await other.lrange(prefix + l, -4, -1)).map((x) => JSON.parse(x) as unknown))),
+    });
+    const expected = await truth();
+    for (const store of [a, b]) await vi.waitFor(async () => expect(await store.read(batch)).toEqual(expected));
+    // Settled: the copies serve it, and still agree.
+    for (const store of [a, b]) {
+      const hits = store.nearCacheStats()!.hits;
+      expect(await store.read(batch)).toEqual(expected);
+      expect(store.nearCacheStats()!.hits).toBe(hits + keys.length + lists.length);
+    }
+  });
+
   it("a flush of the database empties the copy", async () => {
     const other = client(server.url);
     const store = await nearStore(server.url);
@@ -190,6 +250,48 @@ describeRedis("a Redis store's near cache (client-side caching with CLIENT TRACK
       // Redis sends no invalidation of the store's own delete (NOLOOP): had the read's "old" been kept, it would stay.
       expect((await store.read({ keys: ["mine"] })).values[0]).toBeUndefined();
       expect(await store.get("mine")).toBeUndefined();
+    } finally {
+      await Promise.all(stores.splice(0).map((s) => s.close()));
+      await proxy.close();
+    }
+  });
+
+  it("reads its own writes: a read made while a write is on its way returns what the write wrote, as without a copy", async () => {
+    const proxy = await gateProxy(server.port);
+    try {
+      const store = await nearStore(proxy.url);
+      await store.set("v", "old", HOUR);
+      await store.listAppend("l", ["old"], { maxLength: 10, ttlMs: HOUR });
+      expect(await store.read({ keys: ["v"], lists: [{ key: "l", last: 10 }] })).toEqual({ values: ["old"], lists: [["old"]] });
+      const writes: Array<[() => Promise<void>, () => Promise<unknown>, unknown]> = [
+        [() => store.set("v", "new", HOUR), async () => (await store.read({ keys: ["v"] })).values[0], "new"],
+        [() => store.listAppend("l", ["new"], { maxLength: 10, ttlMs: HOUR }), () => store.listTail("l", 10), ["old", "new"]],
+        [() => store.delete("v"), () => store.get("v"), undefined],
+      ];
+      for (const [write, read, expected] of writes) {
+        proxy.hold();
+        const written = write();
+        await vi.waitFor(() => expect(proxy.heldBytes()).toBeGreaterThan(0));
+        const seen = read();
+        proxy.release();
+        await written;
+        expect(await seen).toEqual(expected);
+        expect(await read()).toEqual(expected);
+      }
+      // In the same tick as the write: the copy must not answer for a key a write was just asked for.
+      await store.set("v", "old", HOUR);
+      await store.listAppend("l", ["again"], { maxLength: 10, ttlMs: HOUR });
+      expect(await store.get("v")).toBe("old");
+      for (const [write, read, expected] of [
+        [() => store.set("v", "same tick", HOUR), () => store.get("v"), "same tick"],
+        [() => store.listAppend("l", ["tick"], { maxLength: 3, ttlMs: HOUR }), () => store.listTail("l", 10), ["new", "again", "tick"]],
+        [() => store.delete("v"), async () => (await store.getMany(["v"]))[0], undefined],
+      ] as Array<[() => Promise<void>, () => Promise<unknown>, unknown]>) {
+        const written = write();
+        const seen = read();
+        await written;
+        expect(await seen).toEqual(expected);
+      }
     } finally {
       await Promise.all(stores.splice(0).map((s) => s.close()));
       await proxy.close();
