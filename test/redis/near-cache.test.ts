@@ -175,7 +175,9 @@ describeRedis("a Redis store's near cache (client-side caching with CLIENT TRACK
         case 1:
           return who === 2 ? other.del(prefix + key) : [a, b][who]!.delete(key);
         case 2:
-          return who === 2 ? other.rpush(prefix + list, JSON.stringify(i)) : [a, b][who]!.listAppend(list, [i], { maxLength: 6, ttlMs: HOUR });
+          return who === 2
+            ? other.rpush(prefix + list, JSON.stringify(i))
+            : [a, b][who]!.listAppend(list, [i], { maxLength: 6, ttlMs: HOUR });
         case 3:
           return other.ltrim(prefix + list, -3, -1);
         default:
