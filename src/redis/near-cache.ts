@@ -33,11 +33,13 @@ export type NearEntry =
   | { kind: "value"; value: unknown; expiresAt: number; bytes: number }
   | { kind: "list"; items: unknown[]; whole: boolean; expiresAt: number; bytes: number };
 
-/** One read sent to Redis: its keys, and those invalidated while it was on its way. */
+/** One read sent to Redis: its keys, those invalidated while it was on its way, and whether it may still keep anything. */
 export interface NearRead {
   readonly epoch: number;
   readonly keys: readonly string[];
   dirty: Set<string> | undefined;
+  /** Cleared by {@link NearCacheState.end}: a reply handled after it (its call timed out) is not kept. */
+  open: boolean;
 }
 
 /** Not held (or expired): read it from Redis. */
@@ -113,7 +115,7 @@ export class NearCacheState {
   /** A read of `keys` is sent to Redis; undefined when nothing it returns may be kept. */
   begin(keys: readonly string[]): NearRead | undefined {
     if (!this.#active) return undefined;
-    const read: NearRead = { epoch: this.#epoch, keys, dirty: undefined };
+    const read: NearRead = { epoch: this.#epoch, keys, dirty: undefined, open: true };
     for (const key of keys) {
       const reads = this.#reads.get(key);
       if (reads) reads.add(read);
@@ -124,13 +126,17 @@ export class NearCacheState {
 
   /** Keep what `read` returned for `key`, unless it may be stale already. */
   keep(read: NearRead | undefined, key: string, entry: NearEntry): void {
-    if (read === undefined || !this.#active || read.epoch !== this.#epoch || read.dirty?.has(key)) return;
+    if (read === undefined || !read.open || !this.#active || read.epoch !== this.#epoch || read.dirty?.has(key)) return;
     this.#entries.set(key, entry);
   }
 
-  /** The read's reply has been handled (or it failed). */
+  /**
+   * The read's call has settled (answered, failed or timed out): from now on nothing it brings
+   * back is kept, since invalidations no longer reach it. Idempotent.
+   */
   end(read: NearRead | undefined): void {
-    if (read === undefined) return;
+    if (read === undefined || !read.open) return;
+    read.open = false;
     for (const key of read.keys) {
       const reads = this.#reads.get(key);
       if (!reads) continue;
@@ -162,7 +168,7 @@ export class NearCacheState {
   }
 
   #miss(): typeof MISS {
-    this.#misses++;
+    if (this.#active) this.#misses++;
     return MISS;
   }
 

@@ -28,9 +28,17 @@ export function tailRange(last: number): [number, number] | undefined {
   return count >= 1 ? [-count, -1] : undefined;
 }
 
-/** `performance.now()` when a key read at `sentAt` with this PTTL expires; missing keys and keys without a TTL never do. */
-const expiresAt = (sentAt: number, pttl: unknown): number =>
-  typeof pttl === "number" && pttl >= 0 ? sentAt + pttl : Number.POSITIVE_INFINITY;
+/**
+ * `performance.now()` when a key read at `sentAt` with this PTTL expires: missing keys (-2) and
+ * keys without a TTL (-1) never do. Undefined when the key held something but had gone by its
+ * PTTL (it expired between the two; Redis sends no invalidation of an expiry this store's own
+ * PTTL found, so the value must not be kept).
+ */
+const expiresAt = (sentAt: number, pttl: unknown, held: boolean): number | undefined => {
+  if (typeof pttl !== "number" || pttl === -1) return Number.POSITIVE_INFINITY;
+  if (pttl >= 0) return sentAt + pttl;
+  return held ? undefined : Number.POSITIVE_INFINITY;
+};
 
 /** Bytes a held value takes: its JSON text as UTF-16, plus the entry. */
 const bytesOf = (raw: unknown): number => (typeof raw === "string" ? raw.length * 2 : 0) + 64;
@@ -69,11 +77,13 @@ export function nearRead(deps: NearReadDeps, batch: CacheBatch): Promise<CacheBa
   if (missingKeys === undefined && missingLists === undefined) return Promise.resolve({ values, lists: tails });
   const wantedKeys = missingKeys ?? [];
   const wantedLists = missingLists ?? [];
-  return deps.call("read", async () => {
-    const fullKeys = wantedKeys.map((i) => full(keys[i] as string));
-    const listKeys = wantedLists.map((i) => full((lists[i] as { key: string }).key));
-    const read = state.begin(fullKeys.concat(listKeys));
-    try {
+  const fullKeys = wantedKeys.map((i) => full(keys[i] as string));
+  const listKeys = wantedLists.map((i) => full((lists[i] as { key: string }).key));
+  // Registered now, before any own write called after this read can drop its keys: a write
+  // called later is sent later, so what this read brings back would be older than it.
+  const read = state.begin(fullKeys.concat(listKeys));
+  return deps
+    .call("read", async () => {
       const pipeline = deps.pipeline();
       if (fullKeys.length > 0) pipeline.mget(fullKeys);
       for (const k of fullKeys) pipeline.pttl(k);
@@ -98,8 +108,9 @@ export function nearRead(deps: NearReadDeps, batch: CacheBatch): Promise<CacheBa
           const invalidBefore = deps.invalidCount();
           const value = deps.parse(key, found[j]);
           values[index] = value;
-          if (deps.invalidCount() !== invalidBefore) return;
-          keepValue(state, read, fullKeys[j] as string, value, found[j], expiresAt(sentAt, ttls[j]));
+          const expires = expiresAt(sentAt, ttls[j], found[j] !== null && found[j] !== undefined);
+          if (deps.invalidCount() !== invalidBefore || expires === undefined) return;
+          keepValue(state, read, fullKeys[j] as string, value, found[j], expires);
         });
       }
       wantedLists.forEach((index, j) => {
@@ -114,16 +125,15 @@ export function nearRead(deps: NearReadDeps, batch: CacheBatch): Promise<CacheBa
         const invalidBefore = deps.invalidCount();
         const items = deps.parseList(key, raw);
         tails[index] = items;
-        if (deps.invalidCount() !== invalidBefore) return;
+        const expires = expiresAt(sentAt, ttl, Array.isArray(raw) && raw.length > 0);
+        if (deps.invalidCount() !== invalidBefore || expires === undefined) return;
         const asked = (tailRange(last) as [number, number])[0];
         const whole = asked === 0 || items.length < -asked;
-        keepList(state, read, listKeys[j] as string, copyJson(items) as unknown[], raw, whole, expiresAt(sentAt, ttl));
+        keepList(state, read, listKeys[j] as string, copyJson(items) as unknown[], raw, whole, expires);
       });
       return { values, lists: tails };
-    } finally {
-      state.end(read);
-    }
-  });
+    })
+    .finally(() => state.end(read));
 }
 
 /** Keep a value read from Redis (the caller gets `value`, the copy keeps its own). */
@@ -196,5 +206,6 @@ export function keepReadBack(state: NearCacheState, read: NearRead, key: string,
       return;
     }
   }
-  keepList(state, read, key, items, raw, true, expiresAt(sentAt, ttl));
+  const expires = expiresAt(sentAt, ttl, true);
+  if (expires !== undefined) keepList(state, read, key, items, raw, true, expires);
 }

@@ -10,6 +10,7 @@ import { LIST_APPEND_ONCE_LUA } from "./scripts.js";
 import { clusterSlot } from "./slot.js";
 import { trackInvalidations, type Tracking } from "./tracking.js";
 import { copyJson } from "../cache/json-copy.js";
+import { toWellFormed } from "../shared/unicode.js";
 import type { ListAppendOnceOptions } from "./write-back.js";
 
 /** An ioredis client: a single server (`Redis`) or a `Cluster`. */
@@ -95,7 +96,10 @@ export interface RedisCacheStoreEvents {
 /** A {@link CacheStore} on Redis (ioredis), single server or Cluster. */
 export interface RedisCacheStore extends CacheStore {
   readonly name: "redis";
-  /** The ioredis client in use. */
+  /**
+   * The ioredis client in use. With `nearCache`, write through the store, not through this
+   * client: Redis sends the store no invalidation of what its own connection writes (NOLOOP).
+   */
   readonly client: RedisClient;
   /** The key prefix in use. */
   readonly prefix: string;
@@ -220,6 +224,9 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
   if (nearOptions !== undefined && options.url === undefined) {
     throw new TypeError("redisCacheStore: nearCache needs `url` (a single server): the store makes its two connections itself.");
   }
+  if (nearOptions !== undefined && options.redisOptions?.keyPrefix) {
+    throw new TypeError("redisCacheStore: nearCache cannot be used with redisOptions.keyPrefix; use the store's `prefix`.");
+  }
   const near = nearOptions === undefined ? undefined : new NearCacheState(nearOptions);
 
   const owned = options.client === undefined;
@@ -243,6 +250,11 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
     );
 
   const full = (key: string) => prefix + key;
+  /**
+   * The key as Redis knows it, and as the near cache holds it: invalidations name keys by their
+   * UTF-8 bytes, where a lone surrogate is U+FFFD, so two JS strings can name one Redis key.
+   */
+  const redisKey = near ? (key: string) => toWellFormed(prefix + key) : full;
   let invalidCount = 0;
   const invalid = (key: string, reason: string) => {
     invalidCount++;
@@ -382,7 +394,7 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
 
   const nearDeps = near && {
     state: near,
-    full,
+    full: redisKey,
     pipeline: () => client.pipeline(),
     call,
     parse,
@@ -455,10 +467,11 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
       return store;
     },
 
-    get: (key) => {
-      const value = near?.value(full(key), performance.now()) ?? MISS;
-      return value === MISS ? getFromRedis(key) : held(value);
-    },
+    get: (key) =>
+      attempt(() => {
+        const value = near ? near.value(redisKey(key), performance.now()) : MISS;
+        return value === MISS ? getFromRedis(key) : held(value);
+      }),
 
     getMany: (keys) => readMaybeNear({ keys }).then((read) => read.values),
 
@@ -469,7 +482,7 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
         assertTtl(ttlMs);
         if (value === undefined) throw new TypeError("redisCacheStore.set: value must not be undefined (use delete).");
         const json = serialise(value, "set");
-        const k = full(key);
+        const k = redisKey(key);
         const read = ownWrite(k);
         if (!read || !near) return call("set", async () => void (await client.set(k, json, "PX", ttlOf(ttlMs))));
         // With a near cache the MULTI reads the value back, so that Redis tracks it for this store
@@ -483,7 +496,7 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
 
     delete: (key) =>
       attempt(() => {
-        const k = full(key);
+        const k = redisKey(key);
         near?.end(ownWrite(k));
         return call("delete", async () => void (await client.del(k)));
       }),
@@ -494,7 +507,7 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
         assertTtl(ttlMs);
         const keep = keepOf(maxLength, "listAppend");
         const json = items.map((item) => serialise(item, "listAppend"));
-        const k = full(key);
+        const k = redisKey(key);
         const base = near?.wholeList(k, performance.now());
         const read = ownWrite(k);
         return call("listAppend", async () => {
@@ -525,18 +538,17 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
         assertTtl(ttlMs);
         const keep = keepOf(maxLength, "listAppendOnce");
         const json = items.map((item) => serialise(item, "listAppendOnce"));
-        const k = full(key);
+        const k = redisKey(key);
         near?.end(ownWrite(k));
         return call("listAppendOnce", async () => {
           await client.eval(LIST_APPEND_ONCE_LUA, 1, k, keep, ttlOf(ttlMs), replace ? "1" : "0", ...json);
         });
       }),
 
-    listTail: (key, last) => {
-      const range = near && tailRange(last);
-      const items = range ? near.tail(full(key), range[0] === 0 ? Number.POSITIVE_INFINITY : -range[0], performance.now()) : MISS;
-      return items === MISS ? tailFromRedis(key, last) : (held(items) as Promise<unknown[]>);
-    },
+    listTail: (key, last) =>
+      nearDeps?.state.active
+        ? attempt(() => nearRead(nearDeps, { keys: [], lists: [{ key, last }] })).then((read) => read.lists[0] ?? [])
+        : tailFromRedis(key, last),
 
     nearCacheStats: () => near?.stats(),
 

@@ -24,8 +24,11 @@ export interface Tracking {
  */
 export function trackInvalidations(data: Redis, subscriber: Redis, state: NearCacheState, onError: (error: Error) => void): Tracking {
   let subscriberId: string | undefined;
-  // Bumped whenever a connection closes: a set-up step that started before gives up.
+  // Bumped whenever a connection closes: turning tracking on, if it started before, gives up.
   let generation = 0;
+  // Bumped when the subscriber closes: its set-up (CLIENT ID, SUBSCRIBE), if it started before,
+  // gives up. The data connection closing does not stop it: the id stays good.
+  let subscriberGeneration = 0;
 
   const lost = () => {
     generation++;
@@ -33,6 +36,7 @@ export function trackInvalidations(data: Redis, subscriber: Redis, state: NearCa
   };
   const onSubscriberClose = () => {
     subscriberId = undefined;
+    subscriberGeneration++;
     lost();
   };
   const fail = (error: unknown) => {
@@ -50,11 +54,11 @@ export function trackInvalidations(data: Redis, subscriber: Redis, state: NearCa
     startTracking().catch(fail);
   };
   const onSubscriberReady = () => {
-    const at = generation;
+    const at = subscriberGeneration;
     (async () => {
       const id = String(await subscriber.client("ID"));
       await subscriber.subscribe(CHANNEL);
-      if (at !== generation) return;
+      if (at !== subscriberGeneration) return;
       subscriberId = id;
       await startTracking();
     })().catch(fail);
@@ -82,6 +86,7 @@ export function trackInvalidations(data: Redis, subscriber: Redis, state: NearCa
       subscriber.off("ready", onSubscriberReady);
       subscriber.off("close", onSubscriberClose);
       subscriber.off("messageBuffer", onMessage);
+      subscriberGeneration++;
       lost();
       const ended = new Promise<void>((resolve) => {
         if (subscriber.status === "end") return resolve();

@@ -9,6 +9,10 @@ export interface GateProxy {
   heldBytes(): number;
   /** Deliver what was held, in order, and stop holding. */
   release(): void;
+  /** Withhold the next SUBSCRIBE from Redis and hand `handler` the function that sends it. */
+  interceptSubscribe(handler: (send: () => void) => void): void;
+  /** Close every connection but the subscriber's, as a network would. */
+  dropData(): void;
   close(): Promise<void>;
 }
 
@@ -20,14 +24,21 @@ export interface GateProxy {
 export async function gateProxy(targetPort: number): Promise<GateProxy> {
   const sockets = new Set<net.Socket>();
   const gates: Array<{ client: net.Socket; held: Buffer[]; subscriber: boolean }> = [];
+  // Each connection's upstream goes with it (see `end` below).
   let holding = false;
+  let onSubscribe: ((send: () => void) => void) | undefined;
   const server = net.createServer((client) => {
     const upstream = net.connect({ host: "127.0.0.1", port: targetPort });
     sockets.add(client).add(upstream);
     const gate = { client, held: [] as Buffer[], subscriber: false };
     gates.push(gate);
     client.on("data", (data: Buffer) => {
-      if (/subscribe/i.test(data.toString("latin1"))) gate.subscriber = true;
+      if (/subscribe/i.test(data.toString("latin1"))) {
+        gate.subscriber = true;
+        const handler = onSubscribe;
+        onSubscribe = undefined;
+        if (handler) return handler(() => upstream.write(data));
+      }
       upstream.write(data);
     });
     upstream.on("data", (data: Buffer) => {
@@ -55,6 +66,12 @@ export async function gateProxy(targetPort: number): Promise<GateProxy> {
         for (const data of gate.held) gate.client.write(data);
         gate.held = [];
       }
+    },
+    interceptSubscribe: (handler) => {
+      onSubscribe = handler;
+    },
+    dropData: () => {
+      for (const gate of gates) if (!gate.subscriber) gate.client.destroy();
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -29,8 +29,8 @@ const stores: Array<{ close(): Promise<void> }> = [];
 const clients: Redis[] = [];
 
 /** A near-cached store, once its copy is in use. */
-async function nearStore(url: string, prefix = `${uniquePrefix("near")}:`): Promise<RedisCacheStore> {
-  const store = redisCacheStore({ url, prefix, nearCache: true, timeoutMs: 1_000 });
+async function nearStore(url: string, prefix = `${uniquePrefix("near")}:`, timeoutMs = 1_000): Promise<RedisCacheStore> {
+  const store = redisCacheStore({ url, prefix, nearCache: true, timeoutMs });
   stores.push(store);
   await vi.waitFor(() => expect(store.nearCacheStats()?.active).toBe(true), { timeout: 5_000 });
   return store;
@@ -294,6 +294,154 @@ describeRedis("a Redis store's near cache (client-side caching with CLIENT TRACK
         await written;
         expect(await seen).toEqual(expected);
       }
+    } finally {
+      await Promise.all(stores.splice(0).map((s) => s.close()));
+      await proxy.close();
+    }
+  });
+
+  it("a read followed in the same tick by an own delete or write-back keeps nothing (found by an attack)", async () => {
+    const other = client(server.url);
+    const store = await nearStore(server.url);
+    await other.set(store.prefix + "v", JSON.stringify("old"));
+    await other.rpush(store.prefix + "l", JSON.stringify("a"));
+    const read = store.getMany(["v"]);
+    const deleted = store.delete("v");
+    expect(await read).toEqual(["old"]);
+    await deleted;
+    expect(await store.get("v")).toBeUndefined();
+    expect((await store.read({ keys: ["v"] })).values[0]).toBeUndefined();
+
+    const tail = store.read({ keys: [], lists: [{ key: "l", last: 10 }] });
+    const appended = store.listAppendOnce("l", ["a", "b"], { maxLength: 10, ttlMs: HOUR });
+    expect((await tail).lists[0]).toEqual(["a"]);
+    await appended;
+    expect(await store.listTail("l", 10)).toEqual(["a", "b"]);
+  });
+
+  it("an own write whose call timed out keeps nothing when its reply comes late (found by an attack)", async () => {
+    const proxy = await gateProxy(server.port);
+    try {
+      const other = client(server.url);
+      const store = await nearStore(proxy.url, undefined, 100);
+      const writes: Array<[string, () => Promise<void>, () => Promise<unknown>, () => Promise<unknown>, unknown]> = [
+        [
+          "v",
+          () => store.set("v", "mine", HOUR),
+          () => other.set(`${store.prefix}v`, JSON.stringify("theirs")),
+          () => store.get("v"),
+          "theirs",
+        ],
+        [
+          "l",
+          () => store.listAppend("l", ["mine"], { maxLength: 10, ttlMs: HOUR }),
+          () => other.rpush(`${store.prefix}l`, JSON.stringify("theirs")),
+          () => store.listTail("l", 10),
+          ["mine", "theirs"],
+        ],
+      ];
+      for (const [, write, theirs, read, expected] of writes) {
+        proxy.hold();
+        const written = write().then(
+          () => "ok",
+          (error: Error) => error.name,
+        );
+        await vi.waitFor(() => expect(proxy.heldBytes()).toBeGreaterThan(0));
+        expect(await written).toBe("CacheTimeoutError");
+        const invalidations = store.nearCacheStats()!.invalidations;
+        await theirs();
+        await vi.waitFor(() => expect(store.nearCacheStats()!.invalidations).toBeGreaterThan(invalidations));
+        const late = proxy.heldBytes();
+        proxy.release();
+        expect(late).toBeGreaterThan(0);
+        // The late reply is handled before anything sent after it: a read now comes back after it.
+        expect(await store.ping().then(() => read())).toEqual(expected);
+        expect(await read()).toEqual(expected);
+      }
+    } finally {
+      await Promise.all(stores.splice(0).map((s) => s.close()));
+      await proxy.close();
+    }
+  });
+
+  it("a key that expires between a read's MGET and its PTTL is not kept (found by an attack)", async () => {
+    const other = client(server.url);
+    const store = await nearStore(server.url, undefined, 5_000);
+    for (let round = 0; round < 6; round++) {
+      const keys = Array.from({ length: 2_000 }, (_, i) => `r${round}:${i}`);
+      const pipeline = other.pipeline();
+      for (const key of keys) pipeline.set(store.prefix + key, "1", "PX", 60);
+      await pipeline.exec();
+      await sleep(40 + 5 * round); // read around the expiry
+      await store.read({ keys });
+      await sleep(80); // every key has expired in Redis by now
+      const served = (await store.read({ keys })).values.filter((v) => v !== undefined).length;
+      expect(served).toBe(0);
+    }
+  });
+
+  it("names keys as Redis does: a lone surrogate is U+FFFD on the wire; redisOptions.keyPrefix is refused (found by an attack)", async () => {
+    const other = client(server.url);
+    const store = await nearStore(server.url);
+    await store.set("bad\uD800key", "mine", HOUR);
+    expect(await store.get("bad\uD800key")).toBe("mine");
+    await other.set(`${store.prefix}bad\uFFFDkey`, JSON.stringify("theirs"));
+    await vi.waitFor(async () => expect(await store.get("bad\uD800key")).toBe("theirs"));
+    // Another spelling of the same Redis key, written by the store itself.
+    await store.set("bad\uDC00key", "alias", HOUR);
+    expect(await store.get("bad\uD800key")).toBe("alias");
+    expect(() => redisCacheStore({ url: server.url, nearCache: true, redisOptions: { keyPrefix: "p:", lazyConnect: true } })).toThrow(
+      /keyPrefix/,
+    );
+  });
+
+  it("never throws synchronously, and a key held as missing makes no round trip", async () => {
+    const admin = client(server.url);
+    const store = await nearStore(server.url);
+    const bad = {
+      toString: () => {
+        throw new Error("no");
+      },
+    } as unknown as string;
+    for (const call of [
+      () => store.get(Symbol("k") as never),
+      () => store.get(bad),
+      () => store.listTail("k", 5n as never),
+      () => store.listTail(bad, 5),
+    ]) {
+      let result: Promise<unknown> | undefined;
+      expect(() => {
+        result = call();
+      }).not.toThrow();
+      await expect(result).rejects.toThrow();
+    }
+    expect((await store.read({ keys: ["absent"] })).values).toEqual([undefined]);
+    expect(await store.listTail("absent-list", 3)).toEqual([]);
+    const before = await commandCalls(admin);
+    const misses = store.nearCacheStats()!.misses;
+    expect(await store.get("absent")).toBeUndefined();
+    expect(await store.getMany(["absent"])).toEqual([undefined]);
+    expect(await store.listTail("absent-list", 3)).toEqual([]);
+    expect(readsBetween(before, await commandCalls(admin))).toBe(0);
+    expect(store.nearCacheStats()!.misses).toBe(misses);
+  });
+
+  it("comes back when the data connection drops while the invalidation connection is being set up (found by an attack)", async () => {
+    const proxy = await gateProxy(server.port);
+    try {
+      const admin = client(server.url);
+      const store = await nearStore(proxy.url);
+      proxy.interceptSubscribe((send) => {
+        store.client.once("close", () => send());
+        proxy.dropData();
+      });
+      await admin.client("KILL", "TYPE", "pubsub");
+      await vi.waitFor(() => expect(store.nearCacheStats()?.active).toBe(false));
+      await vi.waitFor(() => expect(store.nearCacheStats()?.active).toBe(true), { timeout: 5_000 });
+      const other = client(server.url);
+      expect((await store.read({ keys: ["v"] })).values[0]).toBeUndefined();
+      await other.set(`${store.prefix}v`, JSON.stringify("seen"));
+      await vi.waitFor(async () => expect((await store.read({ keys: ["v"] })).values[0]).toBe("seen"));
     } finally {
       await Promise.all(stores.splice(0).map((s) => s.close()));
       await proxy.close();
