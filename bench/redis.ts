@@ -6,10 +6,14 @@ import { benchOverhead } from "./overhead.js";
 
 const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 
-/** Redis round trips of one warm run: reads, and writes. */
-async function roundTrips() {
-  const store = resilientRedisStore({ url, prefix: `bench-rt-${process.pid}:` });
+/**
+ * Redis round trips of one warm run: reads, and writes. `near`: the store's near cache on, routes
+ * not cached, and the warm run on a new message of the same thread (what a conversation does).
+ */
+async function roundTrips(near = false) {
+  const store = resilientRedisStore({ url, prefix: `bench-rt-${process.pid}-${near ? "near" : "plain"}:`, nearCache: near });
   await store.whenStarted();
+  while (near && !store.redis.nearCacheStats()?.active) await new Promise((r) => setTimeout(r, 5));
   const providers: ContextProvider[] = ["profile", "memory", "tools"].map((name) => ({
     name,
     ttlMs: 600_000,
@@ -20,14 +24,15 @@ async function roundTrips() {
     router: heuristicRouter({ models: { fast: "f", default: "d" } }),
     providers,
     cache: store,
+    ...(near ? { ttl: { routeMs: 0 } } : {}),
   });
-  const run = async () => {
-    for await (const _ of pipeline.run({ userId: "bench", threadId: "t", message: "why is the sky blue?" })) void _;
+  const run = async (message: string) => {
+    for await (const _ of pipeline.run({ userId: "bench", threadId: "t", message })) void _;
   };
-  await run(); // cold: fills the caches
+  await run("why is the sky blue?"); // cold: fills the caches
   await new Promise((r) => setTimeout(r, 50));
   const wire = recordWrites([store.redis.client as never]);
-  await run();
+  await run(near ? "and why is the sea blue?" : "why is the sky blue?");
   await new Promise((r) => setTimeout(r, 50));
   wire.stop();
   await pipeline.close();
@@ -42,5 +47,5 @@ export async function benchRedis(iterations: number) {
   const store = resilientRedisStore({ url, prefix: `bench-${process.pid}:` });
   await store.whenStarted();
   const redis = await benchOverhead(iterations, store);
-  return { url, memory: memory.shorthand, redis: redis.shorthand, roundTrips: await roundTrips() };
+  return { url, memory: memory.shorthand, redis: redis.shorthand, roundTrips: await roundTrips(), nearRoundTrips: await roundTrips(true) };
 }

@@ -147,6 +147,9 @@ printTable("Memory store against the resilient Redis store (warm caches): time t
 console.log(
   `Redis round trips of a warm run: ${redis.roundTrips.total} (reads ${redis.roundTrips.reads}, writes ${redis.roundTrips.writes}): ${redis.roundTrips.batches.join(" | ")}`,
 );
+console.log(
+  `With nearCache and ttl.routeMs 0, a warm run on a new message: ${redis.nearRoundTrips.total} (reads ${redis.nearRoundTrips.reads}, writes ${redis.nearRoundTrips.writes}): ${redis.nearRoundTrips.batches.join(" | ")}`,
+);
 
 // ---- Throughput ----
 const throughput = await benchThroughput({
