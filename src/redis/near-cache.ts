@@ -40,6 +40,18 @@ export interface NearRead {
   dirty: Set<string> | undefined;
   /** Cleared by {@link NearCacheState.end}: a reply handled after it (its call timed out) is not kept. */
   open: boolean;
+  /**
+   * An own write's marker. Its MULTI publishes the marker first, then reads the key (so that
+   * Redis tracks it for this store), writes it and reads it back. Redis then sends exactly one
+   * invalidation of the key for the write itself: after the marker (Redis 7 sends it once the
+   * MULTI is done; Redis 6, at the write). Invalidations before the marker are older than the
+   * read-back; the first one after it is the write's own; only those after that count.
+   */
+  marker?: string;
+  /** `sent`: the marker has not arrived; `marked`: it has, the write's own invalidation has not; `done`. */
+  phase?: "sent" | "marked" | "done";
+  /** Whether the write kept what it read back. */
+  kept?: boolean;
 }
 
 /** Not held (or expired): read it from Redis. */
@@ -49,12 +61,18 @@ export const MISS: unique symbol = Symbol("near-cache miss");
  * The bookkeeping of a near cache, without Redis: what is held, what Redis invalidated, and the
  * reads in flight. The rule it keeps: a value read from Redis is kept only if the read started
  * while invalidations were arriving (`active`) and no invalidation of its key (nor a flush, nor a
- * lost connection) came before its reply did. Invalidations come on another connection than
- * replies, so one may overtake the reply it concerns.
+ * lost connection, nor an own write called meanwhile) came before its reply did. Invalidations
+ * come on another connection than replies, so one may overtake the reply it concerns.
+ *
+ * An own write that reads its key back is kept at its reply, and until its marker arrives the
+ * invalidations of that key are its own (or older): they neither drop what it kept nor stop it.
  */
 export class NearCacheState {
   readonly #entries: LRUCache<string, NearEntry>;
   readonly #reads = new Map<string, Set<NearRead>>();
+  /** Own writes whose marker has not arrived, by marker. */
+  readonly #writes = new Map<string, NearRead>();
+  #markers = 0;
   #active = false;
   #epoch = 0;
   #hits = 0;
@@ -124,37 +142,74 @@ export class NearCacheState {
     return read;
   }
 
+  /**
+   * This store is about to write `key` (called when the write is called, before it is sent): the
+   * copy of it goes, and every read of it in flight, own writes included, keeps nothing. With
+   * `readBack`, the write reads the key back and publishes a marker: returns its read.
+   */
+  write(key: string, readBack: boolean): NearRead | undefined {
+    this.#invalidations++;
+    this.#entries.delete(key);
+    const reads = this.#reads.get(key);
+    if (reads) for (const read of reads) (read.dirty ??= new Set()).add(key);
+    if (!readBack) return undefined;
+    const read = this.begin([key]);
+    if (read === undefined) return undefined;
+    read.marker = `w${++this.#markers}`;
+    read.phase = "sent";
+    read.kept = false;
+    this.#writes.set(read.marker, read);
+    return read;
+  }
+
   /** Keep what `read` returned for `key`, unless it may be stale already. */
   keep(read: NearRead | undefined, key: string, entry: NearEntry): void {
     if (read === undefined || !read.open || !this.#active || read.epoch !== this.#epoch || read.dirty?.has(key)) return;
     this.#entries.set(key, entry);
+    if (read.kept === false) read.kept = true;
   }
 
   /**
    * The read's call has settled (answered, failed or timed out): from now on nothing it brings
-   * back is kept, since invalidations no longer reach it. Idempotent.
+   * back is kept, since invalidations no longer reach it. An own write that kept what it read
+   * back stays registered until its own invalidation has come. Idempotent.
    */
   end(read: NearRead | undefined): void {
     if (read === undefined || !read.open) return;
     read.open = false;
-    for (const key of read.keys) {
-      const reads = this.#reads.get(key);
-      if (!reads) continue;
-      reads.delete(read);
-      if (reads.size === 0) this.#reads.delete(key);
-    }
+    if (!read.kept || read.dirty !== undefined || read.phase === "done") this.#forget(read);
   }
 
-  /** Redis (or this store's own write) changed `key`; `null`: everything (a flush). */
+  /** An own write's marker arrived: the next invalidation of its key is the write's own. */
+  marked(marker: string): void {
+    const read = this.#writes.get(marker);
+    if (read?.phase === "sent") read.phase = "marked";
+  }
+
+  /** Redis changed `key` (or dropped it); `null`: everything (a flush). */
   invalidate(key: string | null): void {
     this.#invalidations++;
     if (key === null) {
       this.#forgetAll();
       return;
     }
-    this.#entries.delete(key);
     const reads = this.#reads.get(key);
-    if (reads) for (const read of reads) (read.dirty ??= new Set()).add(key);
+    let own = false;
+    if (reads) {
+      for (const read of [...reads]) {
+        if (read.phase === undefined || read.phase === "done" || read.dirty !== undefined) {
+          (read.dirty ??= new Set()).add(key);
+        } else {
+          // Older than the own write's read-back (before its marker), or the write's own.
+          own = true;
+          if (read.phase === "marked") {
+            read.phase = "done";
+            if (!read.open) this.#forget(read);
+          }
+        }
+      }
+    }
+    if (!own) this.#entries.delete(key);
   }
 
   stats(): NearCacheStats {
@@ -180,8 +235,23 @@ export class NearCacheState {
     return undefined;
   }
 
+  #forget(read: NearRead): void {
+    if (read.marker !== undefined) this.#writes.delete(read.marker);
+    for (const key of read.keys) {
+      const reads = this.#reads.get(key);
+      if (!reads) continue;
+      reads.delete(read);
+      if (reads.size === 0) this.#reads.delete(key);
+    }
+  }
+
   #forgetAll(): void {
     this.#epoch++;
     this.#entries.clear();
+    // Their markers may never come: nothing they read back is kept any more (the epoch moved on).
+    for (const read of [...this.#writes.values()]) {
+      read.open = false;
+      this.#forget(read);
+    }
   }
 }

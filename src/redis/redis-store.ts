@@ -96,10 +96,7 @@ export interface RedisCacheStoreEvents {
 /** A {@link CacheStore} on Redis (ioredis), single server or Cluster. */
 export interface RedisCacheStore extends CacheStore {
   readonly name: "redis";
-  /**
-   * The ioredis client in use. With `nearCache`, write through the store, not through this
-   * client: Redis sends the store no invalidation of what its own connection writes (NOLOOP).
-   */
+  /** The ioredis client in use. */
   readonly client: RedisClient;
   /** The key prefix in use. */
   readonly prefix: string;
@@ -410,16 +407,12 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
   const readMaybeNear = (batch: CacheBatch): Promise<CacheBatchResult> =>
     nearDeps?.state.active ? attempt(() => nearRead(nearDeps, batch)) : call("read", () => readBatch(batch));
   /**
-   * An own write of `k`, when it is called: the copy of `k` goes at once (Redis sends no
-   * invalidation of the store's own writes, NOLOOP; a read made after this call then goes to
-   * Redis, behind the write, as without a copy; a read still on its way back is not kept), and
-   * the write's read-back is registered, so that an invalidation from now on stops it being kept.
+   * An own write of `k`, when it is called: the copy of `k` goes at once, so that a read made
+   * after this call goes to Redis, behind the write, as without a copy, and a read still on its way
+   * back is not kept. With `readBack`, the write's read-back and marker are registered: what it
+   * reads back is kept, and the invalidations of `k` before its marker are its own.
    */
-  const ownWrite = (k: string): NearRead | undefined => {
-    if (!near) return undefined;
-    near.invalidate(k);
-    return near.begin([k]);
-  };
+  const ownWrite = (k: string, readBack: boolean): NearRead | undefined => near?.write(k, readBack);
   /** A copy of what the near cache holds, as the store's answer. */
   const held = (value: unknown): Promise<unknown> => Promise.resolve(copyJson(value));
   const getFromRedis = (key: string) =>
@@ -483,13 +476,20 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
         if (value === undefined) throw new TypeError("redisCacheStore.set: value must not be undefined (use delete).");
         const json = serialise(value, "set");
         const k = redisKey(key);
-        const read = ownWrite(k);
-        if (!read || !near) return call("set", async () => void (await client.set(k, json, "PX", ttlOf(ttlMs))));
-        // With a near cache the MULTI reads the value back, so that Redis tracks it for this store
-        // and the next read of it is served from the copy.
+        const read = ownWrite(k, true);
+        if (!read || !near || !tracking) return call("set", async () => void (await client.set(k, json, "PX", ttlOf(ttlMs))));
+        // With a near cache the MULTI also publishes the write's marker and reads the key before and
+        // after the write, so that Redis sends exactly one invalidation for the write, after the
+        // marker, and tracks the key for this store again: the next read is served from the copy.
         return call("set", async () => {
           const sentAt = performance.now();
-          replies(await client.multi().set(k, json, "PX", ttlOf(ttlMs)).get(k).exec(), "MULTI");
+          const multi = client
+            .multi()
+            .publish(tracking.markerChannel, read.marker as string)
+            .exists(k);
+          const answers = replies(await multi.set(k, json, "PX", ttlOf(ttlMs)).get(k).exec(), "MULTI");
+          // A marker that reached no subscriber never arrives: keep nothing.
+          if (answers[0] === 0) return;
           keepWritten(near, read, k, json, sentAt + ttlOf(ttlMs));
         }).finally(() => near.end(read));
       }),
@@ -497,7 +497,7 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
     delete: (key) =>
       attempt(() => {
         const k = redisKey(key);
-        near?.end(ownWrite(k));
+        ownWrite(k, false);
         return call("delete", async () => void (await client.del(k)));
       }),
 
@@ -509,23 +509,27 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
         const json = items.map((item) => serialise(item, "listAppend"));
         const k = redisKey(key);
         const base = near?.wholeList(k, performance.now());
-        const read = ownWrite(k);
+        const read = ownWrite(k, true);
         return call("listAppend", async () => {
-          // One MULTI: append, trim and refresh the TTL atomically; no read-modify-write.
+          // One MULTI: append, trim and refresh the TTL atomically; no read-modify-write. With a
+          // near cache, the marker and a read of the key come first (see `set`).
           const multi = client.multi();
+          if (read && tracking) multi.publish(tracking.markerChannel, read.marker as string).exists(k);
           if (json.length > 0) multi.rpush(k, ...json);
           if (keep > 0) multi.ltrim(k, -keep, -1);
           multi.pexpire(k, ttlOf(ttlMs));
           // With a near cache the MULTI also reads, so that Redis tracks the list for this store:
           // its length when the copy held the whole list (the copy is that list plus the items),
           // else the list itself.
-          if (read) {
+          if (read && tracking) {
             if (base) multi.llen(k);
             else multi.lrange(k, 0, -1).pttl(k);
           }
           const sentAt = performance.now();
           const answers = replies(await multi.exec(), "MULTI");
-          if (!read || !near) return;
+          // The replies start with the marker's PUBLISH (one that reached no subscriber never
+          // arrives: keep nothing) and end with the read-back.
+          if (!read || !near || answers[0] === 0) return;
           const last = answers[answers.length - 1];
           if (base) keepAppended(near, read, k, base, json, keep, last, sentAt + ttlOf(ttlMs));
           else keepReadBack(near, read, k, answers[answers.length - 2], last, sentAt);
@@ -539,7 +543,7 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
         const keep = keepOf(maxLength, "listAppendOnce");
         const json = items.map((item) => serialise(item, "listAppendOnce"));
         const k = redisKey(key);
-        near?.end(ownWrite(k));
+        ownWrite(k, false);
         return call("listAppendOnce", async () => {
           await client.eval(LIST_APPEND_ONCE_LUA, 1, k, keep, ttlOf(ttlMs), replace ? "1" : "0", ...json);
         });

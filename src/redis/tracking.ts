@@ -1,11 +1,14 @@
+import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
-import type { NearCacheState } from "./near-cache.js";
+import type { NearCacheState, NearRead } from "./near-cache.js";
 
 /** Where Redis publishes invalidations to a client that redirects them (RESP2). */
 const CHANNEL = "__redis__:invalidate";
 
 /** The invalidation connection of a near cache. */
 export interface Tracking {
+  /** The store's own channel: an own write publishes its marker there, after the write. */
+  readonly markerChannel: string;
   /** Stop listening and close the invalidation connection. */
   close(timeoutMs: number): Promise<void>;
 }
@@ -13,14 +16,18 @@ export interface Tracking {
 /**
  * Keep `state` coherent with Redis (server-assisted client-side caching, RESP2 form):
  * `subscriber` subscribes to `__redis__:invalidate`, and `data` runs
- * `CLIENT TRACKING ON REDIRECT <subscriber's id> NOLOOP`, so that Redis remembers every key `data`
- * reads and sends its name on `subscriber` when anyone else changes it, it expires or it is
- * evicted (a flush sends `null`). The store's own writes drop its copy themselves (NOLOOP).
+ * `CLIENT TRACKING ON REDIRECT <subscriber's id>`, so that Redis remembers every key `data` reads
+ * and sends its name on `subscriber` when it is changed, expires or is evicted (a flush sends
+ * `null`). Not `NOLOOP`: with it, Redis 7 would not report what it evicts, or forgets from a
+ * full tracking table, while it runs one of this store's own commands. So the store hears of its
+ * own writes too: each publishes a marker on `markerChannel` first in its MULTI (see
+ * {@link NearRead.marker}).
  *
  * The copy is used only while both connections are up and tracking is on with the subscriber's
- * current id: either connection closing disables it and forgets everything (invalidations may
- * have been lost), and it comes back once both are ready and the tracking command has answered,
- * so only reads sent after that command are kept.
+ * current id, checked by a PUBLISH from `data` that reaches `subscriber` (so both are on one
+ * server, and the id is not a stranger's on another one): either connection closing disables it
+ * and forgets everything (invalidations may have been lost), and it comes back once both are
+ * ready and that check has answered, so only reads sent after it are kept.
  */
 export function trackInvalidations(data: Redis, subscriber: Redis, state: NearCacheState, onError: (error: Error) => void): Tracking {
   let subscriberId: string | undefined;
@@ -29,6 +36,7 @@ export function trackInvalidations(data: Redis, subscriber: Redis, state: NearCa
   // Bumped when the subscriber closes: its set-up (CLIENT ID, SUBSCRIBE), if it started before,
   // gives up. The data connection closing does not stop it: the id stays good.
   let subscriberGeneration = 0;
+  const markerChannel = `__zoe_near__:${randomUUID()}`;
 
   const lost = () => {
     generation++;
@@ -47,8 +55,20 @@ export function trackInvalidations(data: Redis, subscriber: Redis, state: NearCa
     const id = subscriberId;
     if (id === undefined || data.status !== "ready" || subscriber.status !== "ready") return;
     const at = generation;
-    await data.call("CLIENT", "TRACKING", "ON", "REDIRECT", id, "NOLOOP");
-    if (at === generation && subscriberId === id && data.status === "ready") state.enable();
+    let reached = 0;
+    try {
+      await data.call("CLIENT", "TRACKING", "ON", "REDIRECT", id);
+      reached = Number(await data.publish(markerChannel, "on"));
+    } catch (error) {
+      // The id is unknown where `data` is: the two connections reached two servers.
+      if (!(error instanceof Error) || !/redirect/i.test(error.message)) throw error;
+    }
+    if (at !== generation || subscriberId !== id || data.status !== "ready") return;
+    if (reached > 0) return state.enable();
+    // `data` is not where `subscriber` is (a failover behind one address): stop tracking there,
+    // and connect `subscriber` again, to wherever the address leads now.
+    await data.call("CLIENT", "TRACKING", "OFF").catch(() => {});
+    subscriber.disconnect(true);
   };
   const onDataReady = () => {
     startTracking().catch(fail);
@@ -57,14 +77,16 @@ export function trackInvalidations(data: Redis, subscriber: Redis, state: NearCa
     const at = subscriberGeneration;
     (async () => {
       const id = String(await subscriber.client("ID"));
-      await subscriber.subscribe(CHANNEL);
+      await subscriber.subscribe(CHANNEL, markerChannel);
       if (at !== subscriberGeneration) return;
       subscriberId = id;
       await startTracking();
     })().catch(fail);
   };
   const onMessage = (channel: Buffer, message: unknown) => {
-    if (channel.toString() !== CHANNEL) return;
+    const name = channel.toString();
+    if (name === markerChannel) return state.marked(String(message));
+    if (name !== CHANNEL) return;
     if (message === null) state.invalidate(null);
     else if (Array.isArray(message)) for (const key of message) state.invalidate(String(key));
     else state.invalidate(String(message));
@@ -80,6 +102,7 @@ export function trackInvalidations(data: Redis, subscriber: Redis, state: NearCa
   if (subscriber.status === "ready") onSubscriberReady();
 
   return {
+    markerChannel,
     async close(timeoutMs) {
       data.off("ready", onDataReady);
       data.off("close", lost);

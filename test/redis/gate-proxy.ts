@@ -13,6 +13,8 @@ export interface GateProxy {
   interceptSubscribe(handler: (send: () => void) => void): void;
   /** Close every connection but the subscriber's, as a network would. */
   dropData(): void;
+  /** Send new connections to Redis at `port` from now on (a failover behind one address). */
+  retarget(port: number): void;
   close(): Promise<void>;
 }
 
@@ -21,7 +23,8 @@ export interface GateProxy {
  * store's invalidation connection and is never held: while the data connection's replies wait in
  * the proxy, invalidations still arrive, as they can on a real network.
  */
-export async function gateProxy(targetPort: number): Promise<GateProxy> {
+export async function gateProxy(firstPort: number): Promise<GateProxy> {
+  let targetPort = firstPort;
   const sockets = new Set<net.Socket>();
   const gates: Array<{ client: net.Socket; held: Buffer[]; subscriber: boolean }> = [];
   // Each connection's upstream goes with it (see `end` below).
@@ -69,6 +72,9 @@ export async function gateProxy(targetPort: number): Promise<GateProxy> {
     },
     interceptSubscribe: (handler) => {
       onSubscribe = handler;
+    },
+    retarget: (port) => {
+      targetPort = port;
     },
     dropData: () => {
       for (const gate of gates) if (!gate.subscriber) gate.client.destroy();

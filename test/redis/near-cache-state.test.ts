@@ -108,6 +108,66 @@ describe("NearCacheState: what a near cache keeps and serves", () => {
     expect(state.value("a", 0)).toBe(MISS);
   });
 
+  it("an own write keeps what it read back; invalidations before its marker, and the one right after it, are its own", () => {
+    const state = active();
+    const write = state.write("k", true)!;
+    expect(write.marker).toMatch(/^w\d+$/);
+    state.keep(write, "k", value("mine"));
+    state.end(write);
+    state.invalidate("k"); // older than the write's read-back
+    expect(state.value("k", 0)).toBe("mine");
+    state.marked(write.marker!);
+    state.invalidate("k"); // the write's own
+    expect(state.value("k", 0)).toBe("mine");
+    state.invalidate("k"); // a later change
+    expect(state.value("k", 0)).toBe(MISS);
+  });
+
+  it("an own write's reply that comes after its own invalidation is still kept; one after a later change is not", () => {
+    const state = active();
+    const first = state.write("k", true)!;
+    state.marked(first.marker!);
+    state.invalidate("k");
+    state.keep(first, "k", value("first"));
+    state.end(first);
+    expect(state.value("k", 0)).toBe("first");
+
+    const second = state.write("k", true)!;
+    state.marked(second.marker!);
+    state.invalidate("k"); // its own
+    state.invalidate("k"); // someone else's, after it
+    state.keep(second, "k", value("second"));
+    state.end(second);
+    expect(state.value("k", 0)).toBe(MISS);
+  });
+
+  it("an own write drops the copy and stops every read of the key in flight, an earlier own write's included", () => {
+    const state = active();
+    const read = state.begin(["k"]);
+    const earlier = state.write("k", true)!;
+    state.write("k", false);
+    state.keep(read, "k", value("read"));
+    state.keep(earlier, "k", value("earlier"));
+    expect(state.value("k", 0)).toBe(MISS);
+    state.end(read);
+    state.end(earlier);
+  });
+
+  it("a lost connection forgets own writes waiting for their marker", () => {
+    const state = active();
+    const write = state.write("k", true)!;
+    state.keep(write, "k", value("mine"));
+    state.end(write);
+    state.disable();
+    state.enable();
+    state.marked(write.marker!);
+    state.invalidate("k");
+    const read = state.begin(["k"]);
+    state.keep(read, "k", value("fresh"));
+    state.invalidate("k");
+    expect(state.value("k", 0)).toBe(MISS);
+  });
+
   it("refuses options that are not positive integers", () => {
     for (const bad of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
       expect(() => new NearCacheState({ maxEntries: bad })).toThrow(TypeError);

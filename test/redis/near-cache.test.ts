@@ -448,6 +448,75 @@ describeRedis("a Redis store's near cache (client-side caching with CLIENT TRACK
     }
   });
 
+  it("drops what Redis evicts, even while it runs the store's own commands (maxmemory, a full tracking table; found by an attack)", async () => {
+    const own = await startRedis();
+    try {
+      const admin = client(own.url);
+      const other = client(own.url);
+      const store = await nearStore(own.url, undefined, 5_000);
+      const keys = Array.from({ length: 100 }, (_, i) => `k${i}`);
+      const writeAll = async (tag: string) => {
+        const pipeline = other.pipeline();
+        for (const key of keys) pipeline.set(store.prefix + key, JSON.stringify(`${tag}${key}`));
+        await pipeline.exec();
+      };
+      const truth = async () =>
+        (await other.mget(keys.map((key) => store.prefix + key))).map((v) => (v === null ? undefined : (JSON.parse(v) as unknown)));
+
+      // A full tracking table: Redis forgets (and reports) the oldest keys as the store reads more.
+      await admin.config("SET", "tracking-table-max-keys", "10");
+      await writeAll("a");
+      await store.read({ keys });
+      await writeAll("b");
+      await vi.waitFor(async () => expect((await store.read({ keys })).values).toEqual(await truth()));
+      await admin.config("SET", "tracking-table-max-keys", "0");
+
+      // maxmemory: the store's own writes make Redis evict the keys it holds.
+      await admin.config("SET", "maxmemory-policy", "allkeys-lru");
+      await admin.config("SET", "maxmemory", "2mb");
+      await writeAll("c");
+      expect((await store.read({ keys })).values).toEqual(await truth());
+      const filler = "x".repeat(2_000);
+      for (let i = 0; i < 3_000; i++) await store.set(`fill:${i}`, filler, HOUR);
+      expect(Number((await admin.info("stats")).match(/evicted_keys:(\d+)/)?.[1])).toBeGreaterThan(0);
+      await vi.waitFor(async () => expect((await store.read({ keys })).values).toEqual(await truth()));
+      await writeAll("d");
+      await vi.waitFor(async () => expect((await store.read({ keys })).values).toEqual(await truth()));
+    } finally {
+      await Promise.all(stores.splice(0).map((s) => s.close()));
+      await own.stop();
+    }
+  });
+
+  it("after a failover behind one address, the copy is used only once both connections reach the new server (found by an attack)", async () => {
+    const a = await startRedis();
+    const b = await startRedis();
+    const proxy = await gateProxy(a.port);
+    try {
+      const store = await nearStore(proxy.url);
+      const onA = client(a.url);
+      const list = String(await onA.call("CLIENT", "LIST", "TYPE", "pubsub"));
+      const subscriberId = Number(/id=(\d+)/.exec(list)?.[1]);
+      // On B, a stranger's connection takes the id the store's invalidation connection has on A.
+      const onB = client(b.url);
+      for (let id = Number(await onB.client("ID")); id < subscriberId; id = Number(await client(b.url).client("ID"))) {}
+      proxy.retarget(b.port);
+      proxy.dropData();
+      await vi.waitFor(() => expect(store.nearCacheStats()?.active).toBe(false));
+      await vi.waitFor(() => expect(store.nearCacheStats()?.active).toBe(true), { timeout: 5_000 });
+      // Tracking is redirected to the store's own connection on B: B's changes reach the copy.
+      expect(String(await onB.call("CLIENT", "LIST", "TYPE", "pubsub"))).toContain(`sub=2`);
+      expect((await store.read({ keys: ["x"] })).values[0]).toBeUndefined();
+      await onB.set(`${store.prefix}x`, JSON.stringify("changed on B"));
+      await vi.waitFor(async () => expect((await store.read({ keys: ["x"] })).values[0]).toBe("changed on B"));
+    } finally {
+      await Promise.all(stores.splice(0).map((s) => s.close()));
+      await proxy.close();
+      await a.stop();
+      await b.stop();
+    }
+  });
+
   for (const which of ["invalidation", "data"] as const) {
     it(`when the ${which} connection drops, nothing read before is served; the copy comes back, coherent`, async () => {
       const admin = client(server.url);
