@@ -509,7 +509,9 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
         const json = items.map((item) => serialise(item, "listAppend"));
         const k = redisKey(key);
         const base = near?.wholeList(k, performance.now());
-        const read = ownWrite(k, true);
+        // An append of nothing may leave the key untouched: Redis would send no invalidation of it,
+        // and the write's marker would wait for one (see NearRead.marker). It reads nothing back.
+        const read = ownWrite(k, json.length > 0);
         return call("listAppend", async () => {
           // One MULTI: append, trim and refresh the TTL atomically; no read-modify-write. With a
           // near cache, the marker and a read of the key come first (see `set`).

@@ -199,6 +199,16 @@ describeRedis("a Redis store's near cache (client-side caching with CLIENT TRACK
     }
   });
 
+  it("after an own write that changed nothing (an append of no items to a missing list), another client's change still reaches the copy", async () => {
+    const other = client(server.url);
+    const store = await nearStore(server.url);
+    expect(await store.listTail("empty", 5)).toEqual([]);
+    await store.listAppend("empty", [], { maxLength: 5, ttlMs: HOUR });
+    expect(await store.listTail("empty", 5)).toEqual([]);
+    await other.rpush(`${store.prefix}empty`, JSON.stringify("theirs"));
+    await vi.waitFor(async () => expect(await store.listTail("empty", 5)).toEqual(["theirs"]));
+  });
+
   it("a flush of the database empties the copy", async () => {
     const other = client(server.url);
     const store = await nearStore(server.url);
