@@ -3,6 +3,7 @@ import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOption
 import type { CacheBatch, CacheBatchResult, CacheStore, ListAppendOptions } from "../cache/types.js";
 import { assertTtl } from "../cache/validate.js";
 import { attempt, loopDeadline } from "./deadline.js";
+import { clientEnded } from "./client-ended.js";
 import { CacheTimeoutError } from "./errors.js";
 import { MISS, NearCacheState, type NearCacheOptions, type NearCacheStats, type NearRead } from "./near-cache.js";
 import { keepAppended, keepReadBack, keepWritten, nearRead, tailRange } from "./near-read.js";
@@ -565,15 +566,7 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
       await tracking?.close(timeoutMs);
       if (owned) {
         // The `error` listener stays: a late socket error must not become an unhandled one.
-        const ended = new Promise<void>((resolve) => {
-          if (client.status === "end") return resolve();
-          const timer = setTimeout(resolve, timeoutMs);
-          timer.unref?.();
-          client.once("end", () => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
+        const ended = clientEnded(client, timeoutMs);
         try {
           if (client.status === "ready") await loopDeadline(client.quit(), timeoutMs, () => new Error("QUIT timed out"));
         } catch {

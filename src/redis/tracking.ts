@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
+import { clientEnded } from "./client-ended.js";
 import type { NearCacheState, NearRead } from "./near-cache.js";
 
 /** Where Redis publishes invalidations to a client that redirects them (RESP2). */
@@ -111,15 +112,7 @@ export function trackInvalidations(data: Redis, subscriber: Redis, state: NearCa
       subscriber.off("messageBuffer", onMessage);
       subscriberGeneration++;
       lost();
-      const ended = new Promise<void>((resolve) => {
-        if (subscriber.status === "end") return resolve();
-        const timer = setTimeout(resolve, timeoutMs);
-        timer.unref?.();
-        subscriber.once("end", () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      const ended = clientEnded(subscriber, timeoutMs);
       // The `error` listener stays: a late socket error must not become an unhandled one.
       subscriber.disconnect();
       await ended;
