@@ -21,8 +21,10 @@ export interface NearCacheStats {
   hits: number;
   /** Keys and list tails read from Redis while the copy was active. */
   misses: number;
-  /** Keys Redis invalidated (a whole flush counts as one). */
+  /** Keys Redis invalidated, or the store wrote (a whole flush counts as one). */
   invalidations: number;
+  /** Reads and own writes whose outcome the copy still waits for (replies, markers). */
+  inFlight: number;
 }
 
 /**
@@ -52,6 +54,11 @@ export interface NearRead {
   phase?: "sent" | "marked" | "done";
   /** Whether the write kept what it read back. */
   kept?: boolean;
+  /**
+   * The write's copy is the list the copy held plus its items, not a read-back (a history
+   * append): an invalidation before its marker may then be a change the copy missed.
+   */
+  fromCopy?: boolean;
 }
 
 /** Not held (or expired): read it from Redis. */
@@ -145,19 +152,21 @@ export class NearCacheState {
   /**
    * This store is about to write `key` (called when the write is called, before it is sent): the
    * copy of it goes, and every read of it in flight, own writes included, keeps nothing. With
-   * `readBack`, the write reads the key back and publishes a marker: returns its read.
+   * `readBack`, the write reads the key back (or, `fromCopy`, builds on the list the copy held)
+   * and publishes a marker: returns its read.
    */
-  write(key: string, readBack: boolean): NearRead | undefined {
+  write(key: string, readBack: boolean, fromCopy = false): NearRead | undefined {
     this.#invalidations++;
     this.#entries.delete(key);
     const reads = this.#reads.get(key);
-    if (reads) for (const read of reads) (read.dirty ??= new Set()).add(key);
+    if (reads) for (const read of [...reads]) this.#spoil(read, key);
     if (!readBack) return undefined;
     const read = this.begin([key]);
     if (read === undefined) return undefined;
     read.marker = `w${++this.#markers}`;
     read.phase = "sent";
     read.kept = false;
+    read.fromCopy = fromCopy;
     this.#writes.set(read.marker, read);
     return read;
   }
@@ -197,8 +206,8 @@ export class NearCacheState {
     let own = false;
     if (reads) {
       for (const read of [...reads]) {
-        if (read.phase === undefined || read.phase === "done" || read.dirty !== undefined) {
-          (read.dirty ??= new Set()).add(key);
+        if (read.phase === undefined || read.phase === "done" || read.dirty !== undefined || (read.phase === "sent" && read.fromCopy)) {
+          this.#spoil(read, key);
         } else {
           // Older than the own write's read-back (before its marker), or the write's own.
           own = true;
@@ -219,7 +228,14 @@ export class NearCacheState {
       hits: this.#hits,
       misses: this.#misses,
       invalidations: this.#invalidations,
+      inFlight: this.#inFlight(),
     };
+  }
+
+  #inFlight(): number {
+    const reads = new Set<NearRead>();
+    for (const set of this.#reads.values()) for (const read of set) reads.add(read);
+    return reads.size;
   }
 
   #miss(): typeof MISS {
@@ -233,6 +249,12 @@ export class NearCacheState {
     if (entry === undefined || entry.expiresAt > now) return entry;
     this.#entries.delete(key);
     return undefined;
+  }
+
+  /** `read` may be stale for `key`: it keeps nothing more; once its call has settled, it is forgotten. */
+  #spoil(read: NearRead, key: string): void {
+    (read.dirty ??= new Set()).add(key);
+    if (!read.open) this.#forget(read);
   }
 
   #forget(read: NearRead): void {

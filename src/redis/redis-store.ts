@@ -5,7 +5,7 @@ import { assertTtl } from "../cache/validate.js";
 import { attempt, loopDeadline } from "./deadline.js";
 import { clientEnded } from "./client-ended.js";
 import { CacheTimeoutError } from "./errors.js";
-import { MISS, NearCacheState, type NearCacheOptions, type NearCacheStats, type NearRead } from "./near-cache.js";
+import { MISS, NearCacheState, type NearCacheOptions, type NearCacheStats } from "./near-cache.js";
 import { keepAppended, keepReadBack, keepWritten, nearRead, tailRange } from "./near-read.js";
 import { LIST_APPEND_ONCE_LUA } from "./scripts.js";
 import { clusterSlot } from "./slot.js";
@@ -245,6 +245,7 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
       createClient({ ...options, redisOptions: { ...options.redisOptions, autoResubscribe: false } }, connectTimeoutMs) as Redis,
       near,
       onClientError,
+      connectTimeoutMs,
     );
 
   const full = (key: string) => prefix + key;
@@ -407,13 +408,6 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
   /** Served from the near cache while it is active: a read it holds whole makes no call. */
   const readMaybeNear = (batch: CacheBatch): Promise<CacheBatchResult> =>
     nearDeps?.state.active ? attempt(() => nearRead(nearDeps, batch)) : call("read", () => readBatch(batch));
-  /**
-   * An own write of `k`, when it is called: the copy of `k` goes at once, so that a read made
-   * after this call goes to Redis, behind the write, as without a copy, and a read still on its way
-   * back is not kept. With `readBack`, the write's read-back and marker are registered: what it
-   * reads back is kept, and the invalidations of `k` before its marker are its own.
-   */
-  const ownWrite = (k: string, readBack: boolean): NearRead | undefined => near?.write(k, readBack);
   /** A copy of what the near cache holds, as the store's answer. */
   const held = (value: unknown): Promise<unknown> => Promise.resolve(copyJson(value));
   const getFromRedis = (key: string) =>
@@ -477,7 +471,9 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
         if (value === undefined) throw new TypeError("redisCacheStore.set: value must not be undefined (use delete).");
         const json = serialise(value, "set");
         const k = redisKey(key);
-        const read = ownWrite(k, true);
+        // Own writes drop the copy when they are called (NearCacheState.write): a read made after
+        // this call goes to Redis, behind the write, as without a copy.
+        const read = near?.write(k, true);
         if (!read || !near || !tracking) return call("set", async () => void (await client.set(k, json, "PX", ttlOf(ttlMs))));
         // With a near cache the MULTI also publishes the write's marker and reads the key before and
         // after the write, so that Redis sends exactly one invalidation for the write, after the
@@ -498,7 +494,7 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
     delete: (key) =>
       attempt(() => {
         const k = redisKey(key);
-        ownWrite(k, false);
+        near?.write(k, false);
         return call("delete", async () => void (await client.del(k)));
       }),
 
@@ -512,7 +508,7 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
         const base = near?.wholeList(k, performance.now());
         // An append of nothing may leave the key untouched: Redis would send no invalidation of it,
         // and the write's marker would wait for one (see NearRead.marker). It reads nothing back.
-        const read = ownWrite(k, json.length > 0);
+        const read = near?.write(k, json.length > 0, base !== undefined);
         return call("listAppend", async () => {
           // One MULTI: append, trim and refresh the TTL atomically; no read-modify-write. With a
           // near cache, the marker and a read of the key come first (see `set`).
@@ -546,7 +542,7 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
         const keep = keepOf(maxLength, "listAppendOnce");
         const json = items.map((item) => serialise(item, "listAppendOnce"));
         const k = redisKey(key);
-        ownWrite(k, false);
+        near?.write(k, false);
         return call("listAppendOnce", async () => {
           await client.eval(LIST_APPEND_ONCE_LUA, 1, k, keep, ttlOf(ttlMs), replace ? "1" : "0", ...json);
         });

@@ -25,12 +25,18 @@ export interface Tracking {
  * {@link NearRead.marker}).
  *
  * The copy is used only while both connections are up and tracking is on with the subscriber's
- * current id, checked by a PUBLISH from `data` that reaches `subscriber` (so both are on one
+ * current id, checked by a token `data` publishes and `subscriber` receives (so both are on one
  * server, and the id is not a stranger's on another one): either connection closing disables it
  * and forgets everything (invalidations may have been lost), and it comes back once both are
  * ready and that check has answered, so only reads sent after it are kept.
  */
-export function trackInvalidations(data: Redis, subscriber: Redis, state: NearCacheState, onError: (error: Error) => void): Tracking {
+export function trackInvalidations(
+  data: Redis,
+  subscriber: Redis,
+  state: NearCacheState,
+  onError: (error: Error) => void,
+  checkTimeoutMs: number,
+): Tracking {
   let subscriberId: string | undefined;
   // Bumped whenever a connection closes: turning tracking on, if it started before, gives up.
   let generation = 0;
@@ -39,8 +45,17 @@ export function trackInvalidations(data: Redis, subscriber: Redis, state: NearCa
   let subscriberGeneration = 0;
   const markerChannel = `__zoe_near__:${randomUUID()}`;
 
+  /** The check in flight: the token `data` published, which `subscriber` must receive. */
+  let check: { token: string; at: number; timer: NodeJS.Timeout } | undefined;
+  let tokens = 0;
+  const stopCheck = () => {
+    if (check) clearTimeout(check.timer);
+    check = undefined;
+  };
+
   const lost = () => {
     generation++;
+    stopCheck();
     state.disable();
   };
   const onSubscriberClose = () => {
@@ -52,24 +67,45 @@ export function trackInvalidations(data: Redis, subscriber: Redis, state: NearCa
     if (error instanceof Error) onError(error);
   };
 
+  /**
+   * `data` is not where `subscriber` is (a failover behind one address): stop tracking there, and
+   * connect `subscriber` again, to wherever the address leads now.
+   */
+  const elsewhere = async (at: number) => {
+    stopCheck();
+    if (at !== generation) return;
+    await data.call("CLIENT", "TRACKING", "OFF").catch(() => {});
+    subscriber.disconnect(true);
+  };
   const startTracking = async () => {
     const id = subscriberId;
     if (id === undefined || data.status !== "ready" || subscriber.status !== "ready") return;
     const at = generation;
-    let reached = 0;
     try {
       await data.call("CLIENT", "TRACKING", "ON", "REDIRECT", id);
-      reached = Number(await data.publish(markerChannel, "on"));
     } catch (error) {
       // The id is unknown where `data` is: the two connections reached two servers.
-      if (!(error instanceof Error) || !/redirect/i.test(error.message)) throw error;
+      if (error instanceof Error && /redirect/i.test(error.message)) return elsewhere(at);
+      throw error;
     }
-    if (at !== generation || subscriberId !== id || data.status !== "ready") return;
-    if (reached > 0) return state.enable();
-    // `data` is not where `subscriber` is (a failover behind one address): stop tracking there,
-    // and connect `subscriber` again, to wherever the address leads now.
-    await data.call("CLIENT", "TRACKING", "OFF").catch(() => {});
-    subscriber.disconnect(true);
+    if (at !== generation || subscriberId !== id) return;
+    // The copy is used once `subscriber` receives this token from `data`: a PUBLISH count would
+    // also count a stranger's pattern subscription on another server.
+    stopCheck();
+    const token = `on${++tokens}`;
+    const timer = setTimeout(() => {
+      if (check?.token === token) elsewhere(at).catch(fail);
+    }, checkTimeoutMs);
+    timer.unref?.();
+    check = { token, at, timer };
+    const reached = Number(await data.publish(markerChannel, token));
+    if (reached === 0 && check?.token === token) await elsewhere(at);
+  };
+  const checked = (token: string) => {
+    if (check?.token !== token) return;
+    const at = check.at;
+    stopCheck();
+    if (at === generation && data.status === "ready" && subscriber.status === "ready") state.enable();
   };
   const onDataReady = () => {
     startTracking().catch(fail);
@@ -86,7 +122,10 @@ export function trackInvalidations(data: Redis, subscriber: Redis, state: NearCa
   };
   const onMessage = (channel: Buffer, message: unknown) => {
     const name = channel.toString();
-    if (name === markerChannel) return state.marked(String(message));
+    if (name === markerChannel) {
+      const text = String(message);
+      return text.startsWith("on") ? checked(text) : state.marked(text);
+    }
     if (name !== CHANNEL) return;
     if (message === null) state.invalidate(null);
     else if (Array.isArray(message)) for (const key of message) state.invalidate(String(key));

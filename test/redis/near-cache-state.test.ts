@@ -23,7 +23,7 @@ describe("NearCacheState: what a near cache keeps and serves", () => {
     state.keep(read, "k", value(1));
     state.end(read);
     expect(state.value("k", 0)).toBe(1);
-    expect(state.stats()).toMatchObject({ active: true, entries: 1, hits: 1 });
+    expect(state.stats()).toMatchObject({ active: true, entries: 1, hits: 1, inFlight: 0 });
   });
 
   it("does not keep a reply that an invalidation of its key overtook", () => {
@@ -151,6 +151,36 @@ describe("NearCacheState: what a near cache keeps and serves", () => {
     expect(state.value("k", 0)).toBe(MISS);
     state.end(read);
     state.end(earlier);
+  });
+
+  it("forgets every read and own write once nothing can come of it: back-to-back own writes of one key leave nothing behind (found by an attack)", () => {
+    const state = active();
+    for (let i = 0; i < 1_000; i++) {
+      const write = state.write("k", true)!;
+      state.keep(write, "k", value(i));
+      state.end(write);
+      // The next write is called before this one's marker and own invalidation have come.
+    }
+    expect(state.stats().inFlight).toBeLessThanOrEqual(1);
+    const last = state.write("k", true)!;
+    state.marked(last.marker!);
+    state.keep(last, "k", value("last"));
+    state.end(last);
+    state.invalidate("k");
+    expect(state.stats().inFlight).toBe(0);
+    expect(state.value("k", 0)).toBe("last");
+  });
+
+  it("an append built on the copy keeps nothing when the key changed before its marker (found by an attack)", () => {
+    const state = active();
+    const write = state.write("l", true, true)!;
+    state.keep(write, "l", list(["a", "b", "new"], true));
+    state.end(write);
+    state.invalidate("l"); // someone changed the list the copy held
+    state.marked(write.marker!);
+    state.invalidate("l"); // the write's own
+    expect(state.tail("l", 10, 0)).toBe(MISS);
+    expect(state.stats().inFlight).toBe(0);
   });
 
   it("a lost connection forgets own writes waiting for their marker", () => {

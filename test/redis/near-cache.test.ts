@@ -209,6 +209,22 @@ describeRedis("a Redis store's near cache (client-side caching with CLIENT TRACK
     await vi.waitFor(async () => expect(await store.listTail("empty", 5)).toEqual(["theirs"]));
   });
 
+  it("an append built on the list the copy held keeps nothing when the list changed just before it (found by an attack)", async () => {
+    const admin = client(server.url);
+    const store = await nearStore(server.url);
+    const key = `${store.prefix}l`;
+    await store.listAppend("l", ["a", "b", "c"], { maxLength: 10, ttlMs: HOUR });
+    expect(await store.listTail("l", 10)).toEqual(["a", "b", "c"]);
+    // Through the store's own connection, in the same tick as the append: sent before it.
+    const changed = store.client.lset(key, 0, JSON.stringify("Z"));
+    await store.listAppend("l", ["d"], { maxLength: 10, ttlMs: HOUR });
+    await changed;
+    const truth = async () => (await admin.lrange(key, 0, -1)).map((x) => JSON.parse(x) as unknown);
+    await vi.waitFor(async () => expect(await store.listTail("l", 10)).toEqual(await truth()));
+    expect(await truth()).toEqual(["Z", "b", "c", "d"]);
+    await vi.waitFor(() => expect(store.nearCacheStats()?.inFlight).toBe(0));
+  });
+
   it("a flush of the database empties the copy", async () => {
     const other = client(server.url);
     const store = await nearStore(server.url);
@@ -507,8 +523,10 @@ describeRedis("a Redis store's near cache (client-side caching with CLIENT TRACK
       const onA = client(a.url);
       const list = String(await onA.call("CLIENT", "LIST", "TYPE", "pubsub"));
       const subscriberId = Number(/id=(\d+)/.exec(list)?.[1]);
-      // On B, a stranger's connection takes the id the store's invalidation connection has on A.
+      // On B, a stranger's connection takes the id the store's invalidation connection has on A,
+      // and another listens to every channel (a PUBLISH count would count it).
       const onB = client(b.url);
+      await client(b.url).psubscribe("*");
       for (let id = Number(await onB.client("ID")); id < subscriberId; id = Number(await client(b.url).client("ID"))) {}
       proxy.retarget(b.port);
       proxy.dropData();
