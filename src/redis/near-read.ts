@@ -16,8 +16,8 @@ export interface NearReadDeps {
   parseList(key: string, raw: unknown): unknown[];
   /** How many values the store reported invalid so far: a read that found one keeps nothing. */
   invalidCount(): number;
-  /** Report a WRONGTYPE list as invalid. */
-  wrongType(key: string, error: unknown): boolean;
+  /** Report a WRONGTYPE reply as invalid (the read is a miss); throw any other error. */
+  wrongType(key: string, error: unknown): void;
 }
 
 /** LRANGE bounds of the last `last` items; undefined when nothing is asked for. */
@@ -118,7 +118,7 @@ export function nearRead(deps: NearReadDeps, batch: CacheBatch): Promise<CacheBa
         const [error, raw] = result[at++] ?? [new Error("redisCacheStore: missing LRANGE reply."), null];
         const ttl = reply("PTTL");
         if (error) {
-          if (!deps.wrongType(key, error)) throw error;
+          deps.wrongType(key, error);
           tails[index] = [];
           return;
         }

@@ -265,6 +265,11 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
       // A reporting callback never breaks a read.
     }
   };
+  /** A WRONGTYPE reply is reported as an invalid value (the read is a miss); any other error is thrown. */
+  const wrongType = (key: string, error: unknown): void => {
+    if (!isWrongType(error)) throw error;
+    invalid(key, (error as Error).message);
+  };
   const parse = (key: string, raw: unknown): unknown => {
     if (raw === null || raw === undefined) return undefined;
     try {
@@ -380,8 +385,7 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
         for (const item of listed) {
           const [error, raw] = result[at++] ?? [new Error("redisCacheStore: missing LRANGE reply."), null];
           if (error) {
-            if (!isWrongType(error)) throw error;
-            invalid(item.key, error.message);
+            wrongType(item.key, error);
             continue;
           }
           tails[item.index] = parseList(item.key, raw);
@@ -399,24 +403,17 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
     parse,
     parseList,
     invalidCount: () => invalidCount,
-    wrongType: (key: string, error: unknown) => {
-      if (!isWrongType(error)) return false;
-      invalid(key, (error as Error).message);
-      return true;
-    },
+    wrongType,
   };
   /** Served from the near cache while it is active: a read it holds whole makes no call. */
   const readMaybeNear = (batch: CacheBatch): Promise<CacheBatchResult> =>
     nearDeps?.state.active ? attempt(() => nearRead(nearDeps, batch)) : call("read", () => readBatch(batch));
-  /** A copy of what the near cache holds, as the store's answer. */
-  const held = (value: unknown): Promise<unknown> => Promise.resolve(copyJson(value));
   const getFromRedis = (key: string) =>
     call("get", async () => {
       try {
         return parse(key, await client.get(full(key)));
       } catch (error) {
-        if (!isWrongType(error)) throw error;
-        invalid(key, (error as Error).message);
+        wrongType(key, error);
         return undefined;
       }
     });
@@ -427,8 +424,7 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
       try {
         return parseList(key, await client.lrange(full(key), range[0], range[1]));
       } catch (error) {
-        if (!isWrongType(error)) throw error;
-        invalid(key, (error as Error).message);
+        wrongType(key, error);
         return [];
       }
     });
@@ -458,7 +454,7 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
     get: (key) =>
       attempt(() => {
         const value = near ? near.value(redisKey(key), performance.now()) : MISS;
-        return value === MISS ? getFromRedis(key) : held(value);
+        return value === MISS ? getFromRedis(key) : Promise.resolve(copyJson(value));
       }),
 
     getMany: (keys) => readMaybeNear({ keys }).then((read) => read.values),
