@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { newId } from "../shared/new-id.js";
 import { EventType, type AGUIEvent, type Message, type RunFinishedEvent } from "@ag-ui/core";
 
 /** Integer milliseconds, as AG-UI requires. */
@@ -95,7 +95,7 @@ export const events = {
   toolCallEnd: (toolCallId: string): AGUIEvent => ({ type: EventType.TOOL_CALL_END, toolCallId, timestamp: now() }),
   toolCallResult: (toolCallId: string, content: string): AGUIEvent => ({
     type: EventType.TOOL_CALL_RESULT,
-    messageId: randomUUID(),
+    messageId: newId(),
     toolCallId,
     content,
     role: "tool",

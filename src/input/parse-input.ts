@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { newId } from "../shared/new-id.js";
 import { contentToText, type Context, type Message, type Tool } from "@ag-ui/core";
 import { RunAgentInputSchema } from "@ag-ui/core/schemas";
 import { z } from "zod";
@@ -85,7 +85,7 @@ export function parseRunInput(input: unknown, options: ParseOptions): ParsedInpu
 /** Ids to report an input error under: the input's own when they are acceptable. */
 function safeIds(turn: Turn, maxIdLength: number): { threadId: string; runId: string } {
   const ok = (id: string) => id.length <= maxIdLength && isWellFormed(id);
-  return { threadId: ok(turn.threadId) ? turn.threadId : "invalid", runId: ok(turn.runId) ? turn.runId : randomUUID() };
+  return { threadId: ok(turn.threadId) ? turn.threadId : "invalid", runId: ok(turn.runId) ? turn.runId : newId() };
 }
 
 /** The shorthand's fields as the schema wants them: checked by hand, as zod costs more than the run's own work here. */
@@ -99,7 +99,7 @@ function parseShorthand(input: Record<string, unknown>, options: ParseOptions): 
   const userId = options.userId ?? input.userId;
   const ids = {
     threadId: nonEmpty(input.threadId) ? input.threadId : "default",
-    runId: nonEmpty(input.runId) ? input.runId : randomUUID(),
+    runId: nonEmpty(input.runId) ? input.runId : newId(),
   };
   if (!validShorthand(input, userId)) {
     // The schema only explains what is wrong.
@@ -119,7 +119,7 @@ function parseShorthand(input: Record<string, unknown>, options: ParseOptions): 
       runId: ids.runId,
       userId: userId as string,
       text: message,
-      userMessageId: randomUUID(),
+      userMessageId: newId(),
       messages: [],
       tools: [],
       context: [],

@@ -2,6 +2,11 @@ import type { AGUIEvent } from "@ag-ui/core";
 import { Fifo } from "../shared/fifo.js";
 import { onAbort } from "../shared/on-abort.js";
 
+/** `hold()`'s wake when the event loop turns (a function given the stream: no closure per run). */
+function releaseOnTurn(stream: RunStream): void {
+  stream.releaseTurned();
+}
+
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
 
 /**
@@ -46,8 +51,8 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
   /** Called once when the consumer leaves a run in progress (the run aborts its signal). */
   onLeave: (() => void) | undefined = undefined;
 
-  /** `start` runs the stages; it is called on the consumer's first `next()`. */
-  constructor(private readonly start: (stream: RunStream) => Promise<void>) {}
+  /** `start` runs the stages; it is called on the consumer's first `next()`, then let go (it holds the run's raw input). */
+  constructor(private start: ((stream: RunStream) => Promise<void>) | undefined) {}
 
   /** Events sent and not yet taken by the consumer. */
   get backlog(): number {
@@ -67,10 +72,13 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
    */
   hold(): void {
     this.holding = true;
-    this.releaseOnTurn = setImmediate(() => {
-      this.releaseOnTurn = undefined;
-      this.release();
-    });
+    this.releaseOnTurn = setImmediate(releaseOnTurn, this);
+  }
+
+  /** The event loop turned while holding. */
+  releaseTurned(): void {
+    this.releaseOnTurn = undefined;
+    this.release();
   }
 
   /** Let the held events (and every later one) through. */
@@ -165,7 +173,9 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
   }
 
   private begin(): void {
-    this.running = this.start(this).then(
+    const start = this.start as (stream: RunStream) => Promise<void>;
+    this.start = undefined;
+    this.running = start(this).then(
       () => this.end(),
       (error: unknown) => {
         // The stages end every failure with a terminal event; this is a defect, passed on as is,

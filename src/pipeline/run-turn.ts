@@ -13,7 +13,8 @@ import { finish } from "./stages/finish.js";
 import { acceptInput, followHostSignal, refuse } from "./stages/input.js";
 import { promptStage } from "./stages/prompt.js";
 import { remember } from "./stages/remember.js";
-import { routeStage } from "./stages/route.js";
+import { releaseRead, routeStage } from "./stages/route.js";
+import type { Turn } from "../input/types.js";
 import type { RunOptions } from "./types.js";
 
 export type { ActiveRun, RunDeps } from "./run-context.js";
@@ -31,22 +32,33 @@ export function runTurn(deps: RunDeps, rawInput: unknown, options: RunOptions): 
 }
 
 /**
- * The run: its signal, its host events and its end, around the stages (see {@link stages}). Every
- * failure becomes the stream's terminal event here.
+ * The run: its input accepted (or refused), then {@link runAccepted}. Not an async function: the
+ * run's frame, suspended for as long as the run streams, holds the parsed turn, never the raw
+ * input (a client's whole conversation, which validation has already copied).
  */
-async function drive(deps: RunDeps, rawInput: unknown, options: RunOptions, out: RunStream): Promise<void> {
-  const t0 = performance.now();
-  const accepted = acceptInput(deps, rawInput, options);
-  if ("refused" in accepted) {
-    for (const event of accepted.refused) out.send(event);
-    return;
+function drive(deps: RunDeps, rawInput: unknown, options: RunOptions, out: RunStream): Promise<void> {
+  try {
+    const t0 = performance.now();
+    const accepted = acceptInput(deps, rawInput, options);
+    if ("refused" in accepted) {
+      for (const event of accepted.refused) out.send(event);
+      return Promise.resolve();
+    }
+    return runAccepted(deps, accepted.turn, accepted.signal, t0, out);
+  } catch (error) {
+    return Promise.reject(error);
   }
-  const { turn } = accepted;
+}
 
+/**
+ * An accepted run: its signal, its host events and its end, around the stages (see
+ * {@link stages}). Every failure becomes the stream's terminal event here.
+ */
+async function runAccepted(deps: RunDeps, turn: Turn, signal: AbortSignal | undefined, t0: number, out: RunStream): Promise<void> {
   // The run's own signal: the caller's signal, `close()`, the consumer leaving and the run's end all abort it.
   // Owned: aborted only through `abortOwned` (here and in `close()`), its waits need no listener.
   const controller = ownedAbortController();
-  const outer = followHostSignal(accepted.signal, (reason) => abortOwned(controller, reason));
+  const outer = followHostSignal(signal, (reason) => abortOwned(controller, reason));
   if ("error" in outer) {
     for (const event of refuse(deps, turn, outer.error).refused) out.send(event);
     return;
@@ -137,6 +149,7 @@ async function stages(ctx: RunContext): Promise<void> {
 
   out.send(startStep(ctx, "generate"));
   const prompted = await promptStage(ctx, routed, context);
+  releaseRead(routed);
   const cached = await answerFromCache(ctx, prompted, probe);
   const answer = cached.answer ?? (await generate(ctx, prompted, cached.lookup));
   for (const event of finishStep(ctx, "generate", "done")) out.send(event);

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { newId } from "../shared/new-id.js";
 import type { AGUIEvent } from "@ag-ui/core";
 import { ZoeError, toZoeError } from "../errors/zoe-error.js";
 import { attempt, TIMED_OUT, withDeadline } from "../shared/deadline.js";
@@ -53,25 +53,36 @@ const FIRST_WAKE_MIN_MS = 1_000;
 
 /**
  * One timer per model call for its first-token, idle and generation deadlines: each chunk only
- * records its time, and the timer, when it fires, re-arms itself for whatever is left, or calls
- * `expire` with a `MODEL_TIMEOUT`. While the consumer holds the model back (`hold` … `release`),
- * only the generation deadline counts: that wait is the consumer's, not the model's.
+ * records its time, and the timer, when it fires, re-arms itself for whatever is left, or fails
+ * the call's waits with a `MODEL_TIMEOUT`. While the consumer holds the model back (`hold` …
+ * `release`), only the generation deadline counts: that wait is the consumer's, not the model's.
+ * A class rather than closures: a model call in flight holds one object, not seven functions and
+ * their contexts.
  */
-function watchModel(limits: StepLimits, expire: (error: ZoeError) => void) {
-  let startedAt = performance.now();
-  let lastChunkAt: number | undefined;
-  let heldSince: number | undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let stopped = false;
-  const arm = () => {
-    timer = undefined;
-    if (stopped) return;
+class ModelWatch {
+  private startedAt = performance.now();
+  private lastChunkAt: number | undefined;
+  private heldSince: number | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly limits: StepLimits,
+    private readonly waits: Waits,
+  ) {
+    this.arm();
+  }
+
+  private arm(): void {
+    this.timer = undefined;
+    if (this.stopped) return;
+    const { limits, lastChunkAt, heldSince } = this;
     const now = performance.now();
     const idleEnd =
       heldSince !== undefined
         ? Number.POSITIVE_INFINITY
         : lastChunkAt === undefined
-          ? startedAt + limits.firstTokenMs
+          ? this.startedAt + limits.firstTokenMs
           : lastChunkAt + limits.idleMs;
     const end = Math.min(idleEnd, limits.generationEndsAt);
     if (now >= end) {
@@ -81,7 +92,7 @@ function watchModel(limits: StepLimits, expire: (error: ZoeError) => void) {
           : lastChunkAt === undefined
             ? `its first-token deadline of ${limits.firstTokenMs} ms (deadlines.firstTokenMs)`
             : `its idle deadline of ${limits.idleMs} ms between chunks (deadlines.idleMs)`;
-      expire(new ZoeError("MODEL_TIMEOUT", `The model did not answer within ${which}.`));
+      this.waits.fail(new ZoeError("MODEL_TIMEOUT", `The model did not answer within ${which}.`));
       return;
     }
     // Before the first chunk, wake no later than the idle deadline could fall (it starts with the
@@ -92,40 +103,50 @@ function watchModel(limits: StepLimits, expire: (error: ZoeError) => void) {
     if (wake === Number.POSITIVE_INFINITY) return;
     // Whole milliseconds, rounded up: Node keeps one timer list per distinct delay, so a
     // fractional delay (every call's differs) would create and index a list per model call.
-    timer = setTimeout(arm, Math.min(Math.ceil(wake - now), MAX_TIMER_MS));
-  };
-  const rearm = () => {
-    if (timer) clearTimeout(timer);
-    arm();
-  };
-  arm();
-  return {
-    chunk: () => {
-      const first = lastChunkAt === undefined;
-      lastChunkAt = performance.now();
-      // An idle deadline shorter than FIRST_WAKE_MIN_MS may fall before the pending wake.
-      if (first && limits.idleMs < FIRST_WAKE_MIN_MS) rearm();
-    },
-    /** The consumer is holding the model back: its first-token and idle deadlines stop counting. */
-    hold: () => {
-      heldSince = performance.now();
-    },
-    /** The consumer reads again: the deadlines count on from where they stopped. */
-    release: () => {
-      if (heldSince === undefined) return;
-      const held = performance.now() - heldSince;
-      heldSince = undefined;
-      if (lastChunkAt === undefined) startedAt += held;
-      else lastChunkAt += held;
-      // A timer that fired while the model was held back was set for the generation deadline alone.
-      rearm();
-    },
-    stop: () => {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-    },
-  };
+    this.timer = setTimeout(fireWatch, Math.min(Math.ceil(wake - now), MAX_TIMER_MS), this);
+  }
+
+  private rearm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.arm();
+  }
+
+  /** A chunk arrived. */
+  chunk(): void {
+    const first = this.lastChunkAt === undefined;
+    this.lastChunkAt = performance.now();
+    // An idle deadline shorter than FIRST_WAKE_MIN_MS may fall before the pending wake.
+    if (first && this.limits.idleMs < FIRST_WAKE_MIN_MS) this.rearm();
+  }
+
+  /** The consumer is holding the model back: its first-token and idle deadlines stop counting. */
+  hold(): void {
+    this.heldSince = performance.now();
+  }
+
+  /** The consumer reads again: the deadlines count on from where they stopped. */
+  release(): void {
+    if (this.heldSince === undefined) return;
+    const held = performance.now() - this.heldSince;
+    this.heldSince = undefined;
+    if (this.lastChunkAt === undefined) this.startedAt += held;
+    else this.lastChunkAt += held;
+    // A timer that fired while the model was held back was set for the generation deadline alone.
+    this.rearm();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  /** The timer's callback (a module function given the watch: no closure per call). */
+  static fire(watch: ModelWatch): void {
+    watch.arm();
+  }
 }
+
+const fireWatch = ModelWatch.fire;
 
 /** What ends one wait of {@link streamStep}: the model's next step, a failure (abort, deadline, error), or a code result. */
 type Wake = { kind: "chunk" } | { kind: "fail"; error: unknown } | { kind: "code" };
@@ -138,44 +159,49 @@ const CHUNK_READY: Wake = { kind: "chunk" };
  * abort, a deadline, a code result) settles only the wait in progress, or is kept for the next
  * one: no promise lives longer than one wait, so nothing piles up over a long answer.
  */
-function createWaits() {
-  let waiter: ((wake: Wake) => void) | undefined;
-  let failure: Wake | undefined;
-  let chunk = false;
-  let code = false;
-  const waits = {
-    /** The model's latest step, once a wait has ended with `CHUNK_READY`. */
-    step: undefined as IteratorResult<ChatChunk> | undefined,
-    /** The model's next step arrived. */
-    chunk(step: IteratorResult<ChatChunk>): void {
-      waits.step = step;
-      waits.wake(CHUNK_READY);
-    },
-    wake(w: Wake): void {
-      const resolve = waiter;
-      if (resolve) {
-        waiter = undefined;
-        resolve(w);
-      } else if (w.kind === "fail") failure ??= w;
-      else if (w.kind === "chunk") chunk = true;
-      else code = true;
-    },
-    next(): Wake | Promise<Wake> {
-      if (failure) return failure;
-      if (chunk) {
-        chunk = false;
-        return CHUNK_READY;
-      }
-      if (code) {
-        code = false;
-        return CODE_READY;
-      }
-      return new Promise<Wake>((resolve) => {
-        waiter = resolve;
-      });
-    },
+class Waits {
+  private waiter: ((wake: Wake) => void) | undefined;
+  private failure: Wake | undefined;
+  private chunkReady = false;
+  private codeReady = false;
+  /** The model's latest step, once a wait has ended with `CHUNK_READY`. */
+  step: IteratorResult<ChatChunk> | undefined;
+  /** The model's next step arrived (the reaction to each request for a chunk: one function per call). */
+  readonly onStep = (step: IteratorResult<ChatChunk>): void => {
+    this.step = step;
+    this.wake(CHUNK_READY);
   };
-  return waits;
+  /** The request for a chunk failed. */
+  readonly onError = (error: unknown): void => this.fail(error);
+
+  fail(error: unknown): void {
+    this.wake({ kind: "fail", error });
+  }
+
+  wake(w: Wake): void {
+    const resolve = this.waiter;
+    if (resolve) {
+      this.waiter = undefined;
+      resolve(w);
+    } else if (w.kind === "fail") this.failure ??= w;
+    else if (w.kind === "chunk") this.chunkReady = true;
+    else this.codeReady = true;
+  }
+
+  next(): Wake | Promise<Wake> {
+    if (this.failure) return this.failure;
+    if (this.chunkReady) {
+      this.chunkReady = false;
+      return CHUNK_READY;
+    }
+    if (this.codeReady) {
+      this.codeReady = false;
+      return CODE_READY;
+    }
+    return new Promise<Wake>((resolve) => {
+      this.waiter = resolve;
+    });
+  }
 }
 
 /** The iterator's next chunk; a synchronous throw becomes a rejection. */
@@ -277,8 +303,8 @@ export async function streamStep(
 ): Promise<StepResult> {
   const result: StepResult = { text: "", thinking: "", toolCalls: [], done: {}, textChunks: 0, codeRuns: 0 };
   const answerText = new TextBuilder();
-  const waits = createWaits();
-  const watch = watchModel(limits, (error) => waits.wake({ kind: "fail", error }));
+  const waits = new Waits();
+  const watch = new ModelWatch(limits, waits);
   const fences = executor ? createFenceDetector() : undefined;
   const userId = request.userId;
   const ready: AGUIEvent[] = [];
@@ -286,17 +312,15 @@ export async function streamStep(
   const sendReady = () => {
     for (const event of ready.splice(0)) out.send(event);
   };
-  if (signal.aborted) waits.wake({ kind: "fail", error: signal.reason });
-  const unhookAbort = onAbort(signal, () => waits.wake({ kind: "fail", error: signal.reason }));
-  const onStep = (step: IteratorResult<ChatChunk>) => waits.chunk(step);
-  const onError = (error: unknown) => waits.wake({ kind: "fail", error });
+  if (signal.aborted) waits.fail(signal.reason);
+  const unhookAbort = onAbort(signal, () => waits.fail(signal.reason));
   /** What a failure ends the call with: the run's abort reason when it was aborted, else a `ZoeError`. */
   const failure = (error: unknown): unknown => (signal.aborted ? signal.reason : toZoeError(error, "MODEL_ERROR"));
 
   const runCode = (blocks: ReturnType<NonNullable<typeof fences>["push"]>): void => {
     for (const block of blocks) {
       if (!executor?.languages.includes(block.language)) continue;
-      const id = randomUUID();
+      const id = newId();
       result.codeRuns++;
       out.send(events.toolCallStart(id, "run_code", open.text));
       out.send(events.toolCallArgs(id, JSON.stringify({ language: block.language, code: block.code })));
@@ -342,7 +366,7 @@ export async function streamStep(
           if (signal.aborted) throw failure(signal.reason);
         }
         asked = true;
-        nextChunk(iterator).then(onStep, onError);
+        nextChunk(iterator).then(waits.onStep, waits.onError);
         if (limits.onRequest) {
           limits.onRequest();
           limits.onRequest = undefined;
@@ -367,7 +391,7 @@ export async function streamStep(
           if (!chunk.text) break;
           result.firstTokenAt ??= performance.now();
           if (!open.reasoning) {
-            open.reasoning = { id: randomUUID(), messageId: randomUUID() };
+            open.reasoning = { id: newId(), messageId: newId() };
             out.send(events.reasoningStart(open.reasoning.id));
             out.send(events.reasoningMessageStart(open.reasoning.messageId));
           }
@@ -383,7 +407,7 @@ export async function streamStep(
             delete open.reasoning;
           }
           if (!open.text) {
-            open.text = randomUUID();
+            open.text = newId();
             out.send(events.textStart(open.text));
           }
           answerText.append(chunk.text);
@@ -395,7 +419,7 @@ export async function streamStep(
           result.firstTokenAt ??= performance.now();
           const parent = open.text;
           for (const event of closeMessages(open)) out.send(event);
-          const id = chunk.call.id ?? randomUUID();
+          const id = chunk.call.id ?? newId();
           const args = typeof chunk.call.arguments === "string" ? chunk.call.arguments : JSON.stringify(chunk.call.arguments);
           result.toolCalls.push({ id, name: chunk.call.name, arguments: args });
           out.send(events.toolCallStart(id, chunk.call.name, parent));

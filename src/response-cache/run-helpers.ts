@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { newId } from "../shared/new-id.js";
 import type { AGUIEvent } from "@ag-ui/core";
 import { events } from "../events/factory.js";
 import type { HistoryEntry, HistoryOptions } from "../history/types.js";
@@ -46,7 +46,7 @@ export function replayAnswer(
 ): { firstTokenAt: number; chunks: number } {
   if (signal.aborted) throw abortReason(signal);
   const firstTokenAt = performance.now();
-  const messageId = randomUUID();
+  const messageId = newId();
   open.text = messageId;
   out.send(events.textStart(messageId));
   let chunks = 0;

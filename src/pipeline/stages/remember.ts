@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { newId } from "../../shared/new-id.js";
 import type { HistoryStore } from "../../history/history-store.js";
 import type { HistoryEntry } from "../../history/types.js";
 import { TIMED_OUT, withDeadline } from "../../shared/deadline.js";
@@ -54,8 +54,7 @@ export interface Remembered {
 export async function remember(ctx: RunContext, routed: Routed, prompted: Prompted, answer: Answer): Promise<Remembered> {
   const { deps, turn, signal } = ctx;
   beginStage(ctx, "remember");
-  const stored = routed.storedHistory;
-  const seq = (stored[stored.length - 1]?.seq ?? -1) + 1;
+  const seq = routed.nextSeq;
   const at = Date.now();
   // A run that continues after the client answered a frontend tool stores only its answer:
   // its user turn was stored by the run that called the tool.
@@ -69,7 +68,7 @@ export async function remember(ctx: RunContext, routed: Routed, prompted: Prompt
     ...(prompted.prompt.userContent !== turn.text ? { sent: prompted.prompt.userContent } : {}),
   };
   const answerEntry: HistoryEntry = {
-    id: randomUUID(),
+    id: newId(),
     role: "assistant",
     content: answer.text,
     seq: continuation ? seq : seq + 1,
