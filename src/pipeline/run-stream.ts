@@ -2,11 +2,6 @@ import type { AGUIEvent } from "@ag-ui/core";
 import { Fifo } from "../shared/fifo.js";
 import { onAbort } from "../shared/on-abort.js";
 
-/** `hold()`'s wake when the event loop turns (a function given the stream: no closure per run). */
-function releaseOnTurn(stream: RunStream): void {
-  stream.releaseTurned();
-}
-
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
 
 /**
@@ -72,13 +67,11 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
    */
   hold(): void {
     this.holding = true;
-    this.releaseOnTurn = setImmediate(releaseOnTurn, this);
-  }
-
-  /** The event loop turned while holding. */
-  releaseTurned(): void {
-    this.releaseOnTurn = undefined;
-    this.release();
+    // A closure, not `setImmediate(fn, this)`: a host that wraps setImmediate may forward only `fn`.
+    this.releaseOnTurn = setImmediate(() => {
+      this.releaseOnTurn = undefined;
+      this.release();
+    });
   }
 
   /** Let the held events (and every later one) through. */

@@ -65,6 +65,12 @@ class ModelWatch {
   private heldSince: number | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
+  /**
+   * The timer's callback: one closure, made once. Not `setTimeout(fn, ms, this)`: a host (or a
+   * test, or an instrumentation library) that wraps `setTimeout` may forward only `(fn, ms)`, and
+   * the deadline would then never fire.
+   */
+  private readonly fire = (): void => this.arm();
 
   constructor(
     private readonly limits: StepLimits,
@@ -103,7 +109,7 @@ class ModelWatch {
     if (wake === Number.POSITIVE_INFINITY) return;
     // Whole milliseconds, rounded up: Node keeps one timer list per distinct delay, so a
     // fractional delay (every call's differs) would create and index a list per model call.
-    this.timer = setTimeout(fireWatch, Math.min(Math.ceil(wake - now), MAX_TIMER_MS), this);
+    this.timer = setTimeout(this.fire, Math.min(Math.ceil(wake - now), MAX_TIMER_MS));
   }
 
   private rearm(): void {
@@ -139,14 +145,7 @@ class ModelWatch {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
   }
-
-  /** The timer's callback (a module function given the watch: no closure per call). */
-  static fire(watch: ModelWatch): void {
-    watch.arm();
-  }
 }
-
-const fireWatch = ModelWatch.fire;
 
 /** What ends one wait of {@link streamStep}: the model's next step, a failure (abort, deadline, error), or a code result. */
 type Wake = { kind: "chunk" } | { kind: "fail"; error: unknown } | { kind: "code" };

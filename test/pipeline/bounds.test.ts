@@ -266,6 +266,33 @@ describe("run options", () => {
     await pipeline.close();
   });
 
+  it("input that throws when read (a Proxy) is refused with INVALID_INPUT, not thrown from next()", async () => {
+    const pipeline = createZoePipeline({ backend: scriptedBackend({ script: () => textChunks("ok") }), router: fixedRouter() });
+    const refused: string[] = [];
+    pipeline.on("run:error", (e) => refused.push(e.error.code));
+    const hostile = new Proxy(
+      {},
+      {
+        get() {
+          throw new Error("keys boom");
+        },
+        ownKeys() {
+          throw new Error("keys boom");
+        },
+        has() {
+          throw new Error("keys boom");
+        },
+      },
+    );
+    const events = await collect(pipeline.run(hostile as never, { userId: "u" }));
+    expect(events.map((e) => e.type)).toEqual(["RUN_ERROR"]);
+    expect(events[0]).toMatchObject({ code: "INVALID_INPUT" });
+    expect((events[0] as { message: string }).message).toContain("keys boom");
+    expect(refused).toEqual(["INVALID_INPUT"]);
+    expect(pipeline.activeRuns).toBe(0);
+    await pipeline.close();
+  });
+
   it("a signal refused once (its addEventListener threw) is followed when it works the next time", async () => {
     const pipeline = createZoePipeline({
       backend: scriptedBackend({ script: () => [...textChunks("a b"), { type: "delay", ms: 60_000 }, ...textChunks("c")] }),
