@@ -53,6 +53,15 @@ function checkText(text: string, maxInputChars: number, ids: { threadId: string;
 
 /** Validate and normalise a run input (AG-UI `RunAgentInput` + `userId`, or the shorthand). Never throws. */
 export function parseRunInput(input: unknown, options: ParseOptions): ParsedInput {
+  try {
+    return readRunInput(input, options);
+  } catch (error) {
+    // Input that throws when it is read (a Proxy, a getter) is refused like any other bad input.
+    return fail("INVALID_INPUT", `The run input could not be read: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+function readRunInput(input: unknown, options: ParseOptions): ParsedInput {
   if (!isRecord(input)) {
     return fail("INVALID_INPUT", "The run input must be an object: an AG-UI RunAgentInput or { userId, message }.");
   }

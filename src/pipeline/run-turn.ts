@@ -1,5 +1,4 @@
 import type { AGUIEvent } from "@ag-ui/core";
-import { InputError } from "../errors/input-error.js";
 import { toZoeError } from "../errors/zoe-error.js";
 import { events } from "../events/factory.js";
 import { abortReason } from "../shared/abort.js";
@@ -38,25 +37,18 @@ export function runTurn(deps: RunDeps, rawInput: unknown, options: RunOptions): 
  * input (a client's whole conversation, which validation has already copied).
  */
 function drive(deps: RunDeps, rawInput: unknown, options: RunOptions, out: RunStream): Promise<void> {
-  const t0 = performance.now();
-  let accepted: ReturnType<typeof acceptInput>;
   try {
-    accepted = acceptInput(deps, rawInput, options);
+    const t0 = performance.now();
+    const accepted = acceptInput(deps, rawInput, options);
+    if ("refused" in accepted) {
+      for (const event of accepted.refused) out.send(event);
+      return Promise.resolve();
+    }
+    return runAccepted(deps, accepted.turn, accepted.signal, t0, out);
   } catch (error) {
-    // Input that throws when it is read (a Proxy, a getter) is refused like any other bad input.
-    const refused = new InputError(
-      "INVALID_INPUT",
-      `The run input could not be read: ${error instanceof Error ? error.message : String(error)}`,
-    );
-    deps.reports.refused(undefined, refused);
-    out.send(events.runError(refused.message, refused.code));
-    return Promise.resolve();
+    // A defect, passed on as an async function would: as a rejection.
+    return Promise.reject(error);
   }
-  if ("refused" in accepted) {
-    for (const event of accepted.refused) out.send(event);
-    return Promise.resolve();
-  }
-  return runAccepted(deps, accepted.turn, accepted.signal, t0, out);
 }
 
 /**
