@@ -4,8 +4,6 @@
  * in flight lets go of what only its earlier stages needed. Each case pauses a run inside the
  * model call, forces a full collection and checks, through a `WeakRef`, that the object is gone.
  */
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import {
   type CacheBatch,
@@ -18,9 +16,7 @@ import {
 } from "../../src/index.js";
 import { newId } from "../../src/shared/new-id.js";
 import { fixedRouter } from "../helpers/fixtures.js";
-
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as () => void;
+import { gc } from "../helpers/gc.js";
 
 /** Collect until nothing more goes (a WeakRef target dies in the collection after its last use). */
 async function collect(): Promise<void> {

@@ -1,15 +1,12 @@
 import { getEventListeners, setMaxListeners } from "node:events";
 import v8 from "node:v8";
-import vm from "node:vm";
 import { describe, expect, it } from "vitest";
 import { createZoePipeline, EventType, type ModelBackend } from "../../src/index.js";
 import { abortHookCount } from "../../src/shared/on-abort.js";
 import { scriptedBackend, textChunks } from "../../src/testing/index.js";
 import { collect } from "../helpers/ag-ui.js";
 import { fixedRouter, testProvider } from "../helpers/fixtures.js";
-
-v8.setFlagsFromString("--expose_gc");
-const gc = vm.runInNewContext("gc") as () => void;
+import { gc } from "../helpers/gc.js";
 
 const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout" || r === "Immediate").length;
 
