@@ -177,7 +177,8 @@ async function streamRun(
     for (;;) {
       if (writer.drained) await writer.drained;
       if (!open(res)) return;
-      const step = await reader.next();
+      // An event the run has ready is taken without a promise; only when none is, the loop waits.
+      const step = reader.ready() ?? (await reader.next());
       if (!step) return;
       writer.push(step.chunk);
       if (!token && endsHeartbeat(step.event)) {

@@ -1,6 +1,7 @@
 import type { AGUIEvent } from "@ag-ui/core";
 import { ENCODING_FAILED, isTerminal, runErrorChunk, type EncodedChunk, type EventEncoding } from "./encode-events.js";
 import { httpError, type HttpError } from "./http-error.js";
+import { readyTaker } from "../pipeline/take-ready.js";
 import type { HttpFailureStage } from "./report.js";
 import { closeQuietly } from "./start-run.js";
 
@@ -48,12 +49,15 @@ export class RunReader {
   /** True once the run's iterator needs no closing: it ended, threw, or is read to its end in the background. */
   private settled: boolean;
   private ended = false;
+  /** The run's way to hand over a ready event without a promise, when it has one. */
+  private readonly take: (() => AGUIEvent | undefined) | undefined;
 
   constructor(
     private readonly run: StartedRun,
     private readonly encoding: EventEncoding,
     private readonly report: (error: unknown, stage: HttpFailureStage) => void,
   ) {
+    this.take = readyTaker(run.rest);
     this.settled = run.first.some(isTerminal);
     if (this.settled) this.finish();
   }
@@ -62,6 +66,16 @@ export class RunReader {
   private finish(): void {
     this.ended = true;
     void drain(this.run.rest);
+  }
+
+  /**
+   * The next chunk when the run has its event ready (a `createZoePipeline` run, see
+   * `TAKE_READY`), without a promise; undefined when none is ready: then call {@link next}.
+   */
+  ready(): RunStep | undefined {
+    if (this.ended || !this.take) return undefined;
+    const event = this.take();
+    return event === undefined ? undefined : this.step(event);
   }
 
   /** The next chunk, or undefined when the stream has ended. Never rejects. */
@@ -80,7 +94,11 @@ export class RunReader {
       this.settled = this.ended = true;
       return undefined;
     }
-    const event = next.value;
+    return this.step(next.value);
+  }
+
+  /** Encode one event of the run: its chunk, or the RUN_ERROR that ends the stream when it cannot be encoded. */
+  private step(event: AGUIEvent): RunStep | undefined {
     let chunk: string | Uint8Array;
     try {
       chunk = this.encoding.encode(event);

@@ -138,16 +138,20 @@ function streamBody(
         let size = 0;
         let last = false;
         for (;;) {
-          const next = ahead ?? reader.next();
-          ahead = undefined;
-          // With frames in hand, read on only while the run produces within this tick; a step it has
-          // to wait for (the model, a timer, I/O) is kept for the next pull and the frames go now.
-          if (chunks.length > 0 && !(await settlesThisTick(next))) {
-            ahead = next;
-            break;
+          // An event the run has ready is taken without a promise.
+          let step = ahead ? undefined : reader.ready();
+          if (!step) {
+            const next = ahead ?? reader.next();
+            ahead = undefined;
+            // With frames in hand, read on only while the run produces within this tick; a step it has
+            // to wait for (the model, a timer, I/O) is kept for the next pull and the frames go now.
+            if (chunks.length > 0 && !(await settlesThisTick(next))) {
+              ahead = next;
+              break;
+            }
+            step = await next;
+            if (cancelled) return;
           }
-          const step = await next;
-          if (cancelled) return;
           if (!step) {
             last = true;
             break;

@@ -1,6 +1,7 @@
 import type { AGUIEvent } from "@ag-ui/core";
 import { Fifo } from "../shared/fifo.js";
 import { onAbort } from "../shared/on-abort.js";
+import { TAKE_READY } from "./take-ready.js";
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
 
@@ -146,6 +147,16 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
   async throw(error: unknown): Promise<IteratorResult<AGUIEvent>> {
     await this.return();
     throw error;
+  }
+
+  /**
+   * The next event, when `next()` would answer with it at once (see {@link TAKE_READY}); undefined
+   * otherwise (nothing queued, events held back, a `next()` waiting, the end or a failure), and
+   * the consumer then calls `next()`.
+   */
+  [TAKE_READY](): AGUIEvent | undefined {
+    if (this.holding || this.pulls.size > 0) return undefined;
+    return this.queue.shift();
   }
 
   [Symbol.asyncIterator](): this {

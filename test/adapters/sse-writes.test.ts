@@ -457,6 +457,55 @@ describe("createAgUiHandler: a client that leaves cancels the run, with or witho
   });
 });
 
+describe("a createZoePipeline run is read without a promise per ready event (TAKE_READY)", () => {
+  /** A real pipeline whose runs count the calls of their iterator's next(). */
+  function countedPipeline(script: ScriptStep[]) {
+    const backend = scriptedBackend({ script });
+    const pipeline = createZoePipeline({ backend, router: fixedRouter() });
+    cleanups.push(() => pipeline.close());
+    const counts = { next: 0 };
+    const run = pipeline.run.bind(pipeline);
+    const counted = markReturnCancels((...args: Parameters<ZoePipeline["run"]>) => {
+      const iterator = run(...args)[Symbol.asyncIterator]();
+      const next = iterator.next.bind(iterator);
+      iterator.next = () => {
+        counts.next++;
+        return next();
+      };
+      return { [Symbol.asyncIterator]: () => iterator };
+    });
+    return { pipeline: new Proxy(pipeline, { get: (t, k) => (k === "run" ? counted : Reflect.get(t, k)) }), counts };
+  }
+  const script = () => [...textChunks(Array.from({ length: 40 }, (_, i) => `w${i} `).join("")), { type: "done" as const }];
+
+  // Without TAKE_READY every event is one next() (the background drain after RUN_FINISHED counts too).
+  it("createAgUiHandler: the whole answer, valid and in order, with fewer next() calls than events", async () => {
+    const { pipeline, counts } = countedPipeline(script());
+    const { url } = await serveSpied(pipeline);
+    const events = sseEvents(await (await postJson(url, body())).text());
+    await expectValidStream(events);
+    const deltas = events.flatMap((e) => (e.type === EventType.TEXT_MESSAGE_CONTENT ? [e.delta] : []));
+    expect(deltas.join("")).toBe(Array.from({ length: 40 }, (_, i) => `w${i} `).join(""));
+    expect(events.at(-1)?.type).toBe(EventType.RUN_FINISHED);
+    expect(counts.next).toBeLessThan(events.length);
+  });
+
+  it("createAgUiResponse: the same", async () => {
+    const { pipeline, counts } = countedPipeline(script());
+    const request = new Request("http://app.local/agent", {
+      method: "POST",
+      body: body(),
+      headers: { "content-type": "application/json" },
+    });
+    const response = await createAgUiResponse(pipeline, request, { getUserId: () => "u1", heartbeatMs: 0 });
+    const events = sseEvents(await response.text());
+    await expectValidStream(events);
+    expect(events.filter((e) => e.type === EventType.TEXT_MESSAGE_CONTENT)).toHaveLength(40);
+    expect(events.at(-1)?.type).toBe(EventType.RUN_FINISHED);
+    expect(counts.next).toBeLessThan(events.length);
+  });
+});
+
 describe("createAgUiResponse: one chunk per tick", () => {
   async function chunksOf(response: Response): Promise<string[]> {
     const out: string[] = [];

@@ -2,6 +2,7 @@ import type { AGUIEvent } from "@ag-ui/core";
 import { describe, expect, it } from "vitest";
 import { type ChatChunk, type ChatRequest, createZoePipeline, EventType, type ModelBackend } from "../../src/index.js";
 import { RunStream, STREAM_BACKLOG } from "../../src/pipeline/run-stream.js";
+import { readyTaker, TAKE_READY } from "../../src/pipeline/take-ready.js";
 import { scriptedBackend, textChunks } from "../../src/testing/index.js";
 import { fixedRouter } from "../helpers/fixtures.js";
 import { expectValidStream } from "../helpers/ag-ui.js";
@@ -146,6 +147,73 @@ describe("RunStream: the events of one run, pushed by the stages and pulled by t
     expect(names([(await stream.next()).value])).toEqual(["e1"]);
     await expect(stream.next()).rejects.toThrow("defect");
     expect(await stream.next()).toEqual({ value: undefined, done: true });
+  });
+});
+
+describe("RunStream[TAKE_READY]: an event next() would answer at once, without a promise", () => {
+  it("hands over what is queued, in order; nothing before the first next(), nothing while held or while a next() waits", async () => {
+    let release: (() => void) | undefined;
+    const stream = new RunStream(async (out) => {
+      out.send(ev(1));
+      out.send(ev(2));
+      await turn();
+      out.hold();
+      out.send(ev(3));
+      release = () => out.release();
+      await new Promise<void>((r) => setTimeout(r, 20));
+      out.send(ev(4));
+    });
+    const take = readyTaker(stream)!;
+    expect(take).toBeTypeOf("function");
+    expect(take()).toBeUndefined(); // not started
+    const first = await stream.next();
+    expect(names([first.value])).toEqual(["e1"]);
+    expect(names([take()!])).toEqual(["e2"]);
+    expect(take()).toBeUndefined(); // nothing queued yet
+    await turn();
+    expect(stream.backlog).toBe(1);
+    expect(take()).toBeUndefined(); // e3 is held
+    // A next() waiting is served first: take() never jumps the queue.
+    const pending = stream.next();
+    release?.();
+    expect(take()).toBeUndefined();
+    expect(names([(await pending).value])).toEqual(["e3"]);
+    expect(names(await drain(stream))).toEqual(["e4"]);
+    expect(take()).toBeUndefined();
+  });
+
+  it("taking every event does not let a run waiting in drained() go on: it goes on when next() asks for more", async () => {
+    const order: string[] = [];
+    const stream = new RunStream(async (out) => {
+      out.send(ev(1));
+      out.send(ev(2));
+      out.send(ev(3));
+      await out.drained(new AbortController().signal);
+      order.push("committed");
+      out.send(ev(4));
+    });
+    const take = readyTaker(stream)!;
+    order.push(names([(await stream.next()).value])[0]!);
+    for (let e = take(); e; e = take()) order.push(names([e])[0]!);
+    await turn();
+    expect(order).toEqual(["e1", "e2", "e3"]);
+    expect(names([(await stream.next()).value])).toEqual(["e4"]);
+    expect(order).toEqual(["e1", "e2", "e3", "committed"]);
+  });
+
+  it("after return(), and for any other iterator, there is nothing to take", async () => {
+    const stream = new RunStream(async (out) => {
+      out.send(ev(1));
+      out.send(ev(2));
+      await new Promise<void>((r) => setTimeout(r, 10));
+    });
+    await stream.next();
+    await stream.return();
+    expect(stream[TAKE_READY]()).toBeUndefined();
+    async function* generator() {
+      yield ev(1);
+    }
+    expect(readyTaker(generator())).toBeUndefined();
   });
 });
 
