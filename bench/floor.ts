@@ -21,7 +21,7 @@ const HOUR = 3_600_000;
 type Stored = { id: string; role: "user" | "assistant"; content: string; seq: number; at: number; sent?: string };
 
 /** One run of the hand-written pipeline: the events zoe yields for a warm run, in the same order. */
-async function* floorRun(store: CacheStore, backend: ModelBackend, userId: string, threadId: string): AsyncGenerator<AGUIEvent> {
+export async function* floorRun(store: CacheStore, backend: ModelBackend, userId: string, threadId: string): AsyncGenerator<AGUIEvent> {
   const runId = randomUUID();
   const ts = Date.now;
   yield { type: EventType.RUN_STARTED, threadId, runId, timestamp: ts() };
