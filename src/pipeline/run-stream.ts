@@ -152,9 +152,12 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
   /**
    * The next event, when `next()` would answer with it at once (see {@link TAKE_READY}); undefined
    * otherwise (nothing queued, events held back, a `next()` waiting, the end or a failure), and
-   * the consumer then calls `next()`.
+   * the consumer then calls `next()`. `holder` is the object the consumer iterates: only when it
+   * is this stream itself with its own `next()` is anything handed over. A host that wraps the
+   * stream (a `Proxy`, `Object.create`, a patched `next`) sees every event in its `next()`.
    */
-  [TAKE_READY](): AGUIEvent | undefined {
+  [TAKE_READY](holder: unknown): AGUIEvent | undefined {
+    if (holder !== this || this.next !== RunStream.prototype.next) return undefined;
     if (this.holding || this.pulls.size > 0) return undefined;
     return this.queue.shift();
   }

@@ -10,10 +10,14 @@ import type { AGUIEvent } from "@ag-ui/core";
 export const TAKE_READY = Symbol.for("zoe-pipeline.takeReady");
 
 /** An iterator that may have {@link TAKE_READY}. */
-type MaybeReady = { [TAKE_READY]?: () => AGUIEvent | undefined };
+type MaybeReady = { [TAKE_READY]?: (holder: unknown) => AGUIEvent | undefined };
 
-/** The iterator's {@link TAKE_READY}, bound, or undefined when it has none (any other pipeline). */
+/**
+ * A function taking the iterator's ready events, or undefined when it has no {@link TAKE_READY}
+ * (any other pipeline). The iterator is passed as the holder: a wrapper that forwards the method
+ * to the run it wraps gets nothing from it, so its own `next()` sees every event.
+ */
 export function readyTaker(iterator: object): (() => AGUIEvent | undefined) | undefined {
   const take = (iterator as MaybeReady)[TAKE_READY];
-  return typeof take === "function" ? take.bind(iterator) : undefined;
+  return typeof take === "function" ? () => take.call(iterator, iterator) : undefined;
 }

@@ -4,9 +4,10 @@ import { HttpAgent, type BaseEvent } from "@ag-ui/client";
 import { EventType, type AGUIEvent } from "@ag-ui/core";
 import { EventEncoder } from "@ag-ui/encoder";
 import fc from "fast-check";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { sseFrame } from "../../src/adapters/encode-events.js";
 import { markReturnCancels } from "../../src/pipeline/return-cancels.js";
+import { RunStream } from "../../src/pipeline/run-stream.js";
 import { createAgUiResponse, createZoePipeline, type ChatChunk, type ModelBackend, type ZoePipeline } from "../../src/index.js";
 import { createAgUiHandler, type AgUiHandlerOptions } from "../../src/express/index.js";
 import { scriptedBackend, textChunks, type ScriptStep } from "../../src/testing/index.js";
@@ -458,52 +459,108 @@ describe("createAgUiHandler: a client that leaves cancels the run, with or witho
 });
 
 describe("a createZoePipeline run is read without a promise per ready event (TAKE_READY)", () => {
-  /** A real pipeline whose runs count the calls of their iterator's next(). */
-  function countedPipeline(script: ScriptStep[]) {
-    const backend = scriptedBackend({ script });
-    const pipeline = createZoePipeline({ backend, router: fixedRouter() });
-    cleanups.push(() => pipeline.close());
-    const counts = { next: 0 };
-    const run = pipeline.run.bind(pipeline);
-    const counted = markReturnCancels((...args: Parameters<ZoePipeline["run"]>) => {
-      const iterator = run(...args)[Symbol.asyncIterator]();
-      const next = iterator.next.bind(iterator);
-      iterator.next = () => {
-        counts.next++;
-        return next();
-      };
-      return { [Symbol.asyncIterator]: () => iterator };
+  const words = Array.from({ length: 40 }, (_, i) => `w${i} `).join("");
+  function zoePipeline(text = words) {
+    const pipeline = createZoePipeline({
+      backend: scriptedBackend({ script: [...textChunks(text), { type: "done" }] }),
+      router: fixedRouter(),
     });
-    return { pipeline: new Proxy(pipeline, { get: (t, k) => (k === "run" ? counted : Reflect.get(t, k)) }), counts };
+    cleanups.push(() => pipeline.close());
+    return pipeline;
   }
-  const script = () => [...textChunks(Array.from({ length: 40 }, (_, i) => `w${i} `).join("")), { type: "done" as const }];
+  /** Calls of a run's `next()`, counted on the prototype: the run itself is not wrapped. */
+  function countNext() {
+    const spy = vi.spyOn(RunStream.prototype, "next");
+    cleanups.push(async () => spy.mockRestore());
+    return () => spy.mock.calls.length;
+  }
+  const webRequest = () =>
+    new Request("http://app.local/agent", { method: "POST", body: body(), headers: { "content-type": "application/json" } });
 
   // Without TAKE_READY every event is one next() (the background drain after RUN_FINISHED counts too).
   it("createAgUiHandler: the whole answer, valid and in order, with fewer next() calls than events", async () => {
-    const { pipeline, counts } = countedPipeline(script());
-    const { url } = await serveSpied(pipeline);
+    const calls = countNext();
+    const { url } = await serveSpied(zoePipeline());
     const events = sseEvents(await (await postJson(url, body())).text());
     await expectValidStream(events);
     const deltas = events.flatMap((e) => (e.type === EventType.TEXT_MESSAGE_CONTENT ? [e.delta] : []));
-    expect(deltas.join("")).toBe(Array.from({ length: 40 }, (_, i) => `w${i} `).join(""));
+    expect(deltas.join("")).toBe(words);
     expect(events.at(-1)?.type).toBe(EventType.RUN_FINISHED);
-    expect(counts.next).toBeLessThan(events.length);
+    expect(calls()).toBeLessThan(events.length);
   });
 
   it("createAgUiResponse: the same", async () => {
-    const { pipeline, counts } = countedPipeline(script());
-    const request = new Request("http://app.local/agent", {
-      method: "POST",
-      body: body(),
-      headers: { "content-type": "application/json" },
-    });
-    const response = await createAgUiResponse(pipeline, request, { getUserId: () => "u1", heartbeatMs: 0 });
+    const calls = countNext();
+    const response = await createAgUiResponse(zoePipeline(), webRequest(), { getUserId: () => "u1", heartbeatMs: 0 });
     const events = sseEvents(await response.text());
     await expectValidStream(events);
     expect(events.filter((e) => e.type === EventType.TEXT_MESSAGE_CONTENT)).toHaveLength(40);
     expect(events.at(-1)?.type).toBe(EventType.RUN_FINISHED);
-    expect(counts.next).toBeLessThan(events.length);
+    expect(calls()).toBeLessThan(events.length);
   });
+
+  // A host that wraps the run's iterator to change events (here: redact a word) must see every one
+  // of them in its next(), whatever else of the run it passes through.
+  const redact = (r: IteratorResult<AGUIEvent>): IteratorResult<AGUIEvent> =>
+    r.done || r.value.type !== EventType.TEXT_MESSAGE_CONTENT
+      ? r
+      : { done: false, value: { ...r.value, delta: r.value.delta.replaceAll("secret", "[redacted]") } };
+  type Wrap = (stream: AsyncIterator<AGUIEvent>) => AsyncIterator<AGUIEvent>;
+  const wrappers: Record<string, Wrap> = {
+    "a Proxy that forwards the rest, bound to the run": (stream) => {
+      const wrapped: AsyncIterator<AGUIEvent> = new Proxy(stream, {
+        get(target, key) {
+          if (key === "next") return () => target.next().then(redact);
+          if (key === Symbol.asyncIterator) return () => wrapped;
+          const value = Reflect.get(target, key);
+          return typeof value === "function" ? value.bind(target) : value;
+        },
+      });
+      return wrapped;
+    },
+    "a Proxy that forwards the rest, unbound": (stream) => {
+      const next = stream.next.bind(stream);
+      return new Proxy(stream, {
+        get: (target, key, receiver) => (key === "next" ? () => next().then(redact) : Reflect.get(target, key, receiver)),
+      });
+    },
+    "Object.create with its own next": (stream) => {
+      const wrapped = Object.create(stream) as AsyncIterator<AGUIEvent>;
+      wrapped.next = () => stream.next().then(redact);
+      return wrapped;
+    },
+    "the run with its next patched": (stream) => {
+      const next = stream.next.bind(stream);
+      stream.next = () => next().then(redact);
+      return stream;
+    },
+  };
+  const wrapping = (pipeline: ZoePipeline, wrap: Wrap): ZoePipeline => {
+    const run = markReturnCancels((...args: Parameters<ZoePipeline["run"]>) => {
+      const iterator = wrap(pipeline.run(...args)[Symbol.asyncIterator]());
+      return { [Symbol.asyncIterator]: () => iterator, next: () => iterator.next(), return: () => iterator.return!() } as never;
+    });
+    return new Proxy(pipeline, { get: (t, k) => (k === "run" ? run : Reflect.get(t, k)) });
+  };
+  const secrets = "the secret is here, another secret there ".repeat(10);
+  const check = async (text: string) => {
+    const events = sseEvents(text);
+    await expectValidStream(events);
+    const deltas = events.flatMap((e) => (e.type === EventType.TEXT_MESSAGE_CONTENT ? [e.delta] : []));
+    expect(deltas.length).toBeGreaterThan(20);
+    expect(deltas.join("")).toBe(secrets.replaceAll("secret", "[redacted]"));
+  };
+  for (const [name, wrap] of Object.entries(wrappers)) {
+    it(`a wrapped run's next() sees every event: ${name}`, async () => {
+      const { url } = await serveSpied(wrapping(zoePipeline(secrets), wrap));
+      await check(await (await postJson(url, body())).text());
+      const response = await createAgUiResponse(wrapping(zoePipeline(secrets), wrap), webRequest(), {
+        getUserId: () => "u1",
+        heartbeatMs: 0,
+      });
+      await check(await response.text());
+    });
+  }
 });
 
 describe("createAgUiResponse: one chunk per tick", () => {

@@ -209,7 +209,7 @@ describe("RunStream[TAKE_READY]: an event next() would answer at once, without a
     });
     await stream.next();
     await stream.return();
-    expect(stream[TAKE_READY]()).toBeUndefined();
+    expect(stream[TAKE_READY](stream)).toBeUndefined();
     async function* generator() {
       yield ev(1);
     }
