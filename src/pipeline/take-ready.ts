@@ -3,9 +3,10 @@ import type { AGUIEvent } from "@ag-ui/core";
 /**
  * The method of a run's iterator that hands over, without a promise, an event the consumer could
  * have at once: `createZoePipeline`'s runs (a `RunStream`) have it. An adapter that reads a run to
- * the end takes each ready event this way and awaits `next()` only when none is ready: on Node 20
- * every `await` of a `next()` costs about a microsecond (a promise, a reaction, a resumed frame),
- * about 25 per run. A registered symbol, so that it holds across the ESM and CommonJS builds.
+ * the end takes each ready event this way and awaits `next()` only when none is ready: each
+ * awaited `next()` is a promise, a `{ value, done }` object and a resumed frame (16 of a warm
+ * run's 25 events are taken so, about 6 µs of CPU less per run). A registered symbol, so that it
+ * holds across the ESM and CommonJS builds.
  */
 export const TAKE_READY = Symbol.for("zoe-pipeline.takeReady");
 
