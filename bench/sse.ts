@@ -101,33 +101,33 @@ const close = (server: Server) =>
     server.close(() => resolve());
   });
 
+/** Read a request's body (data and end events, no promise), parse it as JSON, hand it on. */
+function onJsonBody(req: IncomingMessage, then: (body: unknown) => void): void {
+  const chunks: Buffer[] = [];
+  req.on("data", (chunk: Buffer) => chunks.push(chunk));
+  req.on("end", () => then(JSON.parse(Buffer.concat(chunks).toString("utf8"))));
+}
+
 /** The bare server: read the body, parse it, write the prebuilt frames in one write, end. */
 function bareHandler(frames: string) {
-  return (req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => {
-      JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  return (req: IncomingMessage, res: ServerResponse) =>
+    onJsonBody(req, () => {
       res.writeHead(200, SSE_HEADERS);
       res.write(frames);
       res.end();
     });
-  };
 }
 
 /** The hand-written job over HTTP (see the top of this file): read, parse, run the floor pipeline, encode, one write. */
 function floorHandler(store: CacheStore, backend: ModelBackend) {
-  return (req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", async () => {
-      const input = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { threadId: string };
+  return (req: IncomingMessage, res: ServerResponse) =>
+    onJsonBody(req, async (body) => {
       let frames = "";
-      for await (const event of floorRun(store, backend, USER, input.threadId)) frames += `data: ${JSON.stringify(event)}\n\n`;
+      for await (const event of floorRun(store, backend, USER, (body as { threadId: string }).threadId))
+        frames += `data: ${JSON.stringify(event)}\n\n`;
       res.writeHead(200, SSE_HEADERS);
       res.end(frames);
     });
-  };
 }
 
 /**

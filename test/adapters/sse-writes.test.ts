@@ -117,6 +117,10 @@ async function serveSpied(pipeline: ZoePipeline, options: Partial<AgUiHandlerOpt
   return { ...server, responses, sockets };
 }
 
+/** The pipeline with its `run` replaced (a host's wrapper), everything else passed through. */
+const withRun = (pipeline: ZoePipeline, run: ZoePipeline["run"]): ZoePipeline =>
+  new Proxy(pipeline, { get: (t, k) => (k === "run" ? run : Reflect.get(t, k)) });
+
 /** A real pipeline on a scripted model; `record` sees every event the adapter is given. */
 function realPipeline(script: ScriptStep[], record?: AGUIEvent[]) {
   const backend = scriptedBackend({ script });
@@ -129,7 +133,7 @@ function realPipeline(script: ScriptStep[], record?: AGUIEvent[]) {
       yield event;
     }
   }
-  return { pipeline: new Proxy(pipeline, { get: (t, k) => (k === "run" ? run : Reflect.get(t, k)) }), backend };
+  return { pipeline: withRun(pipeline, run), backend };
 }
 
 const body = (text = "hi there") => JSON.stringify(runInput(text));
@@ -423,7 +427,7 @@ describe("createAgUiHandler: a client that leaves cancels the run, with or witho
       seen.push(args[1]);
       return pipeline.run(...args);
     });
-    const { url } = await serveSpied(new Proxy(pipeline, { get: (t, k) => (k === "run" ? run : Reflect.get(t, k)) }));
+    const { url } = await serveSpied(withRun(pipeline, run));
     await leaveAfterFirstToken(url);
     for (let i = 0; i < 200 && backend.cancelled === 0; i++) await sleep(10);
     expect(seen).toHaveLength(1);
@@ -448,7 +452,7 @@ describe("createAgUiHandler: a client that leaves cancels the run, with or witho
       }
     }
     // A Proxy that forwards everything else: the mark is on createZoePipeline's own run, so this one has none.
-    const { url } = await serveSpied(new Proxy(inner, { get: (t, k) => (k === "run" ? run : Reflect.get(t, k)) }));
+    const { url } = await serveSpied(withRun(inner, run));
     await leaveAfterFirstToken(url);
     for (let i = 0; i < 200 && !(backend.cancelled === 1 && wrapperClosed); i++) await sleep(10);
     expect(seen[0]?.signal).toBeInstanceOf(AbortSignal);
@@ -540,7 +544,7 @@ describe("a createZoePipeline run is read without a promise per ready event (TAK
       const iterator = wrap(pipeline.run(...args)[Symbol.asyncIterator]());
       return { [Symbol.asyncIterator]: () => iterator, next: () => iterator.next(), return: () => iterator.return!() } as never;
     });
-    return new Proxy(pipeline, { get: (t, k) => (k === "run" ? run : Reflect.get(t, k)) });
+    return withRun(pipeline, run);
   };
   const secrets = "the secret is here, another secret there ".repeat(10);
   const check = async (text: string) => {
