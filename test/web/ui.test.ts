@@ -165,6 +165,23 @@ describe.skipIf(!!missing)("the example chat page (examples/web) in headless Chr
       expect(box.x + box.width).toBeLessThanOrEqual(width);
       expect(box.y + box.height).toBeLessThanOrEqual(height);
     };
+    /**
+     * From now on, watch the stage pill: the returned function tells how many user messages the
+     * conversation showed at the moment the pill first read `stage` (a MutationObserver, so the
+     * moment itself, not a later poll).
+     */
+    const userMessagesWhenStage = async (stage: string) => {
+      await page.evaluate(`(() => {
+        const pill = document.getElementById("stage");
+        window.__userMessagesWhenStage = undefined;
+        new MutationObserver((_, observer) => {
+          if (pill.textContent !== ${JSON.stringify(stage)}) return;
+          window.__userMessagesWhenStage = document.querySelectorAll(".msg.user").length;
+          observer.disconnect();
+        }).observe(pill, { childList: true, characterData: true, subtree: true });
+      })()`);
+      return () => page.evaluate<number | undefined>("window.__userMessagesWhenStage");
+    };
     /** Roles of a posted conversation, without the UI-only messages (activity, reasoning). */
     const roles = (input: (typeof posted)[number]) =>
       input.messages.map((m) => m.role).filter((r) => r === "user" || r === "assistant" || r === "tool");
@@ -281,11 +298,14 @@ describe.skipIf(!!missing)("the example chat page (examples/web) in headless Chr
     });
 
     it("Stop before the first token takes the unanswered message back into the composer", async () => {
+      const whenStopped = await userMessagesWhenStage("stopped");
       await send("please wait for me");
       await page.locator(".msg.working").waitFor({ state: "visible", timeout: 5_000 });
       await page.click("#stop");
       await expect.poll(() => page.locator("#stage").textContent()).toBe("stopped");
       expect(await page.inputValue("#message")).toBe("please wait for me");
+      // taken back before the stage says so, not a frame later
+      expect(await whenStopped()).toBe(0);
       expect(await page.locator(".msg.user").count()).toBe(0);
       await page.click("#send");
       await expect.poll(() => lastAnswer().textContent(), { timeout: 10_000 }).toContain("Thanks for waiting.");
@@ -294,10 +314,12 @@ describe.skipIf(!!missing)("the example chat page (examples/web) in headless Chr
 
     it("a rejected message (413, too long) is shown as not sent, given back, and never re-sent", async () => {
       const tooLong = `${"x".repeat(MAX_INPUT_CHARS)} too long`;
+      const whenRejected = await userMessagesWhenStage("rejected");
       await send(tooLong);
       await expect.poll(() => page.locator("#stage").textContent(), { timeout: 10_000 }).toBe("rejected");
       expect(await page.locator("#notice").textContent()).toContain("MESSAGE_TOO_LONG");
       expect(await page.inputValue("#message")).toBe(tooLong);
+      expect(await whenRejected()).toBe(0);
       expect(await page.locator(".msg.user").count()).toBe(0);
       await noHorizontalOverflow();
 
@@ -310,10 +332,12 @@ describe.skipIf(!!missing)("the example chat page (examples/web) in headless Chr
     });
 
     it("a run that fails on the server (RUN_ERROR) shows its code; the unanswered message is given back, not re-sent", async () => {
+      const whenFailed = await userMessagesWhenStage("error");
       await send("this one will fail");
       await expect.poll(() => page.locator("#stage").textContent(), { timeout: 10_000 }).toBe("error");
       expect(await page.locator("#notice").textContent()).toContain("MODEL_ERROR");
       expect(await page.inputValue("#message")).toBe("this one will fail");
+      expect(await whenFailed()).toBe(0);
       expect(await page.locator(".msg.user").count()).toBe(0);
       await send("tell me about trains");
       await expect.poll(() => lastAnswer().textContent(), { timeout: 10_000 }).toContain("lovely way to travel");

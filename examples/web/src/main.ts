@@ -7,7 +7,7 @@ import { HttpAgent, type Message } from "@ag-ui/client";
 import { runResult, zoeMetrics, zoeState } from "zoe-pipeline/client";
 import { NO_CHOICE, OFFER_CHOICES, offerChoicesTool } from "./choices.js";
 import { Conversation } from "./conversation.js";
-import { RunPanel, type PanelToolCall } from "./run-panel.js";
+import { RunPanel, type PanelToolCall, type Stage } from "./run-panel.js";
 import "./style.css";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -37,7 +37,7 @@ let current:
     }
   | undefined;
 const stopped = new Set<string>();
-let scheduled = false;
+let frame: number | undefined;
 let forceScroll = false;
 
 function workingLabel(): string | undefined {
@@ -59,13 +59,15 @@ function workingLabel(): string | undefined {
 /** Redraw at most once a frame, however fast tokens arrive. */
 function draw({ scroll = false } = {}): void {
   forceScroll ||= scroll;
-  if (scheduled) return;
-  scheduled = true;
-  requestAnimationFrame(() => {
-    scheduled = false;
-    conversation.render({ messages: agent.messages, running: !!current, working: workingLabel(), stopped }, { forceScroll });
-    forceScroll = false;
-  });
+  frame ??= requestAnimationFrame(drawNow);
+}
+
+/** Redraw now, taking the place of a redraw waiting for the next frame. */
+function drawNow(): void {
+  if (frame !== undefined) cancelAnimationFrame(frame);
+  frame = undefined;
+  conversation.render({ messages: agent.messages, running: !!current, working: workingLabel(), stopped }, { forceScroll });
+  forceScroll = false;
 }
 
 /** The run's tool calls with their arguments and results, as the agent's messages hold them. */
@@ -172,14 +174,15 @@ async function run(added: Message[]): Promise<void> {
   current = undefined;
   setRunning(false);
 
+  let stage: Stage;
   if (run.stopRequested) {
     settle(firstNew - added.length, { stopped: true });
-    panel.setStage("stopped");
+    stage = "stopped";
   } else if (failure !== undefined && run.error === undefined && !run.output) {
     // Refused before anything streamed (an HTTP error such as 413, or no server): nothing of
     // this turn reached the conversation, so nothing of it may be sent again with the next turn.
     takeBack(added);
-    panel.setStage("rejected");
+    stage = "rejected";
     panel.showError(rejection(failure));
     showNotice(`Not sent. ${rejection(failure)}`);
   } else if (run.error !== undefined || failure !== undefined) {
@@ -187,14 +190,17 @@ async function run(added: Message[]): Promise<void> {
     // failed run, so the page keeps only what was written.
     settle(firstNew - added.length, { stopped: false });
     const text = run.error ?? rejection(failure);
-    panel.setStage("error");
+    stage = "error";
     panel.showError(text);
     showNotice(`The answer failed. ${text}`);
   } else {
-    panel.setStage("done");
+    stage = "done";
   }
   panel.showToolCalls(panelToolCalls(run.toolCallIds));
-  draw();
+  // The conversation is drawn before the stage says the run is over, not a frame later: whoever
+  // sees the final stage sees the final conversation (a message taken back is already gone).
+  drawNow();
+  panel.setStage(stage);
   if (!matchMedia("(pointer: coarse)").matches) input.focus();
 }
 
