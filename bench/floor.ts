@@ -20,6 +20,14 @@ const HOUR = 3_600_000;
 /** A stored message; `sent` is the user message as the model saw it (with its volatile context), as zoe stores it. */
 type Stored = { id: string; role: "user" | "assistant"; content: string; seq: number; at: number; sent?: string };
 
+/** The one batched read of a floor run: its route, its three providers' context and its history tail. */
+function floorReadBatch(userId: string, threadId: string) {
+  return {
+    keys: [`floor:route:${userId}:${MESSAGE}`, ...PROVIDERS.map((p) => `floor:context:${userId}:${p}`)],
+    lists: [{ key: `floor:history:${userId}:${threadId}`, last: 12 }],
+  };
+}
+
 /** One run of the hand-written pipeline: the events zoe yields for a warm run, in the same order. */
 export async function* floorRun(store: CacheStore, backend: ModelBackend, userId: string, threadId: string): AsyncGenerator<AGUIEvent> {
   const runId = randomUUID();
@@ -28,11 +36,9 @@ export async function* floorRun(store: CacheStore, backend: ModelBackend, userId
   const pending = { profile: { status: "pending" }, memory: { status: "pending" }, tools: { status: "pending" } };
   yield { type: EventType.STATE_SNAPSHOT, snapshot: { zoe: { runId, stage: "route", providers: pending } }, timestamp: ts() };
   yield { type: EventType.STEP_STARTED, stepName: "route", timestamp: ts() };
-  const historyKey = `floor:history:${userId}:${threadId}`;
-  const read = await store.read({
-    keys: [`floor:route:${userId}:${MESSAGE}`, ...PROVIDERS.map((p) => `floor:context:${userId}:${p}`)],
-    lists: [{ key: historyKey, last: 12 }],
-  });
+  const batch = floorReadBatch(userId, threadId);
+  const historyKey = batch.lists[0]!.key;
+  const read = await store.read(batch);
   const history = read.lists[0] as Stored[];
   if (history.length > 0) {
     const messages = history.map((e) => ({ id: e.id, role: e.role, content: e.content }));
@@ -157,18 +163,30 @@ async function compare(store: () => CacheStore, iterations: number, warmup: numb
   return { floor, zoe, ratio: { ttftP50: ratio(zoe.ttft.p50, floor.ttft.p50), totalP50: ratio(zoe.total.p50, floor.total.p50) } };
 }
 
-/** One Redis round trip (an MGET of five keys), p50 over `n`, ms. */
-async function redisRoundTrip(url: string, n: number): Promise<number> {
+/**
+ * Redis round trips, p50 over `n`, ms: an MGET of five missing keys (the bare round trip), and the
+ * read a warm floor run makes (four values and twelve history entries, filled by floor runs first):
+ * the one round trip a run cannot do without.
+ */
+async function redisRoundTrips(url: string, n: number): Promise<{ bare: number; runRead: number }> {
   const store = resilientRedisStore({ url, prefix: `bench-rtt-${process.pid}:` });
   await store.whenStarted();
-  const samples: number[] = [];
+  const { backend, pipeline } = overheadPipeline();
+  for (let i = 0; i < 8; i++) for await (const _ of floorRun(store, backend, "rtt", "t")) void _;
+  await pipeline.close();
+  const batch = floorReadBatch("rtt", "t");
+  const samples = { bare: [] as number[], runRead: [] as number[] };
   for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
+    let t0 = performance.now();
     await store.getMany(["a", "b", "c", "d", "e"]);
-    samples.push(performance.now() - t0);
+    samples.bare.push(performance.now() - t0);
+    t0 = performance.now();
+    const read = await store.read(batch);
+    samples.runRead.push(performance.now() - t0);
+    if (read.lists[0]?.length !== 12) throw new Error(`the run's read found ${read.lists[0]?.length} history entries, not 12`);
   }
   await store.close();
-  return summarise(samples.slice(n / 5)).p50;
+  return { bare: summarise(samples.bare.slice(n / 5)).p50, runRead: summarise(samples.runRead.slice(n / 5)).p50 };
 }
 
 /**
@@ -215,7 +233,7 @@ export async function benchFloor(opts: { quick: boolean }) {
   const warmup = opts.quick ? 300 : 1_000;
   const memory = await compare(() => memoryCacheStore(), iterations, warmup);
   const url = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-  let redis: (Awaited<ReturnType<typeof compare>> & { roundTripP50: number; url: string }) | undefined;
+  let redis: (Awaited<ReturnType<typeof compare>> & { roundTripP50: number; runReadP50: number; url: string }) | undefined;
   let redisNear: (Awaited<ReturnType<typeof compare>> & { servedInProcess: number }) | undefined;
   try {
     const prefix = `bench-floor-${process.pid}-`;
@@ -228,8 +246,13 @@ export async function benchFloor(opts: { quick: boolean }) {
     };
     const probe = make(false)();
     await probe.whenStarted();
-    const roundTripP50 = await redisRoundTrip(url, opts.quick ? 500 : 2_000);
-    redis = { ...(await compare(make(false), Math.round(iterations / 3), warmup)), roundTripP50, url };
+    const trips = await redisRoundTrips(url, opts.quick ? 500 : 2_000);
+    redis = {
+      ...(await compare(make(false), Math.round(iterations / 3), warmup)),
+      roundTripP50: trips.bare,
+      runReadP50: trips.runRead,
+      url,
+    };
     await probe.close();
     const near = stores.length;
     const nearRuns = await compare(make(true), Math.round(iterations / 3), warmup);
@@ -272,9 +295,11 @@ export function printFloor(r: Awaited<ReturnType<typeof benchFloor>>): void {
   ];
   const table = rows("memory", r.memory, { ttft: "ttft ≤ 2× floor", total: "run ≤ 2× floor" });
   if (r.redis) {
-    const limit = us(r.redis.roundTripP50) + 20;
+    // The round trip of the run's own read (its values and history tail), not of an empty MGET:
+    // the reply's size is part of the one round trip a run needs.
+    const limit = Math.round((us(r.redis.runReadP50) + 20) * 10) / 10;
     table.push(
-      ...rows(`redis (round trip p50 ${us(r.redis.roundTripP50)} µs)`, r.redis, {
+      ...rows(`redis (round trip p50: bare ${us(r.redis.roundTripP50)} µs, the run's read ${us(r.redis.runReadP50)} µs)`, r.redis, {
         ttft: `ttft ≤ 1 round trip + 20 µs = ${limit} µs`,
         total: "",
       }),
