@@ -119,12 +119,12 @@ export class RunPanel {
   }
 
   /**
-   * The `zoe` object of the AG-UI state, after a snapshot or a patch. The pill follows the run's
-   * stages but never says "done" on its own: the page says so once the run has ended and its
-   * conversation is drawn.
+   * The `zoe` object of the AG-UI state, after a snapshot or a patch (the page calls it only while
+   * a run is in progress). The pill follows the run's stages but never says "done" on its own: the
+   * page sets every final stage once the run has ended and its conversation is drawn.
    */
   showState(zoe: ZoeState): void {
-    if (zoe.stage !== "done" && this.stageValue !== "stopped" && this.stageValue !== "error") this.setStage(zoe.stage);
+    if (zoe.stage !== "done") this.setStage(zoe.stage);
     if (zoe.route) {
       const { kind, model, reason, fastPath, cached, fallback } = zoe.route;
       const route = $("route");
