@@ -82,18 +82,20 @@ async function loadProvider(
 
 /**
  * Fetch every provider in parallel (cached ones answer at once) and pass each outcome to `land`
- * as it arrives, in one task per arrival; settles when every provider has an outcome, or at once
- * when `signal` aborts (the providers were aborted with it). Never throws for a provider's
- * failure — its fetch, its cache key, its `format()`, its value — that becomes its outcome.
+ * as it arrives, in one task per arrival. Undefined when every outcome has landed already (all
+ * cached: nothing to wait for); otherwise a promise that settles when every provider has an
+ * outcome, or at once when `signal` aborts (the providers were aborted with it). Never throws for
+ * a provider's failure — its fetch, its cache key, its `format()`, its value — that becomes its
+ * outcome.
  */
-export async function fetchContext(
+export function fetchContext(
   jobs: readonly ProviderJob[],
   request: ContextRequest,
   store: CacheStore,
   flights: SharedFlights<unknown>,
   signal: AbortSignal,
   land: (outcome: ProviderOutcome) => void,
-): Promise<void> {
+): Promise<void> | undefined {
   const started = performance.now();
   const arrived: ProviderOutcome[] = [];
   let waiting = 0;
@@ -139,11 +141,15 @@ export async function fetchContext(
           }),
       );
   }
-  while (waiting > 0 || arrived.length > 0) {
-    if (arrived.length === 0) await new Promise<void>((resolve) => (wake = resolve));
-    wake = undefined;
-    // A cancelled run stops waiting here; the providers were aborted with it.
-    if (signal.aborted) return;
-    for (const outcome of arrived.splice(0)) land(outcome);
-  }
+  if (waiting === 0) return undefined;
+  const landAll = async () => {
+    while (waiting > 0 || arrived.length > 0) {
+      if (arrived.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+      // A cancelled run stops waiting here; the providers were aborted with it.
+      if (signal.aborted) return;
+      for (const outcome of arrived.splice(0)) land(outcome);
+    }
+  };
+  return landAll();
 }

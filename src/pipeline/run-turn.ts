@@ -115,6 +115,9 @@ async function runAccepted(deps: RunDeps, turn: Turn, signal: AbortSignal | unde
   }
 }
 
+/** The response cache stage's outcome when the cache is off. */
+const NOT_CACHED: { lookup?: undefined; answer?: undefined } = Object.freeze({});
+
 /** Every provider pending, by name (the state a run starts from). */
 function pendingProviders(deps: RunDeps): Record<string, { status: "pending" }> {
   const providers: Record<string, { status: "pending" }> = {};
@@ -151,7 +154,8 @@ async function stages(ctx: RunContext): Promise<void> {
   out.send(startStep(ctx, "generate"));
   const prompted = await promptStage(ctx, routed, context);
   releaseRead(routed);
-  const cached = await answerFromCache(ctx, prompted, probe);
+  // Without a response cache there is nothing to look up, and nothing to wait for.
+  const cached = ctx.deps.answers ? await answerFromCache(ctx, prompted, probe) : NOT_CACHED;
   const answer = cached.answer ?? (await generate(ctx, prompted, cached.lookup));
   for (const event of finishStep(ctx, "generate", "done")) out.send(event);
 

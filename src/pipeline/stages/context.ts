@@ -52,7 +52,7 @@ export async function contextStage(ctx: RunContext, routed: Routed): Promise<Con
     );
   }
   const request = { userId: turn.userId, threadId: turn.threadId, text: turn.text, kind: decision.kind };
-  await fetchContext(jobs, request, deps.store, deps.flights, signal, (outcome) => {
+  const landing = fetchContext(jobs, request, deps.store, deps.flights, signal, (outcome) => {
     outcomes.push(outcome);
     if (outcome.status === "timeout") deps.emitter.emit("provider:timeout", { name: outcome.name, userId: turn.userId, ms: outcome.ms });
     if (outcome.status === "error") {
@@ -78,6 +78,8 @@ export async function contextStage(ctx: RunContext, routed: Routed): Promise<Con
       out.send(events.activityDelta(activityId, "zoe.context", [{ op: "replace", path: `/providers/${segment}`, value }]));
     }
   });
+  // Cached providers have all landed already: only fetches are waited for.
+  if (landing) await landing;
   if (signal.aborted) throw abortReason(signal);
   const ms = performance.now() - t0;
   endStage(ctx, () => ({ "zoe.context.providers": outcomes.length }));

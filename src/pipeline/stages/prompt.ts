@@ -9,9 +9,10 @@ import { safeCounter, type TokenCounter } from "../../prompt/token-count.js";
 import type { ToolRegistry } from "../../tools/tool-runner.js";
 import type { ToolCatalogueProvider, ToolSpec } from "../../tools/types.js";
 import { beginStage, countCache, endStage, type RunContext } from "../run-context.js";
+import type { SystemPromptFn } from "../types.js";
 import type { ContextOutcome } from "./context.js";
 import type { Routed } from "./route.js";
-import { resolveSystemPrompt } from "./system-prompt.js";
+import { buildSystemPrompt, readySystemPrompt } from "./system-prompt.js";
 
 /** The prompt stage's outcome: the first model request of the run and what went into it. */
 export interface Prompted {
@@ -38,14 +39,16 @@ export async function promptStage(ctx: RunContext, routed: Routed, context: Cont
   const { decision } = routed;
   const t0 = performance.now();
   beginStage(ctx, "prompt");
-  const system = await resolveSystemPrompt(
-    deps.systemPrompt,
-    routed.cachedSystemPrompt,
-    { kind: decision.kind, userId: turn.userId },
-    deps.defaultSystemPrompt,
-    deps.deadlines.systemPromptMs,
-    signal,
-  );
+  // A static or cached prompt needs no wait: only the host's function is awaited.
+  const system =
+    readySystemPrompt(deps.systemPrompt, routed.cachedSystemPrompt) ??
+    (await buildSystemPrompt(
+      deps.systemPrompt as SystemPromptFn,
+      { kind: decision.kind, userId: turn.userId },
+      deps.defaultSystemPrompt,
+      deps.deadlines.systemPromptMs,
+      signal,
+    ));
   if (system.source === "cache" || system.source === "built") countCache(ctx, "system", system.source === "cache");
   if (system.source === "built" && routed.systemKey && deps.systemPromptTtlMs > 0) {
     writeQuietly(deps.store, routed.systemKey, system.text, deps.systemPromptTtlMs);

@@ -24,20 +24,18 @@ export interface RouteOutcome {
 }
 
 /**
- * Decide the route: a cached decision, else the router under its deadline, else (timeout,
- * throw, or an answer that is not a decision) the fallback. Rejects when the run is aborted, and
- * with `ROUTER_ERROR` only when no fallback model is known.
+ * Decide the route of a turn with no cached decision: the router under its deadline, else
+ * (timeout, throw, or an answer that is not a decision) the fallback. Rejects when the run is
+ * aborted, and with `ROUTER_ERROR` only when no fallback model is known.
  */
 export async function decideRoute(
   router: Router,
   fallback: RouteFallback,
-  cachedValue: unknown,
   request: RouteRequest,
   deadlineMs: number,
   signal: AbortSignal,
 ): Promise<RouteOutcome> {
   const t0 = performance.now();
-  if (isDecision(cachedValue)) return { decision: cachedValue, cached: true, ms: 0 };
   let reason: string;
   try {
     const decided = await withDeadline(
@@ -117,14 +115,17 @@ export async function routeStage(ctx: RunContext): Promise<Routed> {
   const snapshot = messagesSnapshot(turn, storedHistory);
   if (snapshot) out.send(snapshot);
 
-  const route = await decideRoute(
-    deps.router,
-    deps.routeFallback,
-    routeKey === undefined ? undefined : values[0],
-    { text: turn.text, userId: turn.userId, threadId: turn.threadId },
-    deps.deadlines.routerMs,
-    signal,
-  );
+  const cachedRoute = routeKey === undefined ? undefined : values[0];
+  // A cached decision needs no wait: only the router is awaited.
+  const route = isDecision(cachedRoute)
+    ? { decision: cachedRoute, cached: true, ms: 0 }
+    : await decideRoute(
+        deps.router,
+        deps.routeFallback,
+        { text: turn.text, userId: turn.userId, threadId: turn.threadId },
+        deps.deadlines.routerMs,
+        signal,
+      );
   if (routeKey !== undefined) countCache(ctx, "route", route.cached);
   // A fallback decision is not cached: the router gets the next turn.
   if (!route.cached && !route.fallback && routeKey !== undefined) writeQuietly(deps.store, routeKey, route.decision, deps.routeTtlMs);

@@ -10,25 +10,30 @@ export interface SystemPromptOutcome {
   fallback?: string;
 }
 
+/** The system prompt when it needs no wait: the static one or a cached build; undefined when the host's function must build it. */
+export function readySystemPrompt(source: string | SystemPromptFn, cached: unknown): SystemPromptOutcome | undefined {
+  if (typeof source === "string") return { text: source, source: "static" };
+  if (typeof cached === "string") return { text: cached, source: "cache" };
+  return undefined;
+}
+
 /**
- * The system prompt: the static one, a cached build, or the host's function under its deadline.
- * A function that fails, hangs or returns something other than a string gives the default prompt
- * (and the outcome says why). Rejects only when the run is aborted.
+ * Build the system prompt with the host's function, under its deadline (when
+ * {@link readySystemPrompt} has none). A function that fails, hangs or returns something other
+ * than a string gives the default prompt (and the outcome says why). Rejects only when the run is
+ * aborted.
  */
-export async function resolveSystemPrompt(
-  source: string | SystemPromptFn,
-  cached: unknown,
+export async function buildSystemPrompt(
+  build: SystemPromptFn,
   context: { kind: RouteKind; userId: string },
   defaultPrompt: string,
   deadlineMs: number,
   signal: AbortSignal,
 ): Promise<SystemPromptOutcome> {
-  if (typeof source === "string") return { text: source, source: "static" };
-  if (typeof cached === "string") return { text: cached, source: "cache" };
   let fallback: string;
   try {
     const built = await withDeadline(
-      attempt(() => source(context)),
+      attempt(() => build(context)),
       deadlineMs,
       signal,
     );
