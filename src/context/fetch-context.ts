@@ -2,10 +2,8 @@ import type { FlightControl, SharedFlights } from "../cache/shared-flights.js";
 import type { CacheStore } from "../cache/types.js";
 import { writeQuietly } from "../cache/write-quietly.js";
 import { attempt, TIMED_OUT, withDeadline } from "../shared/deadline.js";
+import { isToolCatalogue } from "../tools/tool-spec.js";
 import type { ContextProvider, ContextRequest, ProviderOutcome } from "./types.js";
-
-/** A signal that never aborts: what a provider's wait listens to (its callers leave on their own). */
-const NEVER: AbortSignal = new AbortController().signal;
 
 /** Defaults of a provider's deadline and cache TTL. */
 export const PROVIDER_DEFAULTS = { timeoutMs: 1_000, ttlMs: 30_000 } as const;
@@ -31,7 +29,9 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
  */
 function present(provider: ContextProvider, value: unknown): Pick<ProviderOutcome, "text" | "value"> | { error: string } {
   if (value === undefined) return {};
-  if (provider.provides === "tools") return Array.isArray(value) ? { value } : { error: "a tool catalogue must give an array of tools" };
+  if (provider.provides === "tools") {
+    return isToolCatalogue(value) ? { value } : { error: "a tool catalogue must give an array of tools, each an object with a name" };
+  }
   try {
     const text = provider.format ? provider.format(value) : typeof value === "string" ? value : JSON.stringify(value);
     if (typeof text !== "string") return { error: "format() did not return a string" };
@@ -59,11 +59,13 @@ async function loadProvider(
   const timeoutMs = deadlineMs ?? provider.timeoutMs ?? PROVIDER_DEFAULTS.timeoutMs;
   try {
     // Callers stop waiting on their own signals (see SharedFlights); this wait ends with the
-    // provider or its deadline.
+    // provider, its deadline, or the flight's abort once every caller has left (its deadline
+    // timer then goes too). The flight's signal is made only if the provider has not answered
+    // within a microtask.
     const value = await withDeadline(
       attempt(() => provider.fetch(request, context)),
       timeoutMs,
-      NEVER,
+      () => flight.signal,
     );
     if (value === TIMED_OUT) {
       const timeout = new ProviderTimeout(`Context provider "${provider.name}" took longer than its ${timeoutMs} ms deadline.`);

@@ -3,11 +3,31 @@ import type { CacheStore } from "../cache/types.js";
 import { attempt } from "../shared/deadline.js";
 import { resolveHistoryOptions, type HistoryEntry, type HistoryOptions } from "./types.js";
 
-const isEntry = (v: unknown): v is HistoryEntry =>
-  typeof v === "object" &&
-  v !== null &&
-  typeof (v as HistoryEntry).content === "string" &&
-  ((v as HistoryEntry).role === "user" || (v as HistoryEntry).role === "assistant");
+const isToolCall = (c: unknown): boolean =>
+  typeof c === "object" &&
+  c !== null &&
+  typeof (c as { id: unknown }).id === "string" &&
+  typeof (c as { name: unknown }).name === "string" &&
+  typeof (c as { arguments: unknown }).arguments === "string";
+
+/**
+ * A stored message as this library writes it. Anything else in the list (written by other code,
+ * or damaged) is left out of the prompt and of `MESSAGES_SNAPSHOT`, whose messages a client
+ * checks against the AG-UI schema.
+ */
+const isEntry = (v: unknown): v is HistoryEntry => {
+  if (typeof v !== "object" || v === null) return false;
+  const e = v as HistoryEntry;
+  return (
+    typeof e.id === "string" &&
+    (e.role === "user" || e.role === "assistant") &&
+    typeof e.content === "string" &&
+    Number.isInteger(e.seq) &&
+    e.seq >= 0 &&
+    (e.sent === undefined || typeof e.sent === "string") &&
+    (e.toolCalls === undefined || (Array.isArray(e.toolCalls) && e.toolCalls.every(isToolCall)))
+  );
+};
 
 /** Conversation history per user and thread, kept in a {@link CacheStore} list. */
 export class HistoryStore {

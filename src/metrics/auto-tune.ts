@@ -125,9 +125,11 @@ export class AutoTuner implements RunTuning {
   }
 
   options(decision: RouteDecision): RouteOptions {
-    if (decision.options.num_predict !== undefined) return decision.options;
+    // A router written in JavaScript may give no options (see `isDecision`).
+    const options: RouteOptions = (decision.options as RouteOptions | undefined) ?? {};
+    if (options.num_predict !== undefined) return options;
     const value = this.#kinds.get(decision.kind)?.series.value;
-    return value === undefined ? decision.options : { ...decision.options, num_predict: value };
+    return value === undefined ? options : { ...options, num_predict: value };
   }
 
   /** Learn from a finished run. */

@@ -1,13 +1,21 @@
 import { heuristicRouter } from "../routing/heuristic-router.js";
 import { ROUTE_KINDS, type RouteDecision, type RouteKind, type RouteRequest, type Router } from "../routing/types.js";
 
-/** A well-formed decision: a model name and a known kind. */
+/** Generation options as a decision may carry them: none, or an object. */
+const isOptions = (o: unknown): boolean => o === undefined || (typeof o === "object" && o !== null && !Array.isArray(o));
+
+/**
+ * A well-formed decision: a model name, a known kind, and options that are an object if present
+ * (a router written in JavaScript may leave them out). What a cached route or a router gives is
+ * checked with this: anything else is a miss, or the fallback's turn.
+ */
 export const isDecision = (v: unknown): v is RouteDecision =>
   typeof v === "object" &&
   v !== null &&
   typeof (v as RouteDecision).model === "string" &&
   (v as RouteDecision).model.length > 0 &&
-  ROUTE_KINDS.includes((v as RouteDecision).kind);
+  ROUTE_KINDS.includes((v as RouteDecision).kind) &&
+  isOptions((v as RouteDecision).options);
 
 /**
  * Decides when the pipeline's router cannot (it timed out, threw or answered something that is

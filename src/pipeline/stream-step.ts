@@ -449,6 +449,7 @@ export async function streamStep(
     watch.stop();
     unhookAbort();
     // Leaving early (abort, error, consumer gone) must close the backend's request now.
-    void Promise.resolve(iterator.return?.()).catch(() => {});
+    // Whatever `return()` does (throws, rejects, hangs) is the backend's: the run's outcome stands.
+    void attempt(() => iterator.return?.()).catch(() => {});
   }
 }

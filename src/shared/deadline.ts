@@ -13,9 +13,13 @@ export const TIMED_OUT: unique symbol = Symbol("zoe.timedOut");
  * not stopped (a dependency that ignores its signal keeps running, unawaited: its late outcome is
  * dropped). Unlike p-timeout, nothing captures a stack trace per call: this runs several times in
  * every run.
+ *
+ * `signal` may be a function that gives it: it is called only when the work is still waiting one
+ * microtask later, so work that answers at once never makes a signal that is made on demand (a
+ * shared flight's, see `FlightControl`).
  */
-export function withDeadline<T>(work: Promise<T>, ms: number, signal: AbortSignal): Promise<T | typeof TIMED_OUT> {
-  if (signal.aborted) {
+export function withDeadline<T>(work: Promise<T>, ms: number, signal: AbortSignal | (() => AbortSignal)): Promise<T | typeof TIMED_OUT> {
+  if (typeof signal !== "function" && signal.aborted) {
     work.catch(() => {});
     return Promise.reject(abortReason(signal));
   }
@@ -47,10 +51,11 @@ export function withDeadline<T>(work: Promise<T>, ms: number, signal: AbortSigna
     // an `AsyncResource` (an async id and its hooks), about twice the cost of the reaction.
     SETTLED.then(() => {
       if (settled) return;
-      unhook = onAbort(signal, () => {
+      const waitedOn = typeof signal === "function" ? signal() : signal;
+      unhook = onAbort(waitedOn, () => {
         settled = true;
         if (timer) clearTimeout(timer);
-        reject(abortReason(signal));
+        reject(abortReason(waitedOn));
       });
       if (timed) {
         timer = setTimeout(() => {

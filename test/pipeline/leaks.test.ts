@@ -116,3 +116,29 @@ describe("abandoned runs", () => {
     expect(ref.deref()).toBeUndefined();
   });
 });
+
+describe("a run left while a provider hangs", () => {
+  it("leaves no deadline timer once the provider's every caller has gone (a provider that ignores its signal)", async () => {
+    const pipeline = createZoePipeline({
+      backend: scriptedBackend({ script: textChunks("never reached") }),
+      router: fixedRouter(),
+      // It never answers and never looks at its signal: only zoe's own deadline (60 s) would end the wait.
+      providers: [{ name: "hung", timeoutMs: 60_000, fetch: () => new Promise<never>(() => {}) }],
+    });
+    const before = timers();
+    let asked = false;
+    for await (const event of pipeline.run({ userId: "u", threadId: "t", message: "hello there" })) {
+      // The provider is being fetched (its deadline armed): leave.
+      if (event.type === EventType.ACTIVITY_SNAPSHOT) {
+        asked = true;
+        break;
+      }
+    }
+    expect(asked).toBe(true);
+    await pipeline.close();
+    await new Promise((r) => setImmediate(r));
+    // Before the fix, the provider's 60 s deadline timer stayed armed (keeping the process alive) after close().
+    expect(timers()).toBe(before);
+    expect(pipeline.activeRuns).toBe(0);
+  });
+});

@@ -133,6 +133,26 @@ describe("withDeadline", () => {
     await expect(hung).rejects.toThrow("stop");
     expect(abortHookCount(c.signal)).toBe(0);
   });
+
+  it("a signal given by a function is asked for only while the work waits, and its abort clears the timer", async () => {
+    let asked = 0;
+    const c = new AbortController();
+    const signal = () => {
+      asked++;
+      return c.signal;
+    };
+    expect(await withDeadline(Promise.resolve("at once"), 500, signal)).toBe("at once");
+    expect(asked).toBe(0);
+    const before = timers();
+    const hung = withDeadline(new Promise<number>(() => {}), 60_000, signal);
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(asked).toBe(1);
+    expect(timers()).toBe(before + 1);
+    c.abort(new Error("every caller left"));
+    await expect(hung).rejects.toThrow("every caller left");
+    expect(timers()).toBe(before);
+  });
 });
 
 describe("owned controllers (a run's own signal)", () => {

@@ -2,6 +2,7 @@ import { fetchContext, type ProviderJob } from "../../context/fetch-context.js";
 import type { ContextProvider, ProviderOutcome } from "../../context/types.js";
 import { events, pointerSegment, type JsonPatchOp } from "../../events/factory.js";
 import { abortReason } from "../../shared/abort.js";
+import { isToolCatalogue } from "../../tools/tool-spec.js";
 import { round } from "../metrics.js";
 import { beginStage, countCache, endStage, finishStep, startStep, type RunContext } from "../run-context.js";
 import type { Routed } from "./route.js";
@@ -35,7 +36,9 @@ export async function contextStage(ctx: RunContext, routed: Routed): Promise<Con
       skipped.push({ op: "add", path: `/zoe/providers/${pointerSegment(provider.name)}`, value: { status: "skipped", ms: 0 } });
       return;
     }
-    const cached = provider.ttlMs === 0 ? undefined : routed.cachedContext.get(i);
+    const stored = provider.ttlMs === 0 ? undefined : routed.cachedContext.get(i);
+    // A stored catalogue that is not one (written by something else) is a miss: the provider is asked again.
+    const cached = provider.provides === "tools" && !isToolCatalogue(stored) ? undefined : stored;
     countCache(ctx, "context", cached !== undefined);
     jobs.push({ provider, key: routed.providerKeys[i] as ProviderJob["key"], cached, timeoutMs: deps.tune?.deadline(provider.name) });
   });

@@ -26,6 +26,11 @@ export async function readRunCache(store: CacheStore, batch: CacheBatch, deadlin
     const ms = performance.now() - t0;
     if (read === TIMED_OUT) return { result: misses, ms, status: "timeout" };
     if (!read || !Array.isArray(read.values) || !Array.isArray(read.lists)) return { result: misses, ms, status: "error" };
+    const lists: readonly unknown[] = read.lists;
+    // A list that is not one is a miss (the others are kept).
+    if (!lists.every((l) => Array.isArray(l))) {
+      return { result: { values: read.values, lists: lists.map((l) => (Array.isArray(l) ? (l as unknown[]) : [])) }, ms, status: "ok" };
+    }
     return { result: read, ms, status: "ok" };
   } catch (error) {
     if (signal.aborted) throw error;
