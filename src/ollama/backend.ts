@@ -174,6 +174,12 @@ function doneInfo(response: Line, queueMs: number, model: string): ChatDoneInfo 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /**
+ * How long a first-chunk deadline that has passed waits for `/api/ps` to say whether the model is
+ * loading: the server answers it from memory, so one that takes longer is stuck, not loading.
+ */
+const PS_PROBE_MS = 1_000;
+
+/**
  * A {@link ModelBackend} for an Ollama server. It speaks Ollama's HTTP API itself (`fetch`,
  * sending what the `ollama` npm client sends) and reads the NDJSON answer line by line.
  *
@@ -271,11 +277,11 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
     state.warm = ms > 0 ? { load, until: Date.now() + ms } : undefined;
   }
 
-  /** Whether the model is listed by `/api/ps`; `undefined` when the server does not say. */
-  async function listedByServer(model: string): Promise<boolean | undefined> {
+  /** Whether the model is listed by `/api/ps` (asked for at most `ms`); `undefined` when the server does not say. */
+  async function listedByServer(model: string, ms: number): Promise<boolean | undefined> {
     try {
       const name = nameOf(model);
-      return (await listLoaded()).some(
+      return (await listLoaded(ms)).some(
         (m) => normaliseModelName(m.name) === name || (m.model !== undefined && normaliseModelName(m.model) === name),
       );
     } catch {
@@ -305,7 +311,10 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
     const onDeadline: OnDeadline = async (kind) => {
       if (closed || sawLoaded) return undefined;
       if (kind === "load" && Date.now() >= loadEnds - 1) return undefined;
-      const listed = await listedByServer(model);
+      // The request's deadline has passed: the question to `/api/ps` gets a short wait of its own,
+      // within what is left of the load, so that a server that hangs fails near the deadline.
+      const probeMs = Math.max(1, Math.min(PS_PROBE_MS, firstToken, kind === "load" ? loadEnds - Date.now() : PS_PROBE_MS));
+      const listed = await listedByServer(model, probeMs);
       if (listed === true) {
         // loaded: one first-token window; a warm model that is listed has had it
         if (kind === "first-token") return undefined;
@@ -322,19 +331,19 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
     return isWarm ? { kind: "first-token", ms: firstToken, onDeadline } : { ...loading(), onDeadline };
   }
 
-  /** One metadata call (`GET` `/api/ps`, `/api/tags`) under the idle deadline. */
-  async function metadata<T>(path: string): Promise<T> {
+  /** One metadata call (`GET` `/api/ps`, `/api/tags`) under a deadline (default the idle deadline). */
+  async function metadata<T>(path: string, ms = deps.idleTimeoutMs): Promise<T> {
     if (closed) throw new BackendClosedError({ host });
     const request = new OllamaRequest(deps, undefined);
     try {
-      return await request.json<T>("GET", path, undefined, { kind: "deadline", ms: deps.idleTimeoutMs });
+      return await request.json<T>("GET", path, undefined, { kind: "deadline", ms });
     } finally {
       request.dispose();
     }
   }
 
-  async function listLoaded(): Promise<LoadedModel[]> {
-    const response = await metadata<{ models?: Array<{ name: string; model?: string; expires_at?: string }> }>("/api/ps");
+  async function listLoaded(ms?: number): Promise<LoadedModel[]> {
+    const response = await metadata<{ models?: Array<{ name: string; model?: string; expires_at?: string }> }>("/api/ps", ms);
     return (response.models ?? []).map((m) => {
       const expires = m.expires_at ? new Date(m.expires_at).getTime() : NaN;
       return { name: m.name, ...(m.model ? { model: m.model } : {}), ...(Number.isFinite(expires) ? { expiresAt: expires } : {}) };

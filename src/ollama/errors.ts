@@ -54,7 +54,7 @@ export class BackendUnreachableError extends OllamaError {
   }
 }
 
-/** `BACKEND_BUSY`: the server's queue is full (HTTP 503). */
+/** `BACKEND_BUSY`: the server's queue is full (HTTP 503), or a rate limit (HTTP 429). */
 export class BackendBusyError extends OllamaError {
   constructor(context: OllamaErrorContext & { serverMessage?: string }) {
     super(
@@ -274,7 +274,8 @@ export function httpFailure(status: number, body: string, context: OllamaErrorCo
   const { text, json } = serverMessage(body);
   const ctx = { ...context, status };
   if (status === 404 && json) return new ModelNotFoundError({ ...ctx, serverMessage: text });
-  if (status === 503) return new BackendBusyError({ ...ctx, serverMessage: text });
+  // 503: the server's queue is full (OLLAMA_MAX_QUEUE); 429: a rate limit (ollama.com, a proxy in front of the server).
+  if (status === 503 || status === 429) return new BackendBusyError({ ...ctx, serverMessage: text });
   if (status === 404) {
     return new BackendResponseError({ ...ctx, serverMessage: `${text || "not found"} (is ${context.host} an Ollama server?)` });
   }

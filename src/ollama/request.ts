@@ -12,6 +12,7 @@ import {
   streamFailure,
   type OllamaErrorContext,
 } from "./errors.js";
+import { readErrorBody } from "../shared/error-body.js";
 
 /** Why a request's controller was aborted. */
 export type AbortKind = "caller" | DeadlineKind | "closed" | "done";
@@ -51,6 +52,12 @@ export type Line = Record<string, unknown>;
 const MAX_TIMER_MS = 2_147_483_647;
 /** A timer may fire this much before the deadline it was set for (the loop's clock is coarser). */
 const EARLY_MS = 1;
+/**
+ * The longest line of an answer, in characters: a chunk is a token or a tool call, far shorter. A
+ * server (or something posing as one) that sends more without a line end fails the request
+ * rather than filling the process's memory.
+ */
+export const MAX_LINE_CHARS = 8 * 1024 * 1024;
 /** The reason of a request left before its end: one object, as a DOMException costs a stack trace. */
 const LEFT_EARLY = new DOMException("The Ollama request was closed: its answer was no longer read.", "AbortError");
 
@@ -118,8 +125,12 @@ export class OllamaRequest {
   // ---- the answer ----
   private reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   private decoder: InstanceType<typeof TextDecoder> | undefined;
+  /** Text read and not yet taken: whole lines from `pos`, then the start of the next line. */
   private buffer = "";
   private pos = 0;
+  /** The rest of an unfinished line, kept in pieces until its end arrives (joined once, not rescanned at every read). */
+  private pieces: string[] = [];
+  private piecesLength = 0;
   private eof = false;
   /** The last line was read (`done`, or an error line): what follows is only the end of the body. */
   private lastLine = false;
@@ -230,7 +241,7 @@ export class OllamaRequest {
     if (!response.ok) {
       let text = "";
       try {
-        text = await response.text();
+        text = await readErrorBody(response);
       } catch {
         // the status alone will do
       }
@@ -311,9 +322,11 @@ export class OllamaRequest {
         this.finished = true;
         this.append(decoder.decode());
         // a last line without its newline
-        const rest = this.buffer.slice(this.pos).trim();
+        const rest = (this.buffer.slice(this.pos) + this.pieces.join("")).trim();
         this.buffer = "";
         this.pos = 0;
+        this.pieces = [];
+        this.piecesLength = 0;
         return rest ? this.parse(rest) : undefined;
       }
       this.append(decoder.decode(step.value, { stream: true }));
@@ -322,10 +335,31 @@ export class OllamaRequest {
     }
   }
 
+  /**
+   * Add text read from the body. `take()` has taken every whole line before a read, so what is
+   * left of `buffer` is the start of one line: text without a line end only joins its pieces.
+   */
   private append(text: string): void {
     if (!text) return;
-    this.buffer = this.pos === 0 ? this.buffer + text : this.buffer.slice(this.pos) + text;
+    if (!text.includes("\n")) {
+      this.pieces.push(text);
+      this.piecesLength += text.length;
+      if (this.buffer.length - this.pos + this.piecesLength > MAX_LINE_CHARS) throw this.lineTooLong();
+      return;
+    }
+    const start = this.buffer.slice(this.pos) + (this.piecesLength > 0 ? this.pieces.join("") : "");
+    this.pieces = [];
+    this.piecesLength = 0;
+    this.buffer = start + text;
     this.pos = 0;
+  }
+
+  private lineTooLong(): UnexpectedResponseError {
+    const start = (this.buffer.slice(this.pos, this.pos + 120) || this.pieces[0] || "").slice(0, 120);
+    return new UnexpectedResponseError({
+      ...this.context(),
+      line: `${start}… (more than ${MAX_LINE_CHARS} characters without a line end)`,
+    });
   }
 
   /** The next whole line already read, parsed; `undefined` when there is none. Blank and non-JSON lines are skipped. */
@@ -333,6 +367,7 @@ export class OllamaRequest {
     for (;;) {
       const end = this.buffer.indexOf("\n", this.pos);
       if (end < 0) return undefined;
+      if (end - this.pos > MAX_LINE_CHARS) throw this.lineTooLong();
       const text = this.buffer.slice(this.pos, end);
       this.pos = end + 1;
       if (this.pos === this.buffer.length) {

@@ -5,7 +5,7 @@ import { OpenAiCompatibleError, serverErrorOf, type ServerError } from "./errors
 import { HttpCall, type CallDeps } from "./http-call.js";
 import { OPENAI_COMPATIBLE_DEFAULTS, checkOptions, type OpenAiCompatibleBackendOptions } from "./options.js";
 import { chatBody, type BodySettings } from "./request-body.js";
-import { sseEvents } from "./sse.js";
+import { MAX_EVENT_CHARS, sseEvents } from "./sse.js";
 import { StreamChunks } from "./stream-chunks.js";
 
 /** The OpenAI-compatible {@link ModelBackend}. */
@@ -113,7 +113,14 @@ export function openAiCompatibleBackend(options: OpenAiCompatibleBackendOptions)
         first,
       );
       if (!response.body) throw new OpenAiCompatibleError("STREAM_INCOMPLETE", call.context);
-      const reader = sseEvents(response.body).getReader();
+      const reader = sseEvents(
+        response.body,
+        () =>
+          new OpenAiCompatibleError("UNEXPECTED_RESPONSE", {
+            ...call.context,
+            reason: `more than ${MAX_EVENT_CHARS} characters without the end of an event`,
+          }),
+      ).getReader();
       const chunks = new StreamChunks();
       let started = false;
       let sawDone = false;

@@ -19,6 +19,8 @@ export const OPENAI_COMPATIBLE_ERROR_CODES = [
   "CONNECTION_LOST",
   /** The stream ended cleanly but without `[DONE]` and without a `finish_reason`. */
   "STREAM_INCOMPLETE",
+  /** The answer is not an event stream this backend can read (an event longer than `MAX_EVENT_CHARS`). */
+  "UNEXPECTED_RESPONSE",
   /** A model this backend has seen answer sent nothing within `firstTokenTimeoutMs`. */
   "FIRST_TOKEN_TIMEOUT",
   /** A model not seen answering yet (it may have been loading) sent nothing within `loadTimeoutMs`; also a pre-warm. */
@@ -79,6 +81,8 @@ function describe(code: OpenAiCompatibleErrorCode, c: OpenAiCompatibleErrorConte
       return `The server at ${at} failed while ${q(c.model)} was answering: ${c.serverMessage ?? "(no message)"}. Retry; if it repeats, check the server's log.`;
     case "CONNECTION_LOST":
       return `The connection to ${at} was lost while ${q(c.model)} was answering${c.reason ? ` (${c.reason})` : ""}: the server may have crashed or restarted; check its log and retry.`;
+    case "UNEXPECTED_RESPONSE":
+      return `The server at ${at} answered ${q(c.model)} with ${c.reason ?? "a stream this backend cannot read"}: check that \`baseURL\` is an OpenAI-compatible server (it usually ends in /v1).`;
     case "STREAM_INCOMPLETE":
       return `The answer of ${q(c.model)} from ${at} ended without "data: [DONE]" or a finish_reason, so it may be cut short: check the server (or a proxy in between) and retry.`;
     case "FIRST_TOKEN_TIMEOUT":

@@ -1,3 +1,4 @@
+import { readErrorBody } from "../shared/error-body.js";
 import { OpenAiCompatibleError, httpFailure, requestFailure, streamFailure, type OpenAiCompatibleErrorContext } from "./errors.js";
 
 /** Why a call's controller was aborted. */
@@ -105,7 +106,7 @@ export class HttpCall {
     if (!response.ok) {
       let text = "";
       try {
-        text = await response.text();
+        text = await readErrorBody(response);
       } catch (error) {
         if (this.controller.signal.aborted) throw error;
         // the status alone will do

@@ -12,15 +12,28 @@ export type SseItem =
   | { kind: "error-field"; data: string };
 
 /**
- * The events of a response body, parsed by `eventsource-parser` (`createParser`) inside a
- * TransformStream, so that `error:` fields and `data:` events keep their order.
+ * The most characters read without an event ending (a line, or `data:` lines, with no blank line
+ * after them): a chunk is a token or a tool call, far shorter. More fails the stream rather than
+ * filling the process's memory (the parser buffers an unfinished event whole).
  */
-export function sseEvents(body: ReadableStream<Uint8Array>): ReadableStream<SseItem> {
+export const MAX_EVENT_CHARS = 8 * 1024 * 1024;
+
+/**
+ * The events of a response body, parsed by `eventsource-parser` (`createParser`) inside a
+ * TransformStream, so that `error:` fields and `data:` events keep their order. Text of more than
+ * {@link MAX_EVENT_CHARS} without an event ending errors the stream with `tooLong()`.
+ */
+export function sseEvents(body: ReadableStream<Uint8Array>, tooLong: () => Error): ReadableStream<SseItem> {
   let parser: ReturnType<typeof createParser> | undefined;
+  /** Characters fed since the last event ended (what the parser may be holding), counted per piece of text. */
+  let unended = 0;
   const events = new TransformStream<string, SseItem>({
     start(controller) {
       parser = createParser({
-        onEvent: (event: EventSourceMessage) => controller.enqueue({ kind: "data", data: event.data }),
+        onEvent: (event: EventSourceMessage) => {
+          unended = 0;
+          controller.enqueue({ kind: "data", data: event.data });
+        },
         onError: (error) => {
           if (error.type === "unknown-field" && error.field === "error" && error.value !== undefined) {
             controller.enqueue({ kind: "error-field", data: error.value });
@@ -28,8 +41,10 @@ export function sseEvents(body: ReadableStream<Uint8Array>): ReadableStream<SseI
         },
       });
     },
-    transform(text) {
+    transform(text, controller) {
+      unended += text.length;
       parser?.feed(text);
+      if (unended > MAX_EVENT_CHARS) controller.error(tooLong());
     },
     flush() {
       // An event cut off by the end of the body (no blank line after it) still counts.

@@ -54,7 +54,8 @@ export class StreamChunks {
     if (error && (typeof value !== "object" || value === null || !Array.isArray((value as { choices?: unknown }).choices))) {
       return { chunks: [], error, progressed: false };
     }
-    const chunk = value as { choices?: unknown; usage?: unknown; timings?: unknown };
+    // Anything else than an object (`data: null`, a number) carries nothing.
+    const chunk = (typeof value === "object" && value !== null ? value : {}) as { choices?: unknown; usage?: unknown; timings?: unknown };
     const out: ChatChunk[] = [];
     let progressed = false;
     for (const raw of Array.isArray(chunk.choices) ? chunk.choices : []) {
