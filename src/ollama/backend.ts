@@ -490,8 +490,9 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
           markWarm(model, attempt.load);
           refresher?.touch(model);
           yield { type: "done", ...doneInfo(line, queueMs, model) };
-          // the body's end, so that its connection is reused (never an abort)
-          await http.drain();
+          // The answer is whole: the run goes on now. The body's end is read in the background
+          // (`dispose()`, never an abort), so that its connection is reused, however long a server
+          // or a proxy keeps it open.
           return;
         }
         const next = http.next();

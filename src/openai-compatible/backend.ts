@@ -5,7 +5,7 @@ import { OpenAiCompatibleError, serverErrorOf, type ServerError } from "./errors
 import { HttpCall, type CallDeps } from "./http-call.js";
 import { OPENAI_COMPATIBLE_DEFAULTS, checkOptions, type OpenAiCompatibleBackendOptions } from "./options.js";
 import { chatBody, type BodySettings } from "./request-body.js";
-import { MAX_EVENT_CHARS, sseEvents } from "./sse.js";
+import { MAX_EVENT_CHARS, type SseItem, sseEvents } from "./sse.js";
 import { StreamChunks } from "./stream-chunks.js";
 
 /** The OpenAI-compatible {@link ModelBackend}. */
@@ -99,6 +99,8 @@ export function openAiCompatibleBackend(options: OpenAiCompatibleBackendOptions)
     if (signal.aborted) throw abortReason(signal);
     const model = request.model;
     const call = new HttpCall(deps, model, signal);
+    /** The answer is whole and its body's end is read in the background, which disposes the call. */
+    let endsLater = false;
     try {
       // A model not seen answering yet may be loading: its first token gets the load deadline.
       const cold = !warm.has(model);
@@ -126,9 +128,17 @@ export function openAiCompatibleBackend(options: OpenAiCompatibleBackendOptions)
       let sawDone = false;
       let ended = false;
       for (;;) {
-        const step = started
-          ? await call.within("idle", idleTimeoutMs, () => reader.read())
-          : await call.within(kind, firstBy - performance.now(), () => reader.read(), first);
+        let step: Awaited<ReturnType<ReadableStreamDefaultReader<SseItem>["read"]>>;
+        try {
+          step = started
+            ? await call.within("idle", idleTimeoutMs, () => reader.read())
+            : await call.within(kind, firstBy - performance.now(), () => reader.read(), first);
+        } catch (error) {
+          // An answer with its finish_reason is whole: a body that stalls after it (no usage, no
+          // [DONE]) ends it at the idle deadline rather than failing it.
+          if (chunks.complete && error instanceof OpenAiCompatibleError && error.code === "IDLE_TIMEOUT") break;
+          throw error;
+        }
         if (step.done) {
           ended = true;
           break;
@@ -170,11 +180,18 @@ export function openAiCompatibleBackend(options: OpenAiCompatibleBackendOptions)
       for (const chunk of chunks.flush()) yield chunk;
       warm.add(model);
       yield { type: "done", ...chunks.done(model) };
-      // The body ends right after [DONE]: read that end so the connection can be reused.
-      if (!ended) await call.within("idle", idleTimeoutMs, () => reader.read()).catch(() => {});
+      // The body ends right after [DONE]: that end is read in the background, so that the
+      // connection can be reused, while the run goes on (a server or a proxy may keep it open).
+      if (!ended) {
+        endsLater = true;
+        void call
+          .within("idle", idleTimeoutMs, () => reader.read())
+          .catch(() => {})
+          .finally(() => call.dispose());
+      }
     } finally {
       // Closes the HTTP request when the answer was not read to its end (abort, error, early exit).
-      call.dispose();
+      if (!endsLater) call.dispose();
     }
   }
 

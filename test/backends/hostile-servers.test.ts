@@ -160,3 +160,42 @@ describe("ollama backend: a hung server", () => {
     expect(error).toMatchObject({ code: "FIRST_TOKEN_TIMEOUT" });
   }, 15_000);
 });
+
+describe("a body held open after the answer's end (a proxy, a server that does not close it)", () => {
+  const ollamaLines = [
+    { model: "m", message: { role: "assistant", content: "whole" }, done: false },
+    { model: "m", message: { role: "assistant", content: "" }, done: true, done_reason: "stop", eval_count: 1 },
+  ];
+  const sse = (finish: string | null, content: string) =>
+    `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content }, finish_reason: finish }] })}\n\n`;
+
+  it.each([
+    ["ollama", "the done line", (res: ServerResponse) => res.write(ollamaLines.map((l) => `${JSON.stringify(l)}\n`).join(""))],
+    ["openai-compatible", "[DONE]", (res: ServerResponse) => res.write(`${sse(null, "whole")}${sse("stop", "")}data: [DONE]\n\n`)],
+  ] as const)(
+    "%s: the answer ends at %s; the run does not wait for the body's end",
+    async (name, _end, write) => {
+      const url = await serve((_req, res) => {
+        res.writeHead(200, { "content-type": name === "ollama" ? "application/x-ndjson" : "text/event-stream" });
+        write(res);
+        // …and the body is never ended.
+      });
+      // Before, the answer's stream returned only after idleTimeoutMs (60 s here) had passed.
+      const { error, chunks } = await outcome(backends[name](url, { idleTimeoutMs: 60_000 }));
+      expect(error).toBeUndefined();
+      expect(chunks.map((c) => c.type)).toEqual(["text", "done"]);
+    },
+    15_000,
+  );
+
+  it("openai-compatible: a finish_reason without [DONE], then a stall, is a whole answer at the idle deadline (not IDLE_TIMEOUT)", async () => {
+    const url = await serve((_req, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write(`${sse(null, "whole")}${sse("stop", "")}`);
+    });
+    const { error, chunks } = await outcome(openAiCompatibleBackend({ baseURL: `${url}/v1`, idleTimeoutMs: 200 }));
+    expect(error).toBeUndefined();
+    expect(chunks.map((c) => c.type)).toEqual(["text", "done"]);
+    expect(chunks.at(-1)).toMatchObject({ doneReason: "stop" });
+  });
+});
