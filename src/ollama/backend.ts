@@ -498,7 +498,7 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
         const next = http.next();
         line = next instanceof Promise ? await next : next;
       }
-      throw new StreamIncompleteError(context);
+      throw http.unreadable() ?? new StreamIncompleteError(context);
     } finally {
       // An answer left before its last line is aborted (closing its connection); a finished one is not.
       attempt?.http.dispose();

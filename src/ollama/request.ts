@@ -58,6 +58,8 @@ const EARLY_MS = 1;
  * rather than filling the process's memory.
  */
 export const MAX_LINE_CHARS = 8 * 1024 * 1024;
+/** How much of a web page answered instead of a stream is read for the error's message. */
+const PAGE_START_BYTES = 1024;
 /** The reason of a request left before its end: one object, as a DOMException costs a stack trace. */
 const LEFT_EARLY = new DOMException("The Ollama request was closed: its answer was no longer read.", "AbortError");
 
@@ -132,6 +134,10 @@ export class OllamaRequest {
   private pieces: string[] = [];
   private piecesLength = 0;
   private eof = false;
+  /** A JSON line was read. */
+  private sawJson = false;
+  /** The start of the first line skipped because it is not JSON, while no JSON line has been read. */
+  private skipped: string | undefined;
   /** The last line was read (`done`, or an error line): what follows is only the end of the body. */
   private lastLine = false;
   /** Nothing is left to read or to abort. */
@@ -282,6 +288,18 @@ export class OllamaRequest {
   async open(path: string, body: string, deadline: Deadline, onDeadline?: OnDeadline): Promise<Line | undefined> {
     this.arm(deadline.kind, deadline.ms, deadline.reportMs ?? deadline.ms, onDeadline);
     const response = await this.send("POST", path, body);
+    if (response.headers.get("content-type")?.includes("text/html")) {
+      // A web page (a proxy's or a portal's) where Ollama's NDJSON should be: no line of it can be read.
+      let page = "";
+      try {
+        page = await readErrorBody(response, PAGE_START_BYTES);
+      } catch {
+        // the content type alone will do
+      }
+      this.finished = true;
+      this.disarm();
+      throw new UnexpectedResponseError({ ...this.context(), line: `a text/html page: ${page.trim()}` });
+    }
     if (!response.body) {
       this.finished = true;
       this.disarm();
@@ -292,6 +310,15 @@ export class OllamaRequest {
     const line = this.take() ?? (await this.read());
     this.disarm();
     return line;
+  }
+
+  /**
+   * The error to give for an answer that ended without a whole answer: `UNEXPECTED_RESPONSE` when
+   * it held text but not one JSON line (not an NDJSON stream at all), else `undefined`.
+   */
+  unreadable(): UnexpectedResponseError | undefined {
+    if (this.sawJson || this.skipped === undefined) return undefined;
+    return new UnexpectedResponseError({ ...this.context(), line: this.skipped });
   }
 
   /**
@@ -384,9 +411,13 @@ export class OllamaRequest {
     try {
       value = JSON.parse(text);
     } catch {
-      return undefined; // as the `ollama` client does: a line that is not JSON is skipped
+      // As the `ollama` client does, a line that is not JSON is skipped; the first is kept for
+      // `unreadable()`.
+      if (!this.sawJson && this.skipped === undefined && text.trim()) this.skipped = text.trim().slice(0, 200);
+      return undefined;
     }
     if (typeof value !== "object" || value === null) return undefined;
+    this.sawJson = true;
     const line = value as Line;
     // `server/routes.go` `streamResponse`: an error after output is an `{"error"}` line, then the end
     if ("error" in line) {

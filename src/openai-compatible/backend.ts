@@ -5,6 +5,7 @@ import { OpenAiCompatibleError, serverErrorOf, type ServerError } from "./errors
 import { HttpCall, type CallDeps } from "./http-call.js";
 import { OPENAI_COMPATIBLE_DEFAULTS, checkOptions, type OpenAiCompatibleBackendOptions } from "./options.js";
 import { chatBody, type BodySettings } from "./request-body.js";
+import { bodyStart, isNotAStream, notAStreamError } from "./not-a-stream.js";
 import { MAX_EVENT_CHARS, type SseItem, sseEvents } from "./sse.js";
 import { StreamChunks } from "./stream-chunks.js";
 
@@ -114,6 +115,9 @@ export function openAiCompatibleBackend(options: OpenAiCompatibleBackendOptions)
         () => call.send("/chat/completions", chatBody(request, body), "text/event-stream"),
         first,
       );
+      if (isNotAStream(response)) {
+        throw await call.within(kind, firstBy - performance.now(), () => notAStreamError(response, call.context), first);
+      }
       if (!response.body) throw new OpenAiCompatibleError("STREAM_INCOMPLETE", call.context);
       const reader = sseEvents(
         response.body,
@@ -127,6 +131,9 @@ export function openAiCompatibleBackend(options: OpenAiCompatibleBackendOptions)
       let started = false;
       let sawDone = false;
       let ended = false;
+      /** The first line that is not SSE, while no event came: a body that may not be an event stream at all. */
+      let other: string | undefined;
+      let sawEvent = false;
       for (;;) {
         let step: Awaited<ReturnType<ReadableStreamDefaultReader<SseItem>["read"]>>;
         try {
@@ -144,6 +151,11 @@ export function openAiCompatibleBackend(options: OpenAiCompatibleBackendOptions)
           break;
         }
         const item = step.value;
+        if (item.kind === "other") {
+          if (!sawEvent) other ??= item.line;
+          continue;
+        }
+        sawEvent = true;
         if (item.kind === "error-field") {
           let parsed: unknown;
           try {
@@ -176,7 +188,16 @@ export function openAiCompatibleBackend(options: OpenAiCompatibleBackendOptions)
         }
       }
       // A clean end without [DONE] is accepted once the answer has its finish_reason.
-      if (!sawDone && !chunks.complete) throw new OpenAiCompatibleError("STREAM_INCOMPLETE", call.context);
+      if (!sawDone && !chunks.complete) {
+        // Not one event, but text: not an event stream (a page or a body of another kind, under no content type that says so).
+        if (!sawEvent && other !== undefined) {
+          throw new OpenAiCompatibleError("UNEXPECTED_RESPONSE", {
+            ...call.context,
+            reason: `text that is not an event stream (${bodyStart(other)})`,
+          });
+        }
+        throw new OpenAiCompatibleError("STREAM_INCOMPLETE", call.context);
+      }
       for (const chunk of chunks.flush()) yield chunk;
       warm.add(model);
       yield { type: "done", ...chunks.done(model) };

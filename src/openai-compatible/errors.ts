@@ -11,7 +11,7 @@ export const OPENAI_COMPATIBLE_ERROR_CODES = [
   "BACKEND_UNREACHABLE",
   /** The server is loading its model or its queue is full (HTTP 503, 429). */
   "BACKEND_BUSY",
-  /** Any other HTTP error answer (the server's own message is kept). */
+  /** Any other HTTP error answer, or a 200 JSON error body instead of a stream (the server's own message is kept). */
   "BACKEND_ERROR",
   /** The server reported an error in the middle of the stream. */
   "STREAM_ERROR",
@@ -19,7 +19,7 @@ export const OPENAI_COMPATIBLE_ERROR_CODES = [
   "CONNECTION_LOST",
   /** The stream ended cleanly but without `[DONE]` and without a `finish_reason`. */
   "STREAM_INCOMPLETE",
-  /** The answer is not an event stream this backend can read (an event longer than `MAX_EVENT_CHARS`). */
+  /** The answer is not an event stream this backend can read: a 200 body that is JSON, a page or other text, or an event longer than `MAX_EVENT_CHARS`. */
   "UNEXPECTED_RESPONSE",
   /** A model this backend has seen answer sent nothing within `firstTokenTimeoutMs`. */
   "FIRST_TOKEN_TIMEOUT",

@@ -9,7 +9,12 @@ export type SseItem =
    * (examples/server/server.cpp, `handle_completions_impl`: `server_sent_event(sink, "error", …)`),
    * which an SSE parser reports as an unknown field.
    */
-  | { kind: "error-field"; data: string };
+  | { kind: "error-field"; data: string }
+  /**
+   * The first line that is neither an event field nor a comment (a stream has none: a body that is
+   * not an event stream, such as a web page, has them); later ones are not reported.
+   */
+  | { kind: "other"; line: string };
 
 /**
  * The most characters read without an event ending (a line, or `data:` lines, with no blank line
@@ -27,6 +32,7 @@ export function sseEvents(body: ReadableStream<Uint8Array>, tooLong: () => Error
   let parser: ReturnType<typeof createParser> | undefined;
   /** Characters fed since the last event ended (what the parser may be holding), counted per piece of text. */
   let unended = 0;
+  let otherSeen = false;
   const events = new TransformStream<string, SseItem>({
     start(controller) {
       parser = createParser({
@@ -35,8 +41,11 @@ export function sseEvents(body: ReadableStream<Uint8Array>, tooLong: () => Error
           controller.enqueue({ kind: "data", data: event.data });
         },
         onError: (error) => {
-          if (error.type === "unknown-field" && error.field === "error" && error.value !== undefined) {
-            controller.enqueue({ kind: "error-field", data: error.value });
+          if (error.type !== "unknown-field") return;
+          if (error.field === "error" && error.value !== undefined) controller.enqueue({ kind: "error-field", data: error.value });
+          else if (!otherSeen && error.line?.trim()) {
+            otherSeen = true;
+            controller.enqueue({ kind: "other", line: error.line });
           }
         },
       });

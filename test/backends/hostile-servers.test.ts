@@ -123,6 +123,65 @@ describe.each(Object.keys(backends) as Array<keyof typeof backends>)("%s backend
     const { error } = await outcome(make(url));
     expect(error).toMatchObject({ code: "BACKEND_BUSY" });
   });
+
+  it("a 200 web page (a portal, a proxy's sign-in) is UNEXPECTED_RESPONSE with the page's start, read in a bounded part", async () => {
+    let sent = () => 0;
+    const url = await serve((_req, res) => {
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.write("<!doctype html>\n<title>Sign in to the network</title>\n");
+      sent = endless(res, "<p>lorem ipsum</p>\n", 64 * 1024 * 1024).written;
+    });
+    const { error, chunks } = await outcome(make(url));
+    expect(chunks).toEqual([]);
+    expect(error).toMatchObject({ code: "UNEXPECTED_RESPONSE" });
+    expect((error as Error).message).toContain("Sign in to the network");
+    expect(sent()).toBeLessThan(16 * 1024 * 1024);
+  });
+
+  it("a 200 body of text lines under no content type that says what it is is UNEXPECTED_RESPONSE with its first line, not STREAM_INCOMPLETE", async () => {
+    const url = await serve((_req, res) => {
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.end("Service temporarily rerouted\nplease try again\n");
+    });
+    const { error } = await outcome(make(url));
+    expect(error).toMatchObject({ code: "UNEXPECTED_RESPONSE" });
+    expect((error as Error).message).toContain("Service temporarily rerouted");
+  });
+});
+
+describe("openai-compatible backend: a 200 answer that is not a stream", () => {
+  const answer = (type: string, body: string) =>
+    serve((_req, res) => {
+      res.writeHead(200, { "content-type": type });
+      res.end(body);
+    });
+
+  it("a JSON error body with status 200 (a gateway) is BACKEND_ERROR with the server's message", async () => {
+    const url = await answer("application/json", JSON.stringify({ error: { message: "monthly quota exceeded", type: "quota" } }));
+    const { error } = await outcome(openAiCompatibleBackend({ baseURL: `${url}/v1` }));
+    expect(error).toMatchObject({ code: "BACKEND_ERROR", status: 200, serverMessage: "monthly quota exceeded", serverType: "quota" });
+  });
+
+  it("a whole completion (stream: true ignored) is UNEXPECTED_RESPONSE saying so", async () => {
+    const completion = {
+      id: "c",
+      object: "chat.completion",
+      choices: [{ index: 0, message: { role: "assistant", content: "hi" }, finish_reason: "stop" }],
+    };
+    const url = await answer("application/json; charset=utf-8", JSON.stringify(completion, null, 2));
+    const { error } = await outcome(openAiCompatibleBackend({ baseURL: `${url}/v1` }));
+    expect(error).toMatchObject({ code: "UNEXPECTED_RESPONSE" });
+    expect((error as Error).message).toContain("ignored `stream: true`");
+  });
+
+  it("a stray line before the events does not fail a good stream", async () => {
+    const chunk = (content: string, finish: string | null = null) =>
+      `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content }, finish_reason: finish }] })}\n\n`;
+    const url = await answer("text/event-stream", `hello there\n\n${chunk("a")}${chunk("b", "stop")}data: [DONE]\n\n`);
+    const { error, chunks } = await outcome(openAiCompatibleBackend({ baseURL: `${url}/v1` }));
+    expect(error).toBeUndefined();
+    expect(chunks.filter((c) => c.type === "text").map((c) => (c as { text: string }).text)).toEqual(["a", "b"]);
+  });
 });
 
 describe("openai-compatible backend: events that carry nothing", () => {

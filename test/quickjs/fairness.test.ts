@@ -150,7 +150,11 @@ describe("quickjsExecutor: a bounded queue", () => {
   it("keeps no state for users who have nothing waiting or running", async () => {
     const { executor } = pool({ maxWorkers: 2 });
     const results = await Promise.all(
-      Array.from({ length: 200 }, (_, i) => executor.execute(`${i} * 2`, { signal: never, language: "js", userId: `user-${i}` })),
+      // One signal per block, as each run has its own (one shared by 64 waiting blocks draws Node's
+      // MaxListenersExceededWarning).
+      Array.from({ length: 200 }, (_, i) =>
+        executor.execute(`${i} * 2`, { signal: new AbortController().signal, language: "js", userId: `user-${i}` }),
+      ),
     );
     // 200 blocks from 200 users at once, before any worker is up: 64 wait (the bound), the rest
     // are refused at once.
