@@ -163,7 +163,7 @@ export function openAiCompatibleBackend(options: OpenAiCompatibleBackendOptions)
           } catch {
             parsed = item.data;
           }
-          throw streamError(call, serverErrorOf({ error: parsed }) ?? { message: item.data });
+          throw streamError(call, serverErrorOf(parsed) ?? serverErrorOf({ error: parsed }) ?? { message: item.data });
         }
         if (item.data.trim() === "[DONE]") {
           sawDone = true;

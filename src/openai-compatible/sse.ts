@@ -5,7 +5,7 @@ export type SseItem =
   /** A `data:` event (its text: a JSON chunk, or `[DONE]`). */
   | { kind: "data"; data: string }
   /**
-   * An `error:` line. Older llama.cpp servers sent a mid-stream error as its own SSE field
+   * An `error:` line, or an event named `error` (`event: error`, as a proxy may send). Older llama.cpp servers sent a mid-stream error as its own SSE field
    * (examples/server/server.cpp, `handle_completions_impl`: `server_sent_event(sink, "error", …)`),
    * which an SSE parser reports as an unknown field.
    */
@@ -38,7 +38,8 @@ export function sseEvents(body: ReadableStream<Uint8Array>, tooLong: () => Error
       parser = createParser({
         onEvent: (event: EventSourceMessage) => {
           unended = 0;
-          controller.enqueue({ kind: "data", data: event.data });
+          // An event named `error` (`event: error`) is an error whatever its data holds.
+          controller.enqueue({ kind: event.event === "error" ? "error-field" : "data", data: event.data });
         },
         onError: (error) => {
           if (error.type !== "unknown-field") return;

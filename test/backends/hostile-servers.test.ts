@@ -174,6 +174,16 @@ describe("openai-compatible backend: a 200 answer that is not a stream", () => {
     expect((error as Error).message).toContain("ignored `stream: true`");
   });
 
+  it("an event named `error` is STREAM_ERROR with its message, whatever shape its data has", async () => {
+    for (const data of ['{"message":"upstream timed out"}', '{"error":{"message":"upstream timed out"}}', "upstream timed out"]) {
+      const chunk = `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: "a" }, finish_reason: null }] })}\n\n`;
+      const url = await answer("text/event-stream", `${chunk}event: error\ndata: ${data}\n\n`);
+      const { error, chunks } = await outcome(openAiCompatibleBackend({ baseURL: `${url}/v1` }));
+      expect(chunks).toEqual([{ type: "text", text: "a" }]);
+      expect(error).toMatchObject({ code: "STREAM_ERROR", serverMessage: "upstream timed out" });
+    }
+  });
+
   it("a stray line before the events does not fail a good stream", async () => {
     const chunk = (content: string, finish: string | null = null) =>
       `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content }, finish_reason: finish }] })}\n\n`;
