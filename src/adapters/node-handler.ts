@@ -11,6 +11,7 @@ import { closeAfterAnswer, onClosingConnection, readNodeBody, type ParsedBody } 
 import { reporter, type HttpFailureStage, type OnHttpError } from "./report.js";
 import { closeQuietly, startHttpRun } from "./start-run.js";
 import { encodeFirst, RunReader, type StartedRun } from "./stream-run.js";
+import { timerMs } from "../shared/timer.js";
 
 /**
  * Options of {@link createAgUiHandler}. `getUserId` is required unless `allowClientUserId` is
@@ -171,7 +172,7 @@ async function streamRun(
     if (encoding.sse && heartbeatMs > 0) {
       heartbeat = setInterval(() => {
         if (open(res) && res.writableLength === 0 && writer.empty) res.write(HEARTBEAT);
-      }, heartbeatMs);
+      }, timerMs(heartbeatMs));
     }
     let token = false;
     for (;;) {

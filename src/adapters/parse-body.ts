@@ -1,5 +1,7 @@
 import { shapeProblem } from "../input/limits.js";
+import { bodyTooLarge } from "./content-type.js";
 import { httpError, type HttpError } from "./http-error.js";
+import type { Limits } from "./limits.js";
 
 /** A parsed JSON body, or why there is none. */
 export type BodyResult = { kind: "json"; value: unknown } | HttpError;
@@ -39,4 +41,17 @@ export function checkParsed(value: unknown, maxDepth: number): BodyResult {
     );
   }
   return { kind: "json", value };
+}
+
+/**
+ * A body the host or its framework already produced: a parsed value, or JSON text or bytes
+ * (`express.text()`, `express.raw()`, Hono's `await c.req.text()`), held to `maxBodyBytes` as a
+ * body the adapter reads itself.
+ */
+export function givenBody(body: unknown, limits: Limits): BodyResult {
+  if (typeof body === "string" || body instanceof Uint8Array) {
+    const size = typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
+    return size > limits.maxBodyBytes ? bodyTooLarge(limits.maxBodyBytes) : parseBody(body, limits.maxDepth);
+  }
+  return checkParsed(body, limits.maxDepth);
 }

@@ -3,7 +3,8 @@ import type { Socket } from "node:net";
 import { bodyTooLarge } from "./content-type.js";
 import { httpError } from "./http-error.js";
 import type { Limits } from "./limits.js";
-import { checkParsed, parseBody, type BodyResult } from "./parse-body.js";
+import { givenBody, parseBody, type BodyResult } from "./parse-body.js";
+import { timerMs } from "../shared/timer.js";
 
 /** The request is gone: nobody is left to answer. */
 export const GONE = { kind: "gone" } as const;
@@ -12,17 +13,6 @@ export const GONE = { kind: "gone" } as const;
 export interface ParsedBody {
   /** The parsed JSON value; a string or bytes are parsed as JSON text. */
   body: unknown;
-}
-
-const isBytes = (v: unknown): v is Uint8Array => v instanceof Uint8Array;
-
-/** A body a framework already produced: a parsed value, or JSON text/bytes (`express.text()`, `express.raw()`). */
-function fromFramework(body: unknown, limits: Limits): BodyResult {
-  if (typeof body === "string" || isBytes(body)) {
-    const size = typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
-    return size > limits.maxBodyBytes ? bodyTooLarge(limits.maxBodyBytes) : parseBody(body, limits.maxDepth);
-  }
-  return checkParsed(body, limits.maxDepth);
 }
 
 /**
@@ -36,8 +26,8 @@ export function readNodeBody(
   given: ParsedBody | undefined,
   limits: Limits,
 ): Promise<BodyResult | typeof GONE> {
-  if (given) return Promise.resolve(fromFramework(given.body, limits));
-  if (req.body !== undefined) return Promise.resolve(fromFramework(req.body, limits));
+  if (given) return Promise.resolve(givenBody(given.body, limits));
+  if (req.body !== undefined) return Promise.resolve(givenBody(req.body, limits));
   if (req.readableEnded || req.readableDidRead || req.destroyed) {
     if (req.destroyed && !req.readableEnded) return Promise.resolve(GONE);
     return Promise.resolve(
@@ -73,7 +63,7 @@ export function readNodeBody(
     const timer = setTimeout(
       () =>
         finish(httpError(408, "BODY_TIMEOUT", `The request body did not arrive within ${limits.bodyTimeoutMs} ms (option bodyTimeoutMs).`)),
-      limits.bodyTimeoutMs,
+      timerMs(limits.bodyTimeoutMs),
     );
     req.on("data", onData);
     req.on("end", onEnd);

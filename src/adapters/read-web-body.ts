@@ -2,6 +2,7 @@ import { bodyTooLarge } from "./content-type.js";
 import { httpError } from "./http-error.js";
 import type { Limits } from "./limits.js";
 import { parseBody, type BodyResult } from "./parse-body.js";
+import { timerMs } from "../shared/timer.js";
 
 /**
  * The JSON body of a fetch-style `Request`, read with a size limit and a deadline. Never throws:
@@ -9,12 +10,16 @@ import { parseBody, type BodyResult } from "./parse-body.js";
  * by the framework a 500 `BODY_ALREADY_READ` (hand it over with the `body` option instead).
  */
 export async function readWebBody(request: Request, limits: Limits): Promise<BodyResult> {
-  if (request.bodyUsed) {
+  // A body being read by someone else (locked to their reader) is as good as read.
+  if (request.bodyUsed || request.body?.locked) {
     return httpError(
       500,
       "BODY_ALREADY_READ",
       "The request body was read before the AG-UI adapter saw it: pass the parsed body as the `body` option.",
-      { error: new Error("Request.bodyUsed is true and no `body` option was given."), stage: "internal" },
+      {
+        error: new Error(`Request.${request.bodyUsed ? "bodyUsed" : "body.locked"} is true and no \`body\` option was given.`),
+        stage: "internal",
+      },
     );
   }
   if (!request.body) return parseBody("", limits.maxDepth);
@@ -22,7 +27,7 @@ export async function readWebBody(request: Request, limits: Limits): Promise<Bod
   const chunks: Uint8Array[] = [];
   let size = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), limits.bodyTimeoutMs)));
+  const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timerMs(limits.bodyTimeoutMs))));
   try {
     for (;;) {
       const next = await Promise.race([reader.read(), timeout]);

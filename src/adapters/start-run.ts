@@ -45,6 +45,13 @@ export async function startHttpRun(
       if (event.type === EventType.RUN_ERROR && (i === 0 || BEFORE_WORK.has(event.code ?? ""))) {
         await closeQuietly(iterator);
         const code = event.code ?? "INVALID_INPUT";
+        // The pipeline checks `userId` first and names it: one the host's getUserId returned is the host's failure, not the client's.
+        if (code === "INVALID_ID" && options.userId !== undefined && event.message.startsWith("userId ")) {
+          return httpError(500, "GET_USER_ID_FAILED", "The server could not tell who you are (getUserId failed).", {
+            error: new TypeError(`getUserId returned an id the pipeline refuses: ${event.message}`),
+            stage: "getUserId",
+          });
+        }
         return httpError(statusOfRunError(code), code, event.message);
       }
       first.push(event);

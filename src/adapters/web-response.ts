@@ -5,11 +5,12 @@ import { endsHeartbeat, eventEncoding, HEARTBEAT } from "./encode-events.js";
 import { httpError, type HttpError } from "./http-error.js";
 import { checkIdentity, userOf, type IdentityOptions } from "./identity.js";
 import { limitsOf, type HttpLimitOptions, type Limits } from "./limits.js";
-import { checkParsed, parseBody, type BodyResult } from "./parse-body.js";
+import { givenBody, type BodyResult } from "./parse-body.js";
 import { readWebBody } from "./read-web-body.js";
 import { reporter, type HttpFailureStage, type OnHttpError } from "./report.js";
 import { closeQuietly, startHttpRun } from "./start-run.js";
 import { encodeFirst, RunReader, type RunStep, type StartedRun } from "./stream-run.js";
+import { timerMs } from "../shared/timer.js";
 
 /**
  * Options of {@link createAgUiResponse}. `getUserId` is required unless `allowClientUserId` is
@@ -42,9 +43,7 @@ function json(error: HttpError, report: Report): Response {
 
 function bodyOf(request: Request, options: AgUiResponseOptions, limits: Limits): Promise<BodyResult> {
   if (!("body" in options)) return readWebBody(request, limits);
-  const given = options.body;
-  if (typeof given === "string" || given instanceof Uint8Array) return Promise.resolve(parseBody(given, limits.maxDepth));
-  return Promise.resolve(checkParsed(given, limits.maxDepth));
+  return Promise.resolve(givenBody(options.body, limits));
 }
 
 /** Runs `fn` once the microtasks of the current tick are done (`process.nextTick` on Node, Bun and Deno; a timer elsewhere). */
@@ -129,7 +128,7 @@ function streamBody(
             } catch {
               stop();
             }
-          }, heartbeatMs);
+          }, timerMs(heartbeatMs));
         }
       },
       async pull(stream) {

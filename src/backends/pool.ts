@@ -4,6 +4,7 @@ import { ZoeError } from "../errors/zoe-error.js";
 import { abortReason } from "../shared/abort.js";
 import type { ChatChunk, ChatRequest, ModelBackend, PrewarmResult } from "../models/types.js";
 import { errorCode } from "../ollama/errors.js";
+import { timerMs } from "../shared/timer.js";
 
 /** One host of a {@link backendPool}. */
 export interface PoolHost {
@@ -287,7 +288,7 @@ export function backendPool(hosts: ReadonlyArray<ModelBackend | PoolHost>, optio
       const ok = await Promise.race([
         health(s.backend, s.name).catch(() => false),
         new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(false), limit);
+          timer = setTimeout(() => resolve(false), timerMs(limit));
           timer.unref();
         }),
       ]);
@@ -311,7 +312,7 @@ export function backendPool(hosts: ReadonlyArray<ModelBackend | PoolHost>, optio
     await Promise.all(states.map(checkOne));
   }
 
-  const timer = healthCheckMs > 0 ? setInterval(() => void checkHealth(), healthCheckMs) : undefined;
+  const timer = healthCheckMs > 0 ? setInterval(() => void checkHealth(), timerMs(healthCheckMs)) : undefined;
   timer?.unref();
 
   async function* chat(request: ChatRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<ChatChunk> {

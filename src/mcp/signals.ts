@@ -1,3 +1,5 @@
+import { timerMs } from "../shared/timer.js";
+
 /** An error that says a time limit passed (the name p-timeout and DOM use). */
 export function timeoutError(message: string): Error {
   const error = new Error(message);
@@ -14,7 +16,7 @@ export function withDeadline(parent: AbortSignal, ms: number, reason: () => Erro
   const onAbort = () => controller.abort(parent.reason);
   if (parent.aborted) controller.abort(parent.reason);
   else parent.addEventListener("abort", onAbort, { once: true });
-  const timer = setTimeout(() => controller.abort(reason()), ms);
+  const timer = setTimeout(() => controller.abort(reason()), timerMs(ms));
   return {
     signal: controller.signal,
     dispose() {

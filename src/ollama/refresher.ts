@@ -1,3 +1,5 @@
+import { timerMs } from "../shared/timer.js";
+
 /** A model as `/api/ps` lists it. */
 export interface LoadedModel {
   name: string;
@@ -91,7 +93,7 @@ export class KeepAliveRefresher {
         if (this.timers.get(name) === timer) this.timers.delete(name);
         void this.fire(model).catch(() => {});
       },
-      Math.max(1, delayMs),
+      timerMs(Math.max(1, delayMs)),
     );
     timer.unref();
     this.timers.set(name, timer);

@@ -13,6 +13,7 @@ import {
   type OllamaErrorContext,
 } from "./errors.js";
 import { readErrorBody } from "../shared/error-body.js";
+import { MAX_TIMER_MS } from "../shared/timer.js";
 
 /** Why a request's controller was aborted. */
 export type AbortKind = "caller" | DeadlineKind | "closed" | "done";
@@ -48,8 +49,6 @@ export interface RequestDeps {
 /** One line of an NDJSON answer. */
 export type Line = Record<string, unknown>;
 
-/** setTimeout takes at most 2^31 − 1 ms; a longer (or infinite) deadline is no deadline. */
-const MAX_TIMER_MS = 2_147_483_647;
 /** A timer may fire this much before the deadline it was set for (the loop's clock is coarser). */
 const EARLY_MS = 1;
 /**

@@ -1,5 +1,6 @@
 import { readErrorBody } from "../shared/error-body.js";
 import { OpenAiCompatibleError, httpFailure, requestFailure, streamFailure, type OpenAiCompatibleErrorContext } from "./errors.js";
+import { timerMs } from "../shared/timer.js";
 
 /** Why a call's controller was aborted. */
 export type AbortKind = "caller" | "first-token" | "load" | "idle" | "deadline" | "closed" | "done";
@@ -64,7 +65,7 @@ export class HttpCall {
     work: () => Promise<T>,
     label: { deadlineMs?: number } = {},
   ): Promise<T> {
-    const wait = Math.max(1, Math.round(ms));
+    const wait = timerMs(Math.max(1, Math.round(ms)));
     // A deadline spread over several waits reports its whole length, not what was left of it.
     this.armedMs = label.deadlineMs ?? wait;
     const timer = setTimeout(() => {

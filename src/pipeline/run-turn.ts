@@ -126,6 +126,19 @@ function pendingProviders(deps: RunDeps): Record<string, { status: "pending" }> 
 }
 
 /**
+ * The client's state with `zoe` set. Object.assign, not a spread followed by a field: that form is
+ * a slow path in V8 (see docs/design.md); but a state with its own key `"__proto__"` (JSON.parse
+ * makes one) is copied key by key, as Object.assign would set the copy's prototype from it.
+ */
+function withZoe(state: Record<string, unknown> | undefined, zoe: Record<string, unknown>): Record<string, unknown> {
+  if (state === undefined || !Object.hasOwn(state, "__proto__")) return Object.assign({}, state, { zoe });
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(state)) setEntry(copy, key, state[key]);
+  copy.zoe = zoe;
+  return copy;
+}
+
+/**
  * The run's stages, top to bottom: input → route → context → prompt → answer (response cache, or
  * the model with its tools) → remember → finish. Each stage lives in `stages/`, sends its own
  * events and returns what the next one needs; `drive` turns what they throw into the stream's end.
@@ -134,18 +147,7 @@ async function stages(ctx: RunContext): Promise<void> {
   const { deps, turn, out } = ctx;
   out.send(events.runStarted(turn.threadId, turn.runId));
   deps.reports.started(ctx.run);
-  // Object.assign, not a spread followed by a field: that form is a slow path in V8 (see docs/design.md).
-  out.send(
-    events.stateSnapshot(
-      Object.assign({}, turn.state, {
-        zoe: {
-          runId: turn.runId,
-          stage: "route",
-          providers: pendingProviders(deps),
-        },
-      }),
-    ),
-  );
+  out.send(events.stateSnapshot(withZoe(turn.state, { runId: turn.runId, stage: "route", providers: pendingProviders(deps) })));
 
   const routed = await routeStage(ctx);
   const probe = startAnswerProbe(ctx, routed); // the semantic cache's embedding runs alongside the context

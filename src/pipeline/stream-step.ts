@@ -10,6 +10,7 @@ import { createFenceDetector } from "../tools/code-fences.js";
 import type { ToolCallRecord } from "../tools/tool-runner.js";
 import type { CodeExecutor, CodeResult } from "../tools/types.js";
 import { STREAM_BACKLOG, type RunStream } from "./run-stream.js";
+import { MAX_TIMER_MS } from "../shared/timer.js";
 
 /** Messages a run has open, shared with the run so that a cancelled run can close them. */
 export interface OpenMessages {
@@ -41,9 +42,6 @@ export interface StepLimits {
   /** Told of each code block once it has run (for traces). */
   onCode?: ((language: string, ok: boolean, startedAt: number, endedAt: number) => void) | undefined;
 }
-
-/** setTimeout takes at most 2^31 − 1 ms; a longer delay would fire at once. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * Before the first chunk, the timer wakes at least this far apart, whatever `idleMs` is: a tiny

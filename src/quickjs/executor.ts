@@ -5,6 +5,7 @@ import type { CodeContext, CodeExecutor } from "../tools/types.js";
 import { FairQueue, type Ticket } from "./fair-queue.js";
 import { aborted, closed, failure, queueFull, queueTimeout, type QuickJSCodeResult } from "./results.js";
 import { KILL_GRACE_MS, Sandbox, type SandboxConfig, type WorkerStats } from "./sandbox.js";
+import { MAX_TIMER_MS } from "../shared/timer.js";
 
 export type { WorkerStats } from "./sandbox.js";
 
@@ -100,7 +101,6 @@ const WASM_PAGE = 65_536;
 /** The prebuilt QuickJS module declares 16 MiB of initial memory. */
 const INITIAL_PAGES = 256;
 const MAX_PAGES = 32_768; // 2 GiB, the module's own maximum
-const MAX_TIMER_MS = 2_147_483_647;
 const PACKAGE = "quickjs-emscripten";
 
 /** Internal hooks for tests. */

@@ -8,6 +8,7 @@ import type { ChatRequest, ModelBackend } from "../models/types.js";
 import { abortable } from "../shared/abort.js";
 import { onAbort } from "../shared/on-abort.js";
 import { RESPONSE_CACHE_DEFAULTS, type AnswerCacheMetrics, type EmbedFn, type ResponseCacheOptions, type SemanticStatus } from "./types.js";
+import { timerMs } from "../shared/timer.js";
 
 /** JSON with object keys sorted, so that equal requests always hash the same. */
 export function canonicalJson(value: unknown): string {
@@ -184,7 +185,7 @@ export class AnswerCache {
       timer = setTimeout(() => {
         resolve({ status: "timeout", ms: performance.now() - t0 });
         controller.abort(new DOMException(`The embedding took longer than ${this.timeoutMs} ms.`, "TimeoutError"));
-      }, this.timeoutMs);
+      }, timerMs(this.timeoutMs));
     });
     const work = Promise.resolve()
       .then(() => embed(text, { signal: controller.signal }))

@@ -1,5 +1,6 @@
 import { abortReason } from "./abort.js";
 import { onAbort } from "./on-abort.js";
+import { timerMs } from "./timer.js";
 
 /** A settled promise: its reactions are the cheapest way to run something one microtask later. */
 const SETTLED = Promise.resolve();
@@ -64,7 +65,7 @@ export function withDeadline<T>(work: Promise<T>, ms: number, signal: AbortSigna
           unhook?.();
           work.catch(() => {});
           resolve(TIMED_OUT);
-        }, ms);
+        }, timerMs(ms));
       }
     });
   });

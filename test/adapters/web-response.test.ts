@@ -154,6 +154,81 @@ describe("createAgUiResponse: the same hardening as the Node handler", () => {
     expect(await codeOf(deep)).toEqual([400, "INPUT_TOO_DEEP"]);
   });
 
+  it("a body handed over as `body` (text or bytes) is held to maxBodyBytes, as one the adapter reads", async () => {
+    const { pipeline, backend } = newPipeline();
+    const big = JSON.stringify({ ...runInput("hi"), state: { pad: "x".repeat(5_000) } });
+    for (const body of [big, new TextEncoder().encode(big)]) {
+      const response = await createAgUiResponse(pipeline, post(null), { ...user, body, maxBodyBytes: 1_000 });
+      expect(await codeOf(response)).toEqual([413, "BODY_TOO_LARGE"]);
+    }
+    expect(backend.requests).toHaveLength(0);
+  });
+
+  it("a body locked to another reader (read by a middleware, not yet used) is BODY_ALREADY_READ, not INTERNAL_ERROR", async () => {
+    const { pipeline, backend } = newPipeline();
+    const request = post(JSON.stringify(runInput("hi")));
+    request.body?.getReader();
+    const stages: string[] = [];
+    const response = await createAgUiResponse(pipeline, request, { ...user, onError: (_e, { stage }) => stages.push(stage) });
+    expect(await codeOf(response)).toEqual([500, "BODY_ALREADY_READ"]);
+    expect(stages).toEqual(["internal"]);
+    expect(backend.requests).toHaveLength(0);
+  });
+
+  it("an id from getUserId that the pipeline refuses is the host's failure (500 GET_USER_ID_FAILED, told to onError), not the client's", async () => {
+    const { pipeline, backend } = newPipeline();
+    for (const id of ["u".repeat(300), "user\uD800"]) {
+      const errors: Array<{ error: unknown; stage: string }> = [];
+      const response = await createAgUiResponse(pipeline, post(JSON.stringify(runInput("hi"))), {
+        getUserId: () => id,
+        onError: (error, { stage }) => errors.push({ error, stage }),
+      });
+      expect(await codeOf(response)).toEqual([500, "GET_USER_ID_FAILED"]);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatchObject({
+        stage: "getUserId",
+        error: expect.objectContaining({ message: expect.stringContaining("userId") }),
+      });
+    }
+    // A client-named id that is too long is still the client's (400).
+    const own = await createAgUiResponse(pipeline, post(JSON.stringify({ ...runInput("hi"), threadId: "t".repeat(300) })), user);
+    expect(await codeOf(own)).toEqual([400, "INVALID_ID"]);
+    expect(backend.requests).toHaveLength(0);
+  });
+
+  it("bodyTimeoutMs and heartbeatMs past setTimeout's limit (2^31 − 1 ms) or Infinity wait, rather than firing every millisecond", async () => {
+    const backend = scriptedBackend({ script: textChunks("late"), firstChunkDelayMs: 80 });
+    const pipeline = createZoePipeline({ backend, router: fixedRouter() });
+    cleanups.push(() => pipeline.close());
+    for (const ms of [2 ** 31, Number.POSITIVE_INFINITY]) {
+      const text = JSON.stringify(runInput("hi"));
+      // The body comes in two pieces, 30 ms apart.
+      const body = new ReadableStream<Uint8Array>({
+        async start(c) {
+          c.enqueue(new TextEncoder().encode(text.slice(0, 10)));
+          await sleep(30);
+          c.enqueue(new TextEncoder().encode(text.slice(10)));
+          c.close();
+        },
+      });
+      const response = await createAgUiResponse(pipeline, post(body), { ...user, bodyTimeoutMs: ms, heartbeatMs: ms });
+      expect(response.status).toBe(200);
+      const streamed = await response.text();
+      expect(streamed).not.toContain(": heartbeat");
+      expect(sseEvents(streamed).at(-1)?.type).toBe(EventType.RUN_FINISHED);
+    }
+  });
+
+  it("a client state with its own `__proto__` key keeps it as a key of STATE_SNAPSHOT, not as the snapshot's prototype", async () => {
+    const { pipeline } = newPipeline();
+    const body = `{"threadId":"t","runId":"r","messages":[{"id":"m","role":"user","content":"hi"}],"tools":[],"context":[],"state":{"__proto__":{"isAdmin":true},"keep":1}}`;
+    const events = sseEvents(await (await createAgUiResponse(pipeline, post(body), user)).text());
+    const frame = events.find((e) => e.type === EventType.STATE_SNAPSHOT) as { snapshot: Record<string, unknown> };
+    expect(Object.keys(frame.snapshot)).toEqual(["__proto__", "keep", "zoe"]);
+    expect(Object.getPrototypeOf(frame.snapshot)).toBe(Object.prototype);
+    expect((frame.snapshot as { isAdmin?: unknown }).isAdmin).toBeUndefined();
+  });
+
   it("an event that cannot be encoded ends the stream with RUN_ERROR and returns the run's iterator", async () => {
     const { pipeline, backend } = newPipeline(textChunks("one two three four five six seven"));
     const broken = decorate(pipeline, (event) =>
