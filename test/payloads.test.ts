@@ -139,6 +139,22 @@ describe("typed payloads, read by an @ag-ui/client app over real HTTP", () => {
     expect(runResult({ type: "RUN_FINISHED", result: { cancelled: true } })).toEqual({ cancelled: true });
     expect(zoeState({ zoe: { runId: "r", stage: "route", providers: {} } })).toEqual({ runId: "r", stage: "route", providers: {} });
     expect(zoeState({ zoe: { runId: "r", stage: "elsewhere", providers: {} } })).toBeUndefined();
+    // Every field present has its type, down to each provider: typed code never meets a null.
+    const base = { runId: "r", stage: "context", providers: { profile: { status: "ok", ms: 3 } } };
+    expect(zoeState({ zoe: base })).toEqual(base);
+    const route = { model: "m", kind: "chat", fastPath: false, reason: "rule", options: {}, cached: false };
+    expect(zoeState({ zoe: { ...base, route } })).toEqual({ ...base, route });
+    for (const bad of [
+      { ...base, providers: { profile: null } },
+      { ...base, providers: { profile: { status: "lost" } } },
+      { ...base, providers: { profile: { status: "ok", ms: "3" } } },
+      { ...base, route: "fast" },
+      { ...base, route: { ...route, model: undefined } },
+      { ...base, answerCache: { hit: true } },
+      { ...base, systemPrompt: null },
+    ]) {
+      expect(zoeState({ zoe: bad })).toBeUndefined();
+    }
   });
 
   it("the main entry exports the same helpers", () => {

@@ -5,11 +5,25 @@ import { EventEncoder } from "@ag-ui/encoder";
 export const AGUI_PROTO_MEDIA_TYPE = "application/vnd.ag-ui.event+proto";
 
 /**
+ * True when an `Accept` header names the AG-UI protobuf type with a quality above 0
+ * (`;q=0` means "not acceptable", RFC 9110 §12.4.2).
+ */
+export function acceptsProto(accept: string | null | undefined): boolean {
+  if (!accept?.toLowerCase().includes(AGUI_PROTO_MEDIA_TYPE)) return false;
+  return accept.split(",").some((range) => {
+    const [type = "", ...params] = range.split(";").map((part) => part.trim().toLowerCase());
+    if (type !== AGUI_PROTO_MEDIA_TYPE) return false;
+    const q = params.find((param) => param.startsWith("q="));
+    return q === undefined || Number(q.slice(2)) > 0;
+  });
+}
+
+/**
  * An encoder for a request's `Accept` header: SSE unless the client asks for protobuf by name
  * (`@ag-ui/encoder` would pick protobuf for `*\/*`).
  */
 export function encoderFor(accept: string | null | undefined): EventEncoder {
-  return new EventEncoder(accept?.includes(AGUI_PROTO_MEDIA_TYPE) ? { accept: AGUI_PROTO_MEDIA_TYPE } : {});
+  return new EventEncoder(acceptsProto(accept) ? { accept: AGUI_PROTO_MEDIA_TYPE } : {});
 }
 
 /** How a response encodes events: SSE text or length-prefixed protobuf. */
@@ -37,7 +51,7 @@ export function sseFrame(event: AGUIEvent): string {
 const SSE: EventEncoding = { contentType: "text/event-stream", sse: true, encode: sseFrame };
 
 export function eventEncoding(accept: string | null | undefined): EventEncoding {
-  if (!accept?.includes(AGUI_PROTO_MEDIA_TYPE)) return SSE;
+  if (!acceptsProto(accept)) return SSE;
   const encoder = encoderFor(accept);
   const contentType = encoder.getContentType();
   if (contentType.startsWith("text/event-stream")) return SSE;

@@ -3,7 +3,7 @@ import { INPUT_ERROR_CODES } from "../errors/input-error.js";
 import type { ZoePipeline } from "../pipeline/types.js";
 import { httpError, statusOfRunError, type HttpError } from "./http-error.js";
 
-export { AGUI_PROTO_MEDIA_TYPE, encoderFor } from "./encode-events.js";
+export { AGUI_PROTO_MEDIA_TYPE } from "./encode-events.js";
 export { httpError, type HttpError, type HttpErrorBody } from "./http-error.js";
 
 /** How an HTTP run starts: a JSON error (nothing streamed yet), or a stream to send. */

@@ -131,14 +131,65 @@ export function isZoeRunResult(value: unknown): value is ZoeRunResult {
   );
 }
 
-/** True when `value` is the `zoe` object of a run's state. */
+const PROVIDER_STATUSES: readonly string[] = [
+  "pending",
+  "ok",
+  "cached",
+  "timeout",
+  "error",
+  "skipped",
+] satisfies readonly ZoeProviderState["status"][];
+
+function isProviderState(value: unknown): value is ZoeProviderState {
+  return (
+    isRecord(value) &&
+    typeof value.status === "string" &&
+    PROVIDER_STATUSES.includes(value.status) &&
+    (value.ms === undefined || isNumber(value.ms)) &&
+    (value.error === undefined || typeof value.error === "string")
+  );
+}
+
+function isRouteState(value: unknown): value is ZoeRouteState {
+  return (
+    isRecord(value) &&
+    typeof value.model === "string" &&
+    typeof value.kind === "string" &&
+    typeof value.fastPath === "boolean" &&
+    typeof value.reason === "string" &&
+    typeof value.cached === "boolean" &&
+    (value.confidence === undefined || isNumber(value.confidence)) &&
+    (value.options === undefined || isRecord(value.options)) &&
+    (value.fallback === undefined || typeof value.fallback === "string")
+  );
+}
+
+function isAnswerCacheState(value: unknown): value is ZoeAnswerCacheState {
+  if (!isRecord(value)) return false;
+  if (value.hit === false) return true;
+  return (
+    value.hit === true &&
+    (value.kind === "exact" || value.kind === "semantic") &&
+    (value.similarity === undefined || isNumber(value.similarity))
+  );
+}
+
+/**
+ * True when `value` is the `zoe` object of a run's state: every field it has has its type, down to
+ * each provider's entry, so that code typed against {@link ZoeState} cannot meet a `null` where it
+ * reads a field (the state is the client's to send, and comes back in later runs).
+ */
 export function isZoeState(value: unknown): value is ZoeState {
   return (
     isRecord(value) &&
     typeof value.runId === "string" &&
     typeof value.stage === "string" &&
     STAGES.includes(value.stage) &&
-    isRecord(value.providers)
+    isRecord(value.providers) &&
+    Object.values(value.providers).every(isProviderState) &&
+    (value.route === undefined || isRouteState(value.route)) &&
+    (value.answerCache === undefined || isAnswerCacheState(value.answerCache)) &&
+    (value.systemPrompt === undefined || (isRecord(value.systemPrompt) && typeof value.systemPrompt.fallback === "string"))
   );
 }
 

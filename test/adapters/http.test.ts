@@ -149,6 +149,19 @@ describe("HTTP adapter (Node http / Express) judged by @ag-ui/client HttpAgent",
     });
     expect(proto.headers.get("content-type")).toBe("application/vnd.ag-ui.event+proto");
     expect((await proto.arrayBuffer()).byteLength).toBeGreaterThan(50);
+    // q=0 means "not acceptable" (RFC 9110): SSE, even though the type is named.
+    for (const accept of ["text/event-stream, application/vnd.ag-ui.event+proto;q=0", "application/vnd.ag-ui.event+proto; q=0.0"]) {
+      const refused = await fetch(url, { method: "POST", headers: { accept, "content-type": "application/json" }, body });
+      expect(refused.headers.get("content-type")).toMatch(/^text\/event-stream/);
+      await refused.text();
+    }
+    const weighted = await fetch(url, {
+      method: "POST",
+      headers: { accept: "text/event-stream;q=0.5, Application/vnd.ag-ui.event+proto;q=0.9", "content-type": "application/json" },
+      body,
+    });
+    expect(weighted.headers.get("content-type")).toBe("application/vnd.ag-ui.event+proto");
+    await weighted.arrayBuffer();
   });
 
   it("applies backpressure to a client that does not read: the model is not driven ahead", async () => {
