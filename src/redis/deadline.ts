@@ -1,3 +1,5 @@
+import { timerMs } from "../shared/timer.js";
+
 /** A timer that fires later than this is jitter, not an event-loop stall, ms. */
 const JITTER_MS = 5;
 /** A deadline gives back the time of at most this many stalls, so it always ends. */
@@ -24,7 +26,7 @@ export function loopDeadline<T>(work: Promise<T>, ms: number, timeout: () => Err
     let stalls = 0;
     const arm = (delay: number) => {
       due = performance.now() + delay;
-      timer = setTimeout(onTimer, delay);
+      timer = setTimeout(onTimer, timerMs(delay));
       timer.unref?.();
     };
     const onTimer = () => {

@@ -13,6 +13,7 @@ import type {
 } from "./fallback-types.js";
 import { WriteJournal } from "./journal.js";
 import { writeBackPass } from "./write-back.js";
+import { timerMs } from "../shared/timer.js";
 
 export type {
   FallbackCacheStore,
@@ -90,6 +91,10 @@ export function fallbackCacheStore(options: FallbackCacheStoreOptions): Fallback
   let busy: Promise<boolean> | undefined;
   let probeTimer: ReturnType<typeof setInterval> | undefined;
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Writes made so far: a write's number orders it against the others, whichever fails first. */
+  let issued = 0;
+  /** Per key with writes under way: the number of the last one made, and how many are under way. */
+  const underWay = new Map<string, { last: number; count: number }>();
 
   const deadline = <T>(work: () => Promise<T>, op: string, ms = timeoutMs): Promise<T> =>
     loopDeadline(attempt(work), ms, () => new CacheTimeoutError("Cache primary", op, ms));
@@ -108,7 +113,7 @@ export function fallbackCacheStore(options: FallbackCacheStoreOptions): Fallback
     degradedAt = performance.now();
     emitter.emit("degraded", { error, failures });
     stopTimers();
-    probeTimer = setInterval(() => void probe(startTimeoutMs), probeIntervalMs);
+    probeTimer = setInterval(() => void probe(startTimeoutMs), timerMs(probeIntervalMs));
     probeTimer.unref?.();
   };
 
@@ -250,36 +255,49 @@ export function fallbackCacheStore(options: FallbackCacheStoreOptions): Fallback
 
   /**
    * A write: the primary when it is in use and no earlier write to `key` waits for write-back;
-   * otherwise (or when it fails) the journal, synchronously, then the fallback.
+   * otherwise (or when it fails) the journal, synchronously, then the fallback. A write that
+   * fails after a later write to `key` was made keeps the order they were made in: a `set` or
+   * `delete` (`replaces`) is dropped, the later write wins; list items go before the later ones.
    */
   const write = (
     op: string,
     key: string,
+    replaces: boolean,
     onPrimary: () => Promise<void>,
-    record: (journal: WriteJournal) => void,
+    record: (journal: WriteJournal, seq: number) => void,
     onFallback: (store: CacheStore) => Promise<void>,
   ): Promise<void> =>
     attempt(async () => {
       ensureOpen();
-      if (state === "starting") await started;
-      if (state === "primary" && !journal?.has(key)) {
-        try {
-          await deadline(onPrimary, op);
-          failures = 0;
-          return;
-        } catch (error) {
-          if (error instanceof TypeError) throw error;
-          onFailure(op, error);
-        }
-      }
-      if (journal) {
-        record(journal);
-        scheduleRetry();
-      }
+      const seq = ++issued;
+      const mine = underWay.get(key) ?? { last: seq, count: 0 };
+      mine.last = seq;
+      mine.count++;
+      underWay.set(key, mine);
       try {
-        await onFallback(fallback);
-      } catch {
-        // The fallback was closed (replaced on recovery) meanwhile: the journal has the write.
+        if (state === "starting") await started;
+        if (state === "primary" && !journal?.has(key)) {
+          try {
+            await deadline(onPrimary, op);
+            failures = 0;
+            return;
+          } catch (error) {
+            if (error instanceof TypeError) throw error;
+            onFailure(op, error);
+          }
+        }
+        if (replaces && mine.last !== seq) return;
+        if (journal) {
+          record(journal, seq);
+          scheduleRetry();
+        }
+        try {
+          await onFallback(fallback);
+        } catch {
+          // The fallback was closed (replaced on recovery) meanwhile: the journal has the write.
+        }
+      } finally {
+        if (--mine.count === 0) underWay.delete(key);
       }
     });
 
@@ -334,6 +352,7 @@ export function fallbackCacheStore(options: FallbackCacheStoreOptions): Fallback
         return write(
           "set",
           key,
+          true,
           () => primary.set(key, value, ttlMs),
           (j) => j.set(key, value, ttlMs),
           (s) => s.set(key, value, ttlMs),
@@ -343,6 +362,7 @@ export function fallbackCacheStore(options: FallbackCacheStoreOptions): Fallback
       write(
         "delete",
         key,
+        true,
         () => primary.delete(key),
         (j) => j.delete(key),
         (s) => s.delete(key),
@@ -356,8 +376,9 @@ export function fallbackCacheStore(options: FallbackCacheStoreOptions): Fallback
         return write(
           "listAppend",
           key,
+          false,
           () => primary.listAppend(key, items, listOptions),
-          (j) => j.listAppend(key, items, listOptions),
+          (j, seq) => j.listAppend(key, items, listOptions, seq),
           (s) => s.listAppend(key, items, listOptions),
         );
       }),

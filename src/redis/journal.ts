@@ -21,8 +21,10 @@ export type JournalRecord =
   | { readonly kind: "delete" }
   | {
       readonly kind: "list";
-      /** Items appended while waiting, serialised, oldest first, at most `maxLength`. */
+      /** Items appended while waiting, serialised, in the order their writes were made, at most `maxLength`. */
       readonly items: readonly string[];
+      /** The number of the write each item came from (ascending; see {@link WriteJournal.listAppend}). */
+      readonly seqs: readonly number[];
       readonly maxLength: number;
       readonly ttlMs: number;
       readonly writtenAt: number;
@@ -78,13 +80,28 @@ export class WriteJournal {
     this.#put(key, { kind: "delete" });
   }
 
-  listAppend(key: string, items: readonly unknown[], { maxLength, ttlMs }: ListAppendOptions): void {
+  /**
+   * Add list items. `seq` numbers the write in the order writes were made: the items of a write
+   * recorded after a later one's (its call failed later) go before that one's.
+   */
+  listAppend(key: string, items: readonly unknown[], { maxLength, ttlMs }: ListAppendOptions, seq = Number.POSITIVE_INFINITY): void {
     const json = items.map(serialise);
     const prior = this.#records.get(key)?.record;
-    let merged = prior?.kind === "list" ? prior.items.concat(json) : json;
-    if (maxLength !== Number.POSITIVE_INFINITY) merged = merged.slice(-Math.max(1, Math.floor(maxLength)));
+    let merged = json;
+    let seqs = json.map(() => seq);
+    if (prior?.kind === "list") {
+      const later = prior.seqs.findIndex((s) => s > seq);
+      const at = later === -1 ? prior.items.length : later;
+      merged = [...prior.items.slice(0, at), ...json, ...prior.items.slice(at)];
+      seqs = [...prior.seqs.slice(0, at), ...seqs, ...prior.seqs.slice(at)];
+    }
+    if (maxLength !== Number.POSITIVE_INFINITY) {
+      const keep = -Math.max(1, Math.floor(maxLength));
+      merged = merged.slice(keep);
+      seqs = seqs.slice(keep);
+    }
     const replace = prior === undefined ? false : prior.kind === "list" ? prior.replace : true;
-    this.#put(key, { kind: "list", items: merged, maxLength, ttlMs, writtenAt: this.now(), replace });
+    this.#put(key, { kind: "list", items: merged, seqs, maxLength, ttlMs, writtenAt: this.now(), replace });
   }
 
   /** Every waiting record, the key written least recently first. */

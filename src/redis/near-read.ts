@@ -29,6 +29,15 @@ export function tailRange(last: number): [number, number] | undefined {
 }
 
 /**
+ * An MGET reply: one value per key. Anything else (a null array from a faulty proxy, say) is a
+ * failure of the server, never a `TypeError`, which a fallback store would take for a bad argument.
+ */
+export function mgetReply(raw: unknown, count: number): unknown[] {
+  if (!Array.isArray(raw) || raw.length !== count) throw new Error(`redisCacheStore: the MGET reply is not ${count} values.`);
+  return raw;
+}
+
+/**
  * `performance.now()` when a key read at `sentAt` with this PTTL expires: missing keys (-2) and
  * keys without a TTL (-1) never do. Undefined when the key held something but had gone by its
  * PTTL (it expired between the two; Redis sends no invalidation of an expiry this store's own
@@ -101,7 +110,7 @@ export function nearRead(deps: NearReadDeps, batch: CacheBatch): Promise<CacheBa
         return value;
       };
       if (fullKeys.length > 0) {
-        const found = reply("MGET") as unknown[];
+        const found = mgetReply(reply("MGET"), fullKeys.length);
         const ttls = fullKeys.map(() => reply("PTTL"));
         wantedKeys.forEach((index, j) => {
           const key = keys[index] as string;

@@ -1,12 +1,12 @@
 import { EventEmitter } from "eventemitter3";
-import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from "ioredis";
+import { Cluster, Redis, ReplyError, type ClusterNode, type ClusterOptions, type RedisOptions } from "ioredis";
 import type { CacheBatch, CacheBatchResult, CacheStore, ListAppendOptions } from "../cache/types.js";
 import { assertTtl } from "../cache/validate.js";
 import { attempt, loopDeadline } from "./deadline.js";
 import { clientEnded } from "./client-ended.js";
 import { CacheTimeoutError } from "./errors.js";
 import { MISS, NearCacheState, type NearCacheOptions, type NearCacheStats } from "./near-cache.js";
-import { keepAppended, keepReadBack, keepWritten, nearRead, tailRange } from "./near-read.js";
+import { keepAppended, keepReadBack, keepWritten, mgetReply, nearRead, tailRange } from "./near-read.js";
 import { LIST_APPEND_ONCE_LUA } from "./scripts.js";
 import { clusterSlot } from "./slot.js";
 import { trackInvalidations, type Tracking } from "./tracking.js";
@@ -20,7 +20,12 @@ export type RedisClient = Redis | Cluster;
 /** Where the store's client comes from: exactly one of `client`, `url` or `nodes`. */
 export type RedisConnection =
   | {
-      /** A client you own: the store never quits it (close it yourself after `store.close()`). */
+      /**
+       * A client you own: the store never quits it (close it yourself after `store.close()`).
+       * Create it with `autoResendUnfulfilledCommands: false` (see {@link cacheClientOptions}):
+       * on ioredis' default, a write whose reply a dropped connection lost is sent again after
+       * the reconnection, and a history turn is stored twice.
+       */
       client: RedisClient;
       url?: never;
       nodes?: never;
@@ -103,7 +108,10 @@ export interface RedisCacheStore extends CacheStore {
   readonly prefix: string;
   /** Whether the client is connected and ready for commands. */
   isReady(): boolean;
-  /** Wait for a connection being made (at most `connectTimeoutMs`) and send a PING (at most `timeoutMs`). */
+  /**
+   * Wait for a connection being made (at most `connectTimeoutMs`) and send a PING (at most
+   * `timeoutMs`). An error reply (NOPERM for an ACL user without PING) is an answer: it resolves.
+   */
   ping(): Promise<void>;
   /**
    * Append each item the list does not hold yet (equal JSON; repeats counted), trim, refresh the
@@ -122,23 +130,37 @@ export interface RedisCacheStore extends CacheStore {
 /** Defaults of {@link redisCacheStore}. */
 export const REDIS_STORE_DEFAULTS = { prefix: "", timeoutMs: 500, connectTimeoutMs: 2_000, maxReconnectDelayMs: 500 } as const;
 
+/**
+ * How long a socket the store closes may stay half-closed, waiting for a server that does not
+ * close its side (a hung one), before ioredis destroys it, ms. ioredis' default (2 s) would hold
+ * the process that long after `close()`.
+ */
+const DISCONNECT_TIMEOUT_MS = 100;
+
 /** Longest TTL sent to Redis (PX), ms. */
 const MAX_TTL_MS = Number.MAX_SAFE_INTEGER;
 
 /**
  * ioredis options for a cache client: fail fast instead of queueing while disconnected
  * (`enableOfflineQueue: false`), at most one retry, a `connectTimeout`, and reconnection every
- * 50 ms up to `maxReconnectDelayMs`. No `commandTimeout`: the store gives every call its own
- * deadline, one that does not count event-loop stalls (ioredis' `commandTimeout` fires after a
- * stall even when the reply is waiting in the socket). Used for the clients
- * {@link redisCacheStore} creates; pass them to `new Redis(...)` for a client of your own.
+ * 50 ms up to `maxReconnectDelayMs`. Commands sent before a connection dropped are not sent again
+ * after the reconnection (`autoResendUnfulfilledCommands: false`): Redis may have run one whose
+ * reply was lost, and a history append must not run twice; such a call fails instead, and
+ * {@link fallbackCacheStore} writes it back idempotently. A `disconnectTimeout` of 100 ms: a
+ * socket to a hung server is destroyed that soon after `close()`, not 2 s later, so it does not
+ * hold the process. No `commandTimeout`: the store gives every call its own deadline, one that
+ * does not count event-loop stalls (ioredis' `commandTimeout` fires after a stall even when the
+ * reply is waiting in the socket). Used for the clients {@link redisCacheStore} creates; pass them
+ * to `new Redis(...)` for a client of your own.
  */
 export function cacheClientOptions(options: { maxReconnectDelayMs?: number; connectTimeoutMs?: number } = {}): RedisOptions {
   const maxReconnectDelayMs = options.maxReconnectDelayMs ?? REDIS_STORE_DEFAULTS.maxReconnectDelayMs;
   return {
     enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 1,
     connectTimeout: options.connectTimeoutMs ?? REDIS_STORE_DEFAULTS.connectTimeoutMs,
+    disconnectTimeout: DISCONNECT_TIMEOUT_MS,
     retryStrategy: (times: number) => Math.min(times * 50, maxReconnectDelayMs),
   };
 }
@@ -377,7 +399,7 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
         if (plain.length > 0) {
           const [error, raw] = result[at++] ?? [new Error("redisCacheStore: missing MGET reply."), null];
           if (error) throw error;
-          const found = raw as unknown[];
+          const found = mgetReply(raw, plain.length);
           plain.forEach((item, i) => {
             values[item.index] = parse(item.key, found[i]);
           });
@@ -436,7 +458,12 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
     isReady: () => client.status === "ready",
     ping: () =>
       call("ping", async () => {
-        await client.ping();
+        try {
+          await client.ping();
+        } catch (error) {
+          // An error reply (NOPERM: an ACL user without PING) is an answer: the server is up.
+          if (!(error instanceof ReplyError)) throw error;
+        }
       }),
     onReady(listener) {
       emitter.on("ready", listener);
@@ -555,15 +582,19 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
       if (closed) return;
       closed = true;
       client.off("ready", onClientReady);
-      await tracking?.close(timeoutMs);
+      // Its connection ends within DISCONNECT_TIMEOUT_MS, even on a hung server (see below).
+      await tracking?.close(timeoutMs + DISCONNECT_TIMEOUT_MS);
       if (owned) {
         // The `error` listener stays: a late socket error must not become an unhandled one.
-        const ended = clientEnded(client, timeoutMs);
         try {
           if (client.status === "ready") await loopDeadline(client.quit(), timeoutMs, () => new Error("QUIT timed out"));
         } catch {
           // Already gone, or not answering: disconnect below is enough.
         }
+        // A hung server never closes its side: ioredis destroys the socket `disconnectTimeout`
+        // (DISCONNECT_TIMEOUT_MS) later, then ends. Waiting for that end leaves nothing of the
+        // store (socket, timer) to keep the process alive once close() has resolved.
+        const ended = clientEnded(client, timeoutMs + DISCONNECT_TIMEOUT_MS);
         client.disconnect();
         await ended;
       }

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { clientEnded } from "./client-ended.js";
 import type { NearCacheState, NearRead } from "./near-cache.js";
+import { timerMs } from "../shared/timer.js";
 
 /** Where Redis publishes invalidations to a client that redirects them (RESP2). */
 const CHANNEL = "__redis__:invalidate";
@@ -95,7 +96,7 @@ export function trackInvalidations(
     const token = `on${++tokens}`;
     const timer = setTimeout(() => {
       if (check?.token === token) elsewhere(at).catch(fail);
-    }, checkTimeoutMs);
+    }, timerMs(checkTimeoutMs));
     timer.unref?.();
     check = { token, at, timer };
     const reached = Number(await data.publish(markerChannel, token));

@@ -21,6 +21,15 @@ describe("WriteJournal: what waits for write-back", () => {
     expect(entries.l).toMatchObject({ kind: "list", items: ["2", "3", "4"], replace: false });
   });
 
+  it("puts the items of a write recorded late (its call failed last) before those of the writes made after it", () => {
+    const journal = new WriteJournal();
+    journal.listAppend("l", ["m3"], { maxLength: 10, ttlMs: 60_000 }, 3);
+    journal.listAppend("l", ["m1a", "m1b"], { maxLength: 10, ttlMs: 60_000 }, 1);
+    journal.listAppend("l", ["m2"], { maxLength: 10, ttlMs: 60_000 }, 2);
+    journal.listAppend("l", ["m4"], list, 4); // trims to the last 3
+    expect(journal.entries()).toMatchObject([["l", { kind: "list", items: ['"m2"', '"m3"', '"m4"'], seqs: [2, 3, 4] }]]);
+  });
+
   it("starts a list afresh after a delete or a value on its key", () => {
     const journal = new WriteJournal();
     journal.delete("a");
