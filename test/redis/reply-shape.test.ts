@@ -1,7 +1,7 @@
 import { expect, it } from "vitest";
 import { redisCacheStore, resilientRedisStore } from "../../src/redis/index.js";
 import { describeRedis, startRedis } from "./redis-servers.js";
-import { replyProxy } from "./reply-proxy.js";
+import { gateProxy } from "./gate-proxy.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -15,7 +15,8 @@ describeRedis("a reply of the wrong shape", () => {
   for (const nearCache of [false, true]) {
     it(`is a failure of Redis, served from memory, never a TypeError${nearCache ? " (near cache)" : ""}`, async () => {
       const server = await startRedis();
-      const proxy = await replyProxy(server.port, nullMget);
+      const proxy = await gateProxy(server.port);
+      proxy.answer(nullMget);
       const store = resilientRedisStore({ url: proxy.url, prefix: "shape:", nearCache });
       const errors: unknown[] = [];
       store.on("error", ({ error }) => errors.push(error));
