@@ -20,16 +20,22 @@
  * around a stub that replays the recorded events (the adapter without the pipeline), and the
  * pipeline alone in process (64 runs at a time, no HTTP).
  *
+ * Table 1b: the same runs per second with autocannon in its own process (`bench/load-client.ts`,
+ * on the other core, as a remote client), bare, the job by hand and zoe in rotating order, and CPU
+ * per run of this process, which then only serves. A server that is cheaper than the client makes
+ * it wait: the bare server's runs/s is then the client's limit, which the table says.
+ *
  * Table 2: time to first token over HTTP (a plain keep-alive `http.request` client in a worker
  * thread, reading until the first TEXT_MESSAGE_CONTENT frame) and in process, the four
  * measurements interleaved in a shuffled order each round.
  *
  * Standalone: `npm run bench:one -- bench/sse.ts [--quick] [--json]`.
  */
+import { fork } from "node:child_process";
 import { createRequire } from "node:module";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { EventEncoder } from "@ag-ui/encoder";
 import { EventType, memoryCacheStore, type CacheStore, type ModelBackend, type RunInput, type ZoePipeline } from "zoe-pipeline";
@@ -213,16 +219,20 @@ export async function benchSse(opts: { quick: boolean }) {
   // ---- Table 1: runs/s at 64 connections ----
   const amount = opts.quick ? 1_500 : 6_000;
   const trials = opts.quick ? 3 : 5;
+  /** One job of `n` runs against an arm, for autocannon here or in the client process. */
+  const jobOf = (arm: Arm, n: number) => ({
+    url: `http://127.0.0.1:${arms[arm]}/`,
+    connections: CONNECTIONS,
+    amount: n,
+    method: "POST",
+    headers: REQUEST_HEADERS,
+    body: BODY,
+  });
   const cannon = async (arm: Arm, n: number) => {
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const job = autocannon({
-      url: `http://127.0.0.1:${arms[arm]}/`,
-      connections: CONNECTIONS,
-      amount: n,
-      method: "POST",
-      headers: REQUEST_HEADERS,
-      body: BODY,
+      ...jobOf(arm, n),
       timeout: 30,
       // autocannon notices that `amount` is reached on its sampling tick (1 s by default): time to the last response instead.
       sampleInt: 50,
@@ -281,6 +291,40 @@ export async function benchSse(opts: { quick: boolean }) {
     for (const arm of orders[t % orders.length]!) throughput[arm].push(await measure(arm, amount));
     ratios.push(throughput.zoe[t]!.runsPerSecond / throughput.bare[t]!.runsPerSecond);
   }
+  // ---- Table 1b: the client in its own process ----
+  const client = fork(fileURLToPath(new URL("./load-client.ts", import.meta.url)), [], { execArgv: ["--import", "tsx/esm"] });
+  const apart = (arm: Arm, n: number) =>
+    new Promise<{ runsPerSecond: number; cpuMsPerRun: number }>((resolve, reject) => {
+      const cpu0 = process.cpuUsage();
+      client.once("message", (m: { runs: number; seconds: number; failures: number }) => {
+        const cpu = process.cpuUsage(cpu0);
+        if (m.failures > 0) reject(new Error(`${arm} (client apart): ${m.failures} failed requests`));
+        else resolve({ runsPerSecond: Math.round(m.runs / m.seconds), cpuMsPerRun: r3((cpu.user + cpu.system) / 1000 / m.runs) });
+      });
+      client.send(jobOf(arm, n));
+    });
+  const apartArms = ["bare", "floor", "zoe"] as const;
+  for (const arm of apartArms) await apart(arm, 500);
+  const apartTrials: Record<(typeof apartArms)[number], Array<{ runsPerSecond: number; cpuMsPerRun: number }>> = {
+    bare: [],
+    floor: [],
+    zoe: [],
+  };
+  for (let t = 0; t < trials; t++) {
+    for (let i = 0; i < apartArms.length; i++) {
+      const arm = apartArms[(t + i) % apartArms.length]!;
+      apartTrials[arm].push(await apart(arm, amount));
+    }
+  }
+  client.kill();
+  const apartSummary = (arm: (typeof apartArms)[number]) => ({
+    runsPerSecond: Math.round(median(apartTrials[arm].map((x) => x.runsPerSecond))),
+    cpuMsPerRun: r3(median(apartTrials[arm].map((x) => x.cpuMsPerRun))),
+    trials: apartTrials[arm],
+  });
+  const apartRatio = (arm: "floor" | "zoe") =>
+    r3(median(apartTrials[arm].map((x, i) => x.runsPerSecond / apartTrials.bare[i]!.runsPerSecond)));
+
   const summary = (arm: Measured) => ({
     runsPerSecond: Math.round(median(throughput[arm].map((x) => x.runsPerSecond))),
     bestRunsPerSecond: Math.max(...throughput[arm].map((x) => x.runsPerSecond)),
@@ -292,7 +336,7 @@ export async function benchSse(opts: { quick: boolean }) {
   // ---- Table 2: time to first token, HTTP and in process, interleaved ----
   const rounds = opts.quick ? 400 : 2_000;
   const warmup = opts.quick ? 100 : 300;
-  const client = ttftClient();
+  const ttftWorker = ttftClient();
   const zoeInProcess = async () => {
     const t0 = performance.now();
     let ttft = Number.NaN;
@@ -309,8 +353,8 @@ export async function benchSse(opts: { quick: boolean }) {
     return performance.now() - t0;
   };
   const measures = {
-    bareHttp: () => client.ttft(arms.bare),
-    zoeHttp: () => client.ttft(arms.zoe),
+    bareHttp: () => ttftWorker.ttft(arms.bare),
+    zoeHttp: () => ttftWorker.ttft(arms.zoe),
     bareInProcess,
     zoeInProcess,
   };
@@ -324,7 +368,7 @@ export async function benchSse(opts: { quick: boolean }) {
     }
   }
   if (sink < 0) throw new Error("unreachable");
-  await client.close();
+  await ttftWorker.close();
   await close(bare.server);
   await close(zoe.server);
   await close(replay.server);
@@ -370,6 +414,18 @@ export async function benchSse(opts: { quick: boolean }) {
       ratios: ratios.map(r3),
       target: 0.5,
     },
+    /** Table 1b: autocannon in its own process; CPU per run is this process's, the server's alone. */
+    apart: {
+      bare: apartSummary("bare"),
+      floor: apartSummary("floor"),
+      zoe: apartSummary("zoe"),
+      /** Median over the trials of zoe / bare runs per second. */
+      ratio: apartRatio("zoe"),
+      floorRatio: apartRatio("floor"),
+      /** Bare's CPU per run over zoe's: the share of bare's runs/s zoe would reach if each server had a core of its own and a client fast enough for both. */
+      cpuRatio: r3(median(apartTrials.bare.map((x, i) => x.cpuMsPerRun / apartTrials.zoe[i]!.cpuMsPerRun))),
+      target: 0.5,
+    },
     ttft: {
       rounds,
       ...ttft,
@@ -407,6 +463,23 @@ export function printSse(result: SseResult): void {
     `CPU per run: zoe − bare − pipeline alone = ${t.adapterCpuMsPerRun} ms (the adapter's own work: read and parse the body, encode the frames, write); ` +
       `with a free adapter zoe/bare would be about bare / (bare + pipeline) = ${t.ceiling}. ` +
       `The job by hand over HTTP serves ${t.floorRatio} × bare; zoe serves ${t.zoeOverFloor} × the job by hand.`,
+  );
+  const a = result.apart;
+  printTable(
+    `SSE over HTTP with the client in its own process (autocannon on the other core, as a remote client; ${t.amountPerTrial} runs per trial, median of ${a.bare.trials.length} rotating trials): CPU per run is the serving process's alone`,
+    (["bare", "floor", "zoe"] as const).map((arm) => ({
+      server: { bare: "bare node:http, same frames", floor: "the job by hand over node:http", zoe: "zoe createAgUiHandler" }[arm],
+      "runs/s": a[arm].runsPerSecond,
+      "server CPU ms/run": a[arm].cpuMsPerRun,
+      "server busy": `${Math.round(a[arm].runsPerSecond * a[arm].cpuMsPerRun) / 10} %`,
+      "/ bare": arm === "zoe" ? a.ratio : arm === "floor" ? a.floorRatio : "",
+      target: arm === "zoe" ? `≥ ${a.target}` : "",
+    })),
+  );
+  console.log(
+    `With the client apart, zoe serves ${a.ratio} × the bare server's runs/s (≥ ${a.target}: ${a.ratio >= a.target ? "yes" : "NO"}); ` +
+      `a server that is busy well under 100 % waits for the client (then its runs/s is the client's limit). ` +
+      `By server CPU per run, bare / zoe = ${a.cpuRatio}: what zoe would reach against a client fast enough for both.`,
   );
   const x = result.ttft;
   printTable(
