@@ -14,7 +14,6 @@ import type {
   LLamaChatGenerateResponseOptions,
   SpecializedChatWrapperTypeName,
   Token,
-  TokenMeterState,
 } from "node-llama-cpp";
 import type { ChatChunk, ChatDoneInfo, ChatRequest, ModelBackend, PrewarmResult, ThinkSetting } from "../models/types.js";
 import { abortable, abortReason } from "../shared/abort.js";
@@ -297,7 +296,8 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions, internals
     firstTokenAt(): number | undefined;
     /** Prompt tokens evaluated, known once the first token is generated. */
     promptEvalTokens(): number | undefined;
-    meterStart: TokenMeterState;
+    /** The sequence's tokens used by this run and when it ended, known once `done` has resolved. */
+    ended(): { used: ReturnType<Sequence["tokenMeter"]["diff"]>; at: number } | undefined;
   }
 
   /** Align the sequence with the prompt, evaluate what is new in batches (abortable), then generate. */
@@ -317,6 +317,7 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions, internals
     const meterStart = sequence.tokenMeter.getState();
     let firstAt: number | undefined;
     let promptEvalTokens: number | undefined;
+    let ended: ReturnType<Run["ended"]>;
     const first = () => {
       if (firstAt !== undefined) return;
       firstAt = now();
@@ -326,15 +327,14 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions, internals
       promptEvalTokens = sequence.tokenMeter.diff(meterStart).usedInputTokens + 1;
     };
     const done = (async () => {
-      if (prompt.length + 1 < sequence.contextSize) {
-        // LlamaChat would do this in one go; doing it here lets an abort stop a long prompt between batches.
-        await sequence.eraseContextTokenRanges([{ start: lease.reuse, end: sequence.nextTokenIndex }]);
-        const body = prompt.slice(sequence.nextTokenIndex, -1);
-        const batch = Math.max(1, loaded.context.batchSize);
-        for (let i = 0; i < body.length; i += batch) {
-          signal.throwIfAborted();
-          await sequence.evaluateWithoutGeneratingNewTokens(body.slice(i, i + batch));
-        }
+      // LlamaChat would do this in one go; doing it here lets an abort stop a long prompt between
+      // batches. The prompt fits the sequence (checked before the run).
+      await sequence.eraseContextTokenRanges([{ start: lease.reuse, end: sequence.nextTokenIndex }]);
+      const body = prompt.slice(sequence.nextTokenIndex, -1);
+      const batch = Math.max(1, loaded.context.batchSize);
+      for (let i = 0; i < body.length; i += batch) {
+        signal.throwIfAborted();
+        await sequence.evaluateWithoutGeneratingNewTokens(body.slice(i, i + batch));
       }
       signal.throwIfAborted();
       const options: LLamaChatGenerateResponseOptions<ChatModelFunctions> = {
@@ -357,6 +357,8 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions, internals
         },
       };
       const response = await chat.generateResponse(history, options);
+      // Read now: the sequence goes back to the pool as soon as this resolves, before the consumer reads the rest.
+      ended = { used: sequence.tokenMeter.diff(meterStart), at: now() };
       for (const call of response.functionCalls ?? []) {
         queue.push({
           type: "tool_call",
@@ -369,7 +371,7 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions, internals
       () => queue.end(),
       (error: unknown) => queue.end({ error }),
     );
-    return { queue, done, firstTokenAt: () => firstAt, promptEvalTokens: () => promptEvalTokens, meterStart };
+    return { queue, done, firstTokenAt: () => firstAt, promptEvalTokens: () => promptEvalTokens, ended: () => ended };
   }
 
   async function* chat(request: ChatRequest, { signal: outer }: { signal: AbortSignal }): AsyncGenerator<ChatChunk> {
@@ -387,6 +389,21 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions, internals
     let run: Run | undefined;
     let failed = false;
     let finished = false;
+    /**
+     * Give the sequence back to the pool and the slot to the next request (once): when the run's
+     * generation settles, even if the consumer has not read its chunks yet (they are queued), or
+     * when the request ends before a run started. `forget` after a failure (unknown state).
+     */
+    let freed = false;
+    const free = async (forget: boolean) => {
+      if (freed) return;
+      freed = true;
+      if (lease && loaded) {
+        if (forget && !lease.slot.sequence.disposed) await lease.slot.sequence.clearHistory().catch(() => {});
+        loaded.pool.release(lease.slot, { forget });
+      }
+      release?.();
+    };
     try {
       const tLoad = now();
       const entry = entryOf(request.model);
@@ -402,6 +419,17 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions, internals
       const functions = toFunctions(request.tools);
       const generation = toGenerationSettings({ ...settings.defaultOptions, ...request.options }, settings.maxTokens);
       const prompt = render(loaded, history, functions);
+      // At least one token of answer must fit after the prompt; past that, node-llama-cpp would
+      // shift the context over the prompt itself and drop part of it (the question, even) without
+      // a word, and in one step no abort can stop.
+      const contextSize = loaded.context.contextSize;
+      if (prompt.length + 1 >= contextSize) {
+        throw new LlamaCppError(
+          "PROMPT_TOO_LONG",
+          `The prompt of "${request.model}" has ${prompt.length} tokens, more than its context of ${contextSize} tokens holds with room for an answer: ` +
+            "raise `contextSize`, or send less (a shorter message, fewer history messages to load, fewer tools).",
+        );
+      }
       // The thread's own sequence is kept for its next turn (a request without ids has no owner).
       const owner = request.threadId === undefined ? undefined : `${request.userId ?? ""}\u0000${request.threadId}`;
       lease = loaded.pool.acquire(prompt, owner);
@@ -410,7 +438,11 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions, internals
 
       const tStart = now();
       run = startRun(loaded, lease, prompt, history, functions, generation, request.think, signal);
-      const tracked = run.done.catch(() => {});
+      // An abort by this request leaves the sequence consistent (what was evaluated stays valid); anything else does not.
+      const tracked = run.done.then(
+        () => free(false),
+        (error: unknown) => free(!(signal.aborted && error === signal.reason)),
+      );
       runs.add(tracked);
       void tracked.finally(() => runs.delete(tracked));
 
@@ -421,9 +453,8 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions, internals
       }
       const response = await run.done;
       if (signal.aborted) throw abortReason(signal);
-      const tEnd = now();
+      const { used, at: tEnd } = run.ended() as NonNullable<ReturnType<Run["ended"]>>;
       const firstAt = run.firstTokenAt();
-      const used = lease.slot.sequence.tokenMeter.diff(run.meterStart);
       const info: ChatDoneInfo = {
         inputTokens: prompt.length,
         promptEvalTokens: run.promptEvalTokens() ?? used.usedInputTokens + 1,
@@ -455,14 +486,8 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions, internals
           if (!(signal.aborted && error === signal.reason)) failed = true;
         }
       }
-      if (lease && loaded) {
-        if (failed && !lease.slot.sequence.disposed) {
-          // Unknown state after a failure: start this sequence afresh.
-          await lease.slot.sequence.clearHistory().catch(() => {});
-        }
-        loaded.pool.release(lease.slot, { forget: failed });
-      }
-      release?.();
+      // Unknown state after a failure: the sequence starts afresh (a run's own settling freed it already).
+      await free(failed);
       requests.delete(controller);
     }
   }

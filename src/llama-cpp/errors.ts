@@ -12,6 +12,11 @@ export const LLAMA_CPP_ERROR_CODES = {
   MODEL_LOAD_FAILED: "MODEL_LOAD_FAILED",
   /** The model loaded but its context could not be created (usually: not enough memory). */
   CONTEXT_CREATE_FAILED: "CONTEXT_CREATE_FAILED",
+  /**
+   * The prompt (system prompt, history, tools and message) has more tokens than a sequence's
+   * `contextSize` holds: nothing was evaluated (the engine would silently drop part of it).
+   */
+  PROMPT_TOO_LONG: "PROMPT_TOO_LONG",
   /** The engine failed while evaluating or generating. */
   GENERATION_FAILED: "GENERATION_FAILED",
   /** The backend was closed. */

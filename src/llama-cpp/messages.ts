@@ -7,6 +7,7 @@ import type {
 } from "node-llama-cpp";
 import type { ChatMessage, ChatToolDefinition } from "../models/types.js";
 import type { RouteOptions } from "../routing/types.js";
+import { setEntry } from "../shared/own-entry.js";
 
 /**
  * The pipeline's messages (Ollama's shape) as node-llama-cpp chat history. Assistant tool calls
@@ -67,10 +68,11 @@ export function toFunctions(tools: readonly ChatToolDefinition[] | undefined): C
   const functions: Record<string, ChatModelFunctions[string]> = {};
   for (const tool of tools) {
     const { name, description, parameters } = tool.function;
-    functions[name] = {
+    // setEntry: a tool named "__proto__" is a key, not the record's prototype.
+    setEntry(functions, name, {
       ...(description === undefined ? {} : { description }),
       ...(parameters === undefined ? {} : { params: parameters as NonNullable<ChatModelFunctions[string]["params"]> }),
-    };
+    });
   }
   return functions;
 }
@@ -90,14 +92,15 @@ export interface GenerationSettings {
 const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
 
 /**
- * Map Ollama option names to node-llama-cpp's: `num_predict` (> 0) → `maxTokens` (else
+ * Map Ollama option names to node-llama-cpp's: `num_predict` (≥ 1, whole tokens) → `maxTokens` (else
  * `defaultMaxTokens`), `temperature`, `top_k`, `top_p`, `min_p`, `seed`, `stop`,
  * `repeat_penalty`, `repeat_last_n`, `presence_penalty`, `frequency_penalty`. Others are ignored.
  */
 export function toGenerationSettings(options: RouteOptions, defaultMaxTokens: number): GenerationSettings {
   const predict = num(options.num_predict);
   const settings: GenerationSettings = {
-    maxTokens: predict !== undefined && predict > 0 ? Math.floor(predict) : defaultMaxTokens,
+    // Not `> 0`: 0.5 would floor to 0, which node-llama-cpp reads as "no limit".
+    maxTokens: predict !== undefined && predict >= 1 ? Math.floor(predict) : defaultMaxTokens,
   };
   const temperature = num(options.temperature);
   if (temperature !== undefined) settings.temperature = Math.max(0, temperature);

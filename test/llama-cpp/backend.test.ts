@@ -194,6 +194,57 @@ describeWithModel("llama.cpp backend on the tiny model", () => {
     expect(withTools.done.inputTokens).toBeGreaterThan(without.done.inputTokens!); // the functions are documented
   });
 
+  it("a prompt longer than the context is PROMPT_TOO_LONG, not silently cut (the message dropped), and the next request works", async () => {
+    const long = Array.from({ length: 400 }, (_, i) => `word${i}`).join(" ");
+    const error = await expectLlamaError(
+      drain(backend.chat(ask([{ role: "user", content: long }]), { signal: signal() })),
+      "PROMPT_TOO_LONG",
+    );
+    expect(error.message).toContain("contextSize");
+    const next = await drain(backend.chat(ask([{ role: "user", content: "Short." }], 4), { signal: signal() }));
+    expect(next.done.outputTokens).toBe(4);
+  });
+
+  it("a num_predict under 1 (0.5) is no limit of its own: the backend's maxTokens applies, not node-llama-cpp's 0 (unlimited)", async () => {
+    const limited = llamaCppBackend({ modelPath: TEST_MODEL_PATH, threads: TEST_THREADS, contextSize: 256, sequences: 1, maxTokens: 5 });
+    try {
+      const { done } = await drain(limited.chat(ask([{ role: "user", content: "Go on." }], 0.5), { signal: signal() }));
+      expect(done.outputTokens).toBe(5);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it("a tool named __proto__ is rendered like any other tool, not dropped", async () => {
+    const messages: ChatMessage[] = [{ role: "user", content: "Which tools?" }];
+    const tool = (name: string): NonNullable<ChatRequest["tools"]>[number] => ({
+      type: "function",
+      function: { name, description: "A tool", parameters: { type: "object", properties: { q: { type: "string" } } } },
+    });
+    const none = await drain(backend.chat(ask(messages, 2), { signal: signal() }));
+    const proto = await drain(backend.chat({ ...ask(messages, 2), tools: [tool("__proto__")] }, { signal: signal() }));
+    const plain = await drain(backend.chat({ ...ask(messages, 2), tools: [tool("proto_x")] }, { signal: signal() }));
+    expect(proto.done.inputTokens).toBeGreaterThan(none.done.inputTokens! + 10);
+    expect(Math.abs(proto.done.inputTokens! - plain.done.inputTokens!)).toBeLessThan(5);
+  });
+
+  it("a consumer that stops reading holds its sequence only while the model generates: the next request then runs", async () => {
+    const one = llamaCppBackend({ modelPath: TEST_MODEL_PATH, threads: TEST_THREADS, contextSize: 256, sequences: 1 });
+    try {
+      const stalled = one.chat(ask([{ role: "user", content: "First." }], 8), { signal: signal() })[Symbol.asyncIterator]();
+      expect((await stalled.next()).done).toBe(false); // then nothing is read
+      const next = await drain(one.chat(ask([{ role: "user", content: "Second." }], 4), { signal: signal() }));
+      expect(next.done.outputTokens).toBe(4);
+      // The stalled answer is still whole when it is read at last.
+      const rest: ChatChunk[] = [];
+      for (let step = await stalled.next(); !step.done; step = await stalled.next()) rest.push(step.value);
+      expect(rest.at(-1)).toMatchObject({ type: "done", outputTokens: 8 });
+      expect(one.stats()).toMatchObject({ active: 0, queued: 0 });
+    } finally {
+      await one.close();
+    }
+  });
+
   it("rejects at once for a signal aborted before the request", async () => {
     const controller = new AbortController();
     controller.abort(new Error("too late"));
