@@ -50,6 +50,8 @@ export interface ContextProvider<T = unknown> {
   provides?: "context" | "tools";
   /** Fetch it on the fast path too. Default: false for context, true for tool catalogues. */
   fastPath?: boolean;
+  /** Release what it holds (connections, child processes): `pipeline.close()` calls it. */
+  close?(): Promise<void> | void;
 }
 
 /** How one provider fared in a run. */

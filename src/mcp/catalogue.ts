@@ -113,7 +113,21 @@ function toSpec(name: string, tool: McpTool): ToolSpec {
       : { type: "object" };
   // Prompt tokens for nothing, and some model APIs refuse it.
   delete parameters.$schema;
-  return { name, ...(tool.description ? { description: tool.description } : {}), parameters };
+  return { name, ...(typeof tool.description === "string" && tool.description ? { description: tool.description } : {}), parameters };
+}
+
+/**
+ * The definition of a server's tool, or undefined for one no model can be given: a name that is
+ * not a non-empty string, or a schema JSON cannot copy (nested past the stack, a cycle). One bad
+ * tool is left out; its server's other tools, and the other servers', still count.
+ */
+function specOf(name: string, tool: McpTool): ToolSpec | undefined {
+  if (typeof tool.name !== "string" || tool.name.length === 0) return undefined;
+  try {
+    return toSpec(name, tool);
+  } catch {
+    return undefined;
+  }
 }
 
 /** One line per tool: `- name(a, b?): description`. */
@@ -144,7 +158,7 @@ function formatTools(tools: ToolSpec[]): string {
  *   ],
  * });
  * const pipeline = createZoePipeline({ backend, router, providers: [tools] });
- * // ... on shutdown: await pipeline.close(); await tools.close();
+ * // ... on shutdown: await pipeline.close(); // closes the catalogue (and its servers) too
  */
 export function mcpToolCatalogue(options: McpToolCatalogueOptions): McpToolCatalogue {
   const name = options.name ?? MCP_CATALOGUE_DEFAULTS.name;
@@ -232,7 +246,8 @@ export function mcpToolCatalogue(options: McpToolCatalogueOptions): McpToolCatal
       const reasons = results.map((r) => `${r.server}: ${"error" in r ? message(r.error) : "?"}`).join("; ");
       throw new Error(`No MCP server of "${name}" listed its tools (${reasons}).`);
     }
-    for (const { server, tools } of answered) lastKnown.set(server, new Set(tools.map((t) => t.name)));
+    for (const { server, tools } of answered)
+      lastKnown.set(server, new Set(tools.map((t) => t.name).filter((n) => typeof n === "string" && n)));
     const count = new Map<string, number>();
     for (const toolNames of lastKnown.values()) {
       for (const tool of toolNames) count.set(tool, (count.get(tool) ?? 0) + 1);
@@ -242,7 +257,9 @@ export function mcpToolCatalogue(options: McpToolCatalogueOptions): McpToolCatal
       for (const tool of tools) {
         const exposed = (count.get(tool.name) ?? 0) > 1 ? `${server}${SEPARATOR}${tool.name}` : tool.name;
         if (specs.has(exposed)) continue;
-        specs.set(exposed, toSpec(exposed, tool));
+        const spec = specOf(exposed, tool);
+        if (!spec) continue;
+        specs.set(exposed, spec);
         routes.set(exposed, { server, tool: tool.name });
       }
     }

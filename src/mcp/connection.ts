@@ -130,6 +130,8 @@ export class ServerConnection {
   private client: Client | undefined;
   private pid: number | undefined;
   private connecting: Promise<Client> | undefined;
+  /** Aborts the connection being made (its `initialize`), so that `close()` does not wait for its deadline. */
+  private stopConnecting: AbortController | undefined;
   private closed = false;
   /** Clients being closed in the background (a failed or recycled connection). */
   private readonly closing = new Set<Promise<void>>();
@@ -181,9 +183,10 @@ export class ServerConnection {
     this.closing.add(done);
   }
 
-  /** Close the connection; waits for one being opened, and for a stdio child to exit. */
+  /** Close the connection; one being opened is given up (a server that never answers `initialize` does not hold this), and a stdio child is waited for. */
   async close(): Promise<void> {
     this.closed = true;
+    this.stopConnecting?.abort(new McpUnavailableError(this.name, "The MCP tool catalogue is closed."));
     await this.connecting?.catch(() => {});
     const client = this.client;
     const pid = this.pid;
@@ -206,8 +209,10 @@ export class ServerConnection {
       await start();
       pid = (transport as { pid?: number | null }).pid ?? undefined;
     };
+    const stop = new AbortController();
+    this.stopConnecting = stop;
     try {
-      await client.connect(transport, { timeout: deadline });
+      await client.connect(transport, { timeout: deadline, signal: stop.signal });
     } catch (error) {
       this.closeLater(client, pid);
       const reason =
@@ -217,6 +222,8 @@ export class ServerConnection {
       throw new McpUnavailableError(this.name, `Could not connect to MCP server "${this.name}": ${describeError(reason)}`, {
         cause: error,
       });
+    } finally {
+      if (this.stopConnecting === stop) this.stopConnecting = undefined;
     }
     if (this.closed) {
       await closeClient(client, pid);

@@ -81,6 +81,21 @@ function positive(value: number | undefined, name: string): number | undefined {
   return value;
 }
 
+function wholeAtLeastZero(value: number | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isInteger(value) || value < 0)
+    throw new TypeError(`createZoePipeline: \`${name}\` must be a whole number of at least 0, got ${String(value)}.`);
+  return value;
+}
+
+/** A deadline in ms: above 0 (`Infinity`: none). */
+function deadlineMs(value: number | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !(value > 0))
+    throw new TypeError(`createZoePipeline: \`${name}\` must be a number of ms above 0, got ${String(value)}.`);
+  return value;
+}
+
 /**
  * Create a pipeline: plug in a backend, a router, a cache store and context providers, then
  * iterate `pipeline.run(input)` for each chat turn.
@@ -128,10 +143,10 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
     think: options.think ?? false,
     tools: [...(options.tools ?? [])],
     toolRunner: new ToolRunner(
-      options.toolConcurrency ?? PIPELINE_DEFAULTS.toolConcurrency,
-      options.toolTimeoutMs ?? PIPELINE_DEFAULTS.toolTimeoutMs,
+      positive(options.toolConcurrency, "toolConcurrency") ?? PIPELINE_DEFAULTS.toolConcurrency,
+      deadlineMs(options.toolTimeoutMs, "toolTimeoutMs") ?? PIPELINE_DEFAULTS.toolTimeoutMs,
     ),
-    maxToolSteps: options.maxToolSteps ?? PIPELINE_DEFAULTS.maxToolSteps,
+    maxToolSteps: wholeAtLeastZero(options.maxToolSteps, "maxToolSteps") ?? PIPELINE_DEFAULTS.maxToolSteps,
     codeExecutor: options.codeExecutor,
     answers: options.responseCache
       ? new AnswerCache(options.responseCache, { store, keys, backend: options.backend, readTimeoutMs: deadlines.cacheReadMs })
@@ -186,7 +201,13 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
         reports.cancelled(run);
       }
       runs.clear();
-      await Promise.allSettled([store.close(), options.backend.close?.(), options.codeExecutor?.close?.()]);
+      await Promise.allSettled([
+        store.close(),
+        options.backend.close?.(),
+        options.codeExecutor?.close?.(),
+        // A provider's close that throws at once is settled like one that rejects.
+        ...(options.providers ?? []).map((provider) => Promise.resolve().then(() => provider.close?.())),
+      ]);
       emitter.removeAllListeners();
       reports.detach();
     },

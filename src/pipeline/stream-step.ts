@@ -16,6 +16,8 @@ import { MAX_TIMER_MS } from "../shared/timer.js";
 export interface OpenMessages {
   text?: string;
   reasoning?: { id: string; messageId: string };
+  /** The tool-call ids the run has sent: a model's repeated id gets a new one (results and clients key calls by id). */
+  toolCallIds?: Set<string>;
 }
 
 /** What one model call produced. */
@@ -212,6 +214,19 @@ function nextChunk(iterator: AsyncIterator<ChatChunk>): Promise<IteratorResult<C
 
 const CHUNK_TYPES = new Set(["text", "thinking", "tool_call", "done"]);
 
+/** A tool call's arguments as JSON text; arguments that JSON cannot hold (a BigInt, a cycle) are `MODEL_INVALID_CHUNK`. */
+function toolArgumentsText(args: string | Record<string, unknown>): string {
+  if (typeof args === "string") return args;
+  try {
+    return JSON.stringify(args);
+  } catch (error) {
+    throw new ZoeError(
+      "MODEL_INVALID_CHUNK",
+      `The model backend yielded tool-call arguments that are not JSON: ${(error as Error).message}.`,
+    );
+  }
+}
+
 /** A chunk as the backend contract describes it, or `MODEL_INVALID_CHUNK`. */
 function checkChunk(chunk: unknown): ChatChunk {
   const c = chunk as ChatChunk | null | undefined;
@@ -222,7 +237,12 @@ function checkChunk(chunk: unknown): ChatChunk {
     (c.type === "text" || c.type === "thinking"
       ? typeof c.text === "string"
       : c.type === "tool_call"
-        ? typeof c.call === "object" && c.call !== null && typeof c.call.name === "string" && c.call.name.length > 0
+        ? typeof c.call === "object" &&
+          c.call !== null &&
+          typeof c.call.name === "string" &&
+          c.call.name.length > 0 &&
+          (c.call.id === undefined || (typeof c.call.id === "string" && c.call.id.length > 0)) &&
+          (typeof c.call.arguments === "string" || (typeof c.call.arguments === "object" && c.call.arguments !== null))
         : true);
   if (!ok) {
     const shown = (() => {
@@ -416,8 +436,11 @@ export async function streamStep(
           result.firstTokenAt ??= performance.now();
           const parent = open.text;
           for (const event of closeMessages(open)) out.send(event);
-          const id = chunk.call.id ?? newId();
-          const args = typeof chunk.call.arguments === "string" ? chunk.call.arguments : JSON.stringify(chunk.call.arguments);
+          const ids = (open.toolCallIds ??= new Set());
+          const given = chunk.call.id;
+          const id = given === undefined || ids.has(given) ? newId() : given;
+          ids.add(id);
+          const args = toolArgumentsText(chunk.call.arguments);
           result.toolCalls.push({ id, name: chunk.call.name, arguments: args });
           out.send(events.toolCallStart(id, chunk.call.name, parent));
           out.send(events.toolCallArgs(id, args));

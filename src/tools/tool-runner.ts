@@ -25,7 +25,20 @@ export type ToolRoute = { spec: ToolSpec } & (
 /** The tools of one run, by name. */
 export type ToolRegistry = Map<string, ToolRoute>;
 
-const asText = (value: unknown): string => (typeof value === "string" ? value : value === undefined ? "" : JSON.stringify(value));
+/** A tool's result as text for the model and the client: JSON; empty for what JSON leaves out (a function, a symbol). */
+function asText(value: unknown): string {
+  if (typeof value === "string") return value;
+  return JSON.stringify(value) ?? "";
+}
+
+/** What a tool threw, as text, whatever it threw (an object without a prototype, a `toString` that throws). */
+function thrownText(error: unknown): string {
+  try {
+    return error instanceof Error ? error.message : String(error);
+  } catch {
+    return "the tool failed";
+  }
+}
 
 /** Runs server-side tool calls with a deadline each and a shared concurrency limit. */
 export class ToolRunner {
@@ -73,7 +86,7 @@ export class ToolRunner {
       } catch (error) {
         if (signal.aborted) throw error;
         controller.abort(error);
-        return { ok: false, content: `Error: ${error instanceof Error ? error.message : String(error)}` };
+        return { ok: false, content: `Error: ${thrownText(error)}` };
       } finally {
         unhook();
       }

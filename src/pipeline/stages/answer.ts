@@ -229,7 +229,8 @@ export async function generate(ctx: RunContext, prompted: Prompted, lookup: Answ
 /** The request of a call after a tool step: the first's, with the messages so far and without its counted prompt size (which counted the first call's messages only). */
 function followUpRequest(first: ChatRequest, messages: ChatMessage[]): ChatRequest {
   const { promptTokens: _counted, ...rest } = first;
-  return { ...rest, messages };
+  // A copy: the list grows after this call, and a backend may keep the request it was given.
+  return { ...rest, messages: [...messages] };
 }
 
 /** Codes of failures before the first chunk that another try may not meet: the server was busy or unreachable. */
