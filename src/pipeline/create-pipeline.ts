@@ -3,7 +3,7 @@ import { createKeyBuilder } from "../cache/keys.js";
 import { memoryCacheStore } from "../cache/memory-store.js";
 import { SharedFlights } from "../cache/shared-flights.js";
 import { HistoryStore } from "../history/history-store.js";
-import { ToolRunner } from "../tools/tool-runner.js";
+import { MAX_TOOL_RESULT_CHARS, ToolRunner } from "../tools/tool-runner.js";
 import type { RunInput } from "../input/types.js";
 import type { PrewarmResult } from "../models/types.js";
 import { runTurn, type ActiveRun, type RunDeps } from "./run-turn.js";
@@ -34,6 +34,7 @@ export const PIPELINE_DEFAULTS = {
   keyPrefix: "zoe",
   toolTimeoutMs: 10_000,
   toolConcurrency: 4,
+  maxToolResultChars: MAX_TOOL_RESULT_CHARS,
   maxToolSteps: 4,
 } as const;
 
@@ -145,6 +146,7 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
     toolRunner: new ToolRunner(
       positive(options.toolConcurrency, "toolConcurrency") ?? PIPELINE_DEFAULTS.toolConcurrency,
       deadlineMs(options.toolTimeoutMs, "toolTimeoutMs") ?? PIPELINE_DEFAULTS.toolTimeoutMs,
+      positive(options.maxToolResultChars, "maxToolResultChars") ?? PIPELINE_DEFAULTS.maxToolResultChars,
     ),
     maxToolSteps: wholeAtLeastZero(options.maxToolSteps, "maxToolSteps") ?? PIPELINE_DEFAULTS.maxToolSteps,
     codeExecutor: options.codeExecutor,

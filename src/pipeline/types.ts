@@ -101,6 +101,8 @@ export interface ZoePipelineOptions {
   tools?: ServerTool[];
   /** Deadline of a server-side tool call, ms. Default 10,000. */
   toolTimeoutMs?: number;
+  /** Longest result of a server-side tool given to the model and the client, characters; a longer one is cut (and says so). Default 100,000. */
+  maxToolResultChars?: number;
   /** Server-side tool calls running at once, per pipeline. Default 4. */
   toolConcurrency?: number;
   /** Model calls that may follow tool results in one run. Default 4. */

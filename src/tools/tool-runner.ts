@@ -40,6 +40,15 @@ function thrownText(error: unknown): string {
   }
 }
 
+/** The default of `maxToolResultChars`: far more than a model reads, far less than a client's SSE buffer (10 MB in `@ag-ui/client`). */
+export const MAX_TOOL_RESULT_CHARS = 100_000;
+
+/** A result cut to `max` characters, saying so (the model and the client see where it was cut). */
+function capped(content: string, max: number): string {
+  if (content.length <= max) return content;
+  return `${content.slice(0, max)}\n… [cut: the tool's result had ${content.length} characters; the first ${max} are shown]`;
+}
+
 /** Runs server-side tool calls with a deadline each and a shared concurrency limit. */
 export class ToolRunner {
   readonly #limit: LimitFunction;
@@ -47,6 +56,7 @@ export class ToolRunner {
   constructor(
     concurrency: number,
     private readonly defaultTimeoutMs: number,
+    private readonly maxResultChars = MAX_TOOL_RESULT_CHARS,
   ) {
     this.#limit = pLimit(Math.max(1, concurrency));
   }
@@ -82,11 +92,11 @@ export class ToolRunner {
           controller.abort(new DOMException(message, "TimeoutError"));
           return { ok: false, content: `Error: ${message}` };
         }
-        return { ok: true, content: asText(value) };
+        return { ok: true, content: capped(asText(value), this.maxResultChars) };
       } catch (error) {
         if (signal.aborted) throw error;
         controller.abort(error);
-        return { ok: false, content: `Error: ${thrownText(error)}` };
+        return { ok: false, content: capped(`Error: ${thrownText(error)}`, this.maxResultChars) };
       } finally {
         unhook();
       }

@@ -108,6 +108,22 @@ describe("the tool-call path against a broken model and broken tools", () => {
     await pipeline.close();
   });
 
+  it("a tool result longer than maxToolResultChars is cut, for the model and the client, and says so", async () => {
+    const huge: ServerTool = { name: "dump", execute: async () => "x".repeat(250_000) };
+    const backend = scriptedBackend({ script: callsThenAnswer([{ type: "tool_call", call: { id: "h", name: "dump", arguments: {} } }]) });
+    const pipeline = createZoePipeline({ backend, router: fixedRouter(), tools: [huge] });
+    const events = await runValid(pipeline.run({ userId: "u", message: "go" }));
+    const result = results(events)[0] as { content: string };
+    expect(result.content.startsWith("x".repeat(100_000))).toBe(true);
+    expect(result.content).toContain("250000 characters");
+    expect(result.content.length).toBeLessThan(100_200);
+    expect(backend.requests[1]!.messages.at(-1)!.content).toBe(result.content);
+    await pipeline.close();
+    const small = createZoePipeline({ backend: scriptedBackend(), router: fixedRouter(), maxToolResultChars: 10 });
+    await small.close();
+    expect(() => createZoePipeline({ backend: scriptedBackend(), router: fixedRouter(), maxToolResultChars: 0 })).toThrow(TypeError);
+  });
+
   it("each model request has its own messages: a tool step does not change the request before it", async () => {
     let n = 0;
     const backend = scriptedBackend({
