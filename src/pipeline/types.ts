@@ -99,7 +99,7 @@ export interface ZoePipelineOptions {
   think?: ThinkSetting;
   /** Tools the pipeline runs on the server when the model calls them. */
   tools?: ServerTool[];
-  /** Deadline of a server-side tool call, ms. Default 10,000. */
+  /** Deadline of a server-side tool call, ms, counted from when the model made it (its wait for a free `toolConcurrency` slot included). Default 10,000. */
   toolTimeoutMs?: number;
   /** Longest result of a server-side tool given to the model and the client, characters; a longer one is cut (and says so). Default 100,000. */
   maxToolResultChars?: number;

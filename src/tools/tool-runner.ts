@@ -61,46 +61,87 @@ export class ToolRunner {
     this.#limit = pLimit(Math.max(1, concurrency));
   }
 
-  /** Run one call; failures and timeouts become an error text for the model, never a throw. */
+  /**
+   * Run one call; failures and timeouts become an error text for the model, never a throw. The
+   * call's deadline counts from now, its wait for a free slot (`toolConcurrency`, shared by the
+   * pipeline's runs) included: calls of other runs that hang cannot hold this one past it.
+   */
   async run(
     call: ToolCallRecord,
     route: ToolRoute,
     context: Omit<ToolContext, "signal">,
     signal: AbortSignal,
   ): Promise<{ ok: boolean; content: string }> {
-    return this.#limit(async () => {
-      if (signal.aborted) throw signal.reason;
-      const controller = new AbortController();
-      const unhook = onAbort(signal, () => controller.abort(signal.reason));
-      const timeoutMs = route.where === "server" ? (route.tool.timeoutMs ?? this.defaultTimeoutMs) : this.defaultTimeoutMs;
-      try {
-        if (!(timeoutMs > 0)) throw new RangeError(`the tool's deadline must be a positive number of ms, got ${timeoutMs}`);
-        const args = parseToolArguments(call.arguments);
-        const toolContext: ToolContext = { ...context, signal: controller.signal };
-        const work = Promise.resolve().then(() =>
-          route.where === "server"
-            ? route.tool.execute(args, toolContext)
-            : route.where === "catalogue"
-              ? route.provider.callTool(call.name, args, toolContext)
-              : undefined,
-        );
-        // The run's signal ends the wait at once (the tool is told through its own signal); an
-        // Infinity deadline is none.
-        const value = await withDeadline(work, timeoutMs, signal);
-        if (value === TIMED_OUT) {
-          const message = `the tool took longer than its ${timeoutMs} ms deadline`;
-          controller.abort(new DOMException(message, "TimeoutError"));
-          return { ok: false, content: `Error: ${message}` };
-        }
-        return { ok: true, content: capped(asText(value), this.maxResultChars) };
-      } catch (error) {
-        if (signal.aborted) throw error;
-        controller.abort(error);
-        return { ok: false, content: capped(`Error: ${thrownText(error)}`, this.maxResultChars) };
-      } finally {
-        unhook();
-      }
+    const timeoutMs = route.where === "server" ? (route.tool.timeoutMs ?? this.defaultTimeoutMs) : this.defaultTimeoutMs;
+    const queuedAt = performance.now();
+    let gaveUp = false;
+    let started: () => void = () => {};
+    const slot = new Promise<true>((resolve) => {
+      started = () => resolve(true);
     });
+    const running = this.#limit(async () => {
+      // Given up while waiting (its deadline passed, or its run ended): the slot goes to the next call.
+      if (gaveUp) return { ok: false, content: "" };
+      started();
+      return this.#execute(call, route, context, signal, timeoutMs, timeoutMs - (performance.now() - queuedAt));
+    });
+    if (timeoutMs > 0) {
+      let waited: true | typeof TIMED_OUT;
+      try {
+        waited = await withDeadline(slot, timeoutMs, signal);
+      } catch (error) {
+        gaveUp = true;
+        running.catch(() => {});
+        throw error;
+      }
+      if (waited === TIMED_OUT) {
+        gaveUp = true;
+        running.catch(() => {});
+        return { ok: false, content: `Error: the tool waited for a free slot (toolConcurrency) longer than its ${timeoutMs} ms deadline` };
+      }
+    }
+    return running;
+  }
+
+  /** Run one call in its slot, under what is left of its deadline (`leftMs`). */
+  async #execute(
+    call: ToolCallRecord,
+    route: ToolRoute,
+    context: Omit<ToolContext, "signal">,
+    signal: AbortSignal,
+    timeoutMs: number,
+    leftMs: number,
+  ): Promise<{ ok: boolean; content: string }> {
+    if (signal.aborted) throw signal.reason;
+    const controller = new AbortController();
+    const unhook = onAbort(signal, () => controller.abort(signal.reason));
+    try {
+      if (!(timeoutMs > 0)) throw new RangeError(`the tool's deadline must be a positive number of ms, got ${timeoutMs}`);
+      const args = parseToolArguments(call.arguments);
+      const toolContext: ToolContext = { ...context, signal: controller.signal };
+      const work = Promise.resolve().then(() =>
+        route.where === "server"
+          ? route.tool.execute(args, toolContext)
+          : route.where === "catalogue"
+            ? route.provider.callTool(call.name, args, toolContext)
+            : undefined,
+      );
+      // The run's signal ends the wait at once (the tool is told through its own signal); an
+      // Infinity deadline is none.
+      const value = await withDeadline(work, Math.max(1, leftMs), signal);
+      if (value === TIMED_OUT) {
+        const message = `the tool took longer than its ${timeoutMs} ms deadline`;
+        controller.abort(new DOMException(message, "TimeoutError"));
+        return { ok: false, content: `Error: ${message}` };
+      }
+      return { ok: true, content: capped(asText(value), this.maxResultChars) };
+    } catch (error) {
+      if (signal.aborted) throw error;
+      controller.abort(error);
+      return { ok: false, content: capped(`Error: ${thrownText(error)}`, this.maxResultChars) };
+    } finally {
+      unhook();
+    }
   }
 }
 

@@ -37,6 +37,53 @@ describe("ToolRunner", () => {
     never.open();
   });
 
+  it("a call's deadline counts its wait for a slot: another run's hung calls cannot hold it past its deadline", async () => {
+    const runner = new ToolRunner(1, 60_000);
+    const held = gate();
+    let quickRan = false;
+    const hog: ServerTool = { name: "hog", execute: () => held.promise };
+    const quick: ServerTool = {
+      name: "quick",
+      timeoutMs: 30,
+      execute: () => {
+        quickRan = true;
+        return "fast";
+      },
+    };
+    const other = new AbortController();
+    const hogging = runner.run(call("hog"), server(hog), context, other.signal);
+    expect(await runner.run(call("quick"), server(quick), context, new AbortController().signal)).toEqual({
+      ok: false,
+      content: "Error: the tool waited for a free slot (toolConcurrency) longer than its 30 ms deadline",
+    });
+    held.open();
+    expect(await hogging).toEqual({ ok: true, content: "" });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(quickRan).toBe(false); // the call that gave up never runs when a slot frees
+    // The runner serves the next call.
+    expect(await runner.run(call("quick"), server({ ...quick, timeoutMs: 60_000 }), context, new AbortController().signal)).toEqual({
+      ok: true,
+      content: "fast",
+    });
+    expect(quickRan).toBe(true);
+  });
+
+  it("a run cancelled while its call waits for a slot stops waiting at once", async () => {
+    const runner = new ToolRunner(1, 60_000);
+    const held = gate();
+    let ran = false;
+    const hogging = runner.run(call("hog"), server({ name: "hog", execute: () => held.promise }), context, new AbortController().signal);
+    const run = new AbortController();
+    const waiting = runner.run(call("late"), server({ name: "late", execute: () => void (ran = true) }), context, run.signal);
+    const reason = new Error("cancelled");
+    run.abort(reason);
+    await expect(waiting).rejects.toBe(reason);
+    held.open();
+    await hogging;
+    await runner.run(call("after"), server({ name: "after", execute: () => "ok" }), context, new AbortController().signal);
+    expect(ran).toBe(false);
+  });
+
   it("the pipeline's toolTimeoutMs applies when the tool has none; a tool in time gives its value as text", async () => {
     const runner = new ToolRunner(1, 20);
     const never = gate();
