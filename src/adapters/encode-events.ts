@@ -18,14 +18,6 @@ export function acceptsProto(accept: string | null | undefined): boolean {
   });
 }
 
-/**
- * An encoder for a request's `Accept` header: SSE unless the client asks for protobuf by name
- * (`@ag-ui/encoder` would pick protobuf for `*\/*`).
- */
-export function encoderFor(accept: string | null | undefined): EventEncoder {
-  return new EventEncoder(acceptsProto(accept) ? { accept: AGUI_PROTO_MEDIA_TYPE } : {});
-}
-
 /** How a response encodes events: SSE text or length-prefixed protobuf. */
 export interface EventEncoding {
   contentType: string;
@@ -50,9 +42,13 @@ export function sseFrame(event: AGUIEvent): string {
 
 const SSE: EventEncoding = { contentType: "text/event-stream", sse: true, encode: sseFrame };
 
+/**
+ * The encoding for a request's `Accept` header: SSE unless the client asks for protobuf by name
+ * (`@ag-ui/encoder` would pick protobuf for `*\/*`).
+ */
 export function eventEncoding(accept: string | null | undefined): EventEncoding {
   if (!acceptsProto(accept)) return SSE;
-  const encoder = encoderFor(accept);
+  const encoder = new EventEncoder({ accept: AGUI_PROTO_MEDIA_TYPE });
   const contentType = encoder.getContentType();
   if (contentType.startsWith("text/event-stream")) return SSE;
   return { contentType, sse: false, encode: (event) => encoder.encodeBinary(event) };

@@ -152,7 +152,7 @@ export function openAiCompatibleBackend(options: OpenAiCompatibleBackendOptions)
         }
         const item = step.value;
         if (item.kind === "other") {
-          if (!sawEvent) other ??= item.line;
+          if (!sawEvent) other = item.line; // sseEvents reports the first such line only
           continue;
         }
         sawEvent = true;
