@@ -2,6 +2,7 @@ import type { ContextProvider } from "../context/types.js";
 import { PROVIDER_DEFAULTS } from "../context/fetch-context.js";
 import type { RunMetrics } from "../pipeline/metrics.js";
 import type { RouteDecision, RouteKind, RouteOptions } from "../routing/types.js";
+import { setEntry } from "../shared/own-entry.js";
 import { SampleWindow } from "./sample-window.js";
 
 /** Provider deadlines that follow observed latency. */
@@ -36,9 +37,16 @@ export interface AutoTuneNumPredictOptions {
 export interface AutoTuneOptions {
   providers?: AutoTuneProviderOptions;
   numPredict?: AutoTuneNumPredictOptions;
-  /** Samples kept per provider and per route kind. Default 256. */
+  /** Samples kept per provider and per route kind, at most 65,536. Default 256. */
   windowSize?: number;
 }
+
+/**
+ * The largest `autoTune.windowSize` (512 KiB per series, sorted every 8th run). A route kind's
+ * window is made when the kind is first seen, in a `run:finished` listener: a size too large to
+ * allocate must be refused when the pipeline is created, not throw there at every run.
+ */
+const MAX_WINDOW = 65_536;
 
 /** Defaults of {@link AutoTuneOptions}. */
 export const AUTO_TUNE_DEFAULTS = {
@@ -169,12 +177,12 @@ export class AutoTuner implements RunTuning {
     if (this.#providers.size > 0) {
       out.providers = {};
       for (const [name, { series, staticMs }] of this.#providers) {
-        out.providers[name] = {
+        setEntry(out.providers, name, {
           deadlineMs: series.value ?? staticMs,
           staticMs,
           samples: series.window.count,
           tuned: series.value !== undefined,
-        };
+        });
       }
     }
     if (this.#numPredict) {
@@ -196,8 +204,9 @@ function checkAutoTune(options: AutoTuneOptions): void {
   const fail = (what: string) => {
     throw new TypeError(`createZoePipeline: autoTune.${what}.`);
   };
-  if (options.windowSize !== undefined && (!Number.isInteger(options.windowSize) || options.windowSize < 1))
-    fail("windowSize must be a positive integer");
+  const { windowSize } = options;
+  if (windowSize !== undefined && !(Number.isInteger(windowSize) && windowSize >= 1 && windowSize <= MAX_WINDOW))
+    fail(`windowSize must be an integer from 1 to ${MAX_WINDOW}`);
   const parts = [
     ["providers", options.providers && { ...AUTO_TUNE_DEFAULTS.providers, ...definedOnly(options.providers) }, "minMs", "maxMs"],
     ["numPredict", options.numPredict && { ...AUTO_TUNE_DEFAULTS.numPredict, ...definedOnly(options.numPredict) }, "min", "max"],
@@ -207,7 +216,8 @@ function checkAutoTune(options: AutoTuneOptions): void {
     const low = (o as Record<string, number>)[lo]!;
     const high = (o as Record<string, number>)[hi]!;
     if (!(o.percentile > 0 && o.percentile <= 100)) fail(`${name}.percentile must be in (0, 100]`);
-    if (!(o.factor > 0)) fail(`${name}.factor must be positive`);
+    // An infinite factor times a 0 sample is NaN: no deadline at all, or `num_predict: NaN`.
+    if (!(o.factor > 0 && o.factor < Infinity)) fail(`${name}.factor must be positive and finite`);
     if (!(low >= 0 && high >= low)) fail(`${name}: ${lo} must be ≥ 0 and ≤ ${hi}`);
     if (!(Number.isInteger(o.minSamples) && o.minSamples >= 1)) fail(`${name}.minSamples must be a positive integer`);
   }

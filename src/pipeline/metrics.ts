@@ -26,6 +26,7 @@ export interface RunMetrics {
   };
   providers: Record<string, { status: ProviderStatus; ms: number }>;
   tokens: { input?: number; output: number };
+  /** Output tokens per second of generation; absent when none were generated (an answer replayed from the response cache included). */
   tokensPerSecond?: number;
   cache: { hits: number; misses: number; byPart: Record<CachePart, HitMiss> };
   fastPath: boolean;

@@ -2,7 +2,7 @@
  * Prometheus metrics for a pipeline, on prom-client (an optional peer dependency: this entry point
  * is the only one that imports it).
  */
-import { Counter, Gauge, Histogram, register as globalRegistry, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram, register as globalRegistry, type Metric, type Registry } from "prom-client";
 import type { ZoeError } from "../errors/zoe-error.js";
 import type { RunMetrics } from "../pipeline/metrics.js";
 import type { PipelineEvents, ZoePipeline } from "../pipeline/types.js";
@@ -11,9 +11,9 @@ import type { PipelineEvents, ZoePipeline } from "../pipeline/types.js";
 export interface PrometheusMetricsOptions {
   /** Where the metrics are registered. Default: prom-client's global `register`. */
   registry?: Registry;
-  /** Prefix of every metric name. Default `"zoe_"`. */
+  /** Prefix of every metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`, or empty). Default `"zoe_"`. */
   prefix?: string;
-  /** Histogram buckets, in seconds. */
+  /** Histogram buckets, in seconds: finite upper bounds in increasing order (`+Inf` is added). */
   buckets?: {
     /** Time to first token and run duration. Default {@link DEFAULT_BUCKETS}.latency. */
     latency?: number[];
@@ -54,13 +54,21 @@ const STAGE_LABELS = [
  * - `zoe_run_errors_total{code}`, `zoe_provider_timeouts_total{provider}`
  * - `zoe_cache_hits_total{part}`, `zoe_cache_misses_total{part}`
  * - `zoe_output_tokens_total{kind}`, `zoe_runs_in_flight` (gauge, read when scraped)
+ *
+ * Throws a TypeError for a prefix or buckets Prometheus cannot read, and prom-client's error when
+ * a name is already registered; either way nothing is left registered.
  */
 export function registerPrometheusMetrics(pipeline: ZoePipeline, options: PrometheusMetricsOptions = {}): PrometheusMetrics {
   const registry = options.registry ?? globalRegistry;
   const prefix = options.prefix ?? "zoe_";
-  const registers = [registry];
-  const latencyBuckets = options.buckets?.latency ?? [...DEFAULT_BUCKETS.latency];
-  const stageBuckets = options.buckets?.stage ?? [...DEFAULT_BUCKETS.stage];
+  if (typeof prefix !== "string" || !/^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/.test(prefix)) {
+    const given = JSON.stringify(prefix);
+    throw new TypeError(`registerPrometheusMetrics: prefix ${given} cannot start a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*).`);
+  }
+  // Registered together once all are made: a name taken in the registry leaves none behind.
+  const registers: Registry[] = [];
+  const latencyBuckets = checkBuckets("latency", options.buckets?.latency) ?? [...DEFAULT_BUCKETS.latency];
+  const stageBuckets = checkBuckets("stage", options.buckets?.stage) ?? [...DEFAULT_BUCKETS.stage];
 
   const ttft = new Histogram({
     name: `${prefix}time_to_first_token_seconds`,
@@ -149,9 +157,20 @@ export function registerPrometheusMetrics(pipeline: ZoePipeline, options: Promet
     "cache:miss": ({ part }) => misses.inc({ part }),
   };
   const entries = Object.entries(listeners) as Array<[keyof PipelineEvents, never]>;
-  for (const [event, listener] of entries) pipeline.on(event, listener);
 
-  const metrics = [ttft, total, stage, provider, started, runs, errors, timeouts, hits, misses, tokens, inFlight];
+  const metrics = [ttft, total, stage, provider, started, runs, errors, timeouts, hits, misses, tokens, inFlight] as Metric[];
+  const remove = (list: Metric[]) => {
+    for (const metric of list) registry.removeSingleMetric((metric as unknown as { name: string }).name);
+  };
+  for (const [i, metric] of metrics.entries()) {
+    try {
+      registry.registerMetric(metric);
+    } catch (error) {
+      remove(metrics.slice(0, i));
+      throw error;
+    }
+  }
+  for (const [event, listener] of entries) pipeline.on(event, listener);
   let registered = true;
   return {
     registry,
@@ -159,7 +178,21 @@ export function registerPrometheusMetrics(pipeline: ZoePipeline, options: Promet
       if (!registered) return;
       registered = false;
       for (const [event, listener] of entries) pipeline.off(event, listener);
-      for (const metric of metrics) registry.removeSingleMetric((metric as unknown as { name: string }).name);
+      remove(metrics);
     },
   };
+}
+
+/**
+ * Histogram buckets as the exposition format needs them: finite, strictly increasing upper bounds
+ * (prom-client adds `+Inf` itself, and writes unsorted or repeated bounds as given).
+ */
+function checkBuckets(name: string, buckets: readonly number[] | undefined): number[] | undefined {
+  if (buckets === undefined) return undefined;
+  const ok = Array.isArray(buckets) && buckets.every((b, i) => Number.isFinite(b) && (i === 0 || b > (buckets[i - 1] as number)));
+  if (!ok) {
+    const why = "must be finite numbers in increasing order, without +Inf (added by itself)";
+    throw new TypeError(`registerPrometheusMetrics: buckets.${name} ${why}; got ${String(buckets)}.`);
+  }
+  return [...buckets];
 }

@@ -79,9 +79,12 @@ export interface AnswerLookup {
   vector?: Float32Array;
 }
 
-/** A unit-length copy in 32-bit floats (half the memory of a number[]), or undefined when unusable. */
+/**
+ * A unit-length copy in 32-bit floats (half the memory of a number[]), or undefined when unusable.
+ * A typed array (`Float32Array`, what in-process embedders such as transformers.js give) is a vector too.
+ */
 function normalise(vector: unknown): Float32Array | undefined {
-  if (!Array.isArray(vector) || vector.length === 0) return undefined;
+  if (!(Array.isArray(vector) || vector instanceof Float32Array || vector instanceof Float64Array) || vector.length === 0) return undefined;
   let sum = 0;
   for (const x of vector) {
     if (typeof x !== "number" || !Number.isFinite(x)) return undefined;
@@ -89,7 +92,7 @@ function normalise(vector: unknown): Float32Array | undefined {
   }
   const norm = Math.sqrt(sum);
   if (!(norm > 0)) return undefined;
-  return Float32Array.from(vector as number[], (x) => x / norm);
+  return Float32Array.from(vector as ArrayLike<number>, (x) => x / norm);
 }
 
 function dot(a: Float32Array, b: Float32Array): number {
@@ -100,6 +103,12 @@ function dot(a: Float32Array, b: Float32Array): number {
 }
 
 const round = (n: number, digits = 3) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/**
+ * Rounding of a similarity computed from 32-bit unit vectors: a vector's similarity with itself
+ * may come out at 0.99999996. A threshold is met within it, so that `threshold: 1` hits on equal embeddings.
+ */
+const SIMILARITY_ROUNDING = 1e-6;
 
 /**
  * The response cache of one pipeline: exact answers in the pipeline's {@link CacheStore} (memory
@@ -133,6 +142,13 @@ export class AnswerCache {
     if (!(Number.isInteger(this.maxEntries) && this.maxEntries > 0)) {
       throw new RangeError("responseCache.semantic.maxEntries must be a positive integer.");
     }
+    const maxScopes = semantic.maxScopes ?? RESPONSE_CACHE_DEFAULTS.maxScopes;
+    if (!(Number.isInteger(maxScopes) && maxScopes > 0)) {
+      throw new RangeError("responseCache.semantic.maxScopes must be a positive integer.");
+    }
+    if (semantic.embed !== undefined && typeof semantic.embed !== "function") {
+      throw new TypeError("responseCache.semantic.embed must be a function (text, { signal }) => vector.");
+    }
     const backend = deps.backend;
     const backendEmbed = backend.embed?.bind(backend);
     this.embed =
@@ -155,7 +171,7 @@ export class AnswerCache {
     }
     // Whole scopes are dropped, least recently used first, past `maxScopes` scopes or `maxTotalEntries` entries.
     this.scopes = new LRUCache({
-      max: semantic.maxScopes ?? RESPONSE_CACHE_DEFAULTS.maxScopes,
+      max: maxScopes,
       maxSize: maxTotal,
       sizeCalculation: (entries) => Math.max(1, entries.size),
     });
@@ -247,7 +263,7 @@ export class AnswerCache {
       } else {
         out.vector = result.vector;
         const best = this.nearest(probe.scope, result.vector);
-        if (best && best.similarity >= this.threshold) {
+        if (best && best.similarity >= this.threshold - SIMILARITY_ROUNDING) {
           this.counts.hits++;
           this.counts.semanticHits++;
           out.hit = { text: best.text, kind: "semantic", similarity: round(best.similarity, 4) };

@@ -1,5 +1,5 @@
-/** Turns text into an embedding vector. Must stop work when `signal` aborts. */
-export type EmbedFn = (text: string, context: { signal: AbortSignal }) => Promise<number[]>;
+/** Turns text into an embedding vector (an array, or a `Float32Array`/`Float64Array`). Must stop work when `signal` aborts. */
+export type EmbedFn = (text: string, context: { signal: AbortSignal }) => Promise<number[] | Float32Array | Float64Array>;
 
 /** Options of the semantic answer cache (in process, per pipeline). */
 export interface SemanticCacheOptions {

@@ -158,4 +158,38 @@ describe("autoTune options", () => {
     expect(make({ numPredict: { minSamples: 0 } })).toThrow(/minSamples/);
     expect(make({ providers: {}, numPredict: {} })).not.toThrow();
   });
+
+  it("rejects an infinite factor: times a 0 sample it made num_predict NaN (a provider deadline NaN: none at all)", async () => {
+    const make = (autoTune: object) => () => createZoePipeline({ backend: scriptedBackend(), router: fixedRouter(), autoTune });
+    expect(make({ numPredict: { factor: Number.POSITIVE_INFINITY } })).toThrow(/numPredict.factor must be positive and finite/);
+    expect(make({ providers: { factor: Number.POSITIVE_INFINITY } })).toThrow(/providers.factor must be positive and finite/);
+  });
+
+  it("rejects a windowSize too large to allocate, which starved every host run:finished listener", async () => {
+    const backend = scriptedBackend({ script: [...textChunks("a b"), { type: "done", doneReason: "stop" }] });
+    const make = (windowSize: number) => () =>
+      createZoePipeline({ backend, router: fixedRouter(), autoTune: { numPredict: {}, windowSize } });
+    // A route kind's window is made at its first run, inside the tuner's run:finished listener.
+    expect(make(2 ** 33)).toThrow(/windowSize must be an integer from 1 to 65536/);
+    expect(make(65_537)).toThrow(TypeError);
+    pipeline = make(65_536)();
+    let told = 0;
+    pipeline.on("run:finished", () => told++);
+    await run(pipeline);
+    expect(told).toBe(1);
+    expect(pipeline.metrics().autoTune?.numPredict?.chat?.samples).toBe(1);
+  });
+
+  it("a provider named __proto__ is an own entry of metrics().autoTune.providers", () => {
+    pipeline = createZoePipeline({
+      backend: scriptedBackend(),
+      router: fixedRouter(),
+      providers: ["__proto__", "profile"].map((name) => ({ name, timeoutMs: 300, fetch: async () => name })),
+      autoTune: { providers: {} },
+    });
+    const providers = pipeline.metrics().autoTune?.providers ?? {};
+    expect(Object.keys(providers).sort()).toEqual(["__proto__", "profile"]);
+    expect(Object.getPrototypeOf(providers)).toBe(Object.prototype);
+    expect(JSON.parse(JSON.stringify(providers)).__proto__).toEqual({ deadlineMs: 300, staticMs: 300, samples: 0, tuned: false });
+  });
 });

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { ZoePipeline } from "../../src/index.js";
 import { createZoePipeline } from "../../src/index.js";
-import { scriptedBackend } from "../../src/testing/index.js";
+import { runResult } from "../../src/client/index.js";
+import { scriptedBackend, textChunks } from "../../src/testing/index.js";
 import { fixedRouter } from "../helpers/fixtures.js";
 import { mixPipeline, runMix } from "./mix.js";
 
@@ -123,5 +124,46 @@ describe("pipeline.metrics()", () => {
     for await (const _ of pipeline.run({ userId: "ada", message: "hello" })) void _;
     expect(pipeline.metrics().runs).toEqual(before.runs);
     expect(pipeline.metrics().errorsByCode).toEqual(before.errorsByCode);
+  });
+
+  it("token counts a backend reports that are not counts are left out: the result stays a zoe result for the client", async () => {
+    const chunks = textChunks("one two three");
+    for (const reported of [Number.NaN, Number.POSITIVE_INFINITY, -1]) {
+      pipeline = createZoePipeline({
+        backend: scriptedBackend({
+          script: [...chunks, { type: "done", outputTokens: reported, inputTokens: reported, doneReason: "stop" }],
+        }),
+        router: fixedRouter(),
+      });
+      let finished: unknown;
+      for await (const event of pipeline.run({ userId: "ada", message: "count" })) {
+        // As a client receives it: through JSON, where NaN and Infinity become null.
+        if (event.type === "RUN_FINISHED") finished = JSON.parse(JSON.stringify(event));
+      }
+      const result = runResult(finished);
+      expect(result, `reported ${reported}`).toBeDefined();
+      expect(result?.cancelled ? undefined : result?.metrics.tokens, `reported ${reported}`).toEqual({ output: chunks.length });
+      expect((finished as { usage?: unknown }).usage).toEqual([{ provider: "scripted", model: "test-model", outputTokens: chunks.length }]);
+      expect(pipeline.metrics().tokensPerSecond.count).toBe(1);
+      await pipeline.close();
+    }
+  });
+
+  it("an answer replayed from the response cache has no tokensPerSecond: metrics() keeps the model's speed", async () => {
+    pipeline = createZoePipeline({
+      backend: scriptedBackend({ script: [...textChunks("The answer is forty two."), { type: "done", evalMs: 1_000, outputTokens: 20 }] }),
+      router: fixedRouter(),
+      responseCache: {},
+    });
+    const speeds: Array<number | undefined> = [];
+    for (let i = 0; i < 3; i++) {
+      for await (const event of pipeline.run({ userId: "ada", threadId: `t${i}`, message: "what is the answer" })) {
+        const result = runResult(event);
+        if (result && !result.cancelled) speeds.push(result.metrics.tokensPerSecond);
+      }
+    }
+    // The first run generated 20 tokens in 1 s; the two others replayed them in microseconds.
+    expect(speeds).toEqual([20, undefined, undefined]);
+    expect(pipeline.metrics().tokensPerSecond).toMatchObject({ count: 1, p50: 20, p99: 20 });
   });
 });

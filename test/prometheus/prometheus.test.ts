@@ -1,4 +1,4 @@
-import { Registry } from "prom-client";
+import { Counter, Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
 import type { RunMetrics, ZoePipeline } from "../../src/index.js";
 import { registerPrometheusMetrics } from "../../src/prometheus/index.js";
@@ -91,5 +91,59 @@ describe("registerPrometheusMetrics", () => {
     expect(v.get('zoe_runs_total{outcome="success"}')).toBe(1);
     second.unregister();
     first.unregister(); // idempotent
+  });
+
+  it("a backend's token count that is not a count (NaN, negative) counts the chunks: the counter stays a number", async () => {
+    const { createZoePipeline } = await import("../../src/index.js");
+    const { scriptedBackend, textChunks } = await import("../../src/testing/index.js");
+    const { fixedRouter } = await import("../helpers/fixtures.js");
+    for (const reported of [Number.NaN, -5]) {
+      pipeline = createZoePipeline({
+        backend: scriptedBackend({ script: [...textChunks("one two three"), { type: "done", outputTokens: reported, doneReason: "stop" }] }),
+        router: fixedRouter("chat"),
+      });
+      const { registry } = registerPrometheusMetrics(pipeline, { registry: new Registry() });
+      const chunks = textChunks("one two three").length;
+      for (let i = 0; i < 2; i++) for await (const _ of pipeline.run({ userId: "ada", message: "count" }));
+      // NaN made the counter NaN for good; a negative count made prom-client throw and drop it.
+      const v = parseMetrics(await registry.metrics());
+      expect(v.get('zoe_output_tokens_total{kind="chat"}'), `reported ${reported}`).toBe(2 * chunks);
+      await pipeline.close();
+    }
+  });
+
+  it("bucket lists and prefixes Prometheus cannot read are refused with a TypeError, leaving nothing registered", () => {
+    pipeline = mixPipeline();
+    const registry = new Registry();
+    const bad: Array<[string, Parameters<typeof registerPrometheusMetrics>[1]]> = [
+      ["unsorted", { buckets: { latency: [1, 0.5, 2] } }], // cumulative counts would go down
+      ["repeated", { buckets: { stage: [0.1, 0.1, 1] } }], // two series with one `le`
+      ["+Inf given", { buckets: { latency: [0.5, Number.POSITIVE_INFINITY] } }], // `le="Infinity"` beside `le="+Inf"`
+      ["NaN", { buckets: { stage: [Number.NaN, 1] } }],
+      ["not a number", { buckets: { stage: ["0.1" as unknown as number] } }],
+      ["prefix with a dash", { prefix: "zoe-" }],
+      ["prefix starting with a digit", { prefix: "1zoe_" }],
+    ];
+    for (const [what, options] of bad) {
+      expect(() => registerPrometheusMetrics(pipeline!, { registry, ...options }), what).toThrow(TypeError);
+      expect(registry.getMetricsAsArray(), what).toEqual([]);
+    }
+    const empty = registerPrometheusMetrics(pipeline, { registry, prefix: "", buckets: { latency: [], stage: [0.001] } });
+    expect(registry.getSingleMetric("runs_started_total")).toBeDefined();
+    empty.unregister();
+  });
+
+  it("a name already taken in the registry leaves none of the other metrics behind", async () => {
+    pipeline = mixPipeline();
+    const registry = new Registry();
+    // The host's own metric under one of the names (registered after the histograms).
+    new Counter({ name: "zoe_runs_total", help: "the host's", registers: [registry] });
+    expect(() => registerPrometheusMetrics(pipeline!, { registry })).toThrow(/already been registered/);
+    expect(registry.getMetricsAsArray().map((m) => m.name)).toEqual(["zoe_runs_total"]);
+    // With another prefix it registers, and counts.
+    const prom = registerPrometheusMetrics(pipeline, { registry, prefix: "app_" });
+    for await (const _ of pipeline.run({ userId: "ada", message: "hello" }));
+    expect(parseMetrics(await registry.metrics()).get('app_runs_total{outcome="success"}')).toBe(1);
+    prom.unregister();
   });
 });

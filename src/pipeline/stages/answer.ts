@@ -102,6 +102,24 @@ export async function answerFromCache(
   };
 }
 
+/**
+ * Whether an answer may go into the response cache: a complete text answer of the model the run
+ * asked for, without tool calls or code runs. Never an answer cut by its token limit (`length`),
+ * nor one a fallback model gave (the backend's `done.model`), which would otherwise be served for
+ * `ttlMs` after the model asked for is back.
+ */
+export function cacheableAnswer(answer: Answer, model: string): boolean {
+  const { done } = answer;
+  return (
+    !answer.fromCache &&
+    answer.toolCalls.length === 0 &&
+    answer.pending.length === 0 &&
+    answer.codeRuns === 0 &&
+    done.doneReason !== "length" &&
+    (done.model === undefined || done.model === model)
+  );
+}
+
 /** Add up the backend's figures over the model calls of a run (the last call's reason wins). */
 function mergeDone(a: ChatDoneInfo, b: ChatDoneInfo): ChatDoneInfo {
   const out: ChatDoneInfo = { ...a, ...b };

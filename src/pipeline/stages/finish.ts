@@ -35,11 +35,17 @@ const BACKEND_FIGURES: ReadonlyArray<keyof ChatDoneInfo> = [
   "doneReason",
 ];
 
+/** A token count a backend reported: a number ≥ 0 (not NaN, not infinite), else undefined. */
+const tokenCount = (n: unknown): number | undefined => (typeof n === "number" && n >= 0 && n < Infinity ? n : undefined);
+
 /** The run's metrics from what each stage reported. */
 export function runMetrics(ctx: RunContext, outcome: RunOutcome): RunMetrics {
   const { routed, context, prompted, answer, remembered } = outcome;
   const { done } = answer;
-  const outputTokens = done.outputTokens ?? answer.textChunks;
+  // A custom backend's counts are not trusted: NaN or a negative count would reach the client
+  // (whose `runResult()` then refuses the result), `metrics()` and Prometheus (a counter stuck at NaN).
+  const outputTokens = tokenCount(done.outputTokens) ?? answer.textChunks;
+  const inputTokens = tokenCount(done.inputTokens);
   const generatingMs = done.evalMs ?? (answer.firstTokenAt === undefined ? 0 : answer.endedAt - answer.firstTokenAt);
   let hits = 0;
   let misses = 0;
@@ -65,7 +71,7 @@ export function runMetrics(ctx: RunContext, outcome: RunOutcome): RunMetrics {
       generateMs: round(answer.ms),
     },
     providers,
-    tokens: done.inputTokens === undefined ? { output: outputTokens } : { input: done.inputTokens, output: outputTokens },
+    tokens: inputTokens === undefined ? { output: outputTokens } : { input: inputTokens, output: outputTokens },
     cache: { hits, misses, byPart },
     fastPath: routed.decision.fastPath,
     kind: routed.decision.kind,
@@ -79,7 +85,8 @@ export function runMetrics(ctx: RunContext, outcome: RunOutcome): RunMetrics {
   if (prompt.cutContext.length) metrics.prompt.cutContext = prompt.cutContext;
   if (prompt.droppedHistory) metrics.prompt.droppedHistory = prompt.droppedHistory;
   if (answer.firstTokenAt !== undefined) metrics.ttftMs = round(answer.firstTokenAt - ctx.t0);
-  if (generatingMs > 0 && outputTokens > 0) metrics.tokensPerSecond = round((outputTokens * 1000) / generatingMs);
+  // An answer replayed from the response cache was not generated: no speed to report.
+  if (!answer.fromCache && generatingMs > 0 && outputTokens > 0) metrics.tokensPerSecond = round((outputTokens * 1000) / generatingMs);
   if (answer.retries) metrics.retries = answer.retries;
   if (answer.lookup && answers) metrics.answerCache = answers.metrics(answer.lookup, remembered.answerStored);
   return metrics;
@@ -105,14 +112,14 @@ export function finish(ctx: RunContext, outcome: RunOutcome): void {
       ...(metrics.ttftMs === undefined ? {} : { "zoe.ttft_ms": metrics.ttftMs }),
     });
   out.send(events.custom("zoe.metrics", metrics));
-  const { done, pending } = outcome.answer;
-  const outputTokens = metrics.tokens.output;
+  const { pending } = outcome.answer;
+  const { input: inputTokens, output: outputTokens } = metrics.tokens;
   const usage = [
     {
       provider: deps.backend.name,
       model: outcome.routed.decision.model,
       outputTokens,
-      ...(done.inputTokens === undefined ? {} : { inputTokens: done.inputTokens, totalTokens: done.inputTokens + outputTokens }),
+      ...(inputTokens === undefined ? {} : { inputTokens, totalTokens: inputTokens + outputTokens }),
     },
   ];
   const pendingIds = pending.map((c) => c.id);

@@ -3,7 +3,7 @@ import type { HistoryStore } from "../../history/history-store.js";
 import type { HistoryEntry } from "../../history/types.js";
 import { TIMED_OUT, withDeadline } from "../../shared/deadline.js";
 import { beginStage, endStage, type RunContext } from "../run-context.js";
-import type { Answer } from "./answer.js";
+import { cacheableAnswer, type Answer } from "./answer.js";
 import type { Prompted } from "./prompt.js";
 import type { Routed } from "./route.js";
 
@@ -48,8 +48,8 @@ export interface Remembered {
 
 /**
  * The remember stage: the user turn (with the exact bytes the model saw) and the complete answer
- * go into the thread's history, under a deadline; a complete, successful text answer without tool
- * calls goes into the response cache. Neither can fail the run.
+ * go into the thread's history, under a deadline; a complete text answer of the model asked for,
+ * without tool calls, goes into the response cache ({@link cacheableAnswer}). Neither can fail the run.
  */
 export async function remember(ctx: RunContext, routed: Routed, prompted: Prompted, answer: Answer): Promise<Remembered> {
   const { deps, turn, signal } = ctx;
@@ -81,13 +81,7 @@ export async function remember(ctx: RunContext, routed: Routed, prompted: Prompt
   if (deps.emitter.listenerCount("history:write") > 0) deps.emitter.emit("history:write", Object.assign({}, ctx.run.who, history));
   const { lookup } = answer;
   const answerStored =
-    lookup !== undefined &&
-    !answer.fromCache &&
-    answer.toolCalls.length === 0 &&
-    answer.pending.length === 0 &&
-    answer.codeRuns === 0 &&
-    answer.done.doneReason !== "length" &&
-    deps.answers?.remember(lookup, answer.text) === true;
+    lookup !== undefined && cacheableAnswer(answer, prompted.request.model) && deps.answers?.remember(lookup, answer.text) === true;
   endStage(ctx, () => ({ "zoe.history.write": history.status, "zoe.answer_cache.stored": answerStored }));
   return { history, answerStored };
 }
