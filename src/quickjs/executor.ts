@@ -12,9 +12,10 @@ export type { WorkerStats } from "./sandbox.js";
 /** Options of {@link quickjsExecutor}. */
 export interface QuickJSExecutorOptions {
   /**
-   * Most memory one execution may use, engine included, in bytes. Default 32 MiB; at least
-   * 16 MiB is always available (the engine's initial memory), at most 2 GiB. Each worker holds
-   * up to this much.
+   * Most memory one execution may use, engine included, in bytes. Default 32 MiB; from 1 MiB (the
+   * engine needs some to start) to 2 GiB. The WebAssembly memory is 16 MiB at least (the engine's
+   * initial memory): a smaller limit is enforced by QuickJS's allocator. Each worker holds up to
+   * this much.
    */
   memoryLimitBytes?: number;
   /** Time limit of one execution once it runs, ms. Default 1,000. */
@@ -30,7 +31,7 @@ export interface QuickJSExecutorOptions {
   sliceMs?: number;
   /** Most characters of output (console and final value) kept. Default 10,000. */
   maxOutputChars?: number;
-  /** QuickJS's stack limit, bytes. Default 256 KiB (a recursion depth of about 1,500). */
+  /** QuickJS's stack limit, bytes. Default 256 KiB (a recursion depth of about 1,500); from 16 KiB to 8 MiB. */
   stackSizeBytes?: number;
   /**
    * Most worker threads, each running one block at a time; they start when there is work for
@@ -96,6 +97,10 @@ export const DEFAULT_MAX_QUEUED_PER_USER = 8;
 export const DEFAULT_QUEUE_TIMEOUT_FACTOR = 5;
 /** The least default `queueTimeoutMs`: room for a worker to start on a busy machine. */
 export const MIN_DEFAULT_QUEUE_TIMEOUT_MS = 5_000;
+/** The least `memoryLimitBytes`: below about 17 KB QuickJS cannot even set up a context. */
+export const MIN_MEMORY_LIMIT_BYTES = 1024 * 1024;
+/** The least `stackSizeBytes`: room for the sandbox's set-up and its formatter (about 6 KB). */
+export const MIN_STACK_SIZE_BYTES = 16 * 1024;
 
 const WASM_PAGE = 65_536;
 /** The prebuilt QuickJS module declares 16 MiB of initial memory. */
@@ -172,6 +177,8 @@ export class QuickJSExecutor implements QuickJSCodeExecutor {
   readonly #config: Omit<SandboxConfig, "packagePath">;
   readonly #queue: FairQueue<Job>;
   readonly #sandboxes = new Set<Sandbox>();
+  /** Every worker whose thread has not exited yet, terminated ones included (close() waits for them). */
+  readonly #threads = new Set<Sandbox>();
   /** Completion of every running block (close() waits for them to be settled). */
   readonly #running = new Set<Promise<void>>();
   #packagePath: string | undefined;
@@ -182,12 +189,24 @@ export class QuickJSExecutor implements QuickJSCodeExecutor {
   #closed = false;
 
   constructor(options: QuickJSExecutorOptions = {}, internals: ExecutorInternals = {}) {
-    const memoryLimitBytes = integer("memoryLimitBytes", options.memoryLimitBytes, DEFAULT_MEMORY_LIMIT_BYTES, 1, MAX_PAGES * WASM_PAGE);
+    const memoryLimitBytes = integer(
+      "memoryLimitBytes",
+      options.memoryLimitBytes,
+      DEFAULT_MEMORY_LIMIT_BYTES,
+      MIN_MEMORY_LIMIT_BYTES,
+      MAX_PAGES * WASM_PAGE,
+    );
     this.#timeoutMs = integer("timeoutMs", options.timeoutMs, DEFAULT_TIMEOUT_MS, 1, MAX_TIMER_MS - KILL_GRACE_MS);
     const sliceMs = integer("sliceMs", options.sliceMs, DEFAULT_SLICE_MS, 0, MAX_TIMER_MS);
     this.#sliceMs = sliceMs < this.#timeoutMs ? sliceMs : 0;
     const maxOutputChars = integer("maxOutputChars", options.maxOutputChars, DEFAULT_MAX_OUTPUT_CHARS, 1, 100_000_000);
-    const stackSizeBytes = integer("stackSizeBytes", options.stackSizeBytes, DEFAULT_STACK_SIZE_BYTES, 1, 8 * 1024 * 1024);
+    const stackSizeBytes = integer(
+      "stackSizeBytes",
+      options.stackSizeBytes,
+      DEFAULT_STACK_SIZE_BYTES,
+      MIN_STACK_SIZE_BYTES,
+      8 * 1024 * 1024,
+    );
     this.#maxWorkers = integer(
       "maxWorkers",
       options.maxWorkers,
@@ -224,6 +243,9 @@ export class QuickJSExecutor implements QuickJSCodeExecutor {
       const { signal, language } = context;
       if (!this.languages.includes(String(language).toLowerCase())) {
         return Promise.resolve(failure("UNSUPPORTED_LANGUAGE", `the QuickJS executor does not run "${language}"`));
+      }
+      if (typeof signal?.addEventListener !== "function") {
+        return Promise.resolve(failure("SANDBOX_ERROR", "the code context has no AbortSignal (context.signal)"));
       }
       if (this.#closed) return Promise.resolve(closed());
       if (signal.aborted) return Promise.resolve(aborted());
@@ -262,8 +284,9 @@ export class QuickJSExecutor implements QuickJSCodeExecutor {
   async close(): Promise<void> {
     this.#closed = true;
     for (const job of this.#queue.drain()) this.#settle(job, closed());
-    // Running blocks end with CLOSED when their worker exits.
-    await Promise.all([...this.#sandboxes].map((sandbox) => sandbox.kill()));
+    // Running blocks end with CLOSED when their worker exits. A worker already terminated (a
+    // block past its limit, one that failed to start) may not have exited yet: wait for it too.
+    await Promise.all([...this.#threads].map((sandbox) => sandbox.kill()));
     await Promise.all([...this.#running]);
     this.#sandboxes.clear();
   }
@@ -392,6 +415,7 @@ export class QuickJSExecutor implements QuickJSCodeExecutor {
       return false;
     }
     this.#sandboxes.add(sandbox);
+    this.#threads.add(sandbox);
     this.#internals.onWorker?.(sandbox.worker);
     let started = false;
     void sandbox.ready.then((error) => {
@@ -406,6 +430,7 @@ export class QuickJSExecutor implements QuickJSCodeExecutor {
     });
     void sandbox.exited.then(() => {
       this.#sandboxes.delete(sandbox);
+      this.#threads.delete(sandbox);
       if (!started || this.#closed) return; // a worker that failed to start is handled above
       // Terminated (a block past its limit, an abort) or crashed: replace it at once, so the next
       // block does not wait for a start.

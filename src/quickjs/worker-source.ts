@@ -102,6 +102,9 @@ async function run(id, code, limitMs, warmUp) {
     let n = chunk.length;
     if (n > max - written) {
       n = max - written;
+      // Never cut between the halves of a surrogate pair: the output stays well-formed UTF-16.
+      const last = chunk.charCodeAt(n - 1);
+      if (last >= 0xd800 && last <= 0xdbff) n--;
       outputFull = true;
       if (stop === undefined) stop = "output";
     }
@@ -185,7 +188,9 @@ async function run(id, code, limitMs, warmUp) {
         write(callToString(format, value, "[value that could not be formatted]"));
       }
     }
-    if (sandbox.memory.buffer.byteLength >= cfg.maxPages * WASM_PAGE) poisoned = true; // ran into the cap
+    // Grew into the cap (a memory that starts at its cap, a limit of 16 MiB or less, never grows:
+    // QuickJS's allocator is its limit, and an out-of-memory error is caught above).
+    if (cfg.maxPages > cfg.initialPages && sandbox.memory.buffer.byteLength >= cfg.maxPages * WASM_PAGE) poisoned = true;
   } catch (failure) {
     // A host-level exception: the WebAssembly module may be in any state. Drop it, dispose nothing.
     poisoned = true;

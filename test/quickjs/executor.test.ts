@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { QuickJSExecutor } from "../../src/quickjs/executor.js";
 import { quickjsExecutor } from "../../src/quickjs/index.js";
 import type { QuickJSCodeResult } from "../../src/quickjs/results.js";
-import type { CodeExecutor, CodeResult } from "../../src/tools/types.js";
+import type { CodeContext, CodeExecutor, CodeResult } from "../../src/tools/types.js";
 
 const executors: CodeExecutor[] = [];
 function executor(options: Parameters<typeof quickjsExecutor>[0] = {}): CodeExecutor {
@@ -297,6 +297,16 @@ describe("quickjsExecutor: hostile code is contained", () => {
     expect(await run("console.log('ok')", small)).toEqual({ ok: true, output: "ok" });
     await expectHealthy();
   });
+
+  it("never cuts the output between the halves of a surrogate pair", async () => {
+    const small = executor({ maxOutputChars: 10 });
+    for (const code of ["console.log('a' + '😀'.repeat(20))", "'😀'.repeat(20)", "console.log('abcdefgh'); console.log('😀')"]) {
+      const result = await run(code, small);
+      expect(result).toMatchObject({ ok: false, code: "OUTPUT_LIMIT" });
+      expect(result.output).not.toMatch(/[\uD800-\uDBFF]$/);
+      expect(result.output).toHaveLength(9);
+    }
+  });
 });
 
 describe("quickjsExecutor: cancellation and lifecycle", () => {
@@ -358,6 +368,14 @@ describe("quickjsExecutor: cancellation and lifecycle", () => {
     expect(await run("1", closing)).toEqual({ ok: false, output: "", error: "the QuickJS executor is closed", code: "CLOSED" });
   });
 
+  it("resolves, never rejects, when the context's signal is not an AbortSignal", async () => {
+    for (const signal of [undefined, {}, { aborted: false }]) {
+      const context = { signal, language: "js" } as unknown as CodeContext;
+      await expect(shared.execute("1", context)).resolves.toMatchObject({ ok: false, code: "SANDBOX_ERROR" });
+    }
+    await expectHealthy();
+  });
+
   it("returns a clear error when quickjs-emscripten is not installed", async () => {
     const missing = new QuickJSExecutor({}, { packageName: "quickjs-emscripten-is-not-here" });
     executors.push(missing);
@@ -383,6 +401,40 @@ describe("quickjsExecutor: cancellation and lifecycle", () => {
     expect(() => quickjsExecutor({ sliceMs: -1 })).toThrow(RangeError);
     // 0 is allowed where it means "never wait" / "no slices".
     expect(() => quickjsExecutor({ maxQueued: 0, maxQueuedPerUser: 0, sliceMs: 0 })).not.toThrow();
+  });
+});
+
+describe("quickjsExecutor: small limits", () => {
+  it("refuses a memory or stack limit too small for the sandbox to set up, at creation", () => {
+    expect(() => quickjsExecutor({ memoryLimitBytes: 1 })).toThrow(/memoryLimitBytes must be an integer from 1048576/);
+    expect(() => quickjsExecutor({ memoryLimitBytes: 1024 * 1024 - 1 })).toThrow(RangeError);
+    expect(() => quickjsExecutor({ stackSizeBytes: 1024 })).toThrow(/stackSizeBytes must be an integer from 16384/);
+  });
+
+  it("runs and formats code at the smallest limits", async () => {
+    const small = executor({ memoryLimitBytes: 1024 * 1024, stackSizeBytes: 16 * 1024, timeoutMs: 20_000 });
+    expect(await run("console.log({ a: { b: [{ c: new Map([[1, { d: [1] }]]) }] } }); 6 * 7", small)).toEqual({
+      ok: true,
+      output: '{"a":{"b":[{"c":Map(1) {1 => [Object]}}]}}\n42',
+    });
+    expect(await run("const a = []; for (;;) a.push(new Array(1e4).fill(1))", small)).toMatchObject({ code: "MEMORY_LIMIT" });
+    await expectHealthy(small);
+  });
+
+  it("keeps its WebAssembly module from run to run with a memory limit of 16 MiB or less", async () => {
+    for (const memoryLimitBytes of [8 * 1024 * 1024, 16 * 1024 * 1024]) {
+      const capped = new QuickJSExecutor({ memoryLimitBytes, sliceMs: 0 });
+      executors.push(capped);
+      for (let i = 0; i < 3; i++) await expectHealthy(capped);
+      // Caught out of memory: the code goes on, and so does the module.
+      const caught = await run(
+        "let a = []; try { for (;;) a.push('y'.repeat(1e4) + a.length); } catch (e) { a = null; String(e) }",
+        capped,
+      );
+      expect(caught).toEqual({ ok: true, output: '"InternalError: out of memory"' });
+      await expectHealthy(capped);
+      expect(await capped.stats()).toMatchObject({ resets: 0, runs: 5 });
+    }
   });
 });
 

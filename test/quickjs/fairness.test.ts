@@ -344,6 +344,15 @@ describe("quickjsExecutor: close() leaves nothing behind", () => {
     expect(executor.status().workers).toBe(0);
   });
 
+  it("waits for a worker terminated just before it (a block stuck in native code) to exit", async () => {
+    const { executor, workers, exits } = pool({ maxWorkers: 1, timeoutMs: 100, sliceMs: 0 });
+    const result = await executor.execute("Array(2 ** 32 - 1).join('')", { signal: never, language: "js" });
+    expect(result.code).toBe("TIMEOUT"); // its worker was terminated
+    await executor.close();
+    expect(workers.length).toBeGreaterThan(0);
+    expect(exits.length).toBe(workers.length);
+  });
+
   it("fails the waiting blocks when no worker can start, and tries again only for a new block", async () => {
     const workers: Worker[] = [];
     const broken = new QuickJSExecutor(
