@@ -7,7 +7,7 @@ import { TextBuilder } from "../shared/text-builder.js";
 import { events } from "../events/factory.js";
 import type { ChatChunk, ChatDoneInfo, ChatRequest, ModelBackend } from "../models/types.js";
 import { createFenceDetector } from "../tools/code-fences.js";
-import type { ToolCallRecord } from "../tools/tool-runner.js";
+import { capped, type ToolCallRecord } from "../tools/tool-runner.js";
 import type { CodeExecutor, CodeResult } from "../tools/types.js";
 import { STREAM_BACKLOG, type RunStream } from "./run-stream.js";
 import { MAX_TIMER_MS } from "../shared/timer.js";
@@ -37,6 +37,8 @@ export interface StepLimits {
   firstTokenMs: number;
   idleMs: number;
   codeBlockMs: number;
+  /** A code block's result past this many characters is cut (`maxToolResultChars`). */
+  maxResultChars: number;
   /** When the run's whole generation must end (`performance.now()` time; Infinity for never). */
   generationEndsAt: number;
   /** Called once the request has been handed to the backend (its first chunk asked for). */
@@ -354,7 +356,8 @@ export async function streamStep(
           (error: unknown) => `Error: ${error instanceof Error ? error.message : String(error)}`,
         )
         .then((content) => {
-          ready.push(events.toolCallResult(id, content));
+          // A host's executor may give any length; the client's SSE buffer and the prompt cannot take any.
+          ready.push(events.toolCallResult(id, capped(content, limits.maxResultChars)));
           running.delete(job);
           waits.wake(CODE_READY);
         });

@@ -101,7 +101,7 @@ export interface ZoePipelineOptions {
   tools?: ServerTool[];
   /** Deadline of a server-side tool call, ms, counted from when the model made it (its wait for a free `toolConcurrency` slot included). Default 10,000. */
   toolTimeoutMs?: number;
-  /** Longest result of a server-side tool given to the model and the client, characters; a longer one is cut (and says so). Default 100,000. */
+  /** Longest result of a server-side tool or a code block given to the model and the client, characters; a longer one is cut (and says so). Default 100,000. */
   maxToolResultChars?: number;
   /** Server-side tool calls running at once, per pipeline. Default 4. */
   toolConcurrency?: number;

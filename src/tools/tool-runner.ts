@@ -43,10 +43,14 @@ function thrownText(error: unknown): string {
 /** The default of `maxToolResultChars`: far more than a model reads, far less than a client's SSE buffer (10 MB in `@ag-ui/client`). */
 export const MAX_TOOL_RESULT_CHARS = 100_000;
 
-/** A result cut to `max` characters, saying so (the model and the client see where it was cut). */
-function capped(content: string, max: number): string {
+/**
+ * A tool's or a code block's result cut to `max` characters, saying so (the model and the client
+ * see where it was cut); never between the halves of a surrogate pair.
+ */
+export function capped(content: string, max: number): string {
   if (content.length <= max) return content;
-  return `${content.slice(0, max)}\n… [cut: the tool's result had ${content.length} characters; the first ${max} are shown]`;
+  const end = content.charCodeAt(max - 1) >= 0xd800 && content.charCodeAt(max - 1) <= 0xdbff ? max - 1 : max;
+  return `${content.slice(0, end)}\n… [cut: the result had ${content.length} characters; the first ${end} are shown]`;
 }
 
 /** Runs server-side tool calls with a deadline each and a shared concurrency limit. */
@@ -56,7 +60,8 @@ export class ToolRunner {
   constructor(
     concurrency: number,
     private readonly defaultTimeoutMs: number,
-    private readonly maxResultChars = MAX_TOOL_RESULT_CHARS,
+    /** `maxToolResultChars`: longer results are cut ({@link capped}), a code block's too. */
+    readonly maxResultChars = MAX_TOOL_RESULT_CHARS,
   ) {
     this.#limit = pLimit(Math.max(1, concurrency));
   }

@@ -124,6 +124,19 @@ describe("the tool-call path against a broken model and broken tools", () => {
     expect(() => createZoePipeline({ backend: scriptedBackend(), router: fixedRouter(), maxToolResultChars: 0 })).toThrow(TypeError);
   });
 
+  it("a code block's result longer than maxToolResultChars is cut too, never inside a surrogate pair", async () => {
+    // A host's executor may print anything: 3 MB here, which went whole into one TOOL_CALL_RESULT.
+    const executor = { languages: ["js"], execute: async () => ({ ok: true, output: "y".repeat(9) + "😀".repeat(1_500_000) }) };
+    const backend = scriptedBackend({ script: textChunks("```js\nprint()\n```\nthat is all") });
+    const pipeline = createZoePipeline({ backend, router: fixedRouter(), codeExecutor: executor, maxToolResultChars: 10 });
+    const events = await runValid(pipeline.run({ userId: "u", message: "go" }));
+    const result = results(events)[0] as { content: string };
+    // 10 characters would end in the first half of an emoji: the cut keeps 9.
+    expect(result.content).toBe("yyyyyyyyy\n… [cut: the result had 3000009 characters; the first 9 are shown]");
+    expect(/[\ud800-\udbff](?![\udc00-\udfff])/.test(result.content)).toBe(false);
+    await pipeline.close();
+  });
+
   it("each model request has its own messages: a tool step does not change the request before it", async () => {
     let n = 0;
     const backend = scriptedBackend({

@@ -151,6 +151,7 @@ export async function generate(ctx: RunContext, prompted: Prompted, lookup: Answ
     firstTokenMs: deps.deadlines.firstTokenMs,
     idleMs: deps.deadlines.idleMs,
     codeBlockMs: deps.deadlines.codeBlockMs,
+    maxResultChars: deps.toolRunner.maxResultChars,
     generationEndsAt: t0 + deps.deadlines.generationMs,
     onCode: trace.enabled
       ? (language: string, ok: boolean, startedAt: number, endedAt: number) =>
