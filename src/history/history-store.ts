@@ -22,7 +22,7 @@ const isEntry = (v: unknown): v is HistoryEntry => {
     typeof e.id === "string" &&
     (e.role === "user" || e.role === "assistant") &&
     typeof e.content === "string" &&
-    Number.isInteger(e.seq) &&
+    Number.isSafeInteger(e.seq) &&
     e.seq >= 0 &&
     (e.sent === undefined || typeof e.sent === "string") &&
     (e.toolCalls === undefined || (Array.isArray(e.toolCalls) && e.toolCalls.every(isToolCall)))

@@ -28,14 +28,14 @@ export interface HistoryEntry {
  * the defaults: 6 to 12 past messages, the start moving once every 4 turns).
  */
 export interface HistoryOptions {
-  /** Messages kept per thread; at least `load`. Default 20. */
+  /** Messages kept per thread; at least `load`. Default 20 (or `load`, when that is more). */
   keep?: number;
-  /** The most past messages a prompt holds. Default 12. */
+  /** The most past messages a prompt holds. Default 12 (or `keep`, when that is less). */
   load?: number;
   /**
    * How far the window's start moves when the window is full, in messages (1 to `load`). Larger
    * steps mean rarer moves (every `step / 2` turns) and fewer past messages just after one.
-   * Default 8.
+   * Default 8 (or `load`, when that is less).
    */
   step?: number;
   /** Time to live of a thread's history after its last write, ms. Default 1 h. */
@@ -44,14 +44,27 @@ export interface HistoryOptions {
 
 export const HISTORY_DEFAULTS: Required<HistoryOptions> = { keep: 20, load: 12, step: 8, ttlMs: 3_600_000 };
 
-/** Settings with defaults filled in; a TypeError names the option that cannot work. */
+const NAMES = ["keep", "load", "step", "ttlMs"] as const;
+
+/**
+ * Settings with defaults filled in (an option set to `undefined` takes its default); a TypeError
+ * names the option that cannot work. A default never conflicts with an option given: `keep`
+ * defaults to at least `load`, `load` to at most `keep`, and `step` to at most `load`.
+ */
 export function resolveHistoryOptions(options: HistoryOptions = {}): Required<HistoryOptions> {
-  const out = { ...HISTORY_DEFAULTS, ...options };
-  for (const name of ["keep", "load", "step", "ttlMs"] as const) {
-    if (!Number.isInteger(out[name]) || out[name] < (name === "load" ? 0 : 1)) {
-      throw new TypeError(`history.${name} must be a ${name === "load" ? "non-negative" : "positive"} integer, got ${String(out[name])}.`);
+  const given: HistoryOptions = options ?? {};
+  const out = { ...HISTORY_DEFAULTS };
+  for (const name of NAMES) {
+    const value = given[name];
+    if (value === undefined) continue;
+    if (!Number.isInteger(value) || value < (name === "load" ? 0 : 1)) {
+      throw new TypeError(`history.${name} must be a ${name === "load" ? "non-negative" : "positive"} integer, got ${String(value)}.`);
     }
+    out[name] = value;
   }
+  if (given.keep === undefined) out.keep = Math.max(out.keep, out.load);
+  else if (given.load === undefined) out.load = Math.min(out.load, out.keep);
+  if (given.step === undefined && out.load > 0) out.step = Math.min(out.step, out.load);
   // A window can only hold what is kept; a step larger than the window would empty it.
   if (out.keep < out.load) throw new TypeError(`history.keep (${out.keep}) must be at least history.load (${out.load}).`);
   if (out.load > 0 && out.step > out.load) throw new TypeError(`history.step (${out.step}) must be at most history.load (${out.load}).`);

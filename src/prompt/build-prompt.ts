@@ -152,7 +152,9 @@ export function buildPrompt(parts: PromptParts): BuiltPrompt {
   let dropped = 0;
   const step = Math.max(1, parts.step);
   while (dropped < parts.history.length && fixed + historyTokens > parts.promptTokens) {
-    const next = Math.min(parts.history.length, dropped + step);
+    let next = Math.min(parts.history.length, dropped + step);
+    // Tool results go with their call: the window never starts on one.
+    while (next < parts.history.length && parts.history[next]?.role === "tool") next++;
     for (let i = dropped; i < next; i++) historyTokens -= historyCosts[i] as number;
     dropped = next;
   }

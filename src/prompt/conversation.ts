@@ -4,26 +4,30 @@ import { windowStart } from "../history/window.js";
 import type { ChatMessage } from "../models/types.js";
 import { toolArgumentsOrEmpty } from "../tools/tool-args.js";
 
-/** Stored history entries as prompt messages, replaying exactly what the model saw. */
+/**
+ * Stored history entries as prompt messages, replaying exactly what the model saw. An answer's
+ * tool calls are not replayed: their results are not stored, and a call without its result is an
+ * invalid conversation (OpenAI-style servers refuse it; llama.cpp shows the model a call that
+ * returned nothing). The answer's text, written after the results, stands for them.
+ */
 export function historyToMessages(entries: readonly HistoryEntry[]): ChatMessage[] {
   const messages: ChatMessage[] = [];
-  for (const e of entries) {
-    // One shape for every message; tool calls added to the few that have them (no spread per entry).
-    const message: ChatMessage = { role: e.role, content: e.sent ?? e.content };
-    if (e.toolCalls?.length) {
-      message.tool_calls = e.toolCalls.map((c) => ({ id: c.id, function: { name: c.name, arguments: toolArgumentsOrEmpty(c.arguments) } }));
-    }
-    messages.push(message);
-  }
+  for (const e of entries) messages.push({ role: e.role, content: e.sent ?? e.content });
   return messages;
 }
 
-/** The stored-history window of a run: at most `load` messages, its start moved in steps. */
+/**
+ * The stored-history window of a run: at most `load` messages, its start moved in steps. The last
+ * entry's `seq` gives the thread's length, and the window is the latest `length − start` entries:
+ * it grows by what each turn appends even when earlier numbers repeat (two runs of a thread at
+ * once both number their turn from the same read), so the prompt keeps its prefix.
+ */
 export function windowEntries(entries: readonly HistoryEntry[], load: number, step: number): HistoryEntry[] {
   const last = entries[entries.length - 1];
   if (!last) return [];
-  const start = windowStart(last.seq + 1, load, step);
-  return entries.filter((e) => e.seq >= start).slice(-Math.max(0, load));
+  const total = last.seq + 1;
+  const size = Math.min(load, total - windowStart(total, load, step));
+  return size > 0 ? entries.slice(-size) : [];
 }
 
 /** Messages after the user turn (a continued tool round trip) kept at most: `max(load, this)`. */
@@ -35,8 +39,9 @@ export const MIN_TRAILING_MESSAGES = 8;
  * saw, so that the prompt prefix matches the earlier turn byte for byte.
  *
  * Every message the client sends is bounded: at most `load` before the turn (the window moved in
- * `step`s), at most `max(load, 8)` after it (starting at an assistant message, so that tool
- * results keep their call), and each past message's text cut to `maxChars`.
+ * `step`s, never starting on a tool result), at most `max(load, 8)` after it (starting at an
+ * assistant message, so that tool results keep their call), and each past message's text cut to
+ * `maxChars`. An assistant's tool calls are replayed only when the conversation holds their results.
  */
 export function conversationToMessages(
   messages: readonly Message[],
@@ -50,10 +55,16 @@ export function conversationToMessages(
   const before = turnIndex < 0 ? messages : messages.slice(0, turnIndex);
   const after = turnIndex < 0 ? [] : messages.slice(turnIndex + 1);
   const sent = new Map(stored.filter((e) => e.sent !== undefined).map((e) => [e.id, e]));
-  const start = windowStart(before.length, load, step);
+  // A window never starts on a tool result: its call would be left out.
+  let start = windowStart(before.length, load, step);
+  while (before[start]?.role === "tool") start++;
   const toolNames = new Map(
     messages.flatMap((m) => (m.role === "assistant" ? (m.toolCalls ?? []).map((c) => [c.id, c.function.name] as const) : [])),
   );
+  // Calls the conversation has a result for: only those are replayed (a call without its result
+  // is refused by OpenAI-style servers; a MESSAGES_SNAPSHOT of stored history has no results).
+  const answered = new Set<string>();
+  for (const m of messages) if (m.role === "tool") answered.add(m.toolCallId);
   const convert = (m: Message): ChatMessage | undefined => {
     switch (m.role) {
       case "user": {
@@ -61,19 +72,21 @@ export function conversationToMessages(
         const known = sent.get(m.id);
         return { role: "user", content: known && known.content === text && known.sent ? known.sent : text };
       }
-      case "assistant":
+      case "assistant": {
+        const calls = m.toolCalls?.filter((c) => answered.has(c.id)) ?? [];
         return {
           role: "assistant",
           content: m.content ?? "",
-          ...(m.toolCalls?.length
+          ...(calls.length
             ? {
-                tool_calls: m.toolCalls.map((c) => ({
+                tool_calls: calls.map((c) => ({
                   id: c.id,
                   function: { name: c.function.name, arguments: toolArgumentsOrEmpty(c.function.arguments) },
                 })),
               }
             : {}),
         };
+      }
       case "tool": {
         // A result names its call and that call's tool, as Ollama's renderers expect.
         const name = toolNames.get(m.toolCallId);

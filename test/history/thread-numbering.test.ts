@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest";
+import { createKeyBuilder, createZoePipeline, memoryCacheStore, type ChatMessage } from "../../src/index.js";
+import { scriptedBackend, textChunks } from "../../src/testing/index.js";
+import { runValid } from "../helpers/ag-ui.js";
+import { fixedRouter } from "../helpers/fixtures.js";
+
+/** A pipeline with default history settings whose answers name their turn. */
+function setup(cache = memoryCacheStore()) {
+  let turn = 0;
+  const backend = scriptedBackend({ script: () => [{ type: "delay", ms: 2 }, ...textChunks(`Answer number ${++turn}.`)] });
+  const pipeline = createZoePipeline({ backend, router: fixedRouter(), cache });
+  const ask = (message: string) => runValid(pipeline.run({ userId: "u", threadId: "t", message }));
+  return { backend, pipeline, ask };
+}
+
+/** Whether `next` starts with all of `previous` but its last (user) message, byte for byte. */
+const extendsPrompt = (previous: ChatMessage[], next: ChatMessage[]) =>
+  JSON.stringify(next.slice(0, previous.length - 1)) === JSON.stringify(previous.slice(0, -1));
+
+describe("a thread's numbering read back", () => {
+  it("after two runs of a thread at once, later prompts change their prefix only when the window moves", async () => {
+    const { backend, pipeline, ask } = setup();
+    await ask("first");
+    // A double submit: both runs read the same history and number their turn alike.
+    await Promise.all([ask("twice A"), ask("twice B")]);
+    const from = backend.requests.length;
+    for (let i = 0; i < 12; i++) await ask(`question ${i}`);
+    const prompts = backend.requests.slice(from).map((r) => r.messages);
+    for (let i = 1; i < prompts.length; i++) {
+      const [previous, next] = [prompts[i - 1]!, prompts[i]!];
+      // A planned window move shortens the prompt; anything else must extend the previous one.
+      if (next.length >= previous.length) expect(extendsPrompt(previous, next), `turn ${i} extends turn ${i - 1}`).toBe(true);
+    }
+    // Every turn's prompt holds at most `load` (12) past messages.
+    for (const p of prompts) expect(p.length - 2).toBeLessThanOrEqual(12);
+    await pipeline.close();
+  });
+
+  it("a stored entry numbered beyond safe integers is left out: the thread numbers on and keeps its history", async () => {
+    const cache = memoryCacheStore();
+    const huge = { id: "x", role: "user", content: "from elsewhere", seq: 2 ** 60, at: 0 };
+    await cache.listAppend(createKeyBuilder().key("history", "u", "t"), [huge], { maxLength: 20, ttlMs: 60_000 });
+    const { backend, pipeline, ask } = setup(cache);
+    for (let i = 0; i < 10; i++) await ask(`question ${i}`);
+    const seqs = (await pipeline.history.get("u", "t")).map((e) => e.seq);
+    expect(seqs).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    // Before, every entry took the number 2^60 (2^60 + 1 is 2^60 in floating point) and the
+    // window held only the latest messages, sliding one turn at a time (or none at all).
+    expect(backend.requests.at(-1)!.messages.map((m) => m.content)).toContain("question 4");
+    await pipeline.close();
+  });
+});
