@@ -18,6 +18,29 @@ export const isDecision = (v: unknown): v is RouteDecision =>
   isOptions((v as RouteDecision).options);
 
 /**
+ * The decision a run uses, caches and publishes (`/zoe/route`, the run's metrics): a copy of a
+ * well-formed decision ({@link isDecision}) with the fields of {@link RouteDecision} only, each of
+ * its type, so that a router in JavaScript or a damaged cached value cannot put a shape in the
+ * stream that `zoeState()` and `runResult()` reject (or one JSON cannot encode). A `fastPath`
+ * that is not `true` is false, a `reason` that is not a string is empty, missing options are
+ * `{}`, and a `confidence` that is not a number in [0, 1] is left out. Undefined for anything
+ * that is not a decision.
+ */
+export function toDecision(v: unknown): RouteDecision | undefined {
+  if (!isDecision(v)) return undefined;
+  const { confidence } = v;
+  const decision: RouteDecision = {
+    model: v.model,
+    kind: v.kind,
+    fastPath: v.fastPath === true,
+    reason: typeof v.reason === "string" ? v.reason : "",
+    options: v.options ?? {},
+  };
+  if (typeof confidence === "number" && confidence >= 0 && confidence <= 1) decision.confidence = confidence;
+  return decision;
+}
+
+/**
  * Decides when the pipeline's router cannot (it timed out, threw or answered something that is
  * not a decision). With no `fallbackRouter` given, the heuristic classifier picks the kind and the
  * model is the one the router last chose for that kind (else the one it last chose at all, else

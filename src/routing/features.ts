@@ -24,19 +24,22 @@ export const MAX_FEATURE_CHARS = 1000;
 
 const NON_ASCII = /[^\x00-\x7f]/;
 const DIACRITICS = /[\u0300-\u036f]/g;
+/** Invisible format characters (direction marks, zero-width spaces, soft hyphens). */
+const FORMAT = /\p{Cf}/gu;
 const APOSTROPHES = /[\u2018\u2019\u02bc`´]/g;
 const DIGITS = /\d+/g;
 const BLANKS = /[ \t\f\v\r\u00a0]+/g;
 const NEWLINES = /\s*\n\s*/g;
 
 /**
- * Lower-case, strip accents, fold every number to `0`, collapse blanks (newlines are kept: a
- * multi-line turn is a signal of its own), cut to {@link MAX_FEATURE_CHARS}.
+ * Lower-case, strip accents, fold compatibility forms (full-width letters, ligatures) to plain
+ * ones, drop invisible format characters, fold every number to `0`, collapse blanks (newlines are
+ * kept: a multi-line turn is a signal of its own), cut to {@link MAX_FEATURE_CHARS}.
  */
 export function normaliseForFeatures(text: string): string {
   let t = text.length > MAX_FEATURE_CHARS ? text.slice(0, MAX_FEATURE_CHARS) : text;
   t = t.toLowerCase();
-  if (NON_ASCII.test(t)) t = t.normalize("NFD").replace(DIACRITICS, "").replace(APOSTROPHES, "'");
+  if (NON_ASCII.test(t)) t = t.normalize("NFKD").replace(DIACRITICS, "").replace(FORMAT, "").replace(APOSTROPHES, "'");
   return t.replace(DIGITS, "0").replace(BLANKS, " ").replace(NEWLINES, "\n").trim();
 }
 

@@ -18,19 +18,25 @@ const MAX_SCAN = 4000;
 
 // ---------------------------------------------------------------------------
 // Code: structural signals, checked on the raw text.
+//
+// These run on up to MAX_SCAN characters of what the user typed, so no part of them may
+// backtrack more than linearly: a line's indentation is `[^\S\r\n\u2028\u2029]` (a blank that
+// does not end the line; `\s` would run on over every following line, from every line start),
+// and no two quantifiers in a row may match the same characters (`SELECT\s+[\w\s]+\s+FROM`
+// took 21 s on "select" and 4,000 spaces).
 // ---------------------------------------------------------------------------
 
 const FENCE = /```|~~~/;
 const STACK_TRACE =
-  /Traceback \(most recent call last\)|^\s+at [\w$.<>]+ ?\(?[^\s()]+:\d+(?::\d+)?\)?\s*$|^\s*File "[^"]+", line \d+|Exception in thread "|^\s*at [\w$.]+\([\w$]+\.java:\d+\)|panicked at |\bSegmentation fault\b|\bcore dumped\b|^\s*#\d+ 0x[0-9a-f]+ in /im;
+  /Traceback \(most recent call last\)|^[^\S\r\n\u2028\u2029]+at (?:[\w$.<>]+(?: \(?|\()|[\w$.<>])[^\s()]+:\d+(?::\d+)?\)?[^\S\r\n\u2028\u2029]*$|^[^\S\r\n\u2028\u2029]*File "[^"]+", line \d+|Exception in thread "|^[^\S\r\n\u2028\u2029]*at [\w$.]+\([\w$]+\.java:\d+\)|panicked at |\bSegmentation fault\b|\bcore dumped\b|^[^\S\r\n\u2028\u2029]*#\d+ 0x[0-9a-f]+ in /im;
 const ERROR_NAME =
   /\b(?:[A-Z][a-z]+)*(?:Error|Exception)\b(?::|\s+(?:at|in|on|when|while|thrown|raised)\b)|\b(?:TypeError|SyntaxError|ReferenceError|RangeError|ValueError|KeyError|IndexError|AttributeError|ImportError|ModuleNotFoundError|NameError|ZeroDivisionError|NullPointerException|ClassNotFoundException|IllegalArgumentException|StackOverflowError|OutOfMemoryError|ENOENT|EADDRINUSE|ECONNREFUSED|EACCES|SIGSEGV|SIGKILL|npm ERR!|error TS\d+|E\d{4}\b(?=:)|errno)\b|undefined is not (?:a function|an object)|cannot read propert(?:y|ies) of (?:undefined|null)|is not defined\b|unexpected token|segfault|stack ?overflow error|cannot find module|module not found|command not found|no such file or directory|is not recognized as an internal or external command|failed to compile|build failed|undefined reference to|cannot resolve symbol|unresolved import|permission denied \(publickey\)|merge conflict|non-fast-forward|not assignable to|exit(?:ed)? (?:with )?(?:status|code) \d+/;
 /** Lines that look like source code: statements, declarations, markup, shell prompts. */
 const SYNTAX_LINE =
-  /^\s*(?:(?:export\s+)?(?:const|let|var|function|class|interface|enum|type)\s+[A-Za-z_$][\w$]*\s*[=({<:]|def\s+\w+\s*\(|(?:public|private|protected|static)\s+[\w<>[\]]+\s+\w+\s*\(|import\s+[\w{*][^\n]*\s+from\s+['"]|from\s+[\w.]+\s+import\s+\w|#include\s*[<"]|package\s+[\w.]+;|using\s+[\w.]+;|fn\s+\w+\s*\(|func\s+\w+\s*\(|(?:if|for|while|switch)\s*\(.*\)\s*\{|return\s+[^\n]*;|console\.log\(|print\(|System\.out\.|SELECT\s+[\w*,\s.]+\s+FROM\s+\w|(?:INSERT\s+INTO|UPDATE\s+\w+\s+SET|CREATE\s+TABLE|DELETE\s+FROM)\s|<\/?[a-z][\w-]*(?:\s+[\w-]+="[^"]*")*\s*\/?>|\$\s+(?:npm|npx|yarn|pnpm|git|docker|pip|python3?|node|cargo|go|make|sudo|cd|ls|curl|kubectl)\s)/im;
+  /^[^\S\r\n\u2028\u2029]*(?:(?:export\s+)?(?:const|let|var|function|class|interface|enum|type)\s+[A-Za-z_$][\w$]*\s*[=({<:]|def\s+\w+\s*\(|(?:public|private|protected|static)\s+[\w<>[\]]+\s+\w+\s*\(|import\s+[\w{*](?:[^\n]*\S)?\s+from\s+['"]|from\s+[\w.]+\s+import\s+\w|#include\s*[<"]|package\s+[\w.]+;|using\s+[\w.]+;|fn\s+\w+\s*\(|func\s+\w+\s*\(|(?:if|for|while|switch)\s*\(.*\)\s*\{|return\s+(?:[^\s;][^\n]*)?;|console\.log\(|print\(|System\.out\.|SELECT\s+[\w*,.][\w*,\s.]*\sFROM\s+\w|(?:INSERT\s+INTO|UPDATE\s+\w+\s+SET|CREATE\s+TABLE|DELETE\s+FROM)\s|<\/?[a-z][\w-]*(?:\s+[\w-]+="[^"]*")*\s*\/?>|\$\s+(?:npm|npx|yarn|pnpm|git|docker|pip|python3?|node|cargo|go|make|sudo|cd|ls|curl|kubectl)\s)/im;
 /** Inline code-ish tokens: `a.b(c)`, `x => y`, `arr[0]`, `foo();`, `} else {`. */
 const SYNTAX_TOKEN =
-  /\b[a-zA-Z_$][\w$]*\.[a-zA-Z_$][\w$]*\([^)\n]{0,80}\)|=>|\)\s*;\s*$|\}\s*else\s*\{|\b\w+\[\d+\]|\b[a-z]+_[a-z_]+\(|!==|===|&&|\|\||::|->\s*\w|`[^`\n]+`|\b[A-Za-z_][\w$]*\((?!s\)|es\)|ies\))[\w$'".,\s*+-]{0,40}\)(?=\s*(?:[;:.{]|$|\n|\s+\w))|\bfor \w+ in (?:range|enumerate|zip)\b/m;
+  /\b[a-zA-Z_$][\w$]{0,63}\.[a-zA-Z_$][\w$]{0,63}\([^)\n]{0,80}\)|=>|\)\s*;\s*$|\}\s*else\s*\{|\b\w+\[\d+\]|\b[a-z]+_[a-z_]+\(|!==|===|&&|\|\||::|->\s*\w|`[^`\n]+`|\b[A-Za-z_][\w$]{0,63}\((?!s\)|es\)|ies\))[\w$'".,\s*+-]{0,40}\)(?=\s*(?:[;:.{]|$|\n|\s+\w))|\bfor \w+ in (?:range|enumerate|zip)\b/m;
 
 // ---------------------------------------------------------------------------
 // Greetings, thanks, closers and addressing ("hey zoe,").
@@ -250,15 +256,23 @@ const DIACRITICS = /[\u0300-\u036f]/g;
 // biome-ignore lint/suspicious/noMisleadingCharacterClass: joiners and variation selectors are removed one by one on purpose
 const EMOJI = /[\p{Extended_Pictographic}\u{1F3FB}-\u{1F3FF}\u200d\ufe0f]/gu;
 const APOSTROPHES = /[\u2018\u2019\u02bc`´]/g;
+/** Invisible format characters (direction marks, zero-width spaces, soft hyphens). */
+const FORMAT = /\p{Cf}/gu;
 const WHITESPACE = /\s+/g;
 const NON_ASCII = /[^\x00-\x7f]/;
 const WORD = /[\p{L}\p{N}]+/gu;
-const SENTENCE_END = /[.?!]+(?:\s|$)/g;
+const SENTENCE_END = /(?<![.?!])[.?!]+(?:\s|$)/g;
 
+/**
+ * Lower case without accents, emoji or invisible format characters; compatibility forms
+ * (full-width letters, ligatures) folded to plain ones; blanks collapsed. At most
+ * {@link MAX_SCAN} characters (a compatibility form can unfold to many).
+ */
 function normalise(text: string): string {
   let t = text.toLowerCase();
   if (NON_ASCII.test(t)) {
-    t = t.normalize("NFD").replace(DIACRITICS, "").replace(EMOJI, " ").replace(APOSTROPHES, "'");
+    t = t.normalize("NFKD").replace(DIACRITICS, "").replace(EMOJI, " ").replace(FORMAT, "").replace(APOSTROPHES, "'");
+    if (t.length > MAX_SCAN) t = t.slice(0, MAX_SCAN);
   }
   return t.replace(WHITESPACE, " ").trim();
 }
@@ -306,7 +320,8 @@ function countWords(t: string): number {
   return n;
 }
 
-function countSentences(t: string): number {
+/** Number of sentence ends (`.`, `?`, `!` runs before a blank or the end) in `t`. Exported for tests. */
+export function countSentences(t: string): number {
   SENTENCE_END.lastIndex = 0;
   let n = 0;
   while (SENTENCE_END.exec(t) !== null) n++;
@@ -342,6 +357,19 @@ const LONG_WORDS = 60;
 const SIMPLE_MAX_WORDS = 30;
 
 /**
+ * Code recognised by its structure in `text` (a fenced block, a stack trace, an error line, a
+ * line or token of source), or undefined. Scans all of `text` (the caller cuts it); exported for tests.
+ */
+export function codeByStructure(text: string): RuleClassification | undefined {
+  if (FENCE.test(text)) return { kind: "code", reason: "code: fenced block" };
+  if (STACK_TRACE.test(text)) return { kind: "code", reason: "code: stack trace" };
+  if (ERROR_NAME.test(text)) return { kind: "code", reason: "code: error message" };
+  if (SYNTAX_LINE.test(text)) return { kind: "code", reason: "code: syntax line" };
+  if (SYNTAX_TOKEN.test(text)) return { kind: "code", reason: "code: inline syntax" };
+  return undefined;
+}
+
+/**
  * Classifies one user turn into a {@link RouteKind} with pure, precompiled heuristics.
  *
  * Order: code syntax in the raw text; then a leading greeting/thanks/address is stripped
@@ -352,11 +380,8 @@ export function classifyByRules(text: string): RuleClassification {
   const raw = text.length > MAX_SCAN ? text.slice(0, MAX_SCAN) : text;
   if (raw.trim().length === 0) return { kind: "chat", reason: "chat: empty" };
 
-  if (FENCE.test(raw)) return { kind: "code", reason: "code: fenced block" };
-  if (STACK_TRACE.test(raw)) return { kind: "code", reason: "code: stack trace" };
-  if (ERROR_NAME.test(raw)) return { kind: "code", reason: "code: error message" };
-  if (SYNTAX_LINE.test(raw)) return { kind: "code", reason: "code: syntax line" };
-  if (SYNTAX_TOKEN.test(raw)) return { kind: "code", reason: "code: inline syntax" };
+  const structural = codeByStructure(raw);
+  if (structural) return structural;
 
   const norm = normalise(raw);
   const { rest, greeted } = stripGreeting(norm);

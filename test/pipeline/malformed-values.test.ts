@@ -6,6 +6,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { createKeyBuilder } from "../../src/cache/keys.js";
+import type { AGUIEvent } from "@ag-ui/core";
+import { sseFrame } from "../../src/adapters/encode-events.js";
 import {
   type CacheStore,
   type ChatChunk,
@@ -14,6 +16,8 @@ import {
   memoryCacheStore,
   type ModelBackend,
   type Router,
+  runResult,
+  zoeState,
 } from "../../src/index.js";
 import { normaliseText } from "../../src/pipeline/stages/route.js";
 import { scriptedBackend, textChunks } from "../../src/testing/index.js";
@@ -72,6 +76,51 @@ describe("a cached route that is not a decision", () => {
     const events = await runValid(pipeline.run(input));
     expect(terminal(events).type).toBe(EventType.RUN_FINISHED);
     expect(fallbacks).toEqual(["the router's answer is not a route decision"]);
+    await pipeline.close();
+  });
+});
+
+describe("a decision whose other fields are not of their type", () => {
+  /** The client's view after the run: the `zoe` state (route added, as on the wire) and the result. */
+  const clientView = (events: AGUIEvent[]) => {
+    const snapshot = events.find((e) => e.type === EventType.STATE_SNAPSHOT) as { snapshot: { zoe: object } };
+    const route = events.flatMap((e) => (e.type === EventType.STATE_DELTA ? (e.delta as { path: string; value: unknown }[]) : []));
+    const value: unknown = JSON.parse(JSON.stringify(route.find((op) => op.path === "/zoe/route")?.value));
+    return { zoe: zoeState({ zoe: { ...snapshot.snapshot.zoe, route: value } }), result: runResult(terminal(events)) };
+  };
+  const odd: Array<[string, object]> = [
+    ["no fastPath nor reason (a router in JavaScript)", { model: "m", kind: "chat", options: {} }],
+    ["fastPath a string", { model: "m", kind: "chat", fastPath: "yes", reason: "r", options: {} }],
+    ["reason a number, confidence NaN", { model: "m", kind: "chat", fastPath: false, reason: 42, confidence: Number.NaN, options: {} }],
+    ["confidence a string", { model: "m", kind: "chat", fastPath: false, reason: "r", confidence: "0.9", options: {} }],
+  ];
+
+  for (const [what, decision] of odd) {
+    it(`${what}, from the router or the route cache: the client's zoeState() and runResult() still read the run`, async () => {
+      for (const via of ["router", "cache"] as const) {
+        const cache = memoryCacheStore();
+        const router: Router = via === "router" ? { route: () => decision as never, models: () => ["m"] } : fixedRouter("chat", "m");
+        if (via === "cache") await cache.set(keys.key("route", "u", normaliseText(MESSAGE)), decision, 60_000);
+        const pipeline = createZoePipeline({ backend: scriptedBackend(), router, cache });
+        const events = await runValid(pipeline.run(input));
+        const { zoe, result } = clientView(events);
+        // Before, the route state was published as given: zoeState() gave undefined (and runResult() too for fastPath).
+        expect(zoe?.route).toMatchObject({ model: "m", kind: "chat", fastPath: false, cached: via === "cache" });
+        expect(typeof zoe?.route?.reason).toBe("string");
+        expect(zoe?.route && "confidence" in zoe.route).toBe(false);
+        expect(result && !result.cancelled && result.metrics.fastPath).toBe(false);
+        await pipeline.close();
+      }
+    });
+  }
+
+  it("fields a decision does not have (a BigInt, a cycle) are not published: the route state still encodes", async () => {
+    const decision: Record<string, unknown> = { model: "m", kind: "chat", fastPath: false, reason: "r", options: {}, debug: 1n };
+    decision.self = decision;
+    const pipeline = createZoePipeline({ backend: scriptedBackend(), router: { route: () => decision as never } });
+    const events = await runValid(pipeline.run(input));
+    expect(() => events.map(sseFrame)).not.toThrow();
+    expect(clientView(events).zoe?.route).toEqual({ model: "m", kind: "chat", fastPath: false, reason: "r", options: {}, cached: false });
     await pipeline.close();
   });
 });

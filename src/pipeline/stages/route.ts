@@ -11,7 +11,7 @@ import { beginStage, countCache, endStage, startStep, type RunContext } from "..
 import { readRunCache } from "./read-cache.js";
 import { ROUTE_KINDS, type RouteDecision, type RouteRequest, type Router } from "../../routing/types.js";
 import { attempt, TIMED_OUT, withDeadline } from "../../shared/deadline.js";
-import { isDecision, type RouteFallback } from "../route-fallback.js";
+import { toDecision, type RouteFallback } from "../route-fallback.js";
 
 /** How the route of a turn was decided. */
 export interface RouteOutcome {
@@ -43,9 +43,10 @@ export async function decideRoute(
       deadlineMs,
       signal,
     );
-    if (isDecision(decided)) {
-      fallback.remember(decided);
-      return { decision: decided, cached: false, ms: performance.now() - t0 };
+    const answer = toDecision(decided);
+    if (answer) {
+      fallback.remember(answer);
+      return { decision: answer, cached: false, ms: performance.now() - t0 };
     }
     reason =
       decided === TIMED_OUT ? `the router took longer than its ${deadlineMs} ms deadline` : "the router's answer is not a route decision";
@@ -55,11 +56,9 @@ export async function decideRoute(
   }
   let decision: RouteDecision | undefined;
   try {
-    decision = await withDeadline(
-      attempt(() => fallback.decide(request)).then((d) => (isDecision(d) ? d : undefined)),
-      deadlineMs,
-      signal,
-    ).then((d) => (d === TIMED_OUT ? undefined : d));
+    decision = await withDeadline(attempt(() => fallback.decide(request)).then(toDecision), deadlineMs, signal).then((d) =>
+      d === TIMED_OUT ? undefined : d,
+    );
   } catch (error) {
     if (signal.aborted) throw error;
   }
@@ -115,9 +114,9 @@ export async function routeStage(ctx: RunContext): Promise<Routed> {
   const snapshot = messagesSnapshot(turn, storedHistory);
   if (snapshot) out.send(snapshot);
 
-  const cachedRoute = routeKey === undefined ? undefined : values[0];
+  const cachedRoute = routeKey === undefined ? undefined : toDecision(values[0]);
   // A cached decision needs no wait: only the router is awaited.
-  const route = isDecision(cachedRoute)
+  const route = cachedRoute
     ? { decision: cachedRoute, cached: true, ms: 0 }
     : await decideRoute(
         deps.router,
