@@ -95,7 +95,11 @@ describe("tool calls in later turns", () => {
       { id: "a0", role: "assistant" as const, content: "hello" },
       ...[1, 2, 3].flatMap((i) => [
         { id: `u${i}`, role: "user" as const, content: `weather ${i}?` },
-        { id: `c${i}`, role: "assistant" as const, toolCalls: [{ id: `k${i}`, type: "function" as const, function: { name: "weather", arguments: "{}" } }] },
+        {
+          id: `c${i}`,
+          role: "assistant" as const,
+          toolCalls: [{ id: `k${i}`, type: "function" as const, function: { name: "weather", arguments: "{}" } }],
+        },
         { id: `t${i}`, role: "tool" as const, toolCallId: `k${i}`, content: "20C" },
         { id: `a${i}`, role: "assistant" as const, content: `It is 2${i} degrees.` },
       ]),
@@ -110,7 +114,11 @@ describe("tool calls in later turns", () => {
   });
 
   it("the prompt budget never moves the history window's start onto a tool result", () => {
-    const call = (id: string): ChatMessage => ({ role: "assistant", content: "", tool_calls: [{ id, function: { name: "f", arguments: {} } }] });
+    const call = (id: string): ChatMessage => ({
+      role: "assistant",
+      content: "",
+      tool_calls: [{ id, function: { name: "f", arguments: {} } }],
+    });
     const history: ChatMessage[] = [
       { role: "user", content: "x".repeat(3_000) },
       call("k1"),

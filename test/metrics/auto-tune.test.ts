@@ -190,6 +190,11 @@ describe("autoTune options", () => {
     const providers = pipeline.metrics().autoTune?.providers ?? {};
     expect(Object.keys(providers).sort()).toEqual(["__proto__", "profile"]);
     expect(Object.getPrototypeOf(providers)).toBe(Object.prototype);
-    expect(JSON.parse(JSON.stringify(providers)).__proto__).toEqual({ deadlineMs: 300, staticMs: 300, samples: 0, tuned: false });
+    expect(Object.getOwnPropertyDescriptor(JSON.parse(JSON.stringify(providers)), "__proto__")?.value).toEqual({
+      deadlineMs: 300,
+      staticMs: 300,
+      samples: 0,
+      tuned: false,
+    });
   });
 });

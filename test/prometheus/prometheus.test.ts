@@ -99,7 +99,9 @@ describe("registerPrometheusMetrics", () => {
     const { fixedRouter } = await import("../helpers/fixtures.js");
     for (const reported of [Number.NaN, -5]) {
       pipeline = createZoePipeline({
-        backend: scriptedBackend({ script: [...textChunks("one two three"), { type: "done", outputTokens: reported, doneReason: "stop" }] }),
+        backend: scriptedBackend({
+          script: [...textChunks("one two three"), { type: "done", outputTokens: reported, doneReason: "stop" }],
+        }),
         router: fixedRouter("chat"),
       });
       const { registry } = registerPrometheusMetrics(pipeline, { registry: new Registry() });
