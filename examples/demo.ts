@@ -5,7 +5,7 @@
  * 1. a cold first turn: nothing cached, every context provider fetched (one is late and left out);
  * 2. a second turn in the same thread: cache hits, and the prompt tokens the engine did not have
  *    to evaluate again (the first turn's prompt and answer are a prefix of this one's);
- * 3. a greeting: the fast path, with no context providers.
+ * 3. a greeting: the fast path, which fetches no context (the cached stable profile is still used).
  *
  * Uses Ollama when it answers at OLLAMA_HOST, else the embedded llama.cpp backend on
  * `--model <file.gguf>` / ZOE_MODEL_PATH (in a checkout, the tiny test model); with neither, it

@@ -77,7 +77,8 @@ describe("the demo (npm run demo)", () => {
       expect(evaluated + reused).toBe(total);
 
       expect(third).toMatch(/route greeting → llama-2-tiny-random \(fast path\)/);
-      expect(third).toMatch(/provider profile: skipped/);
+      expect(third).toMatch(/provider profile: cached/);
+      expect(third).toMatch(/provider memory: skipped/);
       expect(stdout).toMatch(
         /\nsummary\nturn +route +first token +total +cache hits +prompt tokens evaluated\n1 cold .*\n2 same thread .*\n3 a greeting +greeting, fast path/,
       );

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createZoePipeline, EventType, memoryCacheStore, type AGUIEvent, type CacheStore } from "../../src/index.js";
+import { createZoePipeline, EventType, memoryCacheStore, type AGUIEvent, type CacheStore, type ChatRequest } from "../../src/index.js";
 import { scriptedBackend, textChunks } from "../../src/testing/index.js";
 import { collect, expectValidStream, runValid, terminal, textOf } from "../helpers/ag-ui.js";
 import { fixedRouter, testProvider, offerChoicesInput } from "../helpers/fixtures.js";
@@ -119,6 +119,31 @@ describe("a run", () => {
     expect(providerState(events, "memory")).toEqual({ status: "skipped", ms: 0 });
     expect(backend.requests[0]?.options).toEqual({ num_predict: 64 });
     expect(metricsOf(events).fastPath).toBe(true);
+  });
+
+  it("on the fast path, a stable provider served from the cache keeps the thread's system prompt (and KV prefix)", async () => {
+    const backend = scriptedBackend();
+    const profile = testProvider("profile", "The user is Ada.", { placement: "stable" });
+    const memory = testProvider("memory", "likes tea");
+    const router = {
+      route: ({ text }: { text: string }) =>
+        text === "hi"
+          ? { model: "m", kind: "greeting" as const, fastPath: true, reason: "greeting", options: {} }
+          : { model: "m", kind: "chat" as const, fastPath: false, reason: "chat", options: {} },
+    };
+    const pipeline = createZoePipeline({ backend, router, providers: [profile, memory], ttl: { routeMs: 0 } });
+    await runValid(pipeline.run({ userId: "u1", threadId: "t", message: "What is love?" }));
+    const greeting = await runValid(pipeline.run({ userId: "u1", threadId: "t", message: "hi" }));
+    expect(providerState(greeting, "profile")).toEqual({ status: "cached", ms: 0 });
+    expect(providerState(greeting, "memory")).toEqual({ status: "skipped", ms: 0 });
+    expect(profile.calls + memory.calls).toBe(2);
+    const [first, second] = backend.requests as [ChatRequest, ChatRequest];
+    expect(second.messages[0]).toEqual(first.messages[0]);
+    expect(second.messages[0]?.content).toContain("The user is Ada.");
+    // Not cached (another user): skipped, not fetched, as before.
+    const cold = await runValid(pipeline.run({ userId: "u2", threadId: "t", message: "hi" }));
+    expect(providerState(cold, "profile")).toEqual({ status: "skipped", ms: 0 });
+    expect(profile.calls).toBe(1);
   });
 
   it("fetches providers in parallel, puts their context in the prompt, and caches them per user", async () => {

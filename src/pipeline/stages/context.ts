@@ -18,8 +18,10 @@ const runsOnFastPath = (p: ContextProvider) => p.fastPath ?? p.provides === "too
 /**
  * The context stage: every provider at once, cached ones answered from the batched read, each
  * under its own deadline and isolated (a failure is that provider's outcome). The fast path skips
- * context providers. Each outcome is a state delta as it lands; providers actually fetched are
- * also an AG-UI activity (`zoe.context`) that a UI can show as progress.
+ * context providers, except those marked `fastPath` and stable ones served from the cache (which
+ * keep the system prompt, and so the KV prefix, of the thread's other turns). Each outcome is a
+ * state delta as it lands; providers actually fetched are also an AG-UI activity (`zoe.context`)
+ * that a UI can show as progress.
  */
 export async function contextStage(ctx: RunContext, routed: Routed): Promise<ContextOutcome> {
   const { deps, turn, signal, out } = ctx;
@@ -31,12 +33,14 @@ export async function contextStage(ctx: RunContext, routed: Routed): Promise<Con
   const jobs: ProviderJob[] = [];
   const skipped: JsonPatchOp[] = [];
   deps.providers.forEach((provider, i) => {
-    if (decision.fastPath && !runsOnFastPath(provider)) {
+    const stored = provider.ttlMs === 0 ? undefined : routed.cachedContext.get(i);
+    // On the fast path a stable provider still served from the cache is used (no wait): the system
+    // prompt is then the one of the thread's other turns, and the model server keeps its KV prefix.
+    if (decision.fastPath && !runsOnFastPath(provider) && (provider.placement !== "stable" || stored === undefined)) {
       outcomes.push({ name: provider.name, status: "skipped", ms: 0, placement: provider.placement ?? "volatile" });
       skipped.push({ op: "add", path: `/zoe/providers/${pointerSegment(provider.name)}`, value: { status: "skipped", ms: 0 } });
       return;
     }
-    const stored = provider.ttlMs === 0 ? undefined : routed.cachedContext.get(i);
     // A stored catalogue that is not one (written by something else) is a miss: the provider is asked again.
     const cached = provider.provides === "tools" && !isToolCatalogue(stored) ? undefined : stored;
     countCache(ctx, "context", cached !== undefined);
