@@ -35,6 +35,18 @@ describe("response cache against odd dependencies and options", () => {
     expect(answerState(second)).toEqual({ hit: false });
   });
 
+  it("stores only an answer that finished with stop: not one a server aborted or filtered", async () => {
+    for (const doneReason of ["abort", "content_filter", "stop"]) {
+      const backend = scriptedBackend({ script: [...textChunks("part of an answer"), { type: "done", doneReason }] });
+      const pipeline = createZoePipeline({ backend, router: fixedRouter("chat"), responseCache: {} });
+      cleanups.push(() => pipeline.close());
+      const first = await runValid(pipeline.run({ userId: "u", threadId: "t1", message: "q" }));
+      expect(cacheMetrics(first).stored).toBe(doneReason === "stop");
+      const second = await runValid(pipeline.run({ userId: "u", threadId: "t2", message: "q" }));
+      expect(answerState(second)?.hit ?? false).toBe(doneReason === "stop");
+    }
+  });
+
   it("still stores the answer of the model asked for when the backend names it", async () => {
     const backend = scriptedBackend({ script: [...textChunks("Fine."), { type: "done", model: "test-model", doneReason: "stop" }] });
     const pipeline = track(createZoePipeline({ backend, router: fixedRouter("chat", "test-model"), responseCache: {} }));

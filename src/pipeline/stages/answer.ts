@@ -104,9 +104,11 @@ export async function answerFromCache(
 
 /**
  * Whether an answer may go into the response cache: a complete text answer of the model the run
- * asked for, without tool calls or code runs. Never an answer cut by its token limit (`length`),
- * nor one a fallback model gave (the backend's `done.model`), which would otherwise be served for
- * `ttlMs` after the model asked for is back.
+ * asked for, without tool calls or code runs. Its finish reason must be `stop` (or not reported):
+ * never an answer cut by its token limit (`length`), stopped by the server (vLLM's and
+ * node-llama-cpp's `abort`) or by a filter (`content_filter`). Nor one a fallback model gave (the
+ * backend's `done.model`), which would otherwise be served for `ttlMs` after the model asked for
+ * is back.
  */
 export function cacheableAnswer(answer: Answer, model: string): boolean {
   const { done } = answer;
@@ -115,7 +117,7 @@ export function cacheableAnswer(answer: Answer, model: string): boolean {
     answer.toolCalls.length === 0 &&
     answer.pending.length === 0 &&
     answer.codeRuns === 0 &&
-    done.doneReason !== "length" &&
+    (done.doneReason === undefined || done.doneReason === "stop") &&
     (done.model === undefined || done.model === model)
   );
 }
