@@ -9,7 +9,7 @@ const isOptions = (o: unknown): boolean => o === undefined || (typeof o === "obj
  * (a router written in JavaScript may leave them out). What a cached route or a router gives is
  * checked with this: anything else is a miss, or the fallback's turn.
  */
-export const isDecision = (v: unknown): v is RouteDecision =>
+const isDecision = (v: unknown): v is RouteDecision =>
   typeof v === "object" &&
   v !== null &&
   typeof (v as RouteDecision).model === "string" &&

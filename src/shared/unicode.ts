@@ -7,3 +7,9 @@ export const isWellFormed = (text: string): boolean => (text as WellFormedString
 
 /** `text` with each lone surrogate replaced by U+FFFD. */
 export const toWellFormed = (text: string): string => (text as WellFormedString).toWellFormed();
+
+/** The first `max` UTF-16 units of `text`, one fewer when the cut would split a surrogate pair. */
+export function sliceWhole(text: string, max: number): string {
+  const last = text.charCodeAt(max - 1);
+  return text.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max);
+}

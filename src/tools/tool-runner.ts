@@ -5,6 +5,7 @@ import { TIMED_OUT, withDeadline } from "../shared/deadline.js";
 import { onAbort } from "../shared/on-abort.js";
 import type { ChatMessage } from "../models/types.js";
 import { parseToolArguments } from "./tool-args.js";
+import { sliceWhole } from "../shared/unicode.js";
 import type { ServerTool, ToolCatalogueProvider, ToolContext, ToolSpec } from "./types.js";
 
 /** A tool call the model made. */
@@ -49,8 +50,8 @@ export const MAX_TOOL_RESULT_CHARS = 100_000;
  */
 export function capped(content: string, max: number): string {
   if (content.length <= max) return content;
-  const end = content.charCodeAt(max - 1) >= 0xd800 && content.charCodeAt(max - 1) <= 0xdbff ? max - 1 : max;
-  return `${content.slice(0, end)}\n… [cut: the result had ${content.length} characters; the first ${end} are shown]`;
+  const kept = sliceWhole(content, max);
+  return `${kept}\n… [cut: the result had ${content.length} characters; the first ${kept.length} are shown]`;
 }
 
 /** Runs server-side tool calls with a deadline each and a shared concurrency limit. */
