@@ -64,9 +64,14 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
 
   /**
    * Keep the events sent from now on back until {@link RunStream.release}, or until the event
-   * loop turns: a run that waits on I/O still shows progress while it waits.
+   * loop turns: a run that waits on I/O still shows progress while it waits. The stages hold
+   * again each time they come back from I/O before the model request (the cache read, the
+   * router, a provider, the system prompt, the response cache): otherwise the consumer would
+   * take each event sent after the wait between the stages' own steps, and the model request
+   * would go out only after all of them. Holding while already held changes nothing.
    */
   hold(): void {
+    if (this.holding) return;
     this.holding = true;
     // A closure, not `setImmediate(fn, this)`: a host that wraps setImmediate may forward only `fn`.
     this.releaseOnTurn = setImmediate(() => {

@@ -13,7 +13,7 @@ import { finish } from "./stages/finish.js";
 import { acceptInput, followHostSignal, refuse } from "./stages/input.js";
 import { promptStage } from "./stages/prompt.js";
 import { remember } from "./stages/remember.js";
-import { releaseRead, routeStage } from "./stages/route.js";
+import { releaseRead, routeStage, startRunRead, type RunRead } from "./stages/route.js";
 import type { Turn } from "../input/types.js";
 import type { RunOptions } from "./types.js";
 
@@ -65,6 +65,8 @@ async function runAccepted(deps: RunDeps, turn: Turn, signal: AbortSignal | unde
     return;
   }
   const unhookOuter = outer.unhook;
+  // The one cache read goes out first: the run's setup and first events are done while the store answers.
+  const read = startRunRead(deps, turn, controller.signal);
   out.onLeave = () => abortOwned(controller, RUN_ENDED);
   // Reported started, then ended exactly once (`deps.reports`): a run abandoned in between, or
   // interrupted by `close()`, reports `run:cancelled`.
@@ -79,12 +81,13 @@ async function runAccepted(deps: RunDeps, turn: Turn, signal: AbortSignal | unde
   });
 
   // The events that can wait go out once the model request has been handed to the backend, or
-  // once the run waits on I/O (`hold`): a warm run prepares its prompt without I/O, producing a
-  // dozen events, and delivering each (an SSE frame, a UI update) first would delay the model.
+  // once the run waits on I/O (`hold`, held again by each stage that comes back from I/O): a run
+  // prepares its prompt producing a dozen events, and delivering each (an SSE frame, a UI
+  // update) first would delay the model.
   out.hold();
   let completed = false;
   try {
-    await stages(ctx);
+    await stages(ctx, read);
     completed = true;
   } catch (error) {
     const code = ctx.signal.aborted ? "cancelled" : toZoeError(error).code;
@@ -143,13 +146,13 @@ function withZoe(state: Record<string, unknown> | undefined, zoe: Record<string,
  * the model with its tools) → remember → finish. Each stage lives in `stages/`, sends its own
  * events and returns what the next one needs; `drive` turns what they throw into the stream's end.
  */
-async function stages(ctx: RunContext): Promise<void> {
+async function stages(ctx: RunContext, read: RunRead): Promise<void> {
   const { deps, turn, out } = ctx;
   out.send(events.runStarted(turn.threadId, turn.runId));
   deps.reports.started(ctx.run);
   out.send(events.stateSnapshot(withZoe(turn.state, { runId: turn.runId, stage: "route", providers: pendingProviders(deps) })));
 
-  const routed = await routeStage(ctx);
+  const routed = await routeStage(ctx, read);
   const probe = startAnswerProbe(ctx, routed); // the semantic cache's embedding runs alongside the context
   const context = await contextStage(ctx, routed);
 

@@ -1,11 +1,15 @@
 import { describe, expect, it } from "vitest";
 import {
+  type CacheBatch,
+  type CacheStore,
   type ChatChunk,
   type ChatRequest,
   type ContextProvider,
   createZoePipeline,
   EventType,
   type ModelBackend,
+  type Router,
+  memoryCacheStore,
   runResult,
 } from "../../src/index.js";
 import { textChunks } from "../../src/testing/index.js";
@@ -71,6 +75,70 @@ describe("the model request goes out before the events that can wait", () => {
     expect(types[0]).toBe(EventType.RUN_STARTED);
     expect(types.at(-1)).toBe(EventType.RUN_FINISHED);
     expect(providerStatus).toBe("ok");
+    await pipeline.close();
+  });
+
+  it("a run back from I/O holds what it sends after the wait until its request is out (cache read, router, provider, system prompt)", async () => {
+    const later = () => new Promise((resolve) => setTimeout(resolve, 2));
+    const slowStore = (): CacheStore => {
+      const store = memoryCacheStore();
+      const read = store.read.bind(store);
+      return Object.assign(store, { read: async (batch: CacheBatch) => (await later(), read(batch)) });
+    };
+    const slowRouter: Router = { route: async (request) => (await later(), fixedRouter().route(request)) };
+    const setups = {
+      "cache read": { cache: slowStore(), router: fixedRouter() },
+      router: { router: slowRouter },
+      provider: { router: fixedRouter(), providers: [testProvider("slow", "ctx", { ttlMs: 0, delayMs: 2 })] },
+      // Not cached: built on every turn.
+      "system prompt": { router: fixedRouter(), systemPrompt: async () => (await later(), "You are Zoe."), ttl: { systemPromptMs: 0 } },
+    };
+    const seenAtRequest: Record<string, string[]> = {};
+    for (const [name, options] of Object.entries(setups)) {
+      const seen: string[] = [];
+      const { backend, atRequest } = watchedBackend(() => seen.length);
+      const pipeline = createZoePipeline({ backend, ...options });
+      // The second turn starts from stored history: its read serves route and history.
+      for (const message of ["first question", "second question"]) {
+        seen.length = 0;
+        const events = [];
+        for await (const e of pipeline.run({ userId: "u", threadId: "t", message })) {
+          seen.push(e.type);
+          events.push(e);
+        }
+        await expectValidStream(events);
+      }
+      seenAtRequest[name] = seen.slice(0, atRequest.at(-1));
+      await pipeline.close();
+    }
+    // What went out while each run waited, and nothing sent after the wait.
+    const start = [EventType.RUN_STARTED, EventType.STATE_SNAPSHOT, EventType.STEP_STARTED];
+    expect(seenAtRequest["cache read"]).toEqual(start);
+    expect(seenAtRequest.router).toEqual([...start, EventType.MESSAGES_SNAPSHOT]);
+    expect(seenAtRequest.provider).toEqual([
+      ...start,
+      EventType.MESSAGES_SNAPSHOT,
+      EventType.STATE_DELTA,
+      EventType.STEP_FINISHED,
+      EventType.STEP_STARTED,
+      EventType.ACTIVITY_SNAPSHOT,
+    ]);
+    expect(seenAtRequest["system prompt"]?.at(-1)).toBe(EventType.STEP_STARTED); // the generate step, before the prompt
+    expect(seenAtRequest["system prompt"]?.filter((t) => t === EventType.STEP_STARTED)).toHaveLength(3);
+  });
+
+  it("the run's one cache read goes out before the run's setup: a store across the network answers while the run starts", async () => {
+    const store = memoryCacheStore();
+    const read = store.read.bind(store);
+    let started = 0;
+    const startedAtRead: number[] = [];
+    Object.assign(store, { read: (batch: CacheBatch) => (startedAtRead.push(started), read(batch)) });
+    const pipeline = createZoePipeline({ backend: watchedBackend(() => 0).backend, router: fixedRouter(), cache: store });
+    pipeline.on("run:started", () => started++);
+    for (let turn = 0; turn < 2; turn++) for await (const _ of pipeline.run({ userId: "u", threadId: "t", message: `q${turn}` })) void _;
+    // Each read went out before its run was reported started.
+    expect(startedAtRead).toEqual([0, 1]);
+    expect(started).toBe(2);
     await pipeline.close();
   });
 

@@ -63,6 +63,7 @@ export async function answerFromCache(
   beginStage(ctx, "answer_cache");
   const { promptTokens: _counted, ...request } = prompted.request;
   const lookup = await deps.answers.lookup(turn.userId, request, probe, signal);
+  out.hold();
   const { hit } = lookup;
   endStage(ctx, () => ({ "zoe.answer_cache.hit": hit ? hit.kind : "miss" }));
   out.send(

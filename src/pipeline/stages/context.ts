@@ -60,6 +60,9 @@ export async function contextStage(ctx: RunContext, routed: Routed): Promise<Con
   }
   const request = { userId: turn.userId, threadId: turn.threadId, text: turn.text, kind: decision.kind };
   const landing = fetchContext(jobs, request, deps.store, deps.flights, signal, (outcome) => {
+    // A fetch that lands brings the run back from I/O: its events go out on the loop's next
+    // turn, or with the model request if it was the last one.
+    out.hold();
     outcomes.push(outcome);
     if (outcome.status === "timeout") deps.emitter.emit("provider:timeout", { name: outcome.name, userId: turn.userId, ms: outcome.ms });
     if (outcome.status === "error") {

@@ -40,15 +40,17 @@ export async function promptStage(ctx: RunContext, routed: Routed, context: Cont
   const t0 = performance.now();
   beginStage(ctx, "prompt");
   // A static or cached prompt needs no wait: only the host's function is awaited.
-  const system =
-    readySystemPrompt(deps.systemPrompt, routed.cachedSystemPrompt) ??
-    (await buildSystemPrompt(
+  let system = readySystemPrompt(deps.systemPrompt, routed.cachedSystemPrompt);
+  if (!system) {
+    system = await buildSystemPrompt(
       deps.systemPrompt as SystemPromptFn,
       { kind: decision.kind, userId: turn.userId },
       deps.defaultSystemPrompt,
       deps.deadlines.systemPromptMs,
       signal,
-    ));
+    );
+    ctx.out.hold();
+  }
   if (system.source === "cache" || system.source === "built") countCache(ctx, "system", system.source === "cache");
   if (system.source === "built" && routed.systemKey && deps.systemPromptTtlMs > 0) {
     writeQuietly(deps.store, routed.systemKey, system.text, deps.systemPromptTtlMs);

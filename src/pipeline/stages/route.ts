@@ -7,8 +7,8 @@ import { events } from "../../events/factory.js";
 import { HistoryStore } from "../../history/history-store.js";
 import type { HistoryEntry } from "../../history/types.js";
 import type { Turn } from "../../input/types.js";
-import { beginStage, countCache, endStage, startStep, type RunContext } from "../run-context.js";
-import { readRunCache } from "./read-cache.js";
+import { beginStage, countCache, endStage, startStep, type RunContext, type RunDeps } from "../run-context.js";
+import { readRunCache, type CacheRead } from "./read-cache.js";
 import { ROUTE_KINDS, type RouteDecision, type RouteRequest, type Router } from "../../routing/types.js";
 import { attempt, TIMED_OUT, withDeadline } from "../../shared/deadline.js";
 import { toDecision, type RouteFallback } from "../route-fallback.js";
@@ -82,16 +82,22 @@ export interface Routed extends RouteOutcome {
   readMs: number;
 }
 
+/** The run's batched cache read, on its way, with the keys it asked for. */
+export interface RunRead {
+  /** Undefined once the route stage has taken it: the run holds its caller's frame, and this, to its end. */
+  read: Promise<CacheRead> | undefined;
+  routeKey: string | undefined;
+  systemKeys: string[];
+  providerKeys: Array<string | { error: string }>;
+}
+
 /**
- * The route stage: one batched cache read serves the route, the system prompt, every provider's
- * context and the history; then the router decides (under its deadline, with its fallback). A
- * run that starts from stored history sends it as `MESSAGES_SNAPSHOT`, so a client that
- * reconnects rebuilds the conversation from the stream alone.
+ * Send the run's one batched cache read: the route, the system prompts, every provider's context
+ * and the history tail. It goes out as soon as the run has its signal, so that with a store
+ * across the network (Redis) the rest of the run's setup and its first events are done while the
+ * store answers.
  */
-export async function routeStage(ctx: RunContext): Promise<Routed> {
-  const { deps, turn, signal, out } = ctx;
-  out.send(startStep(ctx, "route"));
-  beginStage(ctx, "route");
+export function startRunRead(deps: RunDeps, turn: Turn, signal: AbortSignal): RunRead {
   // Routes that are never cached are not read either: with a store that holds the rest in
   // process (a near cache), a new message then makes no round trip.
   const routeKey = deps.routeTtlMs > 0 ? deps.keys.key("route", turn.userId, normaliseText(turn.text)) : undefined;
@@ -102,12 +108,29 @@ export async function routeStage(ctx: RunContext): Promise<Routed> {
   if (routeKey !== undefined) keys.push(routeKey);
   for (const k of systemKeys) keys.push(k);
   for (const k of providerKeys) if (typeof k === "string") keys.push(k);
-  const read = await readRunCache(
+  const read = readRunCache(
     deps.store,
     { keys, lists: [{ key: deps.history.key(turn.userId, turn.threadId), last: historyReadLength(deps.history.settings) }] },
     deps.deadlines.cacheReadMs,
     signal,
   );
+  return { read, routeKey, systemKeys, providerKeys };
+}
+
+/**
+ * The route stage: the run's batched read ({@link startRunRead}) serves the route, the system
+ * prompt, every provider's context and the history; then the router decides (under its
+ * deadline, with its fallback). A run that starts from stored history sends it as
+ * `MESSAGES_SNAPSHOT`, so a client that reconnects rebuilds the conversation from the stream alone.
+ */
+export async function routeStage(ctx: RunContext, pending: RunRead): Promise<Routed> {
+  const { deps, turn, signal, out } = ctx;
+  const { routeKey, systemKeys, providerKeys } = pending;
+  out.send(startStep(ctx, "route"));
+  beginStage(ctx, "route");
+  const read = await (pending.read as Promise<CacheRead>);
+  pending.read = undefined;
+  out.hold(); // back from I/O: what follows can wait for the model request again (RunStream.hold)
   const values = read.result.values;
   if (read.status !== "ok") deps.emitter.emit("cache:error", { userId: turn.userId, status: read.status, ms: read.ms });
   const storedHistory = HistoryStore.clean(read.result.lists[0] ?? []);
@@ -116,15 +139,18 @@ export async function routeStage(ctx: RunContext): Promise<Routed> {
 
   const cachedRoute = routeKey === undefined ? undefined : toDecision(values[0]);
   // A cached decision needs no wait: only the router is awaited.
-  const route = cachedRoute
-    ? { decision: cachedRoute, cached: true, ms: 0 }
-    : await decideRoute(
-        deps.router,
-        deps.routeFallback,
-        { text: turn.text, userId: turn.userId, threadId: turn.threadId },
-        deps.deadlines.routerMs,
-        signal,
-      );
+  let route: RouteOutcome;
+  if (cachedRoute) route = { decision: cachedRoute, cached: true, ms: 0 };
+  else {
+    route = await decideRoute(
+      deps.router,
+      deps.routeFallback,
+      { text: turn.text, userId: turn.userId, threadId: turn.threadId },
+      deps.deadlines.routerMs,
+      signal,
+    );
+    out.hold();
+  }
   if (routeKey !== undefined) countCache(ctx, "route", route.cached);
   // A fallback decision is not cached: the router gets the next turn.
   if (!route.cached && !route.fallback && routeKey !== undefined) writeQuietly(deps.store, routeKey, route.decision, deps.routeTtlMs);
