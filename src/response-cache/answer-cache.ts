@@ -42,6 +42,17 @@ export function requestHash(request: ChatRequest): string {
   return createHash("sha256").update(canonicalJson(material)).digest("hex");
 }
 
+/**
+ * The semantic scope of a request: the probe's (user, route kind, model) and the tools the model
+ * is offered. An answer given without a tool is never served to a request that offers one (the
+ * model might have called it), nor one given with other tools.
+ */
+function semanticScope(probeScope: string, request: ChatRequest): string {
+  const tools = request.tools ?? [];
+  if (tools.length === 0) return probeScope;
+  return `${probeScope}:${createHash("sha256").update(canonicalJson(tools)).digest("hex")}`;
+}
+
 /** What the exact cache stores under an `answer` key. */
 interface StoredAnswer {
   v: 1;
@@ -76,6 +87,8 @@ export interface AnswerLookup {
   lookupMs: number;
   semantic?: { status: SemanticStatus; similarity?: number; embedMs?: number };
   probe?: SemanticProbe;
+  /** The semantic scope the lookup searched, where {@link AnswerCache.remember} stores the answer. */
+  scope?: string;
   vector?: Float32Array;
 }
 
@@ -262,7 +275,8 @@ export class AnswerCache {
         out.semantic = { status: result.status, embedMs };
       } else {
         out.vector = result.vector;
-        const best = this.nearest(probe.scope, result.vector);
+        out.scope = semanticScope(probe.scope, request);
+        const best = this.nearest(out.scope, result.vector);
         if (best && best.similarity >= this.threshold - SIMILARITY_ROUNDING) {
           this.counts.hits++;
           this.counts.semanticHits++;
@@ -300,16 +314,17 @@ export class AnswerCache {
   remember(lookup: AnswerLookup, text: string): boolean {
     if (lookup.hit || text.length === 0) return false;
     writeQuietly(this.deps.store, lookup.key, { v: 1, text, at: Date.now() } satisfies StoredAnswer, this.ttlMs);
-    if (lookup.probe && lookup.vector && this.scopes) {
-      let entries = this.scopes.get(lookup.probe.scope);
+    const scope = lookup.scope;
+    if (lookup.probe && lookup.vector && scope !== undefined && this.scopes) {
+      let entries = this.scopes.get(scope);
       if (!entries) {
         entries = new LRUCache<string, SemanticEntry>({ max: this.maxEntries });
-        this.scopes.set(lookup.probe.scope, entries);
+        this.scopes.set(scope, entries);
       }
       entries.set(lookup.probe.id, { vector: lookup.vector, text, expiresAt: Date.now() + this.ttlMs });
       // lru-cache sizes an item when it is set: set the scope again so its new size counts.
-      this.scopes.delete(lookup.probe.scope);
-      this.scopes.set(lookup.probe.scope, entries);
+      this.scopes.delete(scope);
+      this.scopes.set(scope, entries);
     }
     return true;
   }

@@ -10,7 +10,7 @@ export interface SemanticCacheOptions {
   embed?: EmbedFn;
   /** Least cosine similarity for a hit, in (0, 1]. Default 0.95. */
   threshold?: number;
-  /** Entries kept per scope (user × route kind × model), least recently used dropped first. Default 1,000. */
+  /** Entries kept per scope (user × route kind × model × tools offered), least recently used dropped first. Default 1,000. */
   maxEntries?: number;
   /** Scopes kept (each up to `maxEntries` entries), least recently used dropped first. Default 1,000. */
   maxScopes?: number;

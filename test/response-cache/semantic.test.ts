@@ -107,6 +107,36 @@ describe("semantic response cache (embeddings from Ollama's /api/embed)", () => 
     expect(server.chats()).toHaveLength(3);
   });
 
+  it("is scoped by the tools the model is offered: an answer given without a tool is not served to a request that offers one", async () => {
+    const { server, pipeline } = await setup();
+    const weather = { name: "get_weather", description: "The weather where the user is.", parameters: { type: "object", properties: {} } };
+    const withTools = (message: string, tools: unknown[], id: string) => ({
+      threadId: `t-${id}`,
+      runId: `r-${id}`,
+      messages: [{ id: `m-${id}`, role: "user" as const, content: message }],
+      tools,
+      context: [],
+      state: {},
+      forwardedProps: {},
+    });
+    await runValid(pipeline.run({ userId: "ada", threadId: "t1", message: "Why is the sky blue?" }));
+    // The same question, now with a frontend tool the model could call: asked of the model.
+    const offered = await runValid(pipeline.run(withTools("Why's the sky blue?", [weather], "a"), { userId: "ada" }));
+    expect(answerState(offered)).toEqual({ hit: false });
+    expect(server.chats()).toHaveLength(2);
+    expect(server.chats()[1]?.body?.tools).toHaveLength(1);
+    // With the same tools, the answer given with them is served; with another tool it is not.
+    const same = await runValid(pipeline.run(withTools("Why is the sky so blue?", [weather], "b"), { userId: "ada" }));
+    expect(answerState(same)).toMatchObject({ hit: true, kind: "semantic" });
+    const other = { ...weather, name: "get_forecast" };
+    const changed = await runValid(pipeline.run(withTools("Why is the sky so blue?", [other], "c"), { userId: "ada" }));
+    expect(answerState(changed)).toEqual({ hit: false });
+    expect(server.chats()).toHaveLength(3);
+    // Without tools, the first answer is still served.
+    const none = await runValid(pipeline.run({ userId: "ada", threadId: "t5", message: "Why is the sky so blue?" }));
+    expect(answerState(none)).toMatchObject({ hit: true, kind: "semantic" });
+  });
+
   it("treats a slow embedding as a miss within its deadline and aborts the request", async () => {
     const { server, pipeline, embeds } = await setup(
       { timeoutMs: 100 },
