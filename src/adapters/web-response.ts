@@ -209,11 +209,14 @@ async function respond(
   if ("kind" in user) return json(user, report);
   const body = await bodyOf(request, options, limits);
   if (body.kind === "error") return json(body, report);
+  // A client that has already gone gets no run (nobody would read it), as the Node handler does.
+  if (request.signal.aborted) {
+    return json(httpError(499, "CLIENT_CLOSED_REQUEST", "The client closed the request before the run started."), report);
+  }
 
   // A `createZoePipeline` run is cancelled by returning its iterator (see docs/design.md): no
   // AbortController per request. Any other pipeline gets a signal that follows the request's.
-  const controller = returnCancelsRun(pipeline) && !request.signal.aborted ? undefined : new AbortController();
-  if (controller && request.signal.aborted) controller.abort(request.signal.reason);
+  const controller = returnCancelsRun(pipeline) ? undefined : new AbortController();
   const start = await startHttpRun(pipeline, body.value, {
     ...(user.userId === undefined ? {} : { userId: user.userId }),
     ...(controller ? { signal: controller.signal } : {}),

@@ -279,6 +279,19 @@ describe("createAgUiResponse: the same hardening as the Node handler", () => {
     expect(backend.cancelled).toBe(1);
   });
 
+  it("a request aborted before its run starts gets no run: 499 CLIENT_CLOSED_REQUEST, no run:started, no model request", async () => {
+    const { pipeline, backend } = newPipeline();
+    let started = 0;
+    pipeline.on("run:started", () => started++);
+    const controller = new AbortController();
+    controller.abort();
+    const response = await createAgUiResponse(pipeline, post(JSON.stringify(runInput("hi")), undefined, { signal: controller.signal }), user);
+    expect(await codeOf(response)).toEqual([499, "CLIENT_CLOSED_REQUEST"]);
+    expect(started).toBe(0);
+    expect(backend.requests).toHaveLength(0);
+    expect(pipeline.activeRuns).toBe(0);
+  });
+
   it("a request that aborts while its run starts cancels the run once the stream is made", async () => {
     const { backend, pipeline, controller } = slowModel();
     // The request aborts after the adapter has started the run, before its first event is read.
