@@ -125,7 +125,9 @@ const LISTENERS: symbol | undefined = (() => {
     if (key === undefined) return undefined;
     const roots = () => (signal as unknown as Record<symbol, unknown>)[key];
     const root = () => (roots() as Map<string, ListenerRoot>).get("abort");
-    if (!(roots() instanceof Map) || root() !== undefined) return undefined;
+    // Node's own Map class (`SafeMap`, from its primordials) is not `instanceof Map` here: a map is what answers `get`.
+    const map = roots() as { get?: unknown } | undefined;
+    if (typeof map?.get !== "function" || root() !== undefined) return undefined;
     const a = () => {};
     const b = () => {};
     signal.addEventListener("abort", a);
@@ -138,6 +140,9 @@ const LISTENERS: symbol | undefined = (() => {
     return undefined;
   }
 })();
+
+/** Whether {@link abortListenerCount} reads the listener map directly on this runtime (for tests). */
+export const readsListenerMap: boolean = LISTENERS !== undefined;
 
 /** How many `abort` listeners `signal` has. */
 export function abortListenerCount(signal: AbortSignal): number {

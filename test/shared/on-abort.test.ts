@@ -5,6 +5,7 @@ import { TIMED_OUT, withDeadline } from "../../src/shared/deadline.js";
 import {
   abortHookCount,
   abortListenerCount,
+  readsListenerMap,
   abortOwned,
   hasAbortListeners,
   onAbort,
@@ -71,6 +72,12 @@ describe("onAbort", () => {
     expect(hasAbortListeners(c.signal)).toBe(false); // only the registry's own listener is left
     c.signal.addEventListener("abort", () => {});
     expect(hasAbortListeners(c.signal)).toBe(true);
+  });
+
+  it("reads the listener map directly on this Node (the check of the map's shape accepts Node's own Map class)", () => {
+    // Node's EventTarget keeps its listeners in a primordials SafeMap, which is not `instanceof Map`:
+    // a check that asked for one silently fell back to getEventListeners (about 0.6 µs a run).
+    expect(readsListenerMap).toBe(true);
   });
 
   it("counts abort listeners as node:events getEventListeners does, whatever is added, removed or fired", () => {
