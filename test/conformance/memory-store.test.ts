@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { memoryCacheStore } from "../../src/index.js";
 import { cacheStoreConformance } from "./cache-store.js";
 
@@ -24,6 +24,23 @@ describe("memoryCacheStore bounds", () => {
     const kept = (await store.getMany(Array.from({ length: 50 }, (_, i) => `big:${i}`))).filter(Boolean);
     expect(kept.length).toBeGreaterThan(0);
     expect(kept.length).toBeLessThanOrEqual(5);
+  });
+
+  it("reads arm no timer: a read after the process has waited (a chat turn) leaves no timer behind", async () => {
+    const store = memoryCacheStore();
+    await store.set("v", { a: 1 }, 60_000);
+    await store.listAppend("l", [{ a: 1 }], { maxLength: 5, ttlMs: 60_000 });
+    for (let turn = 0; turn < 3; turn++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const armed = vi.spyOn(globalThis, "setTimeout");
+      try {
+        const read = await store.read({ keys: ["v"], lists: [{ key: "l", last: 5 }] });
+        expect(read).toEqual({ values: [{ a: 1 }], lists: [[{ a: 1 }]] });
+        expect(armed).not.toHaveBeenCalled();
+      } finally {
+        armed.mockRestore();
+      }
+    }
   });
 
   it("refuses a value JSON cannot hold, as Redis would, and stores nothing for it", async () => {
