@@ -122,6 +122,37 @@ describe("a run in flight", () => {
   });
 });
 
+describe("runs in flight with long messages", () => {
+  it("let go of their cache keys (a route key holds the whole message, percent-encoded) once the route is decided", async () => {
+    // A store that keeps nothing in process, as one across the network: only the runs hold keys.
+    const memory = memoryCacheStore();
+    const store: CacheStore = { ...memory, set: async () => {}, listAppend: async () => {} };
+    const gates = Array.from({ length: 20 }, () => gatedBackend());
+    let next = 0;
+    const backend: ModelBackend = {
+      name: "gated",
+      chat: (...args) => (gates[next++] as ReturnType<typeof gatedBackend>).backend.chat(...args),
+    };
+    const provider = { name: "search", ttlMs: 60_000, cacheKey: (r: { text: string }) => r.text, fetch: async () => "found" };
+    const pipeline = createZoePipeline({ backend, router: fixedRouter(), cache: store, providers: [provider] });
+    // 8,000 CJK characters: 16 KB as the run's text, 72 KB as each percent-encoded key.
+    const message = (i: number) => `${i} ${"天".repeat(8_000)}`;
+    await collect();
+    const before = process.memoryUsage().heapUsed;
+    const paused = [];
+    for (let i = 0; i < gates.length; i++)
+      paused.push(await pauseAtFirstToken(pipeline.run({ userId: "u", threadId: `t${i}`, message: message(i) })));
+    await collect();
+    const perRun = (process.memoryUsage().heapUsed - before) / gates.length;
+    // The text itself (16 KB), the prompt that carries it (16 KB) and the run's own objects; not the keys (144 KB).
+    console.log(`[in-flight] ${Math.round(perRun)} bytes per paused run`);
+    expect(perRun).toBeLessThan(80_000);
+    for (const gate of gates) gate.open();
+    for (const p of paused) expect((await p.finish()).at(-1)).toBe(EventType.RUN_FINISHED);
+    await pipeline.close();
+  });
+});
+
 describe("newId", () => {
   it("is a version 4 UUID, different each time", () => {
     const ids = new Set(Array.from({ length: 1000 }, newId));

@@ -142,6 +142,44 @@ describe("the model request goes out before the events that can wait", () => {
     await pipeline.close();
   });
 
+  it("a run whose setup fails while its cache read is out ends with RUN_ERROR, and the read rejects nowhere", async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      // A store across the network (its read answers after a timer), and a client state whose getter
+      // works when the input is validated and throws when the run copies it for STATE_SNAPSHOT.
+      const store = memoryCacheStore();
+      const read = store.read.bind(store);
+      Object.assign(store, { read: async (batch: CacheBatch) => (await new Promise((r) => setTimeout(r, 5)), read(batch)) });
+      const pipeline = createZoePipeline({ backend: watchedBackend(() => 0).backend, router: fixedRouter(), cache: store });
+      let reads = 0;
+      const state = {
+        get mood() {
+          if (++reads > 1) throw new Error("state getter failed");
+          return "ok";
+        },
+      };
+      const input = {
+        threadId: "t",
+        runId: "r1",
+        messages: [{ id: "m", role: "user" as const, content: "hi there" }],
+        tools: [],
+        context: [],
+        state,
+        forwardedProps: {},
+      };
+      const types: string[] = [];
+      for await (const e of pipeline.run(input, { userId: "u" })) types.push(e.type);
+      expect(types).toEqual([EventType.RUN_STARTED, EventType.RUN_ERROR]);
+      await new Promise((r) => setTimeout(r, 20)); // the read has answered, or been aborted
+      await pipeline.close();
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+  });
+
   it("a run that fails before its model call still starts with RUN_STARTED and ends with RUN_ERROR", async () => {
     const backend: ModelBackend = {
       name: "never",

@@ -5,6 +5,7 @@ import { scriptedBackend } from "../../src/testing/index.js";
 import { runValid, textOf } from "../helpers/ag-ui.js";
 import { startFakeOllama, type FakeOllama, type FakeOllamaOptions } from "../helpers/fake-ollama.js";
 import { answerState, at, cacheMetrics, metricsOf } from "./helpers.js";
+import type { Tool } from "@ag-ui/core";
 import type { SemanticCacheOptions } from "../../src/index.js";
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -110,7 +111,7 @@ describe("semantic response cache (embeddings from Ollama's /api/embed)", () => 
   it("is scoped by the tools the model is offered: an answer given without a tool is not served to a request that offers one", async () => {
     const { server, pipeline } = await setup();
     const weather = { name: "get_weather", description: "The weather where the user is.", parameters: { type: "object", properties: {} } };
-    const withTools = (message: string, tools: unknown[], id: string) => ({
+    const withTools = (message: string, tools: Tool[], id: string) => ({
       threadId: `t-${id}`,
       runId: `r-${id}`,
       messages: [{ id: `m-${id}`, role: "user" as const, content: message }],

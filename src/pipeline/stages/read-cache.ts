@@ -5,14 +5,15 @@ import { attempt, TIMED_OUT, withDeadline } from "../../shared/deadline.js";
 export interface CacheRead {
   result: CacheBatchResult;
   ms: number;
-  /** `ok`, or why everything counts as a miss. */
-  status: "ok" | "timeout" | "error";
+  /** `ok`, why everything counts as a miss, or `aborted` (the run was, while it read). */
+  status: "ok" | "timeout" | "error" | "aborted";
 }
 
 /**
  * Read everything a run may need from the store in one round trip, under a deadline. The cache
  * speeds runs up and never breaks one: a failed, hung or malformed read is a miss everywhere.
- * Rejects only when the run is aborted.
+ * Never rejects, so that it can be sent before the run's setup, which may fail before anything
+ * awaits it: a run aborted while it reads gets `aborted`.
  */
 export async function readRunCache(store: CacheStore, batch: CacheBatch, deadlineMs: number, signal: AbortSignal): Promise<CacheRead> {
   const t0 = performance.now();
@@ -32,8 +33,7 @@ export async function readRunCache(store: CacheStore, batch: CacheBatch, deadlin
       return { result: { values: read.values, lists: lists.map((l) => (Array.isArray(l) ? (l as unknown[]) : [])) }, ms, status: "ok" };
     }
     return { result: read, ms, status: "ok" };
-  } catch (error) {
-    if (signal.aborted) throw error;
-    return { result: misses, ms: performance.now() - t0, status: "error" };
+  } catch {
+    return { result: misses, ms: performance.now() - t0, status: signal.aborted ? "aborted" : "error" };
   }
 }

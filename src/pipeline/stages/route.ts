@@ -10,6 +10,7 @@ import type { Turn } from "../../input/types.js";
 import { beginStage, countCache, endStage, startStep, type RunContext, type RunDeps } from "../run-context.js";
 import { readRunCache, type CacheRead } from "./read-cache.js";
 import { ROUTE_KINDS, type RouteDecision, type RouteRequest, type Router } from "../../routing/types.js";
+import { abortReason } from "../../shared/abort.js";
 import { attempt, TIMED_OUT, withDeadline } from "../../shared/deadline.js";
 import { toDecision, type RouteFallback } from "../route-fallback.js";
 
@@ -82,13 +83,20 @@ export interface Routed extends RouteOutcome {
   readMs: number;
 }
 
-/** The run's batched cache read, on its way, with the keys it asked for. */
-export interface RunRead {
-  /** Undefined once the route stage has taken it: the run holds its caller's frame, and this, to its end. */
-  read: Promise<CacheRead> | undefined;
+/** The run's batched cache read, on its way, with the keys it asked for (a route key holds the whole message). */
+interface ReadParts {
+  read: Promise<CacheRead>;
   routeKey: string | undefined;
   systemKeys: string[];
   providerKeys: Array<string | { error: string }>;
+}
+
+/**
+ * The run's batched cache read ({@link startRunRead}), until the route stage takes it: the run's
+ * outer frames hold this record to the run's end, and then hold nothing through it.
+ */
+export interface RunRead {
+  parts: ReadParts | undefined;
 }
 
 /**
@@ -114,7 +122,7 @@ export function startRunRead(deps: RunDeps, turn: Turn, signal: AbortSignal): Ru
     deps.deadlines.cacheReadMs,
     signal,
   );
-  return { read, routeKey, systemKeys, providerKeys };
+  return { parts: { read, routeKey, systemKeys, providerKeys } };
 }
 
 /**
@@ -125,11 +133,12 @@ export function startRunRead(deps: RunDeps, turn: Turn, signal: AbortSignal): Ru
  */
 export async function routeStage(ctx: RunContext, pending: RunRead): Promise<Routed> {
   const { deps, turn, signal, out } = ctx;
-  const { routeKey, systemKeys, providerKeys } = pending;
+  const { read: reading, routeKey, systemKeys, providerKeys } = pending.parts as ReadParts;
+  pending.parts = undefined;
   out.send(startStep(ctx, "route"));
   beginStage(ctx, "route");
-  const read = await (pending.read as Promise<CacheRead>);
-  pending.read = undefined;
+  const read = await reading;
+  if (read.status === "aborted") throw abortReason(signal);
   out.hold(); // back from I/O: what follows can wait for the model request again (RunStream.hold)
   const values = read.result.values;
   if (read.status !== "ok") deps.emitter.emit("cache:error", { userId: turn.userId, status: read.status, ms: read.ms });
