@@ -378,8 +378,10 @@ export async function streamStep(
     for (;;) {
       if (!asked) {
         // A consumer that reads slowly holds the model back: the backend is asked for more only
-        // once the consumer has taken what is waiting.
-        if (out.backlog >= STREAM_BACKLOG) {
+        // once the consumer has taken what is waiting. Not the run's model request itself: what
+        // waits then is the run's own setup (an event or two per provider, bounded), held back
+        // so that the request goes first.
+        if (out.backlog >= STREAM_BACKLOG && !limits.onRequest) {
           watch.hold();
           await out.drained(signal);
           watch.release();

@@ -54,6 +54,25 @@ describe("the model request goes out before the events that can wait", () => {
     await pipeline.close();
   });
 
+  it("a warm run with many providers (more setup events than the stream's backlog) still sends its request first", async () => {
+    let count = 0;
+    const { backend, atRequest } = watchedBackend(() => count);
+    const providers = Array.from({ length: 40 }, (_, i) => testProvider(`p${i}`, `value ${i}`, { ttlMs: 60_000 }));
+    const pipeline = createZoePipeline({ backend, router: fixedRouter(), providers });
+    for (let turn = 0; turn < 2; turn++) {
+      count = 0;
+      const events = [];
+      for await (const e of pipeline.run({ userId: "u", threadId: "t", message: `question ${turn}` })) {
+        count++;
+        events.push(e);
+      }
+      await expectValidStream(events);
+      expect(events.length).toBeGreaterThan(40);
+    }
+    expect(atRequest).toEqual([0, 0]);
+    await pipeline.close();
+  });
+
   it("a run that waits on I/O passes its first events on while it waits", async () => {
     // The provider answers only once the consumer has seen the run start: a run that held its
     // first events until the provider answered would only get there after the provider's
