@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { configure } from "safe-stable-stringify";
+import { abandonIterator } from "../shared/abandon-iterator.js";
 import { abortReason } from "../shared/abort.js";
 import type { ChatChunk, ChatRequest, ModelBackend, PrewarmResult } from "../models/types.js";
 
@@ -100,7 +101,7 @@ export function dedupeBackend(backend: ModelBackend, options: DedupeOptions = {}
           flight.chunks.push(step.value);
           wakeAll(flight);
           if (signal.aborted) {
-            void Promise.resolve(iterator.return?.()).catch(() => {});
+            abandonIterator(iterator);
             break;
           }
         }
@@ -135,10 +136,11 @@ export function dedupeBackend(backend: ModelBackend, options: DedupeOptions = {}
     try {
       for (;;) {
         if (signal.aborted) throw abortReason(signal);
-        const chunk = f.chunks[index];
-        if (chunk !== undefined) {
-          index++;
-          yield { ...chunk };
+        // By position, not by value: a malformed chunk (`undefined`…) is not the end of the buffer.
+        if (index < f.chunks.length) {
+          const chunk: unknown = f.chunks[index++];
+          // A copy per consumer; a non-object goes on as it is, for the pipeline to reject.
+          yield typeof chunk === "object" && chunk !== null ? { ...(chunk as ChatChunk) } : (chunk as ChatChunk);
           continue;
         }
         if (f.failed) throw f.error;
@@ -171,5 +173,6 @@ export function dedupeBackend(backend: ModelBackend, options: DedupeOptions = {}
   if (backend.loaded) wrapped.loaded = () => backend.loaded!();
   if (backend.close) wrapped.close = () => backend.close!();
   if (backend.embed) wrapped.embed = (input, context) => backend.embed!(input, context);
+  if (backend.tokenCounter) wrapped.tokenCounter = (model) => backend.tokenCounter!(model);
   return wrapped;
 }

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { ModelError } from "../errors/model-error.js";
 import { ZoeError } from "../errors/zoe-error.js";
 import { abortReason } from "../shared/abort.js";
+import { abandonIterator } from "../shared/abandon-iterator.js";
 import type { ChatChunk, ChatRequest, ModelBackend, PrewarmResult } from "../models/types.js";
 import { errorCode } from "../ollama/errors.js";
 import { timerMs } from "../shared/timer.js";
@@ -9,7 +10,7 @@ import { timerMs } from "../shared/timer.js";
 /** One host of a {@link backendPool}. */
 export interface PoolHost {
   /** Shown in `stats()`. Default: the backend's `host` when it has one, else `host-<index>`. */
-  name: string;
+  name?: string;
   backend: ModelBackend;
 }
 
@@ -26,13 +27,15 @@ export interface BackendPoolOptions {
   healthCheckMs?: number;
   /**
    * Is this host healthy? Default: `backend.loaded()` resolves (for Ollama, `/api/ps` answers);
-   * a backend without `loaded` is taken as healthy. A check that takes longer than
-   * `healthCheckMs` (or 5,000 ms when checks are off) counts as failed.
+   * a backend without `loaded` is taken as healthy. Only `true` (or a promise of it) passes: `false`,
+   * any other value, a throw, a rejection, or a check that takes longer than `healthCheckMs` (or
+   * 5,000 ms when checks are off) counts as failed. An `ok` that comes back after the host failed
+   * a request started during the check is ignored: the host stays cooling down.
    */
-  health?: (backend: ModelBackend, name: string) => Promise<boolean>;
+  health?: (backend: ModelBackend, name: string) => Promise<boolean> | boolean;
   /** How long a thread stays pinned to its host after its last request, ms. Default 30 minutes. */
   stickyTtlMs?: number;
-  /** Most threads remembered (the least recently used are forgotten first). Default 10,000. */
+  /** Most threads remembered, a positive integer (the least recently used are forgotten first). Default 10,000. */
   maxThreads?: number;
   /**
    * The thread a request belongs to, so that all its turns go to the host that holds its prompt
@@ -105,11 +108,21 @@ export const HOST_FAILURE_CODES: ReadonlySet<string> = new Set([
   "ETIMEDOUT",
   "EHOSTUNREACH",
   "ENETUNREACH",
+  "ECONNABORTED",
+  "ENOTFOUND", // DNS: no such host
+  "EAI_AGAIN", // DNS: lookup timed out
   "UND_ERR_SOCKET",
   "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+  "UND_ERR_CLOSED",
 ]);
 
-/** The default {@link BackendPoolOptions.isHostFailure}: connection, 5xx, busy and timeout errors. */
+/**
+ * The default {@link BackendPoolOptions.isHostFailure}: connection, DNS, 5xx, busy and timeout
+ * errors. A plain error matches by its `code`, else its `cause`'s (fetch's "fetch failed" carries
+ * undici's code there).
+ */
 export function isHostFailure(error: unknown): boolean {
   if (error instanceof ZoeError) {
     if (HOST_FAILURE_CODES.has(error.code)) return true;
@@ -150,14 +163,46 @@ interface HostState {
   inFlight: number;
   healthy: boolean;
   coolingUntil: number | undefined;
+  /** Threads pinned to this host, kept up to date by every pin and eviction. */
+  threads: number;
   requests: number;
+  /** Also the host's failure epoch: a health check ignores its `ok` when this moved meanwhile. */
   failures: number;
   checking: boolean;
 }
 
+interface ThreadEntry {
+  host: HostState;
+  lastUsed: number;
+}
+
+const shown = (value: unknown) => (value === null ? "null" : Array.isArray(value) ? "an array" : typeof value);
+
+const isBackend = (value: unknown): value is ModelBackend =>
+  typeof value === "object" && value !== null && typeof (value as { chat?: unknown }).chat === "function";
+
 function hostName(backend: ModelBackend, index: number): string {
   const host = (backend as unknown as { host?: unknown }).host;
   return typeof host === "string" && host ? host : `host-${index}`;
+}
+
+/** `hosts[index]` as a name and a backend; a TypeError naming the entry when it is neither form. */
+function hostEntry(entry: unknown, index: number): { name: string; backend: ModelBackend } {
+  const at = `backendPool: hosts[${index}]`;
+  if (isBackend(entry)) return { name: hostName(entry, index), backend: entry };
+  if (typeof entry !== "object" || entry === null) {
+    throw new TypeError(`${at} must be a backend or { name, backend }, got ${shown(entry)}.`);
+  }
+  if (!("backend" in entry)) {
+    throw new TypeError(`${at} has neither a chat() method nor a \`backend\`: give a backend or { name, backend }.`);
+  }
+  const { name, backend } = entry as { name?: unknown; backend: unknown };
+  if (!isBackend(backend)) throw new TypeError(`${at}.backend must be a backend (an object with a chat() method), got ${shown(backend)}.`);
+  if (name === undefined) return { name: hostName(backend, index), backend };
+  if (typeof name !== "string" || !name) {
+    throw new TypeError(`${at}.name must be a non-empty string, got ${JSON.stringify(name) ?? shown(name)}.`);
+  }
+  return { name, backend };
 }
 
 function checkPositive(name: string, value: number | undefined, zeroOk = false) {
@@ -165,6 +210,56 @@ function checkPositive(name: string, value: number | undefined, zeroOk = false) 
   if (!(typeof value === "number" && (zeroOk ? value >= 0 : value > 0))) {
     throw new RangeError(`backendPool: \`${name}\` must be ${zeroOk ? "0 or more" : "positive"}, got ${String(value)}.`);
   }
+}
+
+function checkFunction(name: string, value: unknown) {
+  if (value !== undefined && typeof value !== "function") {
+    throw new TypeError(`backendPool: \`${name}\` must be a function, got ${shown(value)}.`);
+  }
+}
+
+function checkOptions(options: unknown): BackendPoolOptions {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new TypeError(`backendPool: \`options\` must be an object, got ${shown(options)}.`);
+  }
+  const o = options as BackendPoolOptions;
+  checkPositive("cooldownMs", o.cooldownMs, true);
+  checkPositive("healthCheckMs", o.healthCheckMs, true);
+  checkPositive("stickyTtlMs", o.stickyTtlMs, true);
+  checkPositive("maxThreads", o.maxThreads);
+  // Infinity would remember every thread forever; a fraction means nothing.
+  if (o.maxThreads !== undefined && !Number.isSafeInteger(o.maxThreads)) {
+    throw new RangeError(`backendPool: \`maxThreads\` must be a positive integer, got ${String(o.maxThreads)}.`);
+  }
+  checkFunction("health", o.health);
+  checkFunction("threadKey", o.threadKey);
+  checkFunction("isHostFailure", o.isHostFailure);
+  return o;
+}
+
+/** Is a health check's answer a pass? Only `true`: anything else, a throw included, fails it. */
+async function passes(check: () => Promise<boolean> | boolean): Promise<boolean> {
+  try {
+    // Awaited inside the try, so a check that throws synchronously or returns a plain value is
+    // a failed check, never a rejection that escapes the timer.
+    return (await check()) === true;
+  } catch {
+    return false;
+  }
+}
+
+type TokenCounter = (text: string) => number;
+
+/**
+ * The counter for a prompt that may go to any host: each host's own (the request's host is not
+ * known yet). One shared counter as is; different ones give the largest count, so the prompt fits
+ * on whichever host gets it; none when a host has none for the model.
+ */
+function poolCounter(counters: readonly unknown[]): TokenCounter | undefined {
+  if (!counters.every((c): c is TokenCounter => typeof c === "function")) return undefined;
+  const distinct = [...new Set(counters)];
+  if (distinct.length === 1) return distinct[0];
+  return (text) => Math.max(...distinct.map((count) => count(text)));
 }
 
 /**
@@ -179,13 +274,18 @@ function checkPositive(name: string, value: number | undefined, zeroOk = false) 
  *   request that has not streamed anything yet fails over to the next healthy host. Once a chunk
  *   was streamed the error propagates: half an answer is never replayed.
  * - Health checks bring cooled-down hosts back.
+ * - `tokenCounter` exists when every host has one. The host of a request is not known while its
+ *   prompt is counted, so it gives the hosts' shared counter, or when they differ the largest of
+ *   their counts (the prompt fits whichever host gets it), or `undefined` (the pipeline then
+ *   estimates) when any host has none for the model.
+ * - Bad hosts or options throw at once (a `TypeError`, or a `RangeError` for a number out of range).
  */
-export function backendPool(hosts: ReadonlyArray<ModelBackend | PoolHost>, options: BackendPoolOptions = {}): BackendPool {
+export function backendPool(hosts: ReadonlyArray<ModelBackend | PoolHost>, given: BackendPoolOptions = {}): BackendPool {
+  if (!Array.isArray(hosts)) {
+    throw new TypeError(`backendPool: \`hosts\` must be an array of backends or { name, backend }, got ${shown(hosts)}.`);
+  }
   if (hosts.length === 0) throw new RangeError("backendPool: give at least one host.");
-  checkPositive("cooldownMs", options.cooldownMs, true);
-  checkPositive("healthCheckMs", options.healthCheckMs, true);
-  checkPositive("stickyTtlMs", options.stickyTtlMs, true);
-  checkPositive("maxThreads", options.maxThreads);
+  const options = checkOptions(given);
   const cooldownMs = options.cooldownMs ?? POOL_DEFAULTS.cooldownMs;
   const healthCheckMs = options.healthCheckMs ?? POOL_DEFAULTS.healthCheckMs;
   const stickyTtlMs = options.stickyTtlMs ?? POOL_DEFAULTS.stickyTtlMs;
@@ -200,70 +300,66 @@ export function backendPool(hosts: ReadonlyArray<ModelBackend | PoolHost>, optio
       return true;
     });
 
-  const states: HostState[] = hosts.map((h, index) => {
-    const entry: PoolHost = "chat" in h && typeof h.chat === "function" ? { name: hostName(h, index), backend: h } : (h as PoolHost);
-    return {
-      name: entry.name,
-      backend: entry.backend,
-      index,
-      inFlight: 0,
-      healthy: true,
-      coolingUntil: undefined,
-      requests: 0,
-      failures: 0,
-      checking: false,
-    };
-  });
+  const states: HostState[] = hosts.map((h: unknown, index) => ({
+    ...hostEntry(h, index),
+    index,
+    inFlight: 0,
+    healthy: true,
+    coolingUntil: undefined,
+    threads: 0,
+    requests: 0,
+    failures: 0,
+    checking: false,
+  }));
   const names = new Set(states.map((s) => s.name));
   if (names.size !== states.length) throw new RangeError("backendPool: host names must be unique.");
 
   /** thread key → host and last use; Map order = least recently used first. */
-  const threads = new Map<string, { host: HostState; lastUsed: number }>();
+  const threads = new Map<string, ThreadEntry>();
   let closed = false;
 
   const available = (s: HostState, now = Date.now()) =>
     s.healthy || (healthCheckMs === 0 && s.coolingUntil !== undefined && now >= s.coolingUntil);
 
-  function threadCounts(): Map<HostState, number> {
-    const counts = new Map<HostState, number>();
-    for (const { host } of threads.values()) counts.set(host, (counts.get(host) ?? 0) + 1);
-    return counts;
+  function forget(key: string, entry: ThreadEntry) {
+    threads.delete(key);
+    entry.host.threads--;
   }
 
+  /** Forget the expired threads: a walk over them all, so only for the timer and `stats()`. */
   function pruneThreads(now = Date.now()) {
     for (const [key, entry] of threads) {
-      if (now - entry.lastUsed > stickyTtlMs) threads.delete(key);
-    }
-    while (threads.size > maxThreads) {
-      const oldest = threads.keys().next().value as string;
-      threads.delete(oldest);
+      if (now - entry.lastUsed > stickyTtlMs) forget(key, entry);
     }
   }
 
   function pin(key: string | undefined, host: HostState) {
     if (key === undefined) return;
-    threads.delete(key);
+    const old = threads.get(key);
+    if (old) forget(key, old);
     threads.set(key, { host, lastUsed: Date.now() });
-    if (threads.size > maxThreads) pruneThreads();
+    host.threads++;
+    // Full: forget the least recently used thread (first in Map order), without walking the rest.
+    if (threads.size > maxThreads) {
+      const [oldestKey, oldest] = threads.entries().next().value as [string, ThreadEntry];
+      forget(oldestKey, oldest);
+    }
   }
 
-  /** The host for the next attempt, or undefined when every host was tried. */
-  function pick(key: string | undefined, tried: ReadonlySet<HostState>): HostState | undefined {
+  /** The host for the next attempt among those `eligible`, or undefined when every one was tried. */
+  function pick(key: string | undefined, tried: ReadonlySet<HostState>, eligible?: (s: HostState) => boolean): HostState | undefined {
     const now = Date.now();
     if (key !== undefined) {
       const entry = threads.get(key);
       if (entry && now - entry.lastUsed <= stickyTtlMs && !tried.has(entry.host) && available(entry.host, now)) return entry.host;
     }
-    const candidates = states.filter((s) => !tried.has(s));
+    const candidates = states.filter((s) => !tried.has(s) && (eligible?.(s) ?? true));
     if (candidates.length === 0) return undefined;
     const up = candidates.filter((s) => available(s, now));
     if (up.length > 0) {
-      const counts = threadCounts();
       return up.reduce((best, s) => {
         if (s.inFlight !== best.inFlight) return s.inFlight < best.inFlight ? s : best;
-        const ts = counts.get(s) ?? 0;
-        const tb = counts.get(best) ?? 0;
-        return ts < tb ? s : best;
+        return s.threads < best.threads ? s : best;
       });
     }
     // Every remaining host is cooling down: rather than fail without trying, try the one that
@@ -277,16 +373,24 @@ export function backendPool(hosts: ReadonlyArray<ModelBackend | PoolHost>, optio
     s.coolingUntil = Date.now() + cooldownMs;
   }
 
+  /** A host that answered (on probation, or tried because every host was down) is back. */
+  function answered(s: HostState) {
+    if (s.healthy) return;
+    s.healthy = true;
+    s.coolingUntil = undefined;
+  }
+
   async function checkOne(s: HostState): Promise<void> {
     if (s.checking || closed) return;
     const now = Date.now();
     if (!s.healthy && s.coolingUntil !== undefined && now < s.coolingUntil) return;
     s.checking = true;
+    const failures = s.failures;
     const limit = healthCheckMs > 0 ? healthCheckMs : 5_000;
     let timer: NodeJS.Timeout | undefined;
     try {
       const ok = await Promise.race([
-        health(s.backend, s.name).catch(() => false),
+        passes(() => health(s.backend, s.name)),
         new Promise<boolean>((resolve) => {
           timer = setTimeout(() => resolve(false), timerMs(limit));
           timer.unref();
@@ -294,6 +398,8 @@ export function backendPool(hosts: ReadonlyArray<ModelBackend | PoolHost>, optio
       ]);
       if (closed) return;
       if (ok) {
+        // A request failed on this host after the check began: that is the newer news.
+        if (s.failures !== failures) return;
         s.healthy = true;
         s.coolingUntil = undefined;
       } else {
@@ -312,7 +418,8 @@ export function backendPool(hosts: ReadonlyArray<ModelBackend | PoolHost>, optio
     await Promise.all(states.map(checkOne));
   }
 
-  const timer = healthCheckMs > 0 ? setInterval(() => void checkHealth(), timerMs(healthCheckMs)) : undefined;
+  // checkHealth() does not reject; the catch is there so that nothing on a timer ever could.
+  const timer = healthCheckMs > 0 ? setInterval(() => void checkHealth().catch(() => {}), timerMs(healthCheckMs)) : undefined;
   timer?.unref();
 
   async function* chat(request: ChatRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<ChatChunk> {
@@ -355,17 +462,13 @@ export function backendPool(hosts: ReadonlyArray<ModelBackend | PoolHost>, optio
           if (!streamed) {
             streamed = true;
             pin(key, host); // this host now holds the thread's prefix
-            if (!host.healthy) {
-              // a host on probation (or tried because every host was down) answered: it is back
-              host.healthy = true;
-              host.coolingUntil = undefined;
-            }
+            answered(host);
           }
           yield step.value;
         }
       } finally {
         host.inFlight--;
-        if (!ended && iterator) void Promise.resolve(iterator.return?.()).catch(() => {});
+        if (!ended && iterator) abandonIterator(iterator);
       }
       if (!failover) return;
     }
@@ -376,14 +479,13 @@ export function backendPool(hosts: ReadonlyArray<ModelBackend | PoolHost>, optio
     chat,
     stats(): PoolHostStats[] {
       pruneThreads();
-      const counts = threadCounts();
       const now = Date.now();
       return states.map((s) => ({
         name: s.name,
         inFlight: s.inFlight,
         healthy: available(s, now),
         coolingUntil: available(s, now) ? undefined : s.coolingUntil,
-        threads: counts.get(s) ?? 0,
+        threads: s.threads,
         requests: s.requests,
         failures: s.failures,
       }));
@@ -429,24 +531,29 @@ export function backendPool(hosts: ReadonlyArray<ModelBackend | PoolHost>, optio
       closed = true;
       if (timer) clearInterval(timer);
       threads.clear();
+      for (const s of states) s.threads = 0;
       await Promise.all(states.map((s) => s.backend.close?.()));
     },
   };
+  if (states.every((s) => s.backend.tokenCounter)) {
+    pool.tokenCounter = (model) => poolCounter(states.map((s) => s.backend.tokenCounter!(model)));
+  }
   if (states.some((s) => s.backend.embed)) {
-    // Embeddings are stateless: the least busy available host, failing over like chat().
+    const canEmbed = (s: HostState) => s.backend.embed !== undefined;
+    // Embeddings are stateless: no thread, else the same pick and failover as chat().
     pool.embed = async (input, context) => {
       const tried = new Set<HostState>();
       let lastError: unknown;
       for (;;) {
         if (context.signal.aborted) throw abortReason(context.signal);
-        const withEmbed = states.filter((s) => s.backend.embed && !tried.has(s));
-        const host =
-          withEmbed.filter((s) => available(s)).sort((a, b) => a.inFlight - b.inFlight)[0] ?? (tried.size === 0 ? withEmbed[0] : undefined);
+        const host = pick(undefined, tried, canEmbed);
         if (!host) throw lastError;
         tried.add(host);
         host.inFlight++;
         try {
-          return await host.backend.embed!(input, context);
+          const vectors = await host.backend.embed!(input, context);
+          answered(host);
+          return vectors;
         } catch (error) {
           if (context.signal.aborted || closed || !hostFailure(error)) throw error;
           markFailed(host);
