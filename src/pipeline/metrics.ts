@@ -67,3 +67,6 @@ export interface RunMetrics {
 
 /** Round to 0.001 ms so that metrics stay readable in JSON. */
 export const round = (ms: number): number => Math.round(ms * 1000) / 1000;
+
+/** A token count a backend reported: a number ≥ 0 (not NaN, not infinite), else undefined (a custom backend's counts are not trusted). */
+export const tokenCount = (n: unknown): number | undefined => (typeof n === "number" && n >= 0 && n < Infinity ? n : undefined);

@@ -16,6 +16,7 @@ import { remember } from "./stages/remember.js";
 import { releaseRead, routeStage, startRunRead, type RunRead } from "./stages/route.js";
 import type { Turn } from "../input/types.js";
 import type { RunOptions } from "./types.js";
+import { CANCELLED } from "../telemetry/trace.js";
 
 export type { ActiveRun, RunDeps } from "./run-context.js";
 
@@ -90,17 +91,22 @@ async function runAccepted(deps: RunDeps, turn: Turn, signal: AbortSignal | unde
     await stages(ctx, read);
     completed = true;
   } catch (error) {
-    const code = ctx.signal.aborted ? "cancelled" : toZoeError(error).code;
-    ctx.stageSpan?.fail(code, error instanceof Error ? error.message : String(error));
-    ctx.stageSpan?.end();
+    const stageSpan = ctx.stageSpan;
+    if (stageSpan) {
+      // A cancelled run's stage did not fail, as the run did not: it was stopped.
+      if (ctx.signal.aborted) stageSpan.set(CANCELLED);
+      else stageSpan.fail(toZoeError(error).code, error instanceof Error ? error.message : String(error));
+      stageSpan.end();
+      ctx.stageSpan = undefined;
+    }
     if (ctx.signal.aborted) {
-      ctx.trace.root.set({ "zoe.outcome": "cancelled" });
+      ctx.trace.root.set(CANCELLED);
       for (const event of closeOpen(ctx)) out.send(event);
       deps.reports.cancelled(run);
       out.send(events.runFinished(turn.threadId, turn.runId, { cancelled: true }, { type: "cancelled" }));
     } else {
-      ctx.trace.root.fail(code, error instanceof Error ? error.message : String(error));
       const zoeError = toZoeError(error);
+      ctx.trace.root.fail(zoeError.code, error instanceof Error ? error.message : String(error));
       deps.reports.failed(run, zoeError);
       out.send(events.runError(zoeError.message, zoeError.code));
     }

@@ -7,6 +7,7 @@ import type { ChatMessage } from "../models/types.js";
 import { parseToolArguments } from "./tool-args.js";
 import { sliceWhole } from "../shared/unicode.js";
 import type { ServerTool, ToolCatalogueProvider, ToolContext, ToolSpec } from "./types.js";
+import { CANCELLED, NO_TRACE, type RunTrace, type SpanHandle } from "../telemetry/trace.js";
 
 /** A tool call the model made. */
 export interface ToolCallRecord {
@@ -151,9 +152,30 @@ export class ToolRunner {
   }
 }
 
+/** A tool call's span ended with what became of the call: failed, cancelled with its run, or done. */
+function endToolSpan<T extends { ok: boolean }>(running: Promise<T>, span: SpanHandle, signal: AbortSignal): Promise<T> {
+  return running.then(
+    (result) => {
+      // Its error text (which may quote the model's arguments) stays out of the span.
+      if (!result.ok) span.fail("tool_error", "the tool failed or timed out");
+      span.end();
+      return result;
+    },
+    (error: unknown) => {
+      if (signal.aborted) span.set(CANCELLED);
+      else span.fail("tool_error", "the tool failed");
+      span.end();
+      throw error;
+    },
+  );
+}
+
 /**
  * Run the server-side calls of one step in parallel, sending `TOOL_CALL_RESULT` as each finishes,
- * and return the tool messages for the model's continuation (in call order).
+ * and return the tool messages for the model's continuation (in call order). With tracing on,
+ * each call is an `execute_tool {name}` span, live from before the call runs (the tool runs with
+ * it active, so the tool's own spans are its children) until it ends or its run is cancelled; a
+ * call of an unknown tool is one failed with `tool_not_found`.
  */
 export async function runToolCalls(
   runner: ToolRunner,
@@ -162,21 +184,38 @@ export async function runToolCalls(
   context: Omit<ToolContext, "signal">,
   signal: AbortSignal,
   send: (event: AGUIEvent) => void,
-  onDone?: (call: ToolCallRecord, ok: boolean, startedAt: number, endedAt: number) => void,
+  trace: RunTrace = NO_TRACE,
 ): Promise<{ messages: ChatMessage[]; failed: number }> {
-  const startedAt = performance.now();
   const results = new Map<string, string>();
   let failed = 0;
   const pending = new Map<string, Promise<{ id: string; ok: boolean; content: string }>>();
   for (const call of calls) {
     const route = registry.get(call.name);
+    const span = trace.enabled
+      ? trace.start(`execute_tool ${call.name}`, {
+          "gen_ai.operation.name": "execute_tool",
+          "gen_ai.tool.name": call.name,
+          "gen_ai.tool.call.id": call.id,
+        })
+      : undefined;
     if (!route) {
       failed++;
       results.set(call.id, `Error: there is no tool named "${call.name}".`);
+      if (span) {
+        span.fail("tool_not_found", "the model called a tool that does not exist");
+        span.end();
+      }
       send(events.toolCallResult(call.id, results.get(call.id)!));
       continue;
     }
-    const running = runner.run(call, route, context, signal).then((r) => ({ id: call.id, ...r }));
+    const started = span
+      ? endToolSpan(
+          trace.within(span, () => runner.run(call, route, context, signal)),
+          span,
+          signal,
+        )
+      : runner.run(call, route, context, signal);
+    const running = started.then((r) => ({ id: call.id, ...r }));
     // Handled now: the run may be cancelled before the race below looks at it.
     running.catch(() => {});
     pending.set(call.id, running);
@@ -186,8 +225,6 @@ export async function runToolCalls(
     pending.delete(done.id);
     if (!done.ok) failed++;
     results.set(done.id, done.content);
-    const call = calls.find((c) => c.id === done.id);
-    if (onDone && call) onDone(call, done.ok, startedAt, performance.now());
     send(events.toolCallResult(done.id, done.content));
   }
   return {

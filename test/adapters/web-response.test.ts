@@ -285,7 +285,11 @@ describe("createAgUiResponse: the same hardening as the Node handler", () => {
     pipeline.on("run:started", () => started++);
     const controller = new AbortController();
     controller.abort();
-    const response = await createAgUiResponse(pipeline, post(JSON.stringify(runInput("hi")), undefined, { signal: controller.signal }), user);
+    const response = await createAgUiResponse(
+      pipeline,
+      post(JSON.stringify(runInput("hi")), undefined, { signal: controller.signal }),
+      user,
+    );
     expect(await codeOf(response)).toEqual([499, "CLIENT_CLOSED_REQUEST"]);
     expect(started).toBe(0);
     expect(backend.requests).toHaveLength(0);

@@ -11,6 +11,9 @@ import { delay } from "../../shared/abort.js";
 import type { ChatRequest } from "../../models/types.js";
 import type { Prompted } from "./prompt.js";
 import type { Routed } from "./route.js";
+import { tokenCount } from "../metrics.js";
+import { CANCELLED, type SpanKindName } from "../../telemetry/trace.js";
+import type { Attributes } from "@opentelemetry/api";
 
 /** The answer of a run, from the model (with its tool steps) or from the response cache. */
 export interface Answer {
@@ -168,17 +171,6 @@ export async function generate(ctx: RunContext, prompted: Prompted, lookup: Answ
           )
       : undefined,
   };
-  const onTool = trace.enabled
-    ? (call: ToolCallRecord, ok: boolean, startedAt: number, endedAt: number) =>
-        trace.record(
-          `execute_tool ${call.name}`,
-          startedAt,
-          endedAt,
-          { "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": call.name, "gen_ai.tool.call.id": call.id },
-          undefined,
-          ok ? undefined : "tool_error",
-        )
-    : undefined;
   const answer: Answer = {
     text: "",
     textChunks: 0,
@@ -225,7 +217,7 @@ export async function generate(ctx: RunContext, prompted: Prompted, lookup: Answ
           { userId: turn.userId, threadId: turn.threadId },
           signal,
           (event) => out.send(event),
-          onTool,
+          trace,
         );
     // The model continues only when it has every result it asked for.
     if (limited || answer.pending.length > 0) break;
@@ -258,37 +250,78 @@ function followUpRequest(first: ChatRequest, messages: ChatMessage[]): ChatReque
 /** Codes of failures before the first chunk that another try may not meet: the server was busy or unreachable. */
 const RETRYABLE = new Set(["BACKEND_BUSY", "BACKEND_UNREACHABLE", "CONNECTION_LOST", "STREAM_INCOMPLETE"]);
 
+/** `gen_ai.request.max_tokens`: a non-negative integer. */
+const maxTokens = (n: unknown): number | undefined => (typeof n === "number" && Number.isInteger(n) && n >= 0 ? n : undefined);
+
+/** `gen_ai.request.temperature`, `top_p`: a finite number. */
+const finite = (n: unknown): number | undefined => (typeof n === "number" && Number.isFinite(n) ? n : undefined);
+
 /**
- * One model call in a `chat {model}` span (OpenTelemetry GenAI conventions). With the `retry`
+ * The model call's span kind. GenAI semantic conventions: `CLIENT` for a model in another process
+ * (Ollama, an OpenAI-compatible server); `INTERNAL` may be used for one in this process, as the
+ * llama.cpp engine (`zoe-pipeline/llama-cpp`, whose backend is named `llama-cpp` by default) is.
+ */
+const chatKind = (backendName: string): SpanKindName => (backendName === "llama-cpp" ? "internal" : "client");
+
+/** The attributes of a `chat {model}` span when it starts: only figures that are valid numbers. */
+function chatAttributes(provider: string, request: ChatRequest): Attributes {
+  const attributes: Attributes = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": provider,
+    "gen_ai.request.model": request.model,
+  };
+  const options = request.options;
+  if (options) {
+    const max = maxTokens(options.num_predict);
+    if (max !== undefined) attributes["gen_ai.request.max_tokens"] = max;
+    const temperature = finite(options.temperature);
+    if (temperature !== undefined) attributes["gen_ai.request.temperature"] = temperature;
+    const topP = finite(options.top_p);
+    if (topP !== undefined) attributes["gen_ai.request.top_p"] = topP;
+  }
+  return attributes;
+}
+
+/**
+ * What a model call's span says of its result: the backend's own figures when they are valid
+ * counts (never the chunks counted: that is the run's metrics' fallback, not usage), and the
+ * retries it took.
+ */
+function chatResult(done: ChatDoneInfo, retries: number): Attributes {
+  const attributes: Attributes = {};
+  const output = tokenCount(done.outputTokens);
+  if (output !== undefined) attributes["gen_ai.usage.output_tokens"] = output;
+  const input = tokenCount(done.inputTokens);
+  if (input !== undefined) attributes["gen_ai.usage.input_tokens"] = input;
+  if (typeof done.doneReason === "string" && done.doneReason) attributes["gen_ai.response.finish_reasons"] = [done.doneReason];
+  if (typeof done.model === "string" && done.model) attributes["gen_ai.response.model"] = done.model;
+  if (retries > 0) attributes["zoe.retries"] = retries;
+  return attributes;
+}
+
+/**
+ * One model call in a `chat {model}` span (OpenTelemetry GenAI conventions), the backend's request
+ * made with that span active (a backend's HTTP client span is its child). With the `retry`
  * option, a call that fails with a transient error before sending anything is tried again after
  * a backoff that doubles each time.
  */
 async function modelCall(ctx: RunContext, request: ChatRequest, limits: StepLimits, answer: Answer): Promise<StepResult> {
-  const { deps, signal } = ctx;
-  const span = ctx.trace.enabled
-    ? ctx.trace.start(`chat ${request.model}`, {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": deps.backend.name,
-        "gen_ai.request.model": request.model,
-        ...(typeof request.options?.num_predict === "number" ? { "gen_ai.request.max_tokens": request.options.num_predict } : {}),
-        ...(typeof request.options?.temperature === "number" ? { "gen_ai.request.temperature": request.options.temperature } : {}),
-      })
+  const { deps, signal, trace } = ctx;
+  const span = trace.enabled
+    ? trace.start(`chat ${request.model}`, chatAttributes(deps.backend.name, request), undefined, chatKind(deps.backend.name))
     : undefined;
   for (let attempt = 0; ; attempt++) {
     // `progress` says whether the call has sent anything on, after which it is never retried.
     const progress = { sent: false };
     let failed: unknown;
     try {
-      const result = await streamStep(deps.backend, request, signal, ctx.open, deps.codeExecutor, limits, ctx.out, progress);
-      const done = result.done;
-      span?.set({
-        "gen_ai.usage.output_tokens": done.outputTokens ?? result.textChunks,
-        ...(done.inputTokens === undefined ? {} : { "gen_ai.usage.input_tokens": done.inputTokens }),
-        ...(done.doneReason ? { "gen_ai.response.finish_reasons": [done.doneReason] } : {}),
-        ...(done.model ? { "gen_ai.response.model": done.model } : {}),
-        ...(attempt > 0 ? { "zoe.retries": attempt } : {}),
-      });
-      span?.end();
+      const result = span
+        ? await trace.within(span, () => streamStep(deps.backend, request, signal, ctx.open, deps.codeExecutor, limits, ctx.out, progress))
+        : await streamStep(deps.backend, request, signal, ctx.open, deps.codeExecutor, limits, ctx.out, progress);
+      if (span) {
+        span.set(chatResult(result.done, attempt));
+        span.end();
+      }
       return result;
     } catch (error) {
       failed = error;
@@ -304,8 +337,13 @@ async function modelCall(ctx: RunContext, request: ChatRequest, limits: StepLimi
       if (!backoff) continue;
       failed = backoff.cancelled;
     }
-    span?.fail(signal.aborted ? "cancelled" : code, failed instanceof Error ? failed.message : String(failed));
-    span?.end();
+    if (span) {
+      if (attempt > 0) span.set({ "zoe.retries": attempt });
+      // A cancelled run's call did not fail: it was stopped.
+      if (signal.aborted) span.set(CANCELLED);
+      else span.fail(code, failed instanceof Error ? failed.message : String(failed));
+      span.end();
+    }
     throw failed;
   }
 }

@@ -5,6 +5,7 @@ import { abortReason } from "../../shared/abort.js";
 import { isToolCatalogue } from "../../tools/tool-spec.js";
 import { round } from "../metrics.js";
 import { beginStage, countCache, endStage, finishStep, startStep, type RunContext } from "../run-context.js";
+import { CANCELLED, type SpanHandle } from "../../telemetry/trace.js";
 import type { Routed } from "./route.js";
 
 /** The context stage's outcome: every provider's outcome, in the order they arrived. */
@@ -59,40 +60,90 @@ export async function contextStage(ctx: RunContext, routed: Routed): Promise<Con
     );
   }
   const request = { userId: turn.userId, threadId: turn.threadId, text: turn.text, kind: decision.kind };
-  const landing = fetchContext(jobs, request, deps.store, deps.flights, signal, (outcome) => {
-    // A fetch that lands brings the run back from I/O: its events go out on the loop's next
-    // turn, or with the model request if it was the last one.
-    out.hold();
-    outcomes.push(outcome);
-    if (outcome.status === "timeout") deps.emitter.emit("provider:timeout", { name: outcome.name, userId: turn.userId, ms: outcome.ms });
-    if (outcome.status === "error") {
-      deps.emitter.emit("provider:error", { name: outcome.name, userId: turn.userId, ms: outcome.ms, error: outcome.error ?? "" });
+  // With tracing on, each provider fetched is a live span from before its fetch (which runs with
+  // it active) until its outcome lands, or the run is cancelled.
+  const spans = ctx.trace.enabled ? traceFetches(ctx, jobs, span) : undefined;
+  try {
+    const landing = fetchContext(jobs, request, deps.store, deps.flights, signal, (outcome) => {
+      // A fetch that lands brings the run back from I/O: its events go out on the loop's next
+      // turn, or with the model request if it was the last one.
+      out.hold();
+      outcomes.push(outcome);
+      if (outcome.status === "timeout") deps.emitter.emit("provider:timeout", { name: outcome.name, userId: turn.userId, ms: outcome.ms });
+      if (outcome.status === "error") {
+        deps.emitter.emit("provider:error", { name: outcome.name, userId: turn.userId, ms: outcome.ms, error: outcome.error ?? "" });
+      }
+      const value = outcome.error
+        ? { status: outcome.status, ms: round(outcome.ms), error: outcome.error }
+        : { status: outcome.status, ms: round(outcome.ms) };
+      if (spans) endProviderSpan(ctx, spans, span, outcome);
+      const segment = pointerSegment(outcome.name);
+      out.send(events.stateDelta([{ op: "add", path: `/zoe/providers/${segment}`, value }]));
+      if (fetching.has(outcome.name)) {
+        out.send(events.activityDelta(activityId, "zoe.context", [{ op: "replace", path: `/providers/${segment}`, value }]));
+      }
+    });
+    // Cached providers have all landed already: only fetches are waited for.
+    if (landing) await landing;
+  } finally {
+    // Fetches the run stopped waiting for (it was cancelled) end with it.
+    if (spans) {
+      for (const left of spans.values()) {
+        left.set(CANCELLED);
+        left.end();
+      }
+      spans.clear();
     }
-    const value = outcome.error
-      ? { status: outcome.status, ms: round(outcome.ms), error: outcome.error }
-      : { status: outcome.status, ms: round(outcome.ms) };
-    if (ctx.trace.enabled) {
-      const failure = outcome.status === "timeout" || outcome.status === "error" ? outcome.status : undefined;
-      ctx.trace.record(
-        `zoe.provider ${outcome.name}`,
-        t0,
-        t0 + outcome.ms,
-        { "zoe.provider.name": outcome.name, "zoe.provider.status": outcome.status },
-        span,
-        failure,
-      );
-    }
-    const segment = pointerSegment(outcome.name);
-    out.send(events.stateDelta([{ op: "add", path: `/zoe/providers/${segment}`, value }]));
-    if (fetching.has(outcome.name)) {
-      out.send(events.activityDelta(activityId, "zoe.context", [{ op: "replace", path: `/providers/${segment}`, value }]));
-    }
-  });
-  // Cached providers have all landed already: only fetches are waited for.
-  if (landing) await landing;
+  }
   if (signal.aborted) throw abortReason(signal);
   const ms = performance.now() - t0;
   endStage(ctx, () => ({ "zoe.context.providers": outcomes.length }));
   for (const event of finishStep(ctx, "context", "generate")) out.send(event);
   return { outcomes, ms };
+}
+
+/**
+ * Start a live `zoe.provider {name}` span for each provider to be fetched, and have its fetch run
+ * with that span active (the provider's own spans are its children). The job's provider is
+ * replaced by a copy whose `fetch` does that; fetchContext reads nothing else of it than what is
+ * copied. Only with tracing on.
+ */
+function traceFetches(ctx: RunContext, jobs: ProviderJob[], stage: SpanHandle): Map<string, SpanHandle> {
+  const spans = new Map<string, SpanHandle>();
+  const trace = ctx.trace;
+  for (const job of jobs) {
+    if (job.cached !== undefined || typeof job.key !== "string") continue;
+    const provider = job.provider;
+    const span = trace.start(`zoe.provider ${provider.name}`, { "zoe.provider.name": provider.name }, stage);
+    spans.set(provider.name, span);
+    job.provider = withinSpan(provider, (fetch) => trace.within(span, fetch));
+  }
+  return spans;
+}
+
+/** A copy of `provider` whose `fetch` runs through `within`; its methods keep `provider` as `this`. */
+function withinSpan(provider: ContextProvider, within: <T>(fn: () => T) => T): ContextProvider {
+  const copy: ContextProvider = {
+    name: provider.name,
+    fetch: (request, context) => within(() => provider.fetch(request, context)),
+  };
+  const { timeoutMs, ttlMs, placement, priority, provides, fastPath, format } = provider;
+  if (timeoutMs !== undefined) copy.timeoutMs = timeoutMs;
+  if (ttlMs !== undefined) copy.ttlMs = ttlMs;
+  if (placement !== undefined) copy.placement = placement;
+  if (priority !== undefined) copy.priority = priority;
+  if (provides !== undefined) copy.provides = provides;
+  if (fastPath !== undefined) copy.fastPath = fastPath;
+  if (format !== undefined) copy.format = (value) => format.call(provider, value);
+  return copy;
+}
+
+/** End a provider's span with its outcome (one that was not fetched: cached, or no cache key, is a span of no length). */
+function endProviderSpan(ctx: RunContext, spans: Map<string, SpanHandle>, stage: SpanHandle, outcome: ProviderOutcome): void {
+  const live = spans.get(outcome.name);
+  if (live) spans.delete(outcome.name);
+  const span = live ?? ctx.trace.start(`zoe.provider ${outcome.name}`, { "zoe.provider.name": outcome.name }, stage);
+  span.set({ "zoe.provider.status": outcome.status });
+  if (outcome.status === "timeout" || outcome.status === "error") span.fail(outcome.status, outcome.status);
+  span.end();
 }

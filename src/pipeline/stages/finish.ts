@@ -1,13 +1,14 @@
 import { events } from "../../events/factory.js";
 import { setEntry } from "../../shared/own-entry.js";
 import type { ChatDoneInfo } from "../../models/types.js";
-import { round, type RunMetrics } from "../metrics.js";
+import { round, tokenCount, type RunMetrics } from "../metrics.js";
 import type { RunContext } from "../run-context.js";
 import type { Answer } from "./answer.js";
 import type { ContextOutcome } from "./context.js";
 import type { Prompted } from "./prompt.js";
 import type { Remembered } from "./remember.js";
 import type { Routed } from "./route.js";
+import type { Attributes } from "@opentelemetry/api";
 
 /** Everything the stages produced, for the run's metrics. */
 export interface RunOutcome {
@@ -34,9 +35,6 @@ const BACKEND_FIGURES: ReadonlyArray<keyof ChatDoneInfo> = [
   "evalMs",
   "doneReason",
 ];
-
-/** A token count a backend reported: a number ≥ 0 (not NaN, not infinite), else undefined. */
-const tokenCount = (n: unknown): number | undefined => (typeof n === "number" && n >= 0 && n < Infinity ? n : undefined);
 
 /** The run's metrics from what each stage reported. */
 export function runMetrics(ctx: RunContext, outcome: RunOutcome): RunMetrics {
@@ -93,24 +91,37 @@ export function runMetrics(ctx: RunContext, outcome: RunOutcome): RunMetrics {
 }
 
 /**
+ * What the run's span says of a run that finished. Usage is the backend's own counts only (the
+ * metrics' fallback, the chunks counted, is no usage); an answer replayed from the response cache
+ * called no model: it has no model nor usage, and `zoe.answer_cache.hit` says so.
+ */
+function rootAttributes(metrics: RunMetrics, answer: Answer): Attributes {
+  const attributes: Attributes = {
+    "zoe.outcome": "success",
+    "zoe.route.kind": metrics.kind,
+    "zoe.route.fast_path": metrics.fastPath,
+    "zoe.cache.hits": metrics.cache.hits,
+    "zoe.cache.misses": metrics.cache.misses,
+  };
+  if (answer.lookup) attributes["zoe.answer_cache.hit"] = answer.fromCache;
+  if (!answer.fromCache) {
+    attributes["gen_ai.request.model"] = metrics.model;
+    const output = tokenCount(answer.done.outputTokens);
+    if (output !== undefined) attributes["gen_ai.usage.output_tokens"] = output;
+    if (metrics.tokens.input !== undefined) attributes["gen_ai.usage.input_tokens"] = metrics.tokens.input;
+  }
+  if (metrics.ttftMs !== undefined) attributes["zoe.ttft_ms"] = metrics.ttftMs;
+  return attributes;
+}
+
+/**
  * The finish stage: the metrics as a `zoe.metrics` custom event, `run:finished` for the host,
  * then `RUN_FINISHED` with the metrics, any pending frontend tool calls and the token usage.
  */
 export function finish(ctx: RunContext, outcome: RunOutcome): void {
   const { deps, turn, out } = ctx;
   const metrics = runMetrics(ctx, outcome);
-  if (ctx.trace.enabled)
-    ctx.trace.root.set({
-      "zoe.outcome": "success",
-      "zoe.route.kind": metrics.kind,
-      "zoe.route.fast_path": metrics.fastPath,
-      "zoe.cache.hits": metrics.cache.hits,
-      "zoe.cache.misses": metrics.cache.misses,
-      "gen_ai.request.model": metrics.model,
-      "gen_ai.usage.output_tokens": metrics.tokens.output,
-      ...(metrics.tokens.input === undefined ? {} : { "gen_ai.usage.input_tokens": metrics.tokens.input }),
-      ...(metrics.ttftMs === undefined ? {} : { "zoe.ttft_ms": metrics.ttftMs }),
-    });
+  if (ctx.trace.enabled) ctx.trace.root.set(rootAttributes(metrics, outcome.answer));
   out.send(events.custom("zoe.metrics", metrics));
   const { pending } = outcome.answer;
   const { input: inputTokens, output: outputTokens } = metrics.tokens;
