@@ -41,6 +41,9 @@ function present(provider: ContextProvider, value: unknown): Pick<ProviderOutcom
   }
 }
 
+/** Numbers the flights of providers that are not cached, so that no two runs share one. */
+let unsharedFlights = 0;
+
 async function loadProvider(
   provider: ContextProvider,
   request: ContextRequest,
@@ -129,8 +132,12 @@ export function fetchContext(
       continue;
     }
     waiting++;
+    // Runs share the fetch of a cache entry; a provider that is not cached (`ttlMs: 0`) has none,
+    // and its value may depend on the whole request (the thread, the message): it is fetched for
+    // each run (its flight key is never another run's).
+    const flightKey = (provider.ttlMs ?? PROVIDER_DEFAULTS.ttlMs) > 0 ? key : `${key}\n${++unsharedFlights}`;
     flights
-      .joinControlled(key, (flight) => loadProvider(provider, request, key, store, flight, timeoutMs), signal)
+      .joinControlled(flightKey, (flight) => loadProvider(provider, request, key, store, flight, timeoutMs), signal)
       .then(
         (value) => arrive(outcomeOf(provider, "ok", value, performance.now() - started)),
         (error: unknown) =>

@@ -204,6 +204,34 @@ describe("a run", () => {
     for (const events of runs) expect(providerState(events, "memory")?.status).toBe("ok");
   });
 
+  it("fetches a provider that is not cached (ttlMs 0) for each run: concurrent runs of one user never get another thread's context", async () => {
+    let calls = 0;
+    const docs = {
+      name: "docs",
+      ttlMs: 0,
+      fetch: async (request: { threadId: string; text: string }) => {
+        calls++;
+        await new Promise((r) => setTimeout(r, 20));
+        return `docs for ${request.threadId}: ${request.text}`;
+      },
+    };
+    const requests: ChatRequest[] = [];
+    const backend = scriptedBackend();
+    const chat = backend.chat.bind(backend);
+    backend.chat = (request, options) => (requests.push(request), chat(request, options));
+    const pipeline = createZoePipeline({ backend, router: fixedRouter(), providers: [docs] });
+    await Promise.all([
+      runValid(pipeline.run({ userId: "alice", threadId: "work", message: "the merger memo" })),
+      runValid(pipeline.run({ userId: "alice", threadId: "personal", message: "my blood test" })),
+    ]);
+    expect(calls).toBe(2);
+    const prompt = (thread: string) => JSON.stringify(requests.find((r) => JSON.stringify(r.messages).includes(`docs for ${thread}`))?.messages);
+    expect(prompt("work")).toContain("the merger memo");
+    expect(prompt("work")).not.toContain("my blood test");
+    expect(prompt("personal")).toContain("my blood test");
+    expect(prompt("personal")).not.toContain("the merger memo");
+  });
+
   it("ends with RUN_ERROR and the backend's code when the model fails", async () => {
     const backend = scriptedBackend({
       script: [...textChunks("partial "), { type: "error", message: "model exploded", code: "MODEL_NOT_FOUND" }],
