@@ -95,7 +95,12 @@ export class NearCacheState {
     ] as const) {
       if (!Number.isInteger(v) || v < 1) throw new TypeError(`redisCacheStore: nearCache.${name} must be a positive integer.`);
     }
-    this.#entries = new LRUCache<string, NearEntry>({ max: maxEntries, maxSize: maxBytes, sizeCalculation: (e) => e.bytes });
+    // A key costs as much as its value: a route key holds a whole message, a value may be a few bytes.
+    this.#entries = new LRUCache<string, NearEntry>({
+      max: maxEntries,
+      maxSize: maxBytes,
+      sizeCalculation: (e, key) => e.bytes + key.length * 2,
+    });
   }
 
   /** Whether reads may be served from, and kept in, the copy. */

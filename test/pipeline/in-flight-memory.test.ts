@@ -123,7 +123,7 @@ describe("a run in flight", () => {
 });
 
 describe("runs in flight with long messages", () => {
-  it("let go of their cache keys (a route key holds the whole message, percent-encoded) once the route is decided", async () => {
+  it("let go of their cache keys (a provider keyed by the message holds it whole, percent-encoded) once the route is decided", async () => {
     // A store that keeps nothing in process, as one across the network: only the runs hold keys.
     const memory = memoryCacheStore();
     const store: CacheStore = { ...memory, set: async () => {}, listAppend: async () => {} };

@@ -1,6 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { normaliseText } from "../../src/pipeline/stages/route.js";
+import { createKeyBuilder } from "../../src/cache/keys.js";
+import { createZoePipeline, memoryCacheStore } from "../../src/index.js";
+import { normaliseText, routeCacheKey } from "../../src/pipeline/stages/route.js";
+import { scriptedBackend } from "../../src/testing/index.js";
+import { fixedRouter } from "../helpers/fixtures.js";
 
 /** The definition: what the route key of a turn is made of. */
 const reference = (text: string) =>
@@ -63,5 +67,32 @@ describe("normaliseText", () => {
     expect(normaliseText("  Why is the SKY blue?!  ")).toBe("why is the sky blue");
     expect(normaliseText("why\tis\n\nthe sky blue …")).toBe("why is the sky blue");
     expect(normaliseText("?!. ")).toBe("");
+  });
+});
+
+describe("routeCacheKey", () => {
+  const keys = createKeyBuilder();
+  it("keys a short message by its normalised text, a long one by its SHA-256, never colliding with a text", async () => {
+    expect(routeCacheKey(keys, "u", "Why is the sky blue?")).toBe(keys.key("route", "u", "why is the sky blue"));
+    const long = "tell me about ".repeat(20);
+    const key = routeCacheKey(keys, "u", long);
+    expect(key).toMatch(/^zoe:v1:route:\{u\}:sha256:[0-9a-f]{64}$/);
+    // The whole text counts, its case and spacing normalised as for short ones.
+    expect(routeCacheKey(keys, "u", `${long}x`)).not.toBe(key);
+    expect(routeCacheKey(keys, "u", long.toUpperCase())).toBe(key);
+    // A message that spells a hashed id is one encoded segment: another key.
+    const spelled = key.slice(key.indexOf("sha256:"));
+    expect(routeCacheKey(keys, "u", spelled)).not.toBe(key);
+  });
+
+  it("a long message's route is cached under its short key", async () => {
+    const cache = memoryCacheStore();
+    const router = fixedRouter();
+    const pipeline = createZoePipeline({ backend: scriptedBackend(), router, cache });
+    const message = "x ".repeat(5_000);
+    for (let i = 0; i < 2; i++) for await (const _ of pipeline.run({ userId: "u", threadId: "t", message })) void _;
+    expect(router.calls).toBe(1);
+    expect(await cache.get(routeCacheKey(keys, "u", message))).toMatchObject({ kind: "chat" });
+    await pipeline.close();
   });
 });

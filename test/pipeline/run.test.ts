@@ -225,7 +225,8 @@ describe("a run", () => {
       runValid(pipeline.run({ userId: "alice", threadId: "personal", message: "my blood test" })),
     ]);
     expect(calls).toBe(2);
-    const prompt = (thread: string) => JSON.stringify(requests.find((r) => JSON.stringify(r.messages).includes(`docs for ${thread}`))?.messages);
+    const prompt = (thread: string) =>
+      JSON.stringify(requests.find((r) => JSON.stringify(r.messages).includes(`docs for ${thread}`))?.messages);
     expect(prompt("work")).toContain("the merger memo");
     expect(prompt("work")).not.toContain("my blood test");
     expect(prompt("personal")).toContain("my blood test");

@@ -108,6 +108,15 @@ describe("NearCacheState: what a near cache keeps and serves", () => {
     expect(state.value("a", 0)).toBe(MISS);
   });
 
+  it("counts a key's bytes too: long keys (a route key holds the whole message) cannot hold more than maxBytes", () => {
+    const state = active({ maxBytes: 10_000 });
+    const keys = Array.from({ length: 20 }, (_, i) => `${i}:${"x".repeat(2_000)}`); // 4 KB a key, 100 B a value
+    const read = state.begin(keys);
+    for (const k of keys) state.keep(read, k, value(k));
+    state.end(read);
+    expect(state.stats().entries).toBe(2);
+  });
+
   it("an own write keeps what it read back; invalidations before its marker, and the one right after it, are its own", () => {
     const state = active();
     const write = state.write("k", true)!;

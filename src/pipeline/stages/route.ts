@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { AGUIEvent, Message } from "@ag-ui/core";
 import type { KeyBuilder } from "../../cache/keys.js";
 import { writeQuietly } from "../../cache/write-quietly.js";
@@ -108,7 +109,7 @@ export interface RunRead {
 export function startRunRead(deps: RunDeps, turn: Turn, signal: AbortSignal): RunRead {
   // Routes that are never cached are not read either: with a store that holds the rest in
   // process (a near cache), a new message then makes no round trip.
-  const routeKey = deps.routeTtlMs > 0 ? deps.keys.key("route", turn.userId, normaliseText(turn.text)) : undefined;
+  const routeKey = deps.routeTtlMs > 0 ? routeCacheKey(deps.keys, turn.userId, turn.text) : undefined;
   const systemKeys = typeof deps.systemPrompt === "function" ? ROUTE_KINDS.map((k) => deps.keys.key("system", turn.userId, k)) : [];
   const keyRequest = { userId: turn.userId, threadId: turn.threadId, text: turn.text };
   const providerKeys = deps.providers.map((p) => providerKey(deps.keys, turn.userId, p, keyRequest));
@@ -251,6 +252,19 @@ export function normaliseText(text: string): string {
     if (c !== 0x20 && c !== 0x2e && c !== 0x21 && c !== 0x3f && c !== 0x2026) break;
   }
   return end === t.length ? t : t.slice(0, end);
+}
+
+/** Normalised messages longer than this are keyed by their SHA-256: a key holding a whole long message costs memory in every store and bytes on every read. */
+const ROUTE_ID_MAX_CHARS = 128;
+
+/**
+ * The route cache key of a message: its normalised text, or for a long one `sha256:<hex>` (two
+ * segments: one segment of text, whose `:` is encoded, can never equal it).
+ */
+export function routeCacheKey(keys: KeyBuilder, userId: string, text: string): string {
+  const id = normaliseText(text);
+  if (id.length <= ROUTE_ID_MAX_CHARS) return keys.key("route", userId, id);
+  return keys.key("route", userId, "sha256", createHash("sha256").update(id).digest("hex"));
 }
 
 /** A provider's cache key; a `cacheKey()` that throws or gives no string fails that provider alone. */
