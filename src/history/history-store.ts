@@ -1,7 +1,11 @@
+import { LRUCache } from "lru-cache";
 import type { KeyBuilder } from "../cache/keys.js";
 import type { CacheStore } from "../cache/types.js";
 import { attempt } from "../shared/deadline.js";
 import { resolveHistoryOptions, type HistoryEntry, type HistoryOptions } from "./types.js";
+
+/** The largest `seq` a stored entry may have: a turn numbered after it (two entries) stays a safe integer. */
+const MAX_SEQ = Number.MAX_SAFE_INTEGER - 2;
 
 const isToolCall = (c: unknown): boolean =>
   typeof c === "object" &&
@@ -24,6 +28,8 @@ const isEntry = (v: unknown): v is HistoryEntry => {
     typeof e.content === "string" &&
     Number.isSafeInteger(e.seq) &&
     e.seq >= 0 &&
+    // The next turn's two numbers must be safe integers too, or the thread could number on no further.
+    e.seq <= MAX_SEQ &&
     (e.sent === undefined || typeof e.sent === "string") &&
     (e.toolCalls === undefined || (Array.isArray(e.toolCalls) && e.toolCalls.every(isToolCall)))
   );
@@ -56,8 +62,20 @@ export class HistoryStore {
     return HistoryStore.clean(await this.store.listTail(this.key(userId, threadId), last));
   }
 
-  /** Append messages to a thread, trimming to `keep` and refreshing the TTL, in one atomic step. */
+  /**
+   * Append messages to a thread, trimming to `keep` and refreshing the TTL, in one atomic step.
+   * Each entry must be one the pipeline would read back (`id`, `role` user or assistant,
+   * `content`, a `seq` ≥ 0 that numbers on from the thread's last); anything else is a
+   * `TypeError`, and nothing is written: it would take a `keep` slot and never be read.
+   */
   async append(userId: string, threadId: string, entries: readonly HistoryEntry[]): Promise<void> {
+    if (!Array.isArray(entries)) throw new TypeError("history.append: entries must be an array.");
+    const bad = entries.findIndex((e) => !isEntry(e));
+    if (bad >= 0) {
+      throw new TypeError(
+        `history.append: entries[${bad}] is not a history entry (id, role "user" or "assistant", content, a whole seq ≥ 0; sent and toolCalls optional).`,
+      );
+    }
     if (entries.length === 0) return;
     await this.write(userId, threadId, entries);
   }
@@ -77,8 +95,23 @@ export class HistoryStore {
     );
   }
 
-  /** Forget a thread. */
+  /**
+   * Forget a thread. A run on it in flight in this process does not bring it back: its turn is not
+   * written ({@link HistoryStore.clearedSince}). A run in another process can.
+   */
   async clear(userId: string, threadId: string): Promise<void> {
-    await this.store.delete(this.key(userId, threadId));
+    const key = this.key(userId, threadId);
+    this.#cleared.set(key, performance.now());
+    await this.store.delete(key);
+  }
+
+  /** When each thread was last cleared (`performance.now()`), for the runs in flight then; bounded. */
+  readonly #cleared = new LRUCache<string, number>({ max: 10_000 });
+
+  /** Whether the thread was cleared after `since` (`performance.now()`): a run that started before must not write it back. */
+  clearedSince(userId: string, threadId: string, since: number): boolean {
+    if (this.#cleared.size === 0) return false;
+    const at = this.#cleared.get(this.key(userId, threadId));
+    return at !== undefined && at >= since;
   }
 }

@@ -57,7 +57,7 @@ export function resolveHistoryOptions(options: HistoryOptions = {}): Required<Hi
   for (const name of NAMES) {
     const value = given[name];
     if (value === undefined) continue;
-    if (!Number.isInteger(value) || value < (name === "load" ? 0 : 1)) {
+    if (!Number.isSafeInteger(value) || value < (name === "load" ? 0 : 1)) {
       throw new TypeError(`history.${name} must be a ${name === "load" ? "non-negative" : "positive"} integer, got ${String(value)}.`);
     }
     out[name] = value;

@@ -151,7 +151,8 @@ export interface PipelineEvents {
     threadId: string;
     runId: string;
     userId: string;
-    status: "ok" | "timeout" | "error";
+    /** `cleared`: the thread was cleared while the run was in flight; nothing was written. */
+    status: "ok" | "timeout" | "error" | "cleared";
     ms: number;
     error?: string;
   }) => void;

@@ -314,7 +314,8 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
   const keepOf = (maxLength: number, what: string): number => {
     if (typeof maxLength !== "number" || Number.isNaN(maxLength))
       throw new TypeError(`redisCacheStore.${what}: maxLength must be a number.`);
-    return maxLength === Number.POSITIVE_INFINITY ? 0 : Math.max(1, Math.floor(maxLength));
+    // LTRIM takes a 64-bit integer: past the safe range (1e21 is written "1e+21") keep all, as Infinity does.
+    return maxLength === Number.POSITIVE_INFINITY || maxLength > Number.MAX_SAFE_INTEGER ? 0 : Math.max(1, Math.floor(maxLength));
   };
 
   /**

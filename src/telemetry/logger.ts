@@ -57,7 +57,7 @@ export function attachLogger(logger: ZoeLogger, emitter: EventEmitter<PipelineEv
   emitter.on("systemPrompt:fallback", (info) => safe(logger, "warn", { ...info }, "zoe system prompt fallback"));
   emitter.on("cache:error", (info) => safe(logger, "warn", { ...info }, "zoe cache read failed: everything was a miss"));
   emitter.on("history:write", (info) => {
-    if (info.status !== "ok") safe(logger, "warn", { ...info }, "zoe history write failed");
+    if (info.status !== "ok" && info.status !== "cleared") safe(logger, "warn", { ...info }, "zoe history write failed");
   });
   const events = store as Partial<StoreEvents> | undefined;
   if (typeof events?.on === "function") {

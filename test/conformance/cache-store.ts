@@ -82,6 +82,12 @@ export function cacheStoreConformance(name: string, create: () => Promise<CacheS
       expect(read.lists[0]).toEqual([{ id: "m1", tools: [{ name: "t" }] }]);
     });
 
+    it("an append whose maxLength is past the safe integers keeps everything, as Infinity does", async () => {
+      const list = k("huge-keep");
+      for (const maxLength of [1e21, 2 ** 63, Number.MAX_VALUE]) await store.listAppend(list, [maxLength], { maxLength, ttlMs: 10_000 });
+      expect(await store.listTail(list, 10)).toEqual([1e21, 2 ** 63, Number.MAX_VALUE]);
+    });
+
     it("a list tail counts whole items: a fractional length is rounded down, NaN and 0 give nothing", async () => {
       const list = k("whole");
       await store.listAppend(list, ["a", "b", "c"], { maxLength: 10, ttlMs: 10_000 });

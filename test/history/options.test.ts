@@ -40,6 +40,8 @@ describe("history options", () => {
     [{ step: Number.NaN }, /history\.step must be a positive integer, got NaN/],
     [{ ttlMs: 1.5 }, /history\.ttlMs must be a positive integer/],
     [{ keep: "20" as unknown as number }, /history\.keep must be a positive integer/],
+    // Past the safe integers Redis's LTRIM refuses the count, and the store fell back to memory.
+    [{ keep: 1e21 }, /history\.keep must be a positive integer, got 1e\+21/],
   ])("options given that cannot work are a TypeError at creation: %j", (history, message) => {
     expect(() => create(history)).toThrow(TypeError);
     expect(() => create(history)).toThrow(message);

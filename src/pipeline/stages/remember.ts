@@ -7,9 +7,9 @@ import { cacheableAnswer, type Answer } from "./answer.js";
 import type { Prompted } from "./prompt.js";
 import type { Routed } from "./route.js";
 
-/** How a run's history write went (the `history:write` host event). */
+/** How a run's history write went (the `history:write` host event); `cleared`: the thread was cleared while the run was in flight, and nothing was written. */
 export interface HistoryWriteOutcome {
-  status: "ok" | "timeout" | "error";
+  status: "ok" | "timeout" | "error" | "cleared";
   ms: number;
   error?: string;
 }
@@ -39,6 +39,24 @@ export async function writeHistory(
   }
 }
 
+/** The number of a thread's next entry, read from the store under `deadlineMs`; 0 when it cannot be read. Rejects only when the run is aborted. */
+async function nextSeqAfter(
+  history: HistoryStore,
+  userId: string,
+  threadId: string,
+  deadlineMs: number,
+  signal: AbortSignal,
+): Promise<number> {
+  try {
+    const tail = await withDeadline(history.get(userId, threadId, 1), deadlineMs, signal);
+    const last = tail === TIMED_OUT ? undefined : tail[tail.length - 1];
+    return last ? last.seq + 1 : 0;
+  } catch (error) {
+    if (signal.aborted) throw error;
+    return 0;
+  }
+}
+
 /** What the remember stage did. */
 export interface Remembered {
   history: HistoryWriteOutcome;
@@ -54,7 +72,12 @@ export interface Remembered {
 export async function remember(ctx: RunContext, routed: Routed, prompted: Prompted, answer: Answer): Promise<Remembered> {
   const { deps, turn, signal } = ctx;
   beginStage(ctx, "remember");
-  const seq = routed.nextSeq;
+  // A run whose batched read failed does not know the thread's last number: it asks for it now,
+  // rather than numbering from 0 (a thread whose numbers start again loses its earlier turns from
+  // the prompt window).
+  const seq = routed.readFailed
+    ? await nextSeqAfter(deps.history, turn.userId, turn.threadId, deps.deadlines.historyWriteMs, signal)
+    : routed.nextSeq;
   const at = Date.now();
   // A run that continues after the client answered a frontend tool stores only its answer:
   // its user turn was stored by the run that called the tool.
@@ -76,7 +99,10 @@ export async function remember(ctx: RunContext, routed: Routed, prompted: Prompt
     ...(answer.toolCalls.length ? { toolCalls: answer.toolCalls } : {}),
   };
   const entries = continuation ? [answerEntry] : [userEntry, answerEntry];
-  const history = await writeHistory(deps.history, turn.userId, turn.threadId, entries, deps.deadlines.historyWriteMs, signal);
+  // A thread cleared while the run was in flight stays cleared.
+  const history: HistoryWriteOutcome = deps.history.clearedSince(turn.userId, turn.threadId, ctx.t0)
+    ? { status: "cleared", ms: 0 }
+    : await writeHistory(deps.history, turn.userId, turn.threadId, entries, deps.deadlines.historyWriteMs, signal);
   // Built only for a host that listens: every run writes its history.
   if (deps.emitter.listenerCount("history:write") > 0) deps.emitter.emit("history:write", Object.assign({}, ctx.run.who, history));
   const { lookup } = answer;

@@ -82,6 +82,8 @@ export interface Routed extends RouteOutcome {
   providerKeys: ReadonlyArray<string | { error: string }>;
   cachedContext: ReadonlyMap<number, unknown>;
   readMs: number;
+  /** The batched read failed or timed out: `nextSeq` is not known (see `remember`). */
+  readFailed: boolean;
 }
 
 /** The run's batched cache read, on its way, with the keys it asked for (a route key holds the whole message). */
@@ -207,6 +209,7 @@ export async function routeStage(ctx: RunContext, pending: RunRead): Promise<Rou
     providerKeys,
     cachedContext,
     readMs: read.ms,
+    readFailed: read.status !== "ok",
   };
   if (route.fallback !== undefined) routed.fallback = route.fallback;
   return routed;
