@@ -41,9 +41,10 @@ const entrySize = (entry: Entry, key: string): number => key.length * 2 + (entry
  * the object that was written nor one another reader holds.
  */
 export function memoryCacheStore(options: MemoryCacheStoreOptions = {}): CacheStore {
+  const maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
   const lru = new LRUCache<string, Entry>({
     max: options.maxEntries ?? 10_000,
-    maxSize: options.maxBytes ?? 64 * 1024 * 1024,
+    maxSize: maxBytes,
     sizeCalculation: entrySize,
     ttlAutopurge: false,
     // lru-cache's default (1 ms) keeps the clock for 1 ms and arms a timer to forget it: a read
@@ -99,6 +100,12 @@ export function memoryCacheStore(options: MemoryCacheStoreOptions = {}): CacheSt
       ensureOpen();
       assertTtl(ttlMs);
       const snapshots = items.map(snapshot);
+      // lru-cache drops an entry larger than `maxBytes` whole: a list that would be is refused
+      // (its newest items alone too large), or loses its oldest items until it fits.
+      const added = snapshots.reduce((n, s) => n + s.bytes, 0);
+      if (key.length * 2 + 64 + added > maxBytes) {
+        throw new RangeError(`memoryCacheStore.listAppend: the items (${added} bytes) are larger than maxBytes (${maxBytes}).`);
+      }
       const found = lru.get(key);
       const entry: Entry = found?.kind === "list" ? found : { kind: "list", items: [], bytes: 64 };
       // The list changes in place (no copy of what it holds); setting the same entry again makes
@@ -109,6 +116,7 @@ export function memoryCacheStore(options: MemoryCacheStoreOptions = {}): CacheSt
       }
       const excess = entry.items.length - Math.max(1, maxLength);
       if (excess > 0) for (const s of entry.items.splice(0, excess)) entry.bytes -= s.bytes;
+      while (entrySize(entry, key) > maxBytes) entry.bytes -= (entry.items.shift() as Snapshot).bytes;
       lru.set(key, entry, { ttl: ttlMs });
     },
     async listTail(key, last) {

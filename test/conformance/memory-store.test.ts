@@ -43,6 +43,16 @@ describe("memoryCacheStore bounds", () => {
     }
   });
 
+  it("a list that would grow past maxBytes loses its oldest items, not the whole list; items too large alone are refused", async () => {
+    const store = memoryCacheStore({ maxBytes: 200_000 });
+    const big = "x".repeat(30_000); // about 60 KB each
+    for (let i = 0; i < 5; i++) await store.listAppend("thread", [{ i, big }], { maxLength: 20, ttlMs: 60_000 });
+    const kept = (await store.listTail("thread", 20)) as Array<{ i: number }>;
+    expect(kept.map((x) => x.i)).toEqual([2, 3, 4]);
+    await expect(store.listAppend("thread", [{ huge: "y".repeat(120_000) }], { maxLength: 20, ttlMs: 60_000 })).rejects.toThrow(RangeError);
+    expect(((await store.listTail("thread", 20)) as Array<{ i: number }>).map((x) => x.i)).toEqual([2, 3, 4]);
+  });
+
   it("refuses a value JSON cannot hold, as Redis would, and stores nothing for it", async () => {
     const store = memoryCacheStore();
     const cycle: Record<string, unknown> = {};
