@@ -86,7 +86,7 @@ export interface Routed extends RouteOutcome {
   readFailed: boolean;
 }
 
-/** The run's batched cache read, on its way, with the keys it asked for (a route key holds the whole message). */
+/** The run's batched cache read, on its way, with the keys it asked for (a provider's `cacheKey()` may hold the whole message). */
 interface ReadParts {
   read: Promise<CacheRead>;
   routeKey: string | undefined;
