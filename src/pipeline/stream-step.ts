@@ -15,6 +15,8 @@ import { MAX_TIMER_MS } from "../shared/timer.js";
 /** Messages a run has open, shared with the run so that a cancelled run can close them. */
 export interface OpenMessages {
   text?: string;
+  /** The id of the run's first text message: the stored answer's id, so that a later `MESSAGES_SNAPSHOT` names it as the stream did. */
+  firstText?: string;
   reasoning?: { id: string; messageId: string };
   /** The tool-call ids the run has sent: a model's repeated id gets a new one (results and clients key calls by id). */
   toolCallIds?: Set<string>;
@@ -430,6 +432,7 @@ export async function streamStep(
           }
           if (!open.text) {
             open.text = newId();
+            open.firstText ??= open.text;
             out.send(events.textStart(open.text));
           }
           answerText.append(chunk.text);

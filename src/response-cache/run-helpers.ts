@@ -48,6 +48,7 @@ export function replayAnswer(
   const firstTokenAt = performance.now();
   const messageId = newId();
   open.text = messageId;
+  open.firstText ??= messageId;
   out.send(events.textStart(messageId));
   let chunks = 0;
   for (const piece of wordChunks(text)) {

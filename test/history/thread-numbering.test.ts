@@ -108,4 +108,17 @@ describe("a thread's numbering read back", () => {
     expect((await pipeline.history.get("u", "t")).map((e) => e.seq)).toEqual([0, 1, 2, 3, 4, 5]);
     await pipeline.close();
   });
+
+  it("the stored answer has the id its text message was streamed with (a later MESSAGES_SNAPSHOT names it alike)", async () => {
+    const { pipeline, ask } = setup();
+    const first = await ask("hello");
+    const streamed = first.find((e) => e.type === "TEXT_MESSAGE_START") as { messageId: string } | undefined;
+    const stored = await pipeline.history.get("u", "t");
+    expect(stored[1]?.role).toBe("assistant");
+    expect(stored[1]?.id).toBe(streamed?.messageId);
+    const second = await ask("and then?");
+    const snapshot = second.find((e) => e.type === "MESSAGES_SNAPSHOT") as { messages: Array<{ id: string }> } | undefined;
+    expect(snapshot?.messages[1]?.id).toBe(streamed?.messageId);
+    await pipeline.close();
+  });
 });

@@ -91,7 +91,8 @@ export async function remember(ctx: RunContext, routed: Routed, prompted: Prompt
     ...(prompted.prompt.userContent !== turn.text ? { sent: prompted.prompt.userContent } : {}),
   };
   const answerEntry: HistoryEntry = {
-    id: newId(),
+    // The id the client saw streamed (its first text message), so that a later snapshot names it alike.
+    id: ctx.open.firstText ?? newId(),
     role: "assistant",
     content: answer.text,
     seq: continuation ? seq : seq + 1,
