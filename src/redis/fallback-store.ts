@@ -93,8 +93,11 @@ export function fallbackCacheStore(options: FallbackCacheStoreOptions): Fallback
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
   /** Writes made so far: a write's number orders it against the others, whichever fails first. */
   let issued = 0;
-  /** Per key with writes under way: the number of the last one made, and how many are under way. */
-  const underWay = new Map<string, { last: number; count: number }>();
+  /**
+   * Per key with writes under way: the number of the last one made, of the last `set` or `delete`
+   * made (0 for none), and how many are under way.
+   */
+  const underWay = new Map<string, { last: number; lastReplace: number; count: number }>();
 
   const deadline = <T>(work: () => Promise<T>, op: string, ms = timeoutMs): Promise<T> =>
     loopDeadline(attempt(work), ms, () => new CacheTimeoutError("Cache primary", op, ms));
@@ -257,7 +260,9 @@ export function fallbackCacheStore(options: FallbackCacheStoreOptions): Fallback
    * A write: the primary when it is in use and no earlier write to `key` waits for write-back;
    * otherwise (or when it fails) the journal, synchronously, then the fallback. A write that
    * fails after a later write to `key` was made keeps the order they were made in: a `set` or
-   * `delete` (`replaces`) is dropped, the later write wins; list items go before the later ones.
+   * `delete` (`replaces`) is dropped, the later write wins; list items go before the later ones,
+   * and are dropped when a later `set` or `delete` replaced the key (the primary may even have
+   * done the append, before that write: its items must not come back).
    */
   const write = (
     op: string,
@@ -270,8 +275,9 @@ export function fallbackCacheStore(options: FallbackCacheStoreOptions): Fallback
     attempt(async () => {
       ensureOpen();
       const seq = ++issued;
-      const mine = underWay.get(key) ?? { last: seq, count: 0 };
+      const mine = underWay.get(key) ?? { last: seq, lastReplace: 0, count: 0 };
       mine.last = seq;
+      if (replaces) mine.lastReplace = seq;
       mine.count++;
       underWay.set(key, mine);
       try {
@@ -286,7 +292,7 @@ export function fallbackCacheStore(options: FallbackCacheStoreOptions): Fallback
             onFailure(op, error);
           }
         }
-        if (replaces && mine.last !== seq) return;
+        if (replaces ? mine.last !== seq : mine.lastReplace > seq) return;
         if (journal) {
           record(journal, seq);
           scheduleRetry();

@@ -131,6 +131,27 @@ describe("fallbackCacheStore: the circuit breaker", () => {
     await sleep(100);
     expect(primary.pings).toBe(pings);
   });
+
+  it("an append whose reply comes after a later delete of its key is not written back: the delete wins", async () => {
+    const primary = flakyPrimary();
+    // The append is done in the primary, but its answer comes after the deadline.
+    const append = primary.store.listAppend;
+    primary.store.listAppend = async (k, i, o) => {
+      await append(k, i, o);
+      await sleep(150);
+    };
+    const store = fallbackCacheStore({ primary: primary.store, failureThreshold: 5, probeIntervalMs: 50, timeoutMs: 60 });
+    await store.whenStarted();
+    const appended = store.listAppend("thread", [{ secret: 1 }], { maxLength: 5, ttlMs: 10_000 });
+    await sleep(5);
+    await store.delete("thread");
+    await appended;
+    await sleep(200); // a write-back, had the append been kept for one, has run by now
+    expect(store.pendingWrites).toBe(0);
+    expect(await primary.inner.listTail("thread", 5)).toEqual([]);
+    expect(await store.listTail("thread", 5)).toEqual([]);
+    await store.close();
+  });
 });
 
 describeRedis("resilientRedisStore on a real server", () => {
