@@ -16,6 +16,8 @@ export interface ProviderJob {
   cached: unknown;
   /** The deadline for this run (an auto-tuned one), ms; default the provider's `timeoutMs`. */
   timeoutMs?: number | undefined;
+  /** Runs the provider's `fetch` (with tracing: inside the provider's span, so its own spans are children). */
+  within?: (<T>(fetch: () => T) => T) | undefined;
 }
 
 /** A provider's deadline passed (one object per timeout, built only on that path). */
@@ -51,6 +53,7 @@ async function loadProvider(
   store: CacheStore,
   flight: FlightControl,
   deadlineMs?: number,
+  within?: <T>(fetch: () => T) => T,
 ): Promise<unknown> {
   // The provider's signal is the flight's, created only if the provider reads it (most answer
   // from memory and never do); every caller leaving, the deadline or a failure aborts it.
@@ -66,7 +69,7 @@ async function loadProvider(
     // timer then goes too). The flight's signal is made only if the provider has not answered
     // within a microtask.
     const value = await withDeadline(
-      attempt(() => provider.fetch(request, context)),
+      attempt(() => (within ? within(() => provider.fetch(request, context)) : provider.fetch(request, context))),
       timeoutMs,
       () => flight.signal,
     );
@@ -121,7 +124,7 @@ export function fetchContext(
     if ("text" in shown) outcome.text = shown.text;
     return outcome;
   };
-  for (const { provider, key, cached, timeoutMs } of jobs) {
+  for (const { provider, key, cached, timeoutMs, within } of jobs) {
     const placement = provider.placement ?? "volatile";
     if (typeof key !== "string") {
       land({ name: provider.name, status: "error", ms: 0, placement, error: key.error });
@@ -137,7 +140,7 @@ export function fetchContext(
     // each run (its flight key is never another run's).
     const flightKey = (provider.ttlMs ?? PROVIDER_DEFAULTS.ttlMs) > 0 ? key : `${key}\n${++unsharedFlights}`;
     flights
-      .joinControlled(flightKey, (flight) => loadProvider(provider, request, key, store, flight, timeoutMs), signal)
+      .joinControlled(flightKey, (flight) => loadProvider(provider, request, key, store, flight, timeoutMs, within), signal)
       .then(
         (value) => arrive(outcomeOf(provider, "ok", value, performance.now() - started)),
         (error: unknown) =>

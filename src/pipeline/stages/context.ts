@@ -104,38 +104,18 @@ export async function contextStage(ctx: RunContext, routed: Routed): Promise<Con
 
 /**
  * Start a live `zoe.provider {name}` span for each provider to be fetched, and have its fetch run
- * with that span active (the provider's own spans are its children). The job's provider is
- * replaced by a copy whose `fetch` does that; fetchContext reads nothing else of it than what is
- * copied. Only with tracing on.
+ * with that span active (the provider's own spans are its children). Only with tracing on.
  */
 function traceFetches(ctx: RunContext, jobs: ProviderJob[], stage: SpanHandle): Map<string, SpanHandle> {
   const spans = new Map<string, SpanHandle>();
   const trace = ctx.trace;
   for (const job of jobs) {
     if (job.cached !== undefined || typeof job.key !== "string") continue;
-    const provider = job.provider;
-    const span = trace.start(`zoe.provider ${provider.name}`, { "zoe.provider.name": provider.name }, stage);
-    spans.set(provider.name, span);
-    job.provider = withinSpan(provider, (fetch) => trace.within(span, fetch));
+    const span = trace.start(`zoe.provider ${job.provider.name}`, { "zoe.provider.name": job.provider.name }, stage);
+    spans.set(job.provider.name, span);
+    job.within = (fetch) => trace.within(span, fetch);
   }
   return spans;
-}
-
-/** A copy of `provider` whose `fetch` runs through `within`; its methods keep `provider` as `this`. */
-function withinSpan(provider: ContextProvider, within: <T>(fn: () => T) => T): ContextProvider {
-  const copy: ContextProvider = {
-    name: provider.name,
-    fetch: (request, context) => within(() => provider.fetch(request, context)),
-  };
-  const { timeoutMs, ttlMs, placement, priority, provides, fastPath, format } = provider;
-  if (timeoutMs !== undefined) copy.timeoutMs = timeoutMs;
-  if (ttlMs !== undefined) copy.ttlMs = ttlMs;
-  if (placement !== undefined) copy.placement = placement;
-  if (priority !== undefined) copy.priority = priority;
-  if (provides !== undefined) copy.provides = provides;
-  if (fastPath !== undefined) copy.fastPath = fastPath;
-  if (format !== undefined) copy.format = (value) => format.call(provider, value);
-  return copy;
 }
 
 /** End a provider's span with its outcome (one that was not fetched: cached, or no cache key, is a span of no length). */
