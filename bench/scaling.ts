@@ -9,6 +9,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type ContextProvider, createZoePipeline, EventType, type ModelBackend, memoryCacheStore } from "zoe-pipeline";
 import { scriptedBackend } from "zoe-pipeline/testing";
+import { floorRun } from "./floor.js";
 import { printTable, summarise } from "./stats.js";
 
 const MESSAGE = "why is the sky blue when the sun is white?";
@@ -180,26 +181,34 @@ async function answerLength(rounds: number) {
   return out;
 }
 
-/** CPU per run at each concurrency (complete runs, 3 cached providers, 6-token answers). */
-async function concurrency(runs: number) {
+/** Which runs the concurrency table makes: zoe's, or the hand-written job's (bench/floor.ts). */
+type ConcurrencyArm = "zoe" | "floor";
+
+/**
+ * CPU per run at each concurrency (complete runs, 3 cached providers, 6-token answers, 1,000
+ * users), for zoe or for the hand-written job on the same store and scripted backend: what the
+ * same work costs at 512 runs at a time when nothing but the job is done.
+ */
+async function concurrency(runs: number, arm: ConcurrencyArm) {
   const levels = [1, 64, 512];
   const providers: ContextProvider[] = ["profile", "memory", "tools"].map((name) => ({
     name,
     ttlMs: 3_600_000,
     fetch: () => `${name} context`,
   }));
-  const pipeline = createZoePipeline({
-    backend: scriptedBackend({ record: false, script: answer(6) }),
-    router: ROUTER,
-    cache: memoryCacheStore(),
-    providers,
-  });
+  const backend = scriptedBackend({ record: false, script: answer(6) });
+  const store = memoryCacheStore();
+  const pipeline = createZoePipeline({ backend, router: ROUTER, cache: store, providers });
+  const one =
+    arm === "zoe"
+      ? (i: number) => pipeline.run({ userId: `u${i % 1000}`, threadId: "t", message: MESSAGE })
+      : (i: number) => floorRun(store, backend, `u${i % 1000}`, "t");
   const batch = async (level: number, total: number) => {
     let next = 0;
     const worker = async () => {
       while (next < total) {
         const i = next++;
-        for await (const _ of pipeline.run({ userId: `u${i % 1000}`, threadId: "t", message: MESSAGE })) void _;
+        for await (const _ of one(i)) void _;
       }
     };
     await Promise.all(Array.from({ length: level }, worker));
@@ -233,9 +242,9 @@ type Levels = Awaited<ReturnType<typeof concurrency>>;
  * The concurrency table in a fresh child process (with `flags` for Node), so that it does not
  * depend on what earlier tables left in the heap; undefined, with a warning, when the child fails.
  */
-function concurrencyInChild(flags: string[], runs: number): Levels | undefined {
+function concurrencyInChild(flags: readonly string[], runs: number, arm: ConcurrencyArm): Levels | undefined {
   const here = fileURLToPath(import.meta.url);
-  const child = spawnSync(process.execPath, [...flags, "--import", "tsx", here, "--concurrency-only", String(runs)], {
+  const child = spawnSync(process.execPath, [...flags, "--import", "tsx", here, "--concurrency-only", String(runs), arm], {
     encoding: "utf8",
     env: { ...process.env, TSX_TSCONFIG_PATH: join(dirname(here), "tsconfig.json") },
     maxBuffer: 1 << 20,
@@ -243,7 +252,7 @@ function concurrencyInChild(flags: string[], runs: number): Levels | undefined {
   const line = child.stdout?.split("\n").find((l) => l.startsWith("["));
   if (child.status !== 0 || !line) {
     console.warn(
-      `Concurrency in a child process (${flags.join(" ") || "default"}) failed: ${child.stderr?.trim().split("\n").at(-1) ?? child.error?.message}`,
+      `Concurrency in a child process (${arm}, ${flags.join(" ") || "default"}) failed: ${child.stderr?.trim().split("\n").at(-1) ?? child.error?.message}`,
     );
     return undefined;
   }
@@ -253,15 +262,20 @@ function concurrencyInChild(flags: string[], runs: number): Levels | undefined {
 /**
  * CPU per run by concurrency, with Node's defaults and with a larger young generation
  * (`--max-semi-space-size`, the host's lever against the garbage collection that concurrency
- * costs; a V8 flag takes effect only at start-up): `trials` fresh processes of each, alternated,
- * the median per level. The ratio at 512 moves a lot from one process to the next.
+ * costs; a V8 flag takes effect only at start-up), and the hand-written job with Node's defaults:
+ * `trials` fresh processes of each, alternated, the median per level. The ratio at 512 moves a lot
+ * from one process to the next.
  */
 async function concurrencyTrials(runs: number, trials: number) {
-  const settings = { default: [] as string[], larger: [`--max-semi-space-size=${LARGER_SEMI_SPACE_MB}`] };
-  const got = { default: [] as Levels[], larger: [] as Levels[] };
+  const settings = {
+    default: { flags: [] as readonly string[], arm: "zoe" },
+    larger: { flags: [`--max-semi-space-size=${LARGER_SEMI_SPACE_MB}`], arm: "zoe" },
+    floor: { flags: [] as readonly string[], arm: "floor" },
+  } as const;
+  const got = { default: [] as Levels[], larger: [] as Levels[], floor: [] as Levels[] };
   for (let t = 0; t < trials; t++)
-    for (const name of ["default", "larger"] as const) {
-      const levels = concurrencyInChild(settings[name], runs);
+    for (const name of ["default", "floor", "larger"] as const) {
+      const levels = concurrencyInChild(settings[name].flags, runs, settings[name].arm);
       if (levels) got[name].push(levels);
     }
   const summary = (all: Levels[]) => {
@@ -276,7 +290,14 @@ async function concurrencyTrials(runs: number, trials: number) {
     const base = levels[0]!.cpuPerRunUs;
     return levels.map((l) => ({ ...l, ratio: Math.round((l.cpuPerRunUs / base) * 100) / 100 }));
   };
-  return { trials, default: summary(got.default), larger: summary(got.larger), semiSpaceMb: LARGER_SEMI_SPACE_MB };
+  return {
+    trials,
+    default: summary(got.default),
+    larger: summary(got.larger),
+    /** The hand-written job (bench/floor.ts) at the same levels, Node's defaults. */
+    floor: summary(got.floor),
+    semiSpaceMb: LARGER_SEMI_SPACE_MB,
+  };
 }
 
 /** Every scaling table; `quick` runs each with fewer rounds. */
@@ -333,15 +354,20 @@ export function printScaling(r: Awaited<ReturnType<typeof benchScaling>>): void 
       "× in each process": l.ratios.join(", "),
       target: l.concurrency === 512 ? "≤ 1.3" : "",
     }));
-  printTable(`Scaling: concurrency, CPU per complete run µs (median of ${c.trials} fresh processes each, alternated)`, [
-    ...(c.default ? rows("default", c.default) : []),
-    ...(c.larger ? rows(`--max-semi-space-size=${c.semiSpaceMb}`, c.larger) : []),
-  ]);
+  printTable(
+    `Scaling: concurrency, CPU per complete run µs (median of ${c.trials} fresh processes each, alternated; the job by hand is bench/floor.ts on the same store and backend)`,
+    [
+      ...(c.default ? rows("default", c.default) : []),
+      ...(c.larger ? rows(`--max-semi-space-size=${c.semiSpaceMb}`, c.larger) : []),
+      ...(c.floor ? rows("default, the job by hand", c.floor).map((row) => ({ ...row, target: "" })) : []),
+    ],
+  );
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const only = process.argv.indexOf("--concurrency-only");
-  if (only >= 0) console.log(JSON.stringify(await concurrency(Number(process.argv[only + 1]))));
+  if (only >= 0)
+    console.log(JSON.stringify(await concurrency(Number(process.argv[only + 1]), process.argv[only + 2] === "floor" ? "floor" : "zoe")));
   else printScaling(await benchScaling({ quick: process.argv.includes("--quick") }));
   process.exit(0);
 }

@@ -35,7 +35,8 @@ export const STREAM_BACKLOG = 32;
 export class RunStream implements AsyncIterableIterator<AGUIEvent> {
   private readonly queue = new Fifo<AGUIEvent>();
   private holding = false;
-  private releaseOnTurn: ReturnType<typeof setImmediate> | undefined;
+  /** An immediate is set to release what is held when the loop turns. */
+  private turnPending = false;
   private ended = false;
   private left = false;
   private leaving: Promise<IteratorResult<AGUIEvent>> | undefined;
@@ -73,19 +74,24 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
   hold(): void {
     if (this.holding) return;
     this.holding = true;
-    // A closure, not `setImmediate(fn, this)`: a host that wraps setImmediate may forward only `fn`.
-    this.releaseOnTurn = setImmediate(() => {
-      this.releaseOnTurn = undefined;
-      this.release();
-    });
+    // One immediate at a time: one still pending from an earlier hold (released since) serves
+    // this one too, as both fire when the loop turns.
+    if (!this.turnPending) {
+      this.turnPending = true;
+      setImmediate(this.onTurn);
+    }
   }
+
+  /** The loop turned: held events go. A closure made once per run, not `setImmediate(fn, this)`: a host that wraps setImmediate may forward only `fn`. */
+  private readonly onTurn = (): void => {
+    this.turnPending = false;
+    this.release();
+  };
 
   /** Let the held events (and every later one) through. */
   release(): void {
     if (!this.holding) return;
     this.holding = false;
-    if (this.releaseOnTurn) clearImmediate(this.releaseOnTurn);
-    this.releaseOnTurn = undefined;
     if (this.pulls.size > 0) this.serve();
   }
 

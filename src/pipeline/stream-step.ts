@@ -308,6 +308,83 @@ export function closeMessages(open: OpenMessages): AGUIEvent[] {
 }
 
 /**
+ * The code blocks of one model call, with a code executor: each complete fenced block in an
+ * allowed language runs at once, as a `run_code` tool call; its result waits in `ready` until the
+ * step's loop sends it ({@link CodeRuns.sendReady}), woken by `CODE_READY`. Made only when the
+ * pipeline has an executor: a chat without one holds none of this.
+ */
+class CodeRuns {
+  private readonly fences = createFenceDetector();
+  private readonly ready: AGUIEvent[] = [];
+  private readonly running = new Set<Promise<void>>();
+
+  constructor(
+    private readonly executor: CodeExecutor,
+    private readonly userId: string | undefined,
+    private readonly signal: AbortSignal,
+    private readonly limits: StepLimits,
+    private readonly out: RunStream,
+    private readonly open: OpenMessages,
+    private readonly result: StepResult,
+    private readonly waits: Waits,
+  ) {}
+
+  /** Results wait to be sent. */
+  get hasReady(): boolean {
+    return this.ready.length > 0;
+  }
+
+  /** Blocks still run. */
+  get busy(): boolean {
+    return this.running.size > 0;
+  }
+
+  sendReady(): void {
+    for (const event of this.ready.splice(0)) this.out.send(event);
+  }
+
+  /** A piece of the answer's text: the blocks it completes start. */
+  push(text: string): void {
+    this.start(this.fences.push(text));
+  }
+
+  /** The answer ended: a block left open starts. */
+  end(): void {
+    this.start(this.fences.end());
+  }
+
+  private start(blocks: ReturnType<ReturnType<typeof createFenceDetector>["push"]>): void {
+    const { executor, limits, out, open, result, waits, ready, running } = this;
+    for (const block of blocks) {
+      if (!executor.languages.includes(block.language)) continue;
+      const id = newId();
+      result.codeRuns++;
+      out.send(events.toolCallStart(id, "run_code", open.text));
+      out.send(events.toolCallArgs(id, JSON.stringify({ language: block.language, code: block.code })));
+      out.send(events.toolCallEnd(id));
+      const startedAt = performance.now();
+      const job: Promise<void> = runBlock(executor, block, this.signal, this.userId, limits.codeBlockMs)
+        .then((r) => {
+          limits.onCode?.(block.language, r.ok, startedAt, performance.now());
+          return r;
+        })
+        .then(
+          // Like a failed tool's result, a failure reads "Error: …" (then the error, e.g. "TypeError: …").
+          (r) => (r.ok ? r.output : `${r.output ? `${r.output}\n` : ""}Error: ${r.error ?? "the code failed"}`),
+          (error: unknown) => `Error: ${error instanceof Error ? error.message : String(error)}`,
+        )
+        .then((content) => {
+          // A host's executor may give any length; the client's SSE buffer and the prompt cannot take any.
+          ready.push(events.toolCallResult(id, capped(content, limits.maxResultChars)));
+          running.delete(job);
+          waits.wake(CODE_READY);
+        });
+      running.add(job);
+    }
+  }
+}
+
+/**
  * Stream one model call as AG-UI events. With a code executor, each complete fenced block in an
  * allowed language runs at once, as a `run_code` tool call whose result is sent when it is ready,
  * while the answer keeps streaming.
@@ -326,46 +403,11 @@ export async function streamStep(
   const answerText = new TextBuilder();
   const waits = new Waits();
   const watch = new ModelWatch(limits, waits);
-  const fences = executor ? createFenceDetector() : undefined;
-  const userId = request.userId;
-  const ready: AGUIEvent[] = [];
-  const running = new Set<Promise<void>>();
-  const sendReady = () => {
-    for (const event of ready.splice(0)) out.send(event);
-  };
+  const code = executor ? new CodeRuns(executor, request.userId, signal, limits, out, open, result, waits) : undefined;
   if (signal.aborted) waits.fail(signal.reason);
   const unhookAbort = onAbort(signal, () => waits.fail(signal.reason));
   /** What a failure ends the call with: the run's abort reason when it was aborted, else a `ZoeError`. */
   const failure = (error: unknown): unknown => (signal.aborted ? signal.reason : toZoeError(error, "MODEL_ERROR"));
-
-  const runCode = (blocks: ReturnType<NonNullable<typeof fences>["push"]>): void => {
-    for (const block of blocks) {
-      if (!executor?.languages.includes(block.language)) continue;
-      const id = newId();
-      result.codeRuns++;
-      out.send(events.toolCallStart(id, "run_code", open.text));
-      out.send(events.toolCallArgs(id, JSON.stringify({ language: block.language, code: block.code })));
-      out.send(events.toolCallEnd(id));
-      const startedAt = performance.now();
-      const job: Promise<void> = runBlock(executor, block, signal, userId, limits.codeBlockMs)
-        .then((r) => {
-          limits.onCode?.(block.language, r.ok, startedAt, performance.now());
-          return r;
-        })
-        .then(
-          // Like a failed tool's result, a failure reads "Error: …" (then the error, e.g. "TypeError: …").
-          (r) => (r.ok ? r.output : `${r.output ? `${r.output}\n` : ""}Error: ${r.error ?? "the code failed"}`),
-          (error: unknown) => `Error: ${error instanceof Error ? error.message : String(error)}`,
-        )
-        .then((content) => {
-          // A host's executor may give any length; the client's SSE buffer and the prompt cannot take any.
-          ready.push(events.toolCallResult(id, capped(content, limits.maxResultChars)));
-          running.delete(job);
-          waits.wake(CODE_READY);
-        });
-      running.add(job);
-    }
-  };
 
   let iterator: AsyncIterator<ChatChunk>;
   try {
@@ -375,6 +417,8 @@ export async function streamStep(
     unhookAbort();
     throw toZoeError(error, "MODEL_ERROR");
   }
+  /** True once the backend's iterator said it is done: it then needs no `return()`. */
+  let finished = false;
   try {
     let asked = false;
     for (;;) {
@@ -398,14 +442,17 @@ export async function streamStep(
       }
       const woke = await waits.next();
       if (woke.kind === "fail") throw failure(woke.error);
-      if (ready.length) {
+      if (code?.hasReady) {
         progress.sent = true;
-        sendReady();
+        code.sendReady();
       }
       if (woke.kind === "code") continue;
       asked = false;
       const step = waits.step as IteratorResult<ChatChunk>;
-      if (step.done) break;
+      if (step.done) {
+        finished = true;
+        break;
+      }
       watch.chunk();
       const chunk = checkChunk(step.value);
       // Set before the chunk's first event: from then on the call is never tried again.
@@ -438,7 +485,7 @@ export async function streamStep(
           answerText.append(chunk.text);
           result.textChunks++;
           out.send(events.textContent(open.text, chunk.text));
-          if (fences) runCode(fences.push(chunk.text));
+          code?.push(chunk.text);
           break;
         case "tool_call": {
           result.firstTokenAt ??= performance.now();
@@ -464,14 +511,16 @@ export async function streamStep(
     }
     // The model is done: code blocks still running answer to their own deadline.
     watch.stop();
-    if (fences) runCode(fences.end());
-    // The answer is complete; wait for code still running, sending each result as it lands.
-    while (running.size > 0) {
-      const woke = await waits.next();
-      if (woke.kind === "fail") throw failure(woke.error);
-      sendReady();
+    if (code) {
+      code.end();
+      // The answer is complete; wait for code still running, sending each result as it lands.
+      while (code.busy) {
+        const woke = await waits.next();
+        if (woke.kind === "fail") throw failure(woke.error);
+        code.sendReady();
+      }
+      code.sendReady();
     }
-    sendReady();
     result.text = answerText.text;
     return result;
   } finally {
@@ -479,6 +528,6 @@ export async function streamStep(
     unhookAbort();
     // Leaving early (abort, error, consumer gone) must close the backend's request now.
     // Whatever `return()` does (throws, rejects, hangs) is the backend's: the run's outcome stands.
-    void attempt(() => iterator.return?.()).catch(() => {});
+    if (!finished) void attempt(() => iterator.return?.()).catch(() => {});
   }
 }

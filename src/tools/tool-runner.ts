@@ -25,7 +25,7 @@ export type ToolRoute = { spec: ToolSpec } & (
 );
 
 /** The tools of one run, by name. */
-export type ToolRegistry = Map<string, ToolRoute>;
+export type ToolRegistry = ReadonlyMap<string, ToolRoute>;
 
 /** A tool's result as text for the model and the client: JSON; empty for what JSON leaves out (a function, a symbol). */
 function asText(value: unknown): string {

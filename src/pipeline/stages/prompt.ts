@@ -6,7 +6,7 @@ import type { ChatRequest, ChatToolDefinition, ModelBackend } from "../../models
 import { buildPrompt, type BuiltPrompt } from "../../prompt/build-prompt.js";
 import { conversationToMessages, historyToMessages, windowEntries } from "../../prompt/conversation.js";
 import { safeCounter, type TokenCounter } from "../../prompt/token-count.js";
-import type { ToolRegistry } from "../../tools/tool-runner.js";
+import type { ToolRegistry, ToolRoute } from "../../tools/tool-runner.js";
 import type { ToolCatalogueProvider, ToolSpec } from "../../tools/types.js";
 import { beginStage, countCache, endStage, type RunContext } from "../run-context.js";
 import type { SystemPromptFn } from "../types.js";
@@ -127,7 +127,9 @@ function tokenizerOf(backend: ModelBackend, model: string): TokenCounter | undef
  */
 function toolRegistry(ctx: RunContext, outcomes: readonly ProviderOutcome[]): ToolRegistry {
   const { deps, turn } = ctx;
-  const registry: ToolRegistry = new Map();
+  // No tool anywhere (the common chat): one shared empty registry, not a Map per run.
+  if (deps.tools.length === 0 && turn.tools.length === 0 && !hasToolCatalogue(deps.providers)) return NO_TOOLS;
+  const registry = new Map<string, ToolRoute>();
   for (const tool of deps.tools) registry.set(tool.name, { where: "server", tool, spec: tool });
   for (const outcome of outcomes) {
     if (!Array.isArray(outcome.value)) continue;
@@ -141,8 +143,17 @@ function toolRegistry(ctx: RunContext, outcomes: readonly ProviderOutcome[]): To
   return registry;
 }
 
+function hasToolCatalogue(providers: RunContext["deps"]["providers"]): boolean {
+  for (const provider of providers) if (provider.provides === "tools") return true;
+  return false;
+}
+
+/** The registry of a run without tools. */
+const NO_TOOLS: ToolRegistry = new Map();
+
 /** Every tool's definition for the model, sorted by name: the same tools always give the same prompt prefix. */
 function toolDefinitions(registry: ToolRegistry): ChatToolDefinition[] {
+  if (registry.size === 0) return [];
   return sortedBy(
     [...registry.values()].map((route) => route.spec),
     (a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
