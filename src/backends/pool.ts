@@ -144,7 +144,7 @@ const sha256 = (value: unknown) => createHash("sha256").update(JSON.stringify(va
  *   holds its KV prefix for the whole conversation, however far its history window has moved.
  * - Without one (a request built by hand): sha256 of the first system message and the first user
  *   message, the start of the conversation. That start changes once the history window moves
- *   past the first turn (from turn 3 or so with the default window), and the thread may then move.
+ *   past the first turn (at turn 8 with the default window: `load` 12, `step` 8), and the thread may then move.
  *   `undefined` when the request has no user message either.
  */
 export function defaultThreadKey(request: ChatRequest): string | undefined {

@@ -65,8 +65,9 @@ export class HistoryStore {
   /**
    * Append messages to a thread, trimming to `keep` and refreshing the TTL, in one atomic step.
    * Each entry must be one the pipeline would read back (`id`, `role` user or assistant,
-   * `content`, a `seq` ≥ 0 that numbers on from the thread's last); anything else is a
-   * `TypeError`, and nothing is written: it would take a `keep` slot and never be read.
+   * `content`, `seq` a safe integer ≥ 0); anything else is a `TypeError`, and nothing is written:
+   * it would take a `keep` slot and never be read. The numbers are not checked against the
+   * thread's (that would take a read): give `seq` on from the thread's last, or the window moves.
    */
   async append(userId: string, threadId: string, entries: readonly HistoryEntry[]): Promise<void> {
     if (!Array.isArray(entries)) throw new TypeError("history.append: entries must be an array.");

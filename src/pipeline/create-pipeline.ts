@@ -20,6 +20,7 @@ import { MetricsAggregator } from "../metrics/aggregator.js";
 import { abortOwned } from "../shared/on-abort.js";
 import { AutoTuner } from "../metrics/auto-tune.js";
 import { markReturnCancels } from "./return-cancels.js";
+import { prewarmModels } from "./prewarm.js";
 
 /** The system prompt used when none is given. */
 export const DEFAULT_SYSTEM_PROMPT = "You are Zoe, a helpful assistant. Answer clearly and concisely. Use the context when it is relevant.";
@@ -168,11 +169,7 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
       // `null` (from untyped callers) is no options, like `undefined`.
       return runTurn(deps, input, runOptions ?? {});
     },
-    async prewarm(): Promise<PrewarmResult[]> {
-      const models = options.router.models?.() ?? [];
-      if (!options.backend.prewarm || models.length === 0) return [];
-      return options.backend.prewarm(models);
-    },
+    prewarm: (): Promise<PrewarmResult[]> => prewarmModels(options.router, options.backend),
     history: {
       get: (userId, threadId) => history.get(userId, threadId),
       append: (userId, threadId, entries) => history.append(userId, threadId, entries),

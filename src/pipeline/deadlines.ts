@@ -9,7 +9,7 @@ export interface RunDeadlines {
   systemPromptMs?: number;
   /** The run's one batched cache read (and the response cache's read); then everything is a miss. Default 500. */
   cacheReadMs?: number;
-  /** The history write after the answer; the run finishes either way (`history:error` tells the host). Default 1,000. */
+  /** The history write after the answer; the run finishes either way (`history:write` with status `timeout` tells the host). Default 1,000. */
   historyWriteMs?: number;
   /** One code block run by the `codeExecutor`, queue wait included; then its result is an error. Default 10,000. */
   codeBlockMs?: number;

@@ -174,11 +174,14 @@ export interface PipelineHistory {
 export interface ZoePipeline {
   /**
    * Run one chat turn. Yields AG-UI events: `RUN_STARTED` first, `RUN_FINISHED` or `RUN_ERROR`
-   * last. Never throws for bad input (that is a `RUN_ERROR` with a code). Leaving the loop early
-   * cancels the run.
+   * last. Never throws for bad input: that is a `RUN_ERROR` with a code (alone, without
+   * `RUN_STARTED`, when the input has no usable ids). Leaving the loop early cancels the run.
    */
   run(input: RunInput, options?: RunOptions): AsyncIterable<AGUIEvent>;
-  /** Load every model the router can pick, in the background. */
+  /**
+   * Load every model the router can pick (the backend's `prewarm`), one result per model. Never
+   * rejects: a failure is a result with `ok: false` and its `error`.
+   */
   prewarm(): Promise<PrewarmResult[]>;
   readonly history: PipelineHistory;
   on<E extends keyof PipelineEvents>(event: E, listener: PipelineEvents[E]): ZoePipeline;

@@ -23,7 +23,7 @@ export interface RouteDecision {
   /**
    * A short, human-readable reason: which rule matched, the learned model's confidence, and, when
    * the low-confidence policy changed the route, why (e.g. `"chat: low confidence (simple 0.41 < 0.6),
-   * default model instead of the fast path; …"`).
+   * llama3.2 instead of the fast path; …"`, naming the model routed to).
    */
   reason: string;
   /**
