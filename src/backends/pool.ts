@@ -6,6 +6,7 @@ import { abandonIterator } from "../shared/abandon-iterator.js";
 import type { ChatChunk, ChatRequest, ModelBackend, PrewarmResult } from "../models/types.js";
 import { errorCode } from "../ollama/errors.js";
 import { timerMs } from "../shared/timer.js";
+import { errorMessage } from "../errors/error-message.js";
 
 /** One host of a {@link backendPool}. */
 export interface PoolHost {
@@ -502,7 +503,7 @@ export function backendPool(hosts: ReadonlyArray<ModelBackend | PoolHost>, given
           try {
             return await s.backend.prewarm!(models);
           } catch (error) {
-            return models.map((model) => ({ model, ok: false, loadMs: 0, error: error instanceof Error ? error.message : String(error) }));
+            return models.map((model) => ({ model, ok: false, loadMs: 0, error: errorMessage(error) }));
           }
         }),
       );

@@ -4,6 +4,7 @@ import { writeQuietly } from "../cache/write-quietly.js";
 import { attempt, TIMED_OUT, withDeadline } from "../shared/deadline.js";
 import { isToolCatalogue } from "../tools/tool-spec.js";
 import type { ContextProvider, ContextRequest, ProviderOutcome } from "./types.js";
+import { errorMessage } from "../errors/error-message.js";
 
 /** Defaults of a provider's deadline and cache TTL. */
 export const PROVIDER_DEFAULTS = { timeoutMs: 1_000, ttlMs: 30_000 } as const;
@@ -23,8 +24,6 @@ export interface ProviderJob {
 /** A provider's deadline passed (one object per timeout, built only on that path). */
 class ProviderTimeout extends Error {}
 
-const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
-
 /**
  * A provider's value as an outcome's `text` (prompt context) or `value` (tool definitions). Its
  * own `format()` or a value JSON cannot express fails this provider only.
@@ -39,7 +38,7 @@ function present(provider: ContextProvider, value: unknown): Pick<ProviderOutcom
     if (typeof text !== "string") return { error: "format() did not return a string" };
     return { value, text };
   } catch (error) {
-    return { error: `${provider.format ? "format() failed" : "the value cannot be serialised"}: ${message(error)}` };
+    return { error: `${provider.format ? "format() failed" : "the value cannot be serialised"}: ${errorMessage(error)}` };
   }
 }
 
@@ -149,7 +148,7 @@ export function fetchContext(
             status: error instanceof ProviderTimeout ? "timeout" : "error",
             ms: performance.now() - started,
             placement,
-            error: message(error),
+            error: errorMessage(error),
           }),
       );
   }

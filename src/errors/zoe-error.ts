@@ -1,3 +1,5 @@
+import { errorMessage } from "./error-message.js";
+
 /** Stable error codes carried by `RUN_ERROR.code` and by {@link ZoeError.code}. */
 export type ZoeErrorCode =
   | "INVALID_INPUT"
@@ -26,6 +28,6 @@ export class ZoeError extends Error {
 /** Turn anything thrown into a {@link ZoeError}, keeping the original as `cause`. */
 export function toZoeError(error: unknown, fallbackCode: ZoeErrorCode = "INTERNAL_ERROR"): ZoeError {
   if (error instanceof ZoeError) return error;
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   return new ZoeError(fallbackCode, message || "Unknown error", { cause: error });
 }

@@ -6,6 +6,7 @@ import { InputError } from "../errors/input-error.js";
 import type { Turn } from "./types.js";
 import { idProblem, INPUT_LIMITS, shapeProblem } from "./limits.js";
 import { isWellFormed, toWellFormed } from "../shared/unicode.js";
+import { errorMessage } from "../errors/error-message.js";
 
 const ShorthandSchema = z.object({
   userId: z.string().min(1, "userId must be a non-empty string"),
@@ -57,7 +58,7 @@ export function parseRunInput(input: unknown, options: ParseOptions): ParsedInpu
     return readRunInput(input, options);
   } catch (error) {
     // Input that throws when it is read (a Proxy, a getter) is refused like any other bad input.
-    return fail("INVALID_INPUT", `The run input could not be read: ${error instanceof Error ? error.message : String(error)}`);
+    return fail("INVALID_INPUT", `The run input could not be read: ${errorMessage(error)}`);
   }
 }
 

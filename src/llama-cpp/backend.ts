@@ -23,6 +23,7 @@ import { LlamaCppError } from "./errors.js";
 import { toChatHistory, toFunctions, toGenerationSettings, type GenerationSettings } from "./messages.js";
 import { resolveOptions, type LlamaCppBackendOptions, type ResolvedOptions } from "./options.js";
 import { SequencePool, type PoolLease, type PoolPick } from "./sequence-pool.js";
+import { errorMessage } from "../errors/error-message.js";
 
 /** What one kept sequence holds, for {@link LlamaCppBackend.stats}. */
 export interface LlamaCppSequenceStats {
@@ -90,7 +91,6 @@ export interface LlamaCppInternals {
 
 const now = () => performance.now();
 const round = (ms: number) => Math.round(ms * 100) / 100;
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 const DONE_REASONS: Record<string, string> = {
   eogToken: "stop",
@@ -180,7 +180,7 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions, internals
     try {
       model = await llama.loadModel({ modelPath: path });
     } catch (error) {
-      throw new LlamaCppError("MODEL_LOAD_FAILED", `Could not load model "${name}" from ${path}: ${messageOf(error)}`, { cause: error });
+      throw new LlamaCppError("MODEL_LOAD_FAILED", `Could not load model "${name}" from ${path}: ${errorMessage(error)}`, { cause: error });
     }
     try {
       const context = await model.createContext({
@@ -210,7 +210,7 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions, internals
       if (error instanceof LlamaCppError) throw error;
       throw new LlamaCppError(
         "CONTEXT_CREATE_FAILED",
-        `Could not create a context for "${name}" (${settings.sequences} × ${settings.contextSize} tokens): ${messageOf(error)}. ` +
+        `Could not create a context for "${name}" (${settings.sequences} × ${settings.contextSize} tokens): ${errorMessage(error)}. ` +
           "Lower `contextSize` or `sequences`.",
         { cause: error },
       );
@@ -474,7 +474,7 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions, internals
       }
       failed = true;
       if (error instanceof LlamaCppError) throw error;
-      throw new LlamaCppError("GENERATION_FAILED", `llama.cpp failed: ${messageOf(error)}`, { cause: error });
+      throw new LlamaCppError("GENERATION_FAILED", `llama.cpp failed: ${errorMessage(error)}`, { cause: error });
     } finally {
       outer.removeEventListener("abort", onOuterAbort);
       if (!finished && !signal.aborted) controller.abort(new DOMException("The request ended.", "AbortError"));
@@ -499,7 +499,7 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions, internals
       await entryOf(model).promise;
       return { model, ok: true, loadMs: round(now() - t0) };
     } catch (error) {
-      return { model, ok: false, loadMs: round(now() - t0), error: messageOf(error) };
+      return { model, ok: false, loadMs: round(now() - t0), error: errorMessage(error) };
     }
   }
 

@@ -1,5 +1,6 @@
 import type { Llama } from "node-llama-cpp";
 import { LlamaCppError } from "./errors.js";
+import { errorMessage } from "../errors/error-message.js";
 
 /** The `node-llama-cpp` module. Only its types are imported statically: the package is an optional peer. */
 export type NodeLlamaCpp = typeof import("node-llama-cpp");
@@ -21,7 +22,7 @@ export async function loadModule(importer: ModuleImporter): Promise<NodeLlamaCpp
   } catch (error) {
     const message = isMissingModule(error)
       ? "The llama.cpp backend needs node-llama-cpp: install node-llama-cpp (npm install node-llama-cpp)."
-      : `node-llama-cpp could not be imported: ${error instanceof Error ? error.message : String(error)}`;
+      : `node-llama-cpp could not be imported: ${errorMessage(error)}`;
     throw new LlamaCppError("BACKEND_UNAVAILABLE", message, { cause: error });
   }
 }
@@ -54,7 +55,7 @@ export async function startLlama(mod: NodeLlamaCpp, settings: { gpu: GpuOption; 
     throw new LlamaCppError(
       "BACKEND_UNAVAILABLE",
       `node-llama-cpp has no working prebuilt llama.cpp binary for this machine (gpu: ${JSON.stringify(settings.gpu)}): ` +
-        `${error instanceof Error ? error.message : String(error)}. Try gpu: false, or build one with "npx --no node-llama-cpp source download".`,
+        `${errorMessage(error)}. Try gpu: false, or build one with "npx --no node-llama-cpp source download".`,
       { cause: error },
     );
   }

@@ -2,6 +2,7 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { abortable } from "../shared/abort.js";
 import { timeoutError } from "./signals.js";
+import { errorMessage } from "../errors/error-message.js";
 
 /** How to reach an MCP server that the catalogue connects to itself. */
 export type McpTransportOptions =
@@ -50,7 +51,7 @@ async function importSdk<T>(load: () => Promise<T>): Promise<T> {
   try {
     return await load();
   } catch (error) {
-    throw new Error(`${SDK_MISSING}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new Error(`${SDK_MISSING}: ${errorMessage(error)}`, { cause: error });
   }
 }
 
@@ -74,7 +75,7 @@ async function createTransport(options: McpTransportOptions): Promise<Transport>
 
 /** An error's message, with the HTTP status of a Streamable HTTP error (its message may not say it). */
 export function describeError(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
+  if (!(error instanceof Error)) return errorMessage(error);
   const code = (error as { code?: unknown }).code;
   const http = error.message.startsWith("Streamable HTTP error") && typeof code === "number" && code >= 100;
   return http && !error.message.includes(String(code)) ? `${error.message} (HTTP ${code})` : error.message;

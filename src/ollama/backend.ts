@@ -34,6 +34,7 @@ import {
 import { KeepAliveRefresher, normaliseModelName, type LoadedModel } from "./refresher.js";
 import { OllamaRequest, formatHost, requestHeaders, type Deadline, type Line, type OnDeadline, type RequestDeps } from "./request.js";
 import { Slots } from "./slots.js";
+import { errorMessage } from "../errors/error-message.js";
 
 /** The Ollama {@link ModelBackend}. */
 export interface OllamaBackend extends ModelBackend {
@@ -170,8 +171,6 @@ function doneInfo(response: Line, queueMs: number, model: string): ChatDoneInfo 
   set("doneReason", typeof response.done_reason === "string" && response.done_reason ? response.done_reason : undefined);
   return info;
 }
-
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /**
  * How long a first-chunk deadline that has passed waits for `/api/ps` to say whether the model is
@@ -386,7 +385,7 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
       refresher?.touch(model);
       return { model, ok: true, loadMs: round(performance.now() - t0) };
     } catch (error) {
-      return { model, ok: false, loadMs: round(performance.now() - t0), error: messageOf(error) };
+      return { model, ok: false, loadMs: round(performance.now() - t0), error: errorMessage(error) };
     } finally {
       request?.dispose();
     }
@@ -519,7 +518,7 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
       );
       return { model, ok: true, loadMs: round(performance.now() - t0) };
     } catch (error) {
-      return { model, ok: false, loadMs: round(performance.now() - t0), error: messageOf(error) };
+      return { model, ok: false, loadMs: round(performance.now() - t0), error: errorMessage(error) };
     } finally {
       request.dispose();
     }
@@ -588,7 +587,7 @@ export function ollamaBackend(options: OllamaBackendOptions = {}): OllamaBackend
         }));
         return await Promise.all([...warmed, ...embedWarm]);
       } catch (error) {
-        return models.map((model) => ({ model, ok: false, loadMs: 0, error: messageOf(error) }));
+        return models.map((model) => ({ model, ok: false, loadMs: 0, error: errorMessage(error) }));
       }
     },
     async loaded(): Promise<string[]> {

@@ -8,6 +8,7 @@ import { chatBody, type BodySettings } from "./request-body.js";
 import { bodyStart, isNotAStream, notAStreamError } from "./not-a-stream.js";
 import { MAX_EVENT_CHARS, type SseItem, sseEvents } from "./sse.js";
 import { StreamChunks } from "./stream-chunks.js";
+import { errorMessage } from "../errors/error-message.js";
 
 /** The OpenAI-compatible {@link ModelBackend}. */
 export interface OpenAiCompatibleBackend extends ModelBackend {
@@ -42,7 +43,6 @@ export interface OpenAiCompatibleBackend extends ModelBackend {
 }
 
 const round = (n: number) => Math.round(n * 1_000) / 1_000;
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null;
 
 /**
@@ -243,7 +243,7 @@ export function openAiCompatibleBackend(options: OpenAiCompatibleBackendOptions)
       warm.add(model);
       return { model, ok: true, loadMs: round(performance.now() - t0) };
     } catch (error) {
-      return { model, ok: false, loadMs: round(performance.now() - t0), error: messageOf(error) };
+      return { model, ok: false, loadMs: round(performance.now() - t0), error: errorMessage(error) };
     } finally {
       call.dispose();
     }
@@ -289,7 +289,7 @@ export function openAiCompatibleBackend(options: OpenAiCompatibleBackendOptions)
       await embedWith([OPENAI_COMPATIBLE_DEFAULTS.prewarmEmbedInput], model, undefined, "load", loadTimeoutMs);
       return { model, ok: true, loadMs: round(performance.now() - t0) };
     } catch (error) {
-      return { model, ok: false, loadMs: round(performance.now() - t0), error: messageOf(error) };
+      return { model, ok: false, loadMs: round(performance.now() - t0), error: errorMessage(error) };
     }
   }
 

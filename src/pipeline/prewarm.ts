@@ -1,26 +1,33 @@
+import { errorMessage } from "../errors/error-message.js";
 import type { ModelBackend, PrewarmResult } from "../models/types.js";
 import type { Router } from "../routing/types.js";
 
-const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+/** Each model failed for one reason. */
+const allFailed = (models: readonly string[], error: string): PrewarmResult[] =>
+  models.map((model) => ({ model, ok: false, loadMs: 0, error }));
 
 /**
  * `pipeline.prewarm()`: load every model the router can pick through the backend. Never rejects,
- * so that a host can call it at start-up and go on: a backend whose `prewarm` fails gives each
- * model `ok: false` with the failure's message; a router whose `models()` throws gives one result
- * with `model: ""` that says so.
+ * so that a host can call it at start-up and go on: a backend whose `prewarm` fails, or gives no
+ * list of results, gives each model `ok: false` with the failure's message; a router whose
+ * `models()` throws gives one result with `model: ""` that says so.
  */
 export async function prewarmModels(router: Router, backend: ModelBackend): Promise<PrewarmResult[]> {
   let models: string[];
   try {
-    models = router.models?.() ?? [];
+    const listed = router.models?.() ?? [];
+    // A copy: the backend may change the array it is given.
+    models = Array.isArray(listed) ? listed.filter((m): m is string => typeof m === "string") : [];
   } catch (error) {
-    return [{ model: "", ok: false, loadMs: 0, error: `the router's models() failed: ${messageOf(error)}` }];
+    return [{ model: "", ok: false, loadMs: 0, error: `the router's models() failed: ${errorMessage(error)}` }];
   }
-  if (!backend.prewarm || !Array.isArray(models) || models.length === 0) return [];
+  if (models.length === 0) return [];
   try {
-    return await backend.prewarm(models);
+    const prewarm = backend.prewarm;
+    if (typeof prewarm !== "function") return [];
+    const results: unknown = await prewarm.call(backend, [...models]);
+    return Array.isArray(results) ? (results as PrewarmResult[]) : allFailed(models, "the backend's prewarm gave no list of results");
   } catch (error) {
-    const message = messageOf(error);
-    return models.map((model) => ({ model, ok: false, loadMs: 0, error: message }));
+    return allFailed(models, errorMessage(error));
   }
 }

@@ -17,6 +17,7 @@ import { releaseRead, routeStage, startRunRead, type RunRead } from "./stages/ro
 import type { Turn } from "../input/types.js";
 import type { RunOptions } from "./types.js";
 import { CANCELLED } from "../telemetry/trace.js";
+import { errorMessage } from "../errors/error-message.js";
 
 export type { ActiveRun, RunDeps } from "./run-context.js";
 
@@ -95,7 +96,7 @@ async function runAccepted(deps: RunDeps, turn: Turn, signal: AbortSignal | unde
     if (stageSpan) {
       // A cancelled run's stage did not fail, as the run did not: it was stopped.
       if (ctx.signal.aborted) stageSpan.set(CANCELLED);
-      else stageSpan.fail(toZoeError(error).code, error instanceof Error ? error.message : String(error));
+      else stageSpan.fail(toZoeError(error).code, errorMessage(error));
       stageSpan.end();
       ctx.stageSpan = undefined;
     }
@@ -106,7 +107,7 @@ async function runAccepted(deps: RunDeps, turn: Turn, signal: AbortSignal | unde
       out.send(events.runFinished(turn.threadId, turn.runId, { cancelled: true }, { type: "cancelled" }));
     } else {
       const zoeError = toZoeError(error);
-      ctx.trace.root.fail(zoeError.code, error instanceof Error ? error.message : String(error));
+      ctx.trace.root.fail(zoeError.code, errorMessage(error));
       deps.reports.failed(run, zoeError);
       out.send(events.runError(zoeError.message, zoeError.code));
     }

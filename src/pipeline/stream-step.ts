@@ -11,6 +11,7 @@ import { capped, type ToolCallRecord } from "../tools/tool-runner.js";
 import type { CodeExecutor, CodeResult } from "../tools/types.js";
 import { STREAM_BACKLOG, type RunStream } from "./run-stream.js";
 import { MAX_TIMER_MS } from "../shared/timer.js";
+import { errorMessage } from "../errors/error-message.js";
 
 /** Messages a run has open, shared with the run so that a cancelled run can close them. */
 export interface OpenMessages {
@@ -224,10 +225,7 @@ function toolArgumentsText(args: string | Record<string, unknown>): string {
   try {
     return JSON.stringify(args);
   } catch (error) {
-    throw new ZoeError(
-      "MODEL_INVALID_CHUNK",
-      `The model backend yielded tool-call arguments that are not JSON: ${(error as Error).message}.`,
-    );
+    throw new ZoeError("MODEL_INVALID_CHUNK", `The model backend yielded tool-call arguments that are not JSON: ${errorMessage(error)}.`);
   }
 }
 
@@ -371,7 +369,7 @@ class CodeRuns {
         .then(
           // Like a failed tool's result, a failure reads "Error: …" (then the error, e.g. "TypeError: …").
           (r) => (r.ok ? r.output : `${r.output ? `${r.output}\n` : ""}Error: ${r.error ?? "the code failed"}`),
-          (error: unknown) => `Error: ${error instanceof Error ? error.message : String(error)}`,
+          (error: unknown) => `Error: ${errorMessage(error)}`,
         )
         .then((content) => {
           // A host's executor may give any length; the client's SSE buffer and the prompt cannot take any.

@@ -6,6 +6,7 @@ import { FairQueue, type Ticket } from "./fair-queue.js";
 import { aborted, closed, failure, queueFull, queueTimeout, type QuickJSCodeResult } from "./results.js";
 import { KILL_GRACE_MS, Sandbox, type SandboxConfig, type WorkerStats } from "./sandbox.js";
 import { MAX_TIMER_MS } from "../shared/timer.js";
+import { errorMessage } from "../errors/error-message.js";
 
 export type { WorkerStats } from "./sandbox.js";
 
@@ -157,8 +158,6 @@ function missingPackage(name: string, detail?: string): string {
   );
 }
 
-const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
-
 /**
  * A pool of QuickJS workers behind a bounded, per-user fair queue. See {@link quickjsExecutor}
  * for the behaviour and docs/code-execution.md for the policy.
@@ -277,7 +276,7 @@ export class QuickJSExecutor implements QuickJSCodeExecutor {
       });
     } catch (error) {
       // Not expected; the contract is to never throw.
-      return Promise.resolve(failure("SANDBOX_ERROR", `the JavaScript sandbox failed: ${messageOf(error)}`));
+      return Promise.resolve(failure("SANDBOX_ERROR", `the JavaScript sandbox failed: ${errorMessage(error)}`));
     }
   }
 
@@ -371,7 +370,7 @@ export class QuickJSExecutor implements QuickJSCodeExecutor {
       .run(job.code, job.signal, () => this.#closed, sliced ? this.#sliceMs : this.#timeoutMs)
       .catch((error: unknown) => {
         void sandbox.kill();
-        return failure("SANDBOX_ERROR", `the JavaScript sandbox failed: ${messageOf(error)}`);
+        return failure("SANDBOX_ERROR", `the JavaScript sandbox failed: ${errorMessage(error)}`);
       })
       .then((result) => {
         if (ticket.second) this.#busySecond--;
@@ -411,7 +410,7 @@ export class QuickJSExecutor implements QuickJSCodeExecutor {
     try {
       sandbox = new Sandbox({ ...this.#config, packagePath: this.#packagePath }, () => this.#closed);
     } catch (error) {
-      this.#startFailed(`the JavaScript sandbox could not start: ${messageOf(error)}`);
+      this.#startFailed(`the JavaScript sandbox could not start: ${errorMessage(error)}`);
       return false;
     }
     this.#sandboxes.add(sandbox);

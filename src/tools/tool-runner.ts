@@ -8,6 +8,7 @@ import { parseToolArguments } from "./tool-args.js";
 import { sliceWhole } from "../shared/unicode.js";
 import type { ServerTool, ToolCatalogueProvider, ToolContext, ToolSpec } from "./types.js";
 import { CANCELLED, NO_TRACE, type RunTrace, type SpanHandle } from "../telemetry/trace.js";
+import { errorMessage } from "../errors/error-message.js";
 
 /** A tool call the model made. */
 export interface ToolCallRecord {
@@ -31,15 +32,6 @@ export type ToolRegistry = ReadonlyMap<string, ToolRoute>;
 function asText(value: unknown): string {
   if (typeof value === "string") return value;
   return JSON.stringify(value) ?? "";
-}
-
-/** What a tool threw, as text, whatever it threw (an object without a prototype, a `toString` that throws). */
-function thrownText(error: unknown): string {
-  try {
-    return error instanceof Error ? error.message : String(error);
-  } catch {
-    return "the tool failed";
-  }
 }
 
 /** The default of `maxToolResultChars`: far more than a model reads, far less than a client's SSE buffer (10 MB in `@ag-ui/client`). */
@@ -145,7 +137,7 @@ export class ToolRunner {
     } catch (error) {
       if (signal.aborted) throw error;
       controller.abort(error);
-      return { ok: false, content: capped(`Error: ${thrownText(error)}`, this.maxResultChars) };
+      return { ok: false, content: capped(`Error: ${errorMessage(error)}`, this.maxResultChars) };
     } finally {
       unhook();
     }

@@ -104,7 +104,13 @@ describe("the tool-call path against a broken model and broken tools", () => {
     const events = await runValid(pipeline.run({ userId: "u", message: "go" }));
     expect(terminal(events).type).toBe(EventType.RUN_FINISHED);
     const byId = Object.fromEntries(results(events).map((r) => [r.id, r.content]));
-    expect(byId).toEqual({ c0: "", c1: "", c2: "", c3: "Error: the tool failed", c4: "Error: the tool failed" });
+    expect(byId).toEqual({
+      c0: "",
+      c1: "",
+      c2: "",
+      c3: "Error: a thrown object that cannot be shown as text",
+      c4: "Error: a thrown object that cannot be shown as text",
+    });
     await pipeline.close();
   });
 

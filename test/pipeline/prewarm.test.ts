@@ -57,3 +57,43 @@ describe("pipeline.prewarm() never rejects (docs/options.md)", () => {
     await pipeline.close();
   });
 });
+
+describe("pipeline.prewarm() with values that cannot be shown, and odd results", () => {
+  const unprintable = () => Object.create(null) as object;
+
+  it("a backend rejecting with an object without a prototype still gives each model ok: false", async () => {
+    const backend = {
+      ...scriptedBackend({ script: textChunks("hi") }),
+      prewarm: async () => {
+        throw unprintable();
+      },
+    } as ModelBackend;
+    const pipeline = createZoePipeline({ backend, router: router(() => ["a"]) });
+    const [result] = await pipeline.prewarm();
+    expect(result).toMatchObject({ model: "a", ok: false, loadMs: 0 });
+    expect(result?.error).toContain("cannot be shown as text");
+    await pipeline.close();
+  });
+
+  it("a backend whose prewarm resolves no list gives each model ok: false; the backend gets a copy of the list", async () => {
+    let given: string[] | undefined;
+    const models = ["a", "b"];
+    const backend = {
+      ...scriptedBackend({ script: textChunks("hi") }),
+      prewarm: async (list: string[]) => {
+        given = list;
+        list.length = 0;
+        return undefined;
+      },
+    } as unknown as ModelBackend;
+    const pipeline = createZoePipeline({ backend, router: router(() => models) });
+    const results = await pipeline.prewarm();
+    expect(results.map((r) => [r.model, r.ok])).toEqual([
+      ["a", false],
+      ["b", false],
+    ]);
+    expect(given).not.toBe(models);
+    expect(models).toEqual(["a", "b"]);
+    await pipeline.close();
+  });
+});

@@ -14,6 +14,7 @@ import type { Routed } from "./route.js";
 import { tokenCount } from "../metrics.js";
 import { CANCELLED, type SpanKindName } from "../../telemetry/trace.js";
 import type { Attributes } from "@opentelemetry/api";
+import { errorMessage } from "../../errors/error-message.js";
 
 /** The answer of a run, from the model (with its tool steps) or from the response cache. */
 export interface Answer {
@@ -341,7 +342,7 @@ async function modelCall(ctx: RunContext, request: ChatRequest, limits: StepLimi
       if (attempt > 0) span.set({ "zoe.retries": attempt });
       // A cancelled run's call did not fail: it was stopped.
       if (signal.aborted) span.set(CANCELLED);
-      else span.fail(code, failed instanceof Error ? failed.message : String(failed));
+      else span.fail(code, errorMessage(failed));
       span.end();
     }
     throw failed;

@@ -6,6 +6,7 @@ import { beginStage, endStage, type RunContext } from "../run-context.js";
 import { cacheableAnswer, type Answer } from "./answer.js";
 import type { Prompted } from "./prompt.js";
 import type { Routed } from "./route.js";
+import { errorMessage } from "../../errors/error-message.js";
 
 /** How a run's history write went (the `history:write` host event); `cleared`: the thread was cleared while the run was in flight, and nothing was written. */
 export interface HistoryWriteOutcome {
@@ -35,7 +36,7 @@ export async function writeHistory(
       : { status: "ok", ms };
   } catch (error) {
     if (signal.aborted) throw error;
-    return { status: "error", ms: performance.now() - t0, error: error instanceof Error ? error.message : String(error) };
+    return { status: "error", ms: performance.now() - t0, error: errorMessage(error) };
   }
 }
 

@@ -14,6 +14,7 @@ import { ROUTE_KINDS, type RouteDecision, type RouteRequest, type Router } from 
 import { abortReason } from "../../shared/abort.js";
 import { attempt, TIMED_OUT, withDeadline } from "../../shared/deadline.js";
 import { toDecision, type RouteFallback } from "../route-fallback.js";
+import { errorMessage } from "../../errors/error-message.js";
 
 /** How the route of a turn was decided. */
 export interface RouteOutcome {
@@ -54,7 +55,7 @@ export async function decideRoute(
       decided === TIMED_OUT ? `the router took longer than its ${deadlineMs} ms deadline` : "the router's answer is not a route decision";
   } catch (error) {
     if (signal.aborted) throw error;
-    reason = `the router failed: ${error instanceof Error ? error.message : String(error)}`;
+    reason = `the router failed: ${errorMessage(error)}`;
   }
   let decision: RouteDecision | undefined;
   try {
@@ -283,7 +284,7 @@ function providerKey(
     if (typeof id !== "string") return { error: "cacheKey() did not return a string" };
     return keys.key("context", userId, provider.name, id);
   } catch (error) {
-    return { error: `cacheKey() failed: ${error instanceof Error ? error.message : String(error)}` };
+    return { error: `cacheKey() failed: ${errorMessage(error)}` };
   }
 }
 

@@ -1,6 +1,7 @@
 import type { RouteKind } from "../../routing/types.js";
 import { attempt, TIMED_OUT, withDeadline } from "../../shared/deadline.js";
 import type { SystemPromptFn } from "../types.js";
+import { errorMessage } from "../../errors/error-message.js";
 
 /** The system prompt of a run and where it came from. */
 export interface SystemPromptOutcome {
@@ -44,7 +45,7 @@ export async function buildSystemPrompt(
         : "the system prompt function did not return a string";
   } catch (error) {
     if (signal.aborted) throw error;
-    fallback = `the system prompt function failed: ${error instanceof Error ? error.message : String(error)}`;
+    fallback = `the system prompt function failed: ${errorMessage(error)}`;
   }
   return { text: defaultPrompt, source: "fallback", fallback };
 }
