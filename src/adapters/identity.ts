@@ -46,7 +46,12 @@ export function checkIdentity(fn: string, options: { getUserId?: unknown; allowC
 const statusOf = (error: unknown): unknown => {
   if (typeof error !== "object" || error === null) return undefined;
   const e = error as { status?: unknown; statusCode?: unknown };
-  return e.status ?? e.statusCode;
+  try {
+    return e.status ?? e.statusCode;
+  } catch {
+    // A getter that throws, a revoked Proxy: no status to tell.
+    return undefined;
+  }
 };
 
 /**

@@ -5,6 +5,7 @@ import { attempt, TIMED_OUT, withDeadline } from "../shared/deadline.js";
 import { isToolCatalogue } from "../tools/tool-spec.js";
 import type { ContextProvider, ContextRequest, ProviderOutcome } from "./types.js";
 import { errorMessage } from "../errors/error-message.js";
+import { isInstance } from "../shared/is-instance.js";
 
 /** Defaults of a provider's deadline and cache TTL. */
 export const PROVIDER_DEFAULTS = { timeoutMs: 1_000, ttlMs: 30_000 } as const;
@@ -145,7 +146,7 @@ export function fetchContext(
         (error: unknown) =>
           arrive({
             name: provider.name,
-            status: error instanceof ProviderTimeout ? "timeout" : "error",
+            status: isInstance(error, ProviderTimeout) ? "timeout" : "error",
             ms: performance.now() - started,
             placement,
             error: errorMessage(error),

@@ -1,4 +1,5 @@
 import { errorMessage } from "./error-message.js";
+import { isInstance } from "../shared/is-instance.js";
 
 /** Stable error codes carried by `RUN_ERROR.code` and by {@link ZoeError.code}. */
 export type ZoeErrorCode =
@@ -27,7 +28,7 @@ export class ZoeError extends Error {
 
 /** Turn anything thrown into a {@link ZoeError}, keeping the original as `cause`. */
 export function toZoeError(error: unknown, fallbackCode: ZoeErrorCode = "INTERNAL_ERROR"): ZoeError {
-  if (error instanceof ZoeError) return error;
+  if (isInstance(error, ZoeError)) return error;
   const message = errorMessage(error);
   return new ZoeError(fallbackCode, message || "Unknown error", { cause: error });
 }

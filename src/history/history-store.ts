@@ -21,7 +21,15 @@ const isToolCall = (c: unknown): boolean =>
  */
 const isEntry = (v: unknown): v is HistoryEntry => {
   if (typeof v !== "object" || v === null) return false;
-  const e = v as HistoryEntry;
+  try {
+    return wellFormed(v as HistoryEntry);
+  } catch {
+    // An entry that throws when read (a custom store's Proxy, a throwing getter) is left out.
+    return false;
+  }
+};
+
+const wellFormed = (e: HistoryEntry): boolean => {
   return (
     typeof e.id === "string" &&
     (e.role === "user" || e.role === "assistant") &&

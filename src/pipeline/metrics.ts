@@ -68,5 +68,8 @@ export interface RunMetrics {
 /** Round to 0.001 ms so that metrics stay readable in JSON. */
 export const round = (ms: number): number => Math.round(ms * 1000) / 1000;
 
-/** A token count a backend reported: a number ≥ 0 (not NaN, not infinite), else undefined (a custom backend's counts are not trusted). */
-export const tokenCount = (n: unknown): number | undefined => (typeof n === "number" && n >= 0 && n < Infinity ? n : undefined);
+/**
+ * A token count a backend reported: a whole number ≥ 0 within the safe-integer range, else
+ * undefined (a custom backend's counts are not trusted; AG-UI's usage holds safe integers only).
+ */
+export const tokenCount = (n: unknown): number | undefined => (Number.isSafeInteger(n) && (n as number) >= 0 ? (n as number) : undefined);

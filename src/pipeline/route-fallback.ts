@@ -27,17 +27,22 @@ const isDecision = (v: unknown): v is RouteDecision =>
  * that is not a decision.
  */
 export function toDecision(v: unknown): RouteDecision | undefined {
-  if (!isDecision(v)) return undefined;
-  const { confidence } = v;
-  const decision: RouteDecision = {
-    model: v.model,
-    kind: v.kind,
-    fastPath: v.fastPath === true,
-    reason: typeof v.reason === "string" ? v.reason : "",
-    options: v.options ?? {},
-  };
-  if (typeof confidence === "number" && confidence >= 0 && confidence <= 1) decision.confidence = confidence;
-  return decision;
+  try {
+    if (!isDecision(v)) return undefined;
+    const { confidence } = v;
+    const decision: RouteDecision = {
+      model: v.model,
+      kind: v.kind,
+      fastPath: v.fastPath === true,
+      reason: typeof v.reason === "string" ? v.reason : "",
+      options: v.options ?? {},
+    };
+    if (typeof confidence === "number" && confidence >= 0 && confidence <= 1) decision.confidence = confidence;
+    return decision;
+  } catch {
+    // A value that throws when read (a revoked Proxy, a throwing getter) is no decision.
+    return undefined;
+  }
 }
 
 /**

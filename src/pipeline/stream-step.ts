@@ -219,14 +219,51 @@ function nextChunk(iterator: AsyncIterator<ChatChunk>): Promise<IteratorResult<C
 
 const CHUNK_TYPES = new Set(["text", "thinking", "tool_call", "done"]);
 
+const DONE_COUNTS = ["inputTokens", "promptEvalTokens", "outputTokens"] as const;
+const DONE_DURATIONS = ["queueMs", "loadMs", "promptEvalMs", "evalMs"] as const;
+const DONE_NAMES = ["doneReason", "model"] as const;
+
+/**
+ * The figures of a `done` chunk that hold what the contract says (counts: safe integers ≥ 0;
+ * durations: finite ms ≥ 0; `doneReason`, `model`: strings); anything else is left out, as a
+ * figure the backend did not give. A custom backend's figures reach the metrics, spans and
+ * `RUN_FINISHED`: a BigInt or an object there would break the run's last events. A chunk whose
+ * fields throw when read is `MODEL_INVALID_CHUNK`.
+ */
+function doneInfo(chunk: ChatDoneInfo): ChatDoneInfo {
+  const info: ChatDoneInfo = {};
+  try {
+    for (const key of DONE_COUNTS) {
+      const n = chunk[key];
+      if (typeof n === "number" && Number.isSafeInteger(n) && n >= 0) info[key] = n;
+    }
+    for (const key of DONE_DURATIONS) {
+      const ms = chunk[key];
+      if (typeof ms === "number" && ms >= 0 && ms < Number.POSITIVE_INFINITY) info[key] = ms;
+    }
+    for (const key of DONE_NAMES) {
+      const name = chunk[key];
+      if (typeof name === "string") info[key] = name;
+    }
+  } catch (error) {
+    throw new ZoeError("MODEL_INVALID_CHUNK", `The model backend yielded a done chunk that cannot be read: ${errorMessage(error)}.`);
+  }
+  return info;
+}
+
 /** A tool call's arguments as JSON text; arguments that JSON cannot hold (a BigInt, a cycle) are `MODEL_INVALID_CHUNK`. */
 function toolArgumentsText(args: string | Record<string, unknown>): string {
   if (typeof args === "string") return args;
+  let text: string | undefined;
   try {
-    return JSON.stringify(args);
+    text = JSON.stringify(args);
   } catch (error) {
     throw new ZoeError("MODEL_INVALID_CHUNK", `The model backend yielded tool-call arguments that are not JSON: ${errorMessage(error)}.`);
   }
+  // A `toJSON` that gives undefined (or a function) leaves no JSON at all.
+  if (typeof text !== "string")
+    throw new ZoeError("MODEL_INVALID_CHUNK", "The model backend yielded tool-call arguments that JSON leaves out.");
+  return text;
 }
 
 /** A chunk as the backend contract describes it, or `MODEL_INVALID_CHUNK`. */
@@ -501,8 +538,7 @@ export async function streamStep(
           break;
         }
         case "done": {
-          const { type: _type, ...info } = chunk;
-          result.done = info;
+          result.done = doneInfo(chunk);
           break;
         }
       }

@@ -16,5 +16,15 @@ export function isToolSpec(value: unknown): value is ToolSpec {
   );
 }
 
-/** A tool catalogue's value: an array of {@link isToolSpec} definitions. */
-export const isToolCatalogue = (value: unknown): value is ToolSpec[] => Array.isArray(value) && value.every(isToolSpec);
+/**
+ * A tool catalogue's value: an array of {@link isToolSpec} definitions. False, never a throw, for
+ * a value that throws when looked at (a revoked Proxy, a throwing getter: a custom store's or a
+ * provider's).
+ */
+export function isToolCatalogue(value: unknown): value is ToolSpec[] {
+  try {
+    return Array.isArray(value) && value.every(isToolSpec);
+  } catch {
+    return false;
+  }
+}

@@ -26,13 +26,16 @@ export async function readRunCache(store: CacheStore, batch: CacheBatch, deadlin
     );
     const ms = performance.now() - t0;
     if (read === TIMED_OUT) return { result: misses, ms, status: "timeout" };
-    if (!read || !Array.isArray(read.values) || !Array.isArray(read.lists)) return { result: misses, ms, status: "error" };
-    const lists: readonly unknown[] = read.lists;
+    if (!read) return { result: misses, ms, status: "error" };
+    // Each field read once: a custom store's result is handed on as plain arrays, never re-read.
+    const values: unknown = read.values;
+    const lists: unknown = read.lists;
+    if (!Array.isArray(values) || !Array.isArray(lists)) return { result: misses, ms, status: "error" };
     // A list that is not one is a miss (the others are kept).
     if (!lists.every((l) => Array.isArray(l))) {
-      return { result: { values: read.values, lists: lists.map((l) => (Array.isArray(l) ? (l as unknown[]) : [])) }, ms, status: "ok" };
+      return { result: { values, lists: lists.map((l) => (Array.isArray(l) ? (l as unknown[]) : [])) }, ms, status: "ok" };
     }
-    return { result: read, ms, status: "ok" };
+    return { result: { values, lists: lists as unknown[][] }, ms, status: "ok" };
   } catch {
     return { result: misses, ms: performance.now() - t0, status: signal.aborted ? "aborted" : "error" };
   }
