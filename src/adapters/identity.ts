@@ -1,4 +1,8 @@
 import { httpError, type HttpError } from "./http-error.js";
+import { attempt, TIMED_OUT, withDeadline } from "../shared/deadline.js";
+
+/** The signal of a wait nothing cancels (`getUserId` has only its deadline). */
+const NEVER_ABORTED = new AbortController().signal;
 
 /**
  * The authenticated user of a request: a non-empty string, or `undefined`/`null` for none (a 401).
@@ -58,17 +62,32 @@ const statusOf = (error: unknown): unknown => {
  * The user of a request: `{ userId }` (undefined when the client names its own), or the HTTP
  * error to answer. Never throws.
  */
-export async function userOf<Req>(options: IdentityOptions<Req>, request: Req): Promise<{ userId: string | undefined } | HttpError> {
+export async function userOf<Req>(
+  options: IdentityOptions<Req>,
+  request: Req,
+  deadlineMs: number,
+): Promise<{ userId: string | undefined } | HttpError> {
   const getUserId = options.getUserId;
   if (!getUserId) return { userId: undefined };
   let user: unknown;
   try {
-    user = await getUserId(request);
+    // A getUserId that never settles (a hung identity service) must not hold the request forever.
+    user = await withDeadline(
+      attempt(() => getUserId(request)),
+      deadlineMs,
+      NEVER_ABORTED,
+    );
   } catch (error) {
     const status = statusOf(error);
     if (status === 401) return httpError(401, "UNAUTHENTICATED", "Not signed in, or the credentials were rejected.");
     if (status === 403) return httpError(403, "FORBIDDEN", "This user may not start runs.");
     return httpError(500, "GET_USER_ID_FAILED", "The server could not tell who you are (getUserId failed).", { error, stage: "getUserId" });
+  }
+  if (user === TIMED_OUT) {
+    return httpError(503, "GET_USER_ID_TIMEOUT", "The server could not tell who you are in time; try again.", {
+      error: new Error(`getUserId did not settle within ${deadlineMs} ms (option getUserIdMs).`),
+      stage: "getUserId",
+    });
   }
   if (user === undefined || user === null || user === "") return httpError(401, "UNAUTHENTICATED", "No user: sign in to start a run.");
   if (typeof user !== "string") {

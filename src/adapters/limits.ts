@@ -8,6 +8,8 @@ export const HTTP_DEFAULTS = {
   maxDepth: 64,
   /** Interval of SSE heartbeat comments before the first token, ms (0: none). */
   heartbeatMs: 10_000,
+  /** Time `getUserId` has to settle, ms. */
+  getUserIdMs: 10_000,
 } as const;
 
 /** Options every HTTP adapter takes besides identity. */
@@ -20,6 +22,8 @@ export interface HttpLimitOptions {
   bodyTimeoutMs?: number;
   /** Deepest accepted JSON nesting (objects and arrays); deeper is a 400 `INPUT_TOO_DEEP`. Default 64. */
   maxDepth?: number;
+  /** Time `getUserId` has to settle, ms; longer (a hung identity service) is a 503 `GET_USER_ID_TIMEOUT`. Default 10,000. */
+  getUserIdMs?: number;
 }
 
 export type Limits = Required<HttpLimitOptions>;
@@ -38,5 +42,6 @@ export function limitsOf(fn: string, options: HttpLimitOptions): Limits {
     maxBodyBytes: pick("maxBodyBytes", 1),
     bodyTimeoutMs: pick("bodyTimeoutMs", 1),
     maxDepth: pick("maxDepth", 1),
+    getUserIdMs: pick("getUserIdMs", 1),
   };
 }

@@ -220,7 +220,7 @@ async function handle(
       ? undefined
       : checkDeclaredLength(req.headers["content-length"], limits.maxBodyBytes));
   if (early) return sendEarly(req, res, early, report);
-  const user = await userOf(options, req);
+  const user = await userOf(options, req, limits.getUserIdMs);
   if ("kind" in user) return sendEarly(req, res, user, report);
   const body = await readNodeBody(req, parsed, limits);
   if (body.kind === "gone") return;

@@ -102,4 +102,36 @@ describe("identity: a secure default", () => {
     expect(await pipeline.history.get("someone", "diary")).toEqual([]);
     expect(await pipeline.history.get("host-user", "diary")).toHaveLength(2);
   });
+
+  it("a getUserId that never settles is a 503 GET_USER_ID_TIMEOUT after getUserIdMs, through both adapters; no run starts", async () => {
+    const { pipeline, backend } = newPipeline();
+    const never = () => new Promise<string>(() => {});
+    const stages: string[] = [];
+    const options = { getUserId: never, getUserIdMs: 50, onError: (_e: unknown, { stage }: { stage: string }) => stages.push(stage) };
+    const handler = createAgUiHandler(pipeline, options);
+    const server = await listen((req, res) => handler(req, res));
+    cleanups.push(server.close);
+    const viaNode = await postJson(server.url, input("hello"));
+    expect(viaNode.status).toBe(503);
+    expect(await viaNode.json()).toMatchObject({ error: { code: "GET_USER_ID_TIMEOUT" } });
+    const viaWeb = await createAgUiResponse(
+      pipeline,
+      new Request("http://x/", { method: "POST", body: input("hello"), headers: { "content-type": "application/json" } }),
+      // biome-ignore lint/suspicious/noThenProperty: a thenable that never settles is the case tested
+      { ...options, getUserId: () => ({ then() {} }) as unknown as Promise<string> },
+    );
+    expect(viaWeb.status).toBe(503);
+    expect(await viaWeb.json()).toMatchObject({ error: { code: "GET_USER_ID_TIMEOUT" } });
+    expect(stages).toEqual(["getUserId", "getUserId"]);
+    expect(backend.requests).toHaveLength(0);
+  });
+
+  it("getUserIdMs must be a number of at least 1", () => {
+    const { pipeline } = newPipeline();
+    for (const getUserIdMs of [0, -1, Number.NaN, "5"]) {
+      expect(() => createAgUiHandler(pipeline, { getUserId: () => "u", getUserIdMs } as unknown as AgUiHandlerOptions)).toThrow(
+        /getUserIdMs/,
+      );
+    }
+  });
 });
