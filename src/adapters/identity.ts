@@ -60,24 +60,30 @@ const statusOf = (error: unknown): unknown => {
 
 /**
  * The user of a request: `{ userId }` (undefined when the client names its own), or the HTTP
- * error to answer. Never throws.
+ * error to answer. Never throws. `gone` gives a signal that aborts when the client leaves; it is
+ * asked for only when `getUserId` has not answered at once, and a client that left while it
+ * waited gets a 499 that nobody is told of.
  */
 export async function userOf<Req>(
   options: IdentityOptions<Req>,
   request: Req,
   deadlineMs: number,
+  gone?: () => AbortSignal,
 ): Promise<{ userId: string | undefined } | HttpError> {
   const getUserId = options.getUserId;
   if (!getUserId) return { userId: undefined };
   let user: unknown;
+  let goneSignal: AbortSignal | undefined;
   try {
     // A getUserId that never settles (a hung identity service) must not hold the request forever.
     user = await withDeadline(
       attempt(() => getUserId(request)),
       deadlineMs,
-      NEVER_ABORTED,
+      gone ? () => (goneSignal = gone()) : NEVER_ABORTED,
     );
   } catch (error) {
+    if (goneSignal?.aborted)
+      return httpError(499, "CLIENT_CLOSED_REQUEST", "The client closed the request while its user was being found.");
     const status = statusOf(error);
     if (status === 401) return httpError(401, "UNAUTHENTICATED", "Not signed in, or the credentials were rejected.");
     if (status === 403) return httpError(403, "FORBIDDEN", "This user may not start runs.");

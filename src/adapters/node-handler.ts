@@ -220,7 +220,16 @@ async function handle(
       ? undefined
       : checkDeclaredLength(req.headers["content-length"], limits.maxBodyBytes));
   if (early) return sendEarly(req, res, early, report);
-  const user = await userOf(options, req, limits.getUserIdMs);
+  // Made only when getUserId does not answer at once: a client that leaves meanwhile ends the wait.
+  let whileIdentified: AbortController | undefined;
+  const onLeftEarly = () => whileIdentified?.abort();
+  const user = await userOf(options, req, limits.getUserIdMs, () => {
+    whileIdentified = new AbortController();
+    if (open(res)) res.once("close", onLeftEarly);
+    else whileIdentified.abort();
+    return whileIdentified.signal;
+  });
+  if (whileIdentified) res.off("close", onLeftEarly);
   if ("kind" in user) return sendEarly(req, res, user, report);
   const body = await readNodeBody(req, parsed, limits);
   if (body.kind === "gone") return;

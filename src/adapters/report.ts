@@ -1,7 +1,7 @@
 /** Where a host-side failure happened in an HTTP adapter. */
 export type HttpFailureStage = "getUserId" | "run" | "encode" | "internal";
 
-/** Told of host-side failures (never of client mistakes, aborts or timeouts). Default: `console.error`. */
+/** Told of host-side failures, a `getUserId` that does not settle in time among them (never of client mistakes, aborts, or a client too slow to send its body). Default: `console.error`. */
 export type OnHttpError = (error: unknown, context: { stage: HttpFailureStage }) => void;
 
 /** A report function that never throws, whatever the host's hook does. */

@@ -205,7 +205,7 @@ async function respond(
     checkJsonRequest(request.headers.get("content-type"), request.headers.get("content-encoding")) ??
     ("body" in options ? undefined : checkDeclaredLength(request.headers.get("content-length"), limits.maxBodyBytes));
   if (early) return json(early, report);
-  const user = await userOf(options, request, limits.getUserIdMs);
+  const user = await userOf(options, request, limits.getUserIdMs, () => request.signal);
   if ("kind" in user) return json(user, report);
   const body = await bodyOf(request, options, limits);
   if (body.kind === "error") return json(body, report);

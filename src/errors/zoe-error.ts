@@ -26,9 +26,18 @@ export class ZoeError extends Error {
   }
 }
 
+/** A ZoeError whose code and message are strings that can be read (one made elsewhere may not be). */
+function wellFormed(error: ZoeError): boolean {
+  try {
+    return typeof error.code === "string" && typeof error.message === "string";
+  } catch {
+    return false;
+  }
+}
+
 /** Turn anything thrown into a {@link ZoeError}, keeping the original as `cause`. */
 export function toZoeError(error: unknown, fallbackCode: ZoeErrorCode = "INTERNAL_ERROR"): ZoeError {
-  if (isInstance(error, ZoeError)) return error;
+  if (isInstance(error, ZoeError) && wellFormed(error)) return error;
   const message = errorMessage(error);
   return new ZoeError(fallbackCode, message || "Unknown error", { cause: error });
 }

@@ -62,7 +62,17 @@ export class HistoryStore {
 
   /** Keep only well-formed entries of a raw list read. */
   static clean(raw: readonly unknown[]): HistoryEntry[] {
-    return raw.filter(isEntry);
+    const out: HistoryEntry[] = [];
+    try {
+      const n = raw.length;
+      for (let i = 0; i < n; i++) {
+        const entry: unknown = raw[i];
+        if (isEntry(entry)) out.push(entry);
+      }
+    } catch {
+      // A custom store's list that throws when read (a getter, a Proxy): what was read so far stands.
+    }
+    return out;
   }
 
   /** The last `last` messages of a thread (default: all kept), oldest first. */

@@ -134,4 +134,34 @@ describe("identity: a secure default", () => {
       );
     }
   });
+
+  it("a client that leaves while getUserId waits ends the wait: nothing is reported, nothing is written", async () => {
+    const { pipeline, backend } = newPipeline();
+    const errors: unknown[] = [];
+    let settle: ((id: string) => void) | undefined;
+    const handler = createAgUiHandler(pipeline, {
+      getUserId: () => new Promise<string>((resolve) => (settle = resolve)),
+      getUserIdMs: 60_000,
+      onError: (error) => errors.push(error),
+    });
+    let handled: Promise<void> | undefined;
+    const server = await listen((req, res) => (handled = handler(req, res)));
+    cleanups.push(server.close);
+    const controller = new AbortController();
+    const aborted = fetch(server.url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: input("hello"),
+      signal: controller.signal,
+    }).catch(() => "aborted");
+    // The request waits in getUserId; its client leaves.
+    while (!handled) await new Promise((resolve) => setTimeout(resolve, 5));
+    controller.abort();
+    expect(await aborted).toBe("aborted");
+    // The handler of the client that left ends without waiting for getUserIdMs (60 s).
+    await handled;
+    expect(errors).toEqual([]);
+    settle?.("u");
+    expect(backend.requests).toHaveLength(0);
+  });
 });

@@ -17,6 +17,7 @@ import {
   type ModelBackend,
   type ToolCatalogueProvider,
   type ToolSpec,
+  ZoeError,
 } from "../../src/index.js";
 import { createAgUiHandler } from "../../src/express/index.js";
 import { scriptedBackend, textChunks } from "../../src/testing/index.js";
@@ -175,6 +176,64 @@ describe("hostile values from dependencies", () => {
       expect(() => JSON.stringify(events.at(-1))).not.toThrow();
       const metrics = (events.at(-1) as unknown as { result: { metrics: { backend: Record<string, unknown> } } }).result.metrics;
       for (const value of Object.values(metrics.backend)) expect(["number", "string"]).toContain(typeof value);
+      await pipeline.close();
+    }
+  });
+
+  it("a custom store whose arrays throw when an element is read: the read is a miss (cache:error), the run finishes", async () => {
+    const inner = memoryCacheStore();
+    const throwingAt0 = (base: unknown[]) =>
+      Object.defineProperty(base, 0, {
+        get() {
+          throw new Error("boom");
+        },
+      });
+    const reads: Array<CacheStore["read"]> = [
+      async (batch) => ({ values: throwingAt0(batch.keys.map(() => undefined)), lists: [[]] }),
+      async (batch) => ({ values: batch.keys.map(() => undefined), lists: [throwingAt0([undefined])] }),
+    ];
+    for (const read of reads) {
+      const pipeline = createZoePipeline({
+        backend: scriptedBackend({ script: textChunks("ok") }),
+        router: fixedRouter(),
+        cache: { ...inner, read },
+      });
+      const statuses: string[] = [];
+      pipeline.on("cache:error", (e) => statuses.push(e.status));
+      finished(await runValid(pipeline.run(input)));
+      expect(statuses).toEqual(["error"]);
+      await pipeline.close();
+    }
+  });
+
+  it("a backend throwing a ZoeError whose code or message is not a readable string: RUN_ERROR MODEL_ERROR, a valid stream", async () => {
+    const makes: Array<() => unknown> = [
+      () =>
+        Object.defineProperty(new ZoeError("MODEL_ERROR", "x"), "message", {
+          get() {
+            throw new Error("boom");
+          },
+        }),
+      () => Object.assign(new ZoeError("MODEL_ERROR", "x"), { code: { a: 1 } }),
+      () => Object.defineProperty(new ZoeError("MODEL_ERROR", "x"), "message", { value: { a: 1 } }),
+      () =>
+        new Proxy(new ZoeError("MODEL_ERROR", "x"), {
+          get() {
+            throw new Error("boom");
+          },
+        }),
+    ];
+    for (const make of makes) {
+      const backend = {
+        name: "bad",
+        // biome-ignore lint/correctness/useYield: fails before its first chunk
+        async *chat() {
+          throw make();
+        },
+      } as ModelBackend;
+      const pipeline = createZoePipeline({ backend, router: fixedRouter() });
+      const events = await runValid(pipeline.run(input));
+      expect(events.at(-1)).toMatchObject({ type: EventType.RUN_ERROR, code: "MODEL_ERROR" });
       await pipeline.close();
     }
   });

@@ -1,6 +1,14 @@
 import type { CacheBatch, CacheBatchResult, CacheStore } from "../../cache/types.js";
 import { attempt, TIMED_OUT, withDeadline } from "../../shared/deadline.js";
 
+/** A plain array holding what `list` holds, each element read once (a getter or a Proxy trap that throws, throws here). */
+function plainCopy(list: readonly unknown[]): unknown[] {
+  const n = list.length;
+  const copy = new Array<unknown>(n);
+  for (let i = 0; i < n; i++) copy[i] = list[i];
+  return copy;
+}
+
 /** The run's one batched cache read, and how it went. */
 export interface CacheRead {
   result: CacheBatchResult;
@@ -31,11 +39,15 @@ export async function readRunCache(store: CacheStore, batch: CacheBatch, deadlin
     const values: unknown = read.values;
     const lists: unknown = read.lists;
     if (!Array.isArray(values) || !Array.isArray(lists)) return { result: misses, ms, status: "error" };
-    // A list that is not one is a miss (the others are kept).
-    if (!lists.every((l) => Array.isArray(l))) {
-      return { result: { values, lists: lists.map((l) => (Array.isArray(l) ? (l as unknown[]) : [])) }, ms, status: "ok" };
+    // Plain copies, every element read here once: an element that throws when read (a custom
+    // store's getter or Proxy) makes the whole read a miss, not a failure later in the run. A list
+    // that is not one is a miss (the others are kept).
+    const copies: unknown[][] = [];
+    for (let i = 0; i < lists.length; i++) {
+      const list: unknown = lists[i];
+      copies.push(Array.isArray(list) ? plainCopy(list) : []);
     }
-    return { result: { values, lists: lists as unknown[][] }, ms, status: "ok" };
+    return { result: { values: plainCopy(values), lists: copies }, ms, status: "ok" };
   } catch {
     return { result: misses, ms: performance.now() - t0, status: signal.aborted ? "aborted" : "error" };
   }
