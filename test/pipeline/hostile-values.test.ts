@@ -22,6 +22,7 @@ import {
 import { createAgUiHandler } from "../../src/express/index.js";
 import { scriptedBackend, textChunks } from "../../src/testing/index.js";
 import { runValid } from "../helpers/ag-ui.js";
+import { expectModelError } from "../helpers/throwing-backend.js";
 import { fixedRouter } from "../helpers/fixtures.js";
 
 const revoked = (): object => {
@@ -126,21 +127,7 @@ describe("hostile values from dependencies", () => {
   });
 
   it("a backend throwing a Proxy fails with MODEL_ERROR, before or during the answer", async () => {
-    for (const make of [revoked, protoTrap]) {
-      for (const after of [0, 1]) {
-        const backend = {
-          name: "bad",
-          async *chat() {
-            if (after) yield { type: "text", text: "partial" } as ChatChunk;
-            throw make();
-          },
-        } as ModelBackend;
-        const pipeline = createZoePipeline({ backend, router: fixedRouter() });
-        const events = await runValid(pipeline.run(input));
-        expect(events.at(-1)).toMatchObject({ type: EventType.RUN_ERROR, code: "MODEL_ERROR" });
-        await pipeline.close();
-      }
-    }
+    for (const make of [revoked, protoTrap]) for (const partial of [false, true]) await expectModelError(make, partial);
   });
 
   it("tool-call arguments whose toJSON leaves no JSON are MODEL_INVALID_CHUNK", async () => {
@@ -223,19 +210,7 @@ describe("hostile values from dependencies", () => {
           },
         }),
     ];
-    for (const make of makes) {
-      const backend = {
-        name: "bad",
-        // biome-ignore lint/correctness/useYield: fails before its first chunk
-        async *chat() {
-          throw make();
-        },
-      } as ModelBackend;
-      const pipeline = createZoePipeline({ backend, router: fixedRouter() });
-      const events = await runValid(pipeline.run(input));
-      expect(events.at(-1)).toMatchObject({ type: EventType.RUN_ERROR, code: "MODEL_ERROR" });
-      await pipeline.close();
-    }
+    for (const make of makes) await expectModelError(make);
   });
 
   it("getUserId throwing a Proxy: 500 GET_USER_ID_FAILED, reported at the getUserId stage", async () => {

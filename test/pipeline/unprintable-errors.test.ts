@@ -5,10 +5,11 @@
  * unhandled), and so did a code executor.
  */
 import { describe, expect, it } from "vitest";
-import { createZoePipeline, EventType, type CodeExecutor, type ModelBackend, type ServerTool } from "../../src/index.js";
+import { createZoePipeline, EventType, type CodeExecutor, type ServerTool } from "../../src/index.js";
 import { errorMessage } from "../../src/errors/error-message.js";
 import { scriptedBackend, textChunks, type ScriptStep } from "../../src/testing/index.js";
 import { runValid } from "../helpers/ag-ui.js";
+import { expectModelError } from "../helpers/throwing-backend.js";
 import { fixedRouter } from "../helpers/fixtures.js";
 
 const nullProto = () => Object.create(null) as object;
@@ -81,19 +82,7 @@ describe("a run whose dependency fails with a value that cannot be shown", () =>
   });
 
   it("the model backend: RUN_ERROR with MODEL_ERROR", async () => {
-    for (const make of UNPRINTABLE) {
-      const backend = {
-        name: "bad",
-        // biome-ignore lint/correctness/useYield: a backend that fails before its first chunk
-        async *chat() {
-          throw make();
-        },
-      } as ModelBackend;
-      const pipeline = createZoePipeline({ backend, router: fixedRouter() });
-      const events = await runValid(pipeline.run({ userId: "u", threadId: "t", message: "hello there" }));
-      expect(events.at(-1)).toMatchObject({ type: EventType.RUN_ERROR, code: "MODEL_ERROR" });
-      await pipeline.close();
-    }
+    for (const make of UNPRINTABLE) await expectModelError(make);
   });
 
   it("a server tool, the router and the system prompt: the run goes on", async () => {
