@@ -16,7 +16,6 @@ export async function prewarmModels(router: Router, backend: ModelBackend): Prom
   let models: string[];
   try {
     const listed = router.models?.() ?? [];
-    // A copy: the backend may change the array it is given.
     models = Array.isArray(listed) ? listed.filter((m): m is string => typeof m === "string") : [];
   } catch (error) {
     return [{ model: "", ok: false, loadMs: 0, error: `the router's models() failed: ${errorMessage(error)}` }];
@@ -25,6 +24,7 @@ export async function prewarmModels(router: Router, backend: ModelBackend): Prom
   try {
     const prewarm = backend.prewarm;
     if (typeof prewarm !== "function") return [];
+    // The backend gets a copy: one that empties it and then fails still fails every model.
     const results: unknown = await prewarm.call(backend, [...models]);
     return Array.isArray(results) ? (results as PrewarmResult[]) : allFailed(models, "the backend's prewarm gave no list of results");
   } catch (error) {

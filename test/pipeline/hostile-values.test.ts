@@ -22,7 +22,7 @@ import {
 import { createAgUiHandler } from "../../src/express/index.js";
 import { scriptedBackend, textChunks } from "../../src/testing/index.js";
 import { runValid } from "../helpers/ag-ui.js";
-import { expectModelError } from "../helpers/throwing-backend.js";
+import { expectModelError, runWithFailingProvider } from "../helpers/throwing-dependencies.js";
 import { fixedRouter } from "../helpers/fixtures.js";
 
 const revoked = (): object => {
@@ -59,21 +59,8 @@ const answerThenDone = (figures: object): ModelBackend =>
 describe("hostile values from dependencies", () => {
   it("a provider rejecting with a Proxy that throws when tested: the provider failed, the run finishes", async () => {
     for (const make of [revoked, protoTrap]) {
-      const pipeline = createZoePipeline({
-        backend: scriptedBackend({ script: textChunks("ok") }),
-        router: fixedRouter(),
-        providers: [
-          {
-            name: "p",
-            fetch: async () => {
-              throw make();
-            },
-          },
-        ],
-      });
-      const events = await runValid(pipeline.run(input));
+      const events = await runWithFailingProvider(make);
       finished(events);
-      await pipeline.close();
     }
   });
 

@@ -9,7 +9,7 @@ import { createZoePipeline, EventType, type CodeExecutor, type ServerTool } from
 import { errorMessage } from "../../src/errors/error-message.js";
 import { scriptedBackend, textChunks, type ScriptStep } from "../../src/testing/index.js";
 import { runValid } from "../helpers/ag-ui.js";
-import { expectModelError } from "../helpers/throwing-backend.js";
+import { expectModelError, runWithFailingProvider } from "../helpers/throwing-dependencies.js";
 import { fixedRouter } from "../helpers/fixtures.js";
 
 const nullProto = () => Object.create(null) as object;
@@ -43,23 +43,10 @@ describe("errorMessage", () => {
 describe("a run whose dependency fails with a value that cannot be shown", () => {
   it("a provider: the run finishes, the provider marked as failed", async () => {
     for (const make of UNPRINTABLE) {
-      const pipeline = createZoePipeline({
-        backend: scriptedBackend({ script: textChunks("fine") }),
-        router: fixedRouter(),
-        providers: [
-          {
-            name: "bad",
-            fetch: async () => {
-              throw make();
-            },
-          },
-        ],
-      });
-      const events = await runValid(pipeline.run({ userId: "u", threadId: "t", message: "tell me something" }));
+      const events = await runWithFailingProvider(make);
       expect(events.at(-1)?.type).toBe(EventType.RUN_FINISHED);
       const metrics = (events.at(-1) as { result: { metrics: { providers: Record<string, { status: string }> } } }).result.metrics;
       expect(metrics.providers.bad?.status).toBe("error");
-      await pipeline.close();
     }
   });
 

@@ -1,5 +1,6 @@
 import { expect } from "vitest";
-import { createZoePipeline, EventType, type ChatChunk, type ModelBackend } from "../../src/index.js";
+import { createZoePipeline, EventType, type AGUIEvent, type ChatChunk, type ModelBackend } from "../../src/index.js";
+import { scriptedBackend, textChunks } from "../../src/testing/index.js";
 import { runValid } from "./ag-ui.js";
 import { fixedRouter } from "./fixtures.js";
 
@@ -20,4 +21,25 @@ export async function expectModelError(make: () => unknown, partial = false): Pr
   const events = await runValid(pipeline.run({ userId: "u", threadId: "t", message: "tell me about the weather patterns" }));
   expect(events.at(-1)).toMatchObject({ type: EventType.RUN_ERROR, code: "MODEL_ERROR" });
   await pipeline.close();
+}
+
+/** Run one turn whose one context provider (`bad`) rejects with what `make` gives; the stream is checked valid. */
+export async function runWithFailingProvider(make: () => unknown): Promise<AGUIEvent[]> {
+  const pipeline = createZoePipeline({
+    backend: scriptedBackend({ script: textChunks("fine") }),
+    router: fixedRouter(),
+    providers: [
+      {
+        name: "bad",
+        fetch: async () => {
+          throw make();
+        },
+      },
+    ],
+  });
+  try {
+    return await runValid(pipeline.run({ userId: "u", threadId: "t", message: "tell me something" }));
+  } finally {
+    await pipeline.close();
+  }
 }
