@@ -1,5 +1,6 @@
 import { newId } from "../shared/new-id.js";
 import type { AGUIEvent } from "@ag-ui/core";
+import { tokenCount } from "./metrics.js";
 import { ZoeError, toZoeError } from "../errors/zoe-error.js";
 import { attempt, TIMED_OUT, withDeadline } from "../shared/deadline.js";
 import { onAbort } from "../shared/on-abort.js";
@@ -234,8 +235,8 @@ function doneInfo(chunk: ChatDoneInfo): ChatDoneInfo {
   const info: ChatDoneInfo = {};
   try {
     for (const key of DONE_COUNTS) {
-      const n = chunk[key];
-      if (typeof n === "number" && Number.isSafeInteger(n) && n >= 0) info[key] = n;
+      const n = tokenCount(chunk[key]);
+      if (n !== undefined) info[key] = n;
     }
     for (const key of DONE_DURATIONS) {
       const ms = chunk[key];
