@@ -21,6 +21,7 @@ import { abortOwned } from "../shared/on-abort.js";
 import { AutoTuner } from "../metrics/auto-tune.js";
 import { markReturnCancels } from "./return-cancels.js";
 import { prewarmModels } from "./prewarm.js";
+import { SpareController } from "./spare-controller.js";
 
 /** The system prompt used when none is given. */
 export const DEFAULT_SYSTEM_PROMPT = "You are Zoe, a helpful assistant. Answer clearly and concisely. Use the context when it is relevant.";
@@ -155,6 +156,7 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
       ? new AnswerCache(options.responseCache, { store, keys, backend: options.backend, readTimeoutMs: deadlines.cacheReadMs })
       : undefined,
     runs,
+    controllers: new SpareController(),
     isClosed: () => closed,
     tracing: createTracing(options.telemetry),
     retry: {

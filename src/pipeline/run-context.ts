@@ -18,6 +18,7 @@ import type { CachePart } from "./metrics.js";
 import type { RouteFallback } from "./route-fallback.js";
 import type { ActiveRun, RunReports } from "./reports.js";
 import type { RunStream } from "./run-stream.js";
+import type { SpareController } from "./spare-controller.js";
 import { closeMessages, type OpenMessages } from "./stream-step.js";
 import type { PipelineEvents, SystemPromptFn } from "./types.js";
 import { NO_TRACE, type RunTrace, type SpanHandle, type Tracing } from "../telemetry/trace.js";
@@ -50,6 +51,8 @@ export interface RunDeps {
   codeExecutor: CodeExecutor | undefined;
   /** Runs in progress: `close()` aborts them and reports them cancelled. */
   runs: Set<ActiveRun>;
+  /** The next run's signal, made ahead (see {@link SpareController}). */
+  controllers: SpareController;
   deadlines: ResolvedDeadlines;
   /** Decides when the router cannot. */
   routeFallback: RouteFallback;

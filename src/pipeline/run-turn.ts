@@ -3,7 +3,7 @@ import { toZoeError } from "../errors/zoe-error.js";
 import { events } from "../events/factory.js";
 import { abortReason } from "../shared/abort.js";
 import { setEntry } from "../shared/own-entry.js";
-import { abortOwned, hasAbortListeners, ownedAbortController } from "../shared/on-abort.js";
+import { abortOwned, hasAbortListeners } from "../shared/on-abort.js";
 import { closeOpen, createRunContext, finishStep, startStep, type RunContext, type RunDeps } from "./run-context.js";
 import { activeRun } from "./reports.js";
 import { RunStream } from "./run-stream.js";
@@ -60,7 +60,8 @@ function drive(deps: RunDeps, rawInput: unknown, options: RunOptions, out: RunSt
 async function runAccepted(deps: RunDeps, turn: Turn, signal: AbortSignal | undefined, t0: number, out: RunStream): Promise<void> {
   // The run's own signal: the caller's signal, `close()`, the consumer leaving and the run's end all abort it.
   // Owned: aborted only through `abortOwned` (here and in `close()`), its waits need no listener.
-  const controller = ownedAbortController();
+  // Made ahead, at the end of the run before (`SpareController`).
+  const controller = deps.controllers.take();
   const outer = followHostSignal(signal, (reason) => abortOwned(controller, reason));
   if ("error" in outer) {
     for (const event of refuse(deps, turn, outer.error).refused) out.send(event);
@@ -122,6 +123,8 @@ async function runAccepted(deps: RunDeps, turn: Turn, signal: AbortSignal | unde
     deps.runs.delete(run);
     deps.reports.cancelled(run);
     ctx.trace.root.end();
+    // The next run's signal, now that this one's last event is out.
+    if (!deps.isClosed()) deps.controllers.refill();
   }
 }
 
