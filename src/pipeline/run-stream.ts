@@ -35,8 +35,8 @@ export const STREAM_BACKLOG = 32;
 export class RunStream implements AsyncIterableIterator<AGUIEvent> {
   private readonly queue = new Fifo<AGUIEvent>();
   private holding = false;
-  /** An immediate is set to release what is held when the loop turns. */
-  private turnPending = false;
+  /** The immediate set to release what is held when the loop turns, while it is pending. */
+  private turn: ReturnType<typeof setImmediate> | undefined;
   private ended = false;
   private left = false;
   private leaving: Promise<IteratorResult<AGUIEvent>> | undefined;
@@ -76,15 +76,12 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
     this.holding = true;
     // One immediate at a time: one still pending from an earlier hold (released since) serves
     // this one too, as both fire when the loop turns.
-    if (!this.turnPending) {
-      this.turnPending = true;
-      setImmediate(this.onTurn);
-    }
+    this.turn ??= setImmediate(this.onTurn);
   }
 
   /** The loop turned: held events go. A closure made once per run, not `setImmediate(fn, this)`: a host that wraps setImmediate may forward only `fn`. */
   private readonly onTurn = (): void => {
-    this.turnPending = false;
+    this.turn = undefined;
     this.release();
   };
 
@@ -121,6 +118,13 @@ export class RunStream implements AsyncIterableIterator<AGUIEvent> {
   end(): void {
     this.ended = true;
     this.release();
+    // A run that ended without waiting for the loop (an in-memory store, an instant model) has no
+    // use for its immediate: cleared, it does not keep the stream (and through `onLeave` the run's
+    // signal) alive until the loop turns, which a host running turns back to back may never let it do.
+    if (this.turn !== undefined) {
+      clearImmediate(this.turn);
+      this.turn = undefined;
+    }
     if (this.pulls.size > 0) this.serve();
   }
 

@@ -88,6 +88,19 @@ describe("no leaks", () => {
     expect(grownMb).toBeLessThan(16);
     await pipeline.close();
   }, 120_000);
+
+  it("runs that end without the event loop turning leave no immediate behind (each would hold its stream and signal until the loop turns)", async () => {
+    const pipeline = createZoePipeline({ backend: scriptedBackend({ script: textChunks("a b c") }), router: fixedRouter() });
+    const immediates = () => process.getActiveResourcesInfo().filter((r) => r === "Immediate").length;
+    const before = immediates();
+    // An in-memory store and an instant model: every await below settles as a microtask, so the loop never turns.
+    for (let i = 0; i < 50; i++) {
+      const events = await collect(pipeline.run({ userId: "u", threadId: "t", message: `turn ${i}` }));
+      expect(events.at(-1)?.type).toBe(EventType.RUN_FINISHED);
+    }
+    expect(immediates()).toBeLessThanOrEqual(before);
+    await pipeline.close();
+  });
 });
 
 /** Start a run, take one event, then drop the pipeline and the run without `close()` or `return()`. */
