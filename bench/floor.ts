@@ -64,6 +64,8 @@ export async function* floorRun(store: CacheStore, backend: ModelBackend, userId
   yield { type: EventType.STEP_FINISHED, stepName: "route", timestamp: ts() };
   yield { type: EventType.STEP_STARTED, stepName: "context", timestamp: ts() };
   const context: string[] = [];
+  // The providers' outcomes, known at once from the read, and the next stage: one delta, as zoe sends it.
+  const delta = [];
   for (let i = 0; i < PROVIDERS.length; i++) {
     let value = read.values[i + 1] as string | undefined;
     if (value === undefined) {
@@ -71,13 +73,10 @@ export async function* floorRun(store: CacheStore, backend: ModelBackend, userId
       await store.set(`floor:context:${userId}:${PROVIDERS[i]}`, value, HOUR);
     }
     context.push(value);
-    yield {
-      type: EventType.STATE_DELTA,
-      delta: [{ op: "add", path: `/zoe/providers/${PROVIDERS[i]}`, value: { status: "cached", ms: 0 } }],
-      timestamp: ts(),
-    };
+    delta.push({ op: "add", path: `/zoe/providers/${PROVIDERS[i]}`, value: { status: "cached", ms: 0 } });
   }
-  yield { type: EventType.STATE_DELTA, delta: [{ op: "add", path: "/zoe/stage", value: "generate" }], timestamp: ts() };
+  delta.push({ op: "add", path: "/zoe/stage", value: "generate" });
+  yield { type: EventType.STATE_DELTA, delta, timestamp: ts() };
   yield { type: EventType.STEP_FINISHED, stepName: "context", timestamp: ts() };
   yield { type: EventType.STEP_STARTED, stepName: "generate", timestamp: ts() };
   // Earlier user messages go back as the model saw them (`sent`), so that the server reuses its

@@ -4,7 +4,7 @@ import type { KeyBuilder } from "../cache/keys.js";
 import type { SharedFlights } from "../cache/shared-flights.js";
 import type { CacheStore } from "../cache/types.js";
 import type { ContextProvider } from "../context/types.js";
-import { events } from "../events/factory.js";
+import { events, type JsonPatchOp } from "../events/factory.js";
 import type { HistoryStore } from "../history/history-store.js";
 import type { Turn } from "../input/types.js";
 import type { RunTuning } from "../metrics/auto-tune.js";
@@ -141,9 +141,10 @@ export function startStep(ctx: RunContext, name: string): AGUIEvent {
 }
 
 /** Close the open step, with the state's next stage. */
-export function finishStep(ctx: RunContext, name: string, nextStage: string): AGUIEvent[] {
+export function finishStep(ctx: RunContext, name: string, nextStage: string, ops: JsonPatchOp[] = []): AGUIEvent[] {
   ctx.openStep = undefined;
-  return [events.stateDelta([{ op: "add", path: "/zoe/stage", value: nextStage }]), events.stepFinished(name)];
+  ops.push({ op: "add", path: "/zoe/stage", value: nextStage });
+  return [events.stateDelta(ops), events.stepFinished(name)];
 }
 
 /** The events that close whatever a cancelled run left open. */

@@ -54,10 +54,11 @@ describe("the model request goes out before the events that can wait", () => {
     await pipeline.close();
   });
 
-  it("a warm run with many providers (more setup events than the stream's backlog) still sends its request first", async () => {
+  it("a run with many providers answering at once (more setup events than the stream's backlog) still sends its request first", async () => {
     let count = 0;
     const { backend, atRequest } = watchedBackend(() => count);
-    const providers = Array.from({ length: 40 }, (_, i) => testProvider(`p${i}`, `value ${i}`, { ttlMs: 60_000 }));
+    // Not cached (ttlMs 0): each provider is fetched every turn, and its outcome is an event of its own.
+    const providers = Array.from({ length: 40 }, (_, i) => testProvider(`p${i}`, `value ${i}`, { ttlMs: 0 }));
     const pipeline = createZoePipeline({ backend, router: fixedRouter(), providers });
     for (let turn = 0; turn < 2; turn++) {
       count = 0;
@@ -70,6 +71,26 @@ describe("the model request goes out before the events that can wait", () => {
       expect(events.length).toBeGreaterThan(40);
     }
     expect(atRequest).toEqual([0, 0]);
+    await pipeline.close();
+  });
+
+  it("a warm run's cached providers and its next stage are one state delta, whatever their number", async () => {
+    const providers = Array.from({ length: 40 }, (_, i) => testProvider(`p${i}`, `value ${i}`, { ttlMs: 60_000 }));
+    const pipeline = createZoePipeline({ backend: watchedBackend(() => 0).backend, router: fixedRouter(), providers });
+    for (let turn = 0; turn < 2; turn++) {
+      const events = [];
+      for await (const e of pipeline.run({ userId: "u", threadId: "t", message: `question ${turn}` })) events.push(e);
+      await expectValidStream(events);
+      const from = events.findIndex((e) => e.type === EventType.STEP_STARTED && e.stepName === "context");
+      const to = events.findIndex((e) => e.type === EventType.STEP_FINISHED && e.stepName === "context");
+      const deltas = events.slice(from + 1, to).filter((e) => e.type === EventType.STATE_DELTA);
+      const paths = deltas.flatMap((e) => (e.type === EventType.STATE_DELTA ? e.delta.map((op: { path: string }) => op.path) : []));
+      // Every provider's outcome and the stage, in either turn; the warm one in a single event.
+      expect(paths).toHaveLength(41);
+      expect(paths.at(-1)).toBe("/zoe/stage");
+      if (turn === 1) expect(deltas).toHaveLength(1);
+      else expect(deltas.length).toBeGreaterThan(1);
+    }
     await pipeline.close();
   });
 

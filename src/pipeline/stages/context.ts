@@ -47,7 +47,6 @@ export async function contextStage(ctx: RunContext, routed: Routed): Promise<Con
     countCache(ctx, "context", cached !== undefined);
     jobs.push({ provider, key: routed.providerKeys[i] as ProviderJob["key"], cached, timeoutMs: deps.tune?.deadline(provider.name) });
   });
-  if (skipped.length > 0) out.send(events.stateDelta(skipped));
   // Providers fetched this run (not served from the cache): shown as an activity too.
   const fetching = new Set<string>();
   for (const j of jobs) if (j.cached === undefined && typeof j.key === "string") fetching.add(j.provider.name);
@@ -63,6 +62,9 @@ export async function contextStage(ctx: RunContext, routed: Routed): Promise<Con
   // With tracing on, each provider fetched is a live span from before its fetch (which runs with
   // it active) until its outcome lands, or the run is cancelled.
   const spans = ctx.trace.enabled ? traceFetches(ctx, jobs, span) : undefined;
+  // The outcomes known at once (skipped, cached, without a cache key) go out as one state delta,
+  // with the stage's own when nothing is fetched: a warm run's providers are one event, not one each.
+  let known: JsonPatchOp[] | undefined = skipped;
   try {
     const landing = fetchContext(jobs, request, deps.store, deps.flights, signal, (outcome) => {
       // A fetch that lands brings the run back from I/O: its events go out on the loop's next
@@ -78,13 +80,19 @@ export async function contextStage(ctx: RunContext, routed: Routed): Promise<Con
         : { status: outcome.status, ms: round(outcome.ms) };
       if (spans) endProviderSpan(ctx, spans, span, outcome);
       const segment = pointerSegment(outcome.name);
-      out.send(events.stateDelta([{ op: "add", path: `/zoe/providers/${segment}`, value }]));
+      const op: JsonPatchOp = { op: "add", path: `/zoe/providers/${segment}`, value };
+      if (known) known.push(op);
+      else out.send(events.stateDelta([op]));
       if (fetching.has(outcome.name)) {
         out.send(events.activityDelta(activityId, "zoe.context", [{ op: "replace", path: `/providers/${segment}`, value }]));
       }
     });
     // Cached providers have all landed already: only fetches are waited for.
-    if (landing) await landing;
+    if (landing) {
+      if (known.length > 0) out.send(events.stateDelta(known));
+      known = undefined;
+      await landing;
+    }
   } finally {
     // Fetches the run stopped waiting for (it was cancelled) end with it.
     if (spans) {
@@ -98,7 +106,7 @@ export async function contextStage(ctx: RunContext, routed: Routed): Promise<Con
   if (signal.aborted) throw abortReason(signal);
   const ms = performance.now() - t0;
   endStage(ctx, () => ({ "zoe.context.providers": outcomes.length }));
-  for (const event of finishStep(ctx, "context", "generate")) out.send(event);
+  for (const event of finishStep(ctx, "context", "generate", known)) out.send(event);
   return { outcomes, ms };
 }
 
