@@ -65,7 +65,7 @@ export async function* floorRun(store: CacheStore, backend: ModelBackend, userId
   yield { type: EventType.STEP_STARTED, stepName: "context", timestamp: ts() };
   const context: string[] = [];
   // The providers' outcomes, known at once from the read, and the next stage: one delta, as zoe sends it.
-  const delta = [];
+  const delta: Array<{ op: "add"; path: string; value: unknown }> = [];
   for (let i = 0; i < PROVIDERS.length; i++) {
     let value = read.values[i + 1] as string | undefined;
     if (value === undefined) {
