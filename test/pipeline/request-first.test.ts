@@ -94,6 +94,35 @@ describe("the model request goes out before the events that can wait", () => {
     await pipeline.close();
   });
 
+  it("a run cancelled inside its context step still sends the outcomes it knew at once", async () => {
+    const noKey = testProvider("nokey", "n", {
+      cacheKey: () => {
+        throw new Error("no key");
+      },
+    });
+    const providers = [testProvider("a", "A", { ttlMs: 60_000 }), testProvider("b", "B", { ttlMs: 60_000 }), noKey];
+    const pipeline = createZoePipeline({ backend: watchedBackend(() => 0).backend, router: fixedRouter(), providers });
+    let host: AbortController | undefined;
+    // A host listener that cancels the run while the context step runs, before anything is fetched.
+    pipeline.on("provider:error", () => host?.abort());
+    for await (const _ of pipeline.run({ userId: "u", threadId: "t", message: "warm up" }));
+    host = new AbortController();
+    const events = [];
+    for await (const e of pipeline.run({ userId: "u", threadId: "t", message: "question" }, { signal: host.signal })) events.push(e);
+    await expectValidStream(events);
+    const last = events.at(-1);
+    expect(last?.type === EventType.RUN_FINISHED && last.outcome).toEqual({ type: "cancelled" });
+    const outcomes: Record<string, string> = {};
+    for (const e of events) {
+      if (e.type !== EventType.STATE_DELTA) continue;
+      for (const op of e.delta as Array<{ path: string; value: { status?: string } }>) {
+        if (op.path.startsWith("/zoe/providers/")) outcomes[op.path.slice("/zoe/providers/".length)] = op.value.status ?? "";
+      }
+    }
+    expect(outcomes).toEqual({ a: "cached", b: "cached", nokey: "error" });
+    await pipeline.close();
+  });
+
   it("a run that waits on I/O passes its first events on while it waits", async () => {
     // The provider answers only once the consumer has seen the run start: a run that held its
     // first events until the provider answered would only get there after the provider's

@@ -20,9 +20,10 @@ const runsOnFastPath = (p: ContextProvider) => p.fastPath ?? p.provides === "too
  * The context stage: every provider at once, cached ones answered from the batched read, each
  * under its own deadline and isolated (a failure is that provider's outcome). The fast path skips
  * context providers, except those marked `fastPath` and stable ones served from the cache (which
- * keep the system prompt, and so the KV prefix, of the thread's other turns). Each outcome is a
- * state delta as it lands; providers actually fetched are also an AG-UI activity (`zoe.context`)
- * that a UI can show as progress.
+ * keep the system prompt, and so the KV prefix, of the thread's other turns). The outcomes known
+ * at once are one state delta (with the next stage's, when nothing is fetched); each fetched
+ * outcome is a state delta as it lands, and the providers fetched are also an AG-UI activity
+ * (`zoe.context`) that a UI can show as progress.
  */
 export async function contextStage(ctx: RunContext, routed: Routed): Promise<ContextOutcome> {
   const { deps, turn, signal, out } = ctx;
@@ -103,7 +104,12 @@ export async function contextStage(ctx: RunContext, routed: Routed): Promise<Con
       spans.clear();
     }
   }
-  if (signal.aborted) throw abortReason(signal);
+  if (signal.aborted) {
+    // Cancelled from within the stage (a host listener, a provider's `format()`): what was known
+    // at once still reaches the client, as it did when each outcome was sent as it landed.
+    if (known && known.length > 0) out.send(events.stateDelta(known));
+    throw abortReason(signal);
+  }
   const ms = performance.now() - t0;
   endStage(ctx, () => ({ "zoe.context.providers": outcomes.length }));
   for (const event of finishStep(ctx, "context", "generate", known)) out.send(event);
