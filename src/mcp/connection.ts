@@ -94,20 +94,27 @@ function isRunning(pid: number): boolean {
   }
 }
 
-/** Close a client; a stdio child that is still running 1 s later is killed. */
-async function closeClient(client: Client, pid: number | undefined): Promise<void> {
-  await client.close().catch(() => {});
-  if (pid === undefined) return;
-  for (let waited = 0; waited < 1_000 && isRunning(pid); waited += 20) {
+/** Wait until a process has ended, at most `ms`; true when it has. */
+async function ended(pid: number, ms: number): Promise<boolean> {
+  for (let waited = 0; waited < ms && isRunning(pid); waited += 20) {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  if (isRunning(pid)) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch {
-      // Gone meanwhile.
-    }
+  return !isRunning(pid);
+}
+
+/**
+ * Close a client; a stdio child that is still running 1 s later is killed, and waited for until
+ * it has ended (it is this process's child: it exists until Node has collected its exit status).
+ */
+async function closeClient(client: Client, pid: number | undefined): Promise<void> {
+  await client.close().catch(() => {});
+  if (pid === undefined || (await ended(pid, 1_000))) return;
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // Gone meanwhile.
   }
+  await ended(pid, 1_000);
 }
 
 /** The error thrown when a server cannot be reached. */

@@ -11,7 +11,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 let run = 0;
 /** A stdio server config with its own pid file and die-on-list switch. */
-function stdioServer(name = "stdio") {
+function stdioServer(name = "stdio", env: Record<string, string> = {}) {
   run++;
   const pidFile = join(dir, `pids-${run}`);
   const dieFile = join(dir, `die-${run}`);
@@ -22,7 +22,7 @@ function stdioServer(name = "stdio") {
       command: process.execPath,
       args: ["--import", "tsx", STDIO_SERVER],
       cwd: REPO_ROOT,
-      env: { PID_FILE: pidFile, DIE_ON_LIST: dieFile },
+      env: { PID_FILE: pidFile, DIE_ON_LIST: dieFile, ...env },
     },
   };
   const pids = (): number[] => (existsSync(pidFile) ? readFileSync(pidFile, "utf8").trim().split("\n").filter(Boolean).map(Number) : []);
@@ -146,14 +146,18 @@ describe("mcpToolCatalogue over stdio", () => {
   });
 
   it("close() during a connect waits for it and ends the process", async () => {
-    const stdio = stdioServer();
+    // The server starts, notes its pid, then stays silent for 10 s: the connect is still in
+    // progress when close() comes, however long the process took to start on a loaded machine
+    // (a close() before the process had noted its pid left nothing to check).
+    const stdio = stdioServer("stdio", { CONNECT_AFTER_MS: "10000" });
     spawned.push(stdio.pids);
     const catalogue = mcpToolCatalogue({ servers: [stdio.server], timeoutMs: 50 });
     await expect(fetchWithDeadline(catalogue)).rejects.toThrow(/within 40 ms/);
+    await vi.waitFor(() => expect(stdio.pids()).toHaveLength(1), { timeout: 15_000, interval: 20 });
+    const [pid] = stdio.pids();
+    expect(isRunning(pid as number)).toBe(true);
     await catalogue.close();
-    const pids = stdio.pids();
-    expect(pids).toHaveLength(1);
-    for (const pid of pids) expect(isRunning(pid)).toBe(false);
+    expect(isRunning(pid as number)).toBe(false);
   });
 
   it("leaves out a server that cannot start, with the reason", async () => {
