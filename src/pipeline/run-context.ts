@@ -140,7 +140,7 @@ export function startStep(ctx: RunContext, name: string): AGUIEvent {
   return events.stepStarted(name);
 }
 
-/** Close the open step, with the state's next stage. */
+/** Close the open step, with the state's next stage (added to `ops`, which the delta takes over). */
 export function finishStep(ctx: RunContext, name: string, nextStage: string, ops: JsonPatchOp[] = []): AGUIEvent[] {
   ctx.openStep = undefined;
   ops.push({ op: "add", path: "/zoe/stage", value: nextStage });

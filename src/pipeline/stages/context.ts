@@ -90,7 +90,7 @@ export async function contextStage(ctx: RunContext, routed: Routed): Promise<Con
     });
     // Cached providers have all landed already: only fetches are waited for.
     if (landing) {
-      if (known.length > 0) out.send(events.stateDelta(known));
+      sendOps(out, known);
       known = undefined;
       await landing;
     }
@@ -107,13 +107,18 @@ export async function contextStage(ctx: RunContext, routed: Routed): Promise<Con
   if (signal.aborted) {
     // Cancelled from within the stage (a host listener, a provider's `format()`): what was known
     // at once still reaches the client, as it did when each outcome was sent as it landed.
-    if (known && known.length > 0) out.send(events.stateDelta(known));
+    if (known) sendOps(out, known);
     throw abortReason(signal);
   }
   const ms = performance.now() - t0;
   endStage(ctx, () => ({ "zoe.context.providers": outcomes.length }));
   for (const event of finishStep(ctx, "context", "generate", known)) out.send(event);
   return { outcomes, ms };
+}
+
+/** Send state patches as one delta, if there are any. */
+function sendOps(out: RunContext["out"], ops: JsonPatchOp[]): void {
+  if (ops.length > 0) out.send(events.stateDelta(ops));
 }
 
 /**
