@@ -23,4 +23,16 @@ describe("sortedBy", () => {
     expect(sorted.map((x) => x.id)).toEqual(["b", "d", "a", "c"]);
     expect(items.map((x) => x.id)).toEqual(["a", "b", "c", "d"]);
   });
+
+  it("sorts as Array.prototype.sort does (stable), short arrays by insertion and long ones by sort", () => {
+    let seed = 7;
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648;
+    for (let round = 0; round < 500; round++) {
+      const length = Math.floor(random() * 40);
+      const items = Array.from({ length }, (_, id) => ({ n: Math.floor(random() * 6), id }));
+      const before = items.map((x) => x.id);
+      expect(sortedBy(items, byN).map((x) => `${x.n}:${x.id}`)).toEqual([...items].sort(byN).map((x) => `${x.n}:${x.id}`));
+      expect(items.map((x) => x.id)).toEqual(before);
+    }
+  });
 });
