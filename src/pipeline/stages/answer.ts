@@ -147,9 +147,13 @@ function refuseToolCalls(ctx: RunContext, calls: readonly ToolCallRecord[], maxS
  * The generate stage: stream the model's answer (text, reasoning, tool calls, code blocks run as
  * they complete), run server-side tools between model calls up to `maxToolSteps`, and stop at
  * frontend tools, which the client answers. Every model call is under the run's model deadlines.
+ *
+ * Not an async function: most runs make one model call, and a run streaming its answer then holds
+ * no suspended frame here, only the reaction that takes the call's result. Runs whose model calls
+ * tools go on in {@link toolSteps}.
  */
-export async function generate(ctx: RunContext, prompted: Prompted, lookup: AnswerLookup | undefined): Promise<Answer> {
-  const { deps, turn, signal, out } = ctx;
+export function generate(ctx: RunContext, prompted: Prompted, lookup: AnswerLookup | undefined): Promise<Answer> {
+  const { deps, out } = ctx;
   const t0 = performance.now();
   const trace = ctx.trace;
   const limits: StepLimits = {
@@ -186,22 +190,54 @@ export async function generate(ctx: RunContext, prompted: Prompted, lookup: Answ
     fromCache: false,
     ...(lookup ? { lookup } : {}),
   };
-  // The messages of the calls after a tool step: the prompt's, then each step's calls and results
-  // (made only when a tool step needs them: most runs make one call).
-  let messages: ChatMessage[] | undefined;
-  for (;;) {
-    const request = messages ? followUpRequest(prompted.request, messages) : prompted.request;
-    const step =
-      deps.retry.attempts > 0 || ctx.trace.enabled
-        ? await modelCall(ctx, request, limits, answer)
-        : await streamStep(deps.backend, request, signal, ctx.open, deps.codeExecutor, limits, out);
-    if (answer.firstTokenAt === undefined && step.firstTokenAt !== undefined) answer.firstTokenAt = step.firstTokenAt;
-    answer.text += step.text;
-    answer.textChunks += step.textChunks;
-    answer.codeRuns += step.codeRuns;
-    // A step's own `done` (streamStep makes it for this step) needs no copy when it is the first.
-    answer.done = messages ? mergeDone(answer.done, step.done) : step.done;
-    if (step.toolCalls.length === 0) break;
+  return callModel(ctx, prompted.request, limits, answer).then((step) => {
+    addStep(answer, step, true);
+    return step.toolCalls.length === 0 ? endAnswer(ctx, answer, t0) : toolSteps(ctx, prompted, limits, answer, step, t0);
+  });
+}
+
+/** One model call: in a span with retries when those are on, else the step itself. */
+function callModel(ctx: RunContext, request: ChatRequest, limits: StepLimits, answer: Answer): Promise<StepResult> {
+  const { deps } = ctx;
+  return deps.retry.attempts > 0 || ctx.trace.enabled
+    ? modelCall(ctx, request, limits, answer)
+    : streamStep(deps.backend, request, ctx.signal, ctx.open, deps.codeExecutor, limits, ctx.out);
+}
+
+/** Add a model call's result to the answer (`first`: the run's first call, whose `done` needs no copy). */
+function addStep(answer: Answer, step: StepResult, first: boolean): void {
+  if (answer.firstTokenAt === undefined && step.firstTokenAt !== undefined) answer.firstTokenAt = step.firstTokenAt;
+  answer.text += step.text;
+  answer.textChunks += step.textChunks;
+  answer.codeRuns += step.codeRuns;
+  answer.done = first ? step.done : mergeDone(answer.done, step.done);
+}
+
+/** The answer is complete: its open messages closed, its end timed. */
+function endAnswer(ctx: RunContext, answer: Answer, t0: number): Answer {
+  for (const event of closeMessages(ctx.open)) ctx.out.send(event);
+  answer.endedAt = performance.now();
+  answer.ms = answer.endedAt - t0;
+  return answer;
+}
+
+/**
+ * The model asked for tools: run the server-side ones (up to `maxToolSteps` steps) and call the
+ * model again with their results, until it answers without tools or asks for a frontend tool,
+ * which the client runs.
+ */
+async function toolSteps(
+  ctx: RunContext,
+  prompted: Prompted,
+  limits: StepLimits,
+  answer: Answer,
+  first: StepResult,
+  t0: number,
+): Promise<Answer> {
+  const { deps, turn, signal, out, trace } = ctx;
+  // The messages of the calls after a tool step: the prompt's, then each step's calls and results.
+  const messages: ChatMessage[] = [...prompted.request.messages];
+  for (let step = first; step.toolCalls.length > 0; ) {
     answer.toolCalls.push(...step.toolCalls);
     const where = (name: string) => prompted.registry.get(name)?.where;
     const serverCalls = step.toolCalls.filter((c) => where(c.name) !== "frontend");
@@ -222,7 +258,6 @@ export async function generate(ctx: RunContext, prompted: Prompted, lookup: Answ
         );
     // The model continues only when it has every result it asked for.
     if (limited || answer.pending.length > 0) break;
-    messages ??= [...prompted.request.messages];
     messages.push(
       {
         role: "assistant",
@@ -234,11 +269,10 @@ export async function generate(ctx: RunContext, prompted: Prompted, lookup: Answ
       },
       ...results.messages,
     );
+    step = await callModel(ctx, followUpRequest(prompted.request, messages), limits, answer);
+    addStep(answer, step, false);
   }
-  for (const event of closeMessages(ctx.open)) out.send(event);
-  answer.endedAt = performance.now();
-  answer.ms = answer.endedAt - t0;
-  return answer;
+  return endAnswer(ctx, answer, t0);
 }
 
 /** The request of a call after a tool step: the first's, with the messages so far and without its counted prompt size (which counted the first call's messages only). */
