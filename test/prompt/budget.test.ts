@@ -105,4 +105,16 @@ describe("the prompt budget, in tokens, cut by priority", () => {
     expect(() => createZoePipeline({ backend: scriptedBackend(), router: fixedRouter(), promptTokens: 0 })).toThrow(/promptTokens/);
     expect(() => createZoePipeline({ backend: scriptedBackend(), router: fixedRouter(), contextTokens: 1.5 })).toThrow(/contextTokens/);
   });
+
+  it("rejects a provider priority that is not a finite number (NaN or an infinity would leave the cut to the sort)", async () => {
+    const provider = (priority: unknown): ContextProvider => ({ name: "p", fetch: () => "x", priority: priority as number });
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, "1", 1n, null, { valueOf: () => 1 }]) {
+      expect(() => createZoePipeline({ backend: scriptedBackend(), router: fixedRouter(), providers: [provider(bad)] })).toThrow(
+        /provider "p" needs a finite number as its `priority`/,
+      );
+    }
+    for (const good of [undefined, 0, -3, 2.5]) {
+      await createZoePipeline({ backend: scriptedBackend(), router: fixedRouter(), providers: [provider(good)] }).close();
+    }
+  });
 });

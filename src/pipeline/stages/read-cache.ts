@@ -17,35 +17,46 @@ export interface CacheRead {
   status: "ok" | "timeout" | "error" | "aborted";
 }
 
-/** Everything a miss: no values, every list empty. */
-function misses(batch: CacheBatch): CacheBatchResult {
-  return { values: [], lists: batch.lists?.map(() => []) ?? [] };
+/** Everything a miss: no values, `lists` empty lists. */
+function misses(lists: number): CacheBatchResult {
+  const empty: unknown[][] = [];
+  for (let i = 0; i < lists; i++) empty.push([]);
+  return { values: [], lists: empty };
 }
 
 /**
  * Read everything a run may need from the store in one round trip, under a deadline. The cache
  * speeds runs up and never breaks one: a failed, hung or malformed read is a miss everywhere.
- * Never rejects, so that it can be sent before the run's setup, which may fail before anything
- * awaits it: a run aborted while it reads gets `aborted`. Not an async function: the read's
- * outcome reaches the run in the same microtask as the store's answer, and a run waiting on the
- * store holds no suspended frame for it.
+ * Never rejects and never throws, so that it can be sent before the run's setup, which may fail
+ * before anything awaits it: a run aborted while it reads gets `aborted`. Not an async function:
+ * the read's outcome reaches the run in the same microtask as the store's answer, and a run
+ * waiting on the store holds no suspended frame for it.
  */
 export function readRunCache(store: CacheStore, batch: CacheBatch, deadlineMs: number, signal: AbortSignal): Promise<CacheRead> {
   const t0 = performance.now();
-  return withDeadline(
-    attempt(() => store.read(batch)),
-    deadlineMs,
-    signal,
-  ).then(
+  // Counted before the store sees the batch: a store that changes it cannot change the misses.
+  const listCount = batch.lists?.length ?? 0;
+  const missed = (status: CacheRead["status"]): CacheRead => ({ result: misses(listCount), ms: performance.now() - t0, status });
+  let reading: Promise<CacheBatchResult | typeof TIMED_OUT>;
+  try {
+    reading = withDeadline(
+      attempt(() => store.read(batch)),
+      deadlineMs,
+      signal,
+    );
+  } catch {
+    // A store's promise whose own `catch` throws, met by a run aborted before it read.
+    return Promise.resolve(missed(signal.aborted ? "aborted" : "error"));
+  }
+  return reading.then(
     (read): CacheRead => {
-      const ms = performance.now() - t0;
-      if (read === TIMED_OUT) return { result: misses(batch), ms, status: "timeout" };
+      if (read === TIMED_OUT) return missed("timeout");
       try {
-        if (!read) return { result: misses(batch), ms, status: "error" };
+        if (!read) return missed("error");
         // Each field read once: a custom store's result is handed on as plain arrays, never re-read.
         const values: unknown = read.values;
         const lists: unknown = read.lists;
-        if (!Array.isArray(values) || !Array.isArray(lists)) return { result: misses(batch), ms, status: "error" };
+        if (!Array.isArray(values) || !Array.isArray(lists)) return missed("error");
         // Plain copies, every element read here once: an element that throws when read (a custom
         // store's getter or Proxy) makes the whole read a miss, not a failure later in the run. A list
         // that is not one is a miss (the others are kept).
@@ -54,11 +65,11 @@ export function readRunCache(store: CacheStore, batch: CacheBatch, deadlineMs: n
           const list: unknown = lists[i];
           copies.push(Array.isArray(list) ? plainCopy(list) : []);
         }
-        return { result: { values: plainCopy(values), lists: copies }, ms, status: "ok" };
+        return { result: { values: plainCopy(values), lists: copies }, ms: performance.now() - t0, status: "ok" };
       } catch {
-        return { result: misses(batch), ms, status: "error" };
+        return missed("error");
       }
     },
-    (): CacheRead => ({ result: misses(batch), ms: performance.now() - t0, status: signal.aborted ? "aborted" : "error" }),
+    () => missed(signal.aborted ? "aborted" : "error"),
   );
 }
