@@ -57,10 +57,10 @@ function checkOptions(options: ZoePipelineOptions): void {
     }
     if (names.has(p.name)) throw new TypeError(`createZoePipeline: two providers are named "${p.name}".`);
     // Compared when context must be cut: NaN or an infinity would make that order depend on the sort.
-    if (p.priority !== undefined && !(typeof p.priority === "number" && Number.isFinite(p.priority))) {
-      throw new TypeError(
-        `createZoePipeline: provider "${p.name}" needs a finite number as its \`priority\`, got ${describe(p.priority)}.`,
-      );
+    const priority: unknown = p.priority;
+    if (priority !== undefined && !(typeof priority === "number" && Number.isFinite(priority))) {
+      const got = typeof priority === "number" ? String(priority) : typeof priority;
+      throw new TypeError(`createZoePipeline: provider "${p.name}" needs a finite number as its \`priority\`, got ${got}.`);
     }
     names.add(p.name);
     if (p.provides === "tools" && typeof (p as { callTool?: unknown }).callTool !== "function") {
@@ -73,9 +73,6 @@ function checkOptions(options: ZoePipelineOptions): void {
     }
   }
 }
-
-/** A value as an error message shows it, without calling anything of its own. */
-const describe = (value: unknown): string => (typeof value === "number" ? String(value) : typeof value);
 
 /** A non-negative integer option, or undefined when not given. */
 function nonNegative(value: number | undefined, name: string): number | undefined {

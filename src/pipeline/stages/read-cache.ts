@@ -17,11 +17,11 @@ export interface CacheRead {
   status: "ok" | "timeout" | "error" | "aborted";
 }
 
-/** Everything a miss: no values, `lists` empty lists. */
-function misses(lists: number): CacheBatchResult {
+/** A read that is a miss everywhere: no values, `lists` empty lists, `status` why. */
+function missed(lists: number, t0: number, status: CacheRead["status"]): CacheRead {
   const empty: unknown[][] = [];
   for (let i = 0; i < lists; i++) empty.push([]);
-  return { values: [], lists: empty };
+  return { result: { values: [], lists: empty }, ms: performance.now() - t0, status };
 }
 
 /**
@@ -36,7 +36,6 @@ export function readRunCache(store: CacheStore, batch: CacheBatch, deadlineMs: n
   const t0 = performance.now();
   // Counted before the store sees the batch: a store that changes it cannot change the misses.
   const listCount = batch.lists?.length ?? 0;
-  const missed = (status: CacheRead["status"]): CacheRead => ({ result: misses(listCount), ms: performance.now() - t0, status });
   let reading: Promise<CacheBatchResult | typeof TIMED_OUT>;
   try {
     reading = withDeadline(
@@ -46,17 +45,17 @@ export function readRunCache(store: CacheStore, batch: CacheBatch, deadlineMs: n
     );
   } catch {
     // A store's promise whose own `catch` throws, met by a run aborted before it read.
-    return Promise.resolve(missed(signal.aborted ? "aborted" : "error"));
+    return Promise.resolve(missed(listCount, t0, signal.aborted ? "aborted" : "error"));
   }
   return reading.then(
     (read): CacheRead => {
-      if (read === TIMED_OUT) return missed("timeout");
+      if (read === TIMED_OUT) return missed(listCount, t0, "timeout");
       try {
-        if (!read) return missed("error");
+        if (!read) return missed(listCount, t0, "error");
         // Each field read once: a custom store's result is handed on as plain arrays, never re-read.
         const values: unknown = read.values;
         const lists: unknown = read.lists;
-        if (!Array.isArray(values) || !Array.isArray(lists)) return missed("error");
+        if (!Array.isArray(values) || !Array.isArray(lists)) return missed(listCount, t0, "error");
         // Plain copies, every element read here once: an element that throws when read (a custom
         // store's getter or Proxy) makes the whole read a miss, not a failure later in the run. A list
         // that is not one is a miss (the others are kept).
@@ -67,9 +66,9 @@ export function readRunCache(store: CacheStore, batch: CacheBatch, deadlineMs: n
         }
         return { result: { values: plainCopy(values), lists: copies }, ms: performance.now() - t0, status: "ok" };
       } catch {
-        return missed("error");
+        return missed(listCount, t0, "error");
       }
     },
-    () => missed(signal.aborted ? "aborted" : "error"),
+    () => missed(listCount, t0, signal.aborted ? "aborted" : "error"),
   );
 }
