@@ -148,7 +148,11 @@ describe("the model request goes out before the events that can wait", () => {
   });
 
   it("a run back from I/O holds what it sends after the wait until its request is out (cache read, router, provider, system prompt)", async () => {
-    const later = () => new Promise((resolve) => setTimeout(resolve, 2));
+    // A wait on I/O that ends after the loop has turned once: its timer starts in the check phase,
+    // after the run's held events went. A timer started at once could fire before that turn on a
+    // busy machine (the timers phase comes first), and the run would rightly send nothing before
+    // its request: the events held are then released with it.
+    const later = () => new Promise((resolve) => setImmediate(() => setTimeout(resolve, 2)));
     const slowStore = (): CacheStore => {
       const store = memoryCacheStore();
       const read = store.read.bind(store);
@@ -158,7 +162,7 @@ describe("the model request goes out before the events that can wait", () => {
     const setups = {
       "cache read": { cache: slowStore(), router: fixedRouter() },
       router: { router: slowRouter },
-      provider: { router: fixedRouter(), providers: [testProvider("slow", "ctx", { ttlMs: 0, delayMs: 2 })] },
+      provider: { router: fixedRouter(), providers: [{ name: "slow", ttlMs: 0, fetch: async () => (await later(), "ctx") }] },
       // Not cached: built on every turn.
       "system prompt": { router: fixedRouter(), systemPrompt: async () => (await later(), "You are Zoe."), ttl: { systemPromptMs: 0 } },
     };
