@@ -30,14 +30,17 @@ const encoder = new EventEncoder();
 const protoEncoder = new EventEncoder({ accept: "application/vnd.ag-ui.event+proto" });
 const HEARTBEAT = ": heartbeat\n\n";
 
-/** A pipeline whose run yields `ticks`: the events of one tick synchronously, then a real wait (a timer) before the next. */
-function tickPipeline(ticks: AGUIEvent[][], gapMs = 20): ZoePipeline & { produced: () => number; closed: () => boolean } {
+/** A pipeline whose run yields `ticks`: the events of one tick synchronously, then a real wait before the next (a timer of `gapMs`, or until `gapMs()` settles). */
+function tickPipeline(
+  ticks: AGUIEvent[][],
+  gapMs: number | (() => Promise<void>) = 20,
+): ZoePipeline & { produced: () => number; closed: () => boolean } {
   let produced = 0;
   let closed = false;
   async function* run() {
     try {
       for (const [i, tick] of ticks.entries()) {
-        if (i > 0) await sleep(gapMs);
+        if (i > 0) await (typeof gapMs === "number" ? sleep(gapMs) : gapMs());
         for (const event of tick) {
           produced++;
           yield event;
@@ -391,7 +394,16 @@ describe("createAgUiHandler: backpressure, heartbeats and cancellation with coal
       [token("late "), token("answer")],
       [textEnd(), finished()],
     ];
-    const { url, responses } = await serveSpied(tickPipeline(ticks, 150), { heartbeatMs: 30 });
+    // The model's pause lasts until two heartbeats have been written (a fixed pause could see
+    // only one on a busy machine, where the loop may not reach the timers phase for 100 ms).
+    let responses: Writes[] = [];
+    const twoBeats = async () => {
+      const t0 = performance.now();
+      while ((responses[0] ?? []).filter((w) => w === HEARTBEAT).length < 2 && performance.now() - t0 < 5_000) await sleep(5);
+    };
+    const served = await serveSpied(tickPipeline(ticks, twoBeats), { heartbeatMs: 30 });
+    const { url } = served;
+    responses = served.responses;
     const text = await (await postJson(url, body())).text();
     expect(text.replaceAll(HEARTBEAT, "")).toBe(frames(ticks.flat()));
     const writes = responses[0]!;

@@ -51,8 +51,10 @@ describe("timers wrapped by the host, passing on (callback, delay) only", () => 
 
   it("a run that waits on I/O while holding its events ends normally (no callback throws)", async () => {
     const thrown: unknown[] = [];
+    let fired = 0;
     globalThis.setImmediate = ((callback: () => void) =>
       realSetImmediate(() => {
+        fired++;
         try {
           callback();
         } catch (error) {
@@ -62,10 +64,18 @@ describe("timers wrapped by the host, passing on (callback, delay) only", () => 
     const pipeline = createZoePipeline({
       backend: scriptedBackend({ script: textChunks("An answer.") }),
       router: fixedRouter(),
-      // A provider that answers after a timer: the run holds its first events across a turn of the loop.
-      providers: [{ name: "slow", ttlMs: 0, fetch: () => new Promise((resolve) => realSetTimeout(() => resolve("context"), 20)) }],
+      // A provider that answers after the loop has turned (its timer starts then): the run holds
+      // its first events across that turn, and the wrapped immediate releases them.
+      providers: [
+        {
+          name: "slow",
+          ttlMs: 0,
+          fetch: () => new Promise((resolve) => realSetImmediate(() => realSetTimeout(() => resolve("context"), 20))),
+        },
+      ],
     });
     expect(await outcome(pipeline.run({ userId: "u", threadId: "t", message: "hi" }), 10_000)).toBe(EventType.RUN_FINISHED);
+    expect(fired).toBeGreaterThan(0);
     expect(thrown).toEqual([]);
     globalThis.setImmediate = realSetImmediate;
     await pipeline.close();

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished, vi } from "vitest";
 import { createZoePipeline, EventType, memoryCacheStore, type ServerTool } from "../../src/index.js";
 import { scriptedBackend, textChunks, type ScriptStep } from "../../src/testing/index.js";
 import { collect, runValid, terminal, textOf } from "../helpers/ag-ui.js";
@@ -90,11 +90,19 @@ describe("exact response cache", () => {
   });
 
   it("expires after ttlMs", async () => {
-    const { backend, pipeline } = make({ ttlMs: 60 });
+    // The store's clock (lru-cache reads performance.now()) is moved past the TTL instead of
+    // waiting it out: a busy machine can take longer than a short TTL between two runs.
+    const realNow = performance.now.bind(performance);
+    let skew = 0;
+    const clock = vi.spyOn(performance, "now").mockImplementation(() => realNow() + skew);
+    onTestFinished(() => clock.mockRestore());
+    const { backend, pipeline } = make({ ttlMs: 60_000 });
     await runValid(pipeline.run({ userId: "ada", threadId: "t1", message: "q" }));
     const hit = await runValid(pipeline.run({ userId: "ada", threadId: "t2", message: "q" }));
     expect(answerState(hit)?.hit).toBe(true);
-    await sleep(100);
+    skew += 60_001;
+    // lru-cache keeps the time it last read for 1 ms (`ttlResolution`, a timer): let it read again.
+    await sleep(5);
     const miss = await runValid(pipeline.run({ userId: "ada", threadId: "t3", message: "q" }));
     expect(answerState(miss)).toEqual({ hit: false });
     expect(backend.requests).toHaveLength(2);
