@@ -431,14 +431,14 @@ async function breakdown(url: string, rounds: number) {
   };
 }
 
-/** Both server variants and the cost per run; `quick` stays under ~20 s. */
+/** Both server variants and the cost per run; `quick` takes about 10 s. */
 export async function benchOllamaE2e(opts: { quick: boolean }) {
   const loadAvgStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
   const server = await startServer();
   try {
-    const instant = await measure(server.url, "instant", opts.quick ? 250 : 2_000, opts.quick ? 40 : 200);
+    const instant = await measure(server.url, "instant", opts.quick ? 150 : 2_000, opts.quick ? 40 : 200);
     // 400 runs (about 3 minutes): the p99 of 200 was the second-worst run, decided by where one GC pause landed.
-    const timed = await measure(server.url, "timed", opts.quick ? 16 : 400, opts.quick ? 2 : 10);
+    const timed = await measure(server.url, "timed", opts.quick ? 10 : 400, opts.quick ? 2 : 10);
     const perRun = await cpu(server.url, opts.quick ? 40 : 200, opts.quick ? 3 : 7);
     const phases = await breakdown(server.url, opts.quick ? 100 : 1_000);
     return {

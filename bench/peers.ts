@@ -228,20 +228,27 @@ async function measure(script: Script, delays: { profile: number; memory: number
 }
 
 /** Both variants: timed (first chunk after D ms, then d ms per chunk, providers of 1/2/3 ms) and zero-delay. */
-export async function benchPeers(opts: { timedRounds: number; zeroRounds: number; firstChunkDelayMs?: number; chunkDelayMs?: number }) {
+export async function benchPeers(opts: {
+  timedRounds: number;
+  zeroRounds: number;
+  firstChunkDelayMs?: number;
+  chunkDelayMs?: number;
+  /** Warm-up rounds before each variant's measured ones (default: up to 20 timed, up to 500 zero-delay). */
+  warmup?: { timed: number; zero: number };
+}) {
   const D = opts.firstChunkDelayMs ?? 20;
   const d = opts.chunkDelayMs ?? 5;
   const timed = await measure(
     { chunks: ANSWER_20, firstChunkDelayMs: D, chunkDelayMs: d },
     { profile: 1, memory: 2, tools: 3 },
     opts.timedRounds,
-    Math.min(20, opts.timedRounds),
+    opts.warmup?.timed ?? Math.min(20, opts.timedRounds),
   );
   const zero = await measure(
     { chunks: ANSWER_20, firstChunkDelayMs: 0, chunkDelayMs: 0 },
     { profile: 0, memory: 0, tools: 0 },
     opts.zeroRounds,
-    Math.min(500, opts.zeroRounds),
+    opts.warmup?.zero ?? Math.min(500, opts.zeroRounds),
   );
   return { timed, zero };
 }

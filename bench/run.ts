@@ -47,27 +47,44 @@ const machine = {
 const loadAvg = () => os.loadavg().map((x) => Math.round(x * 100) / 100);
 const quick = process.argv.includes("--quick");
 
+/** Wall time of each part, seconds (printed at the end: which part a shorter run would trim). */
+const sectionSeconds: Record<string, number> = {};
+async function timed<T>(name: string, work: () => Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  const result = await work();
+  sectionSeconds[name] = Math.round((performance.now() - t0) / 100) / 10;
+  return result;
+}
+const sectionsLine = () =>
+  Object.entries(sectionSeconds)
+    .map(([name, s]) => `${name} ${s} s`)
+    .join(", ");
+
 // ---- The hot path: the floor, scaling, SSE, end to end over the Ollama protocol ----
-const floor = await benchFloor({ quick });
+const floor = await timed("floor", () => benchFloor({ quick }));
 printFloor(floor);
 writeJson("floor.json", { loadAvgAfter: loadAvg(), floor });
-const scaling = await benchScaling({ quick });
+const scaling = await timed("scaling", () => benchScaling({ quick }));
 printScaling(scaling);
 writeJson("scaling.json", { loadAvgAfter: loadAvg(), scaling });
-const sse = await benchSse({ quick });
+const sse = await timed("sse", () => benchSse({ quick }));
 printSse(sse);
 writeJson("sse.json", { loadAvgAfter: loadAvg(), sse });
-const ollamaE2e = await benchOllamaE2e({ quick });
+const ollamaE2e = await timed("ollama-e2e", () => benchOllamaE2e({ quick }));
 printOllamaE2e(ollamaE2e);
 writeJson("ollama-e2e.json", { loadAvgAfter: loadAvg(), ollamaE2e });
 
 // ---- Peers: raw model, hand-written, zoe-pipeline, Vercel AI SDK, LangChain.js on one shared script ----
-const peers = await benchPeers({
-  timedRounds: env("BENCH_PEERS_ROUNDS", quick ? 15 : 200),
-  zeroRounds: env("BENCH_PEERS_ZERO_ROUNDS", quick ? 400 : 2_000),
-  firstChunkDelayMs: env("BENCH_PEERS_FIRST_MS", 20),
-  chunkDelayMs: env("BENCH_PEERS_CHUNK_MS", 5),
-});
+const peers = await timed("peers", () =>
+  benchPeers({
+    timedRounds: env("BENCH_PEERS_ROUNDS", quick ? 10 : 200),
+    zeroRounds: env("BENCH_PEERS_ZERO_ROUNDS", quick ? 400 : 2_000),
+    firstChunkDelayMs: env("BENCH_PEERS_FIRST_MS", 20),
+    chunkDelayMs: env("BENCH_PEERS_CHUNK_MS", 5),
+    // The quick run's warm-up is shorter: a timed round takes about 0.1 s per framework.
+    ...(quick ? { warmup: { timed: 3, zero: 100 } } : {}),
+  }),
+);
 const peerOrder: PeerName[] = ["raw", "hand-written", "zoe-pipeline", "ai-sdk", "langchain"];
 for (const [variant, v] of Object.entries(peers)) {
   const desc =
@@ -106,7 +123,7 @@ if (quick) {
     `\nMachine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Node ${machine.node}; load average at start ${machine.loadAvgAtStart.join(" / ")}, at end ${loadAvg().join(" / ")}`,
   );
   console.log("Wrote bench/results/floor.json, scaling.json, sse.json, ollama-e2e.json, peers.json");
-  console.log(`Total wall time of the quick benchmark: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  console.log(`Total wall time of the quick benchmark: ${((performance.now() - started) / 1000).toFixed(1)} s (${sectionsLine()})`);
   process.exit(0);
 }
 

@@ -216,7 +216,7 @@ async function concurrency(runs: number, arm: ConcurrencyArm) {
   const out = [];
   for (const level of levels) {
     // Each level after a warm-up of its own: the JIT and the heap settle for that load first.
-    await batch(level, 5_000);
+    await batch(level, Math.min(5_000, runs));
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await batch(level, runs);

@@ -217,7 +217,7 @@ export async function benchSse(opts: { quick: boolean }) {
   type Arm = keyof typeof arms;
 
   // ---- Table 1: runs/s at 64 connections ----
-  const amount = opts.quick ? 1_500 : 6_000;
+  const amount = opts.quick ? 1_000 : 6_000;
   const trials = opts.quick ? 3 : 5;
   /** One job of `n` runs against an arm, for autocannon here or in the client process. */
   const jobOf = (arm: Arm, n: number) => ({
@@ -334,7 +334,7 @@ export async function benchSse(opts: { quick: boolean }) {
   });
 
   // ---- Table 2: time to first token, HTTP and in process, interleaved ----
-  const rounds = opts.quick ? 400 : 2_000;
+  const rounds = opts.quick ? 250 : 2_000;
   const warmup = opts.quick ? 100 : 300;
   const ttftWorker = ttftClient();
   const zoeInProcess = async () => {
