@@ -17,23 +17,27 @@ interface Flight<T> {
   control: FlightControl;
 }
 
-/** A {@link FlightControl} whose AbortController exists only once its signal is read. */
-function lazyControl(): FlightControl {
-  let controller: AbortController | undefined;
-  let aborted: { reason: unknown } | undefined;
-  return {
-    get signal(): AbortSignal {
-      if (!controller) {
-        controller = new AbortController();
-        if (aborted) controller.abort(aborted.reason);
-      }
-      return controller.signal;
-    },
-    abort(reason: unknown): void {
-      if (controller) controller.abort(reason);
-      else aborted ??= { reason };
-    },
-  };
+/**
+ * A {@link FlightControl} whose AbortController exists only once its signal is read. A class, not
+ * an object literal with a getter: V8 builds such a literal's accessor at run time, about 0.6 µs
+ * per object, against a few tens of ns for an instance whose getter is on the prototype.
+ */
+class LazyControl implements FlightControl {
+  #controller: AbortController | undefined = undefined;
+  #aborted: { reason: unknown } | undefined = undefined;
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#aborted.reason);
+    }
+    return this.#controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.#controller) this.#controller.abort(reason);
+    else this.#aborted ??= { reason };
+  }
 }
 
 /**
@@ -57,6 +61,33 @@ export class SharedFlights<T> {
   }
 
   /**
+   * {@link joinControlled} for work that no other caller may share (a provider that is not
+   * cached, whose value may depend on the whole request): nothing is recorded under a key, and
+   * the work is aborted when `signal` aborts.
+   */
+  alone(start: (flight: FlightControl) => Promise<T>, signal: AbortSignal): Promise<T> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    const control = new LazyControl();
+    const work = start(control);
+    return new Promise<T>((resolve, reject) => {
+      const unhook = onAbort(signal, () => {
+        control.abort(signal.reason);
+        reject(signal.reason);
+      });
+      work.then(
+        (value) => {
+          unhook();
+          resolve(value);
+        },
+        (error: unknown) => {
+          unhook();
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /**
    * {@link join}, with the flight's control instead of its signal: the work reads `signal` only
    * when it needs one, and can abort the flight itself.
    */
@@ -64,7 +95,7 @@ export class SharedFlights<T> {
     if (signal.aborted) return Promise.reject(signal.reason);
     let flight = this.#flights.get(key);
     if (!flight) {
-      const control = lazyControl();
+      const control = new LazyControl();
       const created: Flight<T> = { control, waiters: 0, promise: Promise.resolve() as unknown as Promise<T> };
       created.promise = start(control).finally(() => {
         if (this.#flights.get(key) === created) this.#flights.delete(key);

@@ -172,4 +172,23 @@ describe("SharedFlights.joinControlled", () => {
     await expect(joined).rejects.toThrow("deadline");
     expect(seen!.aborted).toBe(true);
   });
+  it("alone: work no caller shares is not recorded, and its caller's abort aborts it", async () => {
+    const flights = new SharedFlights<string>();
+    const first = manualLoad<string>();
+    const second = manualLoad<string>();
+    const caller = new AbortController();
+    const a = flights.alone((flight) => first.start(flight.signal), live());
+    const b = flights.alone((flight) => second.start(flight.signal), caller.signal);
+    // Two loads, neither under a key another caller could join.
+    expect([first.starts, second.starts, flights.size]).toEqual([1, 1, 0]);
+    first.resolve("v");
+    expect(await a).toBe("v");
+    expect(first.signal?.aborted).toBe(false);
+    caller.abort(new Error("left"));
+    await expect(b).rejects.toThrow("left");
+    expect(second.signal?.aborted).toBe(true);
+    // A late outcome of the work it stopped waiting for changes nothing.
+    second.resolve("late");
+    await expect(flights.alone(async () => "x", caller.signal)).rejects.toThrow("left");
+  });
 });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createZoePipeline, type ChatRequest, type ModelBackend, runResult } from "../../src/index.js";
 import { memoryCacheStore } from "../../src/cache/memory-store.js";
 import { textChunks } from "../../src/testing/index.js";
@@ -13,15 +13,19 @@ const request = { userId: "u", threadId: "t", text: "hello", kind: "chat" as con
 describe("a warm run waits only where there is something to wait for", () => {
   it("fetchContext: providers all served from the cache land at once, and there is nothing to await", () => {
     const landed: ProviderOutcome[] = [];
+    const batches: boolean[] = [];
     const jobs: ProviderJob[] = [
       { provider: testProvider("profile", "x"), key: "k:profile", cached: "likes tea" },
       { provider: testProvider("memory", "x"), key: "k:memory", cached: "met on Monday" },
       { provider: testProvider("broken", "x"), key: { error: "no key" }, cached: undefined },
     ];
-    const waiting = fetchContext(jobs, request, memoryCacheStore(), new SharedFlights(), new AbortController().signal, (o) =>
-      landed.push(o),
-    );
+    const waiting = fetchContext(jobs, request, memoryCacheStore(), new SharedFlights(), new AbortController().signal, (o, last) => {
+      landed.push(...o);
+      batches.push(last);
+    });
     expect(waiting).toBeUndefined();
+    // One batch, the last: nothing is pending after it.
+    expect(batches).toEqual([true]);
     expect(landed.map((o) => [o.name, o.status])).toEqual([
       ["profile", "cached"],
       ["memory", "cached"],
@@ -42,13 +46,63 @@ describe("a warm run waits only where there is something to wait for", () => {
       memoryCacheStore(),
       new SharedFlights(),
       new AbortController().signal,
-      (o) => landed.push(`${o.name}:${o.status}`),
+      (o, last) => landed.push(`${o.map((x) => `${x.name}:${x.status}`).join(",")} last=${last}`),
     );
     expect(waiting).toBeInstanceOf(Promise);
-    expect(landed).toEqual(["profile:cached"]);
+    expect(landed).toEqual(["profile:cached last=false"]);
     await waiting;
-    expect(landed).toEqual(["profile:cached", "memory:ok"]);
+    expect(landed).toEqual(["profile:cached last=false", "memory:ok last=true"]);
     expect(fetched.calls).toBe(1);
+  });
+
+  it("fetchContext: a value given at once (not a promise) arms no deadline and is cached; a thenable, a throw or a hostile `then` are waited on or fail alone", async () => {
+    const store = memoryCacheStore();
+    const timers = vi.spyOn(globalThis, "setTimeout");
+    const landed: string[] = [];
+    // A value whose `then` throws when read, as a hostile proxy's could.
+    // biome-ignore lint/suspicious/noThenProperty: a thenable that throws is the case tested
+    const hostile = Object.defineProperty({}, "then", {
+      get(): never {
+        throw new Error("no then for you");
+      },
+    });
+    const job = (name: string, fetch: () => unknown, ttlMs = 60_000): ProviderJob => ({
+      provider: { name, ttlMs, fetch },
+      key: `k:${name}`,
+      cached: undefined,
+    });
+    try {
+      const waiting = fetchContext(
+        [job("text", () => "plain"), job("number", () => 42), job("nothing", () => null)],
+        request,
+        store,
+        new SharedFlights(),
+        new AbortController().signal,
+        (o) => landed.push(...o.map((x) => `${x.name}:${x.status}:${x.text ?? x.error ?? ""}`)),
+      );
+      await waiting;
+      expect(timers).not.toHaveBeenCalled();
+      expect(landed.sort()).toEqual(["nothing:ok:null", "number:ok:42", "text:ok:plain"]);
+      expect(await store.get("k:text")).toBe("plain");
+      landed.length = 0;
+      await fetchContext(
+        [
+          job("later", async () => "soon"),
+          job("thrown", () => {
+            throw new Error("sync boom");
+          }),
+          job("hostile", () => hostile),
+        ],
+        request,
+        store,
+        new SharedFlights(),
+        new AbortController().signal,
+        (o) => landed.push(...o.map((x) => `${x.name}:${x.status}:${x.text ?? x.error ?? ""}`)),
+      );
+      expect(landed.sort()).toEqual(["hostile:error:no then for you", "later:ok:soon", "thrown:error:sync boom"]);
+    } finally {
+      timers.mockRestore();
+    }
   });
 
   it("readySystemPrompt: a static or cached prompt is ready; only a function without a cached build is not", () => {

@@ -87,4 +87,29 @@ describe("events a rich UI needs", () => {
     expect(ofType(again, EventType.ACTIVITY_DELTA).map((d) => d.patch[0]?.path)).toEqual(["/providers/late"]);
     await pipeline.close();
   });
+
+  it("outcomes that land together are one state delta and one activity delta; the last group's state goes with the stage's", async () => {
+    const pipeline = createZoePipeline({
+      backend: scriptedBackend(),
+      router: fixedRouter(),
+      providers: [testProvider("a", "A"), testProvider("b", "B"), testProvider("slow", "S", { delayMs: 20 })],
+    });
+    const events = await runValid(pipeline.run({ userId: "u", message: "what is the tide today" }));
+    const from = events.findIndex((e) => e.type === EventType.STEP_STARTED && e.stepName === "context");
+    const to = events.findIndex((e) => e.type === EventType.STEP_FINISHED && e.stepName === "context");
+    const step = events.slice(from + 1, to);
+    const paths = (e: (typeof events)[number]) =>
+      e.type === EventType.STATE_DELTA
+        ? e.delta.map((op) => op.path)
+        : e.type === EventType.ACTIVITY_DELTA
+          ? e.patch.map((op) => op.path)
+          : [];
+    expect(step.filter((e) => e.type !== EventType.ACTIVITY_SNAPSHOT).map((e) => [e.type, ...paths(e)])).toEqual([
+      [EventType.STATE_DELTA, "/zoe/providers/a", "/zoe/providers/b"],
+      [EventType.ACTIVITY_DELTA, "/providers/a", "/providers/b"],
+      [EventType.ACTIVITY_DELTA, "/providers/slow"],
+      [EventType.STATE_DELTA, "/zoe/providers/slow", "/zoe/stage"],
+    ]);
+    await pipeline.close();
+  });
 });

@@ -20,10 +20,10 @@ const runsOnFastPath = (p: ContextProvider) => p.fastPath ?? p.provides === "too
  * The context stage: every provider at once, cached ones answered from the batched read, each
  * under its own deadline and isolated (a failure is that provider's outcome). The fast path skips
  * context providers, except those marked `fastPath` and stable ones served from the cache (which
- * keep the system prompt, and so the KV prefix, of the thread's other turns). The outcomes known
- * at once are one state delta (with the next stage's, when nothing is fetched); each fetched
- * outcome is a state delta as it lands, and the providers fetched are also an AG-UI activity
- * (`zoe.context`) that a UI can show as progress.
+ * keep the system prompt, and so the KV prefix, of the thread's other turns). Outcomes go out as
+ * they land, those landing together as one state delta (the last group's with the next stage's),
+ * and the providers fetched are also an AG-UI activity (`zoe.context`) that a UI can show as
+ * progress.
  */
 export async function contextStage(ctx: RunContext, routed: Routed): Promise<ContextOutcome> {
   const { deps, turn, signal, out } = ctx;
@@ -63,37 +63,34 @@ export async function contextStage(ctx: RunContext, routed: Routed): Promise<Con
   // With tracing on, each provider fetched is a live span from before its fetch (which runs with
   // it active) until its outcome lands, or the run is cancelled.
   const spans = ctx.trace.enabled ? traceFetches(ctx, jobs, span) : undefined;
-  // The outcomes known at once (skipped, cached, without a cache key) go out as one state delta,
-  // with the stage's own when nothing is fetched: a warm run's providers are one event, not one each.
-  let known: JsonPatchOp[] | undefined = skipped;
+  // Outcomes that land together go out as one state delta (and one activity delta): those known
+  // at once (skipped, cached, without a cache key), then each group of fetches that arrived
+  // together. The last group's, after which nothing is pending, goes with the stage's own `add`
+  // (`known`): a warm run's context step is one delta, and so is a run whose fetches answer at once.
+  let unsent: JsonPatchOp[] = skipped;
+  let known: JsonPatchOp[] | undefined;
   try {
-    const landing = fetchContext(jobs, request, deps.store, deps.flights, signal, (outcome) => {
+    const landing = fetchContext(jobs, request, deps.store, deps.flights, signal, (landed, last) => {
       // A fetch that lands brings the run back from I/O: its events go out on the loop's next
       // turn, or with the model request if it was the last one.
-      out.hold();
-      outcomes.push(outcome);
-      if (outcome.status === "timeout") deps.emitter.emit("provider:timeout", { name: outcome.name, userId: turn.userId, ms: outcome.ms });
-      if (outcome.status === "error") {
-        deps.emitter.emit("provider:error", { name: outcome.name, userId: turn.userId, ms: outcome.ms, error: outcome.error ?? "" });
+      if (landed.length > 0) out.hold();
+      const ops = unsent;
+      unsent = [];
+      const activity: JsonPatchOp[] = [];
+      for (const outcome of landed) {
+        outcomes.push(outcome);
+        const value = noteOutcome(ctx, outcome);
+        if (spans) endProviderSpan(ctx, spans, span, outcome);
+        const segment = pointerSegment(outcome.name);
+        ops.push({ op: "add", path: `/zoe/providers/${segment}`, value });
+        if (fetching.has(outcome.name)) activity.push({ op: "replace", path: `/providers/${segment}`, value });
       }
-      const value = outcome.error
-        ? { status: outcome.status, ms: round(outcome.ms), error: outcome.error }
-        : { status: outcome.status, ms: round(outcome.ms) };
-      if (spans) endProviderSpan(ctx, spans, span, outcome);
-      const segment = pointerSegment(outcome.name);
-      const op: JsonPatchOp = { op: "add", path: `/zoe/providers/${segment}`, value };
-      if (known) known.push(op);
-      else out.send(events.stateDelta([op]));
-      if (fetching.has(outcome.name)) {
-        out.send(events.activityDelta(activityId, "zoe.context", [{ op: "replace", path: `/providers/${segment}`, value }]));
-      }
+      if (last) known = ops;
+      else sendOps(out, ops);
+      if (activity.length > 0) out.send(events.activityDelta(activityId, "zoe.context", activity));
     });
-    // Cached providers have all landed already: only fetches are waited for.
-    if (landing) {
-      sendOps(out, known);
-      known = undefined;
-      await landing;
-    }
+    // Only fetches are waited for: what was known at once has landed already.
+    if (landing) await landing;
   } finally {
     // Fetches the run stopped waiting for (it was cancelled) end with it.
     if (spans) {
@@ -105,8 +102,8 @@ export async function contextStage(ctx: RunContext, routed: Routed): Promise<Con
     }
   }
   if (signal.aborted) {
-    // Cancelled from within the stage (a host listener, a provider's `format()`): what was known
-    // at once still reaches the client, as it did when each outcome was sent as it landed.
+    // Cancelled from within the stage (a host listener, a provider's `format()`): the outcomes
+    // that landed last still reach the client, as every earlier group did.
     if (known) sendOps(out, known);
     throw abortReason(signal);
   }
@@ -114,6 +111,18 @@ export async function contextStage(ctx: RunContext, routed: Routed): Promise<Con
   endStage(ctx, () => ({ "zoe.context.providers": outcomes.length }));
   for (const event of finishStep(ctx, "context", "generate", known)) out.send(event);
   return { outcomes, ms };
+}
+
+/** A provider's outcome told to the host (`provider:timeout`, `provider:error`); its value in the run's state. */
+function noteOutcome(ctx: RunContext, outcome: ProviderOutcome): { status: ProviderOutcome["status"]; ms: number; error?: string } {
+  const { deps, turn } = ctx;
+  if (outcome.status === "timeout") deps.emitter.emit("provider:timeout", { name: outcome.name, userId: turn.userId, ms: outcome.ms });
+  if (outcome.status === "error") {
+    deps.emitter.emit("provider:error", { name: outcome.name, userId: turn.userId, ms: outcome.ms, error: outcome.error ?? "" });
+  }
+  return outcome.error
+    ? { status: outcome.status, ms: round(outcome.ms), error: outcome.error }
+    : { status: outcome.status, ms: round(outcome.ms) };
 }
 
 /** Send state patches as one delta, if there are any. */
