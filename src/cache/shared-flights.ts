@@ -40,6 +40,15 @@ class LazyControl implements FlightControl {
   }
 }
 
+/** The work of a flight started: a synchronous throw is its rejection, as an async function's would be. */
+function begin<T>(start: (flight: FlightControl) => Promise<T>, control: FlightControl): Promise<T> {
+  try {
+    return start(control);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
 /**
  * Concurrent loads of one key share one execution (single-flight). Each caller waits with its
  * own abort signal; the shared work is aborted only when every caller has left.
@@ -68,7 +77,7 @@ export class SharedFlights<T> {
   alone(start: (flight: FlightControl) => Promise<T>, signal: AbortSignal): Promise<T> {
     if (signal.aborted) return Promise.reject(signal.reason);
     const control = new LazyControl();
-    const work = start(control);
+    const work = begin(start, control);
     return new Promise<T>((resolve, reject) => {
       const unhook = onAbort(signal, () => {
         control.abort(signal.reason);
@@ -97,7 +106,7 @@ export class SharedFlights<T> {
     if (!flight) {
       const control = new LazyControl();
       const created: Flight<T> = { control, waiters: 0, promise: Promise.resolve() as unknown as Promise<T> };
-      created.promise = start(control).finally(() => {
+      created.promise = begin(start, control).finally(() => {
         if (this.#flights.get(key) === created) this.#flights.delete(key);
       });
       this.#flights.set(key, created);

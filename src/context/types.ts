@@ -18,9 +18,8 @@ export interface ContextProvider<T = unknown> {
   /** Unique among a pipeline's providers; used in state, metrics and cache keys. */
   name: string;
   /**
-   * Fetch the context. Stop work when `signal` aborts (deadline passed or run cancelled). The
-   * signal is made when first read: read `context.signal` (a spread of `context` does not copy it).
-   * A value returned at once (not a promise) needs no deadline.
+   * Fetch the context. Stop work when `signal` aborts (deadline passed or run cancelled); it is
+   * made when first read. A value returned at once (not a promise) needs no deadline.
    */
   fetch(request: ContextRequest, context: { signal: AbortSignal }): Promise<T> | T;
   /** Deadline in ms. Default 1,000. */

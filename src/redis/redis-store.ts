@@ -351,13 +351,16 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
 
   /**
    * Every call: open, connected (or not connecting), then `work` under its own deadline. Never
-   * throws synchronously: argument errors and a closed store are rejections too.
+   * throws synchronously: argument errors and a closed store are rejections too. On a ready
+   * connection `work` starts in this call, so its command is written before the caller goes on
+   * (a run's setup then overlaps the round trip), not a microtask later.
    */
   const call = <T>(op: string, work: () => Promise<T>): Promise<T> =>
-    attempt(async () => {
+    attempt(() => {
       if (closed) throw new Error("redisCacheStore: the store is closed.");
-      await whenConnected();
-      return loopDeadline(attempt(work), timeoutMs, () => new CacheTimeoutError("redisCacheStore", op, timeoutMs));
+      const underDeadline = () => loopDeadline(attempt(work), timeoutMs, () => new CacheTimeoutError("redisCacheStore", op, timeoutMs));
+      const connecting = whenConnected();
+      return connecting ? connecting.then(underDeadline) : underDeadline();
     });
 
   /** Keys grouped by hash slot (one group on a single server), with their positions. */

@@ -39,6 +39,24 @@ describeRedis("redisCacheStore on a single server", () => {
     await store.close();
   });
 
+  it("a read on a ready connection writes its commands before read() returns: the caller's work overlaps the round trip", async () => {
+    const plain = redisCacheStore({ url: shared.url, prefix: `${uniquePrefix("sync-read")}:` });
+    const resilient = resilientRedisStore({ url: shared.url, prefix: `${uniquePrefix("sync-read")}:` });
+    await plain.set("warm", 1, 10_000); // connected and ready
+    await resilient.whenStarted();
+    for (const client of [plain.client, resilient.redis.client]) {
+      const store = client === plain.client ? plain : resilient;
+      const recorder = recordWrites([client as Redis]);
+      const reading = store.read({ keys: ["a", "b"], lists: [{ key: "l", last: 12 }] });
+      // Before any microtask has run.
+      expect(recorder.writes.map((w) => w.commands.join(" "))).toEqual(["MGET LRANGE"]);
+      recorder.stop();
+      expect(await reading).toEqual({ values: [undefined, undefined], lists: [[]] });
+    }
+    await plain.close();
+    await resilient.close();
+  });
+
   it("treats values that are not JSON, or of the wrong Redis type, as misses and reports them", async () => {
     const prefix = `${uniquePrefix("bad")}:`;
     const reported: InvalidValueEvent[] = [];
