@@ -307,8 +307,6 @@ export function fallbackCacheStore(options: FallbackCacheStoreOptions): Fallback
       }
     });
 
-  const validTtl = (ttlMs: number) => attempt(() => assertTtl(ttlMs));
-
   const store: FallbackCacheStore = {
     get name() {
       return `${primary.name}+${fallback.name}`;
@@ -352,8 +350,11 @@ export function fallbackCacheStore(options: FallbackCacheStoreOptions): Fallback
           },
         ),
       ),
+    // Checked and issued in this call, as `delete` and `listAppend` are: a `set` followed by a
+    // `delete` or a read in the same tick reaches the primary first.
     set: (key, value, ttlMs) =>
-      validTtl(ttlMs).then(() => {
+      attempt(() => {
+        assertTtl(ttlMs);
         if (value === undefined) throw new TypeError("fallbackCacheStore.set: value must not be undefined (use delete).");
         return write(
           "set",

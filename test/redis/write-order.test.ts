@@ -2,7 +2,7 @@ import { Redis } from "ioredis";
 import { expect, it } from "vitest";
 import { resilientRedisStore, type ResilientRedisStore } from "../../src/redis/index.js";
 import { gateProxy } from "./gate-proxy.js";
-import { describeRedis, startRedis } from "./redis-servers.js";
+import { describeRedis, sharedRedis, startRedis, uniquePrefix } from "./redis-servers.js";
 import { signal, whenState } from "./store-state.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -47,6 +47,30 @@ describeRedis("an older write that fails after a newer one", () => {
       await store.close();
       await proxy.close();
       await server.stop();
+    });
+  }
+});
+
+describeRedis("calls made in one tick", () => {
+  for (const nearCache of [false, true]) {
+    it(`reach Redis in the order they were made: a set, then a get and a delete (nearCache: ${nearCache})`, async () => {
+      const shared = await sharedRedis();
+      const store = resilientRedisStore({ url: shared.url, prefix: `${uniquePrefix("tick-order")}:`, nearCache });
+      try {
+        expect(await store.whenStarted()).toBe("primary");
+        await store.set("k", "old", 60_000);
+        await store.get("k"); // with a near cache, the copy now holds "old"
+        const set = store.set("k", "new", 60_000);
+        const got = store.get("k");
+        const deleted = store.delete("k");
+        await Promise.all([set, deleted]);
+        // The set went out before the get and the delete called after it (it was one microtask late).
+        expect(await got).toBe("new");
+        expect(await store.get("k")).toBeUndefined();
+      } finally {
+        await store.close();
+        await shared.stop();
+      }
     });
   }
 });
