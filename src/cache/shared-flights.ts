@@ -1,3 +1,4 @@
+import { abortable } from "../shared/abort.js";
 import { onAbort } from "../shared/on-abort.js";
 
 /**
@@ -77,23 +78,7 @@ export class SharedFlights<T> {
   alone(start: (flight: FlightControl) => Promise<T>, signal: AbortSignal): Promise<T> {
     if (signal.aborted) return Promise.reject(signal.reason);
     const control = new LazyControl();
-    const work = begin(start, control);
-    return new Promise<T>((resolve, reject) => {
-      const unhook = onAbort(signal, () => {
-        control.abort(signal.reason);
-        reject(signal.reason);
-      });
-      work.then(
-        (value) => {
-          unhook();
-          resolve(value);
-        },
-        (error: unknown) => {
-          unhook();
-          reject(error);
-        },
-      );
-    });
+    return abortable(begin(start, control), signal, () => control.abort(signal.reason));
   }
 
   /**

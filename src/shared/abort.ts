@@ -9,14 +9,20 @@ export function abortReason(signal: AbortSignal): unknown {
 /** The `AbortError` of a run aborted without a reason it can give. */
 export const abortError = (): DOMException => new DOMException("The run was aborted.", "AbortError");
 
-/** Wait for `promise`, or reject as soon as `signal` aborts (the work itself is not stopped). */
-export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+/**
+ * Wait for `promise`, or reject as soon as `signal` aborts; the work itself is not stopped, unless
+ * `stop` (called then) stops it.
+ */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal, stop?: () => void): Promise<T> {
   if (signal.aborted) {
     promise.catch(() => {});
     return Promise.reject(abortReason(signal));
   }
   return new Promise<T>((resolve, reject) => {
-    const unhook = onAbort(signal, () => reject(abortReason(signal)));
+    const unhook = onAbort(signal, () => {
+      stop?.();
+      reject(abortReason(signal));
+    });
     promise.then(
       (value) => {
         unhook();
