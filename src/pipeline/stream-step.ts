@@ -153,51 +153,60 @@ class ModelWatch {
   }
 }
 
-/** What ends one wait of {@link streamStep}: the model's next step, a failure (abort, deadline, error), or a code result. */
-type Wake = { kind: "chunk" } | { kind: "fail"; error: unknown } | { kind: "code" };
+/**
+ * What wakes the loop of {@link streamStep}: the model's stream ended, a failure (abort, deadline,
+ * a backend error: mapped to the run's outcome), an invalid chunk (thrown as it is), a code result,
+ * or a consumer that has fallen behind (the model is asked for more once it has caught up).
+ * Chunks do not wake it: {@link ModelStream} takes each one in the reaction that brings it.
+ */
+type Wake =
+  | { kind: "done" }
+  | { kind: "fail"; error: unknown }
+  | { kind: "throw"; error: unknown }
+  | { kind: "code" }
+  | { kind: "backlog" };
 const CODE_READY: Wake = { kind: "code" };
-/** The model's next step is in `waits.step` (one object for every chunk: one model request is asked for at a time). */
-const CHUNK_READY: Wake = { kind: "chunk" };
+const MODEL_DONE: Wake = { kind: "done" };
+const BACKLOG: Wake = { kind: "backlog" };
 
 /**
- * The waits of one model call, one at a time. Whatever ends a wait (the next chunk, the run's
- * abort, a deadline, a code result) settles only the wait in progress, or is kept for the next
- * one: no promise lives longer than one wait, so nothing piles up over a long answer.
+ * The waits of one model call's loop, one at a time. Whatever ends a wait (the model's end, the
+ * run's abort, a deadline, a code result, backlog) settles only the wait in progress, or is kept
+ * for the next one: no promise lives longer than one wait, so nothing piles up over a long answer.
  */
 class Waits {
   private waiter: ((wake: Wake) => void) | undefined;
+  /** The first failure (or invalid chunk): every later wait ends with it. */
   private failure: Wake | undefined;
-  private chunkReady = false;
+  private pending: Wake | undefined;
   private codeReady = false;
-  /** The model's latest step, once a wait has ended with `CHUNK_READY`. */
-  step: IteratorResult<ChatChunk> | undefined;
-  /** The model's next step arrived (the reaction to each request for a chunk: one function per call). */
-  readonly onStep = (step: IteratorResult<ChatChunk>): void => {
-    this.step = step;
-    this.wake(CHUNK_READY);
-  };
-  /** The request for a chunk failed. */
-  readonly onError = (error: unknown): void => this.fail(error);
+
+  /** True once a failure is kept: the call is over, whatever arrives later. */
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
 
   fail(error: unknown): void {
     this.wake({ kind: "fail", error });
   }
 
   wake(w: Wake): void {
+    if (this.failure) return;
+    if (w.kind === "fail" || w.kind === "throw") this.failure = w;
     const resolve = this.waiter;
     if (resolve) {
       this.waiter = undefined;
       resolve(w);
-    } else if (w.kind === "fail") this.failure ??= w;
-    else if (w.kind === "chunk") this.chunkReady = true;
-    else this.codeReady = true;
+    } else if (w.kind === "code") this.codeReady = true;
+    else if (w.kind !== "fail" && w.kind !== "throw") this.pending = w;
   }
 
   next(): Wake | Promise<Wake> {
     if (this.failure) return this.failure;
-    if (this.chunkReady) {
-      this.chunkReady = false;
-      return CHUNK_READY;
+    const pending = this.pending;
+    if (pending) {
+      this.pending = undefined;
+      return pending;
     }
     if (this.codeReady) {
       this.codeReady = false;
@@ -207,6 +216,65 @@ class Waits {
       this.waiter = resolve;
     });
   }
+}
+
+/**
+ * The model's stream, read one chunk at a time: each chunk is taken (its events sent) in the
+ * reaction that brings it, and the next one asked for then, unless the consumer has fallen behind
+ * (the loop waits for it, then asks again). A promise and a resumed frame per wait cost a chunk
+ * more than the chunk's own work; the loop now wakes only for what is not a chunk. One request for
+ * a chunk is out at a time; none is taken once the call has failed or its loop has left.
+ */
+class ModelStream {
+  /** Set when the step's loop leaves: a chunk that lands later is not taken. */
+  stopped = false;
+
+  constructor(
+    private readonly iterator: AsyncIterator<ChatChunk>,
+    private readonly waits: Waits,
+    private readonly out: RunStream,
+    private readonly take: (chunk: unknown) => void,
+  ) {}
+
+  /** Ask the backend for its next chunk. */
+  ask(): void {
+    nextChunk(this.iterator).then(this.onStep, this.onError);
+  }
+
+  private readonly onStep = (step: IteratorResult<ChatChunk>): void => {
+    const { waits } = this;
+    if (this.stopped || waits.failed) return;
+    if (step.done) {
+      waits.wake(MODEL_DONE);
+      return;
+    }
+    try {
+      this.take(step.value);
+    } catch (error) {
+      waits.wake({ kind: "throw", error });
+      return;
+    }
+    // A consumer that reads slowly holds the model back: more is asked for once it has taken what waits.
+    if (this.out.backlog >= STREAM_BACKLOG) waits.wake(BACKLOG);
+    else this.ask();
+  };
+
+  private readonly onError = (error: unknown): void => {
+    if (!this.stopped) this.waits.fail(error);
+  };
+}
+
+/** Hold the model back until the consumer has taken what waits (its deadlines paused meanwhile); throws once the run is aborted. */
+async function waitForConsumer(
+  out: RunStream,
+  watch: ModelWatch,
+  signal: AbortSignal,
+  failure: (error: unknown) => unknown,
+): Promise<void> {
+  watch.hold();
+  await out.drained(signal);
+  watch.release();
+  if (signal.aborted) throw failure(signal.reason);
 }
 
 /** The iterator's next chunk; a synchronous throw becomes a rejection. */
@@ -453,96 +521,97 @@ export async function streamStep(
     unhookAbort();
     throw toZoeError(error, "MODEL_ERROR");
   }
+  /** One chunk of the model's stream: its events, and what the call keeps of it. Throws `MODEL_INVALID_CHUNK`. */
+  const take = (value: unknown): void => {
+    // Code results that landed before this chunk go out before its events.
+    if (code?.hasReady) {
+      progress.sent = true;
+      code.sendReady();
+    }
+    watch.chunk();
+    const chunk = checkChunk(value);
+    // Set before the chunk's first event: from then on the call is never tried again.
+    if (chunk.type === "tool_call" || ((chunk.type === "text" || chunk.type === "thinking") && chunk.text)) progress.sent = true;
+    switch (chunk.type) {
+      case "thinking":
+        if (!chunk.text) break;
+        result.firstTokenAt ??= performance.now();
+        if (!open.reasoning) {
+          open.reasoning = { id: newId(), messageId: newId() };
+          out.send(events.reasoningStart(open.reasoning.id));
+          out.send(events.reasoningMessageStart(open.reasoning.messageId));
+        }
+        result.thinking += chunk.text;
+        out.send(events.reasoningContent(open.reasoning.messageId, chunk.text));
+        break;
+      case "text":
+        if (!chunk.text) break;
+        result.firstTokenAt ??= performance.now();
+        if (open.reasoning) {
+          out.send(events.reasoningMessageEnd(open.reasoning.messageId));
+          out.send(events.reasoningEnd(open.reasoning.id));
+          delete open.reasoning;
+        }
+        if (!open.text) {
+          open.text = newId();
+          open.firstText ??= open.text;
+          out.send(events.textStart(open.text));
+        }
+        answerText.append(chunk.text);
+        result.textChunks++;
+        out.send(events.textContent(open.text, chunk.text));
+        code?.push(chunk.text);
+        break;
+      case "tool_call": {
+        result.firstTokenAt ??= performance.now();
+        const parent = open.text;
+        for (const event of closeMessages(open)) out.send(event);
+        const ids = (open.toolCallIds ??= new Set());
+        const given = chunk.call.id;
+        const id = given === undefined || ids.has(given) ? newId() : given;
+        ids.add(id);
+        const args = toolArgumentsText(chunk.call.arguments);
+        result.toolCalls.push({ id, name: chunk.call.name, arguments: args });
+        out.send(events.toolCallStart(id, chunk.call.name, parent));
+        out.send(events.toolCallArgs(id, args));
+        out.send(events.toolCallEnd(id));
+        break;
+      }
+      case "done": {
+        result.done = doneInfo(chunk);
+        break;
+      }
+    }
+  };
+  const stream = new ModelStream(iterator, waits, out, take);
   /** True once the backend's iterator said it is done: it then needs no `return()`. */
   let finished = false;
   try {
-    let asked = false;
+    // A later call of the run (after tools) waits for a consumer that has fallen behind before it
+    // asks. Not the run's model request itself: what waits then is the run's own setup (an event
+    // or two per provider, bounded), held back so that the request goes first.
+    if (out.backlog >= STREAM_BACKLOG && !limits.onRequest) await waitForConsumer(out, watch, signal, failure);
+    stream.ask();
+    if (limits.onRequest) {
+      limits.onRequest();
+      limits.onRequest = undefined;
+    }
     for (;;) {
-      if (!asked) {
-        // A consumer that reads slowly holds the model back: the backend is asked for more only
-        // once the consumer has taken what is waiting. Not the run's model request itself: what
-        // waits then is the run's own setup (an event or two per provider, bounded), held back
-        // so that the request goes first.
-        if (out.backlog >= STREAM_BACKLOG && !limits.onRequest) {
-          watch.hold();
-          await out.drained(signal);
-          watch.release();
-          if (signal.aborted) throw failure(signal.reason);
-        }
-        asked = true;
-        nextChunk(iterator).then(waits.onStep, waits.onError);
-        if (limits.onRequest) {
-          limits.onRequest();
-          limits.onRequest = undefined;
-        }
-      }
       const woke = await waits.next();
       if (woke.kind === "fail") throw failure(woke.error);
+      if (woke.kind === "throw") throw woke.error;
       if (code?.hasReady) {
         progress.sent = true;
         code.sendReady();
       }
       if (woke.kind === "code") continue;
-      asked = false;
-      const step = waits.step as IteratorResult<ChatChunk>;
-      if (step.done) {
-        finished = true;
-        break;
+      if (woke.kind === "backlog") {
+        await waitForConsumer(out, watch, signal, failure);
+        stream.ask();
+        continue;
       }
-      watch.chunk();
-      const chunk = checkChunk(step.value);
-      // Set before the chunk's first event: from then on the call is never tried again.
-      if (chunk.type === "tool_call" || ((chunk.type === "text" || chunk.type === "thinking") && chunk.text)) progress.sent = true;
-      switch (chunk.type) {
-        case "thinking":
-          if (!chunk.text) break;
-          result.firstTokenAt ??= performance.now();
-          if (!open.reasoning) {
-            open.reasoning = { id: newId(), messageId: newId() };
-            out.send(events.reasoningStart(open.reasoning.id));
-            out.send(events.reasoningMessageStart(open.reasoning.messageId));
-          }
-          result.thinking += chunk.text;
-          out.send(events.reasoningContent(open.reasoning.messageId, chunk.text));
-          break;
-        case "text":
-          if (!chunk.text) break;
-          result.firstTokenAt ??= performance.now();
-          if (open.reasoning) {
-            out.send(events.reasoningMessageEnd(open.reasoning.messageId));
-            out.send(events.reasoningEnd(open.reasoning.id));
-            delete open.reasoning;
-          }
-          if (!open.text) {
-            open.text = newId();
-            open.firstText ??= open.text;
-            out.send(events.textStart(open.text));
-          }
-          answerText.append(chunk.text);
-          result.textChunks++;
-          out.send(events.textContent(open.text, chunk.text));
-          code?.push(chunk.text);
-          break;
-        case "tool_call": {
-          result.firstTokenAt ??= performance.now();
-          const parent = open.text;
-          for (const event of closeMessages(open)) out.send(event);
-          const ids = (open.toolCallIds ??= new Set());
-          const given = chunk.call.id;
-          const id = given === undefined || ids.has(given) ? newId() : given;
-          ids.add(id);
-          const args = toolArgumentsText(chunk.call.arguments);
-          result.toolCalls.push({ id, name: chunk.call.name, arguments: args });
-          out.send(events.toolCallStart(id, chunk.call.name, parent));
-          out.send(events.toolCallArgs(id, args));
-          out.send(events.toolCallEnd(id));
-          break;
-        }
-        case "done": {
-          result.done = doneInfo(chunk);
-          break;
-        }
-      }
+      finished = true;
+      break;
     }
     // The model is done: code blocks still running answer to their own deadline.
     watch.stop();
@@ -552,6 +621,7 @@ export async function streamStep(
       while (code.busy) {
         const woke = await waits.next();
         if (woke.kind === "fail") throw failure(woke.error);
+        if (woke.kind === "throw") throw woke.error;
         code.sendReady();
       }
       code.sendReady();
@@ -559,6 +629,7 @@ export async function streamStep(
     result.text = answerText.text;
     return result;
   } finally {
+    stream.stopped = true;
     watch.stop();
     unhookAbort();
     // Leaving early (abort, error, consumer gone) must close the backend's request now.

@@ -349,6 +349,66 @@ describe("a model slow to its first chunk", () => {
   });
 });
 
+describe("a chunk that lands after the model call has ended", () => {
+  /**
+   * A backend whose first chunk comes at once and whose second waits for `release()`, ignoring the
+   * abort (as a hung server does); it counts the chunks asked for.
+   */
+  function lateBackend() {
+    let asked = 0;
+    let release: () => void = () => {};
+    const late = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const backend: ModelBackend = {
+      name: "late",
+      chat: () => ({
+        [Symbol.asyncIterator]: () => ({
+          next: async (): Promise<IteratorResult<ChatChunk>> => {
+            asked++;
+            if (asked === 1) return { done: false, value: { type: "text", text: "first" } };
+            if (asked === 2) {
+              await late;
+              return { done: false, value: { type: "text", text: " late" } };
+            }
+            return { done: true, value: undefined };
+          },
+          return: async () => ({ done: true, value: undefined }),
+        }),
+      }),
+    };
+    return { backend, asked: () => asked, release };
+  }
+  /** Let the released chunk land, and whatever its reaction would start. */
+  const settle = async () => {
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  };
+
+  it("after the idle deadline: it is not taken, and nothing more is asked of the backend", async () => {
+    const late = lateBackend();
+    const pipeline = pipelineWith({ backend: late.backend });
+    const events = await runValid(pipeline.run({ userId: "u", message: "what is the tide today" }));
+    expect(terminal(events)).toMatchObject({ type: "RUN_ERROR", code: "MODEL_TIMEOUT" });
+    expect(textOf(events)).toBe("first");
+    late.release();
+    await settle();
+    expect(late.asked()).toBe(2);
+    await pipeline.close();
+  });
+
+  it("after the consumer left: it is not taken, and nothing more is asked of the backend", async () => {
+    const late = lateBackend();
+    const pipeline = pipelineWith({ backend: late.backend });
+    const run = pipeline.run({ userId: "u", message: "what is the tide today" });
+    for await (const event of run) if (event.type === "TEXT_MESSAGE_CONTENT") break;
+    expect(pipeline.activeRuns).toBe(0);
+    late.release();
+    await settle();
+    expect(late.asked()).toBe(2);
+    await pipeline.close();
+  });
+});
+
 describe("the model's deadlines and a consumer that reads slowly", () => {
   it("a consumer that stops reading longer than idleMs holds the model back without failing the run", async () => {
     const backend: ModelBackend = {
