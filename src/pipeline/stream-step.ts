@@ -164,10 +164,12 @@ type Wake =
   | { kind: "fail"; error: unknown }
   | { kind: "throw"; error: unknown }
   | { kind: "code" }
-  | { kind: "backlog" };
+  | { kind: "backlog" }
+  | { kind: "drained" };
 const CODE_READY: Wake = { kind: "code" };
 const MODEL_DONE: Wake = { kind: "done" };
 const BACKLOG: Wake = { kind: "backlog" };
+const DRAINED: Wake = { kind: "drained" };
 
 /**
  * The waits of one model call's loop, one at a time. Whatever ends a wait (the model's end, the
@@ -244,12 +246,20 @@ class ModelStream {
   private readonly onStep = (step: IteratorResult<ChatChunk>): void => {
     const { waits } = this;
     if (this.stopped || waits.failed) return;
-    if (step.done) {
+    let done: boolean;
+    let value: unknown;
+    try {
+      ({ done, value } = readStep(step));
+    } catch (error) {
+      waits.wake({ kind: "throw", error });
+      return;
+    }
+    if (done) {
       waits.wake(MODEL_DONE);
       return;
     }
     try {
-      this.take(step.value);
+      this.take(value);
     } catch (error) {
       waits.wake({ kind: "throw", error });
       return;
@@ -264,17 +274,23 @@ class ModelStream {
   };
 }
 
-/** Hold the model back until the consumer has taken what waits (its deadlines paused meanwhile); throws once the run is aborted. */
-async function waitForConsumer(
-  out: RunStream,
-  watch: ModelWatch,
-  signal: AbortSignal,
-  failure: (error: unknown) => unknown,
-): Promise<void> {
-  watch.hold();
-  await out.drained(signal);
-  watch.release();
-  if (signal.aborted) throw failure(signal.reason);
+/**
+ * An iterator result as the async-iterator protocol describes it, each field read once; anything
+ * else (not an object, a getter that throws) is `MODEL_INVALID_CHUNK`.
+ */
+function readStep(step: unknown): { done: boolean; value: unknown } {
+  if (typeof step !== "object" || step === null) {
+    throw new ZoeError(
+      "MODEL_INVALID_CHUNK",
+      `The model backend's iterator gave ${step === null ? "null" : typeof step}, not an iterator result.`,
+    );
+  }
+  try {
+    const { done, value } = step as IteratorResult<unknown>;
+    return { done: Boolean(done), value };
+  } catch (error) {
+    throw new ZoeError("MODEL_INVALID_CHUNK", `The model backend's iterator gave a result that cannot be read: ${errorMessage(error)}.`);
+  }
 }
 
 /** The iterator's next chunk; a synchronous throw becomes a rejection. */
@@ -512,6 +528,30 @@ export async function streamStep(
   const unhookAbort = onAbort(signal, () => waits.fail(signal.reason));
   /** What a failure ends the call with: the run's abort reason when it was aborted, else a `ZoeError`. */
   const failure = (error: unknown): unknown => (signal.aborted ? signal.reason : toZoeError(error, "MODEL_ERROR"));
+  /**
+   * Hold the model back until the consumer has taken what waits, its first-token and idle
+   * deadlines paused meanwhile. Code results that land are sent; a failure (abort, the generation
+   * deadline) ends the wait at once and is thrown.
+   */
+  const waitForConsumer = async (): Promise<void> => {
+    watch.hold();
+    const drained = out.drained(signal);
+    if (drained) {
+      void drained.then(() => waits.wake(DRAINED));
+      for (;;) {
+        const woke = await waits.next();
+        if (woke.kind === "fail") throw failure(woke.error);
+        if (woke.kind === "throw") throw woke.error;
+        if (woke.kind === "drained") break;
+        if (code?.hasReady) {
+          progress.sent = true;
+          code.sendReady();
+        }
+      }
+    }
+    watch.release();
+    if (signal.aborted) throw failure(signal.reason);
+  };
 
   let iterator: AsyncIterator<ChatChunk>;
   try {
@@ -590,7 +630,7 @@ export async function streamStep(
     // A later call of the run (after tools) waits for a consumer that has fallen behind before it
     // asks. Not the run's model request itself: what waits then is the run's own setup (an event
     // or two per provider, bounded), held back so that the request goes first.
-    if (out.backlog >= STREAM_BACKLOG && !limits.onRequest) await waitForConsumer(out, watch, signal, failure);
+    if (out.backlog >= STREAM_BACKLOG && !limits.onRequest) await waitForConsumer();
     stream.ask();
     if (limits.onRequest) {
       limits.onRequest();
@@ -606,7 +646,7 @@ export async function streamStep(
       }
       if (woke.kind === "code") continue;
       if (woke.kind === "backlog") {
-        await waitForConsumer(out, watch, signal, failure);
+        await waitForConsumer();
         stream.ask();
         continue;
       }

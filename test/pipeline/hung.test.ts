@@ -409,6 +409,99 @@ describe("a chunk that lands after the model call has ended", () => {
   });
 });
 
+describe("a backend iterator whose result is not one", () => {
+  /** First a text chunk, then `bad()` as the second result of `next()`; counts `return()`. */
+  const badStep = (bad: () => unknown) => {
+    let returned = 0;
+    const backend: ModelBackend = {
+      name: "bad-step",
+      chat: () => ({
+        [Symbol.asyncIterator]: () => {
+          let i = 0;
+          return {
+            next: () => Promise.resolve(i++ === 0 ? { done: false, value: { type: "text", text: "a" } } : bad()),
+            return: async () => {
+              returned++;
+              return { done: true, value: undefined };
+            },
+          } as AsyncIterator<ChatChunk>;
+        },
+      }),
+    };
+    return { backend, returned: () => returned };
+  };
+  const cases: Array<[string, () => unknown]> = [
+    ["null", () => null],
+    ["undefined", () => undefined],
+    [
+      "an object whose done getter throws",
+      () => ({
+        get done(): boolean {
+          throw new Error("done getter");
+        },
+      }),
+    ],
+  ];
+  for (const [name, bad] of cases) {
+    // With the default idle deadline (60 s), a run that missed it would outlast the test's timeout.
+    it(`${name}: MODEL_INVALID_CHUNK at once, the request closed, the host process unharmed`, async () => {
+      const { backend, returned } = badStep(bad);
+      const pipeline = createZoePipeline({ backend, router: fixedRouter() });
+      const events = await runValid(pipeline.run({ userId: "u", message: "hi" }));
+      expect(terminal(events)).toMatchObject({ type: "RUN_ERROR", code: "MODEL_INVALID_CHUNK" });
+      expect(returned()).toBe(1);
+      expect(pipeline.activeRuns).toBe(0);
+      await pipeline.close();
+    });
+  }
+});
+
+describe("the generation deadline while the consumer has fallen behind", () => {
+  it("ends the call then (the request is closed while the consumer still pauses), and nothing more is asked", {
+    timeout: 15_000,
+  }, async () => {
+    let asked = 0;
+    let askedAtAbort = -1;
+    let aborted: () => void = () => {};
+    const backendAborted = new Promise<void>((resolve) => {
+      aborted = resolve;
+    });
+    const backend: ModelBackend = {
+      name: "endless",
+      chat: (_request, { signal }) => {
+        signal.addEventListener("abort", () => {
+          askedAtAbort = asked;
+          aborted();
+        });
+        return {
+          [Symbol.asyncIterator]: () => ({
+            next: async (): Promise<IteratorResult<ChatChunk>> => {
+              asked++;
+              return { done: false, value: { type: "text", text: "x" } };
+            },
+            return: async () => ({ done: true, value: undefined }),
+          }),
+        };
+      },
+    };
+    const pipeline = createZoePipeline({ backend, router: fixedRouter(), deadlines: { generationMs: 200 } });
+    const events: AGUIEvent[] = [];
+    let abortedWhilePaused = false;
+    for await (const event of pipeline.run({ userId: "u", message: "hi" })) {
+      events.push(event);
+      if (events.length === 60) {
+        // Far past the run's backlog: the model is held back, and only the generation deadline counts.
+        const capped = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 10_000).unref());
+        abortedWhilePaused = await Promise.race([backendAborted.then(() => true), capped]);
+      }
+    }
+    expect(abortedWhilePaused).toBe(true);
+    expect(terminal(events)).toMatchObject({ type: "RUN_ERROR", code: "MODEL_TIMEOUT", message: expect.stringMatching(/generation/) });
+    expect(asked).toBe(askedAtAbort);
+    await pipeline.close();
+  });
+});
+
 describe("the model's deadlines and a consumer that reads slowly", () => {
   it("a consumer that stops reading longer than idleMs holds the model back without failing the run", async () => {
     const backend: ModelBackend = {
