@@ -200,7 +200,7 @@ class Waits {
       this.waiter = undefined;
       resolve(w);
     } else if (w.kind === "code") this.codeReady = true;
-    else if (w.kind !== "fail" && w.kind !== "throw") this.pending = w;
+    else if (!this.failure) this.pending = w;
   }
 
   next(): Wake | Promise<Wake> {
@@ -246,19 +246,12 @@ class ModelStream {
   private readonly onStep = (step: IteratorResult<ChatChunk>): void => {
     const { waits } = this;
     if (this.stopped || waits.failed) return;
-    let done: boolean;
-    let value: unknown;
     try {
-      ({ done, value } = readStep(step));
-    } catch (error) {
-      waits.wake({ kind: "throw", error });
-      return;
-    }
-    if (done) {
-      waits.wake(MODEL_DONE);
-      return;
-    }
-    try {
+      const { done, value } = readStep(step);
+      if (done) {
+        waits.wake(MODEL_DONE);
+        return;
+      }
       this.take(value);
     } catch (error) {
       waits.wake({ kind: "throw", error });
@@ -528,6 +521,19 @@ export async function streamStep(
   const unhookAbort = onAbort(signal, () => waits.fail(signal.reason));
   /** What a failure ends the call with: the run's abort reason when it was aborted, else a `ZoeError`. */
   const failure = (error: unknown): unknown => (signal.aborted ? signal.reason : toZoeError(error, "MODEL_ERROR"));
+  /** The loop's next wake; a failure or an invalid chunk is thrown. Once per wake, not per chunk. */
+  const nextWake = async (): Promise<Wake> => {
+    const woke = await waits.next();
+    if (woke.kind === "fail") throw failure(woke.error);
+    if (woke.kind === "throw") throw woke.error;
+    return woke;
+  };
+  /** Send the code results that have landed (they count as the call's output). */
+  const sendCodeResults = (): void => {
+    if (!code?.hasReady) return;
+    progress.sent = true;
+    code.sendReady();
+  };
   /**
    * Hold the model back until the consumer has taken what waits, its first-token and idle
    * deadlines paused meanwhile. Code results that land are sent; a failure (abort, the generation
@@ -538,16 +544,7 @@ export async function streamStep(
     const drained = out.drained(signal);
     if (drained) {
       void drained.then(() => waits.wake(DRAINED));
-      for (;;) {
-        const woke = await waits.next();
-        if (woke.kind === "fail") throw failure(woke.error);
-        if (woke.kind === "throw") throw woke.error;
-        if (woke.kind === "drained") break;
-        if (code?.hasReady) {
-          progress.sent = true;
-          code.sendReady();
-        }
-      }
+      while ((await nextWake()).kind !== "drained") sendCodeResults();
     }
     watch.release();
     if (signal.aborted) throw failure(signal.reason);
@@ -564,10 +561,7 @@ export async function streamStep(
   /** One chunk of the model's stream: its events, and what the call keeps of it. Throws `MODEL_INVALID_CHUNK`. */
   const take = (value: unknown): void => {
     // Code results that landed before this chunk go out before its events.
-    if (code?.hasReady) {
-      progress.sent = true;
-      code.sendReady();
-    }
+    sendCodeResults();
     watch.chunk();
     const chunk = checkChunk(value);
     // Set before the chunk's first event: from then on the call is never tried again.
@@ -637,13 +631,8 @@ export async function streamStep(
       limits.onRequest = undefined;
     }
     for (;;) {
-      const woke = await waits.next();
-      if (woke.kind === "fail") throw failure(woke.error);
-      if (woke.kind === "throw") throw woke.error;
-      if (code?.hasReady) {
-        progress.sent = true;
-        code.sendReady();
-      }
+      const woke = await nextWake();
+      sendCodeResults();
       if (woke.kind === "code") continue;
       if (woke.kind === "backlog") {
         await waitForConsumer();
@@ -659,9 +648,7 @@ export async function streamStep(
       code.end();
       // The answer is complete; wait for code still running, sending each result as it lands.
       while (code.busy) {
-        const woke = await waits.next();
-        if (woke.kind === "fail") throw failure(woke.error);
-        if (woke.kind === "throw") throw woke.error;
+        await nextWake();
         code.sendReady();
       }
       code.sendReady();
