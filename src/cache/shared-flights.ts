@@ -1,11 +1,13 @@
 import { abortable } from "../shared/abort.js";
+import { AbortHooks } from "../shared/abort-hooks.js";
 import { onAbort } from "../shared/on-abort.js";
 
 /**
  * The shared work of one flight: its abort signal, created only when the work asks for it (most
- * loads answer at once and never do; an AbortController costs microseconds), and a way to abort it.
+ * loads answer at once and never do; an AbortController costs microseconds), a way to abort it,
+ * and hooks that wait on it without a signal (`onAbort`, `aborted`, `reason`).
  */
-export interface FlightControl {
+export interface FlightControl extends AbortHooks {
   /** Aborted when every caller has left (or by `abort`). */
   readonly signal: AbortSignal;
   /** Abort the flight's signal (its deadline passed, it failed). */
@@ -19,25 +21,26 @@ interface Flight<T> {
 }
 
 /**
- * A {@link FlightControl} whose AbortController exists only once its signal is read. A class, not
- * an object literal with a getter: V8 builds such a literal's accessor at run time, about 0.6 µs
- * per object, against a few tens of ns for an instance whose getter is on the prototype.
+ * A {@link FlightControl} whose AbortController exists only once its signal is read. Waits on the
+ * flight (its deadline's, see `withDeadline`) hook to it directly: a provider that takes a few
+ * milliseconds and never reads its signal makes no controller and no `abort` listener. A class,
+ * not an object literal with a getter: V8 builds such a literal's accessor at run time, about
+ * 0.6 µs per object, against a few tens of ns for an instance whose getter is on the prototype.
  */
-class LazyControl implements FlightControl {
+class LazyControl extends AbortHooks implements FlightControl {
   #controller: AbortController | undefined = undefined;
-  #aborted: { reason: unknown } | undefined = undefined;
 
   get signal(): AbortSignal {
     if (!this.#controller) {
       this.#controller = new AbortController();
-      if (this.#aborted) this.#controller.abort(this.#aborted.reason);
+      if (this.aborted) this.#controller.abort(this.reason);
     }
     return this.#controller.signal;
   }
 
   abort(reason: unknown): void {
-    if (this.#controller) this.#controller.abort(reason);
-    else this.#aborted ??= { reason };
+    if (!this.fire(reason)) return;
+    this.#controller?.abort(reason);
   }
 }
 

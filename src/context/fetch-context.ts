@@ -96,9 +96,9 @@ function loadProvider(
     const timeoutMs = deadlineMs ?? provider.timeoutMs ?? PROVIDER_DEFAULTS.timeoutMs;
     // Callers stop waiting on their own signals (see SharedFlights); this wait ends with the
     // provider, its deadline, or the flight's abort once every caller has left (its deadline
-    // timer then goes too). The flight's signal is made only if the provider has not answered
-    // within a microtask.
-    return withDeadline(Promise.resolve(work), timeoutMs, () => flight.signal).then((value) => {
+    // timer then goes too). It hooks to the flight itself: no signal is made for it, only for a
+    // provider that reads its own.
+    return withDeadline(Promise.resolve(work), timeoutMs, flight).then((value) => {
       if (value === TIMED_OUT) {
         return failed(new ProviderTimeout(`Context provider "${provider.name}" took longer than its ${timeoutMs} ms deadline.`));
       }

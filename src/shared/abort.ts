@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { onAbort } from "./on-abort.js";
 
-/** The reason a signal aborted, as an Error. */
-export function abortReason(signal: AbortSignal): unknown {
+/** The reason a signal (or a flight's abort hooks) aborted, as an Error. */
+export function abortReason(signal: { readonly reason: unknown }): unknown {
   return signal.reason ?? abortError();
 }
 

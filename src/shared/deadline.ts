@@ -1,4 +1,5 @@
 import { abortReason } from "./abort.js";
+import { AbortHooks } from "./abort-hooks.js";
 import { onAbort } from "./on-abort.js";
 import { timerMs } from "./timer.js";
 
@@ -15,11 +16,15 @@ export const TIMED_OUT: unique symbol = Symbol("zoe.timedOut");
  * dropped). Unlike p-timeout, nothing captures a stack trace per call: this runs several times in
  * every run.
  *
- * `signal` may be a function that gives it: it is called only when the work is still waiting one
- * microtask later, so work that answers at once never makes a signal that is made on demand (a
- * shared flight's, see `FlightControl`).
+ * `signal` may instead be {@link AbortHooks} (a shared flight's control), hooked without an
+ * `AbortSignal`; or a function that gives a signal, called only when the work is still waiting
+ * one microtask later, so work that answers at once never makes a signal that is made on demand.
  */
-export function withDeadline<T>(work: Promise<T>, ms: number, signal: AbortSignal | (() => AbortSignal)): Promise<T | typeof TIMED_OUT> {
+export function withDeadline<T>(
+  work: Promise<T>,
+  ms: number,
+  signal: AbortSignal | AbortHooks | (() => AbortSignal),
+): Promise<T | typeof TIMED_OUT> {
   if (typeof signal !== "function" && signal.aborted) {
     work.catch(() => {});
     return Promise.reject(abortReason(signal));
@@ -53,11 +58,12 @@ export function withDeadline<T>(work: Promise<T>, ms: number, signal: AbortSigna
     SETTLED.then(() => {
       if (settled) return;
       const waitedOn = typeof signal === "function" ? signal() : signal;
-      unhook = onAbort(waitedOn, () => {
+      const aborted = () => {
         settled = true;
         if (timer) clearTimeout(timer);
         reject(abortReason(waitedOn));
-      });
+      };
+      unhook = waitedOn instanceof AbortHooks ? waitedOn.onAbort(aborted) : onAbort(waitedOn, aborted);
       if (timed) {
         timer = setTimeout(() => {
           if (settled) return;

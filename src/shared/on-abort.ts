@@ -55,7 +55,7 @@ function hookSet(signal: AbortSignal): Set<() => void> | undefined {
 }
 
 /** Run every hook of a set once, each isolated: a hook that throws has its error thrown again from a microtask. */
-function runHooks(set: Set<() => void>): void {
+export function runHooks(set: Set<() => void>): void {
   for (const hook of [...set]) {
     try {
       hook();

@@ -172,6 +172,48 @@ describe("SharedFlights.joinControlled", () => {
     await expect(joined).rejects.toThrow("deadline");
     expect(seen!.aborted).toBe(true);
   });
+  it("hooks a wait to the flight without a signal: once, with the reason, isolated, and after the abort from a microtask", async () => {
+    const flights = new SharedFlights<string>();
+    let control: import("../../src/cache/shared-flights.js").FlightControl | undefined;
+    const caller = new AbortController();
+    const joined = flights.joinControlled(
+      "k",
+      (flight) => {
+        control = flight;
+        return new Promise<string>(() => {});
+      },
+      caller.signal,
+    );
+    const seen: string[] = [];
+    control!.onAbort(() => seen.push("first"));
+    control!.onAbort(() => {
+      throw new Error("a hook that throws");
+    });
+    const unhook = control!.onAbort(() => seen.push("unhooked"));
+    control!.onAbort(() => seen.push(`third: ${(control!.reason as Error).message}`));
+    unhook();
+    expect(control!.aborted).toBe(false);
+    const thrown = new Promise<unknown>((resolve) => process.once("uncaughtException", resolve));
+    caller.abort(new Error("left"));
+    await expect(joined).rejects.toThrow("left");
+    expect(seen).toEqual(["first", "third: left"]);
+    expect(control!.aborted).toBe(true);
+    expect(((await thrown) as Error).message).toBe("a hook that throws");
+    // Aborted again (a late deadline): nothing runs twice, the first reason stays.
+    control!.abort(new Error("again"));
+    expect(seen).toHaveLength(2);
+    expect((control!.reason as Error).message).toBe("left");
+    // A hook added after the abort runs from a microtask, unless unhooked first.
+    let late = 0;
+    control!.onAbort(() => late++);
+    control!.onAbort(() => late++)();
+    expect(late).toBe(0);
+    await Promise.resolve();
+    expect(late).toBe(1);
+    // The signal, read only now, is made aborted with the reason.
+    expect((control!.signal.reason as Error).message).toBe("left");
+  });
+
   it("alone: work no caller shares is not recorded, and its caller's abort aborts it", async () => {
     const flights = new SharedFlights<string>();
     const first = manualLoad<string>();
