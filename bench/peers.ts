@@ -5,8 +5,10 @@
  * `ChatPromptTemplate` → a `BaseChatModel` over the script, `.stream()`).
  *
  * Each framework is run once per round, in a shuffled order, so drift hits them all alike.
- * Measured per run: time from the call to the first text token (TTFT), and the mean gap between
- * tokens after the first ((t_last − t_first) / 19) as "time per streamed token".
+ * Measured per run: time from the call to the first text token (TTFT), the mean gap between
+ * tokens after the first ((t_last − t_first) / 19) as "time per streamed token", and the CPU the
+ * process spent on the run (`process.cpuUsage()`, runs one at a time). With the timed script each
+ * step of a run follows a wait, as in a real turn, and costs many times what it costs hot.
  */
 import type { LanguageModelV3StreamPart } from "@ai-sdk/provider";
 import type { CallbackManagerForLLMRun } from "@langchain/core/callbacks/manager";
@@ -31,7 +33,7 @@ import { percentile, summarise } from "./stats.js";
 const MESSAGE = "why is the sky blue when the sun is white?";
 const SYSTEM = "You are Zoe, a helpful assistant.";
 
-type Sample = { ttft: number; perToken: number; tokens: number };
+type Sample = { ttft: number; perToken: number; tokens: number; cpuMs?: number };
 type Runner = () => Promise<Sample>;
 
 /** Consume an async iterable of token texts, timing it from t0. */
@@ -169,7 +171,11 @@ async function measure(script: Script, delays: { profile: number; memory: number
   for (let r = 0; r < rounds + warmup; r++) {
     const order = [...names].sort(() => Math.random() - 0.5);
     for (const name of order) {
+      // CPU of this process while the run goes (runs are sequential: the run's own, with its GC).
+      const cpu0 = process.cpuUsage();
       const s = await rs[name]();
+      const cpu = process.cpuUsage(cpu0);
+      s.cpuMs = (cpu.user + cpu.system) / 1000;
       if (s.tokens !== script.chunks.length) throw new Error(`${name}: ${s.tokens} tokens, expected ${script.chunks.length}`);
       if (r >= warmup) samples[name].push(s);
     }
@@ -189,6 +195,7 @@ async function measure(script: Script, delays: { profile: number; memory: number
       const p50 = percentile(ttft, 50);
       const p99 = percentile(ttft, 99);
       const tokP50 = percentile(tok, 50);
+      const cpu = sorted(samples[name].map((s) => s.cpuMs ?? Number.NaN));
       return [
         name,
         {
@@ -200,6 +207,8 @@ async function measure(script: Script, delays: { profile: number; memory: number
           ttftRatioP99: r3(p99 / rawP99),
           addedPerToken: r3(tokP50 - rawTokP50),
           perTokenRatio: r3(tokP50 / rawTokP50),
+          /** Median CPU of the process per run, ms: with timed waits every step wakes a process gone idle, the cost a real turn has. */
+          cpuMsP50: r3(percentile(cpu, 50)),
           ttftSamples: ttft.map(r3),
         },
       ];
@@ -215,6 +224,7 @@ async function measure(script: Script, delays: { profile: number; memory: number
       ttftRatioP99: number;
       addedPerToken: number;
       perTokenRatio: number;
+      cpuMsP50: number;
       ttftSamples: number[];
     }
   >;

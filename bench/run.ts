@@ -106,6 +106,7 @@ for (const [variant, v] of Object.entries(peers)) {
         "per token p50": r.perToken.p50,
         "added/token": r.addedPerToken,
         "× /token": r.perTokenRatio,
+        "CPU ms/run": r.cpuMsP50,
       };
     }),
   );

@@ -19,14 +19,35 @@ export interface Script {
 /** A 20-token answer. */
 export const ANSWER_20 = Array.from({ length: 20 }, (_, i) => `tok${i}${i === 19 ? "." : " "}`);
 
-/** Play a script: the same timing as the library's scripted backend (setTimeout per pause, none when 0). */
+/**
+ * Play a script: the same timing as the library's scripted backend (setTimeout per pause, none
+ * when 0). With a signal, one `abort` listener for the whole answer, as a real model client has
+ * (its request's): a pause made with `node:timers/promises` and the signal would add and remove
+ * one per chunk, which no backend does, and only the framework that passes its signal (zoe) would
+ * pay for it.
+ */
 export async function* play(script: Script, signal?: AbortSignal): AsyncGenerator<string> {
-  if (script.firstChunkDelayMs) await sleep(script.firstChunkDelayMs, undefined, signal ? { signal } : undefined);
+  const stopped = signal ? abortOf(signal) : undefined;
+  if (script.firstChunkDelayMs) await pause(script.firstChunkDelayMs, stopped);
   for (let i = 0; i < script.chunks.length; i++) {
-    if (i > 0 && script.chunkDelayMs) await sleep(script.chunkDelayMs, undefined, signal ? { signal } : undefined);
+    if (i > 0 && script.chunkDelayMs) await pause(script.chunkDelayMs, stopped);
     yield script.chunks[i]!;
   }
 }
+
+/** A promise that rejects with the signal's reason when it aborts (one listener). */
+function abortOf(signal: AbortSignal): Promise<never> {
+  const aborted = new Promise<never>((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
+  aborted.catch(() => {});
+  return aborted;
+}
+
+/** Wait `ms`, or until `stopped` rejects. */
+const pause = (ms: number, stopped: Promise<never> | undefined): Promise<unknown> =>
+  stopped ? Promise.race([sleep(ms), stopped]) : sleep(ms);
 
 /** zoe-pipeline adapter: a ModelBackend over the script. */
 export function scriptBackend(script: Script): ModelBackend {
