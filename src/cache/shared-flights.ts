@@ -1,5 +1,5 @@
 import { abortable } from "../shared/abort.js";
-import { AbortHooks } from "../shared/abort-hooks.js";
+import { HookedAbort, type AbortHooks } from "../shared/abort-hooks.js";
 import { onAbort } from "../shared/on-abort.js";
 
 /**
@@ -27,7 +27,7 @@ interface Flight<T> {
  * not an object literal with a getter: V8 builds such a literal's accessor at run time, about
  * 0.6 µs per object, against a few tens of ns for an instance whose getter is on the prototype.
  */
-class LazyControl extends AbortHooks implements FlightControl {
+class LazyControl extends HookedAbort implements FlightControl {
   #controller: AbortController | undefined = undefined;
 
   get signal(): AbortSignal {
@@ -39,8 +39,11 @@ class LazyControl extends AbortHooks implements FlightControl {
   }
 
   abort(reason: unknown): void {
-    if (!this.fire(reason)) return;
-    this.#controller?.abort(reason);
+    if (this.aborted) return;
+    // As an AbortController does: no reason is an AbortError, the one object every party sees.
+    const given = reason === undefined ? new DOMException("This operation was aborted", "AbortError") : reason;
+    // The signal's listeners run first (a hook sees it aborted), then the waits' hooks.
+    this.fire(given, () => this.#controller?.abort(given));
   }
 }
 
@@ -91,7 +94,8 @@ export class SharedFlights<T> {
   joinControlled(key: string, start: (flight: FlightControl) => Promise<T>, signal: AbortSignal): Promise<T> {
     if (signal.aborted) return Promise.reject(signal.reason);
     let flight = this.#flights.get(key);
-    if (!flight) {
+    // A flight that is aborting (every caller left, its deadline passed, it failed) takes no new callers.
+    if (!flight || flight.control.aborted) {
       const control = new LazyControl();
       const created: Flight<T> = { control, waiters: 0, promise: Promise.resolve() as unknown as Promise<T> };
       created.promise = begin(start, control).finally(() => {
@@ -110,8 +114,8 @@ export class SharedFlights<T> {
       const unhook = onAbort(signal, () => {
         leave();
         if (current.waiters === 0) {
-          current.control.abort(signal.reason);
           if (this.#flights.get(key) === current) this.#flights.delete(key);
+          current.control.abort(signal.reason);
         }
         reject(signal.reason);
       });

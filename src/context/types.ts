@@ -22,7 +22,7 @@ export interface ContextProvider<T = unknown> {
    * made when first read. A value returned at once (not a promise) needs no deadline.
    */
   fetch(request: ContextRequest, context: { signal: AbortSignal }): Promise<T> | T;
-  /** Deadline in ms. Default 1,000. */
+  /** Deadline in ms, a positive number (`Infinity`: none). Default 1,000. */
   timeoutMs?: number;
   /** How long a result is cached, in ms; 0 turns caching off. Default 30,000. */
   ttlMs?: number;

@@ -62,6 +62,14 @@ function checkOptions(options: ZoePipelineOptions): void {
       const got = typeof priority === "number" ? String(priority) : typeof priority;
       throw new TypeError(`createZoePipeline: provider "${p.name}" needs a finite number as its \`priority\`, got ${got}.`);
     }
+    // A deadline of 0, a negative one or NaN would arm no timer at all: a hung provider would hold the run.
+    const timeoutMs: unknown = p.timeoutMs;
+    if (timeoutMs !== undefined && !(typeof timeoutMs === "number" && timeoutMs > 0)) {
+      const got = typeof timeoutMs === "number" ? String(timeoutMs) : typeof timeoutMs;
+      throw new TypeError(
+        `createZoePipeline: provider "${p.name}" needs a positive number of milliseconds as its \`timeoutMs\` (Infinity for none), got ${got}.`,
+      );
+    }
     names.add(p.name);
     if (p.provides === "tools" && typeof (p as { callTool?: unknown }).callTool !== "function") {
       throw new TypeError(`createZoePipeline: provider "${p.name}" provides tools but has no callTool() function.`);

@@ -1,5 +1,5 @@
 import { abortReason } from "./abort.js";
-import { AbortHooks } from "./abort-hooks.js";
+import type { AbortHooks } from "./abort-hooks.js";
 import { onAbort } from "./on-abort.js";
 import { timerMs } from "./timer.js";
 
@@ -63,7 +63,7 @@ export function withDeadline<T>(
         if (timer) clearTimeout(timer);
         reject(abortReason(waitedOn));
       };
-      unhook = waitedOn instanceof AbortHooks ? waitedOn.onAbort(aborted) : onAbort(waitedOn, aborted);
+      unhook = "onAbort" in waitedOn ? waitedOn.onAbort(aborted) : onAbort(waitedOn, aborted);
       if (timed) {
         timer = setTimeout(() => {
           if (settled) return;

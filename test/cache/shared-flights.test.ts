@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { SharedFlights } from "../../src/cache/shared-flights.js";
+import { SharedFlights, type FlightControl } from "../../src/cache/shared-flights.js";
+import { withDeadline } from "../../src/shared/deadline.js";
 
 // The semantics that keep SharedFlights hand-written (docs/design.md, "What stays hand-written"):
 // lru-cache's fetch() coalesces loads too, but the first caller's signal decides for everyone,
@@ -212,6 +213,96 @@ describe("SharedFlights.joinControlled", () => {
     expect(late).toBe(1);
     // The signal, read only now, is made aborted with the reason.
     expect((control!.signal.reason as Error).message).toBe("left");
+  });
+
+  it("aborts the flight's signal before its hooks run, so a hook sees it aborted, after the work's own listeners", async () => {
+    const flights = new SharedFlights<string>();
+    let control!: FlightControl;
+    const order: string[] = [];
+    const caller = new AbortController();
+    const joined = flights.joinControlled(
+      "k",
+      (flight) => {
+        control = flight;
+        flight.signal.addEventListener("abort", () => order.push("signal listener"));
+        return new Promise<string>(() => {});
+      },
+      caller.signal,
+    );
+    control.onAbort(() => order.push(`hook: signal aborted ${control.signal.aborted}`));
+    caller.abort(new Error("left"));
+    await expect(joined).rejects.toThrow("left");
+    expect(order).toEqual(["signal listener", "hook: signal aborted true"]);
+  });
+
+  it("aborted without a reason, gives every party the same AbortError: its signal, its hooks and a wait on it", async () => {
+    let control!: FlightControl;
+    void new SharedFlights<string>()
+      .joinControlled(
+        "k",
+        (flight) => {
+          control = flight;
+          return new Promise<string>(() => {});
+        },
+        live(),
+      )
+      .catch(() => {});
+    const signal = control.signal;
+    const wait = withDeadline(new Promise(() => {}), 10_000, control);
+    await Promise.resolve();
+    await Promise.resolve();
+    control.abort(undefined);
+    const reason = await wait.catch((error: unknown) => error);
+    expect(reason).toBeInstanceOf(DOMException);
+    expect((reason as DOMException).name).toBe("AbortError");
+    expect(reason).toBe(signal.reason);
+    expect(control.reason).toBe(signal.reason);
+  });
+
+  it("does not let a join made while a flight aborts join the dying flight: it starts a new load", async () => {
+    const flights = new SharedFlights<string>();
+    let rejoined: Promise<string> | undefined;
+    const first = flights.joinControlled(
+      "k",
+      (flight) => {
+        // A caller that joins from the abort itself, before the flight's promise has settled.
+        flight.onAbort(() => {
+          rejoined = flights.joinControlled("k", async () => "fresh", live());
+        });
+        return new Promise<string>((_, reject) =>
+          setTimeout(() => {
+            const timeout = new Error("deadline passed");
+            flight.abort(timeout);
+            reject(timeout);
+          }, 1),
+        );
+      },
+      live(),
+    );
+    await expect(first).rejects.toThrow("deadline passed");
+    await expect(rejoined!).resolves.toBe("fresh");
+  });
+
+  it("is a structural type a host can implement (a test double of its own)", () => {
+    const controller = new AbortController();
+    const double: FlightControl = {
+      signal: controller.signal,
+      abort: (reason: unknown) => controller.abort(reason),
+      get aborted() {
+        return controller.signal.aborted;
+      },
+      get reason() {
+        return controller.signal.reason as unknown;
+      },
+      onAbort(fn: () => void) {
+        controller.signal.addEventListener("abort", fn);
+        return () => controller.signal.removeEventListener("abort", fn);
+      },
+    };
+    let ran = 0;
+    double.onAbort(() => ran++);
+    double.abort(new Error("x"));
+    expect([double.aborted, ran]).toEqual([true, 1]);
   });
 
   it("alone: work no caller shares is not recorded, and its caller's abort aborts it", async () => {

@@ -110,3 +110,17 @@ describe("a provider that misbehaves fails alone", () => {
     await pipeline.close();
   });
 });
+
+describe("a provider's deadline", () => {
+  it("is refused at creation unless it is a positive number: 0, a negative one or NaN would arm no timer, and a hung provider would hold the run", async () => {
+    const provider = (timeoutMs: unknown): ContextProvider => ({ name: "p", fetch: () => "x", timeoutMs: timeoutMs as number });
+    for (const bad of [0, -1, Number.NaN, "1000", null]) {
+      expect(() => createZoePipeline({ backend: scriptedBackend(), router: fixedRouter(), providers: [provider(bad)] })).toThrow(
+        /provider "p" needs a positive number of milliseconds as its `timeoutMs`/,
+      );
+    }
+    for (const good of [undefined, 1, 2.5, Number.POSITIVE_INFINITY]) {
+      await createZoePipeline({ backend: scriptedBackend(), router: fixedRouter(), providers: [provider(good)] }).close();
+    }
+  });
+});
