@@ -28,7 +28,7 @@ import {
   type ProviderFns,
   type Script,
 } from "./shared-script.js";
-import { percentile, summarise } from "./stats.js";
+import { percentile, printTable, summarise } from "./stats.js";
 
 const MESSAGE = "why is the sky blue when the sun is white?";
 const SYSTEM = "You are Zoe, a helpful assistant.";
@@ -164,6 +164,9 @@ function runners(script: Script, fns: ProviderFns) {
 
 export type PeerName = "raw" | "hand-written" | "zoe-pipeline" | "ai-sdk" | "langchain";
 
+/** The order the tables list the peers in. */
+export const PEER_ORDER: PeerName[] = ["raw", "hand-written", "zoe-pipeline", "ai-sdk", "langchain"];
+
 async function measure(script: Script, delays: { profile: number; memory: number; tools: number }, rounds: number, warmup: number) {
   const { runners: rs, close } = runners(script, providerFns(delays));
   const names = Object.keys(rs) as PeerName[];
@@ -261,4 +264,52 @@ export async function benchPeers(opts: {
     opts.warmup?.zero ?? Math.min(500, opts.zeroRounds),
   );
   return { timed, zero };
+}
+
+/** The two peers tables (timed, zero-delay) and whether zoe adds less than either peer. */
+export function printPeers(peers: Awaited<ReturnType<typeof benchPeers>>): void {
+  for (const [variant, v] of Object.entries(peers)) {
+    const desc =
+      variant === "timed"
+        ? `${v.script.tokens}-token answer, first chunk after ${v.script.firstChunkDelayMs} ms then ${v.script.chunkDelayMs} ms per chunk; providers of ${v.providerDelaysMs.profile}/${v.providerDelaysMs.memory}/${v.providerDelaysMs.tools} ms, uncached`
+        : `${v.script.tokens}-token answer, no delays; providers return at once, uncached`;
+    printTable(
+      `Peers (${variant}): ${desc}; ${v.rounds} runs each, ms. "added" = minus the raw model; "×" = ratio to the raw model`,
+      PEER_ORDER.map((name) => {
+        const r = v.results[name];
+        return {
+          framework: name,
+          "ttft p50": r.ttft.p50,
+          "ttft p99": r.ttft.p99,
+          "added p50": r.addedTtftP50,
+          "added p99": r.addedTtftP99,
+          "× p50": r.ttftRatioP50,
+          "× p99": r.ttftRatioP99,
+          "per token p50": r.perToken.p50,
+          "added/token": r.addedPerToken,
+          "× /token": r.perTokenRatio,
+          "CPU ms/run": r.cpuMsP50,
+        };
+      }),
+    );
+    const z = v.results["zoe-pipeline"];
+    const best = (k: "addedTtftP50" | "addedTtftP99" | "addedPerToken") => Math.min(v.results["ai-sdk"][k], v.results.langchain[k]);
+    const verdict = (k: "addedTtftP50" | "addedTtftP99" | "addedPerToken") => (z[k] < best(k) ? "yes" : "NO");
+    console.log(
+      `Target (zoe-pipeline adds less than either peer): ttft p50 ${verdict("addedTtftP50")}, ttft p99 ${verdict("addedTtftP99")}, per token ${verdict("addedPerToken")}`,
+    );
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const quick = process.argv.includes("--quick");
+  const started = performance.now();
+  printPeers(
+    await benchPeers({
+      timedRounds: quick ? 10 : 200,
+      zeroRounds: quick ? 400 : 2_000,
+      ...(quick ? { warmup: { timed: 3, zero: 100 } } : {}),
+    }),
+  );
+  console.log(`\nbench/peers.ts: ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }

@@ -9,7 +9,7 @@ import { boxPlotSvg } from "./chart.js";
 import { benchContext } from "./context.js";
 import { benchCorpus } from "./corpus.js";
 import { benchOverhead } from "./overhead.js";
-import { benchPeers, type PeerName } from "./peers.js";
+import { benchPeers, PEER_ORDER, printPeers, type PeerName } from "./peers.js";
 import { benchRedis } from "./redis.js";
 import { benchRouter, printRouterBench, routerSummary, writeRouterJson } from "./router.js";
 import { benchThroughput } from "./throughput.js";
@@ -85,38 +85,7 @@ const peers = await timed("peers", () =>
     ...(quick ? { warmup: { timed: 3, zero: 100 } } : {}),
   }),
 );
-const peerOrder: PeerName[] = ["raw", "hand-written", "zoe-pipeline", "ai-sdk", "langchain"];
-for (const [variant, v] of Object.entries(peers)) {
-  const desc =
-    variant === "timed"
-      ? `${v.script.tokens}-token answer, first chunk after ${v.script.firstChunkDelayMs} ms then ${v.script.chunkDelayMs} ms per chunk; providers of ${v.providerDelaysMs.profile}/${v.providerDelaysMs.memory}/${v.providerDelaysMs.tools} ms, uncached`
-      : `${v.script.tokens}-token answer, no delays; providers return at once, uncached`;
-  printTable(
-    `Peers (${variant}): ${desc}; ${v.rounds} runs each, ms. "added" = minus the raw model; "×" = ratio to the raw model`,
-    peerOrder.map((name) => {
-      const r = v.results[name];
-      return {
-        framework: name,
-        "ttft p50": r.ttft.p50,
-        "ttft p99": r.ttft.p99,
-        "added p50": r.addedTtftP50,
-        "added p99": r.addedTtftP99,
-        "× p50": r.ttftRatioP50,
-        "× p99": r.ttftRatioP99,
-        "per token p50": r.perToken.p50,
-        "added/token": r.addedPerToken,
-        "× /token": r.perTokenRatio,
-        "CPU ms/run": r.cpuMsP50,
-      };
-    }),
-  );
-  const z = v.results["zoe-pipeline"];
-  const best = (k: "addedTtftP50" | "addedTtftP99" | "addedPerToken") => Math.min(v.results["ai-sdk"][k], v.results.langchain[k]);
-  const verdict = (k: "addedTtftP50" | "addedTtftP99" | "addedPerToken") => (z[k] < best(k) ? "yes" : "NO");
-  console.log(
-    `Target (zoe-pipeline adds less than either peer): ttft p50 ${verdict("addedTtftP50")}, ttft p99 ${verdict("addedTtftP99")}, per token ${verdict("addedPerToken")}`,
-  );
-}
+printPeers(peers);
 writeJson("peers.json", { loadAvgAfter: loadAvg(), peers });
 
 if (quick) {
@@ -223,12 +192,12 @@ const svg = boxPlotSvg(
     {
       title: `Peers, timed model: first chunk after ${peers.timed.script.firstChunkDelayMs} ms, providers of 1/2/3 ms`,
       subtitle: `Same scripted model and providers for all; ${peers.timed.rounds} runs each, interleaved`,
-      rows: peerOrder.map((n) => ({ label: label(n), samples: peers.timed.results[n].ttftSamples, highlight: n === "zoe-pipeline" })),
+      rows: PEER_ORDER.map((n) => ({ label: label(n), samples: peers.timed.results[n].ttftSamples, highlight: n === "zoe-pipeline" })),
     },
     {
       title: "Peers, zero-delay model and providers (pure framework overhead)",
       subtitle: `${peers.zero.rounds} runs each, interleaved`,
-      rows: peerOrder.map((n) => ({ label: label(n), samples: peers.zero.results[n].ttftSamples, highlight: n === "zoe-pipeline" })),
+      rows: PEER_ORDER.map((n) => ({ label: label(n), samples: peers.zero.results[n].ttftSamples, highlight: n === "zoe-pipeline" })),
     },
     {
       title: `zoe-pipeline on the ${corpus.prompts}-prompt corpus, by route kind (heuristic router)`,
