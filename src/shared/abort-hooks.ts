@@ -1,4 +1,4 @@
-import { runHooks } from "./on-abort.js";
+import { hookAborted, runHooks } from "./on-abort.js";
 
 /**
  * Something a wait can stop on without an `AbortSignal`: what may abort, told by hooks. A signal
@@ -29,15 +29,7 @@ export abstract class HookedAbort implements AbortHooks {
   }
 
   onAbort(fn: () => void): () => void {
-    if (this.#reason !== undefined) {
-      let live = true;
-      queueMicrotask(() => {
-        if (live) fn();
-      });
-      return () => {
-        live = false;
-      };
-    }
+    if (this.#reason !== undefined) return hookAborted(fn);
     const hooks = (this.#hooks ??= new Set());
     hooks.add(fn);
     return () => {

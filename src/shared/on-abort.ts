@@ -15,18 +15,21 @@ const hooks = new WeakMap<AbortSignal, Set<() => void>>();
  */
 export function onAbort(signal: AbortSignal, fn: () => void): () => void {
   const set = signal.aborted ? undefined : (hooks.get(signal) ?? hookSet(signal));
-  if (!set) {
-    let live = true;
-    queueMicrotask(() => {
-      if (live) fn();
-    });
-    return () => {
-      live = false;
-    };
-  }
+  if (!set) return hookAborted(fn);
   set.add(fn);
   return () => {
     set.delete(fn);
+  };
+}
+
+/** The hook of something that has already aborted: `fn` runs from a microtask, unless unhooked first. */
+export function hookAborted(fn: () => void): () => void {
+  let live = true;
+  queueMicrotask(() => {
+    if (live) fn();
+  });
+  return () => {
+    live = false;
   };
 }
 
