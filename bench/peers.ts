@@ -21,7 +21,9 @@ import { createZoePipeline, EventType, memoryCacheStore } from "zoe-pipeline";
 import {
   ANSWER_20,
   asZoeProviders,
+  clearMarks,
   langchainPrompt,
+  marks,
   play,
   providerFns,
   scriptBackend,
@@ -33,7 +35,10 @@ import { percentile, printTable, summarise } from "./stats.js";
 const MESSAGE = "why is the sky blue when the sun is white?";
 const SYSTEM = "You are Zoe, a helpful assistant.";
 
-type Sample = { ttft: number; perToken: number; tokens: number; cpuMs?: number };
+/** One run: times in ms; `firstAt` is the first token's `performance.now()`; `phases` is filled by `measure` from the shared script's marks. */
+type Sample = { ttft: number; perToken: number; tokens: number; firstAt: number; cpuMs?: number; phases?: Phases };
+/** Where a run's time went, µs, from the shared script's marks (NaN where the framework has no such step: the raw model has no providers). */
+type Phases = { toProviders: number; providersToModel: number; chunkToToken: number };
 type Runner = () => Promise<Sample>;
 
 /** Consume an async iterable of token texts, timing it from t0. */
@@ -48,7 +53,7 @@ async function timeTokens(t0: number, tokens: AsyncIterable<unknown>, isText: (x
     last = t;
     n++;
   }
-  return { ttft: first - t0, perToken: n > 1 ? (last - first) / (n - 1) : Number.NaN, tokens: n };
+  return { ttft: first - t0, perToken: n > 1 ? (last - first) / (n - 1) : Number.NaN, tokens: n, firstAt: first };
 }
 
 /** The AI SDK adapter: a LanguageModelV3 stream over the shared script. */
@@ -175,10 +180,17 @@ async function measure(script: Script, delays: { profile: number; memory: number
     const order = [...names].sort(() => Math.random() - 0.5);
     for (const name of order) {
       // CPU of this process while the run goes (runs are sequential: the run's own, with its GC).
+      clearMarks();
+      const startedAt = performance.now();
       const cpu0 = process.cpuUsage();
       const s = await rs[name]();
       const cpu = process.cpuUsage(cpu0);
       s.cpuMs = (cpu.user + cpu.system) / 1000;
+      s.phases = {
+        toProviders: (marks.providerAsked - startedAt) * 1000,
+        providersToModel: (marks.modelAsked - marks.providersAnswered) * 1000,
+        chunkToToken: (s.firstAt - marks.firstChunk) * 1000,
+      };
       if (s.tokens !== script.chunks.length) throw new Error(`${name}: ${s.tokens} tokens, expected ${script.chunks.length}`);
       if (r >= warmup) samples[name].push(s);
     }
@@ -199,6 +211,10 @@ async function measure(script: Script, delays: { profile: number; memory: number
       const p99 = percentile(ttft, 99);
       const tokP50 = percentile(tok, 50);
       const cpu = sorted(samples[name].map((s) => s.cpuMs ?? Number.NaN));
+      const phase = (k: keyof Phases) => {
+        const xs = sorted(samples[name].map((s) => s.phases?.[k] ?? Number.NaN).filter((x) => !Number.isNaN(x)));
+        return xs.length > 0 ? Math.round(percentile(xs, 50) * 10) / 10 : Number.NaN;
+      };
       return [
         name,
         {
@@ -212,6 +228,12 @@ async function measure(script: Script, delays: { profile: number; memory: number
           perTokenRatio: r3(tokP50 / rawTokP50),
           /** Median CPU of the process per run, ms: with timed waits every step wakes a process gone idle, the cost a real turn has. */
           cpuMsP50: r3(percentile(cpu, 50)),
+          /** Where the time went, µs p50 (see {@link Phases}). */
+          phasesUsP50: {
+            toProviders: phase("toProviders"),
+            providersToModel: phase("providersToModel"),
+            chunkToToken: phase("chunkToToken"),
+          },
           ttftSamples: ttft.map(r3),
         },
       ];
@@ -228,6 +250,7 @@ async function measure(script: Script, delays: { profile: number; memory: number
       addedPerToken: number;
       perTokenRatio: number;
       cpuMsP50: number;
+      phasesUsP50: Phases;
       ttftSamples: number[];
     }
   >;
@@ -289,6 +312,19 @@ export function printPeers(peers: Awaited<ReturnType<typeof benchPeers>>): void 
           "added/token": r.addedPerToken,
           "× /token": r.perTokenRatio,
           "CPU ms/run": r.cpuMsP50,
+        };
+      }),
+    );
+    printTable(
+      `Where a ${variant} run's time goes, µs p50, marked from outside every framework by the shared script: from the run's start to its first provider asked, from its last provider answered to the model's stream first read, and from the model's first chunk to the first token the caller gets (the raw model has no providers)`,
+      PEER_ORDER.map((name) => {
+        const p = v.results[name].phasesUsP50;
+        const shown = (x: number) => (Number.isNaN(x) ? "" : x);
+        return {
+          framework: name,
+          "start → first provider": shown(p.toProviders),
+          "last provider → model": shown(p.providersToModel),
+          "first chunk → first token": shown(p.chunkToToken),
         };
       }),
     );

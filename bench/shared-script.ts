@@ -16,6 +16,22 @@ export interface Script {
   chunkDelayMs: number;
 }
 
+/**
+ * When the steps of the run in progress happened (`performance.now()`), seen from outside every
+ * framework through the shared script: its first provider asked, its last provider answered, the
+ * model's stream first read (its script started) and the model's first chunk given. NaN until it
+ * happens; `bench/peers.ts` clears them before each run.
+ */
+export const marks = { providerAsked: Number.NaN, providersAnswered: Number.NaN, modelAsked: Number.NaN, firstChunk: Number.NaN };
+
+/** Forget the marks of the run before. */
+export function clearMarks(): void {
+  marks.providerAsked = Number.NaN;
+  marks.providersAnswered = Number.NaN;
+  marks.modelAsked = Number.NaN;
+  marks.firstChunk = Number.NaN;
+}
+
 /** A 20-token answer. */
 export const ANSWER_20 = Array.from({ length: 20 }, (_, i) => `tok${i}${i === 19 ? "." : " "}`);
 
@@ -27,10 +43,12 @@ export const ANSWER_20 = Array.from({ length: 20 }, (_, i) => `tok${i}${i === 19
  * pay for it.
  */
 export async function* play(script: Script, signal?: AbortSignal): AsyncGenerator<string> {
+  if (Number.isNaN(marks.modelAsked)) marks.modelAsked = performance.now();
   const stopped = signal ? abortOf(signal) : undefined;
   if (script.firstChunkDelayMs) await pause(script.firstChunkDelayMs, stopped);
   for (let i = 0; i < script.chunks.length; i++) {
     if (i > 0 && script.chunkDelayMs) await pause(script.chunkDelayMs, stopped);
+    if (i === 0) marks.firstChunk = performance.now();
     yield script.chunks[i]!;
   }
 }
@@ -75,7 +93,9 @@ export interface ProviderFns {
 /** Providers that resolve after `delays` ms each (0: an async function that returns at once). */
 export function providerFns(delays: { profile: number; memory: number; tools: number }): ProviderFns {
   const make = (name: string, ms: number) => async () => {
+    if (Number.isNaN(marks.providerAsked)) marks.providerAsked = performance.now();
     if (ms > 0) await sleep(ms);
+    marks.providersAnswered = performance.now();
     return `${name} context for the user, a line or two of text that the prompt will carry.`;
   };
   return { profile: make("profile", delays.profile), memory: make("memory", delays.memory), tools: make("tools", delays.tools) };
