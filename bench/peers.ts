@@ -23,6 +23,7 @@ import {
   asZoeProviders,
   clearMarks,
   langchainPrompt,
+  markModelAsked,
   marks,
   play,
   providerFns,
@@ -58,6 +59,8 @@ async function timeTokens(t0: number, tokens: AsyncIterable<unknown>, isText: (x
 
 /** The AI SDK adapter: a LanguageModelV3 stream over the shared script. */
 function aiSdkStream(script: Script, signal?: AbortSignal): ReadableStream<LanguageModelV3StreamPart> {
+  // Made by `doStream`: the model's request, where a real provider would send it (the script itself starts on the second pull).
+  markModelAsked();
   const it = play(script, signal);
   let started = false;
   return new ReadableStream<LanguageModelV3StreamPart>({
@@ -316,7 +319,7 @@ export function printPeers(peers: Awaited<ReturnType<typeof benchPeers>>): void 
       }),
     );
     printTable(
-      `Where a ${variant} run's time goes, µs p50, marked from outside every framework by the shared script: from the run's start to its first provider asked, from its last provider answered to the model's stream first read, and from the model's first chunk to the first token the caller gets (the raw model has no providers)`,
+      `Where a ${variant} run's time goes, µs p50, marked from outside every framework by the shared script: from the run's start to its first provider asked, from its last provider answered to the model asked, and from the model's first chunk to the first token the caller gets (the raw model has no providers)`,
       PEER_ORDER.map((name) => {
         const p = v.results[name].phasesUsP50;
         const shown = (x: number) => (Number.isNaN(x) ? "" : x);

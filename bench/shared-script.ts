@@ -19,10 +19,15 @@ export interface Script {
 /**
  * When the steps of the run in progress happened (`performance.now()`), seen from outside every
  * framework through the shared script: its first provider asked, its last provider answered, the
- * model's stream first read (its script started) and the model's first chunk given. NaN until it
- * happens; `bench/peers.ts` clears them before each run.
+ * model asked (its script started, or the AI SDK's `doStream` called) and the model's first chunk
+ * given. NaN until it happens; `bench/peers.ts` clears them before each run.
  */
 export const marks = { providerAsked: Number.NaN, providersAnswered: Number.NaN, modelAsked: Number.NaN, firstChunk: Number.NaN };
+
+/** The model was asked: the script starts (or, for a framework that asks before it reads, its request is made). The first mark stands. */
+export function markModelAsked(): void {
+  if (Number.isNaN(marks.modelAsked)) marks.modelAsked = performance.now();
+}
 
 /** Forget the marks of the run before. */
 export function clearMarks(): void {
@@ -43,7 +48,7 @@ export const ANSWER_20 = Array.from({ length: 20 }, (_, i) => `tok${i}${i === 19
  * pay for it.
  */
 export async function* play(script: Script, signal?: AbortSignal): AsyncGenerator<string> {
-  if (Number.isNaN(marks.modelAsked)) marks.modelAsked = performance.now();
+  markModelAsked();
   const stopped = signal ? abortOf(signal) : undefined;
   if (script.firstChunkDelayMs) await pause(script.firstChunkDelayMs, stopped);
   for (let i = 0; i < script.chunks.length; i++) {
