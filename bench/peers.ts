@@ -36,8 +36,8 @@ import { percentile, printTable, summarise } from "./stats.js";
 const MESSAGE = "why is the sky blue when the sun is white?";
 const SYSTEM = "You are Zoe, a helpful assistant.";
 
-/** One run: times in ms; `firstAt` is the first token's `performance.now()`; `phases` is filled by `measure` from the shared script's marks. */
-type Sample = { ttft: number; perToken: number; tokens: number; firstAt: number; cpuMs?: number; phases?: Phases };
+/** One run: times in ms; `startedAt` and `firstAt` are the run's start and its first token by `performance.now()`; `phases` is filled by `measure` from the shared script's marks. */
+type Sample = { ttft: number; perToken: number; tokens: number; startedAt: number; firstAt: number; cpuMs?: number; phases?: Phases };
 /** Where a run's time went, µs, from the shared script's marks (NaN where the framework has no such step: the raw model has no providers). */
 type Phases = { toProviders: number; providersToModel: number; chunkToToken: number };
 type Runner = () => Promise<Sample>;
@@ -54,14 +54,18 @@ async function timeTokens(t0: number, tokens: AsyncIterable<unknown>, isText: (x
     last = t;
     n++;
   }
-  return { ttft: first - t0, perToken: n > 1 ? (last - first) / (n - 1) : Number.NaN, tokens: n, firstAt: first };
+  return { ttft: first - t0, perToken: n > 1 ? (last - first) / (n - 1) : Number.NaN, tokens: n, startedAt: t0, firstAt: first };
 }
 
 /** The AI SDK adapter: a LanguageModelV3 stream over the shared script. */
 function aiSdkStream(script: Script, signal?: AbortSignal): ReadableStream<LanguageModelV3StreamPart> {
-  // Made by `doStream`: the model's request, where a real provider would send it (the script itself starts on the second pull).
+  // Made by `doStream`, where a real provider sends its request: the model is asked, and its
+  // script starts, now; the stream's own parts come first, then the chunks as they arrive.
   markModelAsked();
   const it = play(script, signal);
+  let primed: Promise<IteratorResult<string>> | undefined = it.next();
+  // A stream cancelled before its first chunk is read leaves the primed step unread.
+  primed.catch(() => {});
   let started = false;
   return new ReadableStream<LanguageModelV3StreamPart>({
     async pull(controller) {
@@ -71,7 +75,8 @@ function aiSdkStream(script: Script, signal?: AbortSignal): ReadableStream<Langu
         controller.enqueue({ type: "text-start", id: "t0" });
         return;
       }
-      const r = await it.next();
+      const r = await (primed ?? it.next());
+      primed = undefined;
       if (r.done) {
         controller.enqueue({ type: "text-end", id: "t0" });
         controller.enqueue({
@@ -152,6 +157,8 @@ function runners(script: Script, fns: ProviderFns) {
   // (c) Vercel AI SDK: providers awaited with Promise.all, then streamText
   const model = new MockLanguageModelV3({ doStream: async ({ abortSignal }) => ({ stream: aiSdkStream(script, abortSignal) }) });
   const aiSdk: Runner = async () => {
+    // The mock keeps every call's options; only this arm would hold them all.
+    model.doStreamCalls.length = 0;
     const t0 = performance.now();
     const [profile, memory, tools] = await Promise.all([fns.profile(), fns.memory(), fns.tools()]);
     const result = streamText({ model, system: `${SYSTEM}\n\n${profile}\n${tools}`, prompt: `${memory}\n\n${MESSAGE}` });
@@ -175,6 +182,22 @@ export type PeerName = "raw" | "hand-written" | "zoe-pipeline" | "ai-sdk" | "lan
 /** The order the tables list the peers in. */
 export const PEER_ORDER: PeerName[] = ["raw", "hand-written", "zoe-pipeline", "ai-sdk", "langchain"];
 
+/** Where a run's time went, from the shared script's marks; a mark missing or out of order is an error, never a blank. */
+function phasesOf(name: PeerName, s: Sample): Phases {
+  const hasProviders = name !== "raw";
+  const phases = {
+    toProviders: hasProviders ? (marks.providerAsked - s.startedAt) * 1000 : Number.NaN,
+    providersToModel: hasProviders ? (marks.modelAsked - marks.providersAnswered) * 1000 : Number.NaN,
+    chunkToToken: (s.firstAt - marks.firstChunk) * 1000,
+  };
+  for (const [phase, us] of Object.entries(phases)) {
+    if (hasProviders || phase === "chunkToToken") {
+      if (!(us >= 0)) throw new Error(`${name}: phase ${phase} is ${us} µs (a mark missing or out of order)`);
+    }
+  }
+  return phases;
+}
+
 async function measure(script: Script, delays: { profile: number; memory: number; tools: number }, rounds: number, warmup: number) {
   const { runners: rs, close } = runners(script, providerFns(delays));
   const names = Object.keys(rs) as PeerName[];
@@ -184,16 +207,11 @@ async function measure(script: Script, delays: { profile: number; memory: number
     for (const name of order) {
       // CPU of this process while the run goes (runs are sequential: the run's own, with its GC).
       clearMarks();
-      const startedAt = performance.now();
       const cpu0 = process.cpuUsage();
       const s = await rs[name]();
       const cpu = process.cpuUsage(cpu0);
       s.cpuMs = (cpu.user + cpu.system) / 1000;
-      s.phases = {
-        toProviders: (marks.providerAsked - startedAt) * 1000,
-        providersToModel: (marks.modelAsked - marks.providersAnswered) * 1000,
-        chunkToToken: (s.firstAt - marks.firstChunk) * 1000,
-      };
+      s.phases = phasesOf(name, s);
       if (s.tokens !== script.chunks.length) throw new Error(`${name}: ${s.tokens} tokens, expected ${script.chunks.length}`);
       if (r >= warmup) samples[name].push(s);
     }

@@ -53,7 +53,7 @@ export async function* play(script: Script, signal?: AbortSignal): AsyncGenerato
   if (script.firstChunkDelayMs) await pause(script.firstChunkDelayMs, stopped);
   for (let i = 0; i < script.chunks.length; i++) {
     if (i > 0 && script.chunkDelayMs) await pause(script.chunkDelayMs, stopped);
-    if (i === 0) marks.firstChunk = performance.now();
+    if (i === 0 && Number.isNaN(marks.firstChunk)) marks.firstChunk = performance.now();
     yield script.chunks[i]!;
   }
 }
