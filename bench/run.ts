@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: runs every benchmark, prints tables and writes bench/results/*.json (untracked).
- * `npm run bench -- --quick` (under a minute): the hot path only — the floor, scaling, the SSE
+ * `npm run bench:quick` (under a minute, its build included): the hot path only — the floor, scaling, the SSE
  * adapter, end to end over the Ollama protocol and a short peers table.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
