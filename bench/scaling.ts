@@ -246,7 +246,7 @@ function concurrencyInChild(flags: readonly string[], runs: number, arm: Concurr
   const here = fileURLToPath(import.meta.url);
   const child = spawnSync(process.execPath, [...flags, "--import", "tsx", here, "--concurrency-only", String(runs), arm], {
     encoding: "utf8",
-    env: { ...process.env, TSX_TSCONFIG_PATH: join(dirname(here), "tsconfig.json") },
+    env: { ...process.env, TSX_TSCONFIG_PATH: join(dirname(here), "tsconfig.run.json") },
     maxBuffer: 1 << 20,
   });
   const line = child.stdout?.split("\n").find((l) => l.startsWith("["));

@@ -34,14 +34,14 @@ export function printTable(title: string, rows: Array<Record<string, string | nu
 
 /**
  * What the benchmarks measure: the package's built JavaScript (bench/dist/, the same as dist/),
- * as users run it. Run through the root
- * tsconfig, `zoe-pipeline` resolves to src/ and tsx's transform adds a `__name()` call to every
- * function it creates, which slows zoe's warm run by a quarter; say so before any figure.
+ * as users run it. Run through the root tsconfig, `zoe-pipeline` resolves to src/ and tsx's
+ * transform adds a `__name()` call to every function it creates, which slows zoe's warm run by a
+ * quarter; say so before any figure.
  */
 export const MEASURED = import.meta.resolve("zoe-pipeline");
 if (!MEASURED.endsWith("/bench/dist/index.js")) {
   console.warn(
-    `Warning: measuring ${MEASURED} (the source through tsx), not the built package. ` +
-      "Use `npm run bench`, or `npm run build:bench` then `npx tsx --tsconfig bench/tsconfig.json <file>`.",
+    `Warning: measuring ${MEASURED}, not the package's JavaScript built into bench/dist/. ` +
+      "Use `npm run bench`, or `npm run build:bench` then `npx tsx --tsconfig bench/tsconfig.run.json <file>`.",
   );
 }
