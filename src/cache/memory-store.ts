@@ -107,9 +107,11 @@ export function memoryCacheStore(options: MemoryCacheStoreOptions = {}): CacheSt
         throw new RangeError(`memoryCacheStore.listAppend: the items (${added} bytes) are larger than maxBytes (${maxBytes}).`);
       }
       const found = lru.get(key);
-      const entry: Entry = found?.kind === "list" ? found : { kind: "list", items: [], bytes: 64 };
-      // The list changes in place (no copy of what it holds); setting the same entry again makes
-      // lru-cache take its new size and TTL.
+      // The items change in place (no copy of what the list holds), under a new entry object:
+      // lru-cache counts a value's size again only when it is set to another object, so setting
+      // the same entry again would leave the list counted at its first size, past `maxBytes`.
+      const list = found?.kind === "list" ? found : undefined;
+      const entry: Entry = { kind: "list", items: list?.items ?? [], bytes: list?.bytes ?? 64 };
       for (const s of snapshots) {
         entry.items.push(s);
         entry.bytes += s.bytes;

@@ -26,6 +26,26 @@ describe("memoryCacheStore bounds", () => {
     expect(kept.length).toBeLessThanOrEqual(5);
   });
 
+  it("keeps at most maxBytes across lists that grow by appends, dropping the least recently used", async () => {
+    const maxBytes = 200_000;
+    const store = memoryCacheStore({ maxBytes });
+    const item = "x".repeat(1_000); // about 2 KB each as counted
+    // Each list stays under maxBytes alone (about 160 KB); together they are 40 times it.
+    for (let list = 0; list < 50; list++) {
+      for (let i = 0; i < 80; i++) await store.listAppend(`history:${list}`, [item], { maxLength: 1_000, ttlMs: 60_000 });
+    }
+    let held = 0;
+    const kept: number[] = [];
+    for (let list = 0; list < 50; list++) {
+      const items = (await store.listTail(`history:${list}`, 1_000)) as string[];
+      if (items.length > 0) kept.push(list);
+      held += items.length * item.length * 2;
+    }
+    expect(held).toBeLessThanOrEqual(maxBytes);
+    expect(kept).toEqual([49]);
+    expect(await store.listTail("history:49", 1_000)).toHaveLength(80);
+  });
+
   it("reads arm no timer: a read after the process has waited (a chat turn) leaves no timer behind", async () => {
     const store = memoryCacheStore();
     await store.set("v", { a: 1 }, 60_000);

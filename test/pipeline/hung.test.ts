@@ -143,6 +143,34 @@ describe("hung and throwing dependencies: every run ends by itself, through the 
     });
   }
 
+  it("a store that hangs on every call costs the history write its deadline once: the thread's number and the write share historyWriteMs", async () => {
+    // Logical time: the run's timers and clock are faked, so the test asserts what the deadlines
+    // allow, not how long anything took.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    try {
+      const writes: Array<{ status: string; ms: number }> = [];
+      const pipeline = pipelineWith({
+        cache: storeWith({ read: () => never(), listTail: () => never(), listAppend: () => never() }),
+        deadlines: { ...deadlines, cacheReadMs: 50, historyWriteMs: 1_000 },
+      });
+      pipeline.on("history:write", ({ status, ms }) => writes.push({ status, ms }));
+      let ended: AGUIEvent[] | undefined;
+      void runValid(pipeline.run({ userId: "u", message: "what is the tide today" })).then((events) => {
+        ended = events;
+      });
+      await vi.advanceTimersByTimeAsync(50); // the batched read's deadline: every part a miss
+      await vi.advanceTimersByTimeAsync(1_000); // the thread's number, then the write, in one deadline
+      await vi.advanceTimersByTimeAsync(1); // the write's own least wait
+      // One write, timed out; its `ms` (on the faked clock) covers the question for the number too.
+      expect(writes.map((w) => w.status)).toEqual(["timeout"]);
+      expect(writes[0]?.ms).toBeGreaterThanOrEqual(1_000);
+      expect(ended && terminal(ended).type).toBe("RUN_FINISHED");
+      await pipeline.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("a store whose set() throws synchronously never fails a run", async () => {
     const pipeline = pipelineWith({
       cache: storeWith({ set: boom as CacheStore["set"] }),

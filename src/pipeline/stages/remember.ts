@@ -58,6 +58,12 @@ async function nextSeqAfter(
   }
 }
 
+/**
+ * The least a write is given after the thread's number took the rest of `historyWriteMs`: it is
+ * still sent (it may land), and the run goes on about at once (`history:write` says `timeout`).
+ */
+const MIN_WRITE_MS = 1;
+
 /** What the remember stage did. */
 export interface Remembered {
   history: HistoryWriteOutcome;
@@ -73,12 +79,18 @@ export interface Remembered {
 export async function remember(ctx: RunContext, routed: Routed, prompted: Prompted, answer: Answer): Promise<Remembered> {
   const { deps, turn, signal } = ctx;
   beginStage(ctx, "remember");
-  // A run whose batched read failed does not know the thread's last number: it asks for it now,
-  // rather than numbering from 0 (a thread whose numbers start again loses its earlier turns from
-  // the prompt window).
-  const seq = routed.readFailed
-    ? await nextSeqAfter(deps.history, turn.userId, turn.threadId, deps.deadlines.historyWriteMs, signal)
-    : routed.nextSeq;
+  let seq = routed.nextSeq;
+  let writeMs = deps.deadlines.historyWriteMs;
+  let t0 = 0;
+  if (routed.readFailed) {
+    // A run whose batched read failed does not know the thread's last number: it asks for it now,
+    // rather than numbering from 0 (a thread whose numbers start again loses its earlier turns
+    // from the prompt window). The question and the write share the one `historyWriteMs`: a store
+    // that hangs costs the run that deadline once, not twice.
+    t0 = performance.now();
+    seq = await nextSeqAfter(deps.history, turn.userId, turn.threadId, writeMs, signal);
+    writeMs = Math.max(writeMs - (performance.now() - t0), MIN_WRITE_MS);
+  }
   const at = Date.now();
   // A run that continues after the client answered a frontend tool stores only its answer:
   // its user turn was stored by the run that called the tool.
@@ -104,7 +116,9 @@ export async function remember(ctx: RunContext, routed: Routed, prompted: Prompt
   // A thread cleared while the run was in flight stays cleared.
   const history: HistoryWriteOutcome = deps.history.clearedSince(turn.userId, turn.threadId, ctx.t0)
     ? { status: "cleared", ms: 0 }
-    : await writeHistory(deps.history, turn.userId, turn.threadId, entries, deps.deadlines.historyWriteMs, signal);
+    : await writeHistory(deps.history, turn.userId, turn.threadId, entries, writeMs, signal);
+  // What the host is told covers the question for the number too.
+  if (routed.readFailed && history.status !== "cleared") history.ms = performance.now() - t0;
   // Built only for a host that listens: every run writes its history.
   if (deps.emitter.listenerCount("history:write") > 0) deps.emitter.emit("history:write", Object.assign({}, ctx.run.who, history));
   const { lookup } = answer;
