@@ -32,12 +32,15 @@ const hung: Record<string, { options: () => Partial<ZoePipelineOptions>; deadlin
   // A store that stops answering altogether: the read's deadline, then the history's once (the
   // thread's last number, asked again, and the write share it).
   "the whole store": {
-    options: () =>
-      ({
-        cache: { ...memoryCacheStore(), read: () => never(), listTail: () => never(), listAppend: () => never(), set: () => never() },
-      }) as {
-        cache: CacheStore;
-      },
+    options: () => ({
+      cache: {
+        ...memoryCacheStore(),
+        read: () => never(),
+        listTail: () => never(),
+        listAppend: () => never(),
+        set: () => never(),
+      } as CacheStore,
+    }),
     deadlineMs: DEADLINE_DEFAULTS.cacheReadMs + DEADLINE_DEFAULTS.historyWriteMs,
   },
   "provider (default 1 s deadline)": { options: () => ({ providers: [{ name: "p", fetch: () => never() }] }), deadlineMs: 1_000 },

@@ -148,12 +148,12 @@ describe("hung and throwing dependencies: every run ends by itself, through the 
     // allow, not how long anything took.
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
     try {
-      const writes: Array<{ status: string; ms: number }> = [];
+      const writes: Array<{ status: string; ms: number; error: string | undefined }> = [];
       const pipeline = pipelineWith({
         cache: storeWith({ read: () => never(), listTail: () => never(), listAppend: () => never() }),
         deadlines: { ...deadlines, cacheReadMs: 50, historyWriteMs: 1_000 },
       });
-      pipeline.on("history:write", ({ status, ms }) => writes.push({ status, ms }));
+      pipeline.on("history:write", ({ status, ms, error }) => writes.push({ status, ms, error }));
       let ended: AGUIEvent[] | undefined;
       void runValid(pipeline.run({ userId: "u", message: "what is the tide today" })).then((events) => {
         ended = events;
@@ -164,6 +164,7 @@ describe("hung and throwing dependencies: every run ends by itself, through the 
       // One write, timed out; its `ms` (on the faked clock) covers the question for the number too.
       expect(writes.map((w) => w.status)).toEqual(["timeout"]);
       expect(writes[0]?.ms).toBeGreaterThanOrEqual(1_000);
+      expect(writes[0]?.error).toMatch(/1000 ms deadline/);
       expect(ended && terminal(ended).type).toBe("RUN_FINISHED");
       await pipeline.close();
     } finally {

@@ -117,8 +117,13 @@ export async function remember(ctx: RunContext, routed: Routed, prompted: Prompt
   const history: HistoryWriteOutcome = deps.history.clearedSince(turn.userId, turn.threadId, ctx.t0)
     ? { status: "cleared", ms: 0 }
     : await writeHistory(deps.history, turn.userId, turn.threadId, entries, writeMs, signal);
-  // What the host is told covers the question for the number too.
-  if (routed.readFailed && history.status !== "cleared") history.ms = performance.now() - t0;
+  if (routed.readFailed && history.status !== "cleared") {
+    // What the host is told covers the question for the number too.
+    history.ms = performance.now() - t0;
+    if (history.status === "timeout") {
+      history.error = `the thread's last number and the history write took longer than their ${deps.deadlines.historyWriteMs} ms deadline`;
+    }
+  }
   // Built only for a host that listens: every run writes its history.
   if (deps.emitter.listenerCount("history:write") > 0) deps.emitter.emit("history:write", Object.assign({}, ctx.run.who, history));
   const { lookup } = answer;
