@@ -3,7 +3,7 @@ import { createKeyBuilder } from "../cache/keys.js";
 import { memoryCacheStore } from "../cache/memory-store.js";
 import { SharedFlights } from "../cache/shared-flights.js";
 import { HistoryStore } from "../history/history-store.js";
-import { MAX_TOOL_RESULT_CHARS, ToolRunner } from "../tools/tool-runner.js";
+import { MAX_TOOL_CALLS_PER_STEP, MAX_TOOL_RESULT_CHARS, ToolRunner } from "../tools/tool-runner.js";
 import type { RunInput } from "../input/types.js";
 import type { PrewarmResult } from "../models/types.js";
 import { runTurn, type ActiveRun, type RunDeps } from "./run-turn.js";
@@ -37,6 +37,7 @@ export const PIPELINE_DEFAULTS = {
   toolTimeoutMs: 10_000,
   toolConcurrency: 4,
   maxToolResultChars: MAX_TOOL_RESULT_CHARS,
+  maxToolCallsPerStep: MAX_TOOL_CALLS_PER_STEP,
   maxToolSteps: 4,
 } as const;
 
@@ -163,6 +164,7 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
       positive(options.toolConcurrency, "toolConcurrency") ?? PIPELINE_DEFAULTS.toolConcurrency,
       deadlineMs(options.toolTimeoutMs, "toolTimeoutMs") ?? PIPELINE_DEFAULTS.toolTimeoutMs,
       positive(options.maxToolResultChars, "maxToolResultChars") ?? PIPELINE_DEFAULTS.maxToolResultChars,
+      positive(options.maxToolCallsPerStep, "maxToolCallsPerStep") ?? PIPELINE_DEFAULTS.maxToolCallsPerStep,
     ),
     maxToolSteps: wholeAtLeastZero(options.maxToolSteps, "maxToolSteps") ?? PIPELINE_DEFAULTS.maxToolSteps,
     codeExecutor: options.codeExecutor,

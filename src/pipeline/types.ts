@@ -103,6 +103,11 @@ export interface ZoePipelineOptions {
   toolTimeoutMs?: number;
   /** Longest result of a server-side tool or a code block given to the model and the client, characters; a longer one is cut (and says so). Default 100,000. */
   maxToolResultChars?: number;
+  /**
+   * Server-side tool calls of one model answer that are run; each call past it gets an error
+   * result (the model sees why) and is not run. Default 32.
+   */
+  maxToolCallsPerStep?: number;
   /** Server-side tool calls running at once, per pipeline. Default 4. */
   toolConcurrency?: number;
   /** Model calls that may follow tool results in one run. Default 4. */

@@ -41,7 +41,8 @@ export const MIN_TRAILING_MESSAGES = 8;
  * Every message the client sends is bounded: at most `load` before the turn (the window moved in
  * `step`s, never starting on a tool result), at most `max(load, 8)` after it (starting at an
  * assistant message, so that tool results keep their call), and each past message's text cut to
- * `maxChars`. An assistant's tool calls are replayed only when the conversation holds their results.
+ * `maxChars`. An assistant's tool calls are replayed only with their results, and a result only
+ * with its call ({@link pairToolCalls}).
  */
 export function conversationToMessages(
   messages: readonly Message[],
@@ -61,10 +62,7 @@ export function conversationToMessages(
   const toolNames = new Map(
     messages.flatMap((m) => (m.role === "assistant" ? (m.toolCalls ?? []).map((c) => [c.id, c.function.name] as const) : [])),
   );
-  // Calls the conversation has a result for: only those are replayed (a call without its result
-  // is refused by OpenAI-style servers; a MESSAGES_SNAPSHOT of stored history has no results).
-  const answered = new Set<string>();
-  for (const m of messages) if (m.role === "tool") answered.add(m.toolCallId);
+  const { answered, results } = pairToolCalls(messages);
   const convert = (m: Message): ChatMessage | undefined => {
     switch (m.role) {
       case "user": {
@@ -73,7 +71,8 @@ export function conversationToMessages(
         return { role: "user", content: known && known.content === text && known.sent ? known.sent : text };
       }
       case "assistant": {
-        const calls = m.toolCalls?.filter((c) => answered.has(c.id)) ?? [];
+        const answeredHere = answered.get(m);
+        const calls = answeredHere ? (m.toolCalls?.filter((c) => answeredHere.has(c.id)) ?? []) : [];
         return {
           role: "assistant",
           content: m.content ?? "",
@@ -88,6 +87,7 @@ export function conversationToMessages(
         };
       }
       case "tool": {
+        if (!results.has(m)) return undefined;
         // A result names its call and that call's tool, as Ollama's renderers expect.
         const name = toolNames.get(m.toolCallId);
         return {
@@ -109,6 +109,36 @@ export function conversationToMessages(
       .filter((m): m is ChatMessage => m !== undefined)
       .map((m) => (m.content.length > maxChars ? { ...m, content: `${m.content.slice(0, maxChars)}…` } : m));
   return { history: keep(before.slice(start)), trailing: keep(trailingWindow(after, Math.max(load, MIN_TRAILING_MESSAGES))) };
+}
+
+/**
+ * Which tool results answer a call, and which calls are answered, as OpenAI-style servers take a
+ * conversation: a `tool` message answers a call of the assistant message it follows (only other
+ * results, or messages that are not replayed, in between), once. A result that answers nothing
+ * (an id never issued, a second answer, one after a user message) is not replayed, and a call
+ * without its result is not either: either would make a conversation the server refuses.
+ */
+function pairToolCalls(messages: readonly Message[]): { answered: Map<Message, Set<string>>; results: Set<Message> } {
+  const answered = new Map<Message, Set<string>>();
+  const results = new Set<Message>();
+  let open: Set<string> | undefined;
+  let answeredHere: Set<string> | undefined;
+  for (const m of messages) {
+    if (m.role === "tool") {
+      if (open?.delete(m.toolCallId)) {
+        results.add(m);
+        answeredHere?.add(m.toolCallId);
+      }
+    } else if (m.role === "assistant") {
+      open = new Set((m.toolCalls ?? []).map((c) => c.id));
+      answeredHere = new Set();
+      answered.set(m, answeredHere);
+    } else if (m.role === "user") {
+      open = undefined;
+      answeredHere = undefined;
+    }
+  }
+  return { answered, results };
 }
 
 /** The last `max` messages after the turn, starting at an assistant message when there is one. */

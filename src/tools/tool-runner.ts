@@ -47,6 +47,9 @@ export function capped(content: string, max: number): string {
   return `${kept}\n… [cut: the result had ${content.length} characters; the first ${kept.length} are shown]`;
 }
 
+/** The default of `maxToolCallsPerStep`: far more than a model asks for at once, few enough that a runaway answer costs little. */
+export const MAX_TOOL_CALLS_PER_STEP = 32;
+
 /** Runs server-side tool calls with a deadline each and a shared concurrency limit. */
 export class ToolRunner {
   readonly #limit: LimitFunction;
@@ -56,6 +59,8 @@ export class ToolRunner {
     private readonly defaultTimeoutMs: number,
     /** `maxToolResultChars`: longer results are cut ({@link capped}), a code block's too. */
     readonly maxResultChars = MAX_TOOL_RESULT_CHARS,
+    /** `maxToolCallsPerStep`: the server-side calls of one model answer that are run; the rest get an error result. */
+    readonly maxCallsPerStep = MAX_TOOL_CALLS_PER_STEP,
   ) {
     this.#limit = pLimit(Math.max(1, concurrency));
   }
@@ -164,12 +169,13 @@ function endToolSpan<T extends { ok: boolean }>(running: Promise<T>, span: SpanH
 
 /**
  * Run the server-side calls of one step in parallel, sending `TOOL_CALL_RESULT` as each finishes,
- * and return the tool messages for the model's continuation (in call order). With tracing on,
- * each call is an `execute_tool {name}` span, live from before the call runs (the tool runs with
- * it active, so the tool's own spans are its children) until it ends or its run is cancelled; a
- * call of an unknown tool is one failed with `tool_not_found`.
+ * and return the tool messages for the model's continuation (in call order). Calls past the
+ * runner's `maxCallsPerStep` are not run: each gets an error result. With tracing on, each call
+ * is an `execute_tool {name}` span, live from before the call runs (the tool runs with it active,
+ * so the tool's own spans are its children) until it ends or its run is cancelled; a call of an
+ * unknown tool is one failed with `tool_not_found`. Rejects, once, when the run is cancelled.
  */
-export async function runToolCalls(
+export function runToolCalls(
   runner: ToolRunner,
   calls: readonly ToolCallRecord[],
   registry: ToolRegistry,
@@ -180,8 +186,27 @@ export async function runToolCalls(
 ): Promise<{ messages: ChatMessage[]; failed: number }> {
   const results = new Map<string, string>();
   let failed = 0;
-  const pending = new Map<string, Promise<{ id: string; ok: boolean; content: string }>>();
-  for (const call of calls) {
+  const messages = () => ({
+    failed,
+    messages: calls.map((c) => ({ role: "tool" as const, content: results.get(c.id) ?? "", tool_name: c.name, tool_call_id: c.id })),
+  });
+  /** A result known at once (not run): sent now. */
+  const fail = (id: string, content: string) => {
+    failed++;
+    results.set(id, content);
+    send(events.toolCallResult(id, content));
+  };
+  const running: Array<Promise<{ ok: boolean; content: string }>> = [];
+  const runningIds: string[] = [];
+  for (let i = 0; i < calls.length; i++) {
+    const call = calls[i] as ToolCallRecord;
+    if (i >= runner.maxCallsPerStep) {
+      fail(
+        call.id,
+        `Error: not run: the answer made ${calls.length} tool calls, and at most ${runner.maxCallsPerStep} of one answer are run (maxToolCallsPerStep).`,
+      );
+      continue;
+    }
     const route = registry.get(call.name);
     const span = trace.enabled
       ? trace.start(`execute_tool ${call.name}`, {
@@ -191,36 +216,51 @@ export async function runToolCalls(
         })
       : undefined;
     if (!route) {
-      failed++;
-      results.set(call.id, `Error: there is no tool named "${call.name}".`);
       if (span) {
         span.fail("tool_not_found", "the model called a tool that does not exist");
         span.end();
       }
-      send(events.toolCallResult(call.id, results.get(call.id)!));
+      fail(call.id, `Error: there is no tool named "${call.name}".`);
       continue;
     }
-    const started = span
-      ? endToolSpan(
-          trace.within(span, () => runner.run(call, route, context, signal)),
-          span,
-          signal,
-        )
-      : runner.run(call, route, context, signal);
-    const running = started.then((r) => ({ id: call.id, ...r }));
-    // Handled now: the run may be cancelled before the race below looks at it.
-    running.catch(() => {});
-    pending.set(call.id, running);
+    running.push(
+      span
+        ? endToolSpan(
+            trace.within(span, () => runner.run(call, route, context, signal)),
+            span,
+            signal,
+          )
+        : runner.run(call, route, context, signal),
+    );
+    runningIds.push(call.id);
   }
-  while (pending.size > 0) {
-    const done = await Promise.race(pending.values());
-    pending.delete(done.id);
-    if (!done.ok) failed++;
-    results.set(done.id, done.content);
-    send(events.toolCallResult(done.id, done.content));
-  }
-  return {
-    failed,
-    messages: calls.map((c) => ({ role: "tool" as const, content: results.get(c.id) ?? "", tool_name: c.name, tool_call_id: c.id })),
-  };
+  if (running.length === 0) return Promise.resolve(messages());
+  // One reaction per call, each result sent as it lands: not a race of every pending call after
+  // each result, whose reactions grow with the square of the calls (thousands of calls in one
+  // answer held the event loop, and with it every deadline, for minutes).
+  return new Promise((resolve, reject) => {
+    let left = running.length;
+    let over = false;
+    running.forEach((promise, i) => {
+      const id = runningIds[i] as string;
+      promise.then(
+        (done) => {
+          if (over) return;
+          if (!done.ok) failed++;
+          results.set(id, done.content);
+          send(events.toolCallResult(id, done.content));
+          if (--left === 0) {
+            over = true;
+            resolve(messages());
+          }
+        },
+        (error: unknown) => {
+          // Only a cancelled run rejects a call: the first rejection ends the step.
+          if (over) return;
+          over = true;
+          reject(error);
+        },
+      );
+    });
+  });
 }

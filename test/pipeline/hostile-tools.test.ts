@@ -170,6 +170,61 @@ describe("the tool-call path against a broken model and broken tools", () => {
     await pipeline.close();
   });
 
+  it("an answer of thousands of tool calls runs maxToolCallsPerStep of them; the rest get an error result, and the model continues", async () => {
+    const calls: ChatChunk[] = Array.from({ length: 3_000 }, (_, i) => ({
+      type: "tool_call",
+      call: { id: `c${i}`, name: "count", arguments: {} },
+    }));
+    const backend = scriptedBackend({ script: callsThenAnswer(calls) });
+    let executed = 0;
+    const count: ServerTool = { name: "count", execute: () => String(++executed) };
+    const pipeline = createZoePipeline({ backend, router: fixedRouter(), tools: [count], maxToolCallsPerStep: 40 });
+    const events = await runValid(pipeline.run({ userId: "u", message: "go" }));
+    expect(terminal(events).type).toBe(EventType.RUN_FINISHED);
+    expect(executed).toBe(40);
+    const byId = new Map(results(events).map((r) => [r.id, r.content]));
+    expect(byId.size).toBe(3_000);
+    expect(byId.get("c39")).toBe("40");
+    expect(byId.get("c40")).toMatch(/^Error: not run: the answer made 3000 tool calls, and at most 40 .*maxToolCallsPerStep/);
+    // The continuation answers every call, in order.
+    const toolMessages = backend.requests[1]!.messages.filter((m) => m.role === "tool");
+    expect(toolMessages.map((m) => m.tool_call_id)).toEqual(calls.map((c) => (c.type === "tool_call" ? c.call.id : "")));
+    await pipeline.close();
+  });
+
+  it("a continuation's tool results that answer no call (an id never issued, a second answer, one after a user message) do not reach the model, nor a call left without its result", async () => {
+    const backend = scriptedBackend({ script: textChunks("ok") });
+    const pipeline = createZoePipeline({ backend, router: fixedRouter() });
+    const call = (id: string) => ({ id, type: "function" as const, function: { name: "confirm", arguments: "{}" } });
+    const events = await runValid(
+      pipeline.run({
+        threadId: "t",
+        runId: "r2",
+        userId: "u",
+        messages: [
+          { id: "m0", role: "user", content: "earlier" },
+          { id: "a0", role: "assistant", content: "", toolCalls: [call("late")] },
+          { id: "m1", role: "user", content: "hi" },
+          { id: "t0", role: "tool", toolCallId: "late", content: "after a user message" },
+          { id: "a1", role: "assistant", content: "", toolCalls: [call("f1"), call("f2")] },
+          { id: "t1", role: "tool", toolCallId: "f1", content: "yes" },
+          { id: "t2", role: "tool", toolCallId: "f1", content: "yes again" },
+          { id: "t3", role: "tool", toolCallId: "never-issued", content: "orphan" },
+        ],
+        tools: [{ name: "confirm", description: "ask the user", parameters: { type: "object", properties: {} } }],
+        context: [],
+        state: {},
+        forwardedProps: {},
+      }),
+    );
+    expect(terminal(events).type).toBe(EventType.RUN_FINISHED);
+    const sent = backend.requests[0]!.messages;
+    expect(sent.filter((m) => m.role === "tool").map((m) => [m.tool_call_id, m.content])).toEqual([["f1", "yes"]]);
+    const calls = sent.flatMap((m) => (m.role === "assistant" ? (m.tool_calls ?? []).map((c) => c.id) : []));
+    expect(calls).toEqual(["f1"]);
+    await pipeline.close();
+  });
+
   it("tool options are checked when the pipeline is made", () => {
     const backend = scriptedBackend();
     for (const bad of [
@@ -178,6 +233,8 @@ describe("the tool-call path against a broken model and broken tools", () => {
       { toolTimeoutMs: 0 },
       { toolTimeoutMs: Number.NaN },
       { toolConcurrency: 0 },
+      { maxToolCallsPerStep: 0 },
+      { maxToolCallsPerStep: 1.5 },
     ]) {
       expect(() => createZoePipeline({ backend, router: fixedRouter(), ...bad })).toThrow(TypeError);
     }

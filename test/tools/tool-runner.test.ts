@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { ServerTool, ToolContext } from "../../src/index.js";
-import { ToolRunner, type ToolRoute } from "../../src/tools/tool-runner.js";
+import v8 from "node:v8";
+import { runToolCalls, ToolRunner, type ToolRoute } from "../../src/tools/tool-runner.js";
 
 const context = { userId: "u", threadId: "t" };
 const call = (name: string) => ({ id: `call-${name}`, name, arguments: "{}" });
@@ -193,5 +194,28 @@ describe("ToolRunner", () => {
     });
     expect(calls).toEqual(["remote", "hang"]);
     never.open();
+  });
+
+  it("the calls of one step cost a bounded number of promise reactions each, however many there are (not one race of every pending call per result)", async () => {
+    const echo: ServerTool = { name: "echo", execute: () => "x" };
+    const registry = new Map([["echo", server(echo)]]);
+    const reactions = async (n: number) => {
+      const runner = new ToolRunner(n, 10_000, undefined, n);
+      const calls = Array.from({ length: n }, (_, i) => ({ id: `c${i}`, name: "echo", arguments: "{}" }));
+      let count = 0;
+      const stop = v8.promiseHooks.onBefore(() => count++);
+      try {
+        const { messages } = await runToolCalls(runner, calls, registry, context, new AbortController().signal, () => {});
+        expect(messages).toHaveLength(n);
+      } finally {
+        stop();
+      }
+      return count;
+    };
+    await reactions(50); // warm
+    const small = await reactions(200);
+    const large = await reactions(800);
+    // Linear: four times the calls, about four times the reactions (a race per result: sixteen).
+    expect(large / small).toBeLessThan(6);
   });
 });
