@@ -2,7 +2,7 @@ import type { FlightControl, SharedFlights } from "../cache/shared-flights.js";
 import type { CacheStore } from "../cache/types.js";
 import { writeQuietly } from "../cache/write-quietly.js";
 import { TIMED_OUT, withDeadline } from "../shared/deadline.js";
-import { isToolCatalogue } from "../tools/tool-spec.js";
+import { isToolCatalogue, TOOL_NAME_RULE } from "../tools/tool-spec.js";
 import type { ContextProvider, ContextRequest, ProviderOutcome } from "./types.js";
 import { errorMessage } from "../errors/error-message.js";
 import { isInstance } from "../shared/is-instance.js";
@@ -32,7 +32,9 @@ class ProviderTimeout extends Error {}
 function present(provider: ContextProvider, value: unknown): Pick<ProviderOutcome, "text" | "value"> | { error: string } {
   if (value === undefined) return {};
   if (provider.provides === "tools") {
-    return isToolCatalogue(value) ? { value } : { error: "a tool catalogue must give an array of tools, each an object with a name" };
+    return isToolCatalogue(value)
+      ? { value }
+      : { error: `a tool catalogue must give an array of tools, each an object with a name (${TOOL_NAME_RULE})` };
   }
   try {
     const text = provider.format ? provider.format(value) : typeof value === "string" ? value : JSON.stringify(value);

@@ -1,3 +1,4 @@
+import { isToolName, TOOL_NAME_RULE } from "../tools/tool-spec.js";
 import { newId } from "../shared/new-id.js";
 import { contentToText, type Context, type Message, type Tool } from "@ag-ui/core";
 import { RunAgentInputSchema } from "@ag-ui/core/schemas";
@@ -138,12 +139,6 @@ function parseShorthand(input: Record<string, unknown>, options: ParseOptions): 
   };
 }
 
-/**
- * A frontend tool's name as model servers and engines take it: no whitespace or control
- * characters (node-llama-cpp refuses them; OpenAI's API allows letters, digits, `_` and `-`).
- */
-const TOOL_NAME = /^[^\s\p{Cc}]{1,128}$/u;
-
 function parseAgUi(input: Record<string, unknown>, options: ParseOptions): ParsedInput {
   const ids = nonEmpty(input.threadId) && nonEmpty(input.runId) ? { threadId: input.threadId, runId: input.runId } : undefined;
   if (!ids) {
@@ -153,11 +148,11 @@ function parseAgUi(input: Record<string, unknown>, options: ParseOptions): Parse
   if (!parsed.success) {
     return fail("INVALID_INPUT", `Invalid RunAgentInput: ${z.prettifyError(parsed.error)}`, ids);
   }
-  const badTool = (parsed.data.tools ?? []).findIndex((tool) => !TOOL_NAME.test(tool.name));
+  const badTool = (parsed.data.tools ?? []).findIndex((tool) => !isToolName(tool.name));
   if (badTool >= 0) {
     return fail(
       "INVALID_INPUT",
-      `Invalid RunAgentInput: tools[${badTool}] has the name ${JSON.stringify(String(parsed.data.tools?.[badTool]?.name).slice(0, 80))}; a tool name is 1 to 128 characters without spaces or control characters.`,
+      `Invalid RunAgentInput: tools[${badTool}] has the name ${JSON.stringify(String(parsed.data.tools?.[badTool]?.name).slice(0, 80))}; ${TOOL_NAME_RULE}.`,
       ids,
     );
   }

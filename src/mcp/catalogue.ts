@@ -3,6 +3,7 @@ import type { ContextRequest } from "../context/types.js";
 import type { ToolCatalogueProvider, ToolContext, ToolSpec } from "../tools/types.js";
 import { describeError as message, McpUnavailableError, ServerConnection, type McpServerOptions } from "./connection.js";
 import { resultText } from "./result-text.js";
+import { isToolName } from "../tools/tool-spec.js";
 import { timeoutError, withDeadline } from "./signals.js";
 
 /** Options of {@link mcpToolCatalogue}. */
@@ -117,12 +118,12 @@ function toSpec(name: string, tool: McpTool): ToolSpec {
 }
 
 /**
- * The definition of a server's tool, or undefined for one no model can be given: a name that is
- * not a non-empty string, or a schema JSON cannot copy (nested past the stack, a cycle). One bad
- * tool is left out; its server's other tools, and the other servers', still count.
+ * The definition of a server's tool, or undefined for one no model can be given: a name models do
+ * not take ({@link isToolName}), or a schema JSON cannot copy (nested past the stack, a cycle).
+ * One bad tool is left out; its server's other tools, and the other servers', still count.
  */
 function specOf(name: string, tool: McpTool): ToolSpec | undefined {
-  if (typeof tool.name !== "string" || tool.name.length === 0) return undefined;
+  if (!isToolName(tool.name) || !isToolName(name)) return undefined;
   try {
     return toSpec(name, tool);
   } catch {

@@ -3,6 +3,7 @@ import { createKeyBuilder } from "../cache/keys.js";
 import { memoryCacheStore } from "../cache/memory-store.js";
 import { SharedFlights } from "../cache/shared-flights.js";
 import { HistoryStore } from "../history/history-store.js";
+import { isToolName, TOOL_NAME_RULE } from "../tools/tool-spec.js";
 import { MAX_TOOL_CALLS_PER_STEP, MAX_TOOL_RESULT_CHARS, ToolRunner } from "../tools/tool-runner.js";
 import type { RunInput } from "../input/types.js";
 import type { PrewarmResult } from "../models/types.js";
@@ -77,8 +78,8 @@ function checkOptions(options: ZoePipelineOptions): void {
     }
   }
   for (const t of options.tools ?? []) {
-    if (!t || typeof t.name !== "string" || !t.name || typeof t.execute !== "function") {
-      throw new TypeError("createZoePipeline: every tool needs a non-empty `name` and an execute() function.");
+    if (!t || !isToolName(t.name) || typeof t.execute !== "function") {
+      throw new TypeError(`createZoePipeline: every tool needs a \`name\` (${TOOL_NAME_RULE}) and an execute() function.`);
     }
   }
 }

@@ -84,6 +84,37 @@ describe("mcpToolCatalogue: listing", () => {
     expect(await fetchWithDeadline(catalogue)).toEqual(tools);
   });
 
+  it("leaves out a tool whose name no model takes (whitespace, a control character, past 128 characters), and keeps the others", async () => {
+    const listed = ["good_tool", "two words", "new\nline", "nul\u0000", "x".repeat(129), "y".repeat(128)];
+    const { Client } = await import("@modelcontextprotocol/sdk/client/index.js");
+    // A server that lists what it likes: the SDK's own server would refuse some of these names.
+    const transport = {
+      onmessage: undefined as ((message: unknown) => void) | undefined,
+      onclose: undefined as (() => void) | undefined,
+      async start() {},
+      async close() {
+        transport.onclose?.();
+      },
+      async send(message: { id?: number; method?: string; params?: { protocolVersion?: string } }) {
+        const reply = (result: unknown) => setImmediate(() => transport.onmessage?.({ jsonrpc: "2.0", id: message.id, result }));
+        if (message.method === "initialize") {
+          reply({
+            protocolVersion: message.params?.protocolVersion,
+            capabilities: { tools: {} },
+            serverInfo: { name: "odd", version: "1" },
+          });
+        } else if (message.method === "tools/list") {
+          reply({ tools: listed.map((name) => ({ name, inputSchema: { type: "object" } })) });
+        }
+      },
+    };
+    const client = new Client({ name: "c", version: "1" });
+    await client.connect(transport as never);
+    const catalogue = mcpToolCatalogue({ servers: [{ name: "odd", client }] });
+    open.push(catalogue);
+    expect(names(await fetchWithDeadline(catalogue))).toEqual(["good_tool", "y".repeat(128)]);
+  });
+
   it("renders a compact text list", async () => {
     const { catalogue } = await twoServers();
     const text = catalogue.format!(await fetchWithDeadline(catalogue));

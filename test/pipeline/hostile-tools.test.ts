@@ -235,6 +235,9 @@ describe("the tool-call path against a broken model and broken tools", () => {
       { toolConcurrency: 0 },
       { maxToolCallsPerStep: 0 },
       { maxToolCallsPerStep: 1.5 },
+      // A server tool's name goes to the model with every request: one no model takes is refused.
+      { tools: [{ name: "two words", execute: () => "x" }] },
+      { tools: [{ name: "x".repeat(129), execute: () => "x" }] },
     ]) {
       expect(() => createZoePipeline({ backend, router: fixedRouter(), ...bad })).toThrow(TypeError);
     }
