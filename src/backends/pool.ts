@@ -92,6 +92,13 @@ export interface BackendPool extends ModelBackend {
   close(): Promise<void>;
 }
 
+/** A host's prewarm result as the interface describes it; anything else counts as no result. */
+function isPrewarmResult(value: unknown): value is PrewarmResult {
+  if (typeof value !== "object" || value === null) return false;
+  const r = value as Record<string, unknown>;
+  return typeof r.model === "string" && typeof r.ok === "boolean" && typeof r.loadMs === "number" && Number.isFinite(r.loadMs);
+}
+
 /** Error codes that mean the host itself is failing (cool it down and fail over). */
 export const HOST_FAILURE_CODES: ReadonlySet<string> = new Set([
   "BACKEND_UNREACHABLE",
@@ -318,6 +325,8 @@ export function backendPool(hosts: ReadonlyArray<ModelBackend | PoolHost>, given
   /** thread key → host and last use; Map order = least recently used first. */
   const threads = new Map<string, ThreadEntry>();
   let closed = false;
+  /** The one close in progress or done: every `close()` call waits for it. */
+  let closing: Promise<void> | undefined;
 
   const available = (s: HostState, now = Date.now()) =>
     s.healthy || (healthCheckMs === 0 && s.coolingUntil !== undefined && now >= s.coolingUntil);
@@ -498,26 +507,35 @@ export function backendPool(hosts: ReadonlyArray<ModelBackend | PoolHost>, given
     checkHealth,
     async prewarm(models: string[]): Promise<PrewarmResult[]> {
       const targets = states.filter((s) => s.healthy && s.backend.prewarm);
-      const all = await Promise.all(
-        targets.map(async (s) => {
+      // Each host's outcome by model name: a host's results may come in any order, miss a model
+      // or not be results at all (a host that answers so loaded nothing it can show).
+      const byHost = await Promise.all(
+        targets.map(async (s): Promise<Map<string, PrewarmResult | string>> => {
+          const outcome = new Map<string, PrewarmResult | string>();
           try {
-            return await s.backend.prewarm!(models);
+            const results: unknown = await s.backend.prewarm!(models);
+            if (Array.isArray(results)) {
+              for (const r of results) if (isPrewarmResult(r) && !outcome.has(r.model)) outcome.set(r.model, r);
+            }
           } catch (error) {
-            return models.map((model) => ({ model, ok: false, loadMs: 0, error: errorMessage(error) }));
+            for (const model of models) outcome.set(model, errorMessage(error));
           }
+          return outcome;
         }),
       );
-      return models.map((model, i) => {
-        const results = all.map((r) => r[i]).filter((r): r is PrewarmResult => r !== undefined);
-        const errors = results
-          .map((r, j) => (r.ok ? undefined : `${targets[j]?.name ?? "?"}: ${r.error ?? "failed"}`))
-          .filter((e): e is string => e !== undefined);
-        return {
-          model,
-          ok: results.length > 0 && errors.length === 0,
-          loadMs: Math.max(0, ...results.map((r) => r.loadMs)),
-          ...(errors.length > 0 ? { error: errors.join("; ") } : results.length === 0 ? { error: "no healthy host can prewarm" } : {}),
-        };
+      return models.map((model) => {
+        const errors: string[] = [];
+        let loadMs = 0;
+        targets.forEach((host, i) => {
+          const r = byHost[i]?.get(model) ?? "it gave no result for this model";
+          if (typeof r === "string") errors.push(`${host.name}: ${r}`);
+          else {
+            loadMs = Math.max(loadMs, r.loadMs);
+            if (!r.ok) errors.push(`${host.name}: ${r.error ?? "failed"}`);
+          }
+        });
+        if (targets.length === 0) return { model, ok: false, loadMs: 0, error: "no healthy host can prewarm" };
+        return { model, ok: errors.length === 0, loadMs, ...(errors.length > 0 ? { error: errors.join("; ") } : {}) };
       });
     },
     async loaded(): Promise<string[]> {
@@ -527,13 +545,16 @@ export function backendPool(hosts: ReadonlyArray<ModelBackend | PoolHost>, given
       if (ok.length === 0 && failed) throw failed.reason;
       return [...new Set(ok.flatMap((r) => r.value))];
     },
-    async close(): Promise<void> {
-      if (closed) return;
-      closed = true;
-      if (timer) clearInterval(timer);
-      threads.clear();
-      for (const s of states) s.threads = 0;
-      await Promise.all(states.map((s) => s.backend.close?.()));
+    close(): Promise<void> {
+      // Every call waits for the hosts: a second caller (a signal handler and a shutdown path) too.
+      closing ??= (async () => {
+        closed = true;
+        if (timer) clearInterval(timer);
+        threads.clear();
+        for (const s of states) s.threads = 0;
+        await Promise.all(states.map((s) => s.backend.close?.()));
+      })();
+      return closing;
     },
   };
   if (states.every((s) => s.backend.tokenCounter)) {

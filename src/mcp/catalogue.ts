@@ -191,6 +191,8 @@ export function mcpToolCatalogue(options: McpToolCatalogueOptions): McpToolCatal
    */
   const lastKnown = new Map<string, ReadonlySet<string>>();
   let closed = false;
+  /** The one close in progress or done: every `close()` call waits for it. */
+  let closing: Promise<void> | undefined;
 
   const assertOpen = () => {
     if (closed) throw new Error(`The MCP tool catalogue "${name}" is closed.`);
@@ -340,10 +342,13 @@ export function mcpToolCatalogue(options: McpToolCatalogueOptions): McpToolCatal
 
     format: formatTools,
 
-    async close() {
-      if (closed) return;
-      closed = true;
-      await Promise.all([...servers.values()].map((server) => server.close()));
+    close() {
+      // Every call waits for the servers: a second caller too.
+      closing ??= (async () => {
+        closed = true;
+        await Promise.all([...servers.values()].map((server) => server.close()));
+      })();
+      return closing;
     },
   };
 }

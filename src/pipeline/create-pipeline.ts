@@ -134,6 +134,8 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
   if (options.logger) attachLogger(options.logger, emitter, store);
   if (tuner) emitter.on("run:finished", ({ metrics }) => tuner.observe(metrics));
   let closed = false;
+  /** The one close in progress or done: every `close()` call waits for it. */
+  let closing: Promise<void> | undefined;
 
   const deps: RunDeps = {
     backend: options.backend,
@@ -209,25 +211,28 @@ export function createZoePipeline(options: ZoePipelineOptions): ZoePipeline {
       const snapshot = aggregator.snapshot();
       return tuner ? { ...snapshot, autoTune: tuner.snapshot() } : snapshot;
     },
-    async close() {
-      if (closed) return;
-      closed = true;
-      const reason = new DOMException("The pipeline was closed.", "AbortError");
-      for (const run of runs) {
-        abortOwned(run.controller, reason);
-        // Reported now: a run whose consumer never pulls again would otherwise never say so.
-        reports.cancelled(run);
-      }
-      runs.clear();
-      await Promise.allSettled([
-        store.close(),
-        options.backend.close?.(),
-        options.codeExecutor?.close?.(),
-        // A provider's close that throws at once is settled like one that rejects.
-        ...(options.providers ?? []).map((provider) => Promise.resolve().then(() => provider.close?.())),
-      ]);
-      emitter.removeAllListeners();
-      reports.detach();
+    close() {
+      // Every call waits for the parts: a second caller (a signal handler and a shutdown path) too.
+      closing ??= (async () => {
+        closed = true;
+        const reason = new DOMException("The pipeline was closed.", "AbortError");
+        for (const run of runs) {
+          abortOwned(run.controller, reason);
+          // Reported now: a run whose consumer never pulls again would otherwise never say so.
+          reports.cancelled(run);
+        }
+        runs.clear();
+        await Promise.allSettled([
+          store.close(),
+          options.backend.close?.(),
+          options.codeExecutor?.close?.(),
+          // A provider's close that throws at once is settled like one that rejects.
+          ...(options.providers ?? []).map((provider) => Promise.resolve().then(() => provider.close?.())),
+        ]);
+        emitter.removeAllListeners();
+        reports.detach();
+      })();
+      return closing;
     },
   };
   markReturnCancels(pipeline.run);

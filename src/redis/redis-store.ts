@@ -254,6 +254,8 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
   const cluster = isCluster(client);
   const emitter = new EventEmitter<RedisCacheStoreEvents>();
   let closed = false;
+  /** The one close in progress or done: every `close()` call waits for it. */
+  let closing: Promise<void> | undefined;
 
   const onClientReady = () => emitter.emit("ready");
   const onClientError = (error: Error) => emitter.emit("error", error);
@@ -582,27 +584,31 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
 
     nearCacheStats: () => near?.stats(),
 
-    async close() {
-      if (closed) return;
-      closed = true;
-      client.off("ready", onClientReady);
-      // Its connection ends within DISCONNECT_TIMEOUT_MS, even on a hung server (see below).
-      await tracking?.close(timeoutMs + DISCONNECT_TIMEOUT_MS);
-      if (owned) {
-        // The `error` listener stays: a late socket error must not become an unhandled one.
-        try {
-          if (client.status === "ready") await loopDeadline(client.quit(), timeoutMs, () => new Error("QUIT timed out"));
-        } catch {
-          // Already gone, or not answering: disconnect below is enough.
+    close() {
+      // Every call waits for the connections to end: a second caller (a signal handler and a
+      // shutdown path) too.
+      closing ??= (async () => {
+        closed = true;
+        client.off("ready", onClientReady);
+        // Its connection ends within DISCONNECT_TIMEOUT_MS, even on a hung server (see below).
+        await tracking?.close(timeoutMs + DISCONNECT_TIMEOUT_MS);
+        if (owned) {
+          // The `error` listener stays: a late socket error must not become an unhandled one.
+          try {
+            if (client.status === "ready") await loopDeadline(client.quit(), timeoutMs, () => new Error("QUIT timed out"));
+          } catch {
+            // Already gone, or not answering: disconnect below is enough.
+          }
+          // A hung server never closes its side: ioredis destroys the socket `disconnectTimeout`
+          // (DISCONNECT_TIMEOUT_MS) later, then ends. Waiting for that end leaves nothing of the
+          // store (socket, timer) to keep the process alive once close() has resolved.
+          const ended = clientEnded(client, timeoutMs + DISCONNECT_TIMEOUT_MS);
+          client.disconnect();
+          await ended;
         }
-        // A hung server never closes its side: ioredis destroys the socket `disconnectTimeout`
-        // (DISCONNECT_TIMEOUT_MS) later, then ends. Waiting for that end leaves nothing of the
-        // store (socket, timer) to keep the process alive once close() has resolved.
-        const ended = clientEnded(client, timeoutMs + DISCONNECT_TIMEOUT_MS);
-        client.disconnect();
-        await ended;
-      }
-      emitter.removeAllListeners();
+        emitter.removeAllListeners();
+      })();
+      return closing;
     },
   };
   return store;

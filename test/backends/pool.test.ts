@@ -347,6 +347,26 @@ describe("backendPool", () => {
     await expect(drain(pool.chat(ask("x"), { signal: new AbortController().signal }))).rejects.toMatchObject({ code: "BACKEND_CLOSED" });
   });
 
+  it("a second close() resolves only once every host is closed, as the first does", async () => {
+    let closed = 0;
+    const slow = (): ModelBackend => ({
+      name: "slow",
+      async *chat() {},
+      close: () => new Promise<void>((resolve) => setTimeout(() => resolve(void closed++), 30)),
+    });
+    const pool = backendPool(
+      [
+        { name: "a", backend: slow() },
+        { name: "b", backend: slow() },
+      ],
+      { healthCheckMs: 0 },
+    );
+    const first = pool.close();
+    await pool.close();
+    expect(closed).toBe(2);
+    await first;
+  });
+
   it("dedupeBackend over a pool: 20 identical concurrent runs make one request on one host", async () => {
     const servers = await fakes(2, { reply: REPLY, chunkDelayMs: 10 });
     const pool = poolOf(
@@ -397,6 +417,41 @@ describe("backendPool", () => {
     expect(isHostFailure(Object.assign(new Error("x"), { code: "ECONNREFUSED" }))).toBe(true);
     expect(isHostFailure(new Error("plain"))).toBe(false);
     expect(() => backendPool([])).toThrow(RangeError);
+  });
+
+  it("prewarm pairs each host's results by model and host, never rejects, and a host that gave no result did not load it", async () => {
+    const host = (name: string, prewarm: (models: string[]) => Promise<unknown>) => ({
+      name,
+      backend: { name, async *chat() {}, prewarm } as unknown as ModelBackend,
+    });
+    const loads = (ok: boolean, error?: string) => async (models: string[]) =>
+      models.map((model) => ({ model, ok, loadMs: 5, ...(error ? { error } : {}) }));
+    const pool = backendPool([host("gpu-a", loads(true)), host("gpu-b", async () => []), host("gpu-c", loads(false, "out of memory"))], {
+      healthCheckMs: 0,
+    });
+    const [warm] = await pool.prewarm(["llama3.2"]);
+    expect(warm).toMatchObject({ model: "llama3.2", ok: false });
+    expect(warm?.error).toBe("gpu-b: it gave no result for this model; gpu-c: out of memory");
+    // A host that answers with something that is not a list of results, or lists them in another order.
+    const odd = backendPool(
+      [
+        host("gpu-a", async (models) => [...models].reverse().map((model) => ({ model, ok: true, loadMs: 1 }))),
+        host("gpu-b", async () => undefined),
+      ],
+      { healthCheckMs: 0 },
+    );
+    const both = await odd.prewarm(["m1", "m2"]);
+    expect(both.map((r) => [r.model, r.ok, r.error])).toEqual([
+      ["m1", false, "gpu-b: it gave no result for this model"],
+      ["m2", false, "gpu-b: it gave no result for this model"],
+    ]);
+    const fine = backendPool([host("gpu-a", async (models) => [...models].reverse().map((model) => ({ model, ok: true, loadMs: 1 })))], {
+      healthCheckMs: 0,
+    });
+    expect((await fine.prewarm(["m1", "m2"])).map((r) => [r.model, r.ok])).toEqual([
+      ["m1", true],
+      ["m2", true],
+    ]);
   });
 });
 

@@ -251,6 +251,16 @@ describe("mcpToolCatalogue: close", () => {
     await expect(catalogue.callTool("calc", {}, ctx())).rejects.toThrow(/is closed/);
     await catalogue.close(); // twice is fine
   });
+
+  it("a second close() resolves only once the clients are closed, as the first does", async () => {
+    const { catalogue, alpha, beta } = await twoServers();
+    await fetchWithDeadline(catalogue);
+    const first = catalogue.close();
+    await catalogue.close();
+    expect(alpha.client.transport).toBeUndefined();
+    expect(beta.client.transport).toBeUndefined();
+    await first;
+  });
 });
 
 describe("zoe-pipeline/mcp: loading", () => {

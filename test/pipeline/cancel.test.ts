@@ -81,6 +81,33 @@ describe("cancellation", () => {
     expect(last.type === EventType.RUN_ERROR && last.code).toBe("PIPELINE_CLOSED");
   });
 
+  it("a second close() (a signal handler and a shutdown path) resolves only once the parts are closed, as the first does", async () => {
+    let release = () => {};
+    let backendClosed = false;
+    const backend = {
+      ...scriptedBackend(),
+      close: () =>
+        new Promise<void>((resolve) => {
+          release = () => {
+            backendClosed = true;
+            resolve();
+          };
+        }),
+    };
+    const pipeline = createZoePipeline({ backend, router: fixedRouter() });
+    const first = pipeline.close();
+    let secondDone = false;
+    const second = pipeline.close().then(() => {
+      secondDone = true;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(secondDone).toBe(false);
+    release();
+    await second;
+    expect(backendClosed).toBe(true);
+    await first;
+  });
+
   it("the stream judge rejects a malformed stream (the helper can fail)", async () => {
     await expect(
       expectValidStream([

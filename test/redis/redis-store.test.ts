@@ -133,6 +133,15 @@ describeRedis("redisCacheStore on a single server", () => {
     await client.quit();
   });
 
+  it("a second close() resolves only once the client it created has ended, as the first does", async () => {
+    const store = redisCacheStore({ url: shared.url });
+    await store.ping();
+    const first = store.close();
+    await store.close();
+    expect(store.client.status).toBe("end");
+    await first;
+  });
+
   it("keeps crafted user ids apart: no user is served another's cached context, prompt or history", async () => {
     await expectIsolatedUsers(redisCacheStore({ url: shared.url }), uniquePrefix("iso"));
   });
