@@ -41,7 +41,9 @@ let runs = 0;
 
 async function newSandbox() {
   const memory = new WebAssembly.Memory({ initial: cfg.initialPages, maximum: cfg.maxPages });
-  const variant = quickjs.newVariant(quickjs.RELEASE_SYNC, { wasmMemory: memory });
+  // Emscripten's own messages (an abort when a runtime that ran out of memory cannot be freed) are
+  // handled here as the run's outcome; printed, they would land on the host's stderr.
+  const variant = quickjs.newVariant(quickjs.RELEASE_SYNC, { wasmMemory: memory, emscriptenModule: { printErr: () => {} } });
   const module = await quickjs.newQuickJSWASMModuleFromVariant(variant);
   return { module, memory };
 }
@@ -92,6 +94,7 @@ async function run(id, code, limitMs, warmUp) {
   let stop; // "aborted" | "timeout" | "output"
   let deadline = Infinity;
   let poisoned = false;
+  let disposeFailed = false;
   let error;
   let errorCode = "CODE_ERROR";
 
@@ -208,6 +211,7 @@ async function run(id, code, limitMs, warmUp) {
         runtime.dispose();
       } catch {
         poisoned = true;
+        disposeFailed = true;
       }
     }
     if (poisoned) {
@@ -216,6 +220,13 @@ async function run(id, code, limitMs, warmUp) {
     }
   }
 
+  if (stop === undefined && error === undefined && disposeFailed) {
+    // Memory that ran out inside a promise job (a then-callback, an async function) rejects a
+    // promise nobody observes: QuickJS drops that error, and the run looks done. What it leaves
+    // is a runtime that cannot be freed (objects the failed allocation left behind).
+    error = "memory limit of " + cfg.memoryLimitBytes + " bytes exceeded (in a promise job)";
+    errorCode = "MEMORY_LIMIT";
+  }
   if (stop === "aborted") {
     error = "execution aborted";
     errorCode = "ABORTED";

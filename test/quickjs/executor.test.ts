@@ -199,6 +199,15 @@ describe("quickjsExecutor: hostile code is contained", () => {
     await expectHealthy(roomy);
   });
 
+  it.each([
+    ["a then-callback", "let a = []; Promise.resolve().then(() => { for (;;) a.push('x'.repeat(1e5)); }); 'finished'"],
+    ["an async function", "(async () => { let a = []; for (;;) { a.push('x'.repeat(1e5)); await 0; } })(); 'finished'"],
+  ])("stops a memory bomb in a promise job (%s), whose error QuickJS drops, as MEMORY_LIMIT", async (_name, code) => {
+    const result = await run(code, roomy);
+    expect(result).toMatchObject({ ok: false, code: "MEMORY_LIMIT", error: "memory limit of 33554432 bytes exceeded (in a promise job)" });
+    await expectHealthy(roomy);
+  });
+
   it("reports a caught out-of-memory as the code decides, and stays healthy", async () => {
     const result = await run("let a = []; try { for (;;) a.push('y'.repeat(1e5) + a.length); } catch (e) { a = null; String(e) }", roomy);
     expect(result).toEqual({ ok: true, output: '"InternalError: out of memory"' });
