@@ -85,12 +85,34 @@ function readRunInput(input: unknown, options: ParseOptions): ParsedInput {
   const problem =
     idProblem("userId", turn.userId, maxIdLength) ??
     idProblem("threadId", turn.threadId, maxIdLength) ??
-    idProblem("runId", turn.runId, maxIdLength);
+    idProblem("runId", turn.runId, maxIdLength) ??
+    messageIdProblem(turn.messages, maxIdLength);
   // The ids of an error event must be valid too: a bad one is replaced in the error's RUN_STARTED.
   if (problem) return fail("INVALID_ID", problem, safeIds(turn, maxIdLength));
   // The model sees well-formed text: a lone surrogate becomes U+FFFD, as any UTF-8 encoder would make it.
   if (!isWellFormed(turn.text)) turn.text = toWellFormed(turn.text);
   return parsed;
+}
+
+/**
+ * Why an id of the conversation is not acceptable (a message's, a tool call's, the call a tool
+ * result answers), or undefined: they go into the stream, the history and the prompt as the
+ * run's own ids do, and are bounded alike.
+ */
+function messageIdProblem(messages: readonly Message[], maxIdLength: number): string | undefined {
+  const ok = (id: string) => id.length <= maxIdLength && isWellFormed(id);
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i] as Message;
+    if (!ok(m.id)) return idProblem(`messages[${i}].id`, m.id, maxIdLength);
+    if (m.role === "tool" && !ok(m.toolCallId)) return idProblem(`messages[${i}].toolCallId`, m.toolCallId, maxIdLength);
+    if (m.role === "assistant" && m.toolCalls) {
+      for (let j = 0; j < m.toolCalls.length; j++) {
+        const id = (m.toolCalls[j] as { id: string }).id;
+        if (!ok(id)) return idProblem(`messages[${i}].toolCalls[${j}].id`, id, maxIdLength);
+      }
+    }
+  }
+  return undefined;
 }
 
 /** Ids to report an input error under: the input's own when they are acceptable. */

@@ -42,7 +42,7 @@ export interface ZoePipelineOptions {
   };
   /** Longest accepted user message, in characters (past messages the client sends are cut to it too). Default 16,000. */
   maxInputChars?: number;
-  /** Longest accepted `userId`, `threadId` or `runId` (UTF-16 code units); ids must also be well-formed UTF-16. Default 256. */
+  /** Longest accepted `userId`, `threadId`, `runId`, message id or tool call id (UTF-16 code units); ids must also be well-formed UTF-16. Default 256. */
   maxIdLength?: number;
   /** Deepest accepted nesting of objects and arrays in a run input. Default 64. */
   maxInputDepth?: number;

@@ -43,6 +43,29 @@ describe("ids and text are well-formed and bounded", () => {
     ["userId", { userId: "u".repeat(257), message: "hi" }],
     ["threadId", agUi({ threadId: "t".repeat(257) })],
     ["runId", agUi({ runId: "r".repeat(100_000) })],
+    // The conversation's ids go into the stream, the history and the prompt too.
+    ["messages[0].id", agUi({ messages: [{ id: "m".repeat(300_000), role: "user", content: "hi" }] })],
+    ["messages[0].id", agUi({ messages: [{ id: `m${LONE_LOW}`, role: "user", content: "hi" }] })],
+    [
+      "messages[1].toolCalls[0].id",
+      agUi({
+        messages: [
+          { id: "m1", role: "user", content: "hi" },
+          { id: "a1", role: "assistant", toolCalls: [{ id: "c".repeat(257), type: "function", function: { name: "f", arguments: "{}" } }] },
+          { id: "m2", role: "user", content: "again" },
+        ],
+      }),
+    ],
+    [
+      "messages[1].toolCallId",
+      agUi({
+        messages: [
+          { id: "m1", role: "user", content: "hi" },
+          { id: "t1", role: "tool", toolCallId: `c${LONE_HIGH}`, content: "r" },
+          { id: "m2", role: "user", content: "again" },
+        ],
+      }),
+    ],
   ] as const) {
     it(`a ${field} that is too long or not well-formed UTF-16 is INVALID_ID, and the error stream stays valid`, async () => {
       const pipeline = createZoePipeline({ backend: scriptedBackend(), router: fixedRouter() });

@@ -161,7 +161,9 @@ describe("a tool catalogue that is not one", () => {
     const events = await runValid(pipeline.run(input));
     // Before, the whole run failed: RUN_ERROR INTERNAL_ERROR (reading `name` of null).
     expect(terminal(events).type).toBe(EventType.RUN_FINISHED);
-    expect(errors).toEqual(["a tool catalogue must give an array of tools, each an object with a name"]);
+    expect(errors).toEqual([
+      "a tool catalogue must give an array of tools, each an object with a name (a tool name is 1 to 128 characters without spaces or control characters)",
+    ]);
     expect(backend.requests.at(-1)?.tools ?? []).toEqual([]);
     await pipeline.close();
   });
