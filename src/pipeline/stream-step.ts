@@ -1,3 +1,4 @@
+import { isWellFormed } from "../shared/unicode.js";
 import { newId } from "../shared/new-id.js";
 import type { AGUIEvent } from "@ag-ui/core";
 import { tokenCount } from "./metrics.js";
@@ -41,6 +42,8 @@ export interface StepLimits {
   firstTokenMs: number;
   idleMs: number;
   codeBlockMs: number;
+  /** `maxIdLength`: a tool call id the model gives past it is replaced, as the next run's input would refuse it. */
+  maxIdLength: number;
   /** A code block's result past this many characters is cut (`maxToolResultChars`). */
   maxResultChars: number;
   /** When the run's whole generation must end (`performance.now()` time; Infinity for never). */
@@ -602,7 +605,9 @@ export async function streamStep(
         for (const event of closeMessages(open)) out.send(event);
         const ids = (open.toolCallIds ??= new Set());
         const given = chunk.call.id;
-        const id = given === undefined || ids.has(given) ? newId() : given;
+        // A new id for one the input would refuse on the continuation (past `maxIdLength`, a lone
+        // surrogate), or one already used: the client sends each call's id back with its result.
+        const id = given === undefined || ids.has(given) || given.length > limits.maxIdLength || !isWellFormed(given) ? newId() : given;
         ids.add(id);
         const args = toolArgumentsText(chunk.call.arguments);
         result.toolCalls.push({ id, name: chunk.call.name, arguments: args });

@@ -62,8 +62,7 @@ export function conversationToMessages(
   const toolNames = new Map(
     messages.flatMap((m) => (m.role === "assistant" ? (m.toolCalls ?? []).map((c) => [c.id, c.function.name] as const) : [])),
   );
-  const { answered, results } = pairToolCalls(messages);
-  const convert = (m: Message): ChatMessage | undefined => {
+  const convert = (m: Message, { answered, results }: ToolPairs): ChatMessage | undefined => {
     switch (m.role) {
       case "user": {
         const text = contentToText(m.content);
@@ -103,39 +102,71 @@ export function conversationToMessages(
         return undefined;
     }
   };
-  const keep = (list: readonly Message[]) =>
-    list
-      .map(convert)
-      .filter((m): m is ChatMessage => m !== undefined)
-      .map((m) => (m.content.length > maxChars ? { ...m, content: `${m.content.slice(0, maxChars)}…` } : m));
+  const keep = (list: readonly Message[]): ChatMessage[] => {
+    // Paired within the part that is sent: a call the window left out takes its result with it.
+    const pairs = pairToolCalls(list);
+    const out: ChatMessage[] = [];
+    for (const m of list) {
+      const message = convert(m, pairs);
+      if (message === undefined) continue;
+      const previous = out[out.length - 1];
+      // One answer that the client split into several assistant messages (AG-UI clients make one
+      // per tool call without a parent message, and one for text after a call) is one message
+      // again, as the model wrote it: its results then follow the message that made the calls.
+      if (message.role === "assistant" && previous?.role === "assistant") out[out.length - 1] = mergeAssistant(previous, message);
+      else out.push(message);
+    }
+    return out.map((m) => (m.content.length > maxChars ? { ...m, content: `${m.content.slice(0, maxChars)}…` } : m));
+  };
   return { history: keep(before.slice(start)), trailing: keep(trailingWindow(after, Math.max(load, MIN_TRAILING_MESSAGES))) };
+}
+
+/** Two assistant messages in a row as one: the texts in order, then the calls in order. */
+function mergeAssistant(first: ChatMessage, second: ChatMessage): ChatMessage {
+  const calls = [...(first.tool_calls ?? []), ...(second.tool_calls ?? [])];
+  return { role: "assistant", content: first.content + second.content, ...(calls.length ? { tool_calls: calls } : {}) };
+}
+
+/** Which calls of each assistant message are answered, and which results answer a call. */
+interface ToolPairs {
+  answered: Map<Message, Set<string>>;
+  results: Set<Message>;
 }
 
 /**
  * Which tool results answer a call, and which calls are answered, as OpenAI-style servers take a
- * conversation: a `tool` message answers a call of the assistant message it follows (only other
- * results, or messages that are not replayed, in between), once. A result that answers nothing
- * (an id never issued, a second answer, one after a user message) is not replayed, and a call
- * without its result is not either: either would make a conversation the server refuses.
+ * conversation: a `tool` message answers a call of the assistant messages it follows (assistant
+ * messages in a row count as one answer; only other results, or messages that are not replayed,
+ * in between), once. A result that answers nothing (an id never issued, a second answer, one
+ * after a user message) is not replayed, and a call without its result is not either: either
+ * would make a conversation the server refuses.
  */
-function pairToolCalls(messages: readonly Message[]): { answered: Map<Message, Set<string>>; results: Set<Message> } {
+function pairToolCalls(messages: readonly Message[]): ToolPairs {
   const answered = new Map<Message, Set<string>>();
   const results = new Set<Message>();
   let open: Set<string> | undefined;
   let answeredHere: Set<string> | undefined;
+  /** The last message that is replayed was an assistant's: the next one belongs to the same answer. */
+  let inAnswer = false;
   for (const m of messages) {
     if (m.role === "tool") {
+      inAnswer = false;
       if (open?.delete(m.toolCallId)) {
         results.add(m);
         answeredHere?.add(m.toolCallId);
       }
     } else if (m.role === "assistant") {
-      open = new Set((m.toolCalls ?? []).map((c) => c.id));
-      answeredHere = new Set();
+      if (!inAnswer || !open || !answeredHere) {
+        open = new Set();
+        answeredHere = new Set();
+      }
+      for (const call of m.toolCalls ?? []) open.add(call.id);
       answered.set(m, answeredHere);
+      inAnswer = true;
     } else if (m.role === "user") {
       open = undefined;
       answeredHere = undefined;
+      inAnswer = false;
     }
   }
   return { answered, results };

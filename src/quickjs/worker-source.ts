@@ -95,6 +95,7 @@ async function run(id, code, limitMs, warmUp) {
   let deadline = Infinity;
   let poisoned = false;
   let disposeFailed = false;
+  let formatting = false; // past the code itself: the final value's formatting, on its own budget
   let error;
   let errorCode = "CODE_ERROR";
 
@@ -176,6 +177,7 @@ async function run(id, code, limitMs, warmUp) {
 
     // Formatting may run the user's getters and toJSON: give it a small budget of its own.
     deadline = Date.now() + FORMAT_BUDGET_MS;
+    formatting = stop === undefined;
     if (stop === undefined) {
       if (thrown !== undefined) {
         if (isOutOfMemory(ctx, thrown)) {
@@ -222,8 +224,9 @@ async function run(id, code, limitMs, warmUp) {
 
   if (stop === undefined && error === undefined && disposeFailed) {
     // Memory that ran out inside a promise job (a then-callback, an async function) rejects a
-    // promise nobody observes: QuickJS drops that error, and the run looks done. What it leaves
-    // is a runtime that cannot be freed (objects the failed allocation left behind).
+    // promise nobody may observe: QuickJS drops that error, and the run looks done. What it leaves
+    // is a runtime that cannot be freed (objects the failed allocation left behind), whether the
+    // code caught the error or not, and no way to tell which: both end as MEMORY_LIMIT.
     error = "memory limit of " + cfg.memoryLimitBytes + " bytes exceeded (in a promise job)";
     errorCode = "MEMORY_LIMIT";
   }
@@ -231,7 +234,9 @@ async function run(id, code, limitMs, warmUp) {
     error = "execution aborted";
     errorCode = "ABORTED";
   } else if (stop === "timeout") {
-    error = "time limit of " + runLimitMs + " ms exceeded";
+    error = formatting
+      ? "time limit of " + FORMAT_BUDGET_MS + " ms exceeded while formatting the final value (a getter or toJSON that does not end)"
+      : "time limit of " + runLimitMs + " ms exceeded";
     errorCode = "TIMEOUT";
   } else if (stop === "output" || (outputFull && error === undefined)) {
     error = "output limit of " + max + " characters reached";

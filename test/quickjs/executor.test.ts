@@ -420,6 +420,13 @@ describe("quickjsExecutor: small limits", () => {
     expect(() => quickjsExecutor({ stackSizeBytes: 1024 })).toThrow(/stackSizeBytes must be an integer from 16384/);
   });
 
+  it("a final value whose getter never ends is a TIMEOUT that names the formatting budget, not the code's", async () => {
+    const result = await run("({ get x() { for (;;); } })", roomy);
+    expect(result).toMatchObject({ ok: false, code: "TIMEOUT" });
+    expect(result.error).toMatch(/^time limit of 100 ms exceeded while formatting the final value/);
+    await expectHealthy(roomy);
+  });
+
   it("runs and formats code at the smallest limits", async () => {
     const small = executor({ memoryLimitBytes: 1024 * 1024, stackSizeBytes: 16 * 1024, timeoutMs: 20_000 });
     expect(await run("console.log({ a: { b: [{ c: new Map([[1, { d: [1] }]]) }] } }); 6 * 7", small)).toEqual({

@@ -163,6 +163,7 @@ export function generate(ctx: RunContext, prompted: Prompted, lookup: AnswerLook
     idleMs: deps.deadlines.idleMs,
     codeBlockMs: deps.deadlines.codeBlockMs,
     maxResultChars: deps.toolRunner.maxResultChars,
+    maxIdLength: deps.inputLimits.maxIdLength,
     generationEndsAt: t0 + deps.deadlines.generationMs,
     onCode: trace.enabled
       ? (language: string, ok: boolean, startedAt: number, endedAt: number) =>

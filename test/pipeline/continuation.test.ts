@@ -1,0 +1,119 @@
+/**
+ * Frontend-tool continuations as a real AG-UI client builds them: `@ag-ui/client` applies a run's
+ * events to its messages (one assistant message per tool call without a parent message, one for
+ * text after a call), the client appends its results, and the next run must show the model every
+ * call it made with its result, in a conversation OpenAI-style servers take.
+ */
+import { defaultApplyEvents, type Message, type Tool } from "@ag-ui/client";
+import { from, lastValueFrom, toArray } from "rxjs";
+import { describe, expect, it } from "vitest";
+import { createZoePipeline, type AGUIEvent, type ChatChunk, type ChatMessage } from "../../src/index.js";
+import { scriptedBackend } from "../../src/testing/index.js";
+import { collect, expectValidStream } from "../helpers/ag-ui.js";
+import { fixedRouter } from "../helpers/fixtures.js";
+
+type Input = {
+  threadId: string;
+  runId: string;
+  userId: string;
+  messages: Message[];
+  tools: Tool[];
+  context: [];
+  state: Record<string, never>;
+  forwardedProps: Record<string, never>;
+};
+
+/** The messages after a run, as `@ag-ui/client` builds them from its events. */
+async function applied(input: Input, events: AGUIEvent[]): Promise<Message[]> {
+  const agent = { messages: structuredClone(input.messages), state: {} };
+  const updates = await lastValueFrom(defaultApplyEvents(input as never, from(events) as never, agent as never, []).pipe(toArray()));
+  return (updates.filter((u) => u.messages).at(-1)?.messages as Message[] | undefined) ?? agent.messages;
+}
+
+/** OpenAI's rule: an assistant message with tool calls is followed by one result per call, and results answer only those. */
+function validToolSequence(messages: readonly ChatMessage[]): boolean {
+  let pending = new Set<string>();
+  for (const m of messages) {
+    if (m.role === "tool") {
+      if (!pending.delete(String(m.tool_call_id))) return false;
+      continue;
+    }
+    if (pending.size > 0) return false;
+    pending = new Set((m.tool_calls ?? []).map((c) => String(c.id)));
+  }
+  return pending.size === 0;
+}
+
+const c1: ChatChunk = { type: "tool_call", call: { id: "c1", name: "offer_choices", arguments: { options: ["a", "b"] } } };
+const c2: ChatChunk = { type: "tool_call", call: { id: "c2", name: "offer_choices", arguments: { options: ["x", "y"] } } };
+const s1: ChatChunk = { type: "tool_call", call: { id: "s1", name: "get_time", arguments: {} } };
+
+describe("a frontend continuation built by @ag-ui/client", () => {
+  for (const [name, first, expected] of [
+    ["two frontend calls, no text", [c1, c2], ["c1", "c2"]],
+    ["text, then two frontend calls", [{ type: "text", text: "Let me ask. " }, c1, c2], ["c1", "c2"]],
+    ["a frontend call, then text", [c1, { type: "text", text: " (pick one)" }], ["c1"]],
+    ["a server call and a frontend call", [s1, c1], ["s1", "c1"]],
+  ] as Array<[string, ChatChunk[], string[]]>) {
+    it(`keeps every call and its result, in a conversation OpenAI-style servers take (${name})`, async () => {
+      let n = 0;
+      const backend = scriptedBackend({ script: () => (n++ === 0 ? first : [{ type: "text", text: "thanks" }]) });
+      const pipeline = createZoePipeline({ backend, router: fixedRouter(), tools: [{ name: "get_time", execute: () => "noon" }] });
+      const input: Input = {
+        threadId: "t",
+        runId: "r1",
+        userId: "u",
+        messages: [{ id: "m1", role: "user", content: "pick" }],
+        tools: [{ name: "offer_choices", description: "Offer options", parameters: { type: "object" } }],
+        context: [],
+        state: {},
+        forwardedProps: {},
+      };
+      const events = await collect(pipeline.run(input));
+      await expectValidStream(events);
+      const messages = await applied(input, events);
+      for (const id of expected) if (id.startsWith("c")) messages.push({ id: `t-${id}`, role: "tool", toolCallId: id, content: "picked" });
+      await collect(pipeline.run({ ...input, runId: "r2", messages }));
+      const sent = backend.requests[1]!.messages.filter((m) => m.role !== "system");
+      expect(sent.filter((m) => m.role === "tool").map((m) => m.tool_call_id)).toEqual(expected);
+      expect(sent.flatMap((m) => (m.tool_calls ?? []).map((c) => c.id))).toEqual(expected);
+      expect(validToolSequence(sent)).toBe(true);
+      await pipeline.close();
+    });
+  }
+
+  for (const [name, given] of [
+    ["past maxIdLength", `call_${"x".repeat(295)}`],
+    ["with a lone surrogate", "call_\uD800"],
+  ] as const) {
+    it(`a model's tool call id the next run would refuse (${name}) is replaced, and the continuation goes on`, async () => {
+      let n = 0;
+      const backend = scriptedBackend({
+        script: () =>
+          n++ === 0 ? [{ type: "tool_call", call: { id: given, name: "offer_choices", arguments: {} } }] : [{ type: "text", text: "ok" }],
+      });
+      const pipeline = createZoePipeline({ backend, router: fixedRouter() });
+      const input: Input = {
+        threadId: "t",
+        runId: "r1",
+        userId: "u",
+        messages: [{ id: "m1", role: "user", content: "pick" }],
+        tools: [{ name: "offer_choices", description: "Offer options", parameters: { type: "object" } }],
+        context: [],
+        state: {},
+        forwardedProps: {},
+      };
+      const events = await collect(pipeline.run(input));
+      await expectValidStream(events);
+      const start = events.find((e) => e.type === "TOOL_CALL_START") as { toolCallId: string } | undefined;
+      expect(start?.toolCallId).not.toBe(given);
+      expect(start?.toolCallId.length).toBeLessThanOrEqual(256);
+      const messages = await applied(input, events);
+      messages.push({ id: "t1", role: "tool", toolCallId: start!.toolCallId, content: "a" });
+      const next = await collect(pipeline.run({ ...input, runId: "r2", messages }));
+      expect(next.at(-1)?.type).toBe("RUN_FINISHED");
+      expect(backend.requests[1]!.messages.filter((m) => m.role === "tool").map((m) => m.tool_call_id)).toEqual([start!.toolCallId]);
+      await pipeline.close();
+    });
+  }
+});
