@@ -30,6 +30,18 @@ async function applied(input: Input, events: AGUIEvent[]): Promise<Message[]> {
   return (updates.filter((u) => u.messages).at(-1)?.messages as Message[] | undefined) ?? agent.messages;
 }
 
+/** The first run: a user asks, with one frontend tool the model may call. */
+const firstRun = (): Input => ({
+  threadId: "t",
+  runId: "r1",
+  userId: "u",
+  messages: [{ id: "m1", role: "user", content: "pick" }],
+  tools: [{ name: "offer_choices", description: "Offer options", parameters: { type: "object" } }],
+  context: [],
+  state: {},
+  forwardedProps: {},
+});
+
 /** OpenAI's rule: an assistant message with tool calls is followed by one result per call, and results answer only those. */
 function validToolSequence(messages: readonly ChatMessage[]): boolean {
   let pending = new Set<string>();
@@ -59,16 +71,7 @@ describe("a frontend continuation built by @ag-ui/client", () => {
       let n = 0;
       const backend = scriptedBackend({ script: () => (n++ === 0 ? first : [{ type: "text", text: "thanks" }]) });
       const pipeline = createZoePipeline({ backend, router: fixedRouter(), tools: [{ name: "get_time", execute: () => "noon" }] });
-      const input: Input = {
-        threadId: "t",
-        runId: "r1",
-        userId: "u",
-        messages: [{ id: "m1", role: "user", content: "pick" }],
-        tools: [{ name: "offer_choices", description: "Offer options", parameters: { type: "object" } }],
-        context: [],
-        state: {},
-        forwardedProps: {},
-      };
+      const input = firstRun();
       const events = await collect(pipeline.run(input));
       await expectValidStream(events);
       const messages = await applied(input, events);
@@ -93,16 +96,7 @@ describe("a frontend continuation built by @ag-ui/client", () => {
           n++ === 0 ? [{ type: "tool_call", call: { id: given, name: "offer_choices", arguments: {} } }] : [{ type: "text", text: "ok" }],
       });
       const pipeline = createZoePipeline({ backend, router: fixedRouter() });
-      const input: Input = {
-        threadId: "t",
-        runId: "r1",
-        userId: "u",
-        messages: [{ id: "m1", role: "user", content: "pick" }],
-        tools: [{ name: "offer_choices", description: "Offer options", parameters: { type: "object" } }],
-        context: [],
-        state: {},
-        forwardedProps: {},
-      };
+      const input = firstRun();
       const events = await collect(pipeline.run(input));
       await expectValidStream(events);
       const start = events.find((e) => e.type === "TOOL_CALL_START") as { toolCallId: string } | undefined;
