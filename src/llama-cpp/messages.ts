@@ -11,11 +11,14 @@ import { setEntry } from "../shared/own-entry.js";
 
 /**
  * The pipeline's messages (Ollama's shape) as node-llama-cpp chat history. Assistant tool calls
- * become function calls; a `tool` message fills in the result of the latest call of that name
- * still without one (or, when there is none, is shown to the model as a user message).
+ * become function calls; a `tool` message fills in the result of its call (by id, else the first
+ * call of that name still without one; when there is none, it is shown to the model as a user
+ * message).
  */
 export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
   const history: ChatHistoryItem[] = [];
+  /** Each call's id, where the message gave one: a result finds its own call by it first. */
+  const callIds = new WeakMap<ChatModelFunctionCall, string>();
   for (const message of messages) {
     switch (message.role) {
       case "system":
@@ -28,13 +31,20 @@ export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem
         const response: ChatModelResponse["response"] = [];
         if (message.content) response.push(message.content);
         for (const call of message.tool_calls ?? []) {
-          response.push({ type: "functionCall", name: call.function.name, params: call.function.arguments, result: undefined });
+          const functionCall: ChatModelFunctionCall = {
+            type: "functionCall",
+            name: call.function.name,
+            params: call.function.arguments,
+            result: undefined,
+          };
+          if (typeof call.id === "string") callIds.set(functionCall, call.id);
+          response.push(functionCall);
         }
         history.push({ type: "model", response });
         break;
       }
       case "tool": {
-        const call = openCall(history, message.tool_name);
+        const call = openCall(history, message.tool_name, message.tool_call_id, callIds);
         if (call) call.result = parseResult(message.content);
         else history.push({ type: "user", text: `Result of ${message.tool_name ?? "a tool"}:\n${message.content}` });
         break;
@@ -44,14 +54,27 @@ export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem
   return history;
 }
 
-/** The latest function call of the last model response that has no result yet. */
-function openCall(history: ChatHistoryItem[], name: string | undefined): ChatModelFunctionCall | undefined {
+/**
+ * The call of the last model response a result answers: the one with its id, else the first of
+ * that name (or of any name) that has no result yet. By id first: results may come in another
+ * order than their calls (a client's handlers that end at different times), and two calls of
+ * one tool would then swap results.
+ */
+function openCall(
+  history: ChatHistoryItem[],
+  name: string | undefined,
+  id: unknown,
+  callIds: WeakMap<ChatModelFunctionCall, string>,
+): ChatModelFunctionCall | undefined {
   const last = history[history.length - 1];
   if (last?.type !== "model") return undefined;
   const calls = last.response.filter(
     (r): r is ChatModelFunctionCall => typeof r === "object" && r.type === "functionCall" && r.result === undefined,
   );
-  return calls.find((c) => name === undefined || c.name === name);
+  return (
+    (typeof id === "string" ? calls.find((c) => callIds.get(c) === id) : undefined) ??
+    calls.find((c) => name === undefined || c.name === name)
+  );
 }
 
 function parseResult(content: string): unknown {

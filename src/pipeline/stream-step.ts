@@ -517,6 +517,8 @@ export async function streamStep(
 ): Promise<StepResult> {
   const result: StepResult = { text: "", thinking: "", toolCalls: [], done: {}, textChunks: 0, codeRuns: 0 };
   const answerText = new TextBuilder();
+  /** The message this answer's tool calls belong to, once the first is made. */
+  let callParent: string | undefined;
   const waits = new Waits();
   const watch = new ModelWatch(limits, waits);
   const code = executor ? new CodeRuns(executor, request.userId, signal, limits, out, open, result, waits) : undefined;
@@ -601,7 +603,11 @@ export async function streamStep(
         break;
       case "tool_call": {
         result.firstTokenAt ??= performance.now();
-        const parent = open.text;
+        // Every call of this answer names one parent message: the text before the first call, or
+        // a message id of their own. A client (`@ag-ui/client`) puts a call without a parent in an
+        // assistant message of its own, and then its result between the answer's calls: the next
+        // run's prompt would no longer repeat the one this call's follow-up was given.
+        const parent = (callParent ??= open.text ?? newId());
         for (const event of closeMessages(open)) out.send(event);
         const ids = (open.toolCallIds ??= new Set());
         const given = chunk.call.id;

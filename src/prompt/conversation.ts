@@ -172,10 +172,16 @@ function pairToolCalls(messages: readonly Message[]): ToolPairs {
   return { answered, results };
 }
 
-/** The last `max` messages after the turn, starting at an assistant message when there is one. */
+/**
+ * At most `max` messages after the turn, starting at an assistant message: the last `max` from
+ * their first assistant message; when those are all results (an answer of many tool calls), the
+ * answer's last assistant message and the results that follow it, up to `max` (a call whose
+ * result is cut is left out with it, see {@link pairToolCalls}).
+ */
 function trailingWindow(after: readonly Message[], max: number): readonly Message[] {
   if (after.length <= max) return after;
-  const tail = after.slice(-max);
-  const firstAssistant = tail.findIndex((m) => m.role === "assistant");
-  return firstAssistant < 0 ? [] : tail.slice(firstAssistant);
+  const from = after.length - max;
+  for (let i = from; i < after.length; i++) if (after[i]?.role === "assistant") return after.slice(i);
+  for (let i = from - 1; i >= 0; i--) if (after[i]?.role === "assistant") return after.slice(i, i + max);
+  return [];
 }

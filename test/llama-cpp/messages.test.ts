@@ -19,6 +19,23 @@ describe("llama.cpp message mapping", () => {
     ]);
   });
 
+  it("gives each result to its own call by id, when results come in another order than two calls of one tool", () => {
+    const call = (id: string, item: string) => ({ id, function: { name: "add_item", arguments: { item } } });
+    const history = toChatHistory([
+      { role: "user", content: "add apple and pear" },
+      { role: "assistant", content: "", tool_calls: [call("c1", "apple"), call("c2", "pear")] },
+      { role: "tool", tool_name: "add_item", tool_call_id: "c2", content: '"pear added"' },
+      { role: "tool", tool_name: "add_item", tool_call_id: "c1", content: '"apple out of stock"' },
+    ]);
+    expect(history[1]).toEqual({
+      type: "model",
+      response: [
+        { type: "functionCall", name: "add_item", params: { item: "apple" }, result: "apple out of stock" },
+        { type: "functionCall", name: "add_item", params: { item: "pear" }, result: "pear added" },
+      ],
+    });
+  });
+
   it("maps tools to functions", () => {
     expect(toFunctions(undefined)).toBeUndefined();
     expect(toFunctions([])).toBeUndefined();

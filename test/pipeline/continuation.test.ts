@@ -85,6 +85,55 @@ describe("a frontend continuation built by @ag-ui/client", () => {
     });
   }
 
+  it("after a step of parallel server tool calls, the next turn's prompt repeats the one the step's follow-up was given (KV-cache reuse)", async () => {
+    const call = (id: string, city: string): ChatChunk => ({ type: "tool_call", call: { id, name: "weather", arguments: { city } } });
+    let k = 0;
+    const backend = scriptedBackend({
+      script: () =>
+        k++ === 0
+          ? [{ type: "text", text: "Checking both. " }, call("s1", "Paris"), call("s2", "Rome")]
+          : [{ type: "text", text: "Sunny." }],
+    });
+    const weather = { name: "weather", execute: ({ city }: Record<string, unknown>) => `sunny in ${String(city)}` };
+    const pipeline = createZoePipeline({ backend, router: fixedRouter(), tools: [weather] });
+    let messages: Message[] = [];
+    for (const [i, text] of ["Weather in Paris and Rome?", "Thanks"].entries()) {
+      const input: Input = {
+        ...firstRun(),
+        runId: `r${i}`,
+        tools: [],
+        messages: [...messages, { id: `u${i}`, role: "user", content: text }],
+      };
+      const events = await collect(pipeline.run(input));
+      await expectValidStream(events);
+      messages = await applied(input, events);
+    }
+    const [, followUp, next] = backend.requests.map((r) => r.messages);
+    expect(JSON.stringify(next!.slice(0, followUp!.length))).toBe(JSON.stringify(followUp));
+    expect(validToolSequence(next!.filter((m) => m.role !== "system"))).toBe(true);
+    await pipeline.close();
+  });
+
+  it("an answer of more frontend calls than the trailing window holds keeps its message and the results that fit", async () => {
+    const calls: ChatChunk[] = Array.from({ length: 12 }, (_, i) => ({
+      type: "tool_call",
+      call: { id: `c${i}`, name: "offer_choices", arguments: { options: [String(i)] } },
+    }));
+    let n = 0;
+    const backend = scriptedBackend({ script: () => (n++ === 0 ? calls : [{ type: "text", text: "done" }]) });
+    const pipeline = createZoePipeline({ backend, router: fixedRouter() });
+    const input = firstRun();
+    const messages = await applied(input, await collect(pipeline.run(input)));
+    for (let i = 0; i < 12; i++) messages.push({ id: `t${i}`, role: "tool", toolCallId: `c${i}`, content: `picked ${i}` });
+    await collect(pipeline.run({ ...input, runId: "r2", messages }));
+    const sent = backend.requests[1]!.messages.filter((m) => m.role !== "system");
+    // The default window after the turn is 12 messages: the answer and the first 11 results (the
+    // 12th call goes with its result). Before, the last 12 were all results, and nothing was kept.
+    expect(sent.flatMap((m) => (m.tool_calls ?? []).map((c) => c.id))).toEqual(Array.from({ length: 11 }, (_, i) => `c${i}`));
+    expect(validToolSequence(sent)).toBe(true);
+    await pipeline.close();
+  });
+
   for (const [name, given] of [
     ["past maxIdLength", `call_${"x".repeat(295)}`],
     ["with a lone surrogate", "call_\uD800"],
