@@ -124,11 +124,14 @@ export class ToolRunner {
       const args = parseToolArguments(call.arguments);
       const toolContext: ToolContext = { ...context, signal: controller.signal };
       const work = Promise.resolve().then(() =>
-        route.where === "server"
-          ? route.tool.execute(args, toolContext)
-          : route.where === "catalogue"
-            ? route.provider.callTool(call.name, args, toolContext)
-            : undefined,
+        // A run cancelled since the check above (a microtask ago) starts no tool.
+        controller.signal.aborted
+          ? Promise.reject(controller.signal.reason)
+          : route.where === "server"
+            ? route.tool.execute(args, toolContext)
+            : route.where === "catalogue"
+              ? route.provider.callTool(call.name, args, toolContext)
+              : undefined,
       );
       // The run's signal ends the wait at once (the tool is told through its own signal); an
       // Infinity deadline is none.

@@ -218,4 +218,27 @@ describe("ToolRunner", () => {
     // Linear: four times the calls, about four times the reactions (a race per result: sixteen).
     expect(large / small).toBeLessThan(6);
   });
+
+  it("a run cancelled at any microtask before its tool starts never starts it", async () => {
+    for (let ticks = 0; ticks < 12; ticks++) {
+      let started = 0;
+      let startedAborted = false;
+      const tool: ServerTool = {
+        name: "t",
+        execute: (_args, { signal }) => {
+          started++;
+          if (signal.aborted) startedAborted = true;
+          return "ok";
+        },
+      };
+      const run = new AbortController();
+      const result = new ToolRunner(1, 10_000).run(call("t"), server(tool), context, run.signal).catch((e: unknown) => e);
+      for (let i = 0; i < ticks; i++) await Promise.resolve();
+      run.abort(new Error("cancelled"));
+      const outcome = await result;
+      // Either the tool ran before the abort (and answered), or the run's abort came first and it never started.
+      expect(startedAborted, `aborted after ${ticks} microtasks`).toBe(false);
+      if (started === 0) expect(outcome).toMatchObject({ message: "cancelled" });
+    }
+  });
 });
