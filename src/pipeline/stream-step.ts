@@ -18,7 +18,11 @@ import { errorMessage } from "../errors/error-message.js";
 /** Messages a run has open, shared with the run so that a cancelled run can close them. */
 export interface OpenMessages {
   text?: string;
-  /** The id of the run's first text message: the stored answer's id, so that a later `MESSAGES_SNAPSHOT` names it as the stream did. */
+  /**
+   * The id of the run's first assistant message (its first text, or the message its first tool
+   * calls belong to): the stored answer's id, so that a later `MESSAGES_SNAPSHOT` names it as the
+   * stream did.
+   */
   firstText?: string;
   reasoning?: { id: string; messageId: string };
   /** The tool-call ids the run has sent: a model's repeated id gets a new one (results and clients key calls by id). */
@@ -500,6 +504,13 @@ class CodeRuns {
   }
 }
 
+/** A message id for calls that no text came before; the run's stored answer's too, when it has no text yet. */
+function ownParent(open: OpenMessages): string {
+  const id = newId();
+  open.firstText ??= id;
+  return id;
+}
+
 /**
  * Stream one model call as AG-UI events. With a code executor, each complete fenced block in an
  * allowed language runs at once, as a `run_code` tool call whose result is sent when it is ready,
@@ -517,7 +528,7 @@ export async function streamStep(
 ): Promise<StepResult> {
   const result: StepResult = { text: "", thinking: "", toolCalls: [], done: {}, textChunks: 0, codeRuns: 0 };
   const answerText = new TextBuilder();
-  /** The message this answer's tool calls belong to, once the first is made. */
+  /** The message the answer's current run of tool calls belongs to. */
   let callParent: string | undefined;
   const waits = new Waits();
   const watch = new ModelWatch(limits, waits);
@@ -594,6 +605,8 @@ export async function streamStep(
         if (!open.text) {
           open.text = newId();
           open.firstText ??= open.text;
+          // Calls after this text belong to it (see the tool_call case).
+          callParent = undefined;
           out.send(events.textStart(open.text));
         }
         answerText.append(chunk.text);
@@ -603,11 +616,15 @@ export async function streamStep(
         break;
       case "tool_call": {
         result.firstTokenAt ??= performance.now();
-        // Every call of this answer names one parent message: the text before the first call, or
-        // a message id of their own. A client (`@ag-ui/client`) puts a call without a parent in an
-        // assistant message of its own, and then its result between the answer's calls: the next
-        // run's prompt would no longer repeat the one this call's follow-up was given.
-        const parent = (callParent ??= open.text ?? newId());
+        // Calls in a row name one parent message: the text just before them, or an id of their
+        // own (then also the stored answer's, when no text came first, so that a later
+        // MESSAGES_SNAPSHOT names the client's message). A client (`@ag-ui/client`) puts a call
+        // without a parent in an assistant message of its own, with its result right after it,
+        // between the answer's calls: the next run's prompt would no longer repeat the one the
+        // calls' follow-up was given. Text between calls starts a message of its own, as the
+        // model wrote it, and the calls after it belong to it.
+        callParent ??= open.text ?? ownParent(open);
+        const parent = callParent;
         for (const event of closeMessages(open)) out.send(event);
         const ids = (open.toolCallIds ??= new Set());
         const given = chunk.call.id;

@@ -85,6 +85,53 @@ describe("a frontend continuation built by @ag-ui/client", () => {
     });
   }
 
+  for (const [name, first] of [
+    ["two calls", [c1, c2]],
+    ["text, then two calls", [{ type: "text", text: "Let me ask. " }, c1, c2]],
+    ["a call, text, a call", [c1, { type: "text", text: "mid" }, c2]],
+  ] as Array<[string, ChatChunk[]]>) {
+    it(`results placed after their call's message, as CopilotKit places them, give a valid conversation that ends in a result (${name})`, async () => {
+      let n = 0;
+      const backend = scriptedBackend({ script: () => (n++ === 0 ? first : [{ type: "text", text: "thanks" }]) });
+      const pipeline = createZoePipeline({ backend, router: fixedRouter() });
+      const input = firstRun();
+      const messages = await applied(input, await collect(pipeline.run(input)));
+      // CopilotKit core's placement: after the message that holds the call, after results already there.
+      for (const id of ["c1", "c2"]) {
+        let at = messages.findIndex((m) => m.role === "assistant" && m.toolCalls?.some((c) => c.id === id)) + 1;
+        while (messages[at]?.role === "tool") at++;
+        messages.splice(at, 0, { id: `t-${id}`, role: "tool", toolCallId: id, content: "picked" });
+      }
+      await collect(pipeline.run({ ...input, runId: "r2", messages }));
+      const sent = backend.requests[1]!.messages.filter((m) => m.role !== "system");
+      expect(sent.flatMap((m) => (m.tool_calls ?? []).map((c) => c.id))).toEqual(["c1", "c2"]);
+      expect(validToolSequence(sent)).toBe(true);
+      expect(sent.at(-1)?.role).toBe("tool");
+      await pipeline.close();
+    });
+  }
+
+  it("an answer that began with tool calls is stored under the client's message id: a later MESSAGES_SNAPSHOT keeps it before the next question", async () => {
+    let n = 0;
+    const backend = scriptedBackend({
+      script: () => (n++ === 0 ? [{ type: "thinking", text: "hmm" }, c1, c2] : [{ type: "text", text: "end" }]),
+    });
+    const pipeline = createZoePipeline({ backend, router: fixedRouter() });
+    const input = firstRun();
+    const messages = await applied(input, await collect(pipeline.run(input)));
+    const answer = messages.find((m) => m.role === "assistant");
+    expect(answer?.toolCalls?.map((c) => c.id)).toEqual(["c1", "c2"]);
+    // The next run sends only its question: the pipeline sends the stored thread as a snapshot.
+    const next: Input = { ...input, runId: "r2", messages: [{ id: "m2", role: "user", content: "next" }] };
+    const events = await collect(pipeline.run(next));
+    expect(events.some((e) => e.type === "MESSAGES_SNAPSHOT")).toBe(true);
+    const after = await applied({ ...next, messages: [...messages, ...next.messages] }, events);
+    const ids = after.map((m) => m.id);
+    expect(ids.indexOf(answer!.id)).toBeGreaterThanOrEqual(0);
+    expect(ids.indexOf(answer!.id)).toBeLessThan(ids.indexOf("m2"));
+    await pipeline.close();
+  });
+
   it("after a step of parallel server tool calls, the next turn's prompt repeats the one the step's follow-up was given (KV-cache reuse)", async () => {
     const call = (id: string, city: string): ChatChunk => ({ type: "tool_call", call: { id, name: "weather", arguments: { city } } });
     let k = 0;
