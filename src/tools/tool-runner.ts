@@ -189,7 +189,7 @@ export function runToolCalls(
 ): Promise<{ messages: ChatMessage[]; failed: number }> {
   const results = new Map<string, string>();
   let failed = 0;
-  const messages = () => ({
+  const outcome = () => ({
     failed,
     messages: calls.map((c) => ({ role: "tool" as const, content: results.get(c.id) ?? "", tool_name: c.name, tool_call_id: c.id })),
   });
@@ -237,7 +237,7 @@ export function runToolCalls(
     );
     runningIds.push(call.id);
   }
-  if (running.length === 0) return Promise.resolve(messages());
+  if (running.length === 0) return Promise.resolve(outcome());
   // One reaction per call, each result sent as it lands: not a race of every pending call after
   // each result, whose reactions grow with the square of the calls (thousands of calls in one
   // answer held the event loop, and with it every deadline, for minutes).
@@ -254,7 +254,7 @@ export function runToolCalls(
           send(events.toolCallResult(id, done.content));
           if (--left === 0) {
             over = true;
-            resolve(messages());
+            resolve(outcome());
           }
         },
         (error: unknown) => {
