@@ -34,6 +34,9 @@ export function shapeProblem(value: unknown, maxDepth: number, maxNodes: number)
   return undefined;
 }
 
+/** Whether an id is acceptable: at most `maxLength` UTF-16 code units, well-formed ({@link idProblem} says why not). */
+export const isAcceptableId = (id: string, maxLength: number): boolean => id.length <= maxLength && isWellFormed(id);
+
 /** Why an id is not acceptable, or undefined when it is. */
 export function idProblem(name: string, id: string, maxLength: number): string | undefined {
   if (id.length > maxLength) return `${name} has ${id.length} characters; the limit is ${maxLength} (option maxIdLength).`;

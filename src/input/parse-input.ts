@@ -5,7 +5,7 @@ import { RunAgentInputSchema } from "@ag-ui/core/schemas";
 import { z } from "zod";
 import { InputError } from "../errors/input-error.js";
 import type { Turn } from "./types.js";
-import { idProblem, INPUT_LIMITS, shapeProblem } from "./limits.js";
+import { idProblem, INPUT_LIMITS, isAcceptableId, shapeProblem } from "./limits.js";
 import { isWellFormed, toWellFormed } from "../shared/unicode.js";
 import { errorMessage } from "../errors/error-message.js";
 
@@ -100,7 +100,7 @@ function readRunInput(input: unknown, options: ParseOptions): ParsedInput {
  * run's own ids do, and are bounded alike.
  */
 function messageIdProblem(messages: readonly Message[], maxIdLength: number): string | undefined {
-  const ok = (id: string) => id.length <= maxIdLength && isWellFormed(id);
+  const ok = (id: string) => isAcceptableId(id, maxIdLength);
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i] as Message;
     if (!ok(m.id)) return idProblem(`messages[${i}].id`, m.id, maxIdLength);
@@ -117,7 +117,7 @@ function messageIdProblem(messages: readonly Message[], maxIdLength: number): st
 
 /** Ids to report an input error under: the input's own when they are acceptable. */
 function safeIds(turn: Turn, maxIdLength: number): { threadId: string; runId: string } {
-  const ok = (id: string) => id.length <= maxIdLength && isWellFormed(id);
+  const ok = (id: string) => isAcceptableId(id, maxIdLength);
   return { threadId: ok(turn.threadId) ? turn.threadId : "invalid", runId: ok(turn.runId) ? turn.runId : newId() };
 }
 

@@ -1,4 +1,4 @@
-import { isWellFormed } from "../shared/unicode.js";
+import { isAcceptableId } from "../input/limits.js";
 import { newId } from "../shared/new-id.js";
 import type { AGUIEvent } from "@ag-ui/core";
 import { tokenCount } from "./metrics.js";
@@ -630,7 +630,7 @@ export async function streamStep(
         const given = chunk.call.id;
         // A new id for one the input would refuse on the continuation (past `maxIdLength`, a lone
         // surrogate), or one already used: the client sends each call's id back with its result.
-        const id = given === undefined || ids.has(given) || given.length > limits.maxIdLength || !isWellFormed(given) ? newId() : given;
+        const id = given === undefined || ids.has(given) || !isAcceptableId(given, limits.maxIdLength) ? newId() : given;
         ids.add(id);
         const args = toolArgumentsText(chunk.call.arguments);
         result.toolCalls.push({ id, name: chunk.call.name, arguments: args });

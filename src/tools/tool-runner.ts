@@ -199,8 +199,7 @@ export function runToolCalls(
     results.set(id, content);
     send(events.toolCallResult(id, content));
   };
-  const running: Array<Promise<{ ok: boolean; content: string }>> = [];
-  const runningIds: string[] = [];
+  const running: Array<{ id: string; result: Promise<{ ok: boolean; content: string }> }> = [];
   for (let i = 0; i < calls.length; i++) {
     const call = calls[i] as ToolCallRecord;
     if (i >= runner.maxCallsPerStep) {
@@ -226,16 +225,16 @@ export function runToolCalls(
       fail(call.id, `Error: there is no tool named "${call.name}".`);
       continue;
     }
-    running.push(
-      span
+    running.push({
+      id: call.id,
+      result: span
         ? endToolSpan(
             trace.within(span, () => runner.run(call, route, context, signal)),
             span,
             signal,
           )
         : runner.run(call, route, context, signal),
-    );
-    runningIds.push(call.id);
+    });
   }
   if (running.length === 0) return Promise.resolve(outcome());
   // One reaction per call, each result sent as it lands: not a race of every pending call after
@@ -244,9 +243,8 @@ export function runToolCalls(
   return new Promise((resolve, reject) => {
     let left = running.length;
     let over = false;
-    running.forEach((promise, i) => {
-      const id = runningIds[i] as string;
-      promise.then(
+    for (const { id, result } of running) {
+      result.then(
         (done) => {
           if (over) return;
           if (!done.ok) failed++;
@@ -264,6 +262,6 @@ export function runToolCalls(
           reject(error);
         },
       );
-    });
+    }
   });
 }
