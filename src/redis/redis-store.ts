@@ -3,7 +3,7 @@ import { Cluster, Redis, ReplyError, type ClusterNode, type ClusterOptions, type
 import type { CacheBatch, CacheBatchResult, CacheStore, ListAppendOptions } from "../cache/types.js";
 import { assertTtl } from "../cache/validate.js";
 import { attempt, loopDeadline } from "./deadline.js";
-import { clientEnded } from "./client-ended.js";
+import { disconnectClient } from "./client-ended.js";
 import { CacheTimeoutError } from "./errors.js";
 import { MISS, NearCacheState, type NearCacheOptions, type NearCacheStats } from "./near-cache.js";
 import { keepAppended, keepReadBack, keepWritten, mgetReply, nearRead, tailRange } from "./near-read.js";
@@ -600,11 +600,9 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
             // Already gone, or not answering: disconnect below is enough.
           }
           // A hung server never closes its side: ioredis destroys the socket `disconnectTimeout`
-          // (DISCONNECT_TIMEOUT_MS) later, then ends. Waiting for that end leaves nothing of the
-          // store (socket, timer) to keep the process alive once close() has resolved.
-          const ended = clientEnded(client, timeoutMs + DISCONNECT_TIMEOUT_MS);
-          client.disconnect();
-          await ended;
+          // (DISCONNECT_TIMEOUT_MS) later, then ends. Waiting for that end leaves nothing of a
+          // connected store (socket, timer) to keep the process alive once close() has resolved.
+          await disconnectClient(client, timeoutMs + DISCONNECT_TIMEOUT_MS);
         }
         emitter.removeAllListeners();
       })();

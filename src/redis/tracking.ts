@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
-import { clientEnded } from "./client-ended.js";
+import { disconnectClient } from "./client-ended.js";
 import type { NearCacheState, NearRead } from "./near-cache.js";
 import { timerMs } from "../shared/timer.js";
 
@@ -152,10 +152,8 @@ export function trackInvalidations(
       subscriber.off("messageBuffer", onMessage);
       subscriberGeneration++;
       lost();
-      const ended = clientEnded(subscriber, timeoutMs);
       // The `error` listener stays: a late socket error must not become an unhandled one.
-      subscriber.disconnect();
-      await ended;
+      await disconnectClient(subscriber, timeoutMs);
     },
   };
 }
