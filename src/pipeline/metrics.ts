@@ -56,8 +56,10 @@ export interface RunMetrics {
     counter: "tokenizer" | "estimate";
     /** Context sections left out or shortened to fit `contextTokens`. */
     cutContext?: string[];
-    /** Past messages dropped to fit `promptTokens`. */
+    /** Past messages dropped to fit `promptTokens` (in the first model call, or more in a call after a tool step). */
     droppedHistory?: number;
+    /** Tool results cut to fit `promptTokens` in a model call after a tool step (the model sees how much was kept). */
+    cutToolResults?: number;
   };
   /** Model calls tried again after failing before their first chunk (the `retry` option). */
   retries?: number;

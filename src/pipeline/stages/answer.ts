@@ -15,6 +15,7 @@ import { tokenCount } from "../metrics.js";
 import { CANCELLED, type SpanKindName } from "../../telemetry/trace.js";
 import type { Attributes } from "@opentelemetry/api";
 import { errorMessage } from "../../errors/error-message.js";
+import { fitFollowUp } from "../../prompt/fit-follow-up.js";
 
 /** The answer of a run, from the model (with its tool steps) or from the response cache. */
 export interface Answer {
@@ -27,6 +28,8 @@ export interface Answer {
   /** Calls of frontend tools: the client runs them and continues the conversation. */
   pending: ToolCallRecord[];
   toolSteps: number;
+  /** The model calls after a tool step that had to be fitted into `promptTokens`: the most past messages dropped, and tool results cut. */
+  followUpFit?: { droppedHistory: number; cutResults: number };
   codeRuns: number;
   /** Model calls tried again after failing before their first chunk (the `retry` option). */
   retries: number;
@@ -236,8 +239,10 @@ async function toolSteps(
   t0: number,
 ): Promise<Answer> {
   const { deps, turn, signal, out, trace } = ctx;
-  // The messages of the calls after a tool step: the prompt's, then each step's calls and results.
+  // The messages of the calls after a tool step: the prompt's, then each step's calls and results,
+  // whole; each call gets them fitted into the budget (the first request's were already).
   const messages: ChatMessage[] = [...prompted.request.messages];
+  const layout = { history: [1, 1 + prompted.historyMessages], resultsFrom: messages.length } as const;
   for (let step = first; step.toolCalls.length > 0; ) {
     answer.toolCalls.push(...step.toolCalls);
     const where = (name: string) => prompted.registry.get(name)?.where;
@@ -270,17 +275,24 @@ async function toolSteps(
       },
       ...results.messages,
     );
-    step = await callModel(ctx, followUpRequest(prompted.request, messages), limits, answer);
+    const fitted = fitFollowUp(messages, layout, deps.promptTokens, prompted.count);
+    if (fitted.droppedHistory > 0 || fitted.cutResults > 0) {
+      const seen = answer.followUpFit;
+      answer.followUpFit = {
+        droppedHistory: Math.max(seen?.droppedHistory ?? 0, fitted.droppedHistory),
+        cutResults: Math.max(seen?.cutResults ?? 0, fitted.cutResults),
+      };
+    }
+    step = await callModel(ctx, followUpRequest(prompted.request, fitted.messages), limits, answer);
     addStep(answer, step, false);
   }
   return endAnswer(ctx, answer, t0);
 }
 
-/** The request of a call after a tool step: the first's, with the messages so far and without its counted prompt size (which counted the first call's messages only). */
+/** The request of a call after a tool step: the first's, with the messages so far (fitted, a list of their own) and without its counted prompt size (which counted the first call's messages only). */
 function followUpRequest(first: ChatRequest, messages: ChatMessage[]): ChatRequest {
   const { promptTokens: _counted, ...rest } = first;
-  // A copy: the list grows after this call, and a backend may keep the request it was given.
-  return { ...rest, messages: [...messages] };
+  return { ...rest, messages };
 }
 
 /** Codes of failures before the first chunk that another try may not meet: the server was busy or unreachable. */

@@ -81,7 +81,9 @@ export function runMetrics(ctx: RunContext, outcome: RunOutcome): RunMetrics {
     prompt: { tokens: prompt.tokens, counter: prompted.counter },
   };
   if (prompt.cutContext.length) metrics.prompt.cutContext = prompt.cutContext;
-  if (prompt.droppedHistory) metrics.prompt.droppedHistory = prompt.droppedHistory;
+  const dropped = prompt.droppedHistory + (answer.followUpFit?.droppedHistory ?? 0);
+  if (dropped) metrics.prompt.droppedHistory = dropped;
+  if (answer.followUpFit?.cutResults) metrics.prompt.cutToolResults = answer.followUpFit.cutResults;
   if (answer.firstTokenAt !== undefined) metrics.ttftMs = round(answer.firstTokenAt - ctx.t0);
   // An answer replayed from the response cache was not generated: no speed to report.
   if (!answer.fromCache && generatingMs > 0 && outputTokens > 0) metrics.tokensPerSecond = round((outputTokens * 1000) / generatingMs);

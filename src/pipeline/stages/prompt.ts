@@ -26,6 +26,8 @@ export interface Prompted {
   /** Past messages in the prompt. */
   historyMessages: number;
   counter: "tokenizer" | "estimate";
+  /** The run's token counter (the backend's tokenizer, else the estimate). */
+  count: TokenCounter;
   ms: number;
 }
 
@@ -68,6 +70,7 @@ export async function promptStage(ctx: RunContext, routed: Routed, context: Cont
     : { history: historyToMessages(windowEntries(routed.storedHistory, settings.load, settings.step)), trailing: [] };
   // The backend's tokenizer when it has the model loaded (llama.cpp), else the documented estimate.
   const tokenizer = tokenizerOf(deps.backend, decision.model);
+  const count = safeCounter(tokenizer);
   const prompt = buildPrompt({
     systemPrompt: system.text,
     context: context.outcomes,
@@ -78,7 +81,7 @@ export async function promptStage(ctx: RunContext, routed: Routed, context: Cont
     contextTokens: deps.contextTokens,
     promptTokens: deps.promptTokens,
     step: settings.step,
-    count: safeCounter(tokenizer),
+    count,
   });
   const registry = toolRegistry(ctx, context.outcomes);
   const tools = toolDefinitions(registry);
@@ -107,6 +110,7 @@ export async function promptStage(ctx: RunContext, routed: Routed, context: Cont
     fromInput,
     historyMessages: history.length - prompt.droppedHistory,
     counter: tokenizer ? "tokenizer" : "estimate",
+    count,
     ms: performance.now() - t0,
   };
 }
