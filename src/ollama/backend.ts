@@ -165,7 +165,9 @@ function doneInfo(response: Line, queueMs: number, model: string): ChatDoneInfo 
   set("loadMs", ms(response.load_duration));
   set("promptEvalMs", ms(response.prompt_eval_duration));
   set("evalMs", ms(response.eval_duration));
-  set("promptEvalTokens", count(response.prompt_eval_count));
+  // Not `promptEvalTokens`: Ollama's `prompt_eval_count` counts the whole prompt, its cached
+  // prefix too (`llm/llama_server.go` `promptEvalCount`: `CacheN + PromptN`, kept so since 0.30.1
+  // to match the runners before 0.30), so it cannot tell how much was evaluated.
   set("inputTokens", count(response.prompt_eval_count));
   set("outputTokens", count(response.eval_count));
   set("doneReason", typeof response.done_reason === "string" && response.done_reason ? response.done_reason : undefined);
