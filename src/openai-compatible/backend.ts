@@ -142,8 +142,15 @@ export function openAiCompatibleBackend(options: OpenAiCompatibleBackendOptions)
             : await call.within(kind, firstBy - performance.now(), () => reader.read(), first);
         } catch (error) {
           // An answer with its finish_reason is whole: a body that stalls after it (no usage, no
-          // [DONE]) ends it at the idle deadline rather than failing it.
-          if (chunks.complete && error instanceof OpenAiCompatibleError && error.code === "IDLE_TIMEOUT") break;
+          // [DONE]) ends it at the idle deadline rather than failing it, and one whose connection
+          // drops after it (a proxy) ends it there, as a clean end without [DONE] does.
+          if (chunks.complete && error instanceof OpenAiCompatibleError) {
+            if (error.code === "IDLE_TIMEOUT") break;
+            if (error.code === "CONNECTION_LOST") {
+              ended = true;
+              break;
+            }
+          }
           throw error;
         }
         if (step.done) {

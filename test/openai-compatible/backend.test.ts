@@ -365,6 +365,16 @@ describe("errors", () => {
     });
   }
 
+  it("a connection dropped after the finish_reason (behind a proxy) ends a whole answer, as a clean end without [DONE] does", async () => {
+    const { backend } = await setup({
+      models: { m: {} },
+      script: () => [{ type: "content", text: "ok" }, { type: "finish" }, { type: "delay", ms: 50 }, { type: "drop" }],
+    });
+    const chunks = await drain(backend.chat(ask("x", "m"), { signal: signal() }));
+    expect(text(chunks)).toBe("ok");
+    expect(doneOf(chunks).doneReason).toBe("stop");
+  });
+
   it("a dropped connection is CONNECTION_LOST; a clean end without finish_reason nor [DONE] is STREAM_INCOMPLETE", async () => {
     const { backend } = await setup({
       models: { m: {} },
