@@ -25,13 +25,15 @@ export interface PromptParts {
   step: number;
   /** Counts tokens (the backend's tokenizer, or the estimate). */
   count: TokenCounter;
+  /** Tokens of the budget taken before any message: the tool definitions sent with the prompt. */
+  reservedTokens?: number;
 }
 
 /** The assembled prompt, the exact content of the user turn the model sees, and what was cut. */
 export interface BuiltPrompt {
   messages: ChatMessage[];
   userContent: string;
-  /** Tokens of the whole prompt, as counted. */
+  /** Tokens of the whole prompt, as counted (the tool definitions included). */
   tokens: number;
   /** Context sections left out or shortened to fit `contextTokens`, by name. */
   cutContext: string[];
@@ -104,8 +106,9 @@ function admitContext(sections: Section[], budget: number, count: TokenCounter):
  * then the volatile context with the user turn, then any trailing tool results. Sections are
  * sorted by name within their place, so equal inputs always give byte-identical prompts.
  *
- * The budget counts the whole prompt in tokens. Context sections share `contextTokens`, cut by
- * priority; when system, context, history and turn together exceed `promptTokens`, the history
+ * The budget counts the whole prompt in tokens, the tool definitions (`reservedTokens`) too.
+ * Context sections share `contextTokens`, cut by priority; when they and the system prompt,
+ * history and turn together exceed `promptTokens`, the history
  * window's start moves forward by `step` messages at a time (oldest first) until it fits.
  */
 export function buildPrompt(parts: PromptParts): BuiltPrompt {
@@ -140,7 +143,7 @@ export function buildPrompt(parts: PromptParts): BuiltPrompt {
   const userContent = volatileAll.length > 0 ? `<context>\n${render(volatileAll)}\n</context>\n\n${parts.userText}` : parts.userText;
 
   const costOf = (m: ChatMessage) => count(m.content) + MESSAGE_OVERHEAD_TOKENS;
-  let fixed = count(system) + count(userContent) + 2 * MESSAGE_OVERHEAD_TOKENS;
+  let fixed = (parts.reservedTokens ?? 0) + count(system) + count(userContent) + 2 * MESSAGE_OVERHEAD_TOKENS;
   for (const m of parts.trailing) fixed += costOf(m);
   const historyCosts: number[] = [];
   let historyTokens = 0;

@@ -68,4 +68,30 @@ describe("a call after a tool step fits the prompt budget, so Ollama keeps the q
       | undefined;
     expect(metrics?.value.prompt.cutToolResults).toBe(1);
   });
+
+  it("counts the tool definitions too: with 20 long ones, the question still survives Ollama's cut", async () => {
+    const server = await startFakeOllama({
+      models: { "test-model": {} },
+      script: (body): FakeStep[] =>
+        body.messages?.at(-1)?.role === "tool"
+          ? [{ type: "text", text: "Summary." }, { type: "done" }]
+          : [{ type: "done", toolCalls: [{ function: { name: "tool_0", arguments: {} } }] }],
+    });
+    servers.push(server);
+    const tools: ServerTool[] = Array.from({ length: 20 }, (_, i) => ({
+      name: `tool_${i}`,
+      description: `Tool number ${i}: ${"it does a great many things, described at length. ".repeat(6)}`,
+      parameters: { type: "object", properties: { q: { type: "string", description: "what to look for" } } },
+      execute: async () => "result ".repeat(2_000),
+    }));
+    const pipeline = createZoePipeline({ backend: ollamaBackend({ host: server.url }), router: fixedRouter(), tools });
+    await runValid(pipeline.run({ userId: "u", message: "What does example.com say about pricing?" }));
+    await pipeline.close();
+    const chats = server.chats();
+    expect(chats).toHaveLength(2);
+    for (const chat of chats) {
+      const seen = keptByOllama(chat.body ?? {});
+      expect(seen.some((m) => m.role === "user" && m.content.includes("pricing"))).toBe(true);
+    }
+  });
 });

@@ -75,6 +75,17 @@ describe("the prompt budget, in tokens, cut by priority", () => {
     expect(tight.messages[1]!.content).toBe(history[2]!.content);
   });
 
+  it("counts the tool definitions (reservedTokens) in the budget: the window moves forward for them too", () => {
+    const history = Array.from({ length: 8 }, (_, i) => ({
+      role: i % 2 ? ("assistant" as const) : ("user" as const),
+      content: words(50, `m${i}`),
+    }));
+    const roomy = buildPrompt(parts({ history, promptTokens: 10_000 }));
+    const withTools = buildPrompt(parts({ history, promptTokens: roomy.tokens, reservedTokens: 50 }));
+    expect(withTools.droppedHistory).toBe(2);
+    expect(withTools.tokens).toBeLessThanOrEqual(roomy.tokens);
+  });
+
   it("counts with the given counter (a backend's tokenizer) rather than the estimate", () => {
     const history = [
       { role: "user" as const, content: "x" },

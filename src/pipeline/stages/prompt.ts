@@ -28,6 +28,8 @@ export interface Prompted {
   counter: "tokenizer" | "estimate";
   /** The run's token counter (the backend's tokenizer, else the estimate). */
   count: TokenCounter;
+  /** Tokens of the tool definitions sent with every model call of the run. */
+  toolTokens: number;
   ms: number;
 }
 
@@ -71,6 +73,10 @@ export async function promptStage(ctx: RunContext, routed: Routed, context: Cont
   // The backend's tokenizer when it has the model loaded (llama.cpp), else the documented estimate.
   const tokenizer = tokenizerOf(deps.backend, decision.model);
   const count = safeCounter(tokenizer);
+  const registry = toolRegistry(ctx, context.outcomes);
+  const tools = toolDefinitions(registry);
+  // The model server renders the tool definitions into the prompt: they take their share of the budget.
+  const toolTokens = tools.length > 0 ? count(JSON.stringify(tools)) : 0;
   const prompt = buildPrompt({
     systemPrompt: system.text,
     context: context.outcomes,
@@ -82,9 +88,8 @@ export async function promptStage(ctx: RunContext, routed: Routed, context: Cont
     promptTokens: deps.promptTokens,
     step: settings.step,
     count,
+    reservedTokens: toolTokens,
   });
-  const registry = toolRegistry(ctx, context.outcomes);
-  const tools = toolDefinitions(registry);
   const request: ChatRequest = {
     model: decision.model,
     messages: prompt.messages,
@@ -111,6 +116,7 @@ export async function promptStage(ctx: RunContext, routed: Routed, context: Cont
     historyMessages: history.length - prompt.droppedHistory,
     counter: tokenizer ? "tokenizer" : "estimate",
     count,
+    toolTokens,
     ms: performance.now() - t0,
   };
 }
