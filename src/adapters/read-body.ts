@@ -39,6 +39,18 @@ export function readNodeBody(
       ),
     );
   }
+  // A middleware's `req.setEncoding()` turns the body into decoded text: its bytes (for the size
+  // limit and the strict UTF-8 check) are gone, so it is refused rather than guessed at.
+  if (req.readableEncoding !== null) {
+    return Promise.resolve(
+      httpError(
+        500,
+        "BODY_ENCODING_SET",
+        "The request's encoding was set (req.setEncoding) before the AG-UI handler read the body: leave the body as bytes, or hand the parsed body over (handler(req, res, { body })).",
+        { error: new Error(`req.setEncoding("${req.readableEncoding}") was called before the handler.`), stage: "internal" },
+      ),
+    );
+  }
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -55,7 +67,14 @@ export function readNodeBody(
       if (size > limits.maxBodyBytes) finish(bodyTooLarge(limits.maxBodyBytes));
       else chunks.push(chunk);
     };
-    const onEnd = () => finish(parseBody(Buffer.concat(chunks, size), limits.maxDepth));
+    const onEnd = () => {
+      // In a stream's event listener a throw would be an uncaught exception: the host's end.
+      try {
+        finish(parseBody(Buffer.concat(chunks, size), limits.maxDepth));
+      } catch (error) {
+        finish(httpError(500, "INTERNAL_ERROR", "The request body could not be read.", { error, stage: "internal" }));
+      }
+    };
     const onGone = () => finish(GONE);
     const onClose = () => {
       if (!req.readableEnded) finish(GONE);

@@ -82,10 +82,17 @@ export class RunReader {
   async next(): Promise<RunStep | undefined> {
     if (this.ended) return undefined;
     let next: IteratorResult<AGUIEvent>;
+    let answered = false;
     try {
       next = await this.run.rest.next();
+      answered = true;
+      // A host pipeline's iterator may answer anything: what is not an iterator result is its failure.
+      if (typeof next !== "object" || next === null)
+        throw new TypeError(`The run's iterator answered ${String(next)}, not an iterator result.`);
     } catch (error) {
-      this.settled = this.ended = true;
+      // An iterator that threw is done; one that answered nonsense is still going: close() returns it.
+      this.settled = !answered;
+      this.ended = true;
       this.report(error, "run");
       const frame = runErrorChunk(this.encoding, "The run failed on the server.", "INTERNAL_ERROR");
       return frame && { ...frame, last: true };
@@ -101,16 +108,17 @@ export class RunReader {
   private step(event: AGUIEvent): RunStep | undefined {
     let chunk: string | Uint8Array;
     try {
+      // A host pipeline may yield anything: what is not an event cannot be encoded as one.
+      if (typeof event !== "object" || event === null || typeof event.type !== "string") {
+        throw new TypeError(`The run yielded ${event === null ? "null" : typeof event}, not an AG-UI event.`);
+      }
       chunk = this.encoding.encode(event);
     } catch (error) {
       // The run is left unsettled: close() cancels it.
       this.ended = true;
       this.report(error, "encode");
-      const frame = runErrorChunk(
-        this.encoding,
-        `A ${event.type} event of the run could not be encoded; the run was stopped.`,
-        ENCODING_FAILED,
-      );
+      const what = typeof event === "object" && event !== null && typeof event.type === "string" ? `A ${event.type} event` : "A value";
+      const frame = runErrorChunk(this.encoding, `${what} of the run could not be encoded; the run was stopped.`, ENCODING_FAILED);
       return frame && { ...frame, last: true };
     }
     if (isTerminal(event)) {

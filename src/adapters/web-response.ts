@@ -1,3 +1,4 @@
+import type { AGUIEvent } from "@ag-ui/core";
 import { returnCancelsRun } from "../pipeline/return-cancels.js";
 import type { ZoePipeline } from "../pipeline/types.js";
 import { checkDeclaredLength, checkJsonRequest } from "./content-type.js";
@@ -8,7 +9,7 @@ import { limitsOf, type HttpLimitOptions, type Limits } from "./limits.js";
 import { givenBody, type BodyResult } from "./parse-body.js";
 import { readWebBody } from "./read-web-body.js";
 import { reporter, type HttpFailureStage, type OnHttpError } from "./report.js";
-import { closeQuietly, startHttpRun } from "./start-run.js";
+import { closeQuietly, startHttpRun, type HttpRunStart } from "./start-run.js";
 import { encodeFirst, RunReader, type RunStep, type StartedRun } from "./stream-run.js";
 import { timerMs } from "../shared/timer.js";
 
@@ -132,50 +133,18 @@ function streamBody(
         }
       },
       async pull(stream) {
-        const chunks = first ?? [];
-        first = undefined;
-        let size = 0;
-        let last = false;
-        for (;;) {
-          // An event the run has ready is taken without a promise.
-          let step = ahead ? undefined : reader.ready();
-          if (!step) {
-            const next = ahead ?? reader.next();
-            ahead = undefined;
-            // With frames in hand, read on only while the run produces within this tick; a step it has
-            // to wait for (the model, a timer, I/O) is kept for the next pull and the frames go now.
-            if (chunks.length > 0 && !(await settlesThisTick(next))) {
-              ahead = next;
-              break;
-            }
-            step = await next;
-            if (cancelled) return;
-          }
-          if (!step) {
-            last = true;
-            break;
-          }
-          chunks.push(step.chunk);
-          size += step.chunk.length;
-          if (step.last) {
-            last = true;
-            break;
-          }
-          if (!token && endsHeartbeat(step.event)) {
-            token = true;
-            stopHeartbeat();
-            break;
-          }
-          if (size >= FLUSH_AT) break;
-        }
-        if (cancelled) return;
-        if (chunks.length > 0) stream.enqueue(pack(chunks));
-        if (last) {
+        try {
+          await pullSteps(stream);
+        } catch (error) {
+          // Nothing here is expected to throw; if something does, the run and its timer still end.
+          report(error, "internal");
           stop();
-          // A run stopped by a frame that could not be encoded is still going: return its iterator.
-          const closing = reader.close();
-          if (closing) await closing;
-          stream.close();
+          await reader.close();
+          try {
+            stream.error(error);
+          } catch {
+            // Already closed.
+          }
         }
       },
       async cancel(reason) {
@@ -187,6 +156,54 @@ function streamBody(
     },
     { highWaterMark: 16 },
   );
+  /** One pull: the frames the run produces within one tick. */
+  async function pullSteps(stream: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+    const chunks = first ?? [];
+    first = undefined;
+    let size = 0;
+    let last = false;
+    for (;;) {
+      // An event the run has ready is taken without a promise.
+      let step = ahead ? undefined : reader.ready();
+      if (!step) {
+        const next = ahead ?? reader.next();
+        ahead = undefined;
+        // With frames in hand, read on only while the run produces within this tick; a step it has
+        // to wait for (the model, a timer, I/O) is kept for the next pull and the frames go now.
+        if (chunks.length > 0 && !(await settlesThisTick(next))) {
+          ahead = next;
+          break;
+        }
+        step = await next;
+        if (cancelled) return;
+      }
+      if (!step) {
+        last = true;
+        break;
+      }
+      chunks.push(step.chunk);
+      size += step.chunk.length;
+      if (step.last) {
+        last = true;
+        break;
+      }
+      if (!token && endsHeartbeat(step.event)) {
+        token = true;
+        stopHeartbeat();
+        break;
+      }
+      if (size >= FLUSH_AT) break;
+    }
+    if (cancelled) return;
+    if (chunks.length > 0) stream.enqueue(pack(chunks));
+    if (last) {
+      stop();
+      // A run stopped by a frame that could not be encoded is still going: return its iterator.
+      const closing = reader.close();
+      if (closing) await closing;
+      stream.close();
+    }
+  }
   return new Response(body, {
     status: 200,
     headers: { "content-type": encoding.contentType, "cache-control": "no-cache, no-transform", "x-accel-buffering": "no" },
@@ -217,10 +234,34 @@ async function respond(
   // A `createZoePipeline` run is cancelled by returning its iterator (see docs/design.md): no
   // AbortController per request. Any other pipeline gets a signal that follows the request's.
   const controller = returnCancelsRun(pipeline) ? undefined : new AbortController();
-  const start = await startHttpRun(pipeline, body.value, {
-    ...(user.userId === undefined ? {} : { userId: user.userId }),
-    ...(controller ? { signal: controller.signal } : {}),
-  });
+  // A client that leaves while the run starts (before its first event) cancels it at once.
+  let iterator: AsyncIterator<AGUIEvent> | undefined;
+  const onLeftEarly = () => {
+    if (controller) controller.abort(request.signal.reason);
+    else void closeQuietly(iterator);
+  };
+  request.signal.addEventListener("abort", onLeftEarly, { once: true });
+  let start: HttpRunStart;
+  try {
+    start = await startHttpRun(
+      pipeline,
+      body.value,
+      {
+        ...(user.userId === undefined ? {} : { userId: user.userId }),
+        ...(controller ? { signal: controller.signal } : {}),
+      },
+      (it) => {
+        iterator = it;
+      },
+    );
+  } finally {
+    request.signal.removeEventListener("abort", onLeftEarly);
+  }
+  // A run returned before its first event, because the client left, is not a failure to report.
+  if (request.signal.aborted && !controller) {
+    if (start.kind === "stream") await closeQuietly(start.rest);
+    return json(httpError(499, "CLIENT_CLOSED_REQUEST", "The client closed the request before the run started."), report);
+  }
   if (start.kind === "error") return json(start, report);
   const response = streamBody(start, request, controller, limits.heartbeatMs, report);
   if (response instanceof Response) return response;
