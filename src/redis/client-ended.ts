@@ -13,8 +13,8 @@ export function disconnectClient(client: RedisClient, timeoutMs: number): Promis
   const waiting = client.status === "reconnecting";
   const ended = new Promise<void>((resolve) => {
     if (waiting || client.status === "end") return resolve();
+    // Not unref'd: a close() that is the last thing a process waits for must still resolve.
     const timer = setTimeout(resolve, timerMs(timeoutMs));
-    timer.unref?.();
     client.once("end", () => {
       clearTimeout(timer);
       resolve();

@@ -21,3 +21,10 @@ export class CacheTimeoutError extends ZoeError {
     this.timeoutMs = timeoutMs;
   }
 }
+
+/**
+ * A failure of the call's arguments, not of Redis: a `TypeError` (a value that cannot be stored)
+ * or a `RangeError` (too much for one call). Trying again cannot help, and it never counts as
+ * Redis failing.
+ */
+export const isArgumentError = (error: unknown): error is TypeError | RangeError => error instanceof TypeError || error instanceof RangeError;

@@ -3,7 +3,7 @@ import { memoryCacheStore } from "../cache/memory-store.js";
 import type { CacheBatch, CacheBatchResult, CacheStore, ListAppendOptions } from "../cache/types.js";
 import { assertTtl } from "../cache/validate.js";
 import { attempt, loopDeadline } from "./deadline.js";
-import { CacheTimeoutError } from "./errors.js";
+import { CacheTimeoutError, isArgumentError } from "./errors.js";
 import type {
   FallbackCacheStore,
   FallbackCacheStoreEvents,
@@ -245,7 +245,7 @@ export function fallbackCacheStore(options: FallbackCacheStoreOptions): Fallback
           failures = 0;
           return value;
         } catch (error) {
-          if (error instanceof TypeError) throw error;
+          if (isArgumentError(error)) throw error;
           onFailure(op, error);
         }
       }
@@ -288,7 +288,7 @@ export function fallbackCacheStore(options: FallbackCacheStoreOptions): Fallback
             failures = 0;
             return;
           } catch (error) {
-            if (error instanceof TypeError) throw error;
+            if (isArgumentError(error)) throw error;
             onFailure(op, error);
           }
         }

@@ -187,6 +187,13 @@ function createClient(options: RedisCacheStoreOptions & InternalOptions, connect
   throw new TypeError("redisCacheStore: pass `client`, `url` or `nodes`.");
 }
 
+/**
+ * Many values as one argument of an ioredis command, which flattens arrays (`Command`: `args.flat()`)
+ * though its types do not say so. Spread (`...values`), a long list append would pass V8's limit on
+ * a call's arguments: a RangeError, which the fallback store took for Redis failing.
+ */
+const asArgs = (values: string[]): string => values as unknown as string;
+
 const isCluster = (client: RedisClient): client is Cluster => (client as { isCluster?: boolean }).isCluster === true;
 
 /** Throws unless a pipeline/transaction answer holds no error; returns the replies. */
@@ -543,7 +550,7 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
           // near cache, the marker and a read of the key come first (see `set`).
           const multi = client.multi();
           if (read && tracking) multi.publish(tracking.markerChannel, read.marker as string).exists(k);
-          if (json.length > 0) multi.rpush(k, ...json);
+          if (json.length > 0) multi.rpush(k, asArgs(json));
           if (keep > 0) multi.ltrim(k, -keep, -1);
           multi.pexpire(k, ttlOf(ttlMs));
           // With a near cache the MULTI also reads, so that Redis tracks the list for this store:
@@ -573,7 +580,7 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
         const k = redisKey(key);
         near?.write(k, false);
         return call("listAppendOnce", async () => {
-          await client.eval(LIST_APPEND_ONCE_LUA, 1, k, keep, ttlOf(ttlMs), replace ? "1" : "0", ...json);
+          await client.eval(LIST_APPEND_ONCE_LUA, 1, k, keep, ttlOf(ttlMs), replace ? "1" : "0", asArgs(json));
         });
       }),
 

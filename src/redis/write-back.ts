@@ -1,5 +1,6 @@
 import type { CacheStore, ListAppendOptions } from "../cache/types.js";
 import type { WriteBackEvent } from "./fallback-types.js";
+import { isArgumentError } from "./errors.js";
 import type { JournalRecord, WriteJournal } from "./journal.js";
 
 /** Records written back at once (each a call with its own deadline). */
@@ -44,7 +45,8 @@ export async function writeBackRecord(primary: WriteBackTarget, key: string, rec
 /**
  * One write-back pass over what `journal` holds now, in batches, each record under `deadline`:
  * a record that went back is settled (unless written again meanwhile); one the primary refuses
- * with a `TypeError` is settled and reported to `onRefused` (retrying cannot help). Undefined
+ * with a `TypeError` or a `RangeError` (the arguments, not Redis) is settled and reported to
+ * `onRefused` (retrying cannot help: the record would keep the store degraded for good). Undefined
  * when every record went back, else the first other error (the rest waits for the next pass).
  */
 export async function writeBackPass(
@@ -52,7 +54,7 @@ export async function writeBackPass(
   primary: WriteBackTarget,
   deadline: (work: () => Promise<void>, op: string) => Promise<void>,
   report: WriteBackEvent,
-  onRefused: (error: TypeError) => void,
+  onRefused: (error: TypeError | RangeError) => void,
 ): Promise<unknown> {
   const records = journal.entries();
   for (let at = 0; at < records.length; at += WRITE_BACK_BATCH) {
@@ -66,7 +68,7 @@ export async function writeBackPass(
       if (outcome.status === "fulfilled") {
         journal.settle(key, record);
         report.written++;
-      } else if (outcome.reason instanceof TypeError) {
+      } else if (isArgumentError(outcome.reason)) {
         journal.settle(key, record);
         report.failed++;
         onRefused(outcome.reason);

@@ -2,6 +2,7 @@ import net from "node:net";
 import { describe, expect, it } from "vitest";
 import { loopDeadline } from "../../src/redis/deadline.js";
 import { WriteJournal } from "../../src/redis/journal.js";
+import { writeBackPass, type WriteBackTarget } from "../../src/redis/write-back.js";
 import { blockEventLoop } from "./store-state.js";
 
 describe("WriteJournal: what waits for write-back", () => {
@@ -103,5 +104,35 @@ describe("loopDeadline: a deadline that does not count event-loop stalls", () =>
     await expect(answer).resolves.toBe("ping");
     socket.destroy();
     await new Promise((resolve) => server.close(resolve));
+  });
+});
+
+describe("writeBackPass: a record the arguments make impossible", () => {
+  it("is settled and reported, as a TypeError is, not retried for ever (a RangeError: too much for one call)", async () => {
+    const journal = new WriteJournal();
+    journal.listAppend("huge", [1, 2], { maxLength: 10, ttlMs: 60_000 });
+    journal.set("fine", 1, 60_000);
+    const written: string[] = [];
+    const primary: WriteBackTarget = {
+      set: async (key) => void written.push(key),
+      delete: async () => {},
+      listAppend: async () => {
+        throw new RangeError("Maximum call stack size exceeded");
+      },
+    };
+    const refused: unknown[] = [];
+    const report = { written: 0, dropped: 0, failed: 0 };
+    const stop = await writeBackPass(
+      journal,
+      primary,
+      (work) => work(),
+      report,
+      (error) => refused.push(error),
+    );
+    expect(stop).toBeUndefined();
+    expect(journal.size).toBe(0);
+    expect(written).toEqual(["fine"]);
+    expect(report).toEqual({ written: 1, dropped: 0, failed: 1 });
+    expect(refused).toEqual([expect.any(RangeError)]);
   });
 });
