@@ -27,4 +27,5 @@ export class CacheTimeoutError extends ZoeError {
  * or a `RangeError` (too much for one call). Trying again cannot help, and it never counts as
  * Redis failing.
  */
-export const isArgumentError = (error: unknown): error is TypeError | RangeError => error instanceof TypeError || error instanceof RangeError;
+export const isArgumentError = (error: unknown): error is TypeError | RangeError =>
+  error instanceof TypeError || error instanceof RangeError;

@@ -277,6 +277,7 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
       near,
       onClientError,
       connectTimeoutMs,
+      timeoutMs,
     );
 
   const full = (key: string) => prefix + key;
@@ -477,6 +478,13 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
           // An error reply (NOPERM: an ACL user without PING) is an answer: the server is up.
           if (!(error instanceof ReplyError)) throw error;
         }
+      }).catch((error: unknown) => {
+        // No answer on a connection that looks up (half-open TCP: a NAT or a load balancer dropped
+        // the flow without a word), or one whose handshake never ended: ioredis would keep it for
+        // good, and every later PING would go the same way. A client of the store's own connects again.
+        const stuck = client.status === "ready" || client.status === "connect";
+        if (owned && !closed && stuck && error instanceof CacheTimeoutError) client.disconnect(true);
+        throw error;
       }),
     onReady(listener) {
       emitter.on("ready", listener);

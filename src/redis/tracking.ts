@@ -1,11 +1,20 @@
 import { randomUUID } from "node:crypto";
-import type { Redis } from "ioredis";
+import { ReplyError, type Redis } from "ioredis";
 import { disconnectClient } from "./client-ended.js";
+import { loopDeadline } from "./deadline.js";
 import type { NearCacheState, NearRead } from "./near-cache.js";
 import { timerMs } from "../shared/timer.js";
 
 /** Where Redis publishes invalidations to a client that redirects them (RESP2). */
 const CHANNEL = "__redis__:invalidate";
+
+/**
+ * How often the invalidation connection must answer a PING while the copy is in use, ms. One that
+ * goes silent without closing (half-open TCP: a NAT, a firewall or a load balancer that dropped the
+ * idle flow; a partition) brings no invalidation and no `close`: without this the copy would serve
+ * what it holds, changed in Redis since, until each key's TTL ends.
+ */
+export const LIVENESS_MS = 1_000;
 
 /** The invalidation connection of a near cache. */
 export interface Tracking {
@@ -37,6 +46,8 @@ export function trackInvalidations(
   state: NearCacheState,
   onError: (error: Error) => void,
   checkTimeoutMs: number,
+  /** How long the invalidation connection has to answer its PING (the store's `timeoutMs`). */
+  livenessTimeoutMs: number,
 ): Tracking {
   let subscriberId: string | undefined;
   // Bumped whenever a connection closes: turning tracking on, if it started before, gives up.
@@ -133,6 +144,32 @@ export function trackInvalidations(
     else state.invalidate(String(message));
   };
 
+  // While the copy is in use the subscriber must answer a PING every LIVENESS_MS, within
+  // `livenessTimeoutMs`; one that does not is taken for lost (the copy is emptied and unused) and
+  // made to connect again, after which tracking starts over as after any reconnection.
+  let pinging = false;
+  const liveness = setInterval(() => {
+    if (pinging || !state.active || subscriber.status !== "ready") return;
+    pinging = true;
+    const at = subscriberGeneration;
+    loopDeadline(
+      subscriber.ping(),
+      livenessTimeoutMs,
+      () => new Error(`the invalidation connection did not answer PING within ${livenessTimeoutMs} ms`),
+    )
+      .catch((error: unknown) => {
+        // An error reply is an answer; a connection that closed meanwhile is handled by its `close`.
+        if (error instanceof ReplyError || at !== subscriberGeneration || subscriber.status !== "ready") return;
+        lost();
+        fail(error);
+        subscriber.disconnect(true);
+      })
+      .finally(() => {
+        pinging = false;
+      });
+  }, timerMs(LIVENESS_MS));
+  liveness.unref?.();
+
   data.on("ready", onDataReady);
   data.on("close", lost);
   subscriber.on("ready", onSubscriberReady);
@@ -145,6 +182,7 @@ export function trackInvalidations(
   return {
     markerChannel,
     async close(timeoutMs) {
+      clearInterval(liveness);
       data.off("ready", onDataReady);
       data.off("close", lost);
       subscriber.off("ready", onSubscriberReady);
