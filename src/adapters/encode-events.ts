@@ -73,6 +73,10 @@ export function runErrorChunk(encoding: EventEncoding, message: string, code: st
   }
 }
 
+/** True for a value a run may yield: an object with a string `type` (a host pipeline may yield anything). */
+export const isEventLike = (value: unknown): value is AGUIEvent =>
+  typeof value === "object" && value !== null && typeof (value as { type?: unknown }).type === "string";
+
 /** True for the events that end a run. */
 export const isTerminal = (event: AGUIEvent): boolean => event.type === EventType.RUN_FINISHED || event.type === EventType.RUN_ERROR;
 

@@ -265,7 +265,8 @@ async function handle(
       },
     );
     // A run returned before its first event, because the client left, is not a failure to report.
-    if (left && !controller) return start.kind === "stream" ? closeQuietly(start.rest) : undefined;
+    // A host pipeline's run fails its own way when its signal aborts (the abort's error): not reported either.
+    if (left) return start.kind === "stream" ? closeQuietly(start.rest) : undefined;
     if (start.kind === "error") return sendError(res, start, report);
     await streamRun(res, start, eventEncoding(req.headers.accept), limits.heartbeatMs, report);
   } finally {

@@ -1,6 +1,7 @@
 import { EventType, type AGUIEvent } from "@ag-ui/core";
 import { INPUT_ERROR_CODES } from "../errors/input-error.js";
 import type { ZoePipeline } from "../pipeline/types.js";
+import { isEventLike } from "./encode-events.js";
 import { httpError, statusOfRunError, type HttpError } from "./http-error.js";
 
 export { AGUI_PROTO_MEDIA_TYPE } from "./encode-events.js";
@@ -41,7 +42,14 @@ export async function startHttpRun(
     for (let i = 0; i < 2; i++) {
       const next = await iterator.next();
       if (next.done) break;
-      const event = next.value;
+      const event: unknown = next.value;
+      if (!isEventLike(event)) {
+        await closeQuietly(iterator);
+        return httpError(500, "INTERNAL_ERROR", "The run failed on the server.", {
+          error: new TypeError(`The run yielded ${event === null ? "null" : typeof event}, not an AG-UI event.`),
+          stage: "run",
+        });
+      }
       if (event.type === EventType.RUN_ERROR && (i === 0 || BEFORE_WORK.has(event.code ?? ""))) {
         await closeQuietly(iterator);
         const code = event.code ?? "INVALID_INPUT";

@@ -1,5 +1,5 @@
 import type { AGUIEvent } from "@ag-ui/core";
-import { ENCODING_FAILED, isTerminal, runErrorChunk, type EncodedChunk, type EventEncoding } from "./encode-events.js";
+import { ENCODING_FAILED, isEventLike, isTerminal, runErrorChunk, type EncodedChunk, type EventEncoding } from "./encode-events.js";
 import { httpError, type HttpError } from "./http-error.js";
 import { readyTaker } from "../pipeline/take-ready.js";
 import type { HttpFailureStage } from "./report.js";
@@ -109,15 +109,13 @@ export class RunReader {
     let chunk: string | Uint8Array;
     try {
       // A host pipeline may yield anything: what is not an event cannot be encoded as one.
-      if (typeof event !== "object" || event === null || typeof event.type !== "string") {
-        throw new TypeError(`The run yielded ${event === null ? "null" : typeof event}, not an AG-UI event.`);
-      }
+      if (!isEventLike(event)) throw new TypeError(`The run yielded ${event === null ? "null" : typeof event}, not an AG-UI event.`);
       chunk = this.encoding.encode(event);
     } catch (error) {
       // The run is left unsettled: close() cancels it.
       this.ended = true;
       this.report(error, "encode");
-      const what = typeof event === "object" && event !== null && typeof event.type === "string" ? `A ${event.type} event` : "A value";
+      const what = isEventLike(event) ? `A ${event.type} event` : "A value";
       const frame = runErrorChunk(this.encoding, `${what} of the run could not be encoded; the run was stopped.`, ENCODING_FAILED);
       return frame && { ...frame, last: true };
     }

@@ -137,7 +137,7 @@ function streamBody(
           await pullSteps(stream);
         } catch (error) {
           // Nothing here is expected to throw; if something does, the run and its timer still end.
-          report(error, "internal");
+          if (!cancelled) report(error, "internal");
           stop();
           await reader.close();
           try {
@@ -201,7 +201,8 @@ function streamBody(
       // A run stopped by a frame that could not be encoded is still going: return its iterator.
       const closing = reader.close();
       if (closing) await closing;
-      stream.close();
+      // The client may have cancelled while the run was returned: the stream is closed already.
+      if (!cancelled) stream.close();
     }
   }
   return new Response(body, {
@@ -258,7 +259,7 @@ async function respond(
     request.signal.removeEventListener("abort", onLeftEarly);
   }
   // A run returned before its first event, because the client left, is not a failure to report.
-  if (request.signal.aborted && !controller) {
+  if (request.signal.aborted) {
     if (start.kind === "stream") await closeQuietly(start.rest);
     return json(httpError(499, "CLIENT_CLOSED_REQUEST", "The client closed the request before the run started."), report);
   }

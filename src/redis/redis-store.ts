@@ -137,6 +137,9 @@ export const REDIS_STORE_DEFAULTS = { prefix: "", timeoutMs: 500, connectTimeout
  */
 const DISCONNECT_TIMEOUT_MS = 100;
 
+/** PINGs in a row without an answer, on a connection that looks up, after which the store's own client connects again. */
+const UNANSWERED_PINGS_TO_RECONNECT = 3;
+
 /** Longest TTL sent to Redis (PX), ms. */
 const MAX_TTL_MS = Number.MAX_SAFE_INTEGER;
 
@@ -465,6 +468,8 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
       }
     });
 
+  /** PINGs in a row that got no answer on a connection that looks up. */
+  let unansweredPings = 0;
   const store: RedisCacheStore = {
     name: "redis",
     client,
@@ -478,14 +483,25 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
           // An error reply (NOPERM: an ACL user without PING) is an answer: the server is up.
           if (!(error instanceof ReplyError)) throw error;
         }
-      }).catch((error: unknown) => {
-        // No answer on a connection that looks up (half-open TCP: a NAT or a load balancer dropped
-        // the flow without a word), or one whose handshake never ended: ioredis would keep it for
-        // good, and every later PING would go the same way. A client of the store's own connects again.
-        const stuck = client.status === "ready" || client.status === "connect";
-        if (owned && !closed && stuck && error instanceof CacheTimeoutError) client.disconnect(true);
-        throw error;
-      }),
+      }).then(
+        () => {
+          unansweredPings = 0;
+        },
+        (error: unknown) => {
+          // No answer, PING after PING, on a connection that looks up (half-open TCP: a NAT or a load
+          // balancer dropped the flow without a word), or one whose handshake never ended: ioredis
+          // would keep it for good. A single server's client of the store's own connects again; not
+          // at the first PING, which a slow server may still answer (the commands sent after it
+          // would be cut), and not a Cluster, whose `disconnect(true)` drops every node.
+          const stuck = client.status === "ready" || client.status === "connect";
+          if (!(error instanceof CacheTimeoutError) || !stuck) unansweredPings = 0;
+          else if (++unansweredPings >= UNANSWERED_PINGS_TO_RECONNECT && owned && !closed && !cluster) {
+            unansweredPings = 0;
+            client.disconnect(true);
+          }
+          throw error;
+        },
+      ),
     onReady(listener) {
       emitter.on("ready", listener);
       return () => emitter.off("ready", listener);
