@@ -39,6 +39,8 @@ export interface BuiltPrompt {
   cutContext: string[];
   /** Past messages dropped to fit `promptTokens` (a window move forced by the budget). */
   droppedHistory: number;
+  /** Tool results the client sent (a continued run) that were cut to fit `promptTokens`. */
+  cutToolResults?: number;
 }
 
 interface Section {

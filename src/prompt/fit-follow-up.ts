@@ -2,15 +2,15 @@ import type { ChatMessage } from "../models/types.js";
 import { capped } from "../tools/tool-runner.js";
 import { MESSAGE_OVERHEAD_TOKENS, type TokenCounter } from "./token-count.js";
 
-/** Where a follow-up's parts are in its messages. */
+/** Where a prompt's parts are in its messages. */
 export interface FollowUpLayout {
   /** The history between the system prompt and the turn's user message: `[start, end)`. */
   history: readonly [start: number, end: number];
-  /** The run's own tool calls and results start here (after the first request's messages). */
+  /** The tool results that may be cut are those from here on (after the turn's user message). */
   resultsFrom: number;
 }
 
-/** The messages of a call after a tool step, fitted into the prompt budget. */
+/** The messages of a model call, fitted into the prompt budget. */
 export interface FittedFollowUp {
   messages: ChatMessage[];
   /** Where the history ends now (the turn's user message). */
@@ -19,24 +19,44 @@ export interface FittedFollowUp {
   droppedHistory: number;
   /** Tool results whose text was cut. */
   cutResults: number;
+  /** Tokens of the messages, as counted. */
+  tokens: number;
 }
 
-/** How much of the budget the run's tool results keep, at least, before the history gives way. */
+/** How much of the budget the tool results keep, at least, before the history gives way. */
 const RESULTS_SHARE = 1 / 4;
 
 /**
- * Fit the messages of a model call after a tool step into `promptTokens`, as the first request of
- * the run was. The first request was fitted by moving the history window; its tool results were
- * not, and one result may be 100,000 characters. Sent as they are, a model server cuts what does
- * not fit its own way: Ollama drops messages from the front and keeps at least the last one
+ * A counter that counts each text once: a run's tool steps fit the same messages again after each
+ * step, and a backend's tokenizer (llama.cpp's) is synchronous work on the event loop.
+ */
+export function memoCounter(count: TokenCounter): TokenCounter {
+  const counted = new Map<string, number>();
+  return (text) => {
+    let n = counted.get(text);
+    if (n === undefined) {
+      n = count(text);
+      counted.set(text, n);
+    }
+    return n;
+  };
+}
+
+/**
+ * Fit the messages of a model call after a tool step (or of a run continued with tool results)
+ * into `promptTokens`. The first request of a run is fitted by moving the history window; tool
+ * results are not, and one may be 100,000 characters. Sent as they are, a model server cuts what
+ * does not fit its own way: Ollama drops messages from the front and keeps at least the last one
  * (`server/prompt.go` `chatPrompt`), so the user's question goes before the result does.
  *
  * Nothing changes when the messages fit (the common case: the model server reuses the whole
  * first request as its cached prefix). Otherwise:
- * 1. the run's tool results are cut, the longest first, down to a quarter of the budget at least;
+ * 1. the tool results after the user's message are cut, the longest first, down to a quarter of
+ *    the budget at least;
  * 2. then the history gives way, oldest first (never starting on a tool result);
  * 3. then the results are cut further, to what is left.
- * The system prompt, the user's message and the calls are kept. A cut result says how much of it is shown.
+ * The system prompt, the user's message and the calls are kept. A result is always cut from its
+ * whole text, ends with a note of how much is shown, and is never replaced by something longer.
  */
 export function fitFollowUp(
   messages: readonly ChatMessage[],
@@ -54,10 +74,10 @@ export function fitFollowUp(
   for (const m of out) total += cost(m);
   let [start, end] = layout.history;
   let resultsFrom = layout.resultsFrom;
-  if (total <= promptTokens) return { messages: out, historyEnd: end, droppedHistory: 0, cutResults: 0 };
+  if (total <= promptTokens) return { messages: out, historyEnd: end, droppedHistory: 0, cutResults: 0, tokens: total };
   let droppedHistory = 0;
-  /** The results cut, as they are now in `out`. */
-  const cutOnes = new Set<ChatMessage>();
+  /** The whole text of each result cut, by the message that now holds its cut. */
+  const whole = new Map<ChatMessage, string>();
 
   const results = () => {
     const at: number[] = [];
@@ -68,15 +88,21 @@ export function fitFollowUp(
   const cutResults = (allowed: number) => {
     const at = results();
     const sizes = at.map((i) => count((out[i] as ChatMessage).content));
-    const cap = capFor(sizes, Math.max(0, allowed));
+    // Each cut adds its note: the notes are paid for out of what the results may keep.
+    const cap = capFor(sizes, Math.max(0, allowed - at.length * NOTE_TOKENS));
     at.forEach((i, k) => {
-      if ((sizes[k] as number) <= cap) return;
+      const size = sizes[k] as number;
+      if (size <= cap) return;
       const m = out[i] as ChatMessage;
-      const content = cutText(m.content, cap, count);
-      total += count(content) - (sizes[k] as number);
-      out[i] = { ...m, content };
-      cutOnes.delete(m);
-      cutOnes.add(out[i] as ChatMessage);
+      const text = whole.get(m) ?? m.content;
+      const content = cutText(text, cap, count);
+      // Never a "cut" that costs as much as what it replaces.
+      if (count(content) >= size) return;
+      total += count(content) - size;
+      const cut = { ...m, content };
+      out[i] = cut;
+      whole.delete(m);
+      whole.set(cut, text);
     });
   };
   const resultTokens = () => results().reduce((sum, i) => sum + count((out[i] as ChatMessage).content), 0);
@@ -94,8 +120,11 @@ export function fitFollowUp(
     droppedHistory += next - start;
   }
   if (total > promptTokens) cutResults(resultTokens() - (total - promptTokens));
-  return { messages: out, historyEnd: end, droppedHistory, cutResults: cutOnes.size };
+  return { messages: out, historyEnd: end, droppedHistory, cutResults: whole.size, tokens: total };
 }
+
+/** About what the note a cut ends with costs, in tokens (`capped`'s, with six-digit lengths). */
+const NOTE_TOKENS = 20;
 
 /** The largest size `cap` such that the sizes, each capped at it, add up to `allowed` at most. */
 function capFor(sizes: readonly number[], allowed: number): number {
@@ -109,12 +138,18 @@ function capFor(sizes: readonly number[], allowed: number): number {
   return Number.POSITIVE_INFINITY;
 }
 
-/** `text` cut to `tokens` at most, as a long tool result is ({@link capped}: it says how much is shown). */
+/**
+ * `text` cut to `tokens` at most, as a long tool result is ({@link capped}: it says how much is
+ * shown); the note alone when even that is over `tokens` (the caller keeps whichever is shorter).
+ */
 function cutText(text: string, tokens: number, count: TokenCounter): string {
   let chars = Math.floor((text.length * tokens) / Math.max(1, count(text)));
   for (;;) {
     const candidate = capped(text, chars);
-    if (chars === 0 || count(candidate) <= tokens) return candidate;
-    chars = Math.floor(chars * 0.9);
+    const n = count(candidate);
+    if (n <= tokens || chars === 0) return candidate;
+    // Shrink by how far over it is, a little more: a few counts at most.
+    chars = Math.floor((chars * tokens) / n) - 1;
+    if (chars < 0) chars = 0;
   }
 }

@@ -83,7 +83,8 @@ export function runMetrics(ctx: RunContext, outcome: RunOutcome): RunMetrics {
   if (prompt.cutContext.length) metrics.prompt.cutContext = prompt.cutContext;
   const dropped = prompt.droppedHistory + (answer.followUpFit?.droppedHistory ?? 0);
   if (dropped) metrics.prompt.droppedHistory = dropped;
-  if (answer.followUpFit?.cutResults) metrics.prompt.cutToolResults = answer.followUpFit.cutResults;
+  const cut = Math.max(prompt.cutToolResults ?? 0, answer.followUpFit?.cutResults ?? 0);
+  if (cut) metrics.prompt.cutToolResults = cut;
   if (answer.firstTokenAt !== undefined) metrics.ttftMs = round(answer.firstTokenAt - ctx.t0);
   // An answer replayed from the response cache was not generated: no speed to report.
   if (!answer.fromCache && generatingMs > 0 && outputTokens > 0) metrics.tokensPerSecond = round((outputTokens * 1000) / generatingMs);

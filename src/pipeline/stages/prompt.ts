@@ -4,6 +4,7 @@ import type { ProviderOutcome } from "../../context/types.js";
 import { events } from "../../events/factory.js";
 import type { ChatRequest, ChatToolDefinition, ModelBackend } from "../../models/types.js";
 import { buildPrompt, type BuiltPrompt } from "../../prompt/build-prompt.js";
+import { fitFollowUp } from "../../prompt/fit-follow-up.js";
 import { conversationToMessages, historyToMessages, windowEntries } from "../../prompt/conversation.js";
 import { safeCounter, type TokenCounter } from "../../prompt/token-count.js";
 import type { ToolRegistry, ToolRoute } from "../../tools/tool-runner.js";
@@ -77,7 +78,7 @@ export async function promptStage(ctx: RunContext, routed: Routed, context: Cont
   const tools = toolDefinitions(registry);
   // The model server renders the tool definitions into the prompt: they take their share of the budget.
   const toolTokens = tools.length > 0 ? count(JSON.stringify(tools)) : 0;
-  const prompt = buildPrompt({
+  const built = buildPrompt({
     systemPrompt: system.text,
     context: context.outcomes,
     clientContext: turn.context,
@@ -90,6 +91,12 @@ export async function promptStage(ctx: RunContext, routed: Routed, context: Cont
     count,
     reservedTokens: toolTokens,
   });
+  // A run continued with tool results: the history window moved first; results that still do not
+  // fit are cut as those of a call after a tool step are.
+  const prompt =
+    built.tokens > deps.promptTokens && trailing.length > 0
+      ? fitTrailing(built, history.length, deps.promptTokens, toolTokens, count)
+      : built;
   const request: ChatRequest = {
     model: decision.model,
     messages: prompt.messages,
@@ -118,6 +125,25 @@ export async function promptStage(ctx: RunContext, routed: Routed, context: Cont
     count,
     toolTokens,
     ms: performance.now() - t0,
+  };
+}
+
+/** A built prompt whose tool results after the user's message are cut to fit `promptTokens` (see {@link fitFollowUp}). */
+function fitTrailing(
+  built: BuiltPrompt,
+  historyLength: number,
+  promptTokens: number,
+  toolTokens: number,
+  count: TokenCounter,
+): BuiltPrompt {
+  const kept = historyLength - built.droppedHistory;
+  const fitted = fitFollowUp(built.messages, { history: [1, 1 + kept], resultsFrom: 2 + kept }, promptTokens - toolTokens, count);
+  return {
+    ...built,
+    messages: fitted.messages,
+    tokens: fitted.tokens + toolTokens,
+    droppedHistory: built.droppedHistory + fitted.droppedHistory,
+    cutToolResults: fitted.cutResults,
   };
 }
 
