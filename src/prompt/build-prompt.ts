@@ -2,7 +2,7 @@ import type { Context } from "@ag-ui/core";
 import type { ProviderOutcome } from "../context/types.js";
 import type { ChatMessage } from "../models/types.js";
 import { sortedBy } from "../shared/sorted.js";
-import { MESSAGE_OVERHEAD_TOKENS, type TokenCounter } from "./token-count.js";
+import { MESSAGE_OVERHEAD_TOKENS, messageCost, type TokenCounter } from "./token-count.js";
 
 /** What goes into one prompt, most stable first. */
 export interface PromptParts {
@@ -144,7 +144,7 @@ export function buildPrompt(parts: PromptParts): BuiltPrompt {
   const system = stable.length > 0 ? `${parts.systemPrompt}\n\n${render(stable)}` : parts.systemPrompt;
   const userContent = volatileAll.length > 0 ? `<context>\n${render(volatileAll)}\n</context>\n\n${parts.userText}` : parts.userText;
 
-  const costOf = (m: ChatMessage) => count(m.content) + MESSAGE_OVERHEAD_TOKENS;
+  const costOf = (m: ChatMessage) => messageCost(m, count);
   let fixed = (parts.reservedTokens ?? 0) + count(system) + count(userContent) + 2 * MESSAGE_OVERHEAD_TOKENS;
   for (const m of parts.trailing) fixed += costOf(m);
   const historyCosts: number[] = [];

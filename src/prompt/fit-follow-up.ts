@@ -1,6 +1,7 @@
 import type { ChatMessage } from "../models/types.js";
+import { sliceWhole } from "../shared/unicode.js";
 import { capped } from "../tools/tool-runner.js";
-import { MESSAGE_OVERHEAD_TOKENS, type TokenCounter } from "./token-count.js";
+import { messageCost, type TokenCounter } from "./token-count.js";
 
 /** Where a prompt's parts are in its messages. */
 export interface FollowUpLayout {
@@ -54,7 +55,8 @@ export function memoCounter(count: TokenCounter): TokenCounter {
  * 1. the tool results after the user's message are cut, the longest first, down to a quarter of
  *    the budget at least;
  * 2. then the history gives way, oldest first (never starting on a tool result);
- * 3. then the results are cut further, to what is left.
+ * 3. then the results are cut further, to what is left;
+ * 4. then, if still over, the text the assistant wrote after the user's message (a continued run).
  * The system prompt, the user's message and the calls are kept. A result is always cut from its
  * whole text, ends with a note of how much is shown, and is never replaced by something longer.
  */
@@ -64,11 +66,7 @@ export function fitFollowUp(
   promptTokens: number,
   count: TokenCounter,
 ): FittedFollowUp {
-  const cost = (m: ChatMessage) =>
-    count(m.content) +
-    MESSAGE_OVERHEAD_TOKENS +
-    (m.thinking ? count(m.thinking) : 0) +
-    (m.tool_calls ? count(JSON.stringify(m.tool_calls)) : 0);
+  const cost = (m: ChatMessage) => messageCost(m, count);
   const out = [...messages];
   let total = 0;
   for (const m of out) total += cost(m);
@@ -79,23 +77,27 @@ export function fitFollowUp(
   /** The whole text of each result cut, by the message that now holds its cut. */
   const whole = new Map<ChatMessage, string>();
 
-  const results = () => {
+  /** The messages after the user's that may be cut: tool results, and as a last resort the assistant's text too. */
+  const cuttable = (andText: boolean) => {
     const at: number[] = [];
-    for (let i = resultsFrom; i < out.length; i++) if (out[i]?.role === "tool") at.push(i);
+    for (let i = resultsFrom; i < out.length; i++) {
+      const m = out[i] as ChatMessage;
+      if (m.role === "tool" || (andText && m.role === "assistant" && m.content)) at.push(i);
+    }
     return at;
   };
-  /** Cut the results so that they cost `allowed` tokens at most, the longest first. */
-  const cutResults = (allowed: number) => {
-    const at = results();
+  /** Cut those messages so that their texts cost `allowed` tokens at most, the longest first. */
+  const cutTo = (allowed: number, andText = false) => {
+    const at = cuttable(andText);
     const sizes = at.map((i) => count((out[i] as ChatMessage).content));
-    // Each cut adds its note: the notes are paid for out of what the results may keep.
+    // Each cut adds its note: the notes are paid for out of what the texts may keep.
     const cap = capFor(sizes, Math.max(0, allowed - at.length * NOTE_TOKENS));
     at.forEach((i, k) => {
       const size = sizes[k] as number;
       if (size <= cap) return;
       const m = out[i] as ChatMessage;
       const text = whole.get(m) ?? m.content;
-      const content = cutText(text, cap, count);
+      const content = cutText(text, cap, count, m.role === "tool" ? "result" : "message");
       // Never a "cut" that costs as much as what it replaces.
       if (count(content) >= size) return;
       total += count(content) - size;
@@ -105,10 +107,10 @@ export function fitFollowUp(
       whole.set(cut, text);
     });
   };
-  const resultTokens = () => results().reduce((sum, i) => sum + count((out[i] as ChatMessage).content), 0);
+  const tokensOf = (andText: boolean) => cuttable(andText).reduce((sum, i) => sum + count((out[i] as ChatMessage).content), 0);
 
-  const all = resultTokens();
-  cutResults(Math.max(all - (total - promptTokens), Math.min(all, Math.floor(promptTokens * RESULTS_SHARE))));
+  const all = tokensOf(false);
+  cutTo(Math.max(all - (total - promptTokens), Math.min(all, Math.floor(promptTokens * RESULTS_SHARE))));
   while (total > promptTokens && start < end) {
     let next = start + 1;
     // Tool results go with their call: the window never starts on one.
@@ -119,7 +121,10 @@ export function fitFollowUp(
     resultsFrom -= next - start;
     droppedHistory += next - start;
   }
-  if (total > promptTokens) cutResults(resultTokens() - (total - promptTokens));
+  if (total > promptTokens) cutTo(tokensOf(false) - (total - promptTokens));
+  // Still over (long text the assistant wrote after the question, in a continued run): that text
+  // is cut too rather than leave the server to drop the question.
+  if (total > promptTokens) cutTo(tokensOf(true) - (total - promptTokens), true);
   return { messages: out, historyEnd: end, droppedHistory, cutResults: whole.size, tokens: total };
 }
 
@@ -139,17 +144,23 @@ function capFor(sizes: readonly number[], allowed: number): number {
 }
 
 /**
- * `text` cut to `tokens` at most, as a long tool result is ({@link capped}: it says how much is
- * shown); the note alone when even that is over `tokens` (the caller keeps whichever is shorter).
+ * `text` cut to `tokens` at most, its end replaced by a note of how much is shown (a tool result's
+ * is {@link capped}'s); the note alone when even that is over `tokens` (the caller keeps whichever
+ * is shorter).
  */
-function cutText(text: string, tokens: number, count: TokenCounter): string {
+function cutText(text: string, tokens: number, count: TokenCounter, what: "result" | "message"): string {
   let chars = Math.floor((text.length * tokens) / Math.max(1, count(text)));
   for (;;) {
-    const candidate = capped(text, chars);
+    const candidate = what === "result" ? capped(text, chars) : cappedMessage(text, chars);
     const n = count(candidate);
     if (n <= tokens || chars === 0) return candidate;
     // Shrink by how far over it is, a little more: a few counts at most.
-    chars = Math.floor((chars * tokens) / n) - 1;
-    if (chars < 0) chars = 0;
+    chars = Math.max(0, Math.floor((chars * tokens) / n) - 1);
   }
+}
+
+/** An assistant message's text cut to `max` characters (never inside a surrogate pair), with a note. */
+function cappedMessage(text: string, max: number): string {
+  const kept = sliceWhole(text, max);
+  return `${kept}\n… [cut: the message had ${text.length} characters; the first ${kept.length} are shown]`;
 }

@@ -15,7 +15,7 @@ import { tokenCount } from "../metrics.js";
 import { CANCELLED, type SpanKindName } from "../../telemetry/trace.js";
 import type { Attributes } from "@opentelemetry/api";
 import { errorMessage } from "../../errors/error-message.js";
-import { fitFollowUp, memoCounter } from "../../prompt/fit-follow-up.js";
+import { fitFollowUp } from "../../prompt/fit-follow-up.js";
 
 /** The answer of a run, from the model (with its tool steps) or from the response cache. */
 export interface Answer {
@@ -241,10 +241,11 @@ async function toolSteps(
   const { deps, turn, signal, out, trace } = ctx;
   // The messages of the calls after a tool step: the prompt's, then each step's calls and results,
   // whole; each call gets them fitted into the budget (the first request's were already).
-  const messages: ChatMessage[] = [...prompted.request.messages];
+  const start = prompted.whole ?? { messages: prompted.request.messages, historyMessages: prompted.historyMessages };
+  const messages: ChatMessage[] = [...start.messages];
   // system, history, the user's message, then results: the client's (a continued run) and the run's.
-  const layout = { history: [1, 1 + prompted.historyMessages], resultsFrom: 2 + prompted.historyMessages } as const;
-  const count = memoCounter(prompted.count);
+  const layout = { history: [1, 1 + start.historyMessages], resultsFrom: 2 + start.historyMessages } as const;
+
   for (let step = first; step.toolCalls.length > 0; ) {
     answer.toolCalls.push(...step.toolCalls);
     const where = (name: string) => prompted.registry.get(name)?.where;
@@ -277,7 +278,7 @@ async function toolSteps(
       },
       ...results.messages,
     );
-    const fitted = fitFollowUp(messages, layout, deps.promptTokens - prompted.toolTokens, count);
+    const fitted = fitFollowUp(messages, layout, deps.promptTokens - prompted.toolTokens, prompted.count);
     if (fitted.droppedHistory > 0 || fitted.cutResults > 0) {
       const seen = answer.followUpFit;
       answer.followUpFit = {

@@ -2,9 +2,9 @@ import { sortedBy } from "../../shared/sorted.js";
 import { writeQuietly } from "../../cache/write-quietly.js";
 import type { ProviderOutcome } from "../../context/types.js";
 import { events } from "../../events/factory.js";
-import type { ChatRequest, ChatToolDefinition, ModelBackend } from "../../models/types.js";
+import type { ChatMessage, ChatRequest, ChatToolDefinition, ModelBackend } from "../../models/types.js";
 import { buildPrompt, type BuiltPrompt } from "../../prompt/build-prompt.js";
-import { fitFollowUp } from "../../prompt/fit-follow-up.js";
+import { fitFollowUp, memoCounter } from "../../prompt/fit-follow-up.js";
 import { conversationToMessages, historyToMessages, windowEntries } from "../../prompt/conversation.js";
 import { safeCounter, type TokenCounter } from "../../prompt/token-count.js";
 import type { ToolRegistry, ToolRoute } from "../../tools/tool-runner.js";
@@ -31,6 +31,12 @@ export interface Prompted {
   count: TokenCounter;
   /** Tokens of the tool definitions sent with every model call of the run. */
   toolTokens: number;
+  /**
+   * The first request's messages before results the client sent back were cut to fit, and the
+   * past messages among them: a call after a tool step is fitted from these, so that each result
+   * is cut from its whole text. Undefined when nothing was cut.
+   */
+  whole?: { messages: ChatMessage[]; historyMessages: number };
   ms: number;
 }
 
@@ -73,7 +79,9 @@ export async function promptStage(ctx: RunContext, routed: Routed, context: Cont
     : { history: historyToMessages(windowEntries(routed.storedHistory, settings.load, settings.step)), trailing: [] };
   // The backend's tokenizer when it has the model loaded (llama.cpp), else the documented estimate.
   const tokenizer = tokenizerOf(deps.backend, decision.model);
-  const count = safeCounter(tokenizer);
+  // A tokenizer's counts are kept for the run's later calls (a call after a tool step counts the
+  // same messages again); the estimate costs less than keeping it.
+  const count = tokenizer ? memoCounter(safeCounter(tokenizer)) : safeCounter(undefined);
   const registry = toolRegistry(ctx, context.outcomes);
   const tools = toolDefinitions(registry);
   // The model server renders the tool definitions into the prompt: they take their share of the budget.
@@ -97,6 +105,7 @@ export async function promptStage(ctx: RunContext, routed: Routed, context: Cont
     built.tokens > deps.promptTokens && trailing.length > 0
       ? fitTrailing(built, history.length, deps.promptTokens, toolTokens, count)
       : built;
+  const whole = prompt === built ? undefined : { messages: built.messages, historyMessages: history.length - built.droppedHistory };
   const request: ChatRequest = {
     model: decision.model,
     messages: prompt.messages,
@@ -124,6 +133,7 @@ export async function promptStage(ctx: RunContext, routed: Routed, context: Cont
     counter: tokenizer ? "tokenizer" : "estimate",
     count,
     toolTokens,
+    ...(whole ? { whole } : {}),
     ms: performance.now() - t0,
   };
 }
