@@ -133,8 +133,8 @@ export async function promptStage(ctx: RunContext, routed: Routed, context: Cont
     counter: tokenizer ? "tokenizer" : "estimate",
     count,
     toolTokens,
-    ...(whole ? { whole } : {}),
     ms: performance.now() - t0,
+    ...(whole ? { whole } : {}),
   };
 }
 
