@@ -267,7 +267,13 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
   /** The one close in progress or done: every `close()` call waits for it. */
   let closing: Promise<void> | undefined;
 
-  const onClientReady = () => emitter.emit("ready");
+  /** PINGs in a row that got no answer on a connection that looks up (counted from the last connection), and when the last one counted timed out. */
+  let unansweredPings = 0;
+  let lastUnansweredAt = Number.NEGATIVE_INFINITY;
+  const onClientReady = () => {
+    unansweredPings = 0;
+    emitter.emit("ready");
+  };
   const onClientError = (error: Error) => emitter.emit("error", error);
   client.on("ready", onClientReady);
   // Only for our own client: an `error` listener changes how a caller's client reports errors.
@@ -468,15 +474,14 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
       }
     });
 
-  /** PINGs in a row that got no answer on a connection that looks up. */
-  let unansweredPings = 0;
   const store: RedisCacheStore = {
     name: "redis",
     client,
     prefix,
     isReady: () => client.status === "ready",
-    ping: () =>
-      call("ping", async () => {
+    ping: () => {
+      const sentAt = performance.now();
+      return call("ping", async () => {
         try {
           await client.ping();
         } catch (error) {
@@ -495,13 +500,19 @@ export function createRedisStore(options: RedisCacheStoreOptions & InternalOptio
           // would be cut), and not a Cluster, whose `disconnect(true)` drops every node.
           const stuck = client.status === "ready" || client.status === "connect";
           if (!(error instanceof CacheTimeoutError) || !stuck) unansweredPings = 0;
-          else if (++unansweredPings >= UNANSWERED_PINGS_TO_RECONNECT && owned && !closed && !cluster) {
-            unansweredPings = 0;
-            client.disconnect(true);
+          // PINGs that overlap (a health check beside the fallback store's probe) are one wait: only
+          // one sent after the last counted timeout counts.
+          else if (sentAt > lastUnansweredAt) {
+            lastUnansweredAt = performance.now();
+            if (++unansweredPings >= UNANSWERED_PINGS_TO_RECONNECT && owned && !closed && !cluster) {
+              unansweredPings = 0;
+              client.disconnect(true);
+            }
           }
           throw error;
         },
-      ),
+      );
+    },
     onReady(listener) {
       emitter.on("ready", listener);
       return () => emitter.off("ready", listener);

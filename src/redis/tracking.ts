@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { ReplyError, type Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { disconnectClient } from "./client-ended.js";
 import { loopDeadline } from "./deadline.js";
 import type { NearCacheState, NearRead } from "./near-cache.js";
@@ -9,10 +9,11 @@ import { timerMs } from "../shared/timer.js";
 const CHANNEL = "__redis__:invalidate";
 
 /**
- * How often the invalidation connection must answer a PING while the copy is in use, ms. One that
- * goes silent without closing (half-open TCP: a NAT, a firewall or a load balancer that dropped the
- * idle flow; a partition) brings no invalidation and no `close`: without this the copy would serve
- * what it holds, changed in Redis since, until each key's TTL ends.
+ * How often, while the copy is in use, a token the data connection publishes must come back on
+ * the invalidation connection, ms. Either connection can go silent without closing (half-open TCP:
+ * a NAT, a firewall or a load balancer that dropped the idle flow; a partition; the server freed
+ * the data connection, and its tracking with it): no invalidation and no `close` then come, and
+ * without this the copy would serve what it holds, changed in Redis since, until each key's TTL.
  */
 export const LIVENESS_MS = 1_000;
 
@@ -136,6 +137,7 @@ export function trackInvalidations(
     const name = channel.toString();
     if (name === markerChannel) {
       const text = String(message);
+      if (text === alive?.token) return alive.arrived();
       return text.startsWith("on") ? checked(text) : state.marked(text);
     }
     if (name !== CHANNEL) return;
@@ -144,28 +146,35 @@ export function trackInvalidations(
     else state.invalidate(String(message));
   };
 
-  // While the copy is in use the subscriber must answer a PING every LIVENESS_MS, within
-  // `livenessTimeoutMs`; one that does not is taken for lost (the copy is emptied and unused) and
-  // made to connect again, after which tracking starts over as after any reconnection.
-  let pinging = false;
+  // While the copy is in use, every LIVENESS_MS a token `data` publishes must reach `subscriber`
+  // within `livenessTimeoutMs`; otherwise the copy is taken for lost (emptied and unused).
+  /** The liveness check in flight: the token `data` published, and what to call when `subscriber` receives it. */
+  let alive: { token: string; arrived: () => void } | undefined;
   const liveness = setInterval(() => {
-    if (pinging || !state.active || subscriber.status !== "ready") return;
-    pinging = true;
-    const at = subscriberGeneration;
+    if (alive || !state.active || data.status !== "ready" || subscriber.status !== "ready") return;
+    const at = generation;
+    const token = `lv${++tokens}`;
+    const arrived = new Promise<void>((resolve) => {
+      alive = { token, arrived: resolve };
+    });
+    data.publish(markerChannel, token).catch(() => {});
     loopDeadline(
-      subscriber.ping(),
+      arrived,
       livenessTimeoutMs,
-      () => new Error(`the invalidation connection did not answer PING within ${livenessTimeoutMs} ms`),
+      () => new Error(`the near cache's liveness token did not come back within ${livenessTimeoutMs} ms`),
     )
       .catch((error: unknown) => {
-        // An error reply is an answer; a connection that closed meanwhile is handled by its `close`.
-        if (error instanceof ReplyError || at !== subscriberGeneration || subscriber.status !== "ready") return;
+        // A connection that closed meanwhile is handled by its `close`.
+        if (at !== generation) return;
         lost();
         fail(error);
+        // The subscriber connects again (it carries no command of the store's). Tracking starts over
+        // once both connections answer, so while the data connection is the silent one the copy
+        // stays unused, and its reads go to Redis under their deadlines.
         subscriber.disconnect(true);
       })
       .finally(() => {
-        pinging = false;
+        alive = undefined;
       });
   }, timerMs(LIVENESS_MS));
   liveness.unref?.();

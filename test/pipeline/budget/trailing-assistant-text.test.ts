@@ -35,11 +35,11 @@ describe("last user message followed by assistant text (after a tool round)", ()
           {
             id: "a1",
             role: "assistant",
-            content: "Here is the page in full: " + "lorem ipsum dolor sit amet ".repeat(700),
+            content: `Here is the page in full: ${"lorem ipsum dolor sit amet ".repeat(700)}`,
             toolCalls: [{ id: "c1", type: "function", function: { name: "confirm", arguments: "{}" } }],
           },
           { id: "t1", role: "tool", toolCallId: "c1", content: "yes" },
-          { id: "a2", role: "assistant", content: "And the second page: " + "consectetur adipiscing elit ".repeat(700) },
+          { id: "a2", role: "assistant", content: `And the second page: ${"consectetur adipiscing elit ".repeat(700)}` },
         ],
         tools: [{ name: "confirm", description: "Ask the user", parameters: { type: "object" } }],
         context: [],
