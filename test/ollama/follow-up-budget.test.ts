@@ -11,28 +11,15 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createZoePipeline, type RunMetrics, type ServerTool } from "../../src/index.js";
 import { ollamaBackend } from "../../src/ollama/index.js";
 import { runValid } from "../helpers/ag-ui.js";
-import { startFakeOllama, type FakeChatBody, type FakeOllama, type FakeStep } from "../helpers/fake-ollama.js";
+import { startFakeOllama, type FakeOllama, type FakeStep } from "../helpers/fake-ollama.js";
 import { fixedRouter } from "../helpers/fixtures.js";
+import { keptByOllama } from "../helpers/ollama-truncation.js";
 
 let servers: FakeOllama[] = [];
 afterEach(async () => {
   await Promise.all(servers.map((s) => s.close()));
   servers = [];
 });
-
-type Message = NonNullable<FakeChatBody["messages"]>[number];
-
-/** `chatPrompt`'s loop, counting the rendered prompt generously (4 characters per token of its JSON, tools included). */
-function keptByOllama(body: FakeChatBody, numCtx = 4_096): Message[] {
-  const messages = body.messages ?? [];
-  const tokens = (m: Message[]) => Math.ceil(JSON.stringify({ m, tools: body.tools ?? [] }).length / 4);
-  for (let i = 0; i < messages.length; i++) {
-    const system = messages.slice(0, i).filter((m) => m.role === "system");
-    const candidate = [...system, ...messages.slice(i)];
-    if (tokens(candidate) <= numCtx || i === messages.length - 1) return candidate;
-  }
-  return messages;
-}
 
 describe("a call after a tool step fits the prompt budget, so Ollama keeps the question", () => {
   it("cuts a 40,500-character tool result for the model; the client still gets it whole", async () => {
@@ -57,7 +44,8 @@ describe("a call after a tool step fits the prompt budget, so Ollama keeps the q
 
     const chats = server.chats();
     expect(chats).toHaveLength(2);
-    const seen = keptByOllama(chats[1]?.body ?? {});
+    const body = chats[1]?.body ?? {};
+    const seen = keptByOllama(body.messages ?? [], body.tools);
     expect(seen.some((m) => m.role === "user" && m.content.includes("pricing"))).toBe(true);
     expect(seen.at(-1)?.content).toMatch(/\n… \[cut: the result had 40500 characters; the first \d+ are shown\]$/);
     // The client's event carries the whole result; the metrics say one was cut.
@@ -90,7 +78,7 @@ describe("a call after a tool step fits the prompt budget, so Ollama keeps the q
     const chats = server.chats();
     expect(chats).toHaveLength(2);
     for (const chat of chats) {
-      const seen = keptByOllama(chat.body ?? {});
+      const seen = keptByOllama(chat.body?.messages ?? [], chat.body?.tools);
       expect(seen.some((m) => m.role === "user" && m.content.includes("pricing"))).toBe(true);
     }
   });

@@ -5,24 +5,11 @@
  * step, so that Ollama's own cut (server/prompt.go chatPrompt) keeps the user's question.
  */
 import { describe, expect, it } from "vitest";
-import { createZoePipeline, type ChatMessage } from "../../src/index.js";
-import { estimateTokens, MESSAGE_OVERHEAD_TOKENS } from "../../src/prompt/token-count.js";
+import { createZoePipeline } from "../../src/index.js";
 import { scriptedBackend } from "../../src/testing/index.js";
 import { collect } from "../helpers/ag-ui.js";
 import { fixedRouter } from "../helpers/fixtures.js";
-
-const cost = (m: ChatMessage) =>
-  estimateTokens(m.content) + MESSAGE_OVERHEAD_TOKENS + (m.tool_calls ? estimateTokens(JSON.stringify(m.tool_calls)) : 0);
-
-/** Ollama's `chatPrompt` rule (as in test/ollama/follow-up-budget.test.ts): drop from the front, keep system and the last. */
-function keptByOllama(messages: ChatMessage[], tools: unknown[], numCtx = 4_096): ChatMessage[] {
-  const tokens = (m: ChatMessage[]) => Math.ceil(JSON.stringify({ m, tools }).length / 4);
-  for (let i = 0; i < messages.length; i++) {
-    const candidate = [...messages.slice(0, i).filter((m) => m.role === "system"), ...messages.slice(i)];
-    if (tokens(candidate) <= numCtx || i === messages.length - 1) return candidate;
-  }
-  return messages;
-}
+import { keptByOllama, requestTokens } from "../helpers/ollama-truncation.js";
 
 describe("results the client sent back after the turn", () => {
   it("are fitted in the call after a server tool step, so the question survives", async () => {
@@ -67,15 +54,12 @@ describe("results the client sent back after the turn", () => {
     await pipeline.close();
     expect(backend.requests).toHaveLength(2);
     const followUp = backend.requests[1]!;
-    const toolTokens = estimateTokens(JSON.stringify(followUp.tools ?? []));
-    const tokens = followUp.messages.reduce((sum, m) => sum + cost(m), 0) + toolTokens;
+    const tokens = requestTokens(followUp);
     // The run's own 10-character result stays whole; the client's long one is cut.
     expect(followUp.messages.at(-1)?.content).toBe("short page");
     expect(tokens).toBeLessThanOrEqual(3_072);
     const first = backend.requests[0]!;
-    expect(first.messages.reduce((sum, m) => sum + cost(m), 0) + estimateTokens(JSON.stringify(first.tools ?? []))).toBeLessThanOrEqual(
-      3_072,
-    );
+    expect(requestTokens(first)).toBeLessThanOrEqual(3_072);
     expect(keptByOllama(first.messages, first.tools ?? []).some((m) => m.role === "user" && m.content.includes("pricing"))).toBe(true);
     const seen = keptByOllama(followUp.messages, followUp.tools ?? []);
     expect(seen.some((m) => m.role === "user" && m.content.includes("pricing"))).toBe(true);

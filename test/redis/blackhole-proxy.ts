@@ -12,6 +12,8 @@ export interface BlackholeProxy {
   connections(): Array<{ subscriber: boolean; holed: boolean }>;
   /** Black-hole every connection open now for which `which` holds. Returns how many. */
   blackhole(which: (c: { subscriber: boolean }) => boolean): number;
+  /** Black-hole them and close their server side too: Redis frees the client, which hears nothing. Returns how many. */
+  cutServerSide(which: (c: { subscriber: boolean }) => boolean): number;
   close(): Promise<void>;
 }
 
@@ -33,7 +35,12 @@ export async function blackholeProxy(targetPort: number): Promise<BlackholeProxy
       upstream.destroy();
     };
     client.on("error", end).on("close", end);
-    upstream.on("error", end).on("close", end);
+    // A black-holed connection's server side going away is not passed on: the client keeps a half-open socket.
+    upstream
+      .on("error", () => {})
+      .on("close", () => {
+        if (!c.holed) end();
+      });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const { port } = server.address() as net.AddressInfo;
@@ -45,6 +52,16 @@ export async function blackholeProxy(targetPort: number): Promise<BlackholeProxy
       for (const c of conns) {
         if (c.client.destroyed || c.holed || !which(c)) continue;
         c.holed = true;
+        n++;
+      }
+      return n;
+    },
+    cutServerSide(which) {
+      let n = 0;
+      for (const c of conns) {
+        if (c.client.destroyed || c.holed || !which(c)) continue;
+        c.holed = true;
+        c.upstream.destroy();
         n++;
       }
       return n;

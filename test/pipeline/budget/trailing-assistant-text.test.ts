@@ -3,23 +3,11 @@
  * that text is cut as a last resort, so the call fits and Ollama's own cut keeps the question.
  */
 import { describe, expect, it } from "vitest";
-import { createZoePipeline, type ChatMessage } from "../../../src/index.js";
-import { estimateTokens, MESSAGE_OVERHEAD_TOKENS } from "../../../src/prompt/token-count.js";
+import { createZoePipeline } from "../../../src/index.js";
 import { scriptedBackend } from "../../../src/testing/index.js";
 import { collect } from "../../helpers/ag-ui.js";
 import { fixedRouter } from "../../helpers/fixtures.js";
-
-const cost = (m: ChatMessage) =>
-  estimateTokens(m.content) + MESSAGE_OVERHEAD_TOKENS + (m.tool_calls ? estimateTokens(JSON.stringify(m.tool_calls)) : 0);
-
-function keptByOllama(messages: ChatMessage[], numCtx = 4_096): ChatMessage[] {
-  const tokens = (m: ChatMessage[]) => Math.ceil(JSON.stringify({ m }).length / 4);
-  for (let i = 0; i < messages.length; i++) {
-    const candidate = [...messages.slice(0, i).filter((m) => m.role === "system"), ...messages.slice(i)];
-    if (tokens(candidate) <= numCtx || i === messages.length - 1) return candidate;
-  }
-  return messages;
-}
+import { keptByOllama, requestTokens } from "../../helpers/ollama-truncation.js";
 
 describe("last user message followed by assistant text (after a tool round)", () => {
   it("the call fits promptTokens and keeps the question", async () => {
@@ -51,6 +39,6 @@ describe("last user message followed by assistant text (after a tool round)", ()
     const first = backend.requests[0]!;
     const seen = keptByOllama(first.messages);
     expect(seen.some((m) => m.role === "user" && m.content.includes("pricing"))).toBe(true);
-    expect(first.messages.reduce((s, m) => s + cost(m), 0)).toBeLessThanOrEqual(3_072);
+    expect(requestTokens(first)).toBeLessThanOrEqual(3_072);
   });
 });

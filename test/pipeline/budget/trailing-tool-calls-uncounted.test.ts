@@ -3,17 +3,11 @@
  * tool step: a first call with long call arguments moves its history window to fit.
  */
 import { describe, expect, it } from "vitest";
-import { createZoePipeline, type ChatMessage } from "../../../src/index.js";
-import { estimateTokens, MESSAGE_OVERHEAD_TOKENS } from "../../../src/prompt/token-count.js";
+import { createZoePipeline } from "../../../src/index.js";
 import { scriptedBackend } from "../../../src/testing/index.js";
 import { collect } from "../../helpers/ag-ui.js";
 import { fixedRouter } from "../../helpers/fixtures.js";
-
-// The same cost fitFollowUp uses (tool_calls counted).
-const cost = (m: ChatMessage) =>
-  estimateTokens(m.content) + MESSAGE_OVERHEAD_TOKENS + (m.tool_calls ? estimateTokens(JSON.stringify(m.tool_calls)) : 0);
-const tokensOf = (r: { messages: ChatMessage[]; tools?: unknown[] }) =>
-  r.messages.reduce((s, m) => s + cost(m), 0) + (r.tools?.length ? estimateTokens(JSON.stringify(r.tools)) : 0);
+import { requestTokens } from "../../helpers/ollama-truncation.js";
 
 const old = "an earlier long question about many things ".repeat(70); // ~3,080 chars, ~880 tokens
 const bigArgs = JSON.stringify({ code: "x = 1; ".repeat(900) }); // ~6,300 chars, ~1,800 tokens
@@ -55,8 +49,8 @@ describe("tool_calls are not counted by the first call's budget", () => {
     const first = backend.requests[0]!;
     // Fitting was possible: without the two history messages it is well under 3,072.
     const withoutHistory = { ...first, messages: first.messages.filter((m) => m.content !== old) };
-    expect(tokensOf(withoutHistory)).toBeLessThan(3_072);
-    expect(tokensOf(first)).toBeLessThanOrEqual(3_072);
+    expect(requestTokens(withoutHistory)).toBeLessThan(3_072);
+    expect(requestTokens(first)).toBeLessThanOrEqual(3_072);
   });
 
   it("history from AG-UI messages holding a call with long arguments -> first call over promptTokens", async () => {
@@ -82,6 +76,6 @@ describe("tool_calls are not counted by the first call's budget", () => {
     await pipeline.close();
     const first = backend.requests[0]!;
     expect(first.messages.at(-1)?.content).toBe("And now?");
-    expect(tokensOf(first)).toBeLessThanOrEqual(3_072);
+    expect(requestTokens(first)).toBeLessThanOrEqual(3_072);
   });
 });
