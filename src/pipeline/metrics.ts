@@ -58,7 +58,7 @@ export interface RunMetrics {
     cutContext?: string[];
     /** Past messages dropped to fit `promptTokens` (in the first model call, or more in a call after a tool step). */
     droppedHistory?: number;
-    /** Tool results cut to fit `promptTokens` in a model call after a tool step (the model sees how much was kept). */
+    /** Tool results (and, as a last resort, assistant text after the question) cut to fit `promptTokens`, in a continued run's first call or a call after a tool step; the model sees how much was kept. */
     cutToolResults?: number;
   };
   /** Model calls tried again after failing before their first chunk (the `retry` option). */

@@ -18,7 +18,7 @@ export interface FittedFollowUp {
   historyEnd: number;
   /** Past messages dropped from the front of the history. */
   droppedHistory: number;
-  /** Tool results whose text was cut. */
+  /** Messages whose text was cut (tool results; as a last resort, assistant text). */
   cutResults: number;
   /** Tokens of the messages, as counted. */
   tokens: number;
