@@ -11,9 +11,8 @@ afterEach(async () => {
 });
 
 /**
- * A host pipeline whose SECOND value is not an AG-UI event (a number), then finishes normally.
- * 4b76fea: "a pipeline yielding a non-event ends with RUN_ERROR" -- but only RunReader.step checks;
- * the first two values go through startHttpRun/encodeFirst unchecked.
+ * A host pipeline whose second value is not an AG-UI event (a number), then finishes normally:
+ * the first values are checked as the later ones are (startHttpRun), never streamed as a frame.
  */
 function pipelineYieldingSecond(value: unknown) {
   const errors: unknown[] = [];

@@ -1,7 +1,7 @@
 /**
- * f757c97 on a Cluster client: `ping()` goes to one (random) node; when that node is slow past
- * `timeoutMs`, `client.disconnect(true)` resets the WHOLE Cluster (every node's connection, slot
- * map refresh), so calls to healthy nodes fail too.
+ * On a Cluster, `ping()` goes to one (random) node, and `disconnect(true)` would reset the whole
+ * Cluster (every node's connection): a PING that a slow node does not answer never reconnects a
+ * Cluster, so calls to the healthy nodes go on.
  */
 import type { Cluster } from "ioredis";
 import { expect, it } from "vitest";

@@ -1,8 +1,8 @@
 /**
- * A list append of many items is spread into one call's arguments (RPUSH, and the write-back's
- * EVAL): past V8's argument limit it throws a RangeError. The fallback store takes it for a Redis
- * failure, keeps the record for write-back, and the write-back fails the same way every time: the
- * store degrades and stays on memory for good, although Redis is healthy.
+ * A list append of many items goes to Redis as one array argument: spread into the call's
+ * arguments (RPUSH, the write-back's EVAL), past V8's limit it threw a RangeError, which the
+ * fallback store took for Redis failing; the write-back then failed the same way every time, and
+ * the store stayed on memory for good although Redis was healthy.
  */
 import { Redis } from "ioredis";
 import { expect, it } from "vitest";

@@ -1,8 +1,7 @@
 /**
- * f757c97: `store.ping()` with no answer within `timeoutMs` forces `client.disconnect(true)` on a
- * client that looks ready. On a Redis that is slow but alive (CLIENT PAUSE, a long script, a fork),
- * that cuts every command in flight on the connection -- calls whose own deadline has time left and
- * which Redis would have run -- and (autoResendUnfulfilledCommands: false) rejects them.
+ * One PING with no answer within `timeoutMs`, on a Redis that is slow but alive (CLIENT PAUSE, a
+ * long script, a fork), does not make the client connect again: that would cut every command in
+ * flight (autoResendUnfulfilledCommands is false), calls whose own deadline has time left.
  */
 import { Redis } from "ioredis";
 import { expect, it } from "vitest";
