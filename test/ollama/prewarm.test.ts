@@ -235,11 +235,13 @@ describe("ollamaBackend re-warms with the last load options (server/sched.go nee
   it("after a request at a larger context size, the refresher re-warms at that size: never a reload", async () => {
     const { server, backend } = await setup(
       { models: { a: {} } },
-      { keepAlive: "400ms", contextSizes: [2048, 8192], refresh: { enabled: true, marginMs: 200 } },
+      // The re-warm is due 0.5 s after the chat and the model expires at 2 s: a loaded machine's
+      // late timers still meet it (with 400 / 200 ms, a timer 200 ms late found the model gone).
+      { keepAlive: "2s", contextSizes: [2048, 8192], refresh: { enabled: true, marginMs: 1_500 } },
     );
     await drain(backend.chat(ask("x".repeat(3.5 * 4000), "a"), { signal: signal() }));
     expect(server.chats()[0]!.body!.options!.num_ctx).toBe(8192);
-    await vi.waitFor(() => expect(server.loads().length).toBeGreaterThanOrEqual(2), { timeout: 3_000, interval: 20 });
+    await vi.waitFor(() => expect(server.loads().length).toBeGreaterThanOrEqual(2), { timeout: 10_000, interval: 20 });
     expect(server.loads().map((r) => r.body!.options!.num_ctx)).toEqual(server.loads().map(() => 8192));
     expect(server.reloads).toEqual({});
     expect(server.loadedModels()).toEqual(["a:latest"]);
@@ -257,10 +259,11 @@ describe("ollamaBackend re-warms with the last load options (server/sched.go nee
   it("finds models the refresher must keep under any spelling /api/ps reduces to its own (registry.ollama.ai/library/x, case)", async () => {
     const { server, backend } = await setup(
       { models: { "llama3.2": {} } },
-      { keepAlive: "400ms", refresh: { enabled: true, marginMs: 200, models: ["Registry.Ollama.AI/library/Llama3.2:latest"] } },
+      // As above: 0.5 s to the re-warm, 1.5 s of slack before the model expires.
+      { keepAlive: "2s", refresh: { enabled: true, marginMs: 1_500, models: ["Registry.Ollama.AI/library/Llama3.2:latest"] } },
     );
     await drain(backend.chat(ask("hi", "registry.ollama.ai/library/LLAMA3.2"), { signal: signal() }));
-    await vi.waitFor(() => expect(server.loads().length).toBeGreaterThanOrEqual(2), { timeout: 3_000, interval: 20 });
+    await vi.waitFor(() => expect(server.loads().length).toBeGreaterThanOrEqual(2), { timeout: 10_000, interval: 20 });
     expect(server.loadedModels()).toEqual(["llama3.2:latest"]);
     expect(server.reloads).toEqual({});
   });
