@@ -77,6 +77,10 @@ export function runErrorChunk(encoding: EventEncoding, message: string, code: st
 export const isEventLike = (value: unknown): value is AGUIEvent =>
   typeof value === "object" && value !== null && typeof (value as { type?: unknown }).type === "string";
 
+/** The failure of a run that yielded `value`, which is not an event. */
+export const notAnEvent = (value: unknown): TypeError =>
+  new TypeError(`The run yielded ${value === null ? "null" : typeof value}, not an AG-UI event.`);
+
 /** True for the events that end a run. */
 export const isTerminal = (event: AGUIEvent): boolean => event.type === EventType.RUN_FINISHED || event.type === EventType.RUN_ERROR;
 

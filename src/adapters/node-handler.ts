@@ -9,7 +9,7 @@ import { checkIdentity, userOf, type IdentityOptions } from "./identity.js";
 import { limitsOf, type HttpLimitOptions, type Limits } from "./limits.js";
 import { closeAfterAnswer, onClosingConnection, readNodeBody, type ParsedBody } from "./read-body.js";
 import { reporter, type HttpFailureStage, type OnHttpError } from "./report.js";
-import { closeQuietly, startHttpRun } from "./start-run.js";
+import { closeQuietly, runOptions, startHttpRun } from "./start-run.js";
 import { encodeFirst, RunReader, type StartedRun } from "./stream-run.js";
 import { timerMs } from "../shared/timer.js";
 
@@ -253,17 +253,9 @@ async function handle(
   };
   res.on("close", onClose);
   try {
-    const start = await startHttpRun(
-      pipeline,
-      body.value,
-      {
-        ...(user.userId === undefined ? {} : { userId: user.userId }),
-        ...(controller ? { signal: controller.signal } : {}),
-      },
-      (it) => {
-        iterator = it;
-      },
-    );
+    const start = await startHttpRun(pipeline, body.value, runOptions(user.userId, controller), (it) => {
+      iterator = it;
+    });
     // A run returned before its first event, because the client left, is not a failure to report.
     // A host pipeline's run fails its own way when its signal aborts (the abort's error): not reported either.
     if (left) return start.kind === "stream" ? closeQuietly(start.rest) : undefined;

@@ -1,7 +1,7 @@
 import { EventType, type AGUIEvent } from "@ag-ui/core";
 import { INPUT_ERROR_CODES } from "../errors/input-error.js";
 import type { ZoePipeline } from "../pipeline/types.js";
-import { isEventLike } from "./encode-events.js";
+import { isEventLike, notAnEvent } from "./encode-events.js";
 import { httpError, statusOfRunError, type HttpError } from "./http-error.js";
 
 export { AGUI_PROTO_MEDIA_TYPE } from "./encode-events.js";
@@ -20,6 +20,14 @@ export async function closeQuietly(iterator: AsyncIterator<AGUIEvent> | undefine
   } catch {
     // The run is over either way.
   }
+}
+
+/** A run's options from the request: its user, and the signal of its controller (a pipeline that is not `createZoePipeline`'s). */
+export function runOptions(userId: string | undefined, controller: AbortController | undefined): { userId?: string; signal?: AbortSignal } {
+  const options: { userId?: string; signal?: AbortSignal } = {};
+  if (userId !== undefined) options.userId = userId;
+  if (controller) options.signal = controller.signal;
+  return options;
 }
 
 /**
@@ -45,10 +53,7 @@ export async function startHttpRun(
       const event: unknown = next.value;
       if (!isEventLike(event)) {
         await closeQuietly(iterator);
-        return httpError(500, "INTERNAL_ERROR", "The run failed on the server.", {
-          error: new TypeError(`The run yielded ${event === null ? "null" : typeof event}, not an AG-UI event.`),
-          stage: "run",
-        });
+        return httpError(500, "INTERNAL_ERROR", "The run failed on the server.", { error: notAnEvent(event), stage: "run" });
       }
       if (event.type === EventType.RUN_ERROR && (i === 0 || BEFORE_WORK.has(event.code ?? ""))) {
         await closeQuietly(iterator);

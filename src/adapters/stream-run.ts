@@ -1,5 +1,13 @@
 import type { AGUIEvent } from "@ag-ui/core";
-import { ENCODING_FAILED, isEventLike, isTerminal, runErrorChunk, type EncodedChunk, type EventEncoding } from "./encode-events.js";
+import {
+  ENCODING_FAILED,
+  isEventLike,
+  isTerminal,
+  notAnEvent,
+  runErrorChunk,
+  type EncodedChunk,
+  type EventEncoding,
+} from "./encode-events.js";
 import { httpError, type HttpError } from "./http-error.js";
 import { readyTaker } from "../pipeline/take-ready.js";
 import type { HttpFailureStage } from "./report.js";
@@ -109,7 +117,7 @@ export class RunReader {
     let chunk: string | Uint8Array;
     try {
       // A host pipeline may yield anything: what is not an event cannot be encoded as one.
-      if (!isEventLike(event)) throw new TypeError(`The run yielded ${event === null ? "null" : typeof event}, not an AG-UI event.`);
+      if (!isEventLike(event)) throw notAnEvent(event);
       chunk = this.encoding.encode(event);
     } catch (error) {
       // The run is left unsettled: close() cancels it.

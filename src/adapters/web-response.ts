@@ -9,7 +9,7 @@ import { limitsOf, type HttpLimitOptions, type Limits } from "./limits.js";
 import { givenBody, type BodyResult } from "./parse-body.js";
 import { readWebBody } from "./read-web-body.js";
 import { reporter, type HttpFailureStage, type OnHttpError } from "./report.js";
-import { closeQuietly, startHttpRun, type HttpRunStart } from "./start-run.js";
+import { closeQuietly, runOptions, startHttpRun, type HttpRunStart } from "./start-run.js";
 import { encodeFirst, RunReader, type RunStep, type StartedRun } from "./stream-run.js";
 import { timerMs } from "../shared/timer.js";
 
@@ -244,17 +244,9 @@ async function respond(
   request.signal.addEventListener("abort", onLeftEarly, { once: true });
   let start: HttpRunStart;
   try {
-    start = await startHttpRun(
-      pipeline,
-      body.value,
-      {
-        ...(user.userId === undefined ? {} : { userId: user.userId }),
-        ...(controller ? { signal: controller.signal } : {}),
-      },
-      (it) => {
-        iterator = it;
-      },
-    );
+    start = await startHttpRun(pipeline, body.value, runOptions(user.userId, controller), (it) => {
+      iterator = it;
+    });
   } finally {
     request.signal.removeEventListener("abort", onLeftEarly);
   }

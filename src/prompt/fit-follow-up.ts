@@ -1,5 +1,4 @@
 import type { ChatMessage } from "../models/types.js";
-import { sliceWhole } from "../shared/unicode.js";
 import { capped } from "../tools/tool-runner.js";
 import { messageCost, type TokenCounter } from "./token-count.js";
 
@@ -144,23 +143,16 @@ function capFor(sizes: readonly number[], allowed: number): number {
 }
 
 /**
- * `text` cut to `tokens` at most, its end replaced by a note of how much is shown (a tool result's
- * is {@link capped}'s); the note alone when even that is over `tokens` (the caller keeps whichever
- * is shorter).
+ * `text` cut to `tokens` at most, its end replaced by {@link capped}'s note of how much is shown;
+ * the note alone when even that is over `tokens` (the caller keeps whichever is shorter).
  */
 function cutText(text: string, tokens: number, count: TokenCounter, what: "result" | "message"): string {
   let chars = Math.floor((text.length * tokens) / Math.max(1, count(text)));
   for (;;) {
-    const candidate = what === "result" ? capped(text, chars) : cappedMessage(text, chars);
+    const candidate = capped(text, chars, what);
     const n = count(candidate);
     if (n <= tokens || chars === 0) return candidate;
     // Shrink by how far over it is, a little more: a few counts at most.
     chars = Math.max(0, Math.floor((chars * tokens) / n) - 1);
   }
-}
-
-/** An assistant message's text cut to `max` characters (never inside a surrogate pair), with a note. */
-function cappedMessage(text: string, max: number): string {
-  const kept = sliceWhole(text, max);
-  return `${kept}\n… [cut: the message had ${text.length} characters; the first ${kept.length} are shown]`;
 }

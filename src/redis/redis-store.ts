@@ -3,7 +3,7 @@ import { Cluster, Redis, ReplyError, type ClusterNode, type ClusterOptions, type
 import type { CacheBatch, CacheBatchResult, CacheStore, ListAppendOptions } from "../cache/types.js";
 import { assertTtl } from "../cache/validate.js";
 import { attempt, loopDeadline } from "./deadline.js";
-import { disconnectClient } from "./client-ended.js";
+import { disconnectClient } from "./disconnect-client.js";
 import { CacheTimeoutError } from "./errors.js";
 import { MISS, NearCacheState, type NearCacheOptions, type NearCacheStats } from "./near-cache.js";
 import { keepAppended, keepReadBack, keepWritten, mgetReply, nearRead, tailRange } from "./near-read.js";

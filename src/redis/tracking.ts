@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
-import { disconnectClient } from "./client-ended.js";
+import { disconnectClient } from "./disconnect-client.js";
 import { loopDeadline } from "./deadline.js";
 import type { NearCacheState, NearRead } from "./near-cache.js";
 import { timerMs } from "../shared/timer.js";
@@ -47,7 +47,7 @@ export function trackInvalidations(
   state: NearCacheState,
   onError: (error: Error) => void,
   checkTimeoutMs: number,
-  /** How long the invalidation connection has to answer its PING (the store's `timeoutMs`). */
+  /** How long a liveness token has to come back (the store's `timeoutMs`). */
   livenessTimeoutMs: number,
 ): Tracking {
   let subscriberId: string | undefined;

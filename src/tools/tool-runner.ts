@@ -38,13 +38,13 @@ function asText(value: unknown): string {
 export const MAX_TOOL_RESULT_CHARS = 100_000;
 
 /**
- * A tool's or a code block's result cut to `max` characters, saying so (the model and the client
- * see where it was cut); never between the halves of a surrogate pair.
+ * A tool's or a code block's result (or another text: `what`) cut to `max` characters, saying so
+ * (the model and the client see where it was cut); never between the halves of a surrogate pair.
  */
-export function capped(content: string, max: number): string {
+export function capped(content: string, max: number, what = "result"): string {
   if (content.length <= max) return content;
   const kept = sliceWhole(content, max);
-  return `${kept}\n… [cut: the result had ${content.length} characters; the first ${kept.length} are shown]`;
+  return `${kept}\n… [cut: the ${what} had ${content.length} characters; the first ${kept.length} are shown]`;
 }
 
 /** The default of `maxToolCallsPerStep`: far more than a model asks for at once, few enough that a runaway answer costs little. */

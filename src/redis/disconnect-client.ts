@@ -23,11 +23,12 @@ function disconnectTimeoutOf(client: RedisClient): number {
  */
 export function disconnectClient(client: RedisClient, timeoutMs: number): Promise<void> {
   if (client.status === "end") return Promise.resolve();
+  // Not unref'd: a close() that is the last thing a process waits for must still resolve.
+  const lingerMs = timerMs(Math.min(disconnectTimeoutOf(client), timeoutMs));
   if (client.status === "reconnecting") {
     client.disconnect();
-    // Armed after ioredis' timer, of the same length at most: it fires after it. Not unref'd: a
-    // close() that is the last thing a process waits for must still resolve.
-    return new Promise((resolve) => setTimeout(resolve, timerMs(Math.min(disconnectTimeoutOf(client), timeoutMs))));
+    // Armed after ioredis' timer, of the same length at most: it fires after it.
+    return new Promise((resolve) => setTimeout(resolve, lingerMs));
   }
   // One still connecting: when its pending ready check fails, after `end`, ioredis arms that timer
   // again (`recoverFromFatalError`): the wait is for it too, from the turn after `end`.
@@ -37,7 +38,7 @@ export function disconnectClient(client: RedisClient, timeoutMs: number): Promis
     client.once("end", () => {
       clearTimeout(timer);
       if (!connecting) return resolve();
-      setImmediate(() => setTimeout(resolve, timerMs(Math.min(disconnectTimeoutOf(client), timeoutMs))));
+      setImmediate(() => setTimeout(resolve, lingerMs));
     });
   });
   client.disconnect();
