@@ -1,7 +1,8 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { z } from "zod";
 import type { ContextRequest } from "../context/types.js";
 import type { ToolCatalogueProvider, ToolContext, ToolSpec } from "../tools/types.js";
-import { describeError as message, McpUnavailableError, ServerConnection, type McpServerOptions } from "./connection.js";
+import { describeError as message, importSdk, McpUnavailableError, ServerConnection, type McpServerOptions } from "./connection.js";
 import { resultText } from "./result-text.js";
 import { isToolName } from "../tools/tool-spec.js";
 import { timeoutError, withDeadline } from "./signals.js";
@@ -98,14 +99,40 @@ const errorCode = (error: unknown): unknown =>
 const CONNECTION_CLOSED = -32000;
 const REQUEST_TIMEOUT = -32001;
 
+/** An error of a schema check: the SDK rejects an answer that does not follow the MCP schema with its zod error. */
+const isSchemaError = (error: unknown): boolean =>
+  typeof error === "object" && error !== null && Array.isArray((error as { issues?: unknown }).issues);
+
 /**
  * Whether a failed request says the connection is broken (drop it and reconnect next time):
- * anything but an answer of the server (an MCP error other than "connection closed").
+ * anything but an answer of the server, which is an MCP error other than "connection closed", or
+ * an answer the SDK found out of schema (the server answered: its connection, and its state, are fine).
  */
 const connectionBroken = (error: unknown): boolean => {
   const code = errorCode(error);
-  return code === undefined || code === CONNECTION_CLOSED;
+  return code === undefined ? !isSchemaError(error) : code === CONNECTION_CLOSED;
 };
+
+/**
+ * One page of `tools/list`, each tool checked on its own ({@link usableTools}): the SDK's
+ * `listTools()` refuses the whole page for one tool out of schema, and compiles every tool's
+ * `outputSchema`, which throws for one that does not compile.
+ */
+const ListPage = z.looseObject({ tools: z.array(z.unknown()), nextCursor: z.string().optional() });
+
+/**
+ * The tools of a page that follow the MCP schema (the SDK's `ToolSchema`) and can be called
+ * without MCP tasks; one that does not is left out, its server's other tools still count.
+ */
+async function usableTools(tools: readonly unknown[]): Promise<McpTool[]> {
+  const { ToolSchema } = await importSdk(() => import("@modelcontextprotocol/sdk/types.js"));
+  const usable: McpTool[] = [];
+  for (const tool of tools) {
+    const parsed = ToolSchema.safeParse(tool);
+    if (parsed.success && parsed.data.execution?.taskSupport !== "required") usable.push(parsed.data);
+  }
+  return usable;
+}
 
 function toSpec(name: string, tool: McpTool): ToolSpec {
   const parameters: Record<string, unknown> =
@@ -206,12 +233,14 @@ export function mcpToolCatalogue(options: McpToolCatalogueOptions): McpToolCatal
       const tools: McpTool[] = [];
       let cursor: string | undefined;
       for (let page = 0; page < MAX_PAGES; page++) {
-        // The signal holds the deadline; the SDK's own timeout only has to be later.
-        const result = await client.listTools(cursor === undefined ? undefined : { cursor }, {
+        // The signal holds the deadline; the SDK's own timeout only has to be later. A request of
+        // its own, not `listTools()` ({@link ListPage}): the SDK then checks no tool's structured
+        // output against its `outputSchema`, which the catalogue does not use (it reads the text).
+        const result = await client.request({ method: "tools/list", params: cursor === undefined ? {} : { cursor } }, ListPage, {
           signal,
           timeout: Math.max(listTimeoutMs, callTimeoutMs),
         });
-        tools.push(...result.tools);
+        tools.push(...(await usableTools(result.tools)));
         cursor = result.nextCursor;
         if (!cursor) break;
       }
@@ -324,8 +353,9 @@ export function mcpToolCatalogue(options: McpToolCatalogueOptions): McpToolCatal
         if (signal.aborted) throw signal.reason;
         if (connectionBroken(error)) server.recycle(client);
         const code = errorCode(error);
-        const text =
-          code === CONNECTION_CLOSED
+        const text = isSchemaError(error)
+          ? `MCP tool "${tool}" of server "${serverName}" answered with a result that does not follow the MCP schema.`
+          : code === CONNECTION_CLOSED
             ? `MCP server "${serverName}" closed the connection while running tool "${tool}" (it may have crashed).`
             : code === REQUEST_TIMEOUT
               ? `MCP tool "${tool}" of server "${serverName}" did not answer within ${callTimeoutMs} ms.`

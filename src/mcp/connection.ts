@@ -47,7 +47,8 @@ const CLIENT_INFO = { name: "zoe-pipeline", version: "0.1.0" };
 const SDK_MISSING =
   'zoe-pipeline/mcp needs the optional peer dependency "@modelcontextprotocol/sdk" (npm install @modelcontextprotocol/sdk)';
 
-async function importSdk<T>(load: () => Promise<T>): Promise<T> {
+/** Load a module of the SDK, or say that it is missing. */
+export async function importSdk<T>(load: () => Promise<T>): Promise<T> {
   try {
     return await load();
   } catch (error) {
@@ -102,11 +103,36 @@ async function ended(pid: number, ms: number): Promise<boolean> {
   return !isRunning(pid);
 }
 
+/** How long closing a Streamable HTTP connection waits for the server to end its session, ms. */
+const SESSION_END_MS = 1_000;
+
 /**
- * Close a client; a stdio child that is still running 1 s later is killed, and waited for until
- * it has ended (it is this process's child: it exists until Node has collected its exit status).
+ * End a Streamable HTTP session (an HTTP DELETE with its `Mcp-Session-Id`, which the MCP spec
+ * says a client that no longer needs the session SHOULD send): the SDK's `close()` only aborts
+ * its requests, and a stateful server would keep the session. A server that does not answer
+ * within {@link SESSION_END_MS} is left to expire it: the `close()` that follows aborts the DELETE.
+ */
+async function endSession(client: Client): Promise<void> {
+  const transport = client.transport as { sessionId?: unknown; terminateSession?: unknown } | undefined;
+  if (typeof transport?.sessionId !== "string" || typeof transport.terminateSession !== "function") return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, SESSION_END_MS);
+  });
+  const ending = Promise.resolve()
+    .then(() => (transport.terminateSession as () => unknown).call(transport))
+    .catch(() => {});
+  await Promise.race([ending, late]);
+  clearTimeout(timer);
+}
+
+/**
+ * Close a client, its Streamable HTTP session ended first ({@link endSession}); a stdio child
+ * that is still running 1 s later is killed, and waited for until it has ended (it is this
+ * process's child: it exists until Node has collected its exit status).
  */
 async function closeClient(client: Client, pid: number | undefined): Promise<void> {
+  await endSession(client);
   await client.close().catch(() => {});
   if (pid === undefined || (await ended(pid, 1_000))) return;
   try {
