@@ -43,14 +43,25 @@ export function requestHash(request: ChatRequest): string {
 }
 
 /**
- * The semantic scope of a request: the probe's (user, route kind, model) and the tools the model
- * is offered. An answer given without a tool is never served to a request that offers one (the
- * model might have called it), nor one given with other tools.
+ * What besides the question decides an answer the semantic cache may replay: the host's system
+ * prompt (a new one, or the default a late `systemPrompt` function fell back to, is another
+ * scope) and the context the client sent with the turn (AG-UI `context`: the open document, a
+ * CopilotKit readable). Context providers' values are left out (see docs/cache.md).
  */
-function semanticScope(probeScope: string, request: ChatRequest): string {
-  const tools = request.tools ?? [];
-  if (tools.length === 0) return probeScope;
-  return `${probeScope}:${createHash("sha256").update(canonicalJson(tools)).digest("hex")}`;
+export interface SemanticScopeParts {
+  systemPrompt: string;
+  clientContext: readonly unknown[];
+}
+
+/**
+ * The semantic scope of a request: the probe's (user, route kind, model), then the hash of the
+ * tools the model is offered, the system prompt and the client's context. An answer given without
+ * a tool is never served to a request that offers one (the model might have called it), nor one
+ * given with other tools, under another system prompt, or about other context.
+ */
+function semanticScope(probeScope: string, request: ChatRequest, parts: SemanticScopeParts): string {
+  const material = { tools: request.tools ?? [], system: parts.systemPrompt, context: parts.clientContext };
+  return `${probeScope}:${createHash("sha256").update(canonicalJson(material)).digest("hex")}`;
 }
 
 /** What the exact cache stores under an `answer` key. */
@@ -241,7 +252,13 @@ export class AnswerCache {
    * Look the answer up right before generation: the exact key first (one store read), then the
    * semantic probe (already running; waited for at most its deadline). Store failures are misses.
    */
-  async lookup(userId: string, request: ChatRequest, probe: SemanticProbe | undefined, signal: AbortSignal): Promise<AnswerLookup> {
+  async lookup(
+    userId: string,
+    request: ChatRequest,
+    probe: SemanticProbe | undefined,
+    scopeParts: SemanticScopeParts,
+    signal: AbortSignal,
+  ): Promise<AnswerLookup> {
     const t0 = performance.now();
     const key = this.deps.keys.key("answer", userId, requestHash(request));
     this.counts.lookups++;
@@ -275,7 +292,7 @@ export class AnswerCache {
         out.semantic = { status: result.status, embedMs };
       } else {
         out.vector = result.vector;
-        out.scope = semanticScope(probe.scope, request);
+        out.scope = semanticScope(probe.scope, request, scopeParts);
         const best = this.nearest(out.scope, result.vector);
         if (best && best.similarity >= this.threshold - SIMILARITY_ROUNDING) {
           this.counts.hits++;

@@ -69,7 +69,8 @@ export async function answerFromCache(
   const t0 = performance.now();
   beginStage(ctx, "answer_cache");
   const { promptTokens: _counted, ...request } = prompted.request;
-  const lookup = await deps.answers.lookup(turn.userId, request, probe, signal);
+  const scope = { systemPrompt: prompted.systemPrompt, clientContext: turn.context };
+  const lookup = await deps.answers.lookup(turn.userId, request, probe, scope, signal);
   out.hold();
   const { hit } = lookup;
   endStage(ctx, () => ({ "zoe.answer_cache.hit": hit ? hit.kind : "miss" }));

@@ -22,6 +22,8 @@ export interface Prompted {
   request: ChatRequest;
   /** Every tool of the run by name, and where it runs. */
   registry: ToolRegistry;
+  /** The system prompt the run used (the host's, or the default it fell back to), without context. */
+  systemPrompt: string;
   /** The history came from the input's messages (AG-UI), not from the store. */
   fromInput: boolean;
   /** Past messages in the prompt. */
@@ -128,6 +130,7 @@ export async function promptStage(ctx: RunContext, routed: Routed, context: Cont
     prompt,
     request,
     registry,
+    systemPrompt: system.text,
     fromInput,
     historyMessages: history.length - prompt.droppedHistory,
     counter: tokenizer ? "tokenizer" : "estimate",
