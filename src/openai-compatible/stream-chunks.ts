@@ -1,5 +1,6 @@
 import type { ChatChunk, ChatDoneInfo, ChatToolCall } from "../models/types.js";
 import { serverErrorOf, type ServerError } from "./errors.js";
+import { MAX_TOOL_ARGUMENT_CHARS } from "../tools/argument-limit.js";
 
 interface PartialCall {
   id: string | undefined;
@@ -126,9 +127,14 @@ export class StreamChunks {
         this.calls.set(index, call);
       } else {
         if (id && !call.id) call.id = id;
-        if (name && !call.name) call.name = name;
+        // A later name is the whole name, grown: llama.cpp's server streams a name as its parser
+        // reads more of it (common/chat.cpp `common_chat_msg_diff::compute_diffs`: "name grows",
+        // sent whole at the same index and id), as OpenAI's own client takes the last one.
+        if (name) call.name = name;
       }
-      call.args += piece;
+      // Past the most a call may carry, the rest is not kept (memory stays bounded): the pipeline
+      // refuses the call (`TOOL_ARGUMENTS_TOO_LONG`).
+      if (call.args.length <= MAX_TOOL_ARGUMENT_CHARS) call.args += piece;
     });
   }
 

@@ -10,6 +10,7 @@ import { events } from "../events/factory.js";
 import type { ChatChunk, ChatDoneInfo, ChatRequest, ModelBackend } from "../models/types.js";
 import { createFenceDetector } from "../tools/code-fences.js";
 import { capped, type ToolCallRecord } from "../tools/tool-runner.js";
+import { MAX_TOOL_ARGUMENT_CHARS } from "../tools/argument-limit.js";
 import type { CodeExecutor, CodeResult } from "../tools/types.js";
 import { STREAM_BACKLOG, type RunStream } from "./run-stream.js";
 import { MAX_TIMER_MS } from "../shared/timer.js";
@@ -25,7 +26,10 @@ export interface OpenMessages {
    */
   firstText?: string;
   reasoning?: { id: string; messageId: string };
-  /** The tool-call ids the run has sent: a model's repeated id gets a new one (results and clients key calls by id). */
+  /**
+   * The tool-call ids the run has sent, and those the conversation held before it
+   * (`takenCallIds`): a model's repeated id gets a new one (results and clients key calls by id).
+   */
   toolCallIds?: Set<string>;
 }
 
@@ -336,18 +340,29 @@ function doneInfo(chunk: ChatDoneInfo): ChatDoneInfo {
   return info;
 }
 
-/** A tool call's arguments as JSON text; arguments that JSON cannot hold (a BigInt, a cycle) are `MODEL_INVALID_CHUNK`. */
-function toolArgumentsText(args: string | Record<string, unknown>): string {
-  if (typeof args === "string") return args;
+/**
+ * A tool call's arguments as JSON text; arguments that JSON cannot hold (a BigInt, a cycle) are
+ * `MODEL_INVALID_CHUNK`, arguments longer than {@link MAX_TOOL_ARGUMENT_CHARS} `TOOL_ARGUMENTS_TOO_LONG`.
+ */
+function toolArgumentsText(name: string, args: string | Record<string, unknown>): string {
   let text: string | undefined;
-  try {
-    text = JSON.stringify(args);
-  } catch (error) {
-    throw new ZoeError("MODEL_INVALID_CHUNK", `The model backend yielded tool-call arguments that are not JSON: ${errorMessage(error)}.`);
+  if (typeof args === "string") text = args;
+  else {
+    try {
+      text = JSON.stringify(args);
+    } catch (error) {
+      throw new ZoeError("MODEL_INVALID_CHUNK", `The model backend yielded tool-call arguments that are not JSON: ${errorMessage(error)}.`);
+    }
+    // A `toJSON` that gives undefined (or a function) leaves no JSON at all.
+    if (typeof text !== "string")
+      throw new ZoeError("MODEL_INVALID_CHUNK", "The model backend yielded tool-call arguments that JSON leaves out.");
   }
-  // A `toJSON` that gives undefined (or a function) leaves no JSON at all.
-  if (typeof text !== "string")
-    throw new ZoeError("MODEL_INVALID_CHUNK", "The model backend yielded tool-call arguments that JSON leaves out.");
+  if (text.length > MAX_TOOL_ARGUMENT_CHARS) {
+    throw new ZoeError(
+      "TOOL_ARGUMENTS_TOO_LONG",
+      `The model called tool "${name.slice(0, 128)}" with more than ${MAX_TOOL_ARGUMENT_CHARS} characters of arguments; the run was stopped.`,
+    );
+  }
   return text;
 }
 
@@ -616,6 +631,7 @@ export async function streamStep(
         break;
       case "tool_call": {
         result.firstTokenAt ??= performance.now();
+        const args = toolArgumentsText(chunk.call.name, chunk.call.arguments);
         // Calls in a row name one parent message: the text just before them, or an id of their
         // own (then also the stored answer's, when no text came first, so that a later
         // MESSAGES_SNAPSHOT names the client's message). A client (`@ag-ui/client`) puts a call
@@ -632,7 +648,6 @@ export async function streamStep(
         // surrogate), or one already used: the client sends each call's id back with its result.
         const id = given === undefined || ids.has(given) || !isAcceptableId(given, limits.maxIdLength) ? newId() : given;
         ids.add(id);
-        const args = toolArgumentsText(chunk.call.arguments);
         result.toolCalls.push({ id, name: chunk.call.name, arguments: args });
         out.send(events.toolCallStart(id, chunk.call.name, parent));
         out.send(events.toolCallArgs(id, args));

@@ -14,6 +14,7 @@ import type { SystemPromptFn } from "../types.js";
 import type { ContextOutcome } from "./context.js";
 import type { Routed } from "./route.js";
 import { buildSystemPrompt, readySystemPrompt } from "./system-prompt.js";
+import { takenCallIds } from "../../tools/taken-call-ids.js";
 
 /** The prompt stage's outcome: the first model request of the run and what went into it. */
 export interface Prompted {
@@ -72,6 +73,10 @@ export async function promptStage(ctx: RunContext, routed: Routed, context: Cont
     deps.emitter.emit("systemPrompt:fallback", { userId: turn.userId, reason: system.fallback });
     ctx.out.send(events.stateDelta([{ op: "add", path: "/zoe/systemPrompt", value: { fallback: system.fallback } }]));
   }
+
+  // The model's calls get ids the conversation does not hold yet (read before the stored history is released).
+  const taken = takenCallIds(turn.messages, routed.storedHistory);
+  if (taken) ctx.open.toolCallIds = taken;
 
   const settings = deps.history.settings;
   const fromInput = turn.messages.length > 1;
