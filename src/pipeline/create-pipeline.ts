@@ -72,9 +72,26 @@ function checkOptions(options: ZoePipelineOptions): void {
         `createZoePipeline: provider "${p.name}" needs a positive number of milliseconds as its \`timeoutMs\` (Infinity for none), got ${got}.`,
       );
     }
+    // A TTL the store would refuse (Infinity, a string) made every write fail quietly: fetched on every run.
+    const ttlMs: unknown = p.ttlMs;
+    if (ttlMs !== undefined && !isTtl(ttlMs)) {
+      throw new TypeError(
+        `createZoePipeline: provider "${p.name}" needs a finite number of milliseconds, or 0 (never cached), as its \`ttlMs\`, got ${described(ttlMs)}.`,
+      );
+    }
     names.add(p.name);
     if (p.provides === "tools" && typeof (p as { callTool?: unknown }).callTool !== "function") {
       throw new TypeError(`createZoePipeline: provider "${p.name}" provides tools but has no callTool() function.`);
+    }
+  }
+  for (const [name, ttlMs] of [
+    ["ttl.routeMs", options.ttl?.routeMs],
+    ["ttl.systemPromptMs", options.ttl?.systemPromptMs],
+  ] as const) {
+    if (ttlMs !== undefined && !isTtl(ttlMs)) {
+      throw new TypeError(
+        `createZoePipeline: \`${name}\` must be a finite number of milliseconds, or 0 (never cached), got ${described(ttlMs)}.`,
+      );
     }
   }
   for (const t of options.tools ?? []) {
@@ -83,6 +100,12 @@ function checkOptions(options: ZoePipelineOptions): void {
     }
   }
 }
+
+/** A cache TTL a store takes, or 0: not cached (and not read). */
+const isTtl = (value: unknown): boolean => typeof value === "number" && (value === 0 || (Number.isFinite(value) && value > 0));
+
+/** A value as an error message shows it: a number as written, anything else by its type. */
+const described = (value: unknown): string => (typeof value === "number" ? String(value) : typeof value);
 
 /** A non-negative integer option, or undefined when not given. */
 function nonNegative(value: number | undefined, name: string): number | undefined {

@@ -113,7 +113,12 @@ export function startRunRead(deps: RunDeps, turn: Turn, signal: AbortSignal): Ru
   // Routes that are never cached are not read either: with a store that holds the rest in
   // process (a near cache), a new message then makes no round trip.
   const routeKey = deps.routeTtlMs > 0 ? routeCacheKey(deps.keys, turn.userId, turn.text) : undefined;
-  const systemKeys = typeof deps.systemPrompt === "function" ? ROUTE_KINDS.map((k) => deps.keys.key("system", turn.userId, k)) : [];
+  // System prompts that are never cached are not read either: a host that set the TTL to 0 so
+  // that its new prompt is used at once never gets one an earlier deploy left in the store.
+  const systemKeys =
+    typeof deps.systemPrompt === "function" && deps.systemPromptTtlMs > 0
+      ? ROUTE_KINDS.map((k) => deps.keys.key("system", turn.userId, k))
+      : [];
   const keyRequest = { userId: turn.userId, threadId: turn.threadId, text: turn.text };
   const providerKeys = deps.providers.map((p) => providerKey(deps.keys, turn.userId, p, keyRequest));
   const keys: string[] = [];
