@@ -1,3 +1,4 @@
+import { userStart } from "../history/window.js";
 import type { Context } from "@ag-ui/core";
 import type { ProviderOutcome } from "../context/types.js";
 import type { ChatMessage } from "../models/types.js";
@@ -157,9 +158,7 @@ export function buildPrompt(parts: PromptParts): BuiltPrompt {
   let dropped = 0;
   const step = Math.max(1, parts.step);
   while (dropped < parts.history.length && fixed + historyTokens > parts.promptTokens) {
-    let next = Math.min(parts.history.length, dropped + step);
-    // Tool results go with their call: the window never starts on one.
-    while (next < parts.history.length && parts.history[next]?.role === "tool") next++;
+    const next = userStart(parts.history, Math.min(parts.history.length, dropped + step));
     for (let i = dropped; i < next; i++) historyTokens -= historyCosts[i] as number;
     dropped = next;
   }

@@ -1,3 +1,4 @@
+import { userStart } from "../history/window.js";
 import type { ChatMessage } from "../models/types.js";
 import { capped } from "../tools/tool-runner.js";
 import { messageCost, type TokenCounter } from "./token-count.js";
@@ -111,9 +112,7 @@ export function fitFollowUp(
   const all = tokensOf(false);
   cutTo(Math.max(all - (total - promptTokens), Math.min(all, Math.floor(promptTokens * RESULTS_SHARE))));
   while (total > promptTokens && start < end) {
-    let next = start + 1;
-    // Tool results go with their call: the window never starts on one.
-    while (next < end && out[next]?.role === "tool") next++;
+    const next = userStart(out, start + 1, end);
     for (let i = start; i < next; i++) total -= cost(out[i] as ChatMessage);
     out.splice(start, next - start);
     end -= next - start;

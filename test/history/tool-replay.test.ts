@@ -87,7 +87,7 @@ describe("tool calls in later turns", () => {
     await pipeline.close();
   });
 
-  it("a client's conversation whose history window would start on a tool result starts after it", async () => {
+  it("a client's conversation whose history window would start on a tool result starts at the next user message", async () => {
     const { backend, pipeline } = weatherPipeline();
     // Turns of two and four messages: with load 12 and step 8, the window starts at position 8, a tool result.
     const messages = [
@@ -108,12 +108,12 @@ describe("tool calls in later turns", () => {
     expect(messages[8]?.role).toBe("tool");
     await runValid(pipeline.run({ threadId: "t", runId: "r", userId: "u", tools: [], context: [], messages }));
     const first = backend.requests[0]!.messages;
-    expect(first[1]).toEqual({ role: "assistant", content: "It is 22 degrees." });
+    expect(first[1]).toEqual({ role: "user", content: "weather 3?" });
     for (const request of backend.requests) expect(invalidToolMessages(request.messages)).toEqual([]);
     await pipeline.close();
   });
 
-  it("the prompt budget never moves the history window's start onto a tool result", () => {
+  it("the prompt budget never moves the history window's start onto a tool result, nor onto an answer", () => {
     const call = (id: string): ChatMessage => ({
       role: "assistant",
       content: "",
@@ -137,8 +137,8 @@ describe("tool calls in later turns", () => {
       step: 2,
       count: estimateTokens,
     });
-    expect(built.droppedHistory).toBe(3);
-    expect(built.messages.map((m) => m.role)).toEqual(["system", "assistant", "user"]);
+    expect(built.droppedHistory).toBe(4);
+    expect(built.messages.map((m) => m.role)).toEqual(["system", "user"]);
     expect(invalidToolMessages(built.messages)).toEqual([]);
   });
 });
