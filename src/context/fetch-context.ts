@@ -116,11 +116,31 @@ function loadProvider(
   }
 }
 
-/** A provider's value, written to the cache when it has a TTL (a failed write costs a later miss, never this run). */
+/**
+ * A provider's value, written to the cache when it has a TTL (a failed write costs a later miss,
+ * never this run). A cached value is used as the store gives it back, through JSON, on this run
+ * too: one JSON does not give back as it was (a `Date`, a `toJSON`, a `Map`) would otherwise be
+ * formatted one way fresh and another cached, and a stable provider's system message (the KV
+ * prefix, the answer cache's key) would change from the first turn to the next. A value JSON
+ * cannot hold is used as it is, and not cached.
+ */
 function keep(provider: ContextProvider, key: string, store: CacheStore, value: unknown): unknown {
   const ttlMs = provider.ttlMs ?? PROVIDER_DEFAULTS.ttlMs;
-  if (ttlMs > 0 && value !== undefined) writeQuietly(store, key, value, ttlMs);
-  return value;
+  if (!(ttlMs > 0) || value === undefined) return value;
+  if (typeof value === "string") {
+    writeQuietly(store, key, value, ttlMs);
+    return value;
+  }
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch {
+    return value;
+  }
+  if (json === undefined) return value;
+  const stored: unknown = JSON.parse(json);
+  writeQuietly(store, key, stored, ttlMs);
+  return stored;
 }
 
 /**
