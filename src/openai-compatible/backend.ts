@@ -2,7 +2,7 @@ import pLimit from "p-limit";
 import type { ChatChunk, ChatRequest, ModelBackend, PrewarmResult } from "../models/types.js";
 import { abortReason } from "../shared/abort.js";
 import { OpenAiCompatibleError, serverErrorOf, type ServerError } from "./errors.js";
-import { HttpCall, type CallDeps } from "./http-call.js";
+import { HttpCall, type CallDeps, type OnDeadline } from "./http-call.js";
 import { OPENAI_COMPATIBLE_DEFAULTS, checkOptions, type OpenAiCompatibleBackendOptions } from "./options.js";
 import { chatBody, type BodySettings } from "./request-body.js";
 import { bodyStart, isNotAStream, notAStreamError } from "./not-a-stream.js";
@@ -43,6 +43,8 @@ export interface OpenAiCompatibleBackend extends ModelBackend {
 }
 
 const round = (n: number) => Math.round(n * 1_000) / 1_000;
+/** The longest wait for `GET /models` when a warm model's first token is late, ms (at most `firstTokenTimeoutMs`). */
+const STATUS_PROBE_MS = 1_000;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null;
 
 /**
@@ -105,10 +107,22 @@ export function openAiCompatibleBackend(options: OpenAiCompatibleBackendOptions)
     try {
       // A model not seen answering yet may be loading: its first token gets the load deadline.
       const cold = !warm.has(model);
-      const kind = cold ? "load" : "first-token";
+      let kind: "load" | "first-token" = cold ? "load" : "first-token";
       const firstMs = cold ? loadTimeoutMs : firstTokenTimeoutMs;
-      const firstBy = performance.now() + firstMs;
-      const first = { deadlineMs: firstMs };
+      let firstBy = performance.now() + firstMs;
+      const first: { deadlineMs: number; onDeadline?: OnDeadline } = { deadlineMs: firstMs };
+      // A warm model the server has since unloaded (llama.cpp's router past `--models-max`, a
+      // server asleep) is loading again: it gets the load deadline once the server says so.
+      if (!cold) {
+        first.onDeadline = async () => {
+          if ((await modelStatus(model)) !== "not-loaded") return undefined;
+          warm.delete(model);
+          kind = "load";
+          firstBy = performance.now() + loadTimeoutMs;
+          first.deadlineMs = loadTimeoutMs;
+          return { kind, ms: loadTimeoutMs, deadlineMs: loadTimeoutMs };
+        };
+      }
       const response = await call.within(
         kind,
         firstMs,
@@ -223,6 +237,40 @@ export function openAiCompatibleBackend(options: OpenAiCompatibleBackendOptions)
     }
   }
 
+  /**
+   * The server's models (`GET /models`) and whether each is loaded: llama.cpp's router gives each
+   * a `status.value` (`get_router_models`, tools/server/server-models.cpp); a server that does not
+   * (vLLM, a single llama-server) serves only loaded models.
+   */
+  async function listModels(ms: number): Promise<Array<{ id: string; loaded: boolean }>> {
+    const call = new HttpCall(deps, undefined);
+    try {
+      const answer = await call.within("deadline", ms, async () => (await call.send("/models")).json());
+      const data = isObject(answer) && Array.isArray(answer.data) ? answer.data : [];
+      return data.filter(isObject).flatMap((m) => {
+        if (typeof m.id !== "string") return [];
+        const status = isObject(m.status) ? m.status.value : undefined;
+        return [{ id: m.id, loaded: status === undefined || status === "loaded" }];
+      });
+    } finally {
+      call.dispose();
+    }
+  }
+
+  /**
+   * Whether the server lists `model` as not loaded (unloaded, loading), asked when a warm model's
+   * first token is late; `unknown` when it does not say (or does not answer within {@link STATUS_PROBE_MS}).
+   */
+  async function modelStatus(model: string): Promise<"not-loaded" | "unknown"> {
+    if (closed) return "unknown";
+    try {
+      const listed = (await listModels(Math.min(STATUS_PROBE_MS, firstTokenTimeoutMs))).find((m) => m.id === model);
+      return listed && !listed.loaded ? "not-loaded" : "unknown";
+    } catch {
+      return "unknown";
+    }
+  }
+
   async function json(call: HttpCall, kind: "load" | "deadline", path: string, payload: unknown, ms: number): Promise<unknown> {
     return call.within(kind, ms, async () => (await call.send(path, payload)).json());
   }
@@ -322,19 +370,7 @@ export function openAiCompatibleBackend(options: OpenAiCompatibleBackendOptions)
     },
     async loaded(): Promise<string[]> {
       if (closed) throw closedError();
-      const call = new HttpCall(deps, undefined);
-      try {
-        const answer = await call.within("deadline", idleTimeoutMs, async () => (await call.send("/models")).json());
-        const data = isObject(answer) && Array.isArray(answer.data) ? answer.data : [];
-        return data.filter(isObject).flatMap((m) => {
-          if (typeof m.id !== "string") return [];
-          // llama.cpp router (`get_router_models`, tools/server/server-models.cpp): `status.value`.
-          const status = isObject(m.status) ? m.status.value : undefined;
-          return status === undefined || status === "loaded" ? [m.id] : [];
-        });
-      } finally {
-        call.dispose();
-      }
+      return (await listModels(idleTimeoutMs)).flatMap((m) => (m.loaded ? [m.id] : []));
     },
     async close(): Promise<void> {
       if (closed) return;

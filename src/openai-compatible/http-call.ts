@@ -14,6 +14,15 @@ export interface CallDeps {
   inflight: Set<HttpCall>;
 }
 
+/** What a wait's deadline stands for: the error it becomes when it passes. */
+export type DeadlineKind = "first-token" | "load" | "idle" | "deadline";
+
+/**
+ * Asked when a deadline passes: a later deadline to wait for instead (its kind, the ms from now,
+ * and the length its error names), or undefined to fail now.
+ */
+export type OnDeadline = () => Promise<{ kind: DeadlineKind; ms: number; deadlineMs: number } | undefined>;
+
 /**
  * One HTTP request with its own AbortController, linked to the caller's signal: aborting the
  * caller's signal, a deadline, `close()` or `dispose()` closes exactly this connection (the
@@ -25,6 +34,8 @@ export class HttpCall {
   private abortKind: AbortKind | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private armedMs = 0;
+  /** A deadline of this call was extended (`onDeadline`): it is not asked again. */
+  private extended = false;
   /** The server answered with headers. */
   private gotResponse = false;
   private readonly removeCallerListener: () => void;
@@ -56,30 +67,50 @@ export class HttpCall {
 
   /**
    * Wait for `work` under a deadline of `ms`: when it passes, the call is aborted and the wait
-   * fails with the error of `kind` (naming `label.deadlineMs`, default `ms`).
-   * Any failure comes out classified.
+   * fails with the error of `kind` (naming `label.deadlineMs`, default `ms`). A `label.onDeadline`
+   * is asked first, once per call, when the deadline passes: a new deadline it gives (a model that
+   * turns out to be loading gets the load deadline) is armed instead. Any failure comes out classified.
    */
   async within<T>(
-    kind: "first-token" | "load" | "idle" | "deadline",
+    kind: DeadlineKind,
     ms: number,
     work: () => Promise<T>,
-    label: { deadlineMs?: number } = {},
+    label: { deadlineMs?: number; onDeadline?: OnDeadline } = {},
   ): Promise<T> {
-    const wait = timerMs(Math.max(1, Math.round(ms)));
     // A deadline spread over several waits reports its whole length, not what was left of it.
-    this.armedMs = label.deadlineMs ?? wait;
-    const timer = setTimeout(() => {
-      if (this.timer === timer) this.abort(kind);
-    }, wait);
-    this.timer = timer;
+    this.armedMs = label.deadlineMs ?? timerMs(Math.max(1, Math.round(ms)));
+    const arm = (kindNow: DeadlineKind, msNow: number): ReturnType<typeof setTimeout> => {
+      const timer = setTimeout(
+        () => {
+          if (this.timer !== timer) return;
+          const ask = label.onDeadline;
+          if (!ask || this.extended) return this.abort(kindNow);
+          this.extended = true;
+          void ask().then(
+            (next) => {
+              if (this.timer !== timer) return;
+              if (!next) return this.abort(kindNow);
+              this.armedMs = next.deadlineMs;
+              this.timer = arm(next.kind, next.ms);
+            },
+            () => {
+              if (this.timer === timer) this.abort(kindNow);
+            },
+          );
+        },
+        timerMs(Math.max(1, Math.round(msNow))),
+      );
+      return timer;
+    };
+    this.timer = arm(kind, ms);
     try {
       if (this.controller.signal.aborted) throw this.controller.signal.reason;
       return await work();
     } catch (error) {
       throw this.classify(error);
     } finally {
-      if (this.timer === timer) this.timer = undefined;
-      clearTimeout(timer);
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
     }
   }
 
