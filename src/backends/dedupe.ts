@@ -174,5 +174,6 @@ export function dedupeBackend(backend: ModelBackend, options: DedupeOptions = {}
   if (backend.close) wrapped.close = () => backend.close!();
   if (backend.embed) wrapped.embed = (input, context) => backend.embed!(input, context);
   if (backend.tokenCounter) wrapped.tokenCounter = (model) => backend.tokenCounter!(model);
+  if (backend.promptBudget) wrapped.promptBudget = (model) => backend.promptBudget!(model);
   return wrapped;
 }

@@ -560,6 +560,17 @@ export function backendPool(hosts: ReadonlyArray<ModelBackend | PoolHost>, given
   if (states.every((s) => s.backend.tokenCounter)) {
     pool.tokenCounter = (model) => poolCounter(states.map((s) => s.backend.tokenCounter!(model)));
   }
+  if (states.some((s) => s.backend.promptBudget)) {
+    // The host of a request is not known while its prompt is fitted: the smallest budget a host gives, so the prompt fits on any.
+    pool.promptBudget = (model) => {
+      let least: number | undefined;
+      for (const s of states) {
+        const own: unknown = s.backend.promptBudget?.(model);
+        if (typeof own === "number" && own >= 1 && (least === undefined || own < least)) least = own;
+      }
+      return least;
+    };
+  }
   if (states.some((s) => s.backend.embed)) {
     const canEmbed = (s: HostState) => s.backend.embed !== undefined;
     // Embeddings are stateless: no thread, else the same pick and failover as chat().

@@ -516,6 +516,15 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions, internals
       }
       return undefined;
     },
+    promptBudget(model: string) {
+      // The context (as created, once loaded; else as configured) less the answer's share: at
+      // most `maxTokens`, at most a quarter of the context (4,096 − 1,024 = 3,072 by default).
+      let contextSize = settings.contextSize;
+      for (const entry of entries.values())
+        if (entry.ready && entry.loaded && entry.names.has(model)) contextSize = entry.loaded.context.contextSize;
+      if (!settings.models.has(model) && settings.modelPath === undefined) return undefined;
+      return contextSize - Math.min(settings.maxTokens, Math.floor(contextSize / 4));
+    },
     async loaded(): Promise<string[]> {
       const names: string[] = [];
       for (const entry of entries.values()) if (entry.ready) names.push(...entry.names);

@@ -36,13 +36,17 @@ export interface PoolLease<S extends PoolSequence, T> {
  * A bounded set of context sequences kept between requests so that a conversation's next turn
  * only evaluates its new tokens. A request goes, in order of preference, to:
  *
- * 1. an idle sequence it continues: the sequence holds the request's previous prompt as a prefix of
- *    this one (the answer after it may differ in tokenisation; the longest match wins);
+ * 1. an idle sequence it continues that no other thread holds (its own, one without an owner: a
+ *    pre-warm's): the sequence holds the request's previous prompt as a prefix of this one (the
+ *    answer after it may differ in tokenisation; the longest match wins);
  * 2. the idle sequence its thread used last (`owner`): after a planned history-window move the
  *    prompt no longer extends the last one, but its system prompt and stable context still match,
  *    and the thread's next turns continue from here — a fresh sequence would start from nothing;
- * 3. a fresh sequence: never used, emptied, or created while fewer than `capacity` exist;
- * 4. the least recently used idle sequence, whose common prefix with the prompt (often the system
+ * 3. a fresh sequence: never used, emptied, or created while fewer than `capacity` exist. Before a
+ *    sequence another thread holds: threads that open with the same message ("hello") would
+ *    otherwise each take the last one's sequence, and its answer, its next turn's prefix, with it;
+ * 4. an idle sequence it continues that another thread holds;
+ * 5. the least recently used idle sequence, whose common prefix with the prompt (often the system
  *    prompt) is still reused.
  *
  * A busy sequence is never shared. `acquire` is synchronous, so picking and marking busy is atomic.
@@ -63,6 +67,7 @@ export class SequencePool<S extends PoolSequence, T> {
   acquire(prompt: readonly number[], owner?: string): PoolLease<S, T> | undefined {
     const maxReuse = Math.max(0, prompt.length - 1);
     let best: { slot: PoolSlot<S, T>; match: number } | undefined;
+    let others: { slot: PoolSlot<S, T>; match: number } | undefined;
     let own: { slot: PoolSlot<S, T>; match: number } | undefined;
     let fresh: PoolSlot<S, T> | undefined;
     let lru: PoolSlot<S, T> | undefined;
@@ -77,7 +82,9 @@ export class SequencePool<S extends PoolSequence, T> {
       // A request continues a sequence when the sequence's last prompt (or, after an abort, all the
       // sequence holds) is a prefix of the new prompt.
       const continues = slot.trusted && match >= Math.min(slot.promptLength, held);
-      if (continues && (!best || match > best.match)) best = { slot, match };
+      const anotherThreads = slot.owner !== undefined && slot.owner !== owner;
+      if (continues && !anotherThreads && (!best || match > best.match)) best = { slot, match };
+      if (continues && anotherThreads && (!others || match > others.match)) others = { slot, match };
       if (owner !== undefined && slot.owner === owner && slot.trusted) own = { slot, match };
       if (!lru || slot.lastUsed < lru.lastUsed) lru = slot;
     }
@@ -89,6 +96,7 @@ export class SequencePool<S extends PoolSequence, T> {
       this.slots.push(fresh);
     }
     if (fresh) return this.lease(fresh, 0, "fresh", prompt.length, owner);
+    if (others) return this.lease(others.slot, Math.min(others.match, maxReuse), "continuation", prompt.length, owner);
     if (!lru) return undefined;
     const match = lru.sequence.compareContextTokens(prompt).firstDifferentIndex;
     return this.lease(lru, Math.min(match, maxReuse), "evicted", prompt.length, owner);

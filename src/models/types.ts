@@ -98,6 +98,12 @@ export interface ModelBackend {
    * pipeline's prompt budget counts real tokens; undefined otherwise (the pipeline estimates).
    */
   tokenCounter?(model: string): ((text: string) => number) | undefined;
+  /**
+   * The most prompt tokens `model` can take with room left for its answer (its context size less
+   * the answer's share), when the backend knows it: the pipeline fits each prompt into the smaller
+   * of this and its own `promptTokens`, so that a small context never refuses a thread's prompts.
+   */
+  promptBudget?(model: string): number | undefined;
   /** Embedding vectors of `input`, one per text, in order (used by the semantic response cache). */
   embed?(input: string[], context: { signal: AbortSignal }): Promise<number[][]>;
 }

@@ -20,8 +20,8 @@ const pool = (capacity: number) => {
 };
 
 /** Lease for `prompt`, "evaluate" it plus an answer, and give the sequence back. */
-function turn(p: SequencePool<FakeSequence, number>, prompt: number[], answer: number[] = [900, 901]) {
-  const lease = p.acquire(prompt)!;
+function turn(p: SequencePool<FakeSequence, number>, prompt: number[], answer: number[] = [900, 901], owner?: string) {
+  const lease = p.acquire(prompt, owner)!;
   lease.slot.sequence.tokens = [...prompt, ...answer];
   p.release(lease.slot);
   return lease;
@@ -93,5 +93,20 @@ describe("SequencePool", () => {
     a.slot.sequence.tokens = [...sys, 20];
     p.release(a.slot, { forget: true });
     expect(p.acquire([...sys, 20, 21])).toMatchObject({ pick: "evicted" });
+  });
+
+  it("a thread that opens with another thread's prompt takes a fresh sequence while there is one, not the other's", () => {
+    const p = pool(2);
+    const hello = [...sys, 40, 41];
+    const ada = turn(p, hello, [900, 901], "ada");
+    const bob = turn(p, hello, [902, 903], "bob");
+    expect(bob.pick).toBe("fresh");
+    expect(bob.slot).not.toBe(ada.slot);
+    // Each thread's next turn continues its own sequence, its answer included.
+    expect(turn(p, [...hello, 900, 901, 50], [], "ada")).toMatchObject({ pick: "continuation", reuse: 9, slot: ada.slot });
+    expect(turn(p, [...hello, 902, 903, 60], [], "bob")).toMatchObject({ pick: "continuation", reuse: 9, slot: bob.slot });
+    // With no fresh sequence left, another thread's sequence that it continues is still better than evicting.
+    const cy = turn(p, [...hello, 900, 901, 50, 70], [], "cy");
+    expect(cy).toMatchObject({ pick: "continuation", slot: ada.slot });
   });
 });

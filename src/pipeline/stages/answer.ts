@@ -279,7 +279,7 @@ async function toolSteps(
       },
       ...results.messages,
     );
-    const fitted = fitFollowUp(messages, layout, deps.promptTokens - prompted.toolTokens, prompted.count);
+    const fitted = fitFollowUp(messages, layout, prompted.budget - prompted.toolTokens, prompted.count);
     if (fitted.droppedHistory > 0 || fitted.cutResults > 0) {
       const seen = answer.followUpFit;
       answer.followUpFit = {

@@ -34,6 +34,8 @@ export interface Prompted {
   count: TokenCounter;
   /** Tokens of the tool definitions sent with every model call of the run. */
   toolTokens: number;
+  /** The most tokens each model call of the run may take: `promptTokens`, or less when the backend's model has less room ({@link budgetOf}). */
+  budget: number;
   /**
    * The first request's messages before results the client sent back were cut to fit, and the
    * past messages among them: a call after a tool step is fitted from these, so that each result
@@ -89,6 +91,7 @@ export async function promptStage(ctx: RunContext, routed: Routed, context: Cont
   // A tokenizer's counts are kept for the run's later calls (a call after a tool step counts the
   // same messages again); the estimate costs less than keeping it.
   const count = tokenizer ? memoCounter(safeCounter(tokenizer)) : safeCounter(undefined);
+  const budget = budgetOf(deps.backend, decision.model, deps.promptTokens);
   const registry = toolRegistry(ctx, context.outcomes);
   const tools = toolDefinitions(registry);
   // The model server renders the tool definitions into the prompt: they take their share of the budget.
@@ -101,17 +104,14 @@ export async function promptStage(ctx: RunContext, routed: Routed, context: Cont
     userText: turn.text,
     trailing,
     contextTokens: deps.contextTokens,
-    promptTokens: deps.promptTokens,
+    promptTokens: budget,
     step: settings.step,
     count,
     reservedTokens: toolTokens,
   });
   // A run continued with tool results: the history window moved first; results that still do not
   // fit are cut as those of a call after a tool step are.
-  const prompt =
-    built.tokens > deps.promptTokens && trailing.length > 0
-      ? fitTrailing(built, history.length, deps.promptTokens, toolTokens, count)
-      : built;
+  const prompt = built.tokens > budget && trailing.length > 0 ? fitTrailing(built, history.length, budget, toolTokens, count) : built;
   const whole = prompt === built ? undefined : { messages: built.messages, historyMessages: history.length - built.droppedHistory };
   const request: ChatRequest = {
     model: decision.model,
@@ -141,6 +141,7 @@ export async function promptStage(ctx: RunContext, routed: Routed, context: Cont
     counter: tokenizer ? "tokenizer" : "estimate",
     count,
     toolTokens,
+    budget,
     ms: performance.now() - t0,
     ...(whole ? { whole } : {}),
   };
@@ -166,6 +167,20 @@ function fitTrailing(
 }
 
 /** The backend's token counter for a model, if it has one; a throwing backend has none. */
+/**
+ * The run's prompt budget: `promptTokens`, or the backend's own for the model when it is smaller
+ * (`promptBudget`: a llama.cpp context smaller than the default budget). A backend's answer that
+ * is not a positive number, or that throws, is ignored.
+ */
+function budgetOf(backend: ModelBackend, model: string, promptTokens: number): number {
+  try {
+    const own: unknown = backend.promptBudget?.(model);
+    return typeof own === "number" && own >= 1 && own < promptTokens ? Math.floor(own) : promptTokens;
+  } catch {
+    return promptTokens;
+  }
+}
+
 function tokenizerOf(backend: ModelBackend, model: string): TokenCounter | undefined {
   try {
     const counter = backend.tokenCounter?.(model);
