@@ -25,7 +25,8 @@ export interface HistoryEntry {
  * answer and the new turn); when it would hold more than `load` messages its start moves forward
  * by `step` messages at once. A prompt therefore holds every past message while a thread has at
  * most `load`, and from then on between `load − step + 1` and `load` of the latest ones (with
- * the defaults: 6 to 12 past messages, the start moving once every 4 turns).
+ * the defaults: 6 to 12 past messages, the start moving once every 4 turns); a window starts on a
+ * user message, a message fewer when it would start on an answer (see docs/context.md).
  */
 export interface HistoryOptions {
   /** Messages kept per thread; at least `load`. Default 20 (or `load`, when that is more). */

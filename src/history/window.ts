@@ -13,12 +13,27 @@ export function windowStart(total: number, max: number, step: number): number {
 
 /**
  * The first position at or after `from` (before `end`) of a user message: where a window of past
- * messages may start. Never on an assistant's answer (the model would see an answer to a question
+ * messages may start. Not on an assistant's answer (the model would see an answer to a question
  * it is not shown, and chat templates that require turns to alternate from a user turn, Gemma's
- * and Mistral's, refuse it), nor on a tool result (its call would be left out).
+ * and Mistral's, refuse it), nor on a tool result (its call would be left out). When no user
+ * message follows (a long run of tool calls after the last one), the first message that is not a
+ * tool result: the window keeps what it can rather than nothing.
  */
 export function userStart(messages: ReadonlyArray<{ role: string } | undefined>, from: number, end = messages.length): number {
+  for (let i = from; i < end; i++) if (messages[i]?.role === "user") return i;
   let i = from;
-  while (i < end && messages[i]?.role !== "user") i++;
+  while (i < end && messages[i]?.role === "tool") i++;
   return i;
+}
+
+/**
+ * Where a window of past messages that would begin at `start` begins: at the first user message
+ * from there on ({@link userStart}); when none follows (the window is the tail of one exchange: a
+ * long run of tool calls, an answer alone), at the user message that began that exchange, so that
+ * the window holds it whole rather than an answer without its question or nothing.
+ */
+export function exchangeStart(messages: ReadonlyArray<{ role: string } | undefined>, start: number): number {
+  for (let i = start; i < messages.length; i++) if (messages[i]?.role === "user") return i;
+  for (let i = Math.min(start, messages.length) - 1; i >= 0; i--) if (messages[i]?.role === "user") return i;
+  return userStart(messages, start);
 }

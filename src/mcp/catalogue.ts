@@ -198,7 +198,8 @@ export function mcpToolCatalogue(options: McpToolCatalogueOptions): McpToolCatal
   for (const [key, value] of Object.entries({ timeoutMs, listTimeoutMs, callTimeoutMs, connectTimeoutMs })) {
     if (!(value > 0)) throw new RangeError(`mcpToolCatalogue: ${key} must be a positive number of ms, got ${value}.`);
   }
-  if (!(ttlMs >= 0)) throw new RangeError(`mcpToolCatalogue: ttlMs must be 0 or more, got ${ttlMs}.`);
+  if (!(Number.isFinite(ttlMs) && ttlMs >= 0))
+    throw new RangeError(`mcpToolCatalogue: ttlMs must be a finite number of ms, 0 or more, got ${ttlMs}.`);
 
   const servers = new Map<string, ServerConnection>();
   for (const server of options.servers) {

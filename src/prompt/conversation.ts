@@ -1,6 +1,6 @@
 import { contentToText, type Message } from "@ag-ui/core";
 import type { HistoryEntry } from "../history/types.js";
-import { userStart, windowStart } from "../history/window.js";
+import { exchangeStart, windowStart } from "../history/window.js";
 import type { ChatMessage } from "../models/types.js";
 import { toolArgumentsOrEmpty } from "../tools/tool-args.js";
 
@@ -27,7 +27,7 @@ export function windowEntries(entries: readonly HistoryEntry[], load: number, st
   if (!last) return [];
   const total = last.seq + 1;
   const size = Math.min(load, total - windowStart(total, load, step));
-  return size > 0 ? entries.slice(userStart(entries, Math.max(0, entries.length - size))) : [];
+  return size > 0 ? entries.slice(exchangeStart(entries, Math.max(0, entries.length - size))) : [];
 }
 
 /** Messages after the user turn (a continued tool round trip) kept at most: `max(load, this)`. */
@@ -39,7 +39,7 @@ export const MIN_TRAILING_MESSAGES = 8;
  * saw, so that the prompt prefix matches the earlier turn byte for byte.
  *
  * Every message the client sends is bounded: at most `load` before the turn (the window moved in
- * `step`s, and starting on a user message: {@link userStart}), at most `max(load, 8)` after it (starting at an
+ * `step`s, and starting on a user message: `exchangeStart`), at most `max(load, 8)` after it (starting at an
  * assistant message, so that tool results keep their call), and each past message's text cut to
  * `maxChars`. An assistant's tool calls are replayed only with their results, and a result only
  * with its call ({@link pairToolCalls}).
@@ -56,7 +56,7 @@ export function conversationToMessages(
   const before = turnIndex < 0 ? messages : messages.slice(0, turnIndex);
   const after = turnIndex < 0 ? [] : messages.slice(turnIndex + 1);
   const sent = new Map(stored.filter((e) => e.sent !== undefined).map((e) => [e.id, e]));
-  const start = userStart(before, windowStart(before.length, load, step));
+  const start = exchangeStart(before, windowStart(before.length, load, step));
   const toolNames = new Map(
     messages.flatMap((m) => (m.role === "assistant" ? (m.toolCalls ?? []).map((c) => [c.id, c.function.name] as const) : [])),
   );

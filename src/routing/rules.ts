@@ -23,7 +23,9 @@ const MAX_SCAN = 4000;
 // backtrack more than linearly: a line's indentation is `[^\S\r\n\u2028\u2029]` (a blank that
 // does not end the line; `\s` would run on over every following line, from every line start),
 // and no two quantifiers in a row may match the same characters (`SELECT\s+[\w\s]+\s+FROM`
-// took 21 s on "select" and 4,000 spaces).
+// took 21 s on "select" and 4,000 spaces). A part that must run over line ends (a SELECT's column
+// list, over several lines) is bounded (`{0,200}`): unbounded, every line that starts with
+// "select" ran on to the end of the text and back (4,000 characters of "select" lines: 15 ms).
 // ---------------------------------------------------------------------------
 
 const FENCE = /```|~~~/;
@@ -33,7 +35,7 @@ const ERROR_NAME =
   /\b(?:[A-Z][a-z]+)*(?:Error|Exception)\b(?::|\s+(?:at|in|on|when|while|thrown|raised)\b)|\b(?:TypeError|SyntaxError|ReferenceError|RangeError|ValueError|KeyError|IndexError|AttributeError|ImportError|ModuleNotFoundError|NameError|ZeroDivisionError|NullPointerException|ClassNotFoundException|IllegalArgumentException|StackOverflowError|OutOfMemoryError|ENOENT|EADDRINUSE|ECONNREFUSED|EACCES|SIGSEGV|SIGKILL|npm ERR!|error TS\d+|E\d{4}\b(?=:)|errno)\b|undefined is not (?:a function|an object)|cannot read propert(?:y|ies) of (?:undefined|null)|is not defined\b|unexpected token|segfault|stack ?overflow error|cannot find module|module not found|command not found|no such file or directory|is not recognized as an internal or external command|failed to compile|build failed|undefined reference to|cannot resolve symbol|unresolved import|permission denied \(publickey\)|merge conflict|non-fast-forward|not assignable to|exit(?:ed)? (?:with )?(?:status|code) \d+/;
 /** Lines that look like source code: statements, declarations, markup, shell prompts. */
 const SYNTAX_LINE =
-  /^[^\S\r\n\u2028\u2029]*(?:(?:export\s+)?(?:const|let|var|function|class|interface|enum|type)\s+[A-Za-z_$][\w$]*\s*[=({<:]|def\s+\w+\s*\(|(?:public|private|protected|static)\s+[\w<>[\]]+\s+\w+\s*\(|import\s+[\w{*](?:[^\n]*\S)?\s+from\s+['"]|from\s+[\w.]+\s+import\s+\w|#include\s*[<"]|package\s+[\w.]+;|using\s+[\w.]+;|fn\s+\w+\s*\(|func\s+\w+\s*\(|(?:if|for|while|switch)\s*\(.*\)\s*\{|return\s+(?:[^\s;][^\n]*)?;|console\.log\(|print\(|System\.out\.|SELECT\s+[\w*,.][\w*,\s.]*\sFROM\s+\w|(?:INSERT\s+INTO|UPDATE\s+\w+\s+SET|CREATE\s+TABLE|DELETE\s+FROM)\s|<\/?[a-z][\w-]*(?:\s+[\w-]+="[^"]*")*\s*\/?>|\$\s+(?:npm|npx|yarn|pnpm|git|docker|pip|python3?|node|cargo|go|make|sudo|cd|ls|curl|kubectl)\s)/im;
+  /^[^\S\r\n\u2028\u2029]*(?:(?:export\s+)?(?:const|let|var|function|class|interface|enum|type)\s+[A-Za-z_$][\w$]*\s*[=({<:]|def\s+\w+\s*\(|(?:public|private|protected|static)\s+[\w<>[\]]+\s+\w+\s*\(|import\s+[\w{*](?:[^\n]*\S)?\s+from\s+['"]|from\s+[\w.]+\s+import\s+\w|#include\s*[<"]|package\s+[\w.]+;|using\s+[\w.]+;|fn\s+\w+\s*\(|func\s+\w+\s*\(|(?:if|for|while|switch)\s*\(.*\)\s*\{|return\s+(?:[^\s;][^\n]*)?;|console\.log\(|print\(|System\.out\.|SELECT\s+[\w*,.][\w*,\s.]{0,200}\sFROM\s+\w|(?:INSERT\s+INTO|UPDATE\s+\w+\s+SET|CREATE\s+TABLE|DELETE\s+FROM)\s|<\/?[a-z][\w-]*(?:\s+[\w-]+="[^"]*")*\s*\/?>|\$\s+(?:npm|npx|yarn|pnpm|git|docker|pip|python3?|node|cargo|go|make|sudo|cd|ls|curl|kubectl)\s)/im;
 /** Inline code-ish tokens: `a.b(c)`, `x => y`, `arr[0]`, `foo();`, `} else {`. */
 const SYNTAX_TOKEN =
   /\b[a-zA-Z_$][\w$]{0,63}\.[a-zA-Z_$][\w$]{0,63}\([^)\n]{0,80}\)|=>|\)\s*;\s*$|\}\s*else\s*\{|\b\w+\[\d+\]|\b[a-z]+_[a-z_]+\(|!==|===|&&|\|\||::|->\s*\w|`[^`\n]+`|\b[A-Za-z_][\w$]{0,63}\((?!s\)|es\)|ies\))[\w$'".,\s*+-]{0,40}\)(?=\s*(?:[;:.{]|$|\n|\s+\w))|\bfor \w+ in (?:range|enumerate|zip)\b/m;

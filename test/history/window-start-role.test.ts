@@ -24,13 +24,17 @@ describe("the history window's first message", () => {
       const firstPast = backend.requests.map((r) => r.messages[1]?.role);
       // Every prompt: system, then the history (or the user's turn), which must open with a user message.
       expect(firstPast).toEqual(firstPast.map(() => "user"));
+      // And the window never empties: from the second turn on, at least the last exchange (a window
+      // that would hold an answer alone holds its question too).
+      const past = backend.requests.map((r) => r.messages.length - 2);
+      expect(past.slice(1).every((n) => n >= 2)).toBe(true);
     });
   }
 
   it("is a user message with the default settings after a frontend-tool round trip", async () => {
     let n = 0;
     const backend = scriptedBackend({
-      script: (request): ScriptStep[] =>
+      script: (): ScriptStep[] =>
         n++ === 0
           ? [{ type: "tool_call", call: { id: "c1", name: "offer_choices", arguments: {} } }, { type: "done" }]
           : textChunks(`Answer ${n}.`),

@@ -63,6 +63,8 @@ describe("mcpToolCatalogue: the provider", () => {
       }),
     ).toThrow(/two servers are named "a"/);
     expect(() => mcpToolCatalogue({ servers: [], timeoutMs: 0 })).toThrow(/timeoutMs/);
+    // The pipeline refuses a provider TTL a store cannot take: the catalogue refuses it first.
+    expect(() => mcpToolCatalogue({ servers: [], ttlMs: Number.POSITIVE_INFINITY })).toThrow(/ttlMs must be a finite number/);
   });
 });
 

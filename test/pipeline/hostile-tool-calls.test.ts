@@ -135,4 +135,32 @@ describe("the tool loop against a hostile model", () => {
     // Two calls were made, each with its own arguments.
     expect(calls.map((c) => c.function.arguments)).toEqual(['{"q":"ask 1"}', '{"q":"ask 3"}']);
   });
+
+  it("a frontend call at the argument limit can be sent back with its result through the HTTP adapter (the thread goes on)", async () => {
+    // Each "\n" of the text is two characters of arguments and more bytes in the continuation's JSON body.
+    const args = JSON.stringify({ text: "\n".repeat((MAX_TOOL_ARGUMENT_CHARS - 11) / 2) });
+    expect(args.length).toBeLessThanOrEqual(MAX_TOOL_ARGUMENT_CHARS);
+    const backend = scriptedBackend({
+      script: (request: ChatRequest): ScriptStep[] =>
+        request.messages.at(-1)?.role === "tool"
+          ? textChunks("Saved.")
+          : [{ type: "tool_call", call: { id: "c1", name: "save", arguments: args } }],
+    });
+    const pipeline = createZoePipeline({ backend, router: fixedRouter() });
+    const server = await listen(createAgUiHandler(pipeline, { getUserId: () => "u1" }));
+    cleanups.push(
+      () => server.close(),
+      () => pipeline.close(),
+    );
+    const tools = [{ name: "save", description: "save a note", parameters: { type: "object", properties: {} } }];
+    const agent = new HttpAgent({ url: server.url, threadId: "thread-1" });
+    agent.addMessage({ id: "m1", role: "user", content: "write down a long note" });
+    await agent.runAgent({ tools });
+    agent.addMessage({ id: "r1", role: "tool", toolCallId: "c1", content: "saved" });
+    const second = await agent.runAgent({ tools }).then(
+      () => "ok",
+      (error: unknown) => String(error),
+    );
+    expect(second).toBe("ok");
+  });
 });

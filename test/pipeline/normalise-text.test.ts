@@ -6,13 +6,23 @@ import { normaliseText, routeCacheKey } from "../../src/pipeline/stages/route.js
 import { scriptedBackend } from "../../src/testing/index.js";
 import { fixedRouter } from "../helpers/fixtures.js";
 
-/** The definition: what the route key of a turn is made of. */
-const reference = (text: string) =>
-  text
+/**
+ * The definition: what the route key of a turn is made of. Lower case; blanks that do not end a
+ * line collapsed to one space, line ends kept (one form, no blanks around them); trimmed; the
+ * trailing run of blanks and `.!?…` dropped, and a `?` put back when the run held one (the router
+ * reads lines and a trailing question mark).
+ */
+const reference = (text: string) => {
+  const t = text
     .toLowerCase()
-    .replace(/\s+/g, " ")
-    .trim()
-    .replace(/[\s.!?…]+$/u, "");
+    .replace(/\r\n?|[\u2028\u2029]/g, "\n")
+    .replace(/[^\S\n]+/g, " ")
+    .replace(/ ?\n ?/g, "\n")
+    .trim();
+  const tail = /[\s.!?…]+$/u.exec(t);
+  if (!tail) return t;
+  return t.slice(0, tail.index) + (tail[0].includes("?") ? "?" : "");
+};
 
 /** Characters that matter to it: every kind of whitespace, the trailing punctuation, letters with case, astral characters. */
 const piece = fc.constantFrom(
@@ -45,7 +55,7 @@ const piece = fc.constantFrom(
 );
 
 describe("normaliseText", () => {
-  it("equals lower-case, collapse whitespace, trim, drop trailing [\\s.!?…] for any text", () => {
+  it("equals its definition (case, blanks, line ends, the trailing run and its `?`) for any text", () => {
     fc.assert(
       fc.property(fc.array(piece, { maxLength: 30 }), (parts) => {
         const text = parts.join("");
@@ -63,17 +73,21 @@ describe("normaliseText", () => {
     );
   });
 
-  it("keeps equal questions equal", () => {
-    expect(normaliseText("  Why is the SKY blue?!  ")).toBe("why is the sky blue");
-    expect(normaliseText("why\tis\n\nthe sky blue …")).toBe("why is the sky blue");
-    expect(normaliseText("?!. ")).toBe("");
+  it("keeps equal questions equal, and what the router reads apart", () => {
+    expect(normaliseText("  Why is the SKY blue?!  ")).toBe("why is the sky blue?");
+    expect(normaliseText("why  is\tthe sky blue ?")).toBe("why is the sky blue?");
+    expect(normaliseText("Hello there!")).toBe(normaliseText("hello there."));
+    // A question is not a statement; lines are not spaces (code is told by its lines).
+    expect(normaliseText("know any good riddles?")).not.toBe(normaliseText("know any good riddles"));
+    expect(normaliseText("why\tis\r\n\nthe sky blue …")).toBe("why is\n\nthe sky blue");
+    expect(normaliseText("?!. ")).toBe("?");
   });
 });
 
 describe("routeCacheKey", () => {
   const keys = createKeyBuilder();
   it("keys a short message by its normalised text, a long one by its SHA-256, never colliding with a text", async () => {
-    expect(routeCacheKey(keys, "u", "Why is the sky blue?")).toBe(keys.key("route", "u", "why is the sky blue"));
+    expect(routeCacheKey(keys, "u", "Why is the sky blue?")).toBe(keys.key("route", "u", "why is the sky blue?"));
     const long = "tell me about ".repeat(20);
     const key = routeCacheKey(keys, "u", long);
     expect(key).toMatch(/^zoe:v1:route:\{u\}:sha256:[0-9a-f]{64}$/);

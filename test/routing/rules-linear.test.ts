@@ -34,6 +34,8 @@ describe("the routing rules on adversarial text", () => {
     ['"import a" and blanks', `import a${" ".repeat(BIG)}`],
     ['"return" and blanks', `return${" ".repeat(BIG)}`],
     ['"a$a$…" before a parenthesis', `${"a$".repeat(BIG / 2)}(`],
+    // A SELECT's column list may run over lines: unbounded, each "select" line ran to the end of the text (18 s here).
+    ['lines that start with "select"', "Select\u2028".repeat((2 * BIG) / 7)],
   ];
   for (const [what, text] of noCode) {
     it(`${what}: not code, in linear time`, () => expect(codeByStructure(text)).toBeUndefined(), TIMEOUT);

@@ -245,22 +245,34 @@ export const historyReadLength = (settings: { load: number }): number => Math.ma
 
 /** Whitespace that is not a lone space: a run of two, or a tab, a newline, a no-break space, ... */
 const UNUSUAL_SPACE = /\s\s|[^\S ]/;
+/** Line ends, one form: the router reads lines (code). */
+const LINE_END = /\r\n?|[\u2028\u2029]/g;
+/** Blanks that do not end a line. */
+const BLANKS = /[^\S\n]+/g;
+/** Blanks at a line's end or start. */
+const AROUND_LINE_END = / ?\n ?/g;
 
 /**
- * Lower-case, collapse whitespace, drop trailing spaces and `.!?…`: equal questions share a
- * route. Runs on every turn: the regular expressions run only when the text needs them, and the
- * trailing punctuation goes in a loop (an end-anchored pattern is tried at every position).
+ * Lower-case, collapse blanks, drop trailing spaces and `.!…`: equal questions share a route.
+ * What the router reads is kept: the lines (a line break is not a space: code is told by its
+ * lines) and a trailing `?` (a question is not a greeting: "know any good riddles?" routes
+ * otherwise than "know any good riddles"). Runs on every turn: the regular expressions run only
+ * when the text needs them, and the trailing punctuation goes in a loop (an end-anchored pattern
+ * is tried at every position).
  */
 export function normaliseText(text: string): string {
   let t = text.toLowerCase();
-  if (UNUSUAL_SPACE.test(t)) t = t.replace(/\s+/g, " ");
+  if (UNUSUAL_SPACE.test(t)) t = t.replace(LINE_END, "\n").replace(BLANKS, " ").replace(AROUND_LINE_END, "\n");
   t = t.trim();
   let end = t.length;
+  let asks = false;
   for (; end > 0; end--) {
     const c = t.charCodeAt(end - 1);
-    if (c !== 0x20 && c !== 0x2e && c !== 0x21 && c !== 0x3f && c !== 0x2026) break;
+    if (c === 0x3f) asks = true;
+    else if (c !== 0x20 && c !== 0x0a && c !== 0x2e && c !== 0x21 && c !== 0x2026) break;
   }
-  return end === t.length ? t : t.slice(0, end);
+  const kept = end === t.length ? t : t.slice(0, end);
+  return asks && end !== t.length ? `${kept}?` : kept;
 }
 
 /** Normalised messages longer than this are keyed by their SHA-256: a key holding a whole long message costs memory in every store and bytes on every read. */
