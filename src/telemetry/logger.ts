@@ -24,8 +24,9 @@ function safe(logger: ZoeLogger, level: keyof ZoeLogger, fields: object, message
 
 /**
  * Log a pipeline's host events: one `info` line per finished or cancelled run, `warn` for what a
- * fallback absorbed, `error` for a failed run. Fields are ids, codes and timings — never the
- * user's text.
+ * fallback absorbed, `error` for a failed run. Fields are ids, codes and timings, never the
+ * user's text from the pipeline itself; an error's message (`err`, `error`, `reason`) is logged as
+ * the failing part (a router, a provider, a backend) wrote it, and may quote what it was given.
  */
 export function attachLogger(logger: ZoeLogger, emitter: EventEmitter<PipelineEvents>, store: unknown): void {
   emitter.on("run:finished", ({ metrics, ...ids }) =>

@@ -129,7 +129,7 @@ export async function promptStage(ctx: RunContext, routed: Routed, context: Cont
     "zoe.prompt.tokens": prompt.tokens,
     "zoe.prompt.counter": tokenizer ? "tokenizer" : "estimate",
     "zoe.prompt.history_messages": history.length - prompt.droppedHistory,
-    ...(system.fallback ? { "zoe.system_prompt.fallback": system.fallback } : {}),
+    ...(system.fallbackKind ? { "zoe.system_prompt.fallback": system.fallbackKind } : {}),
   }));
   return {
     prompt,

@@ -10,6 +10,7 @@ import type { HistoryEntry } from "../../history/types.js";
 import type { Turn } from "../../input/types.js";
 import { beginStage, countCache, endStage, startStep, type RunContext, type RunDeps } from "../run-context.js";
 import { readRunCache, type CacheRead } from "./read-cache.js";
+import type { FallbackKind } from "./system-prompt.js";
 import { ROUTE_KINDS, type RouteDecision, type RouteRequest, type Router } from "../../routing/types.js";
 import { abortReason } from "../../shared/abort.js";
 import { attempt, TIMED_OUT, withDeadline } from "../../shared/deadline.js";
@@ -23,6 +24,8 @@ export interface RouteOutcome {
   cached: boolean;
   /** Why the fallback router decided, when it did. */
   fallback?: string;
+  /** That reason in a word, for span attributes (never the router's own message). */
+  fallbackKind?: FallbackKind;
   ms: number;
 }
 
@@ -40,6 +43,7 @@ export async function decideRoute(
 ): Promise<RouteOutcome> {
   const t0 = performance.now();
   let reason: string;
+  let kind: FallbackKind;
   try {
     const decided = await withDeadline(
       attempt(() => router.route(request)),
@@ -51,10 +55,12 @@ export async function decideRoute(
       fallback.remember(answer);
       return { decision: answer, cached: false, ms: performance.now() - t0 };
     }
+    kind = decided === TIMED_OUT ? "timeout" : "invalid";
     reason =
       decided === TIMED_OUT ? `the router took longer than its ${deadlineMs} ms deadline` : "the router's answer is not a route decision";
   } catch (error) {
     if (signal.aborted) throw error;
+    kind = "error";
     reason = `the router failed: ${errorMessage(error)}`;
   }
   let decision: RouteDecision | undefined;
@@ -66,7 +72,7 @@ export async function decideRoute(
     if (signal.aborted) throw error;
   }
   if (!decision) throw new ZoeError("ROUTER_ERROR", `No route: ${reason}, and no fallback model is known (give \`fallbackRouter\`).`);
-  return { decision, cached: false, fallback: reason, ms: performance.now() - t0 };
+  return { decision, cached: false, fallback: reason, fallbackKind: kind, ms: performance.now() - t0 };
 }
 
 /** What the route stage found and decided; the batched read also serves the later stages. */
@@ -202,7 +208,7 @@ export async function routeStage(ctx: RunContext, pending: RunRead): Promise<Rou
     "zoe.route.cached": route.cached,
     "zoe.cache.read": read.status,
     "gen_ai.request.model": route.decision.model,
-    ...(route.fallback ? { "zoe.route.fallback": route.fallback } : {}),
+    ...(route.fallbackKind ? { "zoe.route.fallback": route.fallbackKind } : {}),
   }));
   const routed: Routed = {
     decision: route.decision,

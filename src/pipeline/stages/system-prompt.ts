@@ -4,11 +4,20 @@ import type { SystemPromptFn } from "../types.js";
 import { errorMessage } from "../../errors/error-message.js";
 
 /** The system prompt of a run and where it came from. */
+/**
+ * Why a fallback decided, in a word: the part's deadline passed, it gave something unusable, or it
+ * failed. What span attributes carry: the reason itself may quote the failing part's own message,
+ * and through it what the part was given (the user's text).
+ */
+export type FallbackKind = "timeout" | "invalid" | "error";
+
 export interface SystemPromptOutcome {
   text: string;
   source: "static" | "cache" | "built" | "fallback";
   /** Why the default prompt was used, when it was. */
   fallback?: string;
+  /** Why, as a span attribute may say it (never the function's own message). */
+  fallbackKind?: FallbackKind;
 }
 
 /** The system prompt when it needs no wait: the static one or a cached build; undefined when the host's function must build it. */
@@ -32,6 +41,7 @@ export async function buildSystemPrompt(
   signal: AbortSignal,
 ): Promise<SystemPromptOutcome> {
   let fallback: string;
+  let fallbackKind: FallbackKind;
   try {
     const built = await withDeadline(
       attempt(() => build(context)),
@@ -39,13 +49,15 @@ export async function buildSystemPrompt(
       signal,
     );
     if (typeof built === "string") return { text: built, source: "built" };
+    fallbackKind = built === TIMED_OUT ? "timeout" : "invalid";
     fallback =
       built === TIMED_OUT
         ? `the system prompt function took longer than its ${deadlineMs} ms deadline`
         : "the system prompt function did not return a string";
   } catch (error) {
     if (signal.aborted) throw error;
+    fallbackKind = "error";
     fallback = `the system prompt function failed: ${errorMessage(error)}`;
   }
-  return { text: defaultPrompt, source: "fallback", fallback };
+  return { text: defaultPrompt, source: "fallback", fallback, fallbackKind };
 }
