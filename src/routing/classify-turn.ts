@@ -28,6 +28,9 @@ export function learnedModel(): LoadedModel {
 }
 
 const scores = new Float64Array(ROUTE_KINDS.length);
+const GREETING = ROUTE_KINDS.indexOf("greeting");
+/** The rules' reasons when no rule matched: the learned model decides alone. */
+const NO_RULE: ReadonlySet<string> = new Set(["chat: default", "chat: empty", "chat: no content", "chat: greeting then question"]);
 
 /**
  * Rules that see code by its structure (a fenced block, a stack trace, an error line, a line of
@@ -55,6 +58,19 @@ export function classifyTurn(text: string): TurnClassification {
   const p = scoreNormalised(learnedModel(), norm, rule, scores);
   let best = 0;
   for (let k = 1; k < p.length; k++) if (p[k]! > p[best]!) best = k;
+  // A greeting goes down the fast path, without context, to a small model with a short answer: the
+  // model may not call a turn a greeting that a rule read as something else ("good morning in
+  // spanish", "morning sickness remedies": a greeting word, then a question).
+  if (best === GREETING && rule.kind !== "greeting" && !NO_RULE.has(rule.reason)) {
+    // The rule rules the greeting out: the other kinds share its probability.
+    const rest = 1 - p[GREETING]!;
+    p[GREETING] = 0;
+    best = GREETING === 0 ? 1 : 0;
+    for (let k = 0; k < p.length; k++) {
+      if (rest > 0) p[k] = p[k]! / rest;
+      if (p[k]! > p[best]!) best = k;
+    }
+  }
   const kind = ROUTE_KINDS[best]!;
   const confidence = p[best]!;
   const c = confidence.toFixed(2);
