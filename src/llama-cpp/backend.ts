@@ -430,6 +430,9 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions, internals
             "raise `contextSize`, or send less (a shorter message, fewer history messages to load, fewer tools).",
         );
       }
+      // The answer stops where the context ends (`doneReason: "length"`): past it, node-llama-cpp
+      // would shift the context over the conversation and drop part of it without a word.
+      generation.maxTokens = Math.min(generation.maxTokens, contextSize - prompt.length - 1);
       // The thread's own sequence is kept for its next turn (a request without ids has no owner).
       const owner = request.threadId === undefined ? undefined : `${request.userId ?? ""}\u0000${request.threadId}`;
       lease = loaded.pool.acquire(prompt, owner);

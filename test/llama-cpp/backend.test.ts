@@ -215,6 +215,19 @@ describeWithModel("llama.cpp backend on the tiny model", () => {
     }
   });
 
+  it("an answer stops where the context ends (doneReason length), never shifting the context over the conversation", async () => {
+    const small = llamaCppBackend({ modelPath: TEST_MODEL_PATH, threads: TEST_THREADS, contextSize: 256, sequences: 1, maxTokens: 1000 });
+    try {
+      const { done } = await drain(
+        small.chat(ask([{ role: "user", content: "Tell me a long story. ".repeat(8) }], 1000), { signal: signal() }),
+      );
+      expect(done.doneReason).toBe("length");
+      expect(done.inputTokens! + done.outputTokens!).toBeLessThan(256);
+    } finally {
+      await small.close();
+    }
+  });
+
   it("a tool named __proto__ is rendered like any other tool, not dropped", async () => {
     const messages: ChatMessage[] = [{ role: "user", content: "Which tools?" }];
     const tool = (name: string): NonNullable<ChatRequest["tools"]>[number] => ({
