@@ -167,8 +167,12 @@ export class AutoTuner implements RunTuning {
         };
         this.#kinds.set(metrics.kind, entry);
       }
+      // A cut answer says "more than the budget", not how long it would have been: it counts as the
+      // highest value, so that a few cut answers bring the budget back up at once (counted at the
+      // budget, the value grew by `factor` every 8th run, a hundred cut answers and more after a run
+      // of short ones, which any one user can send, had brought it down to `min` for everyone).
       if (reason === "length") entry.truncated++;
-      entry.series.add(metrics.tokens.output);
+      entry.series.add(reason === "length" ? this.#numPredict.max : metrics.tokens.output);
     }
   }
 

@@ -124,9 +124,28 @@ describe("autoTune.numPredict", () => {
     }
     for (let i = 1; i < budgets.length; i++) expect(budgets[i]).toBeGreaterThanOrEqual(budgets[i - 1]!);
     expect(budgets[0]).toBe(125);
+    // A cut answer counts as the highest value: one among six brings the budget back to max.
+    expect(budgets[1]).toBe(600);
     expect(budgets.at(-1)).toBe(600);
     const chat = pipeline.metrics().autoTune?.numPredict?.chat;
     expect(chat).toMatchObject({ value: 600, samples: 18, truncated: 12 });
+  });
+
+  it("after a run of short answers (any one user can send them), a few cut answers bring the budget back up", async () => {
+    let wanted = 10;
+    const backend = budgetBackend(() => wanted);
+    pipeline = createZoePipeline({ backend, router: fixedRouter("chat"), autoTune: { numPredict: { max: 600 } } });
+    for (let i = 0; i < 100; i++) await run(pipeline);
+    expect(pipeline.metrics().autoTune?.numPredict?.chat?.value).toBe(32);
+    wanted = 1_000;
+    let cut = 0;
+    while (backend.requests.at(-1)?.options?.num_predict !== 600 && cut < 200) {
+      await run(pipeline);
+      cut++;
+    }
+    // Counted at the budget they were cut at, it took over a hundred cut answers (172); counted as
+    // max, 5 % of the window, and the value is recomputed every 8th run past 64 samples.
+    expect(cut).toBeLessThanOrEqual(16);
   });
 
   it("short answers bring it down to the floor; a route's own num_predict is left alone", async () => {
