@@ -26,7 +26,7 @@ export interface HistoryEntry {
  * by `step` messages at once. A prompt therefore holds every past message while a thread has at
  * most `load`, and from then on between `load − step + 1` and `load` of the latest ones (with
  * the defaults: 6 to 12 past messages, the start moving once every 4 turns); a window starts on a
- * user message, a message fewer when it would start on an answer (see docs/context.md).
+ * user message, the question of the exchange it would start in (see docs/context.md).
  */
 export interface HistoryOptions {
   /** Messages kept per thread; at least `load`. Default 20 (or `load`, when that is more). */

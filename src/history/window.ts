@@ -27,13 +27,17 @@ export function userStart(messages: ReadonlyArray<{ role: string } | undefined>,
 }
 
 /**
- * Where a window of past messages that would begin at `start` begins: at the first user message
- * from there on ({@link userStart}); when none follows (the window is the tail of one exchange: a
- * long run of tool calls, an answer alone), at the user message that began that exchange, so that
- * the window holds it whole rather than an answer without its question or nothing.
+ * Where a window of past messages that would begin at `start` begins: there when it is a user
+ * message; else at the user message that began that exchange (an answer, a run of tool calls and
+ * their results go with their question), so that the window holds the exchange whole, one message
+ * or a few more than `load`. Only what comes before the start decides it: while the computed
+ * start stays put, later turns find the same window start, and the prompt keeps its prefix (moving
+ * forward instead, to the next user message, moved the start as soon as a later turn wrote one).
+ * With no user message before it (the history read holds none), the first user message from there
+ * on, else the first message that is not a tool result.
  */
 export function exchangeStart(messages: ReadonlyArray<{ role: string } | undefined>, start: number): number {
-  for (let i = start; i < messages.length; i++) if (messages[i]?.role === "user") return i;
+  if (messages[start]?.role === "user") return start;
   for (let i = Math.min(start, messages.length) - 1; i >= 0; i--) if (messages[i]?.role === "user") return i;
   return userStart(messages, start);
 }

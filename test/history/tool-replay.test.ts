@@ -87,7 +87,7 @@ describe("tool calls in later turns", () => {
     await pipeline.close();
   });
 
-  it("a client's conversation whose history window would start on a tool result starts at the next user message", async () => {
+  it("a client's conversation whose history window would start on a tool result starts at the question of that exchange", async () => {
     const { backend, pipeline } = weatherPipeline();
     // Turns of two and four messages: with load 12 and step 8, the window starts at position 8, a tool result.
     const messages = [
@@ -108,7 +108,7 @@ describe("tool calls in later turns", () => {
     expect(messages[8]?.role).toBe("tool");
     await runValid(pipeline.run({ threadId: "t", runId: "r", userId: "u", tools: [], context: [], messages }));
     const first = backend.requests[0]!.messages;
-    expect(first[1]).toEqual({ role: "user", content: "weather 3?" });
+    expect(first[1]).toEqual({ role: "user", content: "weather 2?" });
     for (const request of backend.requests) expect(invalidToolMessages(request.messages)).toEqual([]);
     await pipeline.close();
   });

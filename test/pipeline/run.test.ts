@@ -69,7 +69,7 @@ describe("a run", () => {
     const router = fixedRouter("chat");
     const pipeline = createZoePipeline({ backend: scriptedBackend(), router });
     const first = await runValid(pipeline.run({ userId: "u1", message: "What is love?" }));
-    const second = await runValid(pipeline.run({ userId: "u1", message: "  what IS love " }));
+    const second = await runValid(pipeline.run({ userId: "u1", message: "  what IS love ?" }));
     const route = (events: AGUIEvent[]) => stateDeltas(events).find((op) => op.path === "/zoe/route")?.value as any;
     expect(route(first)).toMatchObject({ kind: "chat", model: "test-model", reason: "fixed: chat", cached: false });
     expect(route(second)).toMatchObject({ kind: "chat", cached: true });

@@ -201,7 +201,7 @@ describeRedis("round trips per run (private server, counted on the socket and wi
     const warmCommands = seen.slice(-7);
     expect(warmCommands.map((c) => c[0]?.toUpperCase())).toEqual(["MGET", "LRANGE", "MULTI", "RPUSH", "LTRIM", "PEXPIRE", "EXEC"]);
     const keys = createKeyBuilder("rt");
-    expect(warmCommands[0]?.slice(1)).toEqual([keys.key("route", "ada", "why is the sky blue"), keys.key("context", "ada", "profile")]);
+    expect(warmCommands[0]?.slice(1)).toEqual([keys.key("route", "ada", "why is the sky blue?"), keys.key("context", "ada", "profile")]);
     expect(warmCommands[1]?.[1]).toBe(keys.key("history", "ada", "t1"));
     monitor.disconnect();
     observer.disconnect();
