@@ -521,12 +521,14 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions, internals
     },
     promptBudget(model: string) {
       // The context (as created, once loaded; else as configured) less the answer's share: at
-      // most `maxTokens`, at most a quarter of the context (4,096 − 1,024 = 3,072 by default).
+      // most `maxTokens`, at most a quarter of the context (4,096 − 1,024 = 3,072 by default), at
+      // least a sixteenth, which the chat template's own tokens take (the pipeline counts a few
+      // per message; llama-2's template costs more), when `maxTokens` is small.
       let contextSize = settings.contextSize;
       for (const entry of entries.values())
         if (entry.ready && entry.loaded && entry.names.has(model)) contextSize = entry.loaded.context.contextSize;
       if (!settings.models.has(model) && settings.modelPath === undefined) return undefined;
-      return contextSize - Math.min(settings.maxTokens, Math.floor(contextSize / 4));
+      return contextSize - Math.max(Math.min(settings.maxTokens, Math.floor(contextSize / 4)), Math.ceil(contextSize / 16));
     },
     async loaded(): Promise<string[]> {
       const names: string[] = [];

@@ -45,9 +45,9 @@ export interface PoolLease<S extends PoolSequence, T> {
  * 3. a fresh sequence: never used, emptied, or created while fewer than `capacity` exist. Before a
  *    sequence another thread holds: threads that open with the same message ("hello") would
  *    otherwise each take the last one's sequence, and its answer, its next turn's prefix, with it;
- * 4. an idle sequence it continues that another thread holds;
- * 5. the least recently used idle sequence, whose common prefix with the prompt (often the system
- *    prompt) is still reused.
+ * 4. the least recently used idle sequence, whose common prefix with the prompt (often the system
+ *    prompt) is still reused: not the sequence another thread just used because this prompt
+ *    continues it (that thread is the likelier to come back).
  *
  * A busy sequence is never shared. `acquire` is synchronous, so picking and marking busy is atomic.
  */
@@ -67,7 +67,6 @@ export class SequencePool<S extends PoolSequence, T> {
   acquire(prompt: readonly number[], owner?: string): PoolLease<S, T> | undefined {
     const maxReuse = Math.max(0, prompt.length - 1);
     let best: { slot: PoolSlot<S, T>; match: number } | undefined;
-    let others: { slot: PoolSlot<S, T>; match: number } | undefined;
     let own: { slot: PoolSlot<S, T>; match: number } | undefined;
     let fresh: PoolSlot<S, T> | undefined;
     let lru: PoolSlot<S, T> | undefined;
@@ -84,7 +83,6 @@ export class SequencePool<S extends PoolSequence, T> {
       const continues = slot.trusted && match >= Math.min(slot.promptLength, held);
       const anotherThreads = slot.owner !== undefined && slot.owner !== owner;
       if (continues && !anotherThreads && (!best || match > best.match)) best = { slot, match };
-      if (continues && anotherThreads && (!others || match > others.match)) others = { slot, match };
       if (owner !== undefined && slot.owner === owner && slot.trusted) own = { slot, match };
       if (!lru || slot.lastUsed < lru.lastUsed) lru = slot;
     }
@@ -96,7 +94,6 @@ export class SequencePool<S extends PoolSequence, T> {
       this.slots.push(fresh);
     }
     if (fresh) return this.lease(fresh, 0, "fresh", prompt.length, owner);
-    if (others) return this.lease(others.slot, Math.min(others.match, maxReuse), "continuation", prompt.length, owner);
     if (!lru) return undefined;
     const match = lru.sequence.compareContextTokens(prompt).firstDifferentIndex;
     return this.lease(lru, Math.min(match, maxReuse), "evicted", prompt.length, owner);

@@ -120,7 +120,7 @@ export function openAiCompatibleBackend(options: OpenAiCompatibleBackendOptions)
           kind = "load";
           firstBy = performance.now() + loadTimeoutMs;
           first.deadlineMs = loadTimeoutMs;
-          return { kind, ms: loadTimeoutMs, deadlineMs: loadTimeoutMs };
+          return { kind, by: firstBy, deadlineMs: loadTimeoutMs };
         };
       }
       const response = await call.within(

@@ -17,11 +17,15 @@ export interface CallDeps {
 /** What a wait's deadline stands for: the error it becomes when it passes. */
 export type DeadlineKind = "first-token" | "load" | "idle" | "deadline";
 
-/**
- * Asked when a deadline passes: a later deadline to wait for instead (its kind, the ms from now,
- * and the length its error names), or undefined to fail now.
- */
-export type OnDeadline = () => Promise<{ kind: DeadlineKind; ms: number; deadlineMs: number } | undefined>;
+/** A later deadline: its kind, when it passes (`performance.now()` time), and the length its error names. */
+export interface DeadlineExtension {
+  kind: DeadlineKind;
+  by: number;
+  deadlineMs: number;
+}
+
+/** Asked when a deadline passes: a later deadline to wait for instead, or undefined to fail now. */
+export type OnDeadline = () => Promise<DeadlineExtension | undefined>;
 
 /**
  * One HTTP request with its own AbortController, linked to the caller's signal: aborting the
@@ -34,8 +38,12 @@ export class HttpCall {
   private abortKind: AbortKind | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private armedMs = 0;
-  /** A deadline of this call was extended (`onDeadline`): it is not asked again. */
-  private extended = false;
+  /**
+   * The answer of `onDeadline`, asked once per call when a deadline first passes: every wait of the
+   * call whose deadline passes meets it (a wait armed while it was still being asked, with the
+   * deadline that had passed, waits for it too).
+   */
+  private extension: Promise<DeadlineExtension | undefined> | undefined;
   /** The server answered with headers. */
   private gotResponse = false;
   private readonly removeCallerListener: () => void;
@@ -68,8 +76,9 @@ export class HttpCall {
   /**
    * Wait for `work` under a deadline of `ms`: when it passes, the call is aborted and the wait
    * fails with the error of `kind` (naming `label.deadlineMs`, default `ms`). A `label.onDeadline`
-   * is asked first, once per call, when the deadline passes: a new deadline it gives (a model that
-   * turns out to be loading gets the load deadline) is armed instead. Any failure comes out classified.
+   * is asked first, once per call, when a deadline passes: a later deadline it gives (a model that
+   * turns out to be loading gets the load deadline) is armed instead, by every wait it is still
+   * ahead of. Any failure comes out classified.
    */
   async within<T>(
     kind: DeadlineKind,
@@ -84,19 +93,15 @@ export class HttpCall {
         () => {
           if (this.timer !== timer) return;
           const ask = label.onDeadline;
-          if (!ask || this.extended) return this.abort(kindNow);
-          this.extended = true;
-          void ask().then(
-            (next) => {
-              if (this.timer !== timer) return;
-              if (!next) return this.abort(kindNow);
-              this.armedMs = next.deadlineMs;
-              this.timer = arm(next.kind, next.ms);
-            },
-            () => {
-              if (this.timer === timer) this.abort(kindNow);
-            },
-          );
+          if (!ask) return this.abort(kindNow);
+          this.extension ??= ask().catch(() => undefined);
+          void this.extension.then((next) => {
+            if (this.timer !== timer) return;
+            const left = next ? next.by - performance.now() : 0;
+            if (!next || left < 1) return this.abort(next?.kind ?? kindNow);
+            this.armedMs = next.deadlineMs;
+            this.timer = arm(next.kind, left);
+          });
         },
         timerMs(Math.max(1, Math.round(msNow))),
       );

@@ -62,12 +62,16 @@ export function classifyTurn(text: string): TurnClassification {
   // model may not call a turn a greeting that a rule read as something else ("good morning in
   // spanish", "morning sickness remedies": a greeting word, then a question).
   if (best === GREETING && rule.kind !== "greeting" && !NO_RULE.has(rule.reason)) {
-    // The rule rules the greeting out: the other kinds share its probability.
-    const rest = 1 - p[GREETING]!;
+    // The rule rules the greeting out: the other kinds share its probability. Their sum is added up,
+    // not taken as 1 − p(greeting), which loses every digit when p(greeting) is near 1; when it is
+    // nothing at all (underflow), the rule's kind is the answer.
     p[GREETING] = 0;
+    let rest = 0;
+    for (let k = 0; k < p.length; k++) rest += p[k]!;
+    if (!(rest > 0)) p[ROUTE_KINDS.indexOf(rule.kind)] = rest = 1;
     best = GREETING === 0 ? 1 : 0;
     for (let k = 0; k < p.length; k++) {
-      if (rest > 0) p[k] = p[k]! / rest;
+      p[k] = p[k]! / rest;
       if (p[k]! > p[best]!) best = k;
     }
   }

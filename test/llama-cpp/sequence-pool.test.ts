@@ -103,10 +103,13 @@ describe("SequencePool", () => {
     expect(bob.pick).toBe("fresh");
     expect(bob.slot).not.toBe(ada.slot);
     // Each thread's next turn continues its own sequence, its answer included.
-    expect(turn(p, [...hello, 900, 901, 50], [], "ada")).toMatchObject({ pick: "continuation", reuse: 9, slot: ada.slot });
     expect(turn(p, [...hello, 902, 903, 60], [], "bob")).toMatchObject({ pick: "continuation", reuse: 9, slot: bob.slot });
-    // With no fresh sequence left, another thread's sequence that it continues is still better than evicting.
+    expect(turn(p, [...hello, 900, 901, 50], [], "ada")).toMatchObject({ pick: "continuation", reuse: 9, slot: ada.slot });
+    // With no fresh sequence left, a new thread evicts the least recently used one (bob's), even
+    // when its prompt continues the sequence another thread just used (ada's: she is the likelier
+    // to come back). Its system prompt is still reused.
     const cy = turn(p, [...hello, 900, 901, 50, 70], [], "cy");
-    expect(cy).toMatchObject({ pick: "continuation", slot: ada.slot });
+    expect(cy).toMatchObject({ pick: "evicted", slot: bob.slot, reuse: sys.length + 2 });
+    expect(turn(p, [...hello, 900, 901, 50, 80], [], "ada")).toMatchObject({ pick: "continuation", slot: ada.slot });
   });
 });

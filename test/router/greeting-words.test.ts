@@ -25,6 +25,17 @@ describe("a turn a rule reads as something else than a greeting", () => {
     expect(c.confidence).toBe(Math.max(...p));
   });
 
+  for (const text of ["hallo ".repeat(110) + "set a timer", "hallo ".repeat(66) + "set a timer", "bonjour ".repeat(33) + "set a timer"]) {
+    it(`the probabilities still sum to 1 when the greeting's was all but 1 (${text.length} characters)`, () => {
+      const c = classifyTurn(text);
+      const p = Object.values(c.probabilities);
+      expect(c.probabilities.greeting).toBe(0);
+      expect(p.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 9);
+      expect(c.confidence).toBe(Math.max(...p));
+      expect(c.kind).not.toBe("greeting");
+    });
+  }
+
   it("greetings still take the fast path", () => {
     for (const text of ["hi, how are you?", "good morning!", "hey zoe what's up", "guten Morgen, wie geht's?", "bonjour à tous"]) {
       expect(route(text), text).toMatchObject({ kind: "greeting", fastPath: true });
