@@ -1,5 +1,13 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { createZoePipeline, EventType, type AGUIEvent, type ModelBackend, type RouteDecision, type Router, type ZoePipeline } from "../../src/index.js";
+import {
+  createZoePipeline,
+  EventType,
+  type AGUIEvent,
+  type ModelBackend,
+  type RouteDecision,
+  type Router,
+  type ZoePipeline,
+} from "../../src/index.js";
 import { createLlamaCppBackend, type LlamaCppBackend, type LlamaCppRequestTrace } from "../../src/llama-cpp/backend.js";
 import { collect } from "../helpers/ag-ui.js";
 import { describeWithModel, TEST_MODEL_PATH, TEST_THREADS } from "./model.js";
@@ -42,7 +50,9 @@ describeWithModel("the prompt budget against the rendered chat template", () => 
     pipeline = createZoePipeline({ backend: observed, router });
     await pipeline.prewarm();
     for (let i = 0; i < 40; i++) {
-      const events = await collect(pipeline.run({ userId: "ada", threadId: "t", message: `q${i} ${"a b c d ".repeat(30 + ((i * 13) % 50))}` }));
+      const events = await collect(
+        pipeline.run({ userId: "ada", threadId: "t", message: `q${i} ${"a b c d ".repeat(30 + ((i * 13) % 50))}` }),
+      );
       outcomes.push(outcome(events));
     }
   }, 300_000);

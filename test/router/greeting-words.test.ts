@@ -25,7 +25,7 @@ describe("a turn a rule reads as something else than a greeting", () => {
     expect(c.confidence).toBe(Math.max(...p));
   });
 
-  for (const text of ["hallo ".repeat(110) + "set a timer", "hallo ".repeat(66) + "set a timer", "bonjour ".repeat(33) + "set a timer"]) {
+  for (const text of [`${"hallo ".repeat(110)}set a timer`, `${"hallo ".repeat(66)}set a timer`, `${"bonjour ".repeat(33)}set a timer`]) {
     it(`the probabilities still sum to 1 when the greeting's was all but 1 (${text.length} characters)`, () => {
       const c = classifyTurn(text);
       const p = Object.values(c.probabilities);
