@@ -9,10 +9,15 @@ import { mcpToolCatalogue } from "../../src/mcp/index.js";
 import type { ToolContext } from "../../src/tools/types.js";
 import { fetchWithDeadline } from "./servers.js";
 
-/** A Streamable HTTP MCP server on 127.0.0.1 that wants a bearer token; `forget()` drops its sessions (a restart). */
-async function httpServer(token: string) {
+/**
+ * A Streamable HTTP MCP server on 127.0.0.1 that wants a bearer token; `forget()` drops its
+ * sessions (a restart). The SDK's `StreamableHTTPServerTransport` ends a session on `DELETE`
+ * (`handleDeleteRequest`): `deletes` counts them, and with `hangOnDelete` none is answered.
+ */
+async function httpServer(token: string, options: { hangOnDelete?: boolean } = {}) {
   const sessions = new Map<string, StreamableHTTPServerTransport>();
   let initializations = 0;
+  let deletes = 0;
   const readBody = async (req: IncomingMessage) => {
     let body = "";
     for await (const chunk of req) body += chunk;
@@ -20,6 +25,10 @@ async function httpServer(token: string) {
   };
   const http: Server = createServer(async (req, res) => {
     if (req.headers.authorization !== `Bearer ${token}`) return void res.writeHead(401).end();
+    if (req.method === "DELETE") {
+      deletes++;
+      if (options.hangOnDelete) return;
+    }
     const body = await readBody(req);
     const id = req.headers["mcp-session-id"];
     let transport = typeof id === "string" ? sessions.get(id) : undefined;
@@ -30,6 +39,7 @@ async function httpServer(token: string) {
           sessions.set(sessionId, created);
           initializations++;
         },
+        onsessionclosed: (sessionId) => void sessions.delete(sessionId),
       });
       transport = created;
       const server = new McpServer({ name: "http-test-server", version: "1.0.0" });
@@ -46,6 +56,10 @@ async function httpServer(token: string) {
     get initializations() {
       return initializations;
     },
+    get deletes() {
+      return deletes;
+    },
+    sessions,
     forget: () => sessions.clear(),
     close: async () => {
       http.closeAllConnections();
@@ -84,5 +98,30 @@ describe("mcpToolCatalogue over Streamable HTTP", () => {
     });
     open.push(server, catalogue);
     await expect(fetchWithDeadline(catalogue)).rejects.toThrow(/web: Could not connect to MCP server "web": .*\(HTTP 401\)/);
+  });
+});
+
+describe("MCP catalogue over Streamable HTTP: session end", () => {
+  const transport = (url: string) => ({ type: "http" as const, url, headers: { authorization: "Bearer s3cret" } });
+
+  it("close() terminates the MCP session it opened (HTTP DELETE with Mcp-Session-Id, as the spec says clients SHOULD)", async () => {
+    const server = await httpServer("s3cret");
+    open.push(server);
+    const catalogue = mcpToolCatalogue({ servers: [{ name: "web", transport: transport(server.url) }] });
+    expect((await fetchWithDeadline(catalogue)).map((t) => t.name)).toEqual(["greet"]);
+    expect(server.sessions.size).toBe(1);
+    await catalogue.close();
+    expect(server.deletes).toBe(1);
+    expect(server.sessions.size).toBe(0);
+  });
+
+  it("close() does not wait past a bound for a server that never answers the DELETE", async () => {
+    const server = await httpServer("s3cret", { hangOnDelete: true });
+    open.push(server);
+    const catalogue = mcpToolCatalogue({ servers: [{ name: "web", transport: transport(server.url) }] });
+    expect((await fetchWithDeadline(catalogue)).map((t) => t.name)).toEqual(["greet"]);
+    // A close that waited for the answer would never resolve (the test's own timeout).
+    await catalogue.close();
+    expect(server.deletes).toBe(1);
   });
 });

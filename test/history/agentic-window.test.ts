@@ -1,7 +1,10 @@
 /**
+ * The history window after an agentic turn (a CopilotKit agent: one question, seven frontend-tool
+ * round trips, a final answer; 16 messages before the next turn with the default load 12, step 8).
  * A window whose computed start is not a user message begins at the question of that exchange.
- * A first version looked forward for a user message first: on the next turn one followed the same
- * computed start, and the window jumped forward to it although the start did not move, so the
+ * Two first versions of that rule failed here: moving on to the next user message found none and
+ * left the prompt with no history at all (not even the previous answer); looking forward first
+ * found one on the next turn, so the window jumped although its start did not move, and the
  * prompt no longer extended the previous one (the KV prefix was lost after every agentic turn).
  */
 import type { Message } from "@ag-ui/core";
@@ -25,14 +28,24 @@ function agentic(): Message[] {
     });
     messages.push({ id: `t${i}`, role: "tool", toolCallId: `c${i}`, content: `City ${i}: sunny` });
   }
-  messages.push({ id: "af", role: "assistant", content: "Lisbon is the sunniest." });
+  messages.push({ id: "af", role: "assistant", content: "PREVIOUS-ANSWER: Lisbon is the sunniest." });
   return messages;
 }
 
 const same = (a: { role: string; content: string }[], b: { role: string; content: string }[]) =>
   a.length <= b.length && a.every((m, i) => m.role === b[i]?.role && m.content === b[i]?.content);
 
-describe("the window start across turns (default history settings)", () => {
+describe("the history window after an agentic turn (default history settings)", () => {
+  it("keeps the previous turn's final answer in the next turn's prompt", async () => {
+    const backend = scriptedBackend({ script: () => textChunks("Second answer.") });
+    const pipeline = createZoePipeline({ backend, router: fixedRouter() });
+    const messages = agentic();
+    messages.push({ id: "u2", role: "user", content: "Why that one?" });
+    await runValid(pipeline.run({ threadId: "t", runId: "r", userId: "ada", tools, context: [], messages }));
+    await pipeline.close();
+    expect(backend.requests[0]?.messages.map((m) => m.content).join("\n")).toContain("PREVIOUS-ANSWER");
+  });
+
   it("the next turn's prompt extends this one's while windowStart stays put", async () => {
     let n = 0;
     const backend = scriptedBackend({ script: () => textChunks(`Answer ${++n}.`) });
