@@ -13,7 +13,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describeRedis("store.ping() on a Cluster with one slow node", () => {
   it("does not make calls to the healthy nodes fail", async () => {
     const servers = await startCluster();
-    const timeoutMs = 1_000;
+    // 2 s, not the default 1: a healthy node's answer must not miss it on a machine that runs the
+    // whole suite twice at once (it did, once, at 1 s: a redis-server starved of CPU for a second).
+    const timeoutMs = 2_000;
     const prefix = `${uniquePrefix("attack-cl")}:`;
     const store = redisCacheStore({ nodes: servers.nodes, prefix, timeoutMs });
     try {
