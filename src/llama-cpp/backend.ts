@@ -117,6 +117,11 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions, internals
   const importer = internals.importer ?? importNodeLlamaCpp;
   const limit: LimitFunction = pLimit(settings.concurrency);
   const entries = new Map<string, ModelEntry>();
+  /** The model loaded under `name`, when it is ready (its tokenizer and context can be asked). */
+  const loadedModel = (name: string): LoadedModel | undefined => {
+    for (const entry of entries.values()) if (entry.ready && entry.loaded && entry.names.has(name)) return entry.loaded;
+    return undefined;
+  };
   /** Controllers of requests in progress (aborted by `close()`). */
   const requests = new Set<AbortController>();
   /** Engine work of requests in progress (awaited by `close()` before freeing memory). */
@@ -513,21 +518,16 @@ export function createLlamaCppBackend(options: LlamaCppBackendOptions, internals
       return Promise.all(models.map(prewarmOne));
     },
     tokenCounter(model: string) {
-      for (const entry of entries.values()) {
-        const loaded = entry.loaded;
-        if (entry.ready && loaded && entry.names.has(model)) return (text: string) => loaded.model.tokenize(text).length;
-      }
-      return undefined;
+      const loaded = loadedModel(model);
+      return loaded ? (text: string) => loaded.model.tokenize(text).length : undefined;
     },
     promptBudget(model: string) {
+      if (!settings.models.has(model) && settings.modelPath === undefined) return undefined;
       // The context (as created, once loaded; else as configured) less the answer's share: at
       // most `maxTokens`, at most a quarter of the context (4,096 − 1,024 = 3,072 by default), at
       // least a sixteenth, which the chat template's own tokens take (the pipeline counts a few
       // per message; llama-2's template costs more), when `maxTokens` is small.
-      let contextSize = settings.contextSize;
-      for (const entry of entries.values())
-        if (entry.ready && entry.loaded && entry.names.has(model)) contextSize = entry.loaded.context.contextSize;
-      if (!settings.models.has(model) && settings.modelPath === undefined) return undefined;
+      const contextSize = loadedModel(model)?.context.contextSize ?? settings.contextSize;
       return contextSize - Math.max(Math.min(settings.maxTokens, Math.floor(contextSize / 4)), Math.ceil(contextSize / 16));
     },
     async loaded(): Promise<string[]> {

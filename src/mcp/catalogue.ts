@@ -5,6 +5,7 @@ import type { ToolCatalogueProvider, ToolContext, ToolSpec } from "../tools/type
 import { describeError as message, importSdk, McpUnavailableError, ServerConnection, type McpServerOptions } from "./connection.js";
 import { resultText } from "./result-text.js";
 import { isToolName } from "../tools/tool-spec.js";
+import { isTtlOption } from "../cache/validate.js";
 import { timeoutError, withDeadline } from "./signals.js";
 
 /** Options of {@link mcpToolCatalogue}. */
@@ -198,8 +199,7 @@ export function mcpToolCatalogue(options: McpToolCatalogueOptions): McpToolCatal
   for (const [key, value] of Object.entries({ timeoutMs, listTimeoutMs, callTimeoutMs, connectTimeoutMs })) {
     if (!(value > 0)) throw new RangeError(`mcpToolCatalogue: ${key} must be a positive number of ms, got ${value}.`);
   }
-  if (!(Number.isFinite(ttlMs) && ttlMs >= 0))
-    throw new RangeError(`mcpToolCatalogue: ttlMs must be a finite number of ms, 0 or more, got ${ttlMs}.`);
+  if (!isTtlOption(ttlMs)) throw new RangeError(`mcpToolCatalogue: ttlMs must be a finite number of ms, 0 or more, got ${ttlMs}.`);
 
   const servers = new Map<string, ServerConnection>();
   for (const server of options.servers) {

@@ -2,6 +2,7 @@ import type { AGUIEvent } from "@ag-ui/core";
 import { createKeyBuilder } from "../cache/keys.js";
 import { memoryCacheStore } from "../cache/memory-store.js";
 import { SharedFlights } from "../cache/shared-flights.js";
+import { isTtlOption } from "../cache/validate.js";
 import { HistoryStore } from "../history/history-store.js";
 import { isToolName, TOOL_NAME_RULE } from "../tools/tool-spec.js";
 import { MAX_TOOL_CALLS_PER_STEP, MAX_TOOL_RESULT_CHARS, ToolRunner } from "../tools/tool-runner.js";
@@ -74,7 +75,7 @@ function checkOptions(options: ZoePipelineOptions): void {
     }
     // A TTL the store would refuse (Infinity, a string) made every write fail quietly: fetched on every run.
     const ttlMs: unknown = p.ttlMs;
-    if (ttlMs !== undefined && !isTtl(ttlMs)) {
+    if (ttlMs !== undefined && !isTtlOption(ttlMs)) {
       throw new TypeError(
         `createZoePipeline: provider "${p.name}" needs a finite number of milliseconds, or 0 (never cached), as its \`ttlMs\`, got ${described(ttlMs)}.`,
       );
@@ -88,7 +89,7 @@ function checkOptions(options: ZoePipelineOptions): void {
     ["ttl.routeMs", options.ttl?.routeMs],
     ["ttl.systemPromptMs", options.ttl?.systemPromptMs],
   ] as const) {
-    if (ttlMs !== undefined && !isTtl(ttlMs)) {
+    if (ttlMs !== undefined && !isTtlOption(ttlMs)) {
       throw new TypeError(
         `createZoePipeline: \`${name}\` must be a finite number of milliseconds, or 0 (never cached), got ${described(ttlMs)}.`,
       );
@@ -100,9 +101,6 @@ function checkOptions(options: ZoePipelineOptions): void {
     }
   }
 }
-
-/** A cache TTL a store takes, or 0: not cached (and not read). */
-const isTtl = (value: unknown): boolean => typeof value === "number" && (value === 0 || (Number.isFinite(value) && value > 0));
 
 /** A value as an error message shows it: a number as written, anything else by its type. */
 const described = (value: unknown): string => (typeof value === "number" ? String(value) : typeof value);

@@ -29,8 +29,11 @@ export function learnedModel(): LoadedModel {
 
 const scores = new Float64Array(ROUTE_KINDS.length);
 const GREETING = ROUTE_KINDS.indexOf("greeting");
-/** The rules' reasons when no rule matched: the learned model decides alone. */
-const NO_RULE: ReadonlySet<string> = new Set(["chat: default", "chat: empty", "chat: no content", "chat: greeting then question"]);
+/**
+ * The rules' reasons that leave a greeting to the learned model: no rule matched, or a greeting
+ * word came first (in most languages but English the rules cannot tell a greeting from a question there).
+ */
+const MODEL_DECIDES: ReadonlySet<string> = new Set(["chat: default", "chat: empty", "chat: no content", "chat: greeting then question"]);
 
 /**
  * Rules that see code by its structure (a fenced block, a stack trace, an error line, a line of
@@ -59,9 +62,9 @@ export function classifyTurn(text: string): TurnClassification {
   let best = 0;
   for (let k = 1; k < p.length; k++) if (p[k]! > p[best]!) best = k;
   // A greeting goes down the fast path, without context, to a small model with a short answer: the
-  // model may not call a turn a greeting that a rule read as something else ("good morning in
-  // spanish", "morning sickness remedies": a greeting word, then a question).
-  if (best === GREETING && rule.kind !== "greeting" && !NO_RULE.has(rule.reason)) {
+  // model may not call a turn a greeting that a rule read as something else ("bonjour vs salut": a
+  // comparison).
+  if (best === GREETING && rule.kind !== "greeting" && !MODEL_DECIDES.has(rule.reason)) {
     // The rule rules the greeting out: the other kinds share its probability. Their sum is added up,
     // not taken as 1 − p(greeting), which loses every digit when p(greeting) is near 1; when it is
     // nothing at all (underflow), the rule's kind is the answer.

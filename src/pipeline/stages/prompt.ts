@@ -166,7 +166,6 @@ function fitTrailing(
   };
 }
 
-/** The backend's token counter for a model, if it has one; a throwing backend has none. */
 /**
  * The run's prompt budget: `promptTokens`, or the backend's own for the model when it is smaller
  * (`promptBudget`: a llama.cpp context smaller than the default budget). A backend's answer that
@@ -181,6 +180,7 @@ function budgetOf(backend: ModelBackend, model: string, promptTokens: number): n
   }
 }
 
+/** The backend's token counter for a model, if it has one; a throwing backend has none. */
 function tokenizerOf(backend: ModelBackend, model: string): TokenCounter | undefined {
   try {
     const counter = backend.tokenCounter?.(model);

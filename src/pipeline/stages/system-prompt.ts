@@ -3,7 +3,6 @@ import { attempt, TIMED_OUT, withDeadline } from "../../shared/deadline.js";
 import type { SystemPromptFn } from "../types.js";
 import { errorMessage } from "../../errors/error-message.js";
 
-/** The system prompt of a run and where it came from. */
 /**
  * Why a fallback decided, in a word: the part's deadline passed, it gave something unusable, or it
  * failed. What span attributes carry: the reason itself may quote the failing part's own message,
@@ -11,6 +10,7 @@ import { errorMessage } from "../../errors/error-message.js";
  */
 export type FallbackKind = "timeout" | "invalid" | "error";
 
+/** The system prompt of a run and where it came from. */
 export interface SystemPromptOutcome {
   text: string;
   source: "static" | "cache" | "built" | "fallback";
